@@ -1,0 +1,108 @@
+/**
+ * Cached countersigned credentials, one entry per original certificate. A cache
+ * hit is a map lookup; a miss mints synchronously (~0.1 ms), so concurrent
+ * misses for one certificate cannot mint twice. Each entry keeps the TLS
+ * contexts built from it, so the forwarder never re-parses PEM.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import type { SecureContext } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import type { CertificateInfo } from '../pki/certificate-info.js';
+import type { KeyMaterial } from '../pki/key-material.js';
+import { createCaSigner, type CaSigner } from './ca-signer.js';
+import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
+import { KeyPool } from './key-pool.js';
+
+export const DEFAULT_TTL_MS = 3600_000;
+export const DEFAULT_CACHE_SIZE = 10_000;
+/** Renew once this fraction of a minted certificate's lifetime has passed (certmagic-style). */
+export const RENEW_AFTER_FRACTION = 2 / 3;
+
+export const mintChannel = channel('countersign:delegation:mint');
+
+export interface DelegationMinterOptions {
+  /** the delegation CA (loadSigningCa checks it may sign) */
+  ca: KeyMaterial;
+  /** lifetime cap of a minted certificate in ms; default 1 h */
+  ttlMs?: number;
+  /** max cached certificates; default 10 000 */
+  cacheSize?: number;
+  /** embed the whole original certificate in the extension; default false */
+  embedOriginal?: boolean;
+  /** delegation extension OID; default DELEGATION_OID */
+  extensionOid?: string;
+  /** pre-generated keys; default 32 */
+  keyPoolSize?: number;
+}
+
+export interface MintEvent { identity: string; certSha256: string; durationMs: number; notAfter: Date }
+
+export class DelegatedCredentials {
+  readonly renewAt: number;
+  private readonly contexts = new Map<string, SecureContext>();
+  constructor(readonly minted: MintedCertificate) {
+    const nb = minted.notBefore.getTime();
+    this.renewAt = nb + (minted.notAfter.getTime() - nb) * RENEW_AFTER_FRACTION;
+  }
+  get certPem(): string { return this.minted.certPem; }
+  get keyPem(): string { return this.minted.keyPem; }
+  get notAfter(): Date { return this.minted.notAfter; }
+  /** The TLS context for one upstream, built once per (credentials, upstream). */
+  secureContext(upstreamKey: string, build: (c: DelegatedCredentials) => SecureContext): SecureContext {
+    let ctx = this.contexts.get(upstreamKey);
+    if (!ctx) { ctx = build(this); this.contexts.set(upstreamKey, ctx); }
+    return ctx;
+  }
+}
+
+export interface MinterStats { hits: number; misses: number; renewals: number; size: number }
+
+export class DelegationMinter {
+  private readonly signer: CaSigner;
+  private readonly cache: LRUCache<string, DelegatedCredentials>;
+  private readonly pool: KeyPool;
+  private readonly ttlMs: number;
+  private readonly embedOriginal: boolean;
+  private readonly extensionOid?: string;
+  private counters = { hits: 0, misses: 0, renewals: 0 };
+
+  constructor(opts: DelegationMinterOptions) {
+    this.signer = createCaSigner(opts.ca);
+    this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
+    this.embedOriginal = opts.embedOriginal ?? false;
+    this.extensionOid = opts.extensionOid;
+    this.cache = new LRUCache({ max: opts.cacheSize ?? DEFAULT_CACHE_SIZE });
+    this.pool = new KeyPool({ size: opts.keyPoolSize });
+  }
+
+  /** Credentials to present upstream for this (already verified) client certificate. */
+  credentialsFor(original: CertificateInfo, now = Date.now()): DelegatedCredentials {
+    const cached = this.cache.get(original.certSha256);
+    if (cached && now < cached.renewAt) {
+      this.counters.hits++;
+      return cached;
+    }
+    if (cached) this.counters.renewals++; else this.counters.misses++;
+    const t0 = performance.now();
+    const minted = mintCertificate(original, {
+      ca: this.signer, key: this.pool.take(), ttlMs: this.ttlMs, embedOriginal: this.embedOriginal, extensionOid: this.extensionOid, now,
+    });
+    const creds = new DelegatedCredentials(minted);
+    this.cache.set(original.certSha256, creds);
+    if (mintChannel.hasSubscribers) {
+      mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);
+    }
+    return creds;
+  }
+
+  /** The delegation CA certificate (PEM), for chains and for backends to trust. */
+  get caCertPem(): string { return this.signer.certPem; }
+
+  stats(): MinterStats { return { ...this.counters, size: this.cache.size }; }
+
+  /** Resolves when the key pool is full. */
+  ready(): Promise<void> { return this.pool.ready(); }
+
+  stop(): void { this.pool.stop(); this.cache.clear(); }
+}

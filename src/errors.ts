@@ -1,0 +1,47 @@
+/**
+ * Every error countersign throws is a CountersignError with a stable `code`.
+ * The list below is the contract: codes are never renamed, only added.
+ */
+export const ERROR_CODES = {
+  ERR_CONFIG_INVALID: 'the configuration file has a bad key or value; the message names its path',
+  ERR_CONFIG_FILE: 'a file the configuration names cannot be read',
+  ERR_PEM_INVALID: 'a PEM file holds no block of the expected kind, or bad base64',
+  ERR_DER_INVALID: 'DER bytes are truncated or not the ASN.1 structure expected',
+  ERR_CERT_INVALID: 'a certificate cannot be parsed',
+  ERR_CERT_EXPIRED: 'a certificate is past its notAfter',
+  ERR_CERT_NOT_YET_VALID: 'a certificate is before its notBefore',
+  ERR_KEY_INVALID: 'a private key cannot be parsed',
+  ERR_KEY_MISMATCH: 'a private key does not belong to the certificate it is paired with',
+  ERR_KEY_UNSUPPORTED: 'a key type countersign cannot sign with',
+  ERR_CA_NOT_CA: 'a certificate used as a CA lacks basicConstraints CA:TRUE',
+  ERR_DELEGATION_EXTENSION_MALFORMED: 'the delegation extension is not valid DER of the documented module',
+  ERR_DELEGATION_EXTENSION_VERSION: 'the delegation extension has a version this library does not know',
+  ERR_DELEGATION_UNTRUSTED_ISSUER: 'a certificate carries the delegation extension but was not issued by a trusted delegation CA',
+  ERR_DELEGATION_MISSING: 'a certificate issued by a delegation CA has no delegation extension',
+  ERR_NO_PEER_CERTIFICATE: 'the TLS peer presented no certificate',
+  ERR_PEER_UNAUTHORIZED: 'the TLS peer certificate did not verify against the server trust store',
+  ERR_DIRECT_NOT_ALLOWED: 'a client connected directly but the backend accepts only delegated identities',
+  ERR_HEADER_MALFORMED: 'an identity header cannot be decoded',
+  ERR_HEADER_UNTRUSTED: 'an identity header came from a peer that is not a trusted proxy',
+  ERR_IDENTITY_DENIED: 'the identity is on a deny list',
+  ERR_POLICY_INVALID: 'a policy definition is malformed',
+  ERR_UPSTREAM_UNAVAILABLE: 'no upstream server could be reached',
+  ERR_LISTEN: 'a listener could not bind its address',
+  ERR_ACME: 'the ACME server refused or failed an operation',
+  ERR_USAGE: 'the command line is wrong',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class CountersignError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CountersignError';
+    this.code = code;
+  }
+}
+
+export function isCountersignError(err: unknown, code?: ErrorCode): err is CountersignError {
+  return err instanceof CountersignError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,121 @@
+/**
+ * Certificate issuance for the dev PKI and for tests (forged, expired, odd
+ * certificates). Not on the hot path: it uses @peculiar/x509 over WebCrypto.
+ * The minter has its own template-based signer (delegation/).
+ */
+import { webcrypto, X509Certificate } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { toPem } from './pem.js';
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type EcKeyGenParams = webcrypto.EcKeyGenParams;
+type RsaHashedKeyGenParams = webcrypto.RsaHashedKeyGenParams;
+type Algorithm = webcrypto.Algorithm;
+type EcdsaParams = webcrypto.EcdsaParams;
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'ed25519';
+
+export interface IssuedCertificate {
+  certPem: string;
+  keyPem: string;
+  cert: X509Certificate;
+  /** WebCrypto private key, kept so this certificate can issue others */
+  signingKey: CryptoKey;
+  keyAlgorithm: KeyAlgorithm;
+}
+
+export interface IssueOptions {
+  /** distinguished name, e.g. "CN=alice, O=Example" */
+  subject: string;
+  /** the issuing CA; absent for a self-signed certificate */
+  issuer?: IssuedCertificate;
+  /** default ec-p256 */
+  keyAlgorithm?: KeyAlgorithm;
+  /** basicConstraints CA:TRUE (critical) and keyCertSign/cRLSign */
+  ca?: boolean;
+  /** leave basicConstraints out entirely (to test CA checks) */
+  omitBasicConstraints?: boolean;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  /** extended key usage of a leaf; default 'client' */
+  usage?: 'server' | 'client' | 'both';
+  /** default: one minute ago */
+  notBefore?: Date;
+  /** default: notBefore + 365 days */
+  notAfter?: Date;
+  extraExtensions?: { oid: string; critical: boolean; value: Uint8Array }[];
+}
+
+function algorithmParams(a: KeyAlgorithm): { gen: EcKeyGenParams | RsaHashedKeyGenParams | Algorithm; sign: Algorithm | EcdsaParams } {
+  switch (a) {
+    case 'ec-p256': return { gen: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams };
+    case 'ec-p384': return { gen: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as EcdsaParams };
+    case 'rsa-2048': {
+      const gen: RsaHashedKeyGenParams = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+      return { gen, sign: { name: 'RSASSA-PKCS1-v1_5' } };
+    }
+    case 'ed25519': return { gen: { name: 'Ed25519' }, sign: { name: 'Ed25519' } };
+  }
+}
+
+export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertificate> {
+  const keyAlgorithm = opts.keyAlgorithm ?? 'ec-p256';
+  const { gen } = algorithmParams(keyAlgorithm);
+  const keys = (await webcrypto.subtle.generateKey(gen as EcKeyGenParams, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
+  const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + 365 * 86400_000);
+  const extensions: x509.Extension[] = [];
+  if (!opts.omitBasicConstraints) extensions.push(new x509.BasicConstraintsExtension(!!opts.ca, undefined, true));
+  if (opts.ca) {
+    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true));
+  } else {
+    const usage = opts.usage ?? 'client';
+    const ku = x509.KeyUsageFlags.digitalSignature | (keyAlgorithm === 'rsa-2048' ? x509.KeyUsageFlags.keyEncipherment : 0);
+    extensions.push(new x509.KeyUsagesExtension(ku, true));
+    const eku: string[] = [];
+    if (usage === 'server' || usage === 'both') eku.push(x509.ExtendedKeyUsage.serverAuth);
+    if (usage === 'client' || usage === 'both') eku.push(x509.ExtendedKeyUsage.clientAuth);
+    extensions.push(new x509.ExtendedKeyUsageExtension(eku));
+  }
+  const names: x509.JsonGeneralName[] = [
+    ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
+  if (opts.issuer) {
+    const issuerCert = new x509.X509Certificate(opts.issuer.cert.raw);
+    extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerCert));
+  }
+  for (const e of opts.extraExtensions ?? []) extensions.push(new x509.Extension(e.oid, e.critical, e.value));
+
+  const signingKey = opts.issuer ? opts.issuer.signingKey : keys.privateKey;
+  const signAlg = algorithmParams(opts.issuer ? opts.issuer.keyAlgorithm : keyAlgorithm).sign;
+  const serial = Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)));
+  serial[0] &= 0x7f;
+  if (serial[0] === 0) serial[0] = 1;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial.toString('hex'),
+    subject: opts.subject,
+    issuer: opts.issuer ? opts.issuer.cert.subject.split('\n').join(', ') : opts.subject,
+    notBefore,
+    notAfter,
+    signingAlgorithm: signAlg,
+    publicKey: keys.publicKey,
+    signingKey,
+    extensions,
+  });
+  const der = Buffer.from(cert.rawData);
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return {
+    certPem: toPem(der),
+    keyPem: toPem(pkcs8, 'PRIVATE KEY'),
+    cert: new X509Certificate(der),
+    signingKey: keys.privateKey,
+    keyAlgorithm,
+  };
+}

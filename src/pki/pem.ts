@@ -1,0 +1,35 @@
+import { CountersignError } from '../errors.js';
+
+const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+export interface PemBlock { label: string; der: Buffer }
+
+/** Every PEM block in `text`, in order. */
+export function pemBlocks(text: string | Buffer): PemBlock[] {
+  const s = typeof text === 'string' ? text : text.toString('latin1');
+  const out: PemBlock[] = [];
+  for (const m of s.matchAll(BLOCK)) {
+    const body = m[2].replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) {
+      throw new CountersignError('ERR_PEM_INVALID', `PEM block "${m[1]}" has characters that are not base64`);
+    }
+    out.push({ label: m[1], der: Buffer.from(body, 'base64') });
+  }
+  return out;
+}
+
+/** The DER of every CERTIFICATE block; accepts DER input too (one certificate). */
+export function certificatesDer(input: string | Buffer, what = 'input'): Buffer[] {
+  if (Buffer.isBuffer(input) && input[0] === 0x30) return [input];
+  const certs = pemBlocks(input).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der);
+  if (certs.length === 0) {
+    throw new CountersignError('ERR_PEM_INVALID', `${what}: no "-----BEGIN CERTIFICATE-----" block found; give a PEM or DER certificate`);
+  }
+  return certs;
+}
+
+export function toPem(der: Uint8Array, label = 'CERTIFICATE'): string {
+  const b64 = Buffer.from(der).toString('base64');
+  const lines = b64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}
