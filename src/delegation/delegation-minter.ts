@@ -41,6 +41,8 @@ export interface MintEvent { identity: string; certSha256: string; durationMs: n
 export class DelegatedCredentials {
   readonly renewAt: number;
   private readonly contexts = new Map<string, SecureContext>();
+  /** upstream TLS sessions for resumption, by server address; never shared across credentials */
+  readonly sessions = new Map<string, Buffer>();
   constructor(readonly minted: MintedCertificate) {
     const nb = minted.notBefore.getTime();
     this.renewAt = nb + (minted.notAfter.getTime() - nb) * RENEW_AFTER_FRACTION;

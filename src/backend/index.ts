@@ -1,0 +1,31 @@
+/**
+ * countersign/backend: recover the real client behind a countersign proxy (or
+ * a trusted header-mode proxy), and decide what it may do.
+ *
+ * Imports only pki/, delegation/ and errors — module by module, not through
+ * their index files, which re-export the proxy's certificate issuance
+ * (@peculiar/x509) and minter. A backend installs this and nothing else comes along.
+ */
+export {
+  createIdentifier,
+  type Identifier, type IdentifierOptions, type IdentityVia, type ResolvedIdentity, type Voucher, type HeaderIgnored, type IdentifiableRequest,
+} from './identifier.js';
+export { loadDelegationAnchors, type CertificateInput, type DelegationAnchor } from './delegation-trust.js';
+export { summarizeCertificate, serialHex, type CertificateSummary } from './certificate-summary.js';
+export {
+  DEFAULT_HEADER_FORMAT, DEFAULT_HEADER_NAMES, RFC9440_CHAIN_SUFFIX,
+  decodeEscapedPemHeader, decodeRfc9440Header, decodeXfccHeader, parseXfcc, readForwardedCertificate, resolveHeaderSpecs,
+  type HeaderFormat, type HeaderSpec, type ResolvedHeaderSpec, type XfccElement, type ForwardedCertificate, type HeaderSource,
+} from './identity-headers.js';
+export {
+  PolicyEngine, createPolicyEngine, CLIENT_DENIAL_MESSAGE,
+  type PolicyDefinition, type PolicyEngineOptions, type AuthorizationResult, type DenialReason,
+} from './policy.js';
+export { compilePathPattern, pathMatch, type PathMatcher } from './path-match.js';
+export {
+  createGuard, countersignHandler, countersignExpress, countersignFastify, countersignOnRequest, countersignOf, policyPath,
+  type GuardOptions, type GuardOutcome, type RequestIdentity, type RefusalEvent, type ErrorBody, type CountersignRequest,
+  type FastifyLikeRequest, type FastifyLikeReply,
+} from './middleware.js';
+export { DELEGATION_OID, decodeDelegationExtension, type DelegationExtension } from '../delegation/extension-codec.js';
+export { CountersignError, isCountersignError, ERROR_CODES, type ErrorCode } from '../errors.js';

@@ -1,0 +1,50 @@
+import { loadConfig, ConfigError } from '../../config/index.js';
+import { isCountersignError } from '../../errors.js';
+import { createLogger } from '../../observe/index.js';
+import { startProxy } from '../../proxy.js';
+import type { Command } from '../command.js';
+import { parseCommandArgs } from '../parse-args.js';
+import { onShutdownSignals } from '../signals.js';
+
+export const command: Command = {
+  name: 'start',
+  summary: 'run the proxy from a config file',
+  usage: 'countersign start --config FILE [--log-level LEVEL] [--pretty]',
+  async run(args, io) {
+    const { values } = parseCommandArgs(args, {
+      config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' }, pretty: { type: 'boolean' },
+    }, this.usage);
+    if (!values.config) { io.err(`usage: ${this.usage}`); return 2; }
+    let loaded;
+    try {
+      loaded = await loadConfig(values.config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        io.err(`${err.file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
+        for (const p of err.problems) io.err(`  ${p}`);
+        return 1;
+      }
+      if (isCountersignError(err)) { io.err(err.message); return 1; }
+      throw err;
+    }
+    const { config } = loaded;
+    const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
+    const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
+    let proxy;
+    try {
+      proxy = await startProxy({ config, logger });
+    } catch (err) {
+      io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+      logger.flush?.();
+      return 1;
+    }
+    const p = proxy;
+    return new Promise<number>((resolve) => {
+      onShutdownSignals({
+        onStop: async () => { await p.stop(); resolve(0); },
+        onReload: () => { p.reload().catch((err: Error) => logger.error({ reason: err.message }, 'reload failed')); },
+        log: (msg) => logger.info({ outcome: 'signal' }, msg),
+      });
+    });
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * The edge: a TLS listener that asks for client certificates, picks its server
+ * certificate by SNI, and hands every completed handshake to the proxy. It never
+ * rejects during the handshake itself (see client-verifier.ts), and a broken
+ * client never affects the others.
+ */
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { CountersignError } from '../errors.js';
+
+export interface ServerContexts {
+  /** SNICallback for the TLS server */
+  sniCallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) => void;
+  /** options for the context used when a client sends no SNI (rebuilt on reload via refreshDefault) */
+  defaultOptions(): SecureContextOptions;
+}
+
+export interface EdgeListenerOptions {
+  host: string;
+  port: number;
+  contexts: ServerContexts;
+  /** ALPN protocols offered to clients, in preference order */
+  alpn: string[];
+  /** max time for a TLS handshake, ms */
+  handshakeTimeoutMs: number;
+  maxConnections?: number;
+  onSecureConnection(socket: TLSSocket): void;
+  /** a handshake that failed: garbage, wrong protocol, timeout, disconnect */
+  onClientError(err: Error & { code?: string }, remoteAddress: string | undefined): void;
+  /**
+   * Optional pre-TLS hook (ACME tls-alpn-01): gets the raw socket first and
+   * returns true if it took it over; otherwise the TLS server gets it.
+   */
+  preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
+}
+
+export class EdgeListener {
+  readonly tls: TlsServer;
+  private net?: NetServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly o: EdgeListenerOptions) {
+    this.tls = createTlsServer({
+      ...o.contexts.defaultOptions(),
+      SNICallback: o.contexts.sniCallback,
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: o.alpn,
+      handshakeTimeout: o.handshakeTimeoutMs,
+      allowHalfOpen: true,
+    });
+    this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
+    this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
+      o.onClientError(err, s.remoteAddress);
+      s.destroy();
+    });
+    this.tls.on('connection', (s: Socket) => this.track(s));
+    if (o.maxConnections) this.tls.maxConnections = o.maxConnections;
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  /** Re-reads the default (no-SNI) server certificate after a reload. */
+  refreshDefault(): void {
+    this.tls.setSecureContext({ ...this.o.contexts.defaultOptions() });
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    const server: NetServer = this.o.preTls
+      ? (this.net = createNetServer({ allowHalfOpen: true, pauseOnConnect: false }, (s) => this.o.preTls!(s, (sock) => this.tls.emit('connection', sock))))
+      : this.tls;
+    if (this.net && this.o.maxConnections) this.net.maxConnections = this.o.maxConnections;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(this.o.port, this.o.host, () => {
+        server.removeListener('error', onError);
+        const a = server.address();
+        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.o.host, port: this.o.port });
+      });
+    });
+  }
+
+  /** Stops accepting; open connections are left to the caller's drain. */
+  stopAccepting(): Promise<void> {
+    const server = this.net ?? this.tls;
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  get openConnections(): number { return this.sockets.size; }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}

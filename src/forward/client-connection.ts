@@ -1,0 +1,34 @@
+import type { SecureContext } from 'node:tls';
+import type { RouteConfig } from '../config/index.js';
+import type { CertificateInfo } from '../pki/index.js';
+import type { ConnectionRoutes } from './router.js';
+import type { UpstreamCluster } from './upstream-cluster.js';
+
+/** What the edge learned about one client connection; kept with the socket for its life. */
+export interface ClientConnection {
+  id: number;
+  /** the verified client certificate; undefined for an anonymous client */
+  client: CertificateInfo | undefined;
+  /** certificates the client sent after its leaf (for Client-Cert-Chain) */
+  chain: Buffer[];
+  sni: string | undefined;
+  remoteAddress: string;
+  routes: ConnectionRoutes;
+  /** set when the client was refused: in http mode every request is answered with this */
+  refusal?: { status: number; reason: string; detail: string };
+  /** per-connection memo: identity headers by route, keyed by format */
+  headerCache: Map<string, Record<string, string>>;
+}
+
+/** How a request or connection reaches its upstream, with whose identity. */
+export interface UpstreamBinding {
+  cluster: UpstreamCluster;
+  context: SecureContext;
+  /** pools and sessions are never shared across different keys */
+  identityKey: string;
+  sessions?: Map<string, Buffer>;
+  /** identity headers to add (header/both identity) */
+  headers?: Record<string, string>;
+}
+
+export type BindUpstream = (route: RouteConfig, conn: ClientConnection) => UpstreamBinding;

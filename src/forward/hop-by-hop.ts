@@ -1,0 +1,16 @@
+/** RFC 9110 7.6.1: headers that describe one connection and are never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  // HTTP/2 forbids these too; undici computes its own
+  'host', 'http2-settings',
+]);
+
+/** Names listed in a Connection header are hop-by-hop as well. */
+export function connectionTokens(value: string | string[] | undefined): string[] {
+  if (!value) return [];
+  return (Array.isArray(value) ? value.join(',') : value).split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+}
+
+export function isHopByHop(name: string, listed: readonly string[]): boolean {
+  return HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' pseudo-header */ || (listed.length > 0 && listed.includes(name));
+}

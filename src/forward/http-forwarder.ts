@@ -1,0 +1,230 @@
+/**
+ * L7 forwarding: HTTP/1.1 and HTTP/2 from clients (by ALPN), HTTP/1.1 upstream
+ * through per-identity undici pools. Hop-by-hop and client-sent identity headers
+ * are removed before anything is added.
+ */
+import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse, type Server as Http1Server } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { Duplex, Writable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Logger } from '../observe/index.js';
+import type { BindUpstream, ClientConnection } from './client-connection.js';
+import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
+import { IdentityPools } from './identity-pools.js';
+import type { Router } from './router.js';
+
+export interface HttpForwarderOptions {
+  router: Router;
+  bind: BindUpstream;
+  logger: Logger;
+  /** max request header bytes; default 16 KiB */
+  maxHeaderSize: number;
+  /** time for the upstream to answer (headers), and max gap between body chunks, ms */
+  requestTimeoutMs: number;
+  /** idle keep-alive time of a client connection, ms */
+  idleTimeoutMs: number;
+  /** max upstream pools across identities */
+  maxPools: number;
+  /** extra identity header names to strip (custom headerName values) */
+  extraIdentityHeaders: string[];
+}
+
+type AnyRequest = IncomingMessage | Http2ServerRequest;
+type AnyResponse = ServerResponse | Http2ServerResponse;
+
+export class HttpForwarder {
+  private readonly h1: Http1Server;
+  private readonly h2: Http2Server;
+  private readonly pools: IdentityPools;
+  private readonly identityNames: ReadonlySet<string>;
+  private readonly bySocket = new WeakMap<object, ClientConnection>();
+  private readonly bySession = new WeakMap<Http2Session, ClientConnection>();
+  private pendingH2: ClientConnection | undefined;
+  private readonly sessions = new Set<Http2Session>();
+
+  constructor(private readonly o: HttpForwarderOptions) {
+    this.identityNames = identityHeaderNames(o.extraIdentityHeaders);
+    this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
+    this.h1 = createHttp1Server({ maxHeaderSize: o.maxHeaderSize, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000) }, (req, res) => this.onRequest(req, res));
+    this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Malformed or oversized requests: answer like nginx and close; never crash.
+      const conn = this.bySocket.get(socket);
+      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, outcome: 'bad-request', reason: err.code ?? err.message }, 'request refused');
+      if (socket.writable) {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else socket.destroy();
+    });
+    this.h2 = createHttp2Server({ maxSessionMemory: 32 });
+    this.h2.on('session', (session: Http2Session) => {
+      if (this.pendingH2) this.bySession.set(session, this.pendingH2);
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      session.setTimeout(o.idleTimeoutMs, () => session.close());
+    });
+    this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.onRequest(req, res));
+  }
+
+  /** Takes over a client connection whose TLS handshake is done. */
+  accept(socket: TLSSocket, conn: ClientConnection): void {
+    if (socket.alpnProtocol === 'h2') {
+      this.pendingH2 = conn;
+      this.h2.emit('connection', socket);
+      this.pendingH2 = undefined;
+    } else {
+      this.bySocket.set(socket, conn);
+      this.h1.emit('connection', socket);
+    }
+  }
+
+  private connOf(req: AnyRequest): ClientConnection | undefined {
+    if ('stream' in req && req.stream) return this.bySession.get(req.stream.session as Http2Session);
+    return this.bySocket.get(req.socket);
+  }
+
+  private onRequest(req: AnyRequest, res: AnyResponse): void {
+    const started = performance.now();
+    const conn = this.connOf(req);
+    const path = req.url ?? '/';
+    const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+    const log = (status: number, extra: Record<string, unknown>) => {
+      this.o.logger.info({
+        conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: req.method, path, status,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra,
+      }, 'request');
+    };
+    if (!conn) { reply(res, 500, 'internal error: unknown connection'); log(500, { outcome: 'error' }); return; }
+    if (conn.refusal) {
+      reply(res, conn.refusal.status, `client certificate refused: ${conn.refusal.reason}`, true);
+      log(conn.refusal.status, { outcome: 'refused', reason: conn.refusal.reason });
+      return;
+    }
+    const route = this.o.router.forRequest(conn.routes, host, path);
+    if (!route) { reply(res, 404, 'no route for this host and path'); log(404, { outcome: 'no-route' }); return; }
+    if (!conn.client && !route.allowAnonymous) {
+      reply(res, 403, 'this route requires a client certificate', false);
+      log(403, { outcome: 'refused', reason: 'no certificate', route: route.upstream });
+      return;
+    }
+    let binding;
+    try {
+      binding = this.o.bind(route, conn);
+    } catch (err) {
+      reply(res, 403, 'client certificate refused');
+      log(403, { outcome: 'refused', reason: (err as Error).message, route: route.upstream });
+      return;
+    }
+    const headers = this.upstreamHeaders(req, conn, host, binding.headers);
+    const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
+    const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const opts: Dispatcher.RequestOptions = { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null };
+    let status = 0;
+    pool.stream(opts, ({ statusCode, headers: upHeaders }) => {
+      status = statusCode;
+      res.writeHead(statusCode, responseHeaders(upHeaders, res));
+      return res as unknown as Writable;
+    }, (err) => {
+      if (!err) { log(status, { outcome: 'ok', route: route.upstream, upstream: binding.cluster.name }); return; }
+      const code = (err as NodeJS.ErrnoException).code;
+      const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
+      if (!res.headersSent) {
+        const s = timeout ? 504 : 502;
+        reply(res, s, timeout ? 'upstream timed out' : 'upstream unavailable');
+        log(s, { outcome: 'upstream-error', reason: code ?? err.message, route: route.upstream, upstream: binding.cluster.name });
+      } else {
+        // Mid-response failure: the client must see a broken response, not a short one.
+        (res as ServerResponse).destroy?.(err);
+        if ('stream' in res) res.stream.close(2 /* INTERNAL_ERROR */);
+        log(status, { outcome: 'upstream-error', reason: code ?? err.message, route: route.upstream, upstream: binding.cluster.name });
+      }
+    });
+  }
+
+  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, identity?: Record<string, string>): Record<string, string | string[]> {
+    const src = req.headers as Record<string, string | string[] | undefined>;
+    const listed = connectionTokens(src.connection);
+    const out: Record<string, string | string[]> = {};
+    for (const name in src) {
+      const v = src[name];
+      if (v === undefined || isHopByHop(name, listed) || this.identityNames.has(name)) continue;
+      out[name] = v;
+    }
+    if (src['te'] === 'trailers') out['te'] = 'trailers';
+    if (host) out['host'] = host;
+    const xff = src['x-forwarded-for'];
+    out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${conn.remoteAddress}` : conn.remoteAddress;
+    out['x-forwarded-proto'] = 'https';
+    if (host) out['x-forwarded-host'] = host;
+    if (identity) Object.assign(out, identity);
+    return out;
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const conn = this.bySocket.get(socket);
+    const path = req.url ?? '/';
+    const fail = (status: number, text: string, reason: string) => {
+      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome: 'upgrade-refused', reason }, 'upgrade');
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (!conn || conn.refusal) return fail(403, 'Forbidden', conn?.refusal?.reason ?? 'unknown connection');
+    const route = this.o.router.forRequest(conn.routes, req.headers.host, path);
+    if (!route) return fail(404, 'Not Found', 'no route');
+    if (!conn.client && !route.allowAnonymous) return fail(403, 'Forbidden', 'no certificate');
+    let binding;
+    try { binding = this.o.bind(route, conn); } catch (err) { return fail(403, 'Forbidden', (err as Error).message); }
+    const headers = this.upstreamHeaders(req, conn, req.headers.host, binding.headers);
+    const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
+    const protocol = String(req.headers.upgrade ?? 'websocket');
+    pool.upgrade({ path, method: req.method as Dispatcher.HttpMethod, headers, protocol }).then(({ headers: upHeaders, socket: up }) => {
+      const lines = ['HTTP/1.1 101 Switching Protocols', `Connection: Upgrade`, `Upgrade: ${protocol}`];
+      for (const [k, v] of Object.entries(upHeaders)) {
+        if (k === 'connection' || k === 'upgrade' || v === undefined) continue;
+        for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
+      }
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+      if (head.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+      const close = () => { up.destroy(); socket.destroy(); };
+      up.on('error', close); socket.on('error', close); up.on('close', close); socket.on('close', close);
+      this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, method: req.method, path, status: 101, outcome: 'upgraded', route: route.upstream }, 'upgrade');
+    }, (err: Error) => fail(502, 'Bad Gateway', err.message));
+  }
+
+  /** Stop taking requests; in-flight ones finish. */
+  async close(): Promise<void> {
+    this.h1.closeIdleConnections?.();
+    for (const s of this.sessions) s.close();
+    await this.pools.close();
+  }
+
+  destroy(): void {
+    this.h1.closeAllConnections?.();
+    for (const s of this.sessions) s.destroy();
+    this.pools.destroy();
+  }
+}
+
+function responseHeaders(h: Record<string, string | string[] | undefined>, res: AnyResponse): Record<string, string | string[]> {
+  const listed = connectionTokens(h.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const name in h) {
+    const v = h[name];
+    if (v === undefined || isHopByHop(name, listed)) continue;
+    out[name] = v;
+  }
+  void res;
+  return out;
+}
+
+function reply(res: AnyResponse, status: number, message: string, close = false): void {
+  if (res.headersSent) { (res as ServerResponse).destroy?.(); return; }
+  const body = JSON.stringify({ error: message }) + '\n';
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  if (close && !('stream' in res)) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}

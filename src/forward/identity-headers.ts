@@ -1,0 +1,190 @@
+/**
+ * Identity headers: how a header-mode route tells the backend who the client is,
+ * and how every client-supplied copy of such a header is removed first.
+ *
+ * Formats (docs/identity-headers.md):
+ * - `kes` / `nginx`: `X-Tls-Client-Cert` = nginx's `$ssl_client_escaped_cert`,
+ *   the leaf PEM URL-escaped byte for byte as nginx escapes it (what KES's
+ *   `tls.proxy.header.cert` and Keycloak's nginx provider read);
+ * - `rfc9440`: `Client-Cert: :<base64 DER>:` and, when the client sent
+ *   intermediates, `Client-Cert-Chain: :<b64>:, :<b64>:` (RFC 9440);
+ * - `xfcc`: Envoy's `X-Forwarded-Client-Cert` (see xfcc-header.ts).
+ *
+ * Cost: encoding is per connection (the forwarder computes it once and keeps it
+ * with the socket); stripping is per request and is one Set lookup per header
+ * name, deleting only when a spoofed header is actually there.
+ */
+import { CountersignError } from '../errors.js';
+import { toPem } from '../pki/index.js';
+import { escapeUriComponentLikeNginx } from './nginx-uri-escape.js';
+import { assertValidXfccBy, encodeXfcc } from './xfcc-header.js';
+
+export type IdentityHeaderFormat = 'kes' | 'nginx' | 'rfc9440' | 'xfcc';
+
+/** The header each format writes when no `headerName` is configured. */
+export const DEFAULT_IDENTITY_HEADER: Readonly<Record<IdentityHeaderFormat, string>> = {
+  kes: 'X-Tls-Client-Cert',
+  nginx: 'X-Tls-Client-Cert',
+  rfc9440: 'Client-Cert',
+  xfcc: 'X-Forwarded-Client-Cert',
+};
+
+/**
+ * Every header a backend somewhere reads as "the proxy verified this client".
+ * A client must never be able to set one: whatever format a route sends, all
+ * of these are removed from client requests. Lower case, `-` separated.
+ */
+export const IDENTITY_HEADER_NAMES: readonly string[] = [
+  // nginx $ssl_client_escaped_cert / KES tls.proxy.header.cert and the usual spellings
+  'x-tls-client-cert', 'x-ssl-cert', 'x-ssl-client-cert', 'ssl-client-cert', 'x-client-cert',
+  'x-client-certificate', 'x-ssl-client-cert-chain', 'ssl-client-cert-chain',
+  // RFC 9440
+  'client-cert', 'client-cert-chain',
+  // Envoy
+  'x-forwarded-client-cert',
+  // Traefik passTLSClientCert
+  'x-forwarded-tls-client-cert', 'x-forwarded-tls-client-cert-info',
+  // IIS ARR / Azure App Service
+  'x-arr-clientcert',
+  // AWS ALB mTLS passthrough / verify
+  'x-amzn-mtls-clientcert', 'x-amzn-mtls-clientcert-leaf', 'x-amzn-mtls-clientcert-serial-number',
+  'x-amzn-mtls-clientcert-issuer', 'x-amzn-mtls-clientcert-subject', 'x-amzn-mtls-clientcert-validity',
+  // Google Cloud load balancer mTLS custom headers (the documented names)
+  'x-client-cert-present', 'x-client-cert-chain-verified', 'x-client-cert-error', 'x-client-cert-hash',
+  'x-client-cert-serial-number', 'x-client-cert-spiffe', 'x-client-cert-uri-sans', 'x-client-cert-dnsname-sans',
+  'x-client-cert-valid-not-before', 'x-client-cert-valid-not-after',
+  // verification results and DNs (HAProxy / nginx / Apache conventions)
+  'x-ssl-client-verify', 'x-ssl-client-dn', 'x-ssl-client-s-dn', 'x-ssl-client-i-dn', 'x-ssl-client-serial',
+  'x-ssl-client-fingerprint', 'x-ssl-client-sha1', 'x-client-verify', 'x-client-dn', 'x-ssl-subject', 'x-ssl-issuer',
+  'ssl-client-verify', 'ssl-client-s-dn', 'ssl-client-i-dn',
+];
+
+/**
+ * Header names compared the way the most permissive backend reads them: case
+ * folded, and `_` taken as `-`, because CGI/WSGI/PHP-FPM/Rack map both
+ * `X-Tls-Client-Cert` and `X_Tls_Client_Cert` to HTTP_X_TLS_CLIENT_CERT.
+ */
+export function normalizeHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
+
+/** RFC 9110 token: what a configured header name must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function assertHeaderName(name: string): void {
+  if (!TOKEN.test(name)) {
+    throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `headerName ${JSON.stringify(name)} is not a valid HTTP header name; use letters, digits and "-", e.g. X-Tls-Client-Cert`);
+  }
+}
+
+/**
+ * A set of normalized names whose `has()` normalizes its argument too, so a
+ * caller that tests `names.has(key)` on raw header keys gets the `_`/case folding
+ * without having to remember it.
+ */
+class HeaderNameSet extends Set<string> {
+  override has(name: string): boolean {
+    return super.has(normalizeHeaderName(name));
+  }
+}
+
+/**
+ * Lower-case names of every identity header family a client might spoof, plus
+ * `extra` (a route's configured headerName). Build it once (per route or per
+ * forwarder). `has()` accepts any case and `_` for `-`.
+ */
+export function identityHeaderNames(extra: string[] = []): ReadonlySet<string> {
+  const names = new HeaderNameSet(IDENTITY_HEADER_NAMES);
+  for (const name of extra) {
+    assertHeaderName(name);
+    names.add(normalizeHeaderName(name));
+  }
+  return names;
+}
+
+/**
+ * Removes every identity header (any case, `_` or `-`, repeated or joined) from a
+ * Node incoming-headers-like object in place; returns the keys removed, for the log.
+ */
+export function stripIdentityHeaders(headers: Record<string, string | string[] | undefined>, names: ReadonlySet<string>): string[] {
+  const removed: string[] = [];
+  for (const key of Object.keys(headers)) {
+    // normalized here too: `names` may be a plain Set of lower-case names
+    if (names.has(normalizeHeaderName(key))) {
+      delete headers[key];
+      removed.push(key);
+    }
+  }
+  return removed;
+}
+
+/**
+ * The same for Node's `rawHeaders` ([name, value, name, value, …], repeats kept):
+ * returns the pairs to forward (the input array itself when nothing matched).
+ */
+export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: ReadonlySet<string>): { kept: readonly string[]; removed: string[] } {
+  let kept: string[] | undefined;
+  const removed: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (names.has(normalizeHeaderName(rawHeaders[i]))) {
+      kept ??= rawHeaders.slice(0, i);
+      removed.push(rawHeaders[i]);
+    } else if (kept) {
+      kept.push(rawHeaders[i], rawHeaders[i + 1]);
+    }
+  }
+  return { kept: kept ?? rawHeaders, removed };
+}
+
+export interface PeerCertificateForHeaders {
+  /** the client's leaf certificate, DER */
+  der: Buffer;
+  /** intermediates the client sent, leaf excluded, leaf's issuer first */
+  chain?: Buffer[];
+}
+
+export interface IdentityHeaderOptions {
+  /** header to write instead of the format's default (rfc9440: the chain goes in `<headerName>-Chain`) */
+  headerName?: string;
+  /** xfcc only: the By= value (the proxy's own URI); omitted by default */
+  by?: string;
+}
+
+/** Base64 DER as an RFC 8941 Byte Sequence. */
+const sfBinary = (b: Uint8Array) => `:${Buffer.from(b).toString('base64')}:`;
+
+/**
+ * An encoder for one route: options are checked here, once, so the per-connection
+ * call does no validation. Returns the header(s) to add for one client certificate.
+ */
+export function identityHeaderEncoder(format: IdentityHeaderFormat, opts: IdentityHeaderOptions = {}): (peer: PeerCertificateForHeaders) => Record<string, string> {
+  const name = opts.headerName ?? DEFAULT_IDENTITY_HEADER[format];
+  assertHeaderName(name);
+  if (opts.by !== undefined) {
+    if (format !== 'xfcc') throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `"by" applies only to header: xfcc, not ${format}`);
+    assertValidXfccBy(opts.by);
+  }
+  switch (format) {
+    case 'kes':
+    case 'nginx':
+      return (peer) => ({ [name]: escapeUriComponentLikeNginx(toPem(peer.der)) });
+    case 'rfc9440': {
+      const chainName = `${name}-Chain`;
+      return (peer) => {
+        const out: Record<string, string> = { [name]: sfBinary(peer.der) };
+        if (peer.chain && peer.chain.length > 0) out[chainName] = peer.chain.map(sfBinary).join(', ');
+        return out;
+      };
+    }
+    case 'xfcc':
+      return (peer) => ({ [name]: encodeXfcc(peer.der, peer.chain, { by: opts.by }) });
+    default:
+      throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `unknown identity header format ${JSON.stringify(format)}; use kes, nginx, rfc9440 or xfcc`);
+  }
+}
+
+/** The header(s) to add for one client certificate (one-off form of identityHeaderEncoder). */
+export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): Record<string, string> {
+  return identityHeaderEncoder(format, opts)(peer);
+}

@@ -1,0 +1,74 @@
+/**
+ * Upstream HTTP connection pools, one per (upstream, identity): an upstream
+ * connection authenticated as one client is never reused for another. Held in
+ * an LRU so idle identities release their connections.
+ */
+import { BalancedPool, type Dispatcher } from 'undici';
+import type { SecureContext } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import { parseHostPort, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
+
+export interface IdentityPoolsOptions {
+  /** max pools kept across identities; default 1000 */
+  max?: number;
+  /** keep-alive time of an idle upstream connection, ms; default 30 000 */
+  keepAliveTimeoutMs?: number;
+  /** time to wait for response headers, ms */
+  headersTimeoutMs: number;
+  /** time allowed between body chunks, ms */
+  bodyTimeoutMs: number;
+  /** connections per server per identity; default 16 */
+  connectionsPerServer?: number;
+}
+
+export class IdentityPools {
+  private readonly pools: LRUCache<string, BalancedPool>;
+  constructor(private readonly opts: IdentityPoolsOptions) {
+    this.pools = new LRUCache({
+      max: opts.max ?? 1000,
+      dispose: (pool) => { pool.close().catch(() => pool.destroy().catch(() => {})); },
+    });
+  }
+
+  get(cluster: UpstreamCluster, identityKey: string, context: SecureContext, sessions?: Map<string, Buffer>): Dispatcher {
+    const key = `${cluster.name}\0${identityKey}`;
+    let pool = this.pools.get(key);
+    if (pool) return pool;
+    const byOrigin = new Map<string, UpstreamServer>();
+    for (const s of cluster.servers) byOrigin.set(`${s.host}:${s.port}`, s);
+    const origins = cluster.servers.map((s) => `https://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`);
+    pool = new BalancedPool(origins, {
+      connections: this.opts.connectionsPerServer ?? 16,
+      pipelining: 1,
+      keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 30_000,
+      headersTimeout: this.opts.headersTimeoutMs,
+      bodyTimeout: this.opts.bodyTimeoutMs,
+      // Our own connect: the identity's TLS context, and the configured servername
+      // rather than undici's default of the Host header.
+      connect: (o, cb) => {
+        const { host, port } = parseHostPort(`${o.hostname}:${o.port}`);
+        const server = byOrigin.get(`${host}:${port}`);
+        if (!server) { cb(new Error(`unknown upstream origin ${o.hostname}:${o.port}`), null); return; }
+        cluster.connectTo(server, { secureContext: context, alpn: ['http/1.1'], sessions }).then(
+          (socket) => { socket.setNoDelay(true); server.failedUntil = 0; cb(null, socket); },
+          (err: Error) => { cluster.markFailed(server); cb(err, null); },
+        );
+      },
+    });
+    this.pools.set(key, pool);
+    return pool;
+  }
+
+  get size(): number { return this.pools.size; }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(all.map((p) => p.close()));
+  }
+
+  destroy(): void {
+    for (const p of this.pools.values()) p.destroy().catch(() => {});
+    this.pools.clear();
+  }
+}

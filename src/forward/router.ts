@@ -1,0 +1,54 @@
+/**
+ * Route selection: by SNI for a connection, then by Host and path prefix for
+ * each request in http mode. A route with no match is the default.
+ */
+import type { RouteConfig } from '../config/index.js';
+
+export interface ConnectionRoutes {
+  /** the route that decides the connection's mode */
+  primary: RouteConfig;
+  /** http routes that can serve requests on this connection */
+  http: RouteConfig[];
+}
+
+export function nameMatches(pattern: string, name: string | undefined): boolean {
+  if (!name) return false;
+  const p = pattern.toLowerCase();
+  const n = name.toLowerCase();
+  if (p.startsWith('*.')) {
+    const dot = n.indexOf('.');
+    return dot > 0 && n.slice(dot) === p.slice(1);
+  }
+  return p === n;
+}
+
+function hostOnly(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const i = host.lastIndexOf(':');
+  return i > 0 ? host.slice(0, i) : host;
+}
+
+export class Router {
+  constructor(private readonly routes: RouteConfig[]) {}
+
+  forConnection(sni: string | undefined): ConnectionRoutes | undefined {
+    const specific = this.routes.filter((r) => r.match?.sni && nameMatches(r.match.sni, sni));
+    const generic = this.routes.filter((r) => !r.match?.sni);
+    const candidates = [...specific, ...generic];
+    if (candidates.length === 0) return undefined;
+    return { primary: candidates[0], http: candidates.filter((r) => r.mode === 'http') };
+  }
+
+  forRequest(conn: ConnectionRoutes, host: string | undefined, path: string): RouteConfig | undefined {
+    let best: RouteConfig | undefined;
+    let bestScore = -1;
+    const h = host ? hostOnly(host) : undefined;
+    for (const r of conn.http) {
+      if (r.match?.host && !nameMatches(r.match.host, h)) continue;
+      if (r.match?.pathPrefix && !path.startsWith(r.match.pathPrefix)) continue;
+      const score = (r.match?.host ? 100_000 : 0) + (r.match?.pathPrefix?.length ?? 0);
+      if (score > bestScore) { best = r; bestScore = score; }
+    }
+    return best;
+  }
+}

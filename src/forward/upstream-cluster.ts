@@ -1,0 +1,165 @@
+/**
+ * A named group of upstream servers: balancing, passive health (a server that
+ * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
+ * fail_timeout), and TLS connection set-up with the identity's credentials.
+ */
+import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import { CountersignError } from '../errors.js';
+
+export interface UpstreamServer {
+  host: string;
+  port: number;
+  address: string;
+  active: number;
+  failedUntil: number;
+}
+
+export interface UpstreamClusterOptions {
+  name: string;
+  /** host:port list */
+  servers: string[];
+  /** PEM bundle that verifies the upstream servers' certificates */
+  caPem: string;
+  /** name checked in the server certificate and sent as SNI; default: the server's host */
+  servername?: string;
+  /** default TLSv1.3 */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** default round-robin */
+  balance?: 'round-robin' | 'least-connections';
+  /** default 5000 */
+  connectTimeoutMs?: number;
+  /** how long a failed server is skipped; default 10000 */
+  failTimeoutMs?: number;
+}
+
+/** Client credentials presented upstream, as cert/key PEM. */
+export interface ClientCredentialsPem { certPem: string; keyPem: string }
+
+export interface ConnectOptions {
+  secureContext: SecureContext;
+  /** ALPN protocols to offer */
+  alpn?: string[];
+  /** TLS session cache for resumption, keyed by server address */
+  sessions?: Map<string, Buffer>;
+}
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  let host = s.slice(0, i);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host, port: Number(s.slice(i + 1)) };
+}
+
+export class UpstreamCluster {
+  readonly name: string;
+  readonly servers: UpstreamServer[];
+  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername'>> & { servername?: string };
+  private next = 0;
+  private anonymousContext?: SecureContext;
+
+  constructor(opts: UpstreamClusterOptions) {
+    this.name = opts.name;
+    this.opts = {
+      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, ...opts,
+    };
+    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0 }));
+  }
+
+  /** Builds the context presenting `creds` (or no client certificate) to this cluster. */
+  buildContext(creds?: ClientCredentialsPem): SecureContext {
+    return createSecureContext({
+      ca: this.opts.caPem,
+      minVersion: this.opts.minVersion,
+      ...(creds ? { cert: creds.certPem, key: creds.keyPem } : {}),
+    });
+  }
+
+  /** The context for clients forwarded without a certificate (anonymous routes). */
+  anonymous(): SecureContext {
+    return (this.anonymousContext ??= this.buildContext());
+  }
+
+  /** Next server by the balancing policy, skipping ones in their fail timeout unless all are. */
+  pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now()): UpstreamServer | undefined {
+    const candidates = this.servers.filter((s) => !exclude?.has(s));
+    if (candidates.length === 0) return undefined;
+    const healthy = candidates.filter((s) => s.failedUntil <= now);
+    const pool = healthy.length ? healthy : candidates;
+    if (this.opts.balance === 'least-connections') {
+      return pool.reduce((a, b) => (b.active < a.active ? b : a));
+    }
+    const s = pool[this.next % pool.length];
+    this.next = (this.next + 1) % 1_000_000;
+    return s;
+  }
+
+  markFailed(s: UpstreamServer, now = Date.now()): void {
+    s.failedUntil = now + this.opts.failTimeoutMs;
+  }
+
+  /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
+  connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+    return new Promise((resolve, reject) => {
+      const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
+      const socket = tlsConnect({
+        host: server.host,
+        port: server.port,
+        servername,
+        secureContext: o.secureContext,
+        ALPNProtocols: o.alpn,
+        session: o.sessions?.get(server.address),
+        // half-close must pass through: a client's FIN must not end the upstream's reply
+        ...({ allowHalfOpen: true } as object),
+        // When no servername is configured and the host is an IP, check the certificate against the IP.
+        ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
+      });
+      let settled = false;
+      const timer = setTimeout(() => {
+        fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      if (o.sessions) socket.on('session', (s: Buffer) => o.sessions!.set(server.address, s));
+      socket.once('error', fail);
+      socket.once('secureConnect', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.removeListener('error', fail);
+        resolve(socket);
+      });
+    });
+  }
+
+  /**
+   * Connects to the first server that answers, failing over to the others.
+   * Only connection set-up is retried: nothing has been sent yet, so it is safe.
+   */
+  async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
+    const tried = new Set<UpstreamServer>();
+    let last: Error | undefined;
+    for (let s = this.pick(); s; s = this.pick(tried)) {
+      tried.add(s);
+      try {
+        const socket = await this.connectTo(s, o);
+        s.failedUntil = 0;
+        return { socket, server: s };
+      } catch (err) {
+        last = err as Error;
+        this.markFailed(s);
+      }
+    }
+    throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
+  }
+}
+
+function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {
+  const sans = (cert.subjectaltname ?? '').split(', ');
+  return sans.includes(`IP Address:${ip}`) ? undefined : new Error(`upstream certificate is not valid for IP ${ip} (set servername to the name in its certificate)`);
+}

@@ -1,0 +1,224 @@
+/**
+ * Composes the proxy from a validated config: edge listener → client verifier →
+ * router → minter → forwarders. The only place that knows every room.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import type { Config, RouteConfig } from './config/index.js';
+import { DelegationMinter } from './delegation/index.js';
+import { ClientVerifier, type ClientVerdict } from './edge/client-verifier.js';
+import { EdgeListener, type ServerContexts } from './edge/edge-listener.js';
+import { loadKeyMaterial, loadSigningCa } from './pki/index.js';
+import type { BindUpstream, ClientConnection, UpstreamBinding } from './forward/client-connection.js';
+import { forwardConnection } from './forward/connection-forwarder.js';
+import { HttpForwarder } from './forward/http-forwarder.js';
+import { encodeIdentityHeaders } from './forward/identity-headers.js';
+import { Router } from './forward/router.js';
+import { UpstreamCluster } from './forward/upstream-cluster.js';
+import type { Logger } from './observe/index.js';
+import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
+
+export const handshakeChannel = channel('countersign:edge:handshake');
+
+export interface ProxyOptions {
+  config: Config;
+  logger: Logger;
+}
+
+export interface RunningProxy {
+  address: { host: string; port: number };
+  /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
+  stop(graceMs?: number): Promise<void>;
+  /** re-read certificate, CA and CRL files now (SIGHUP) */
+  reload(): Promise<void>;
+  minter?: DelegationMinter;
+  certificates: EdgeCertificates;
+}
+
+const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
+
+export async function startProxy({ config, logger }: ProxyOptions): Promise<RunningProxy> {
+  const minter = config.delegation
+    ? new DelegationMinter({
+      ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
+      ttlMs: config.delegation.ttl,
+      cacheSize: config.delegation.cache,
+      embedOriginal: config.delegation.embedOriginal,
+      extensionOid: config.delegation.extensionOid,
+    })
+    : undefined;
+
+  const clusters = new Map<string, UpstreamCluster>();
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    clusters.set(name, new UpstreamCluster({
+      name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
+      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout,
+    }));
+  }
+  const proxyContexts = new Map<RouteConfig, SecureContext>();
+  for (const [i, r] of config.routes.entries()) {
+    if (!r.proxyCert) continue;
+    const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
+    proxyContexts.set(r, clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }));
+  }
+
+  const router = new Router(config.routes);
+  const verifier = new ClientVerifier({ mode: config.edge.clientAuth.mode, deny: config.edge.deny });
+
+  const bind: BindUpstream = (route, conn): UpstreamBinding => {
+    const cluster = clusters.get(route.upstream)!;
+    const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
+      ? headersFor(route, conn)
+      : undefined;
+    if (route.identity === 'header') {
+      return { cluster, context: proxyContexts.get(route)!, identityKey: 'proxy', headers };
+    }
+    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
+    const creds = minter!.credentialsFor(conn.client);
+    return {
+      cluster,
+      context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)),
+      identityKey: conn.client.certSha256,
+      sessions: creds.sessions,
+      headers,
+    };
+  };
+  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
+    const key = `${route.header}\0${route.headerName ?? ''}`;
+    let h = conn.headerCache.get(key);
+    if (!h) {
+      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain: conn.chain }, { headerName: route.headerName });
+      conn.headerCache.set(key, h);
+    }
+    return h;
+  };
+
+  const needsHttp = config.routes.some((r) => r.mode === 'http');
+  const http = needsHttp
+    ? new HttpForwarder({
+      router, bind, logger,
+      maxHeaderSize: config.limits.maxHeaderSize,
+      requestTimeoutMs: config.timeouts.request,
+      idleTimeoutMs: config.timeouts.idle,
+      maxPools: config.limits.agentsPerUpstream,
+      extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
+    })
+    : undefined;
+
+  const certificates = await createEdgeCertificates({ config, logger });
+  let nextId = 1;
+
+  const onSecureConnection = (socket: TLSSocket) => {
+    const t0 = performance.now();
+    const id = nextId++;
+    socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
+    const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
+    const remoteAddress = socket.remoteAddress ?? '';
+    const verdict: ClientVerdict = verifier.verify(socket);
+    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
+    const routes = router.forConnection(sni);
+    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
+    if (!routes) {
+      logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
+      socket.destroy();
+      return;
+    }
+    const route = routes.primary;
+    const conn: ClientConnection = {
+      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
+    };
+    if (!verdict.ok) {
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
+      if (route.mode === 'http' && http) {
+        conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
+        http.accept(socket, conn);
+      } else {
+        socket.destroy();
+      }
+      return;
+    }
+    if (route.mode === 'http') {
+      if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
+      socket.once('close', () => {
+        logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+      });
+      http!.accept(socket, conn);
+      return;
+    }
+    if (!conn.client && !route.allowAnonymous) {
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    let binding: UpstreamBinding;
+    try {
+      binding = bind(route, conn);
+    } catch (err) {
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    forwardConnection(socket, {
+      cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
+      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
+    }).then((o) => {
+      const level = o.outcome === 'closed' ? 'info' : 'warn';
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome: o.outcome, reason: o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+    });
+  };
+
+  const edge = new EdgeListener({
+    ...hostPort(config.listen),
+    contexts: certificates.contexts,
+    alpn: needsHttp ? ['h2', 'http/1.1'] : ['h2', 'http/1.1'],
+    handshakeTimeoutMs: config.edge.handshakeTimeout,
+    maxConnections: config.limits.maxConnections,
+    onSecureConnection,
+    onClientError: (err, remoteAddress) => {
+      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
+    },
+    preTls: certificates.preTls,
+  });
+  certificates.onChange(() => edge.refreshDefault());
+  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
+  logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+    const closed = edge.stopAccepting();
+    await http?.close();
+    const deadline = Date.now() + graceMs;
+    while (edge.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = edge.openConnections;
+    edge.destroyAll();
+    http?.destroy();
+    await closed;
+    await certificates.stop();
+    minter?.stop();
+    logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
+  })());
+
+  return { address, stop, reload: () => certificates.reload(), minter, certificates };
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  let host = s.slice(0, i);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host, port: Number(s.slice(i + 1)) };
+}
+
+/** Intermediates the client sent after its leaf, as DER. */
+function peerChain(socket: TLSSocket): Buffer[] {
+  const out: Buffer[] = [];
+  let c = socket.getPeerCertificate(true) as import('node:tls').DetailedPeerCertificate | undefined;
+  const seen = new Set<string>();
+  while (c && c.raw && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    if (seen.size > 1) out.push(c.raw);
+    if (!c.issuerCertificate || c.issuerCertificate === c) break;
+    c = c.issuerCertificate;
+  }
+  return out;
+}
