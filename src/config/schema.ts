@@ -41,87 +41,87 @@ const hostPort = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{
 });
 const file = z.string().min(1, 'a file path is required');
 const files = z.union([file, z.array(file).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
-const keyPair = z.strictObject({ cert: file, key: file });
+const keyPair = z.strictObject({ cert: file.describe('certificate PEM (a chain may follow the leaf)'), key: file.describe('private key PEM (mode 0600)') });
 const identity = z.string().regex(/^[0-9a-f]{64}$/, 'an identity is 64 lowercase hex characters (countersign identity of FILE prints it)');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
 const acmeSchema = z.strictObject({
-  directory: z.string().min(1),
-  ca: file.optional(),
-  email: z.string().email().optional(),
-  domains: z.array(z.string().min(1)).min(1),
-  challenge: z.enum(['http-01', 'tls-alpn-01']).default(DEFAULTS.acmeChallenge),
-  httpListen: hostPort.default(DEFAULTS.acmeHttpListen),
-  storage: file,
-  eab: z.strictObject({ kid: z.string().min(1), hmacKey: z.string().min(1) }).optional(),
-  renewCheckInterval: duration('1h'),
+  directory: z.string().min(1).describe('ACME directory URL, or `letsencrypt` / `letsencrypt-staging`'),
+  ca: file.optional().describe('PEM bundle that verifies a private ACME server (step-ca, Pebble)'),
+  email: z.string().email().optional().describe('account contact address'),
+  domains: z.array(z.string().min(1)).min(1).describe('names to obtain certificates for'),
+  challenge: z.enum(['http-01', 'tls-alpn-01']).default(DEFAULTS.acmeChallenge).describe('`http-01` answers on httpListen; `tls-alpn-01` on `listen` itself (must be port 443 publicly)'),
+  httpListen: hostPort.default(DEFAULTS.acmeHttpListen).describe('plain-HTTP listener for http-01; other requests are redirected to https'),
+  storage: file.describe('directory for the account key, certificates and keys (0600); reused after a restart'),
+  eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
+  renewCheckInterval: duration('1h').describe('how often the renewal loop looks at the certificates'),
 });
 
 const edgeSchema = z.strictObject({
-  certificates: z.array(keyPair).default([]),
-  minVersion: tlsVersion.default(DEFAULTS.minVersion),
+  certificates: z.array(keyPair).default([]).describe('server certificates `{ cert, key }`, chosen by SNI from their SANs; the first is the default'),
+  minVersion: tlsVersion.default(DEFAULTS.minVersion).describe('lowest TLS version clients may use'),
   clientAuth: z.strictObject({
-    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode),
-    ca: files.optional(),
-    crl: files.optional(),
-  }),
-  deny: z.array(identity).default([]),
-  handshakeTimeout: duration(DEFAULTS.handshakeTimeout),
-  acme: acmeSchema.optional(),
-  reloadPollInterval: duration('2s'),
+    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
+    ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
+    crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused'),
+  }).describe('how clients are authenticated'),
+  deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
+  handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
+  acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
+  reloadPollInterval: duration('2s').describe('how often certificate, CA and CRL files are checked for changes (file events also trigger reloads)'),
 });
 
 const upstreamSchema = z.strictObject({
-  servers: z.array(hostPort).min(1, 'an upstream needs at least one server'),
-  ca: files,
-  servername: z.string().min(1).optional(),
-  minVersion: tlsVersion.default(DEFAULTS.upstreamMinVersion),
-  balance: z.enum(['round-robin', 'least-connections']).default('round-robin'),
-  connectTimeout: duration(DEFAULTS.connectTimeout),
-  failTimeout: duration(DEFAULTS.failTimeout),
+  servers: z.array(hostPort).min(1, 'an upstream needs at least one server').describe('host:port of each server'),
+  ca: files.describe('CA bundle that verifies the servers\' certificates'),
+  servername: z.string().min(1).optional().describe('name checked in the server certificate and sent as SNI; default: the server host'),
+  minVersion: tlsVersion.default(DEFAULTS.upstreamMinVersion).describe('lowest TLS version to the upstream'),
+  balance: z.enum(['round-robin', 'least-connections']).default('round-robin').describe('how a server is picked'),
+  connectTimeout: duration(DEFAULTS.connectTimeout).describe('max time to connect and complete the upstream handshake'),
+  failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
 });
 
 const routeSchema = z.strictObject({
-  upstream: z.string().min(1),
+  upstream: z.string().min(1).describe('name of the upstream cluster'),
   match: z.strictObject({
-    sni: z.string().min(1).optional(),
-    host: z.string().min(1).optional(),
-    pathPrefix: z.string().startsWith('/').optional(),
-  }).optional(),
-  mode: z.enum(['connection', 'http']).default('connection'),
-  identity: z.enum(['delegated', 'header', 'both']).default('delegated'),
-  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc']).default('kes'),
-  headerName: z.string().min(1).optional(),
-  proxyCert: keyPair.optional(),
-  allowAnonymous: z.boolean().default(false),
+    sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
+    host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
+    pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode); the longest match wins'),
+  }).optional().describe('what the route serves; a route with no match is the default'),
+  mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
+  identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
+  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert'),
+  headerName: z.string().min(1).optional().describe('rename the identity header'),
+  proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
+  allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
 });
 
 export const configSchema = z.strictObject({
-  listen: hostPort.default(DEFAULTS.listen),
-  edge: edgeSchema,
+  listen: hostPort.default(DEFAULTS.listen).describe('address of the TLS listener'),
+  edge: edgeSchema.describe('the client-facing TLS listener'),
   delegation: z.strictObject({
-    ca: keyPair,
-    ttl: duration(DEFAULTS.delegationTtl),
-    cache: z.number().int().positive().default(DEFAULTS.delegationCache),
-    embedOriginal: z.boolean().default(false),
-    extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional(),
-  }).optional(),
-  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -'), upstreamSchema),
-  routes: z.array(routeSchema).min(1, 'at least one route is needed'),
+    ca: keyPair.describe('the delegation CA that signs minted certificates (basicConstraints CA:TRUE)'),
+    ttl: duration(DEFAULTS.delegationTtl).describe('lifetime cap of a minted certificate (never past the original\'s notAfter)'),
+    cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
+    embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
+    extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 2.25.273976046638333143125377024662248162319.1'),
+  }).optional().describe('how identity is vouched for with minted certificates'),
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -'), upstreamSchema).describe('named upstream clusters'),
+  routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
-    idle: duration(DEFAULTS.idleTimeout),
-    request: duration(DEFAULTS.requestTimeout),
-    shutdownGrace: duration(DEFAULTS.shutdownGrace),
-  }).prefault({}),
+    idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
+    request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
+    shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
+  }).prefault({}).describe('time limits'),
   limits: z.strictObject({
-    maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize),
-    agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream),
-    maxConnections: z.number().int().positive().optional(),
-  }).prefault({}),
+    maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
+    agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
+    maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+  }).prefault({}).describe('resource limits'),
   log: z.strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default(DEFAULTS.logLevel),
-    pretty: z.boolean().default(false),
-  }).prefault({}),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default(DEFAULTS.logLevel).describe('log level'),
+    pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines'),
+  }).prefault({}).describe('logging (pino JSON lines)'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -74,9 +74,12 @@ export function decodeDelegationExtension(der: Uint8Array): DelegationExtension 
   if (f.length === 0) malformed('empty SEQUENCE');
   try {
     const v = content(der, expectTag(f[0], TAG.INTEGER, 'version'));
+    if (v.length === 0) malformed('empty version');
+    // DER INTEGERs are minimal: 02 02 00 01 is not "version 1", nor an unknown version
+    if (v.length > 1 && ((v[0] === 0 && !(v[1] & 0x80)) || (v[0] === 0xff && v[1] & 0x80))) malformed('version is not a minimally encoded INTEGER');
     if (v.length !== 1 || v[0] !== DELEGATION_VERSION) {
       throw new CountersignError('ERR_DELEGATION_EXTENSION_VERSION',
-        `delegation extension: version ${v.length <= 6 ? v.readUIntBE(0, Math.max(1, v.length)) : '(huge)'} is not supported (this library reads version ${DELEGATION_VERSION}); upgrade countersign/backend`);
+        `delegation extension: version ${v.length <= 6 ? v.readIntBE(0, v.length) : '(huge)'} is not supported (this library reads version ${DELEGATION_VERSION}); upgrade countersign/backend`);
     }
     if (f.length !== 8 && f.length !== 9) malformed(`expected 8 or 9 fields, found ${f.length}`);
     const digest = (i: number, len: number, what: string) => {

@@ -134,6 +134,8 @@ export interface TrustStatus {
   crlFiles: string[];
   /** certificates in the CA files */
   caCertificates: number;
+  /** e.g. a CA without a CRL while CRL checking is on: its clients are rejected */
+  warnings: string[];
   lastReload: Date;
   lastError?: StatusError;
 }
@@ -223,6 +225,7 @@ class ServerCertificateStore implements CertificateStore {
     this.trustOptions = stripCredentials(opts.trustOptions ?? {});
     this.trust = trust;
     this.state = this.buildState(units, [], this.trustGeneration, undefined);
+    for (const w of trust.warnings) this.logger.warn({ reason: w }, 'client trust warning');
   }
 
   start(): void {
@@ -318,6 +321,7 @@ class ServerCertificateStore implements CertificateStore {
       caFiles: [...(this.trustFiles.ca ?? [])],
       crlFiles: [...(this.trustFiles.crl ?? [])],
       caCertificates: this.trust.caCertificates,
+      warnings: [...this.trust.warnings],
       lastReload: this.trustLoadedAt,
       lastError: this.trustError,
     };
@@ -418,7 +422,10 @@ class ServerCertificateStore implements CertificateStore {
       for (const u of changed) {
         this.logger.info({ cert: u.certPath, names: u.cert.dnsNames, notAfter: u.cert.notAfter.toISOString(), certSha256: u.cert.certSha256 }, 'server certificate reloaded');
       }
-      if (trustChanged) this.logger.info({ ca: this.trustFiles.ca, crl: this.trustFiles.crl, caCertificates: trust.caCertificates }, 'client trust reloaded');
+      if (trustChanged) {
+        this.logger.info({ ca: this.trustFiles.ca, crl: this.trustFiles.crl, caCertificates: trust.caCertificates }, 'client trust reloaded');
+        for (const w of trust.warnings) this.logger.warn({ reason: w }, 'client trust warning');
+      }
     } catch (err) {
       this.trust = previousTrust;
       if (trustChanged) this.refuseTrust(err, result, trust.digest);

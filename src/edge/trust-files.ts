@@ -5,8 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { CountersignError } from '../errors.js';
+import { TAG, content, decodeTime, raw, readChildren, readRoot } from '../pki/der.js';
 import { loadCertificates } from '../pki/key-material.js';
+import { formatDerName } from '../pki/name-format.js';
 import { pemBlocks, toPem } from '../pki/pem.js';
+import { parseCertificateFields } from '../pki/x509-fields.js';
 import { digestOf } from './server-certificate.js';
 
 export interface TrustFiles {
@@ -23,42 +26,86 @@ export interface LoadedTrust {
   crl: string[];
   caCertificates: number;
   digest: string;
+  /**
+   * Problems that do not make the files unusable but will reject clients: with any
+   * CRL configured OpenSSL checks revocation for every CA in a client's chain, so a
+   * CA without a CRL, or a CRL past its nextUpdate, fails every client of that CA.
+   */
+  warnings: string[];
 }
 
 export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
   const ca: string[] = [];
   const crl: string[] = [];
-  const raw: Buffer[] = [];
-  let caCertificates = 0;
+  const contents: Buffer[] = [];
+  const caSubjects: { der: Buffer; path: string }[] = [];
+  const crlIssuers: { der: Buffer; nextUpdate?: Date; path: string }[] = [];
   for (const path of files.ca ?? []) {
     const bytes = await readOrThrow(path, 'client CA bundle');
-    raw.push(bytes);
-    caCertificates += loadCertificates(bytes, path).length;
+    contents.push(bytes);
+    for (const c of loadCertificates(bytes, path)) caSubjects.push({ der: parseCertificateFields(c.raw).subject, path });
     ca.push(bytes.toString('latin1'));
   }
   for (const path of files.crl ?? []) {
     const bytes = await readOrThrow(path, 'CRL');
-    raw.push(bytes);
-    crl.push(crlPem(bytes, path));
+    contents.push(bytes);
+    const { pem, ders } = crlPem(bytes, path);
+    crl.push(pem);
+    for (const der of ders) crlIssuers.push({ ...crlHeader(der, path), path });
   }
-  return { ca, crl, caCertificates, digest: digestOf(...raw) };
+  const warnings: string[] = [];
+  const now = Date.now();
+  for (const c of crlIssuers) {
+    if (c.nextUpdate && c.nextUpdate.getTime() < now) {
+      warnings.push(`${c.path}: CRL of "${formatDerName(c.der)}" is past its nextUpdate (${c.nextUpdate.toISOString()}); OpenSSL rejects clients of that CA until a fresh CRL is installed`);
+    }
+  }
+  if (crlIssuers.length > 0) {
+    for (const s of caSubjects) {
+      if (!crlIssuers.some((c) => c.der.equals(s.der))) {
+        warnings.push(`${s.path}: CA "${formatDerName(s.der)}" has no CRL among the configured CRL files; with CRL checking on, its clients are rejected ("unable to get certificate CRL")`);
+      }
+    }
+  }
+  return { ca, crl, caCertificates: caSubjects.length, digest: digestOf(...contents), warnings };
 }
 
-function crlPem(bytes: Buffer, path: string): string {
+/** The issuer and nextUpdate of a DER CertificateList (RFC 5280 §5.1). */
+function crlHeader(der: Buffer, path: string): { der: Buffer; nextUpdate?: Date } {
+  try {
+    const [tbs] = readChildren(der, readRoot(der, TAG.SEQUENCE));
+    const f = readChildren(der, tbs);
+    let i = f[0]?.tag === TAG.INTEGER ? 1 : 0; // version
+    i++; // signature algorithm
+    const issuer = raw(der, f[i++]);
+    i++; // thisUpdate
+    const next = f[i];
+    const nextUpdate = next && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME) ? decodeTime(next.tag, content(der, next)) : undefined;
+    return { der: issuer, nextUpdate };
+  } catch (err) {
+    throw new CountersignError('ERR_CRL_INVALID', `${path}: CRL is not valid DER (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function crlPem(bytes: Buffer, path: string): { pem: string; ders: Buffer[] } {
   let pem: string;
+  let ders: Buffer[];
   if (bytes[0] === 0x30) {
+    ders = [bytes];
     pem = toPem(bytes, 'X509 CRL');
   } else {
-    const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL');
+    // "CRL" is what some toolkits (e.g. @peculiar/x509) write; OpenSSL only reads "X509 CRL"
+    const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
     if (blocks.length === 0) throw new CountersignError('ERR_CRL_INVALID', `${path}: no "-----BEGIN X509 CRL-----" block found; give a PEM or DER CRL`);
-    pem = blocks.map((b) => toPem(b.der, 'X509 CRL')).join('');
+    ders = blocks.map((b) => b.der);
+    pem = ders.map((d) => toPem(d, 'X509 CRL')).join('');
   }
   try {
     createSecureContext({ crl: pem }); // OpenSSL is the parser that matters here
   } catch (err) {
     throw new CountersignError('ERR_CRL_INVALID', `${path}: CRL cannot be parsed (${(err as Error).message}); give a PEM or DER X.509 CRL`, { cause: err });
   }
-  return pem;
+  return { pem, ders };
 }
 
 export async function readOrThrow(path: string, what: string): Promise<Buffer> {

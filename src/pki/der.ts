@@ -189,8 +189,12 @@ export function decodeTime(tag: number, body: Uint8Array): Date {
     if (m) m[1] = String(Number(m[1]) < 50 ? 2000 + Number(m[1]) : 1900 + Number(m[1]));
   } else fail(`expected a time, found tag 0x${tag.toString(16)}`);
   if (!m) fail(`malformed time "${s}"`);
-  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
-  if (Number.isNaN(d.getTime())) fail(`invalid time "${s}"`);
+  // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear takes the year as written
+  const d = new Date(Date.UTC(2000, +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+  d.setUTCFullYear(+m[1]);
+  // Date rolls month 13 or hour 25 over silently; a time that does not read back as written is invalid
+  if (Number.isNaN(d.getTime()) || d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3] || d.getUTCHours() !== +m[4]
+    || d.getUTCMinutes() !== +m[5] || d.getUTCSeconds() !== +m[6]) fail(`invalid time "${s}"`);
   return d;
 }
 

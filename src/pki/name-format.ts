@@ -17,9 +17,12 @@ function valueText(tag: number, body: Buffer): string {
     swapped.swap16();
     return swapped.toString('utf16le');
   }
-  if (tag === 0x0c || tag === 0x13 || tag === 0x16 || tag === 0x14 || tag === 0x1a) return body.toString(tag === 0x0c ? 'utf8' : 'latin1');
+  if (STRING_TAGS.has(tag)) return body.toString(tag === 0x0c ? 'utf8' : 'latin1');
   return '#' + body.toString('hex');
 }
+
+const STRING_TAGS = new Set([0x0c, 0x13, 0x16, 0x14, 0x1a, 0x1e]);
+const isHexForm = (tag: number) => !STRING_TAGS.has(tag);
 
 const escape = (s: string) => s.replace(/([,+"\\<>;])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
 
@@ -31,7 +34,9 @@ export function formatDerName(der: Uint8Array): string {
     for (const atv of readChildren(der, expectTag(rdn, TAG.SET, 'RDN'))) {
       const [typeT, valueT] = readChildren(der, expectTag(atv, TAG.SEQUENCE, 'AttributeTypeAndValue'));
       const type = decodeOid(content(der, expectTag(typeT, TAG.OID, 'attribute type')));
-      parts.push(`${SHORT[type] ?? type}=${escape(valueText(valueT.tag, content(der, valueT)))}`);
+      const text = valueText(valueT.tag, content(der, valueT));
+      // the #hex form (RFC 4514 2.4) is written as is; only string values are escaped
+      parts.push(`${SHORT[type] ?? type}=${isHexForm(valueT.tag) ? text : escape(text)}`);
     }
     rdns.push(parts.join('+'));
   }

@@ -1,0 +1,207 @@
+/**
+ * Small Node backends for the end-to-end tests, each trusting the delegation CA
+ * the way a real backend would:
+ *
+ * - startHttpsBackend: node:https + countersign/backend's createIdentifier. It
+ *   records every request with the identity recovered from the socket's
+ *   certificate and a number for the upstream TLS connection it came on, so a
+ *   test can see which connection carried whom. Answers with a JSON echo unless
+ *   a route handler takes the request. Optionally accepts WebSocket upgrades.
+ * - startTlsBackend: a raw TLS server (connection mode): records the ALPN
+ *   protocol and peer identity, and lets the test drive each socket.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import { createIdentifier, type Identifier } from '../../src/backend/index.js';
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  /** number of the upstream TLS connection (1, 2, …) */
+  socket: number;
+  /** identity (SPKI SHA-256 of the original client certificate) recovered from the socket; undefined if none */
+  identity?: string;
+  subject?: string;
+  via?: string;
+  /** why identification failed, when it did */
+  identifyError?: string;
+  bodyBytes: number;
+  bodySha256: string;
+}
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => void;
+
+export interface HttpsBackend {
+  port: number;
+  server: HttpsServer;
+  requests: SeenRequest[];
+  /** identities seen on each upstream connection, by connection number */
+  identitiesBySocket(): Map<number, Set<string>>;
+  /** messages received by the WebSocket server, with the identity of their connection */
+  wsMessages: { identity?: string; data: string }[];
+  close(): Promise<void>;
+}
+
+export interface HttpsBackendOptions {
+  /** a PKI directory as written by `countersign certs init` */
+  pkiDir: string;
+  /** path prefix → handler; the longest matching prefix wins; everything else gets the JSON echo */
+  routes?: Record<string, RouteHandler>;
+  /** accept WebSocket upgrades on any path and echo messages as "<identity>:<data>" */
+  websocket?: boolean;
+  /** default TLSv1.3 */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** read the body before the handler runs (default true; false lets a handler stream it) */
+  readBody?: boolean;
+}
+
+function identifyOrError(identifier: Identifier, socket: TLSSocket): { identity?: string; subject?: string; via?: string; identifyError?: string } {
+  try {
+    const r = identifier.identify(socket);
+    return { identity: r.identity, subject: r.subject, via: r.via };
+  } catch (err) {
+    return { identifyError: (err as Error).message };
+  }
+}
+
+export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBackend> {
+  const read = (f: string) => readFileSync(`${o.pkiDir}/${f}`);
+  const identifier = createIdentifier({ delegationCAs: read('delegation-ca.crt') });
+  const socketIds = new WeakMap<object, number>();
+  let nextSocket = 1;
+  const requests: SeenRequest[] = [];
+  const wsMessages: { identity?: string; data: string }[] = [];
+  const prefixes = Object.keys(o.routes ?? {}).sort((a, b) => b.length - a.length);
+
+  const server = createHttpsServer({
+    cert: read('backend.crt'), key: read('backend.key'), ca: read('delegation-ca.crt'),
+    // anonymous routes forward without a client certificate; identification decides
+    requestCert: true, rejectUnauthorized: false,
+    minVersion: o.minVersion ?? 'TLSv1.3',
+  }, (req, res) => {
+    const socket = req.socket as TLSSocket;
+    const who = identifyOrError(identifier, socket);
+    const seen: SeenRequest = {
+      method: req.method ?? '', url: req.url ?? '', headers: req.headers, socket: socketIds.get(socket) ?? 0,
+      ...who, bodyBytes: 0, bodySha256: '',
+    };
+    requests.push(seen);
+    const prefix = prefixes.find((p) => (req.url ?? '').startsWith(p));
+    const handler = prefix ? o.routes![prefix] : undefined;
+    if (o.readBody === false && handler) { handler(req, res, seen); return; }
+    const hash = createHash('sha256');
+    req.on('data', (d: Buffer) => { seen.bodyBytes += d.length; hash.update(d); });
+    req.on('end', () => {
+      seen.bodySha256 = hash.digest('hex');
+      if (handler) { handler(req, res, seen); return; }
+      const body = JSON.stringify(seen) + '\n';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.on('secureConnection', (s: TLSSocket) => { socketIds.set(s, nextSocket++); });
+  server.on('tlsClientError', () => { /* the tests provoke these */ });
+
+  if (o.websocket) {
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws, req) => {
+      const who = identifyOrError(identifier, req.socket as TLSSocket);
+      ws.on('message', (data) => {
+        const text = data.toString();
+        wsMessages.push({ identity: who.identity, data: text });
+        ws.send(`${who.identity ?? 'anonymous'}:${text}`);
+      });
+    });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    requests,
+    wsMessages,
+    identitiesBySocket() {
+      const m = new Map<number, Set<string>>();
+      for (const r of requests) {
+        if (!m.has(r.socket)) m.set(r.socket, new Set());
+        m.get(r.socket)!.add(r.identity ?? 'anonymous');
+      }
+      return m;
+    },
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+export interface TlsBackendConnection {
+  socket: TLSSocket;
+  alpn: string | false;
+  identity?: string;
+  identifyError?: string;
+  /** everything received so far */
+  received(): string;
+  /** resolves when the client half-closed (FIN received) */
+  ended: Promise<void>;
+  closed: Promise<void>;
+}
+
+export interface TlsBackend {
+  port: number;
+  server: TlsServer;
+  connections: TlsBackendConnection[];
+  /** resolves with the n-th connection (1-based) once it arrives */
+  connection(n: number): Promise<TlsBackendConnection>;
+  close(): Promise<void>;
+}
+
+/** A raw TLS backend for connection mode; `onConnection` drives each socket (default: echo). */
+export async function startTlsBackend(o: {
+  pkiDir: string;
+  alpn?: string[];
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  onConnection?: (c: TlsBackendConnection) => void;
+}): Promise<TlsBackend> {
+  const read = (f: string) => readFileSync(`${o.pkiDir}/${f}`);
+  const identifier = createIdentifier({ delegationCAs: read('delegation-ca.crt') });
+  const connections: TlsBackendConnection[] = [];
+  const waiters: (() => void)[] = [];
+  const server = createTlsServer({
+    cert: read('backend.crt'), key: read('backend.key'), ca: read('delegation-ca.crt'),
+    requestCert: true, rejectUnauthorized: true, allowHalfOpen: true,
+    ALPNProtocols: o.alpn, minVersion: o.minVersion ?? 'TLSv1.2', maxVersion: o.maxVersion,
+  }, (socket) => {
+    let data = '';
+    socket.on('data', (d: Buffer) => { data += d.toString(); });
+    socket.on('error', () => {});
+    const c: TlsBackendConnection = {
+      socket, alpn: socket.alpnProtocol, ...identifyOrError(identifier, socket),
+      received: () => data,
+      ended: new Promise((r) => socket.once('end', () => r())),
+      closed: new Promise((r) => socket.once('close', () => r())),
+    };
+    connections.push(c);
+    if (o.onConnection) o.onConnection(c); else socket.pipe(socket);
+    for (const w of waiters.splice(0)) w();
+  });
+  server.on('tlsClientError', () => { /* the tests provoke these */ });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    connections,
+    async connection(n) {
+      while (connections.length < n) await new Promise<void>((r) => waiters.push(r));
+      return connections[n - 1];
+    },
+    close: () => new Promise<void>((resolve) => {
+      for (const c of connections) c.socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}

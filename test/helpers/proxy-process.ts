@@ -1,0 +1,111 @@
+/**
+ * Starts the built CLI (`bin/countersign.js start`) as a user would, with a YAML
+ * config written to a temp directory, and reads its JSON log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { generateDevPki, writeDevPki, type DevPki } from '../../src/pki/index.js';
+
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+export const CLI = join(REPO_ROOT, 'bin/countersign.js');
+
+export interface TestPki { dir: string; pki: DevPki }
+
+/** A fresh dev PKI in a temp directory (the same files `countersign certs init` writes). */
+export async function makePki(): Promise<TestPki> {
+  const dir = await mkdtemp(join(tmpdir(), 'countersign-pki-'));
+  const pki = await generateDevPki();
+  await writeDevPki(pki, dir);
+  return { dir, pki };
+}
+
+export interface LogLine { level: number; msg: string; [k: string]: unknown }
+
+export interface ProxyProcess {
+  port: number;
+  child: ChildProcess;
+  logs: LogLine[];
+  stderr: () => string;
+  /** resolves with the first log line matching, waiting up to timeoutMs */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** sends a signal and resolves with the exit code */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function writeConfig(dir: string, config: unknown, name = 'countersign.yaml'): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, typeof config === 'string' ? config : stringify(config));
+  return file;
+}
+
+export function startProxyProcess(configFile: string, extraArgs: string[] = []): Promise<ProxyProcess> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  let stderr = '';
+  const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let l: LogLine;
+      try { l = JSON.parse(line); } catch { continue; }
+      logs.push(l);
+      for (const w of [...waiters]) if (w.pred(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000) => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise<LogLine>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => { clearTimeout(t); res(l); } });
+    });
+  };
+  return new Promise((resolve, reject) => {
+    exited.then((code) => reject(new Error(`countersign exited with ${code} before listening: ${stderr}`)));
+    waitForLog((l) => l.msg === 'countersign listening', 15_000).then((l) => {
+      const port = Number(String(l.listen).split(':').pop());
+      resolve({
+        port, child, logs, stderr: () => stderr, waitForLog,
+        stop: async (signal = 'SIGTERM') => { if (child.exitCode === null) child.kill(signal); return exited; },
+      });
+    }, reject);
+  });
+}
+
+/** Runs a one-shot CLI command (check, identity of, …). */
+export function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The usual config for a PKI dir: mTLS edge on a free port, one upstream. */
+export function baseConfig(pkiDir: string, upstreamPort: number, route: Record<string, unknown> = {}, edge: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listen: '127.0.0.1:0',
+    edge: {
+      certificates: [{ cert: `${pkiDir}/edge.crt`, key: `${pkiDir}/edge.key` }],
+      clientAuth: { mode: 'require', ca: `${pkiDir}/client-ca.crt` },
+      ...edge,
+    },
+    delegation: { ca: { cert: `${pkiDir}/delegation-ca.crt`, key: `${pkiDir}/delegation-ca.key` }, ttl: '1h' },
+    upstreams: { backend: { servers: [`127.0.0.1:${upstreamPort}`], ca: `${pkiDir}/backend-ca.crt`, servername: 'backend.internal' } },
+    routes: [{ upstream: 'backend', mode: 'connection', identity: 'delegated', ...route }],
+    log: { level: 'info' },
+  };
+}

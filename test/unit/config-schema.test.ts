@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfigText, ConfigError, parseDuration } from '../../src/config/index.js';
+import { withReferenceTable } from '../../src/config/config-reference.js';
+import { REPO_ROOT } from '../helpers/proxy-process.js';
+
+const minimal = `
+edge:
+  certificates: [{ cert: certs/edge.crt, key: certs/edge.key }]
+  clientAuth: { ca: certs/client-ca.crt }
+delegation:
+  ca: { cert: certs/d.crt, key: certs/d.key }
+upstreams:
+  kes: { servers: ["127.0.0.1:7373"], ca: certs/b.crt }
+routes:
+  - upstream: kes
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseConfigText(text, '/etc/cs/countersign.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    assert.equal(err.code, 'ERR_CONFIG_INVALID');
+    return err.problems;
+  }
+  return [];
+}
+
+test('a minimal config gets the safe defaults', () => {
+  const c = parseConfigText(minimal, '/etc/cs/countersign.yaml');
+  assert.equal(c.edge.minVersion, 'TLSv1.2');
+  assert.equal(c.edge.clientAuth.mode, 'require');
+  assert.equal(c.upstreams.kes.minVersion, 'TLSv1.3');
+  assert.equal(c.routes[0].mode, 'connection');
+  assert.equal(c.routes[0].identity, 'delegated');
+  assert.equal(c.delegation!.ttl, 3_600_000);
+  assert.equal(c.timeouts.idle, 300_000);
+  assert.equal(c.listen, '0.0.0.0:8443');
+});
+
+test('paths are resolved relative to the config file', () => {
+  const c = parseConfigText(minimal, '/etc/cs/countersign.yaml');
+  assert.equal(c.edge.certificates[0].cert, '/etc/cs/certs/edge.crt');
+  assert.deepEqual(c.edge.clientAuth.ca, ['/etc/cs/certs/client-ca.crt']);
+  assert.equal(c.delegation!.ca.key, '/etc/cs/certs/d.key');
+  assert.deepEqual(c.upstreams.kes.ca, ['/etc/cs/certs/b.crt']);
+});
+
+test('unknown keys are errors with their path', () => {
+  const p = problems(minimal.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { ca: certs/client-ca.crt, crls: x }'));
+  assert.deepEqual(p, ['edge.clientAuth: unknown key "crls"']);
+});
+
+test('a route naming a missing upstream says which names exist', () => {
+  const p = problems(minimal.replace('  - upstream: kes', '  - upstream: kes\n    match: { sni: a.example }\n  - upstream: kms'));
+  assert.deepEqual(p, ['routes[1].upstream: no upstream named "kms" (known: kes)']);
+});
+
+test('every problem is reported at once', () => {
+  const p = problems(minimal.replace('mode', 'x').replace('"127.0.0.1:7373"', '"nohost"').replace('ca: { cert: certs/d.crt, key: certs/d.key }', 'ca: { cert: certs/d.crt }\n  ttl: 10 minutes'));
+  assert.ok(p.some((l) => l.startsWith('upstreams.kes.servers[0]: expected host:port')), p.join('\n'));
+  assert.ok(p.some((l) => l.startsWith('delegation.ca.key:')), p.join('\n'));
+  assert.ok(p.some((l) => l.startsWith('delegation.ttl: "10 minutes" is not a duration')), p.join('\n'));
+});
+
+test('broken YAML names the line', () => {
+  const p = problems('edge:\n  clientAuth: [unclosed\n');
+  assert.equal(p.length, 1);
+  assert.match(p[0], /^YAML line \d+, column \d+: /);
+});
+
+test('header identity needs http mode and a proxy certificate', () => {
+  const p = problems(minimal.replace('  - upstream: kes', '  - upstream: kes\n    identity: header'));
+  assert.ok(p.some((l) => l.startsWith('routes[0].identity: "header" needs mode: http')), p.join('\n'));
+  assert.ok(p.some((l) => l.startsWith('routes[0].proxyCert: is required with identity: header')), p.join('\n'));
+});
+
+test('require and optional modes need a client CA; any does not', () => {
+  assert.deepEqual(problems(minimal.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { mode: optional }')),
+    ['edge.clientAuth.ca: is required with mode: optional (the CA bundle that client certificates must chain to)']);
+  assert.deepEqual(problems(minimal.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { mode: any }')), []);
+});
+
+test('identities on the deny list must be 64 hex characters', () => {
+  const p = problems(minimal.replace('  clientAuth:', '  deny: [root]\n  clientAuth:'));
+  assert.match(p[0], /^edge\.deny\[0\]: an identity is 64 lowercase hex characters/);
+});
+
+test('durations parse with units and combinations', () => {
+  assert.equal(parseDuration('250ms'), 250);
+  assert.equal(parseDuration('1h30m'), 5_400_000);
+  assert.equal(parseDuration('7d'), 604_800_000);
+  assert.equal(parseDuration('30'), undefined);
+  assert.equal(parseDuration('1 h'), undefined);
+});
+
+test('docs/configuration.md lists every key exactly as the schema does', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+  assert.equal(doc, withReferenceTable(doc), 'run `npm run docs:config` and commit docs/configuration.md');
+});

@@ -1,0 +1,119 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { isCountersignError, type ErrorCode } from '../../src/errors.js';
+import { DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
+import { describeCertificate } from '../../src/pki/certificate-info.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
+import { signingCa } from '../helpers/delegation-pki.js';
+
+const HOUR = 3600_000;
+let ca: IssuedCertificate;
+let material: KeyMaterial;
+let clientCa: IssuedCertificate;
+const clients: IssuedCertificate[] = [];
+const minters: DelegationMinter[] = [];
+
+function minter(opts: { ttlMs?: number; cacheSize?: number } = {}): DelegationMinter {
+  const m = new DelegationMinter({ ca: material, keyPoolSize: 2, ...opts });
+  minters.push(m);
+  return m;
+}
+const info = (c: IssuedCertificate) => describeCertificate(c.cert.raw);
+const spkiOf = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
+
+function expectCode(fn: () => unknown, code: ErrorCode, message?: RegExp) {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isCountersignError(err, code), `expected ${code}, got ${(err as Error).message}`);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+before(async () => {
+  ({ ca, material } = await signingCa());
+  clientCa = await issueCertificate({ subject: 'CN=client CA', ca: true });
+  for (const name of ['alice', 'bob', 'carol']) clients.push(await issueCertificate({ subject: `CN=${name}`, issuer: clientCa }));
+});
+after(() => { for (const m of minters) m.stop(); });
+
+test('a cache hit returns the same credentials object', () => {
+  const m = minter();
+  const first = m.credentialsFor(info(clients[0]));
+  const second = m.credentialsFor(info(clients[0]));
+  assert.equal(second, first);
+  assert.deepEqual(m.stats(), { hits: 1, misses: 1, renewals: 0, size: 1 });
+});
+
+test('different client certificates get different keys, never a shared one', () => {
+  const m = minter();
+  const creds = clients.map((c) => m.credentialsFor(info(c)));
+  assert.equal(new Set(creds.map((c) => c.keyPem)).size, clients.length);
+  assert.equal(new Set(creds.map((c) => spkiOf(c.certPem))).size, clients.length);
+  for (const c of creds) assert.ok(new X509Certificate(c.certPem).checkPrivateKey(createPrivateKey(c.keyPem)), 'each key matches its own certificate');
+  assert.equal(new X509Certificate(creds[0].certPem).checkPrivateKey(createPrivateKey(creds[1].keyPem)), false);
+});
+
+test('credentials are renewed once 2/3 of their lifetime has passed', () => {
+  const m = minter({ ttlMs: 3 * HOUR });
+  const t0 = Date.now();
+  const first = m.credentialsFor(info(clients[0]), t0);
+  const nb = first.minted.notBefore.getTime();
+  const lifetime = first.notAfter.getTime() - nb;
+  assert.equal(first.renewAt, nb + lifetime * RENEW_AFTER_FRACTION);
+  assert.equal(RENEW_AFTER_FRACTION, 2 / 3);
+  assert.equal(m.credentialsFor(info(clients[0]), first.renewAt - 1), first, 'still fresh just before the renewal point');
+  const renewed = m.credentialsFor(info(clients[0]), first.renewAt);
+  assert.notEqual(renewed, first);
+  assert.ok(renewed.notAfter.getTime() > first.notAfter.getTime());
+  assert.equal(m.stats().renewals, 1);
+  assert.equal(m.credentialsFor(info(clients[0]), first.renewAt + 1), renewed, 'the renewed credentials are cached');
+});
+
+test('the cache is bounded: the least recently used entry is evicted', () => {
+  const m = minter({ cacheSize: 2 });
+  const a = m.credentialsFor(info(clients[0]));
+  m.credentialsFor(info(clients[1]));
+  m.credentialsFor(info(clients[0])); // alice is now the most recently used
+  m.credentialsFor(info(clients[2])); // evicts bob
+  assert.equal(m.stats().size, 2);
+  assert.equal(m.credentialsFor(info(clients[0])), a, 'alice survived');
+  const misses = m.stats().misses;
+  m.credentialsFor(info(clients[1]));
+  assert.equal(m.stats().misses, misses + 1, 'bob was evicted and minted again');
+});
+
+test('an expired original certificate is refused with ERR_CERT_EXPIRED', async () => {
+  const expired = await issueCertificate({ subject: 'CN=expired', issuer: clientCa, notBefore: new Date(Date.now() - 2 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+  expectCode(() => minter().credentialsFor(info(expired)), 'ERR_CERT_EXPIRED', /expired at .*renew/);
+});
+
+test('a minted certificate never outlives the original', () => {
+  const m = minter({ ttlMs: 3 * HOUR });
+  const original = info(clients[0]);
+  const nearEnd = original.notAfter.getTime() - 10 * 60_000;
+  const creds = m.credentialsFor(original, nearEnd);
+  assert.equal(creds.notAfter.getTime(), Math.floor(original.notAfter.getTime() / 1000) * 1000);
+});
+
+test('loadSigningCa refuses a certificate without CA:TRUE (ERR_CA_NOT_CA)', async () => {
+  const leaf = await issueCertificate({ subject: 'CN=not a CA', issuer: clientCa });
+  expectCode(() => loadSigningCa({ certPem: leaf.certPem, keyPem: leaf.keyPem, what: 'delegation.ca' }), 'ERR_CA_NOT_CA', /delegation\.ca\.cert: "CN=not a CA" is not a CA certificate/);
+  const noBc = await issueCertificate({ subject: 'CN=no basic constraints', omitBasicConstraints: true });
+  expectCode(() => loadSigningCa({ certPem: noBc.certPem, keyPem: noBc.keyPem, what: 'delegation.ca' }), 'ERR_CA_NOT_CA');
+});
+
+test('loadSigningCa refuses a key that does not belong to the certificate (ERR_KEY_MISMATCH)', async () => {
+  const other = await signingCa();
+  expectCode(() => loadSigningCa({ certPem: ca.certPem, keyPem: other.ca.keyPem, what: 'delegation.ca' }), 'ERR_KEY_MISMATCH', /delegation\.ca\.key: key does not match/);
+});
+
+test('malformed PEM is refused with ERR_PEM_INVALID', () => {
+  expectCode(() => loadSigningCa({ certPem: '-----BEGIN CERTIFICATE-----\n@@not base64@@\n-----END CERTIFICATE-----\n', keyPem: ca.keyPem, what: 'delegation.ca' }), 'ERR_PEM_INVALID', /not base64/);
+  expectCode(() => loadSigningCa({ certPem: 'just some text', keyPem: ca.keyPem, what: 'delegation.ca' }), 'ERR_PEM_INVALID', /delegation\.ca\.cert: no "-----BEGIN CERTIFICATE-----" block/);
+});
+
+test('an unreadable key is refused with ERR_KEY_INVALID', () => {
+  expectCode(() => loadSigningCa({ certPem: ca.certPem, keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', what: 'delegation.ca' }), 'ERR_KEY_INVALID');
+});
