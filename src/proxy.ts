@@ -21,6 +21,9 @@ import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certi
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
+/** ALPN protocols of http mode, and the default of connection-mode upstreams */
+const HTTP_ALPN = ['h2', 'http/1.1'];
+
 export interface ProxyOptions {
   config: Config;
   logger: Logger;
@@ -171,7 +174,13 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
   const edge = new EdgeListener({
     ...hostPort(config.listen),
     contexts: certificates.contexts,
-    alpn: needsHttp ? ['h2', 'http/1.1'] : ['h2', 'http/1.1'],
+    alpn: HTTP_ALPN,
+    // http routes speak what the forwarder speaks; connection routes only what their upstream does
+    selectAlpn: (sni, offered) => {
+      const route = router.forConnection(sni)?.primary;
+      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream].alpn ?? HTTP_ALPN;
+      return speaks.find((p) => offered.includes(p));
+    },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
     onSecureConnection,

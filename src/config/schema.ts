@@ -79,6 +79,7 @@ const upstreamSchema = z.strictObject({
   balance: z.enum(['round-robin', 'least-connections']).default('round-robin').describe('how a server is picked'),
   connectTimeout: duration(DEFAULTS.connectTimeout).describe('max time to connect and complete the upstream handshake'),
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
+  alpn: z.array(z.string().min(1).max(255)).min(1).optional().describe('ALPN protocols the servers speak, in preference order; on connection-mode routes the edge negotiates only these with clients, and offers the chosen one upstream. Default: h2, http/1.1'),
 });
 
 const routeSchema = z.strictObject({
@@ -104,7 +105,7 @@ export const configSchema = z.strictObject({
     ttl: duration(DEFAULTS.delegationTtl).describe('lifetime cap of a minted certificate (never past the original\'s notAfter)'),
     cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
     embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
-    extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 2.25.273976046638333143125377024662248162319.1'),
+    extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1 (UUID-derived; parseable by Go)'),
   }).optional().describe('how identity is vouched for with minted certificates'),
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -'), upstreamSchema).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),

@@ -19,8 +19,13 @@ import {
 } from '../pki/der.js';
 import { formatDerName } from '../pki/name-format.js';
 
-/** UUID-derived OID (ITU-T X.667): no registration needed. */
-export const DELEGATION_OID = '2.25.273976046638333143125377024662248162319.1';
+/**
+ * UUID-derived OID in Microsoft's arc for GUID-based OIDs (1.2.840.113556.1.8000.2554,
+ * each arc a slice of the UUID ce1dde02-8f51-49bc-8b0f-5c5afd11040f): no registration
+ * needed, and every arc is below 2^31 so Go's crypto/x509 (KES, etcd, Kubernetes) can
+ * parse it. The X.667 form 2.25.<uuid> cannot be parsed by Go at all.
+ */
+export const DELEGATION_OID = '1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1';
 export const DELEGATION_VERSION = 1;
 
 export interface DelegationExtension {

@@ -180,7 +180,8 @@ export function readClientHello(socket: Socket, opts: ReadClientHelloOptions = {
       socket.removeListener('close', onEnd);
       socket.removeListener('error', onError);
       socket.pause();
-      if (received > 0 && !socket.destroyed) socket.unshift(Buffer.concat(chunks, received));
+      // after 'end' a stream refuses unshift; the caller destroys such a socket anyway
+      if (received > 0 && !socket.destroyed && !socket.readableEnded) socket.unshift(Buffer.concat(chunks, received));
       if (err) reject(err); else resolve(hello!);
     };
     const onData = (chunk: Buffer): void => {
@@ -193,10 +194,9 @@ export function readClientHello(socket: Socket, opts: ReadClientHelloOptions = {
         finish(err as Error);
         return;
       }
-      if (hello) finish(null, hello);
-      else if (received >= maxBytes) {
-        finish(new CountersignError('ERR_CLIENT_HELLO_TOO_LARGE', `ClientHello still incomplete after ${received} bytes (cap ${maxBytes}); raise maxBytes if clients send very large hellos`));
-      }
+      if (hello ? hello.length > maxBytes : received >= maxBytes) {
+        finish(new CountersignError('ERR_CLIENT_HELLO_TOO_LARGE', `ClientHello ${hello ? `of ${hello.length} bytes` : `still incomplete after ${received} bytes`} exceeds the cap of ${maxBytes}; raise maxBytes if clients send very large hellos`));
+      } else if (hello) finish(null, hello);
     };
     const onEnd = (): void => finish(new CountersignError('ERR_CLIENT_HELLO_TRUNCATED', `peer closed the connection after ${received} bytes, before a complete ClientHello`));
     const onError = (err: Error): void => finish(new CountersignError('ERR_CLIENT_HELLO_TRUNCATED', `socket failed after ${received} bytes, before a complete ClientHello: ${err.message}`, { cause: err }));

@@ -21,6 +21,12 @@ export interface EdgeListenerOptions {
   contexts: ServerContexts;
   /** ALPN protocols offered to clients, in preference order */
   alpn: string[];
+  /**
+   * Chooses the ALPN protocol per connection instead of `alpn` (the routes behind
+   * a server name may speak different protocols): one of `offered`, or undefined
+   * to refuse the handshake (no_application_protocol alert).
+   */
+  selectAlpn?: (servername: string | undefined, offered: string[]) => string | undefined;
   /** max time for a TLS handshake, ms */
   handshakeTimeoutMs: number;
   maxConnections?: number;
@@ -45,7 +51,9 @@ export class EdgeListener {
       SNICallback: o.contexts.sniCallback,
       requestCert: true,
       rejectUnauthorized: false,
-      ALPNProtocols: o.alpn,
+      ...(o.selectAlpn
+        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
+        : { ALPNProtocols: o.alpn }),
       handshakeTimeout: o.handshakeTimeoutMs,
       allowHalfOpen: true,
     });

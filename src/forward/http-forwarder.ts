@@ -71,6 +71,10 @@ export class HttpForwarder {
   /** Takes over a client connection whose TLS handshake is done. */
   accept(socket: TLSSocket, conn: ClientConnection): void {
     if (socket.alpnProtocol === 'h2') {
+      // The edge allows half-open sockets (connection mode needs them); an HTTP/2
+      // session never ends its side on the client's FIN, so the socket would stay
+      // open forever (and hold up a graceful stop).
+      socket.allowHalfOpen = false;
       this.pendingH2 = conn;
       this.h2.emit('connection', socket);
       this.pendingH2 = undefined;
@@ -99,7 +103,8 @@ export class HttpForwarder {
     if (!conn) { reply(res, 500, 'internal error: unknown connection'); log(500, { outcome: 'error' }); return; }
     if (conn.refusal) {
       reply(res, conn.refusal.status, `client certificate refused: ${conn.refusal.reason}`, true);
-      log(conn.refusal.status, { outcome: 'refused', reason: conn.refusal.reason });
+      // the reason was logged once, with the connection ("client refused")
+      log(conn.refusal.status, { outcome: 'refused' });
       return;
     }
     const route = this.o.router.forRequest(conn.routes, host, path);

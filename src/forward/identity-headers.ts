@@ -65,8 +65,12 @@ export const IDENTITY_HEADER_NAMES: readonly string[] = [
  * `X-Tls-Client-Cert` and `X_Tls_Client_Cert` to HTTP_X_TLS_CLIENT_CERT.
  */
 export function normalizeHeaderName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  // Node already lower-cases incoming names: return those untouched, no allocation
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c === 0x5f) return name.toLowerCase().replaceAll('_', '-');
+  }
+  return name;
 }
 
 /** RFC 9110 token: what a configured header name must be. */
@@ -109,9 +113,10 @@ export function identityHeaderNames(extra: string[] = []): ReadonlySet<string> {
  */
 export function stripIdentityHeaders(headers: Record<string, string | string[] | undefined>, names: ReadonlySet<string>): string[] {
   const removed: string[] = [];
+  // a HeaderNameSet normalizes in has(); a plain Set of lower-case names needs it done here
+  const normalizes = names instanceof HeaderNameSet;
   for (const key of Object.keys(headers)) {
-    // normalized here too: `names` may be a plain Set of lower-case names
-    if (names.has(normalizeHeaderName(key))) {
+    if (names.has(normalizes ? key : normalizeHeaderName(key))) {
       delete headers[key];
       removed.push(key);
     }
@@ -126,8 +131,9 @@ export function stripIdentityHeaders(headers: Record<string, string | string[] |
 export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: ReadonlySet<string>): { kept: readonly string[]; removed: string[] } {
   let kept: string[] | undefined;
   const removed: string[] = [];
+  const normalizes = names instanceof HeaderNameSet;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (names.has(normalizeHeaderName(rawHeaders[i]))) {
+    if (names.has(normalizes ? rawHeaders[i] : normalizeHeaderName(rawHeaders[i]))) {
       kept ??= rawHeaders.slice(0, i);
       removed.push(rawHeaders[i]);
     } else if (kept) {
@@ -140,7 +146,7 @@ export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: Re
 export interface PeerCertificateForHeaders {
   /** the client's leaf certificate, DER */
   der: Buffer;
-  /** intermediates the client sent, leaf excluded, leaf's issuer first */
+  /** the rest of the client's chain, leaf excluded, leaf's issuer first (intermediates; the trust anchor may be included, RFC 9440 allows either) */
   chain?: Buffer[];
 }
 

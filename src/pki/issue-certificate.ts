@@ -3,9 +3,10 @@
  * certificates). Not on the hot path: it uses @peculiar/x509 over WebCrypto.
  * The minter has its own template-based signer (delegation/).
  */
-import { webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, sign, webcrypto, X509Certificate } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { bitString, bool, explicit, octets, oid, raw, readChildren, readRoot, seq } from './der.js';
 import { toPem } from './pem.js';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -91,7 +92,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     const issuerCert = new x509.X509Certificate(opts.issuer.cert.raw);
     extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuerCert));
   }
-  for (const e of opts.extraExtensions ?? []) extensions.push(new x509.Extension(e.oid, e.critical, e.value));
+  const patched = (opts.extraExtensions ?? []).filter((e) => hasHugeArc(e.oid));
+  for (const e of opts.extraExtensions ?? []) if (!hasHugeArc(e.oid)) extensions.push(new x509.Extension(e.oid, e.critical, e.value));
 
   const signingKey = opts.issuer ? opts.issuer.signingKey : keys.privateKey;
   const signAlg = algorithmParams(opts.issuer ? opts.issuer.keyAlgorithm : keyAlgorithm).sign;
@@ -109,7 +111,11 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     signingKey,
     extensions,
   });
-  const der = Buffer.from(cert.rawData);
+  let der: Buffer = Buffer.from(cert.rawData);
+  if (patched.length) {
+    const issuerAlgorithm = opts.issuer ? opts.issuer.keyAlgorithm : keyAlgorithm;
+    der = await appendExtensions(der, patched, signingKey, issuerAlgorithm);
+  }
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   return {
     certPem: toPem(der),
@@ -118,4 +124,33 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     signingKey: keys.privateKey,
     keyAlgorithm,
   };
+}
+
+/**
+ * asn1js reads an OID arc above 2^53 back as "{hex}" and re-encodes it as a
+ * different OID (the UUID arc of the delegation OID becomes "2.25"), and
+ * @peculiar/x509 round-trips extensions through it. Such extensions are
+ * appended to the generated TBS with pki/der and the certificate re-signed.
+ */
+function hasHugeArc(dotted: string): boolean {
+  return dotted.split('.').some((arc) => BigInt(arc) > BigInt(Number.MAX_SAFE_INTEGER));
+}
+
+async function appendExtensions(certDer: Buffer, extra: { oid: string; critical: boolean; value: Uint8Array }[], signingKey: CryptoKey, alg: KeyAlgorithm): Promise<Buffer> {
+  const [tbsT, sigAlgT] = readChildren(certDer, readRoot(certDer));
+  const parts = readChildren(certDer, tbsT).map((t) => (t.tag === 0xa3 ? t : raw(certDer, t)));
+  const encoded = extra.map((e) => seq(oid(e.oid), ...(e.critical ? [bool(true)] : []), octets(e.value)));
+  const i = parts.findIndex((p) => !Buffer.isBuffer(p));
+  if (i === -1) {
+    parts.push(explicit(3, seq(...encoded)));
+  } else {
+    const t = parts[i] as Exclude<(typeof parts)[number], Buffer>;
+    const [list] = readChildren(certDer, t);
+    parts[i] = explicit(3, seq(...readChildren(certDer, list).map((x) => raw(certDer, x)), ...encoded));
+  }
+  const tbs = seq(...(parts as Buffer[]));
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', signingKey));
+  const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  const digest = alg === 'ec-p384' ? 'sha384' : alg === 'ed25519' ? null : 'sha256';
+  return seq(tbs, raw(certDer, sigAlgT), bitString(sign(digest, tbs, key)));
 }

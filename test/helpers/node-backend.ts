@@ -165,6 +165,8 @@ export async function startTlsBackend(o: {
   alpn?: string[];
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** refuse clients without a certificate from the delegation CA (default true; false for anonymous routes) */
+  requireCert?: boolean;
   onConnection?: (c: TlsBackendConnection) => void;
 }): Promise<TlsBackend> {
   const read = (f: string) => readFileSync(`${o.pkiDir}/${f}`);
@@ -173,14 +175,14 @@ export async function startTlsBackend(o: {
   const waiters: (() => void)[] = [];
   const server = createTlsServer({
     cert: read('backend.crt'), key: read('backend.key'), ca: read('delegation-ca.crt'),
-    requestCert: true, rejectUnauthorized: true, allowHalfOpen: true,
+    requestCert: true, rejectUnauthorized: o.requireCert !== false, allowHalfOpen: true,
     ALPNProtocols: o.alpn, minVersion: o.minVersion ?? 'TLSv1.2', maxVersion: o.maxVersion,
   }, (socket) => {
     let data = '';
     socket.on('data', (d: Buffer) => { data += d.toString(); });
     socket.on('error', () => {});
     const c: TlsBackendConnection = {
-      socket, alpn: socket.alpnProtocol, ...identifyOrError(identifier, socket),
+      socket, alpn: socket.alpnProtocol ?? false, ...identifyOrError(identifier, socket),
       received: () => data,
       ended: new Promise((r) => socket.once('end', () => r())),
       closed: new Promise((r) => socket.once('close', () => r())),

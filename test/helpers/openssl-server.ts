@@ -24,10 +24,11 @@ export interface OpensslServer {
   stop(): Promise<void>;
 }
 
-export async function startOpensslServer(o: { cert: string; key: string; caFile: string; tls13?: boolean }): Promise<OpensslServer> {
+export async function startOpensslServer(o: { cert: string; key: string; caFile: string; tls13?: boolean; extraArgs?: string[] }): Promise<OpensslServer> {
   const port = await freePort();
   const args = ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', o.cert, '-key', o.key, '-CAfile', o.caFile, '-Verify', '2', '-verify_return_error'];
   if (o.tls13 !== false) args.push('-tls1_3');
+  if (o.extraArgs) args.push(...o.extraArgs);
   // s_server exits when its stdin closes, so keep stdin open.
   const child: ChildProcess = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';

@@ -139,16 +139,17 @@ describe('readClientHello on sockets', () => {
   let tlsServer: tls.Server;
   let cert: IssuedCertificate;
   let outcome: (socket: Socket) => void;
+  const open: Socket[] = [];
 
   before(async () => {
     cert = await issueCertificate({ subject: 'CN=peek.test', usage: 'server', dnsNames: ['peek.test'] });
     tlsServer = tls.createServer({ cert: cert.certPem, key: cert.keyPem, ALPNProtocols: ['http/1.1'] }, (s) => { s.on('error', () => {}); s.pipe(s); });
     tlsServer.on('tlsClientError', () => {});
-    server = createServer((s) => outcome(s));
+    server = createServer((s) => { open.push(s); outcome(s); });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
-  after(() => { server.close(); tlsServer.close(); });
+  after(() => { for (const s of open) s.destroy(); server.close(); tlsServer.close(); });
 
   /** Runs `drive` as the client, resolves with what readClientHello did on the server side. */
   function peek(drive: (socket: Socket) => void, opts?: Parameters<typeof readClientHello>[1]): Promise<{ hello?: ClientHello; error?: unknown; socket: Socket }> {
@@ -198,8 +199,12 @@ describe('readClientHello on sockets', () => {
 
   it('gives up at the size cap', async () => {
     const hello = await captureHello({ servername: 'big.test' });
-    const r = await peek((c) => c.write(reframe(hello, 64)), { maxBytes: 200 });
-    assert.ok(isCountersignError(r.error, 'ERR_CLIENT_HELLO_TOO_LARGE'), String(r.error));
+    const slow = await peek(async (c) => { for (let i = 0; i < hello.length; i += 50) { c.write(hello.subarray(i, i + 50)); await sleep(5); } }, { maxBytes: 200 });
+    assert.ok(isCountersignError(slow.error, 'ERR_CLIENT_HELLO_TOO_LARGE'), String(slow.error));
+    assert.match((slow.error as Error).message, /incomplete after 2\d\d bytes/);
+    // all at once: complete, but still larger than the cap
+    const burst = await peek((c) => c.write(hello), { maxBytes: 200 });
+    assert.ok(isCountersignError(burst.error, 'ERR_CLIENT_HELLO_TOO_LARGE'), String(burst.error));
   });
 
   it('times out on a peer that sends half a hello and waits', async () => {

@@ -48,7 +48,7 @@ function expectCode(fn: () => unknown, code: 'ERR_DELEGATION_EXTENSION_MALFORMED
 }
 
 test('the OID is the documented UUID-derived arc', () => {
-  assert.equal(DELEGATION_OID, '2.25.273976046638333143125377024662248162319.1');
+  assert.equal(DELEGATION_OID, '1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1');
 });
 
 test('golden vector: fields encode to the exact DER', () => {

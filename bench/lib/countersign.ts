@@ -1,0 +1,84 @@
+/**
+ * Starts the built CLI as a user would (`node bin/countersign.js start --config
+ * FILE`) on a port picked here. Logging is at `warn`, the counterpart of nginx's
+ * `access_log off`: at `info` countersign writes one JSON line per request and
+ * per connection.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { waitForPort } from './net.js';
+
+export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+export const CLI = join(REPO_ROOT, 'bin/countersign.js');
+
+export interface PkiFiles { dir: string }
+
+export type CountersignVariant = 'connection-delegated' | 'http-delegated' | 'http-header';
+
+export function countersignConfig(variant: CountersignVariant, pkiDir: string, port: number, backendPort: number, logLevel = 'warn'): Record<string, unknown> {
+  const route: Record<string, unknown> = { upstream: 'backend' };
+  if (variant === 'connection-delegated') Object.assign(route, { mode: 'connection', identity: 'delegated' });
+  if (variant === 'http-delegated') Object.assign(route, { mode: 'http', identity: 'delegated' });
+  if (variant === 'http-header') {
+    Object.assign(route, {
+      mode: 'http', identity: 'header', header: 'kes',
+      proxyCert: { cert: `${pkiDir}/proxy-client.crt`, key: `${pkiDir}/proxy-client.key` },
+    });
+  }
+  return {
+    listen: `127.0.0.1:${port}`,
+    edge: {
+      certificates: [{ cert: `${pkiDir}/edge.crt`, key: `${pkiDir}/edge.key` }],
+      clientAuth: { mode: 'require', ca: `${pkiDir}/client-ca.crt` },
+    },
+    delegation: { ca: { cert: `${pkiDir}/delegation-ca.crt`, key: `${pkiDir}/delegation-ca.key` }, ttl: '1h' },
+    upstreams: { backend: { servers: [`127.0.0.1:${backendPort}`], ca: `${pkiDir}/backend-ca.crt`, servername: 'backend.internal' } },
+    routes: [route],
+    log: { level: logLevel },
+  };
+}
+
+export interface RunningCountersign {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for the exit (a --cpu-prof profile is written on exit) */
+  stop(): Promise<number | null>;
+}
+
+export async function startCountersign(opts: {
+  name: string; dir: string; port: number; config: Record<string, unknown>; nodeArgs?: string[];
+}): Promise<RunningCountersign> {
+  const file = join(opts.dir, `${opts.name}.yaml`);
+  await writeFile(file, stringify(opts.config));
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  // Keep a bounded tail only: the pipes must be drained, the content rarely matters.
+  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited = false;
+  const exit = once(child, 'exit').then(([code]) => { exited = true; return code as number | null; });
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exit;
+      clearTimeout(t);
+      return code;
+    }
+    return exit;
+  };
+  try {
+    await waitForPort(opts.port, { alive: () => !exited, what: `countersign (${opts.name})` });
+  } catch (err) {
+    await stop();
+    throw new Error(`countersign (${opts.name}) did not start: ${(err as Error).message}\n${out}`);
+  }
+  return { port: opts.port, pid: child.pid!, child, output: () => out, stop };
+}

@@ -1,0 +1,173 @@
+/**
+ * The results as one table (metrics down, targets across, ratios to nginx),
+ * the targets from issue 7 marked met or missed, and the micro-benchmarks;
+ * as plain text for the terminal and as Markdown for bench/results and
+ * docs/performance.md.
+ */
+import type { MachineInfo } from './machine.js';
+import { round3 } from './stats.js';
+
+export type TargetId = 'direct' | 'connection' | 'http' | 'http-header' | 'nginx';
+
+export const TARGET_LABELS: Record<TargetId, string> = {
+  direct: 'backend direct',
+  connection: 'countersign connection, delegated',
+  http: 'countersign http, delegated',
+  'http-header': 'countersign http, header (kes)',
+  nginx: 'nginx 1 worker (KES guide)',
+};
+
+export const SHORT_LABELS: Record<TargetId, string> = {
+  direct: 'direct (floor)',
+  connection: 'cs connection',
+  http: 'cs http delegated',
+  'http-header': 'cs http header',
+  nginx: 'nginx',
+};
+
+/** Median of each metric over the repeats, per target. NaN where not applicable. */
+export interface TargetSummary {
+  kaRps: number;
+  kaCpuUsPerReq: number;
+  kaP50Ms: number;
+  kaP99Ms: number;
+  backendCpuUsPerReq: number;
+  ncRps: number;
+  ncCpuUsPerConn: number;
+  ftRps: number;
+  ftCpuUsPerConn: number;
+  ncNodeRps: number;
+  ncNodeCpuUsPerConn: number;
+  halfLoadRate: number;
+  halfLoadP50Ms: number;
+  halfLoadP99Ms: number;
+  directAtRateP99Ms: number;
+  addedP99Ms: number;
+  peakRssMiB: number;
+}
+
+export interface Goal { goal: string; measured: string; status: 'met' | 'missed'; by?: string }
+
+export interface MicroSummary {
+  iterations: number;
+  mintMissMedianUs: number;
+  mintMissP90Us: number;
+  mintPlusContextMedianUs: number;
+  cachedLookupMedianUs: number;
+  identifyReturningMedianUs: number;
+}
+
+type Row = { label: string; key: keyof TargetSummary; unit: string; ratio: 'higher' | 'lower' | 'none' };
+
+const ROWS: Row[] = [
+  { label: 'keep-alive req/s', key: 'kaRps', unit: '', ratio: 'higher' },
+  { label: 'proxy CPU µs / request (keep-alive)', key: 'kaCpuUsPerReq', unit: '', ratio: 'lower' },
+  { label: 'p50 ms at max load (keep-alive)', key: 'kaP50Ms', unit: '', ratio: 'none' },
+  { label: 'p99 ms at max load (keep-alive)', key: 'kaP99Ms', unit: '', ratio: 'none' },
+  { label: 'new conn/s, returning identity (ab)', key: 'ncRps', unit: '', ratio: 'higher' },
+  { label: 'proxy CPU µs / new conn, returning', key: 'ncCpuUsPerConn', unit: '', ratio: 'lower' },
+  { label: 'new conn/s, first-time identity (node client)', key: 'ftRps', unit: '', ratio: 'higher' },
+  { label: 'proxy CPU µs / new conn, first-time', key: 'ftCpuUsPerConn', unit: '', ratio: 'lower' },
+  { label: 'new conn/s, returning identity (node client)', key: 'ncNodeRps', unit: '', ratio: 'higher' },
+  { label: 'proxy CPU µs / new conn, returning (node client)', key: 'ncNodeCpuUsPerConn', unit: '', ratio: 'lower' },
+  { label: 'open-loop rate at 50% of own max, req/s', key: 'halfLoadRate', unit: '', ratio: 'none' },
+  { label: 'p50 ms at 50% load', key: 'halfLoadP50Ms', unit: '', ratio: 'none' },
+  { label: 'p99 ms at 50% load', key: 'halfLoadP99Ms', unit: '', ratio: 'none' },
+  { label: 'p99 ms, direct at the same rate', key: 'directAtRateP99Ms', unit: '', ratio: 'none' },
+  { label: 'p99 ms added over direct', key: 'addedP99Ms', unit: '', ratio: 'none' },
+  { label: 'backend CPU µs / request (keep-alive)', key: 'backendCpuUsPerReq', unit: '', ratio: 'none' },
+  { label: 'peak RSS MiB (VmHWM)', key: 'peakRssMiB', unit: '', ratio: 'lower' },
+];
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return '–';
+  const v = round3(x);
+  return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(v);
+}
+
+function cell(row: Row, id: TargetId, s: Record<TargetId, TargetSummary>): string {
+  const v = s[id][row.key];
+  if (!Number.isFinite(v)) return '–';
+  if (row.ratio === 'none' || id === 'nginx' || id === 'direct') return fmt(v);
+  const n = s.nginx[row.key];
+  if (!Number.isFinite(n) || n === 0) return fmt(v);
+  return `${fmt(v)} (${(v / n).toFixed(2)}×)`;
+}
+
+export function resultsTable(order: TargetId[], s: Record<TargetId, TargetSummary>): { header: string[]; rows: string[][] } {
+  const header = ['metric (median of repeats)', ...order.map((id) => SHORT_LABELS[id])];
+  const rows = ROWS.filter((r) => order.some((id) => Number.isFinite(s[id][r.key])))
+    .map((r) => [r.label, ...order.map((id) => cell(r, id, s))]);
+  return { header, rows };
+}
+
+export function markdownTable(header: string[], rows: string[][]): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? ':---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function textTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function evaluateGoals(s: Record<TargetId, TargetSummary>, micro: MicroSummary | undefined): Goal[] {
+  const goals: Goal[] = [];
+  const ratioGoal = (goal: string, v: number, ref: number, min: number) => {
+    const r = v / ref;
+    const ok = r >= min;
+    goals.push({ goal, measured: `${fmt(v)} vs ${fmt(ref)} = ${r.toFixed(2)}×`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((1 - r / min) * 100)}% short of ${min}×` });
+  };
+  const maxGoal = (goal: string, v: number, max: number, unit: string) => {
+    const ok = v <= max;
+    goals.push({ goal, measured: `${fmt(v)} ${unit}`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${fmt(v - max)} ${unit} over (${(v / max).toFixed(2)}× the limit)` });
+  };
+  const n = s.nginx;
+  ratioGoal('connection mode keep-alive req/s ≥ 1.0× nginx', s.connection.kaRps, n.kaRps, 1.0);
+  {
+    const v = s.connection.kaCpuUsPerReq;
+    const ok = v <= n.kaCpuUsPerReq;
+    goals.push({ goal: 'connection mode CPU/request ≤ nginx', measured: `${fmt(v)} µs vs ${fmt(n.kaCpuUsPerReq)} µs = ${(v / n.kaCpuUsPerReq).toFixed(2)}×`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((v / n.kaCpuUsPerReq - 1) * 100)}% more CPU` });
+  }
+  ratioGoal('http mode (delegated) keep-alive req/s ≥ 0.5× nginx', s.http.kaRps, n.kaRps, 0.5);
+  ratioGoal('http mode (header) keep-alive req/s ≥ 0.5× nginx', s['http-header'].kaRps, n.kaRps, 0.5);
+  for (const id of ['connection', 'http', 'http-header'] as const) {
+    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, returning identity ≥ 0.8× nginx`, s[id].ncRps, n.ncRps, 0.8);
+  }
+  for (const id of ['connection', 'http', 'http-header'] as const) {
+    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, first-time identity ≥ 0.5× nginx`, s[id].ftRps, n.ftRps, 0.5);
+  }
+  if (micro) {
+    maxGoal('mint on a cache miss ≤ 0.1 ms median', micro.mintMissMedianUs, 100, 'µs');
+    maxGoal('cached lookup ≤ 5 µs median', micro.cachedLookupMedianUs, 5, 'µs');
+  }
+  for (const id of ['connection', 'http', 'http-header', 'nginx'] as const) {
+    maxGoal(`${SHORT_LABELS[id]}: p99 added over direct at 50% of its max ≤ 1 ms`, s[id].addedP99Ms, 1, 'ms');
+  }
+  return goals;
+}
+
+export function goalsMarkdown(goals: Goal[]): string {
+  return markdownTable(['target', 'measured', 'result'], goals.map((g) => [g.goal, g.measured, g.status === 'met' ? 'met' : `**missed**: ${g.by}`]));
+}
+
+export function microMarkdown(m: MicroSummary): string {
+  return markdownTable(['micro-benchmark (in-process)', 'median'], [
+    [`mint on a cache miss (full key pool), n=${m.iterations}`, `${fmt(m.mintMissMedianUs)} µs (p90 ${fmt(m.mintMissP90Us)} µs)`],
+    ['mint + build the upstream SecureContext', `${fmt(m.mintPlusContextMedianUs)} µs`],
+    ['cached lookup (credentialsFor hit)', `${fmt(m.cachedLookupMedianUs)} µs`],
+    ['identify a returning client (ClientVerifier.verify, cached)', `${fmt(m.identifyReturningMedianUs)} µs`],
+  ]);
+}
+
+export function machineMarkdown(m: MachineInfo): string {
+  return [
+    `- CPU: ${m.nproc} × ${m.cpuModel} (nproc ${m.nproc}), ${m.memoryGiB} GiB RAM, Linux ${m.kernel}`,
+    `- Node.js ${m.node} (OpenSSL ${m.nodeOpenssl}), nginx ${m.nginx} (Debian), OpenSSL ${m.openssl}, ab ${m.ab}`,
+  ].join('\n');
+}

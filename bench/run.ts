@@ -1,0 +1,479 @@
+/**
+ * `npm run bench`: countersign side by side with a direct connection and nginx,
+ * in one run, on loopback. Sets everything up itself (temporary dev PKI, an
+ * nginx mTLS backend, nginx as the KES guide's proxy, three countersign
+ * processes) and measures, for each target, repeated and reported as medians:
+ *
+ * - requests/s on keep-alive connections (ab -k), with p50/p99;
+ * - new connections/s for a returning identity (ab without -k) and for a
+ *   first-time identity (bench/load-client.ts: a never-seen certificate each);
+ * - the proxy's own CPU per request and per new connection (/proc/<pid>/stat);
+ * - p99 at 50% of the target's own maximum, open loop, against a direct
+ *   connection at the same rate;
+ * - peak RSS (VmHWM); and micro-benchmarks of mint and cached lookup.
+ *
+ * Options: --quick (about a minute), --repeats N, --seconds S, --update-docs
+ * (rewrite the results block of docs/performance.md), --profile (instead of
+ * the comparison: run countersign under `node --cpu-prof` for each workload and
+ * summarize where the time goes).
+ */
+import { spawn } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { certificatesDer, generateDevPki, writeDevPki, type DevPki } from '../src/pki/index.js';
+import { AB_BIN, runAb, type AbResult } from './lib/ab.js';
+import { generateClientCerts, type ClientCert } from './lib/client-certs.js';
+import { countersignConfig, REPO_ROOT, startCountersign, type CountersignVariant, type RunningCountersign } from './lib/countersign.js';
+import { summarizeCpuProfile } from './lib/cpu-profile.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { freePort, sleep } from './lib/net.js';
+import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type RunningNginx } from './lib/nginx.js';
+import { clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
+import {
+  evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, resultsTable, textTable, TARGET_LABELS,
+  type Goal, type MicroSummary, type TargetId, type TargetSummary,
+} from './lib/report.js';
+import { median } from './lib/stats.js';
+import type { ConnectionsJob, ConnectionsResult, RateJob, RateResult } from './load-client.js';
+import { runMicro } from './micro.js';
+
+interface Params {
+  repeats: number;
+  /** length of each ab / open-loop point */
+  seconds: number;
+  warmupSeconds: number;
+  kaConcurrency: number;
+  ncConcurrency: number;
+  /** connections per first-time-identity point (each a never-seen certificate) */
+  firstTimeConns: number;
+  ftConcurrency: number;
+  /** also run the node client with a returning identity (same tool, to isolate the mint) */
+  nodeReturning: boolean;
+  latencySeconds: number;
+  latencyConnections: number;
+  microIterations: number;
+}
+
+const FULL: Params = {
+  repeats: 3, seconds: 5, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 1000, ftConcurrency: 16,
+  nodeReturning: true, latencySeconds: 5, latencyConnections: 16, microIterations: 1000,
+};
+const QUICK: Params = {
+  repeats: 1, seconds: 2, warmupSeconds: 0.5, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 200, ftConcurrency: 16,
+  nodeReturning: false, latencySeconds: 2, latencyConnections: 16, microIterations: 300,
+};
+
+const ORDER: TargetId[] = ['direct', 'connection', 'http', 'http-header', 'nginx'];
+const PROXIES: TargetId[] = ['connection', 'http', 'http-header', 'nginx'];
+const VARIANT: Record<'connection' | 'http' | 'http-header', CountersignVariant> = {
+  connection: 'connection-delegated', http: 'http-delegated', 'http-header': 'http-header',
+};
+
+interface Target {
+  id: TargetId;
+  port: number;
+  /** processes whose CPU is "the proxy" (none for direct) */
+  pids(): number[];
+  /** the process whose VmHWM is reported */
+  rssPid(): number | undefined;
+}
+
+/** What one measured point cost, beside the load generator's own result. */
+interface Cost {
+  wallS: number;
+  proxyCpuS: number;
+  backendCpuS: number;
+  loadgenCpuS: number;
+  /** CPU used by everything else on the machine during the point, % of all cores */
+  otherPct: number;
+  loadAvg: number;
+}
+
+interface KaPoint extends Cost { ab: AbResult; cpuUsPerReq: number; backendCpuUsPerReq: number }
+interface NcPoint extends Cost { ab: AbResult; cpuUsPerConn: number }
+interface FtPoint extends Cost { r: ConnectionsResult; cpuUsPerConn: number }
+interface LatPoint { rate: number; target: RateResult & Cost; direct: RateResult & Cost; addedP99Ms: number }
+
+interface TargetPoints { ka: KaPoint[]; nc: NcPoint[]; ft: FtPoint[]; ncNode: FtPoint[]; lat: LatPoint[] }
+
+interface Env {
+  work: string;
+  pkiDir: string;
+  pki: DevPki;
+  aliceCertKeyPem: string;
+  certsFile: string;
+  aliceFile: string;
+  certs: ClientCert[];
+  backend: RunningNginx;
+  cleanup: (() => Promise<unknown>)[];
+}
+
+const log = (msg: string) => process.stdout.write(`${msg}\n`);
+const ticksToS = (t: number) => t / clockTicks();
+
+function checkTools(): void {
+  const missing: string[] = [];
+  if (!existsSync(AB_BIN)) missing.push(`${AB_BIN} (apt-get install apache2-utils)`);
+  if (!existsSync(NGINX_BIN)) missing.push(`${NGINX_BIN} (apt-get install nginx-light)`);
+  if (missing.length) throw new Error(`the benchmark needs: ${missing.join(', ')}`);
+}
+
+async function setup(p: Params, extraCerts: number): Promise<Env> {
+  const work = await mkdtemp(join(tmpdir(), 'countersign-bench-'));
+  const cleanup: (() => Promise<unknown>)[] = [() => rm(work, { recursive: true, force: true })];
+  const pkiDir = join(work, 'pki');
+  const pki = await generateDevPki();
+  await writeDevPki(pki, pkiDir);
+  const aliceCertKeyPem = join(work, 'alice.pem');
+  await writeFile(aliceCertKeyPem, pki.clients.alice.certPem + pki.clients.alice.keyPem, { mode: 0o600 });
+  const trust = join(work, 'backend-trust.pem');
+  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
+
+  const nCerts = Math.max(p.repeats * p.firstTimeConns + extraCerts, 2 * p.microIterations);
+  const t = performance.now();
+  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, nCerts);
+  log(`  ${nCerts} distinct client certificates in ${Math.round(performance.now() - t)} ms`);
+  const certsFile = join(work, 'fresh-certs.json');
+  await writeFile(certsFile, JSON.stringify(certs));
+  const aliceFile = join(work, 'alice.json');
+  await writeFile(aliceFile, JSON.stringify([{ certPem: pki.clients.alice.certPem, keyPem: pki.clients.alice.keyPem }]));
+
+  const backendPort = await freePort();
+  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, {
+    cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust,
+  }));
+  cleanup.unshift(() => backend.stop());
+  return { work, pkiDir, pki, aliceCertKeyPem, certsFile, aliceFile, certs, backend, cleanup };
+}
+
+async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Target>; countersign: Record<string, RunningCountersign> }> {
+  const b = env.backend;
+  const direct: Target = { id: 'direct', port: b.port, pids: () => [], rssPid: () => b.workers()[0] };
+  const ngPort = await freePort();
+  const d = env.pkiDir;
+  const ng = await startNginx('nginx-proxy', env.work, ngPort, () => nginxProxyHttpBlock(ngPort, b.port, {
+    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
+    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
+  }));
+  env.cleanup.unshift(() => ng.stop());
+  const nginx: Target = { id: 'nginx', port: ngPort, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
+  const countersign: Record<string, RunningCountersign> = {};
+  const targets = { direct, nginx } as Record<TargetId, Target>;
+  for (const id of ['connection', 'http', 'http-header'] as const) {
+    const port = await freePort();
+    const cs = await startCountersign({ name: id, dir: env.work, port, config: countersignConfig(VARIANT[id], d, port, b.port) });
+    env.cleanup.unshift(() => cs.stop());
+    countersign[id] = cs;
+    targets[id] = { id, port, pids: () => [cs.pid], rssPid: () => cs.pid };
+  }
+  return { targets, countersign };
+}
+
+/** Runs `fn` and reads the CPU the proxy, the backend and the rest of the machine spent meanwhile. */
+async function measured<T extends { loadgenCpuS: number }>(target: Target, backend: RunningNginx, fn: () => Promise<T>): Promise<T & Cost> {
+  if (interrupted) throw new Error('interrupted');
+  const pids = target.pids();
+  const bpids = backend.pids();
+  const p0 = cpuTicksOf(pids);
+  const b0 = cpuTicksOf(bpids);
+  const m0 = machineTicks();
+  const t0 = performance.now();
+  const r = await fn();
+  const wallS = (performance.now() - t0) / 1000;
+  const proxyCpuS = ticksToS(cpuTicksOf(pids) - p0);
+  const backendCpuS = ticksToS(cpuTicksOf(bpids) - b0);
+  const m1 = machineTicks();
+  const machineBusyS = ticksToS(m1.busy - m0.busy);
+  const machineTotalS = ticksToS(m1.total - m0.total);
+  const other = Math.max(0, machineBusyS - proxyCpuS - backendCpuS - (Number.isFinite(r.loadgenCpuS) ? r.loadgenCpuS : 0));
+  return { ...r, wallS, proxyCpuS, backendCpuS, otherPct: machineTotalS > 0 ? (100 * other) / machineTotalS : 0, loadAvg: loadAverage() };
+}
+
+let jobSeq = 0;
+async function loadClient<R>(env: Env, job: ConnectionsJob | RateJob): Promise<R> {
+  const file = join(env.work, `job-${jobSeq++}.json`);
+  await writeFile(file, JSON.stringify(job));
+  const script = join(REPO_ROOT, 'dist/bench/load-client.js');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-10_000); });
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        resolve(JSON.parse(line) as R);
+      } catch (e) {
+        reject(new Error(`load client failed (${(e as Error).message}): ${err}`));
+      }
+    });
+  });
+}
+
+const ab = (env: Env, t: Target, p: Params, keepAlive: boolean, seconds: number) => runAb({
+  port: t.port, certKeyPem: env.aliceCertKeyPem, keepAlive, concurrency: keepAlive ? p.kaConcurrency : p.ncConcurrency,
+  seconds, csvFile: join(env.work, `ab-${jobSeq++}.csv`),
+});
+
+async function sanityCheck(env: Env, targets: Record<TargetId, Target>): Promise<void> {
+  for (const id of ORDER) {
+    const r = await loadClient<ConnectionsResult>(env, { mode: 'connections', port: targets[id].port, certsFile: env.aliceFile, from: 0, count: 2, concurrency: 1, sameCert: true, maxMs: 10_000 });
+    if (r.completed !== 2) throw new Error(`${TARGET_LABELS[id]} does not answer 200 (${r.firstError ?? 'no response'})`);
+  }
+}
+
+async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean }): Promise<void> {
+  const started = Date.now();
+  const machine = machineInfo(NGINX_BIN, AB_BIN);
+  log(`countersign benchmark (${opts.quick ? 'quick' : 'full'}): ${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, nginx ${machine.nginx}, OpenSSL ${machine.openssl}`);
+  log('setting up: dev PKI, client certificates, nginx backend, nginx proxy, countersign ×3');
+  const env = await setup(p, 0);
+  const results = {} as Record<TargetId, TargetPoints>;
+  for (const id of ORDER) results[id] = { ka: [], nc: [], ft: [], ncNode: [], lat: [] };
+  let micro: MicroSummary | undefined;
+  try {
+    log(`micro-benchmarks (${p.microIterations} iterations)`);
+    micro = await runMicro(env.pki, env.certs, p.microIterations);
+    log(`  mint (miss) ${micro.mintMissMedianUs.toFixed(1)} µs, mint+context ${micro.mintPlusContextMedianUs.toFixed(1)} µs, cached lookup ${micro.cachedLookupMedianUs.toFixed(3)} µs`);
+
+    const { targets } = await startTargets(env);
+    await sanityCheck(env, targets);
+    log('warm-up');
+    for (const id of ORDER) {
+      await ab(env, targets[id], p, true, p.warmupSeconds);
+      await ab(env, targets[id], p, false, p.warmupSeconds);
+    }
+    const b = env.backend;
+    for (let rep = 0; rep < p.repeats; rep++) {
+      // rotate the order each repeat so no target always runs first or last
+      const order = ORDER.map((_, i) => ORDER[(i + rep) % ORDER.length]);
+      log(`repeat ${rep + 1}/${p.repeats}`);
+      for (const id of order) {
+        const t = targets[id];
+        const r = await measured(t, b, () => ab(env, t, p, true, p.seconds).then((ab) => ({ ab, loadgenCpuS: ab.loadgenCpuS })));
+        const n = Math.max(1, r.ab.complete);
+        results[id].ka.push({ ...r, cpuUsPerReq: id === 'direct' ? NaN : (r.proxyCpuS * 1e6) / n, backendCpuUsPerReq: (r.backendCpuS * 1e6) / n });
+        log(`  keep-alive      ${id.padEnd(12)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${r.ab.p99Ms} ms  proxy ${id === 'direct' ? '-' : ((r.proxyCpuS * 1e6) / n).toFixed(1)} µs/req  ${r.ab.tls}${r.ab.failed ? `  FAILED ${r.ab.failed}` : ''}  other ${r.otherPct.toFixed(0)}%`);
+      }
+      for (const id of order) {
+        const t = targets[id];
+        const r = await measured(t, b, () => ab(env, t, p, false, p.seconds).then((ab) => ({ ab, loadgenCpuS: ab.loadgenCpuS })));
+        const n = Math.max(1, r.ab.complete);
+        results[id].nc.push({ ...r, cpuUsPerConn: id === 'direct' ? NaN : (r.proxyCpuS * 1e6) / n });
+        log(`  new, returning  ${id.padEnd(12)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r.proxyCpuS * 1e6) / n).toFixed(0)} µs/conn${r.ab.failed ? `  FAILED ${r.ab.failed}` : ''}  other ${r.otherPct.toFixed(0)}%`);
+      }
+      for (const id of order) {
+        const t = targets[id];
+        const job: ConnectionsJob = { mode: 'connections', port: t.port, certsFile: env.certsFile, from: rep * p.firstTimeConns, count: p.firstTimeConns, concurrency: p.ftConcurrency, maxMs: 60_000 };
+        const r = await measured(t, b, () => loadClient<ConnectionsResult>(env, job));
+        results[id].ft.push({ ...r, r, cpuUsPerConn: id === 'direct' ? NaN : (r.proxyCpuS * 1e6) / Math.max(1, r.completed) });
+        log(`  new, first-time ${id.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r.proxyCpuS * 1e6) / Math.max(1, r.completed)).toFixed(0)} µs/conn${r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : ''}  other ${r.otherPct.toFixed(0)}%`);
+        if (p.nodeReturning) {
+          const job2: ConnectionsJob = { ...job, certsFile: env.aliceFile, from: 0, sameCert: true };
+          const r2 = await measured(t, b, () => loadClient<ConnectionsResult>(env, job2));
+          results[id].ncNode.push({ ...r2, r: r2, cpuUsPerConn: id === 'direct' ? NaN : (r2.proxyCpuS * 1e6) / Math.max(1, r2.completed) });
+          log(`  new, returning* ${id.padEnd(12)} ${r2.perSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r2.proxyCpuS * 1e6) / Math.max(1, r2.completed)).toFixed(0)} µs/conn (node client)`);
+        }
+      }
+      for (const id of PROXIES.filter((x) => order.includes(x))) {
+        const rate = Math.max(100, Math.round(results[id].ka[rep].ab.requestsPerSecond * 0.5));
+        const job = (port: number): RateJob => ({
+          mode: 'rate', port, certPem: env.pki.clients.alice.certPem, keyPem: env.pki.clients.alice.keyPem,
+          connections: p.latencyConnections, rate, durationMs: p.latencySeconds * 1000, warmupMs: Math.min(1000, p.latencySeconds * 200),
+        });
+        const rt = await measured(targets[id], b, () => loadClient<RateResult>(env, job(targets[id].port)));
+        const rd = await measured(targets.direct, b, () => loadClient<RateResult>(env, job(targets.direct.port)));
+        results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
+        log(`  50% load        ${id.padEnd(12)} ${String(rate).padStart(7)} req/s  p50 ${rt.p50Ms.toFixed(2)} p99 ${rt.p99Ms.toFixed(2)} ms; direct p99 ${rd.p99Ms.toFixed(2)} ms; added ${(rt.p99Ms - rd.p99Ms).toFixed(2)} ms${rt.errors ? `  ERRORS ${rt.errors}` : ''}`);
+      }
+    }
+    const summaries = {} as Record<TargetId, TargetSummary>;
+    for (const id of ORDER) {
+      const r = results[id];
+      const rss = targets[id].rssPid();
+      summaries[id] = {
+        kaRps: median(r.ka.map((x) => x.ab.requestsPerSecond)),
+        kaCpuUsPerReq: median(r.ka.map((x) => x.cpuUsPerReq)),
+        kaP50Ms: median(r.ka.map((x) => x.ab.p50Ms)),
+        kaP99Ms: median(r.ka.map((x) => x.ab.p99Ms)),
+        backendCpuUsPerReq: median(r.ka.map((x) => x.backendCpuUsPerReq)),
+        ncRps: median(r.nc.map((x) => x.ab.requestsPerSecond)),
+        ncCpuUsPerConn: median(r.nc.map((x) => x.cpuUsPerConn)),
+        ftRps: median(r.ft.map((x) => x.r.perSecond)),
+        ftCpuUsPerConn: median(r.ft.map((x) => x.cpuUsPerConn)),
+        ncNodeRps: median(r.ncNode.map((x) => x.r.perSecond)),
+        ncNodeCpuUsPerConn: median(r.ncNode.map((x) => x.cpuUsPerConn)),
+        halfLoadRate: median(r.lat.map((x) => x.rate)),
+        halfLoadP50Ms: median(r.lat.map((x) => x.target.p50Ms)),
+        halfLoadP99Ms: median(r.lat.map((x) => x.target.p99Ms)),
+        directAtRateP99Ms: median(r.lat.map((x) => x.direct.p99Ms)),
+        addedP99Ms: median(r.lat.map((x) => x.addedP99Ms)),
+        peakRssMiB: rss ? peakRssKiB(rss) / 1024 : NaN,
+      };
+    }
+    const noise = {
+      medianOtherCpuPct: median(ORDER.flatMap((id) => [...results[id].ka, ...results[id].nc].map((x) => x.otherPct))),
+      maxOtherCpuPct: Math.max(...ORDER.flatMap((id) => [...results[id].ka, ...results[id].nc].map((x) => x.otherPct))),
+    };
+    const goals = evaluateGoals(summaries, micro);
+    const durationS = Math.round((Date.now() - started) / 1000);
+    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs });
+  } finally {
+    for (const c of env.cleanup) await c().catch(() => {});
+  }
+}
+
+async function report(r: {
+  machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
+  micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number }; updateDocs: boolean;
+}): Promise<void> {
+  const { header, rows } = resultsTable(ORDER, r.summaries);
+  const p = r.params;
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const method = [
+    `${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; ${p.seconds} s per point; targets in rotating order.`,
+    `Keep-alive: \`ab -k -c ${p.kaConcurrency}\` (HTTP/1.0 keep-alive, TLS 1.3). Returning identity: \`ab -c ${p.ncConcurrency}\`, a full handshake per connection.`,
+    `First-time identity: bench/load-client.ts, ${p.firstTimeConns} connections per point at concurrency ${p.ftConcurrency}, each with a never-seen client certificate.`,
+    `50% load: open-loop client, ${p.latencyConnections} keep-alive connections, rate = half the target's keep-alive max of the same repeat, latency from the intended send time; direct measured at the same rate right after.`,
+    `Ratios in parentheses are to nginx (higher is better for rates, lower for CPU and RSS). countersign logs at \`warn\` (nginx: \`access_log off\`).`,
+    `Other load on the machine during ab points: median ${r.noise.medianOtherCpuPct.toFixed(0)}% of all cores, max ${r.noise.maxOtherCpuPct.toFixed(0)}%.`,
+  ];
+  const md = [
+    `## Results (${r.quick ? 'quick run' : 'full run'}, ${when}, ${r.durationS} s)`,
+    '',
+    machineMarkdown(r.machine),
+    '',
+    ...method.map((m) => `- ${m}`),
+    '',
+    markdownTable(header, rows),
+    '',
+    '### Targets',
+    '',
+    goalsMarkdown(r.goals),
+    '',
+    ...(r.micro ? ['### Micro-benchmarks', '', microMarkdown(r.micro), ''] : []),
+  ].join('\n');
+
+  log('');
+  log(textTable(header, rows));
+  log('');
+  for (const g of r.goals) log(`${g.status === 'met' ? '  met   ' : '  MISSED'}  ${g.goal}: ${g.measured}${g.by ? ` (${g.by})` : ''}`);
+  const dir = join(REPO_ROOT, 'bench/results');
+  await mkdir(dir, { recursive: true });
+  const base = r.quick ? 'quick' : 'latest';
+  await writeFile(join(dir, `${base}.md`), `# countersign benchmark\n\n${md}`);
+  await writeFile(join(dir, `${base}.json`), JSON.stringify({
+    when, durationS: r.durationS, quick: r.quick, machine: r.machine, params: r.params, noise: r.noise, labels: TARGET_LABELS,
+    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results,
+  }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  log(`\nwritten: bench/results/${base}.md, bench/results/${base}.json`);
+  if (r.updateDocs) {
+    const docs = join(REPO_ROOT, 'docs/performance.md');
+    const text = await readFile(docs, 'utf8').catch(() => '');
+    const start = '<!-- bench:results:start -->';
+    const end = '<!-- bench:results:end -->';
+    const i = text.indexOf(start);
+    const j = text.indexOf(end);
+    if (i < 0 || j < i) { log(`docs/performance.md has no ${start} … ${end} block; not updated`); return; }
+    await writeFile(docs, `${text.slice(0, i + start.length)}\n${md.replace(/^## /, '### ').replace(/^### (Targets|Micro)/gm, '#### $1')}\n${text.slice(j)}`);
+    log('updated: docs/performance.md');
+  }
+}
+
+/** `--profile`: each workload against a fresh countersign under `node --cpu-prof`. */
+async function profile(p: Params): Promise<void> {
+  const machine = machineInfo(NGINX_BIN, AB_BIN);
+  const env = await setup({ ...p, repeats: 1 }, 0);
+  const profDir = await mkdtemp(join(tmpdir(), 'countersign-profiles-'));
+  const workloads: { name: string; variant: CountersignVariant; load: 'ka' | 'nc' | 'ft' }[] = [
+    { name: 'connection-keepalive', variant: 'connection-delegated', load: 'ka' },
+    { name: 'connection-new-returning', variant: 'connection-delegated', load: 'nc' },
+    { name: 'connection-new-first-time', variant: 'connection-delegated', load: 'ft' },
+    { name: 'http-keepalive', variant: 'http-delegated', load: 'ka' },
+    { name: 'http-new-returning', variant: 'http-delegated', load: 'nc' },
+    { name: 'http-header-keepalive', variant: 'http-header', load: 'ka' },
+  ];
+  const sections: string[] = [];
+  const json: Record<string, unknown> = {};
+  try {
+    for (const w of workloads) {
+      const port = await freePort();
+      const cs = await startCountersign({
+        name: `prof-${w.name}`, dir: env.work, port, config: countersignConfig(w.variant, env.pkiDir, port, env.backend.port),
+        nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${w.name}.cpuprofile`],
+      });
+      const t: Target = { id: 'connection', port, pids: () => [cs.pid], rssPid: () => cs.pid };
+      let line: string;
+      try {
+        if (w.load === 'ft') {
+          const r = await measured(t, env.backend, () => loadClient<ConnectionsResult>(env, { mode: 'connections', port, certsFile: env.certsFile, from: 0, count: p.firstTimeConns, concurrency: p.ftConcurrency, maxMs: 60_000 }));
+          line = `${r.perSecond.toFixed(0)} conn/s, ${((r.proxyCpuS * 1e6) / r.completed).toFixed(0)} µs CPU/conn`;
+        } else {
+          const r = await measured(t, env.backend, () => ab(env, t, p, w.load === 'ka', p.seconds).then((ab) => ({ ab, loadgenCpuS: ab.loadgenCpuS })));
+          line = `${r.ab.requestsPerSecond.toFixed(0)} ${w.load === 'ka' ? 'req' : 'conn'}/s, ${((r.proxyCpuS * 1e6) / r.ab.complete).toFixed(w.load === 'ka' ? 1 : 0)} µs CPU/${w.load === 'ka' ? 'req' : 'conn'}`;
+        }
+      } finally {
+        await cs.stop();
+      }
+      const file = join(profDir, `${w.name}.cpuprofile`);
+      if (!existsSync(file)) { log(`  ${w.name}: no profile written`); continue; }
+      const s = summarizeCpuProfile(file, 15);
+      json[w.name] = { load: line, ...s };
+      log(`\n${w.name}: ${line} (under the profiler); busy ${Math.round(s.busyMs)} ms of ${Math.round(s.totalMs)} ms`);
+      for (const a of s.byArea) log(`  ${String(a.pct).padStart(5)}%  ${a.area}`);
+      for (const f of s.top.slice(0, 10)) log(`    ${String(f.pct).padStart(5)}%  ${f.fn}  ${f.where}`);
+      sections.push([
+        `### ${w.name}`, '', `${line} (under the profiler); busy ${Math.round(s.busyMs)} ms of ${Math.round(s.totalMs)} ms sampled.`, '',
+        markdownTable(['area', 'self %'], s.byArea.map((a) => [a.area, `${a.pct}%`])), '',
+        markdownTable(['function', 'where', 'self ms', 'self %'], s.top.map((f) => [f.fn, f.where, String(f.selfMs), `${f.pct}%`])), '',
+      ].join('\n'));
+    }
+    const dir = join(REPO_ROOT, 'bench/results');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'profile.md'), [
+      '# countersign CPU profiles (`npm run bench -- --profile`)', '',
+      machineMarkdown(machine), '',
+      `Each workload runs ${p.seconds} s against a fresh countersign process started with \`node --cpu-prof\`; self time per function (the sampled top frame). "native" is time V8 attributes to no JavaScript function: OpenSSL (handshakes, record encryption), libuv and syscalls.`, '',
+      ...sections,
+    ].join('\n'));
+    await writeFile(join(dir, 'profile.json'), JSON.stringify(json, null, 2));
+    log(`\nwritten: bench/results/profile.md, bench/results/profile.json; raw profiles in ${profDir}`);
+  } finally {
+    for (const c of env.cleanup) await c().catch(() => {});
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' }, profile: { type: 'boolean' }, 'update-docs': { type: 'boolean' },
+      repeats: { type: 'string' }, seconds: { type: 'string' },
+    },
+  });
+  checkTools();
+  const p = { ...(values.quick ? QUICK : FULL) };
+  if (values.repeats) p.repeats = Math.max(1, Math.min(10, Number(values.repeats) || p.repeats));
+  if (values.seconds) p.seconds = p.latencySeconds = Math.max(1, Math.min(60, Number(values.seconds) || p.seconds));
+  if (values.profile) await profile(p);
+  else await comparison(p, { updateDocs: !!values['update-docs'], quick: !!values.quick });
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  log('interrupted: stopping (Ctrl-C again to leave at once)');
+});
+
+main().then(() => process.exit(0), async (err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  await sleep(10);
+  process.exit(1);
+});

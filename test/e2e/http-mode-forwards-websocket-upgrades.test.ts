@@ -1,0 +1,64 @@
+/**
+ * Http mode: a WebSocket upgrade (the `ws` package on both ends) goes through
+ * the proxy to the backend on an upstream connection authenticated as the
+ * client; messages flow both ways, and a close on either end closes the other.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { identityOfFile } from '../helpers/e2e.js';
+
+let pki: TestPki;
+let backend: HttpsBackend;
+let proxy: ProxyProcess;
+
+before(async () => {
+  pki = await makePki();
+  backend = await startHttpsBackend({ pkiDir: pki.dir, websocket: true });
+  proxy = await startProxyProcess(await writeConfig(pki.dir, baseConfig(pki.dir, backend.port, { mode: 'http' })));
+});
+after(async () => { await proxy?.stop(); await backend?.close(); });
+
+function open(who: string): Promise<WebSocket> {
+  const ws = new WebSocket(`wss://localhost:${proxy.port}/chat`, {
+    ca: readFileSync(`${pki.dir}/edge-ca.crt`), cert: readFileSync(`${pki.dir}/${who}.crt`), key: readFileSync(`${pki.dir}/${who}.key`),
+  });
+  return new Promise((resolve, reject) => { ws.once('open', () => resolve(ws)); ws.once('error', reject); ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`))); });
+}
+
+function next(ws: WebSocket): Promise<string> {
+  return once(ws, 'message').then(([data]) => String(data));
+}
+
+test('alice and bob each talk over their own upgraded connection, as themselves', async () => {
+  const [alice, bob] = await Promise.all([open('alice'), open('bob')]);
+  for (let i = 0; i < 3; i++) {
+    const [a, b] = [next(alice), next(bob)];
+    alice.send(`a${i}`);
+    bob.send(`b${i}`);
+    assert.equal(await a, `${identityOfFile(pki.dir, 'alice')}:a${i}`);
+    assert.equal(await b, `${identityOfFile(pki.dir, 'bob')}:b${i}`);
+  }
+  const line = await proxy.waitForLog((l) => l.msg === 'upgrade' && l.identity === identityOfFile(pki.dir, 'alice'));
+  assert.equal(line.status, 101);
+  assert.equal(line.outcome, 'upgraded');
+  alice.close(1000, 'bye');
+  const [code] = await once(alice, 'close');
+  assert.equal(code, 1000, 'the close handshake went through the proxy');
+  // bob's connection is unaffected by alice leaving
+  const b = next(bob);
+  bob.send('still here');
+  assert.equal(await b, `${identityOfFile(pki.dir, 'bob')}:still here`);
+  bob.terminate();
+});
+
+test('a client without a certificate cannot upgrade', async () => {
+  const ws = new WebSocket(`wss://localhost:${proxy.port}/chat`, { ca: readFileSync(`${pki.dir}/edge-ca.crt`) });
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, { statusCode: number }];
+  assert.equal(res.statusCode, 400);
+  ws.terminate();
+});

@@ -1,0 +1,119 @@
+/**
+ * Small things the end-to-end tests share: identities of PKI files, log
+ * windows, certificates and CRLs written to a test's PKI directory, and raw
+ * sockets to the proxy.
+ */
+import 'reflect-metadata';
+import { webcrypto } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import * as x509 from '@peculiar/x509';
+import { certificatesDer, identityOf, issueCertificate, toPem, type IssuedCertificate, type IssueOptions } from '../../src/pki/index.js';
+import type { LogLine, ProxyProcess } from './proxy-process.js';
+import { runCommand } from './run-command.js';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `countersign identity of <dir>/<who>.crt` */
+export function identityOfFile(dir: string, who: string): string {
+  return identityOf(certificatesDer(readFileSync(`${dir}/${who}.crt`))[0]);
+}
+
+/**
+ * Log lines written after `mark` (an index into proxy.logs). Waits a moment
+ * first so a line that would come late is counted too.
+ */
+export async function logsSince(proxy: ProxyProcess, mark: number, settleMs = 150): Promise<LogLine[]> {
+  await sleep(settleMs);
+  return proxy.logs.slice(mark);
+}
+
+/** Issues a certificate and writes <dir>/<name>.crt and .key. */
+export async function writeIssued(dir: string, name: string, o: IssueOptions): Promise<IssuedCertificate> {
+  const c = await issueCertificate(o);
+  await writeFile(`${dir}/${name}.crt`, c.certPem);
+  await writeFile(`${dir}/${name}.key`, c.keyPem, { mode: 0o600 });
+  return c;
+}
+
+/** A CRL signed by `ca` that revokes `revoked`, written to <dir>/<name> as PEM. */
+export async function writeCrl(dir: string, name: string, ca: IssuedCertificate, revoked: IssuedCertificate[]): Promise<string> {
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: ca.cert.subject.split('\n').join(', '),
+    thisUpdate: new Date(Date.now() - 60_000),
+    nextUpdate: new Date(Date.now() + 86400_000),
+    entries: revoked.map((c) => ({ serialNumber: c.cert.serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    signingKey: ca.signingKey,
+  });
+  const file = `${dir}/${name}`;
+  await writeFile(file, toPem(Buffer.from(crl.rawData), 'X509 CRL')); // @peculiar/x509 would write "BEGIN CRL"
+  return file;
+}
+
+/** A TLS client to the proxy as `who` (a PKI file name) or anonymous; resolves once the handshake is done. */
+export function tlsClient(port: number, pkiDir: string, who: string | undefined, extra: ConnectionOptions = {}): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({
+      host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(`${pkiDir}/edge-ca.crt`),
+      ...(who ? { cert: readFileSync(`${pkiDir}/${who}.crt`), key: readFileSync(`${pkiDir}/${who}.key`) } : {}),
+      ...extra,
+    });
+    s.once('secureConnect', () => { s.removeListener('error', reject); resolve(s); });
+    s.once('error', reject);
+  });
+}
+
+/** Everything a socket sends until it closes, and how it closed. */
+export function readUntilClose(s: Socket): Promise<{ data: string; error?: Error }> {
+  return new Promise((resolve) => {
+    let data = '';
+    let error: Error | undefined;
+    s.on('data', (d: Buffer) => { data += d.toString(); });
+    s.on('error', (e) => { error = e; });
+    s.once('close', () => resolve({ data, error }));
+  });
+}
+
+/** A plain TCP connection (no TLS) to the proxy. */
+export function tcpClient(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host: '127.0.0.1', port }, () => { s.removeListener('error', reject); resolve(s); });
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Client certificates a user may try, written next to the PKI's own (each as
+ * <name>.crt/.key): `stranger` (another CA), `expired` and `revoked` (the
+ * client CA), `selfsigned` and `selfsigned-expired`; plus `client-ca.crl`
+ * revoking `revoked`.
+ */
+export async function writeClientCertificates(pki: { dir: string; pki: { clientCa: IssuedCertificate } }): Promise<{ crl: string }> {
+  const day = 86400_000;
+  const otherCa = await issueCertificate({ subject: 'CN=some other CA', ca: true });
+  await writeIssued(pki.dir, 'stranger', { subject: 'CN=stranger', issuer: otherCa });
+  await writeIssued(pki.dir, 'expired', { subject: 'CN=expired, O=countersign dev', issuer: pki.pki.clientCa, notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - day) });
+  const revoked = await writeIssued(pki.dir, 'revoked', { subject: 'CN=revoked, O=countersign dev', issuer: pki.pki.clientCa });
+  await writeIssued(pki.dir, 'selfsigned', { subject: 'CN=selfsigned' });
+  await writeIssued(pki.dir, 'selfsigned-expired', { subject: 'CN=selfsigned-expired', notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - day) });
+  const crl = await writeCrl(pki.dir, 'client-ca.crl', pki.pki.clientCa, [revoked]);
+  return { crl };
+}
+
+/** An upstream entry for a server from the PKI (backend.crt, verified as backend.internal). */
+export function upstreamTo(pkiDir: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { servers: [`127.0.0.1:${port}`], ca: `${pkiDir}/backend-ca.crt`, servername: 'backend.internal', ...extra };
+}
+
+/** `openssl s_client` to the proxy as `who` (or anonymous), sending `input`; waits for the server to close. */
+export function sClient(port: number, pkiDir: string, who: string | undefined, o: { servername?: string; input?: string; args?: string[] } = {}) {
+  return runCommand('openssl', [
+    's_client', '-connect', `127.0.0.1:${port}`, '-servername', o.servername ?? 'localhost', '-CAfile', `${pkiDir}/edge-ca.crt`, '-quiet',
+    ...(who ? ['-cert', `${pkiDir}/${who}.crt`, '-key', `${pkiDir}/${who}.key`] : []),
+    ...(o.args ?? []),
+  ], { input: o.input ?? 'ping\n', timeoutMs: 8000 });
+}
