@@ -170,11 +170,14 @@ export class HttpForwarder {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = this.bySocket.get(socket);
     const path = req.url ?? '/';
-    const fail = (status: number, text: string, reason: string) => {
+    const fail = (status: number, text: string, reason: string | undefined, message = text) => {
       this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome: 'upgrade-refused', reason }, 'upgrade');
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const body = JSON.stringify({ error: message }) + '\n';
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
-    if (!conn || conn.refusal) return fail(403, 'Forbidden', conn?.refusal?.reason ?? 'unknown connection');
+    if (!conn) return fail(500, 'Internal Server Error', 'unknown connection');
+    // the reason was logged once, with the connection ("client refused")
+    if (conn.refusal) return fail(conn.refusal.status, conn.refusal.status === 403 ? 'Forbidden' : 'Bad Request', undefined, `client certificate refused: ${conn.refusal.reason}`);
     const route = this.o.router.forRequest(conn.routes, req.headers.host, path);
     if (!route) return fail(404, 'Not Found', 'no route');
     if (!conn.client && !route.allowAnonymous) return fail(403, 'Forbidden', 'no certificate');
