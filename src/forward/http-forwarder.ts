@@ -13,7 +13,7 @@ import type { BindUpstream, ClientConnection } from './client-connection.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
-import type { Router } from './router.js';
+import { isNormalizedPath, type Router } from './router.js';
 
 export interface HttpForwarderOptions {
   router: Router;
@@ -107,6 +107,7 @@ export class HttpForwarder {
       log(conn.refusal.status, { outcome: 'refused' });
       return;
     }
+    if (!isNormalizedPath(path)) { reply(res, 400, 'request path must not contain dot segments or encoded slashes'); log(400, { outcome: 'bad-path' }); return; }
     const route = this.o.router.forRequest(conn.routes, host, path);
     if (!route) { reply(res, 404, 'no route for this host and path'); log(404, { outcome: 'no-route' }); return; }
     if (!conn.client && !route.allowAnonymous) {
@@ -178,6 +179,7 @@ export class HttpForwarder {
     if (!conn) return fail(500, 'Internal Server Error', 'unknown connection');
     // the reason was logged once, with the connection ("client refused")
     if (conn.refusal) return fail(conn.refusal.status, conn.refusal.status === 403 ? 'Forbidden' : 'Bad Request', undefined, `client certificate refused: ${conn.refusal.reason}`);
+    if (!isNormalizedPath(path)) return fail(400, 'Bad Request', 'path not normalized');
     const route = this.o.router.forRequest(conn.routes, req.headers.host, path);
     if (!route) return fail(404, 'Not Found', 'no route');
     if (!conn.client && !route.allowAnonymous) return fail(403, 'Forbidden', 'no certificate');

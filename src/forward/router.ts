@@ -52,3 +52,18 @@ export class Router {
     return best;
   }
 }
+
+/**
+ * Whether a request target is in normal form: origin-form, no `.`/`..` segments,
+ * no encoded `/`, `\\` or `.`. Anything else is refused before routing, so a
+ * pathPrefix route is a boundary a client cannot step around (nginx normalizes
+ * instead; refusing is simpler and no honest client sends such paths).
+ */
+export function isNormalizedPath(target: string): boolean {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  if (path.charCodeAt(0) !== 47 /* / */) return target === '*';
+  if (/%2f|%5c|%2e/i.test(path) || path.includes('\\')) return false;
+  for (const seg of path.split('/')) if (seg === '.' || seg === '..') return false;
+  return true;
+}

@@ -36,6 +36,7 @@ function next(ws: WebSocket): Promise<string> {
 
 test('alice and bob each talk over their own upgraded connection, as themselves', async () => {
   const [alice, bob] = await Promise.all([open('alice'), open('bob')]);
+  assert.deepEqual(new Set(backend.wsClients), new Set([identityOfFile(pki.dir, 'alice'), identityOfFile(pki.dir, 'bob')]), 'the backend identified both');
   for (let i = 0; i < 3; i++) {
     const [a, b] = [next(alice), next(bob)];
     alice.send(`a${i}`);
@@ -57,8 +58,11 @@ test('alice and bob each talk over their own upgraded connection, as themselves'
 });
 
 test('a client without a certificate cannot upgrade', async () => {
+  const accepted = backend.wsClients.length;
   const ws = new WebSocket(`wss://localhost:${proxy.port}/chat`, { ca: readFileSync(`${pki.dir}/edge-ca.crt`) });
-  const [, res] = await once(ws, 'unexpected-response') as [unknown, { statusCode: number }];
+  ws.on('error', () => { /* the refusal ends the handshake */ });
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, { statusCode: number; resume(): void }];
   assert.equal(res.statusCode, 400);
-  ws.terminate();
+  res.resume();
+  assert.equal(backend.wsClients.length, accepted, 'no upgrade reached the backend');
 });

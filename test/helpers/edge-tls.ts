@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { CertificateStore } from '../../src/edge/certificate-store.js';
+import { readClientHello } from '../../src/edge/client-hello.js';
+import type { TlsAlpnResponder } from '../../src/edge/acme/tls-alpn-responder.js';
 import type { IssuedCertificate } from '../../src/pki/issue-certificate.js';
 
 export async function makeTempDir(prefix = 'countersign-edge-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -58,6 +60,43 @@ export async function startStoreServer(store: CertificateStore, opts: tls.TlsOpt
     close: () => new Promise<void>((resolve) => {
       detach();
       for (const s of accepted) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/**
+ * The edge listener's front half as the lead will wire it: a plain TCP server
+ * peeks each ClientHello, lets the tls-alpn-01 responder take ACME validation
+ * connections, and hands every other socket (peeked bytes pushed back) to the
+ * store-backed tls.Server. Echoes application data.
+ */
+export async function startEdgeHarness(opts: { store: CertificateStore; responder?: TlsAlpnResponder; port?: number; tls?: tls.TlsOptions }): Promise<EdgeTestServer> {
+  const accepted: tls.TLSSocket[] = [];
+  const raw = new Set<Socket>();
+  const tlsServer = tls.createServer({ ALPNProtocols: ['http/1.1'], ...opts.tls, SNICallback: opts.store.sniCallback }, (socket) => {
+    accepted.push(socket);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  tlsServer.on('tlsClientError', () => {});
+  const detach = opts.store.attachServer(tlsServer);
+  const server = createNetServer((socket) => {
+    raw.add(socket);
+    socket.on('close', () => raw.delete(socket));
+    readClientHello(socket, { timeoutMs: 5_000 }).then(
+      (hello) => { if (!opts.responder?.handle(socket, hello)) tlsServer.emit('connection', socket); },
+      () => socket.destroy(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server: tlsServer,
+    accepted,
+    close: () => new Promise<void>((resolve) => {
+      detach();
+      for (const s of raw) s.destroy();
       server.close(() => resolve());
     }),
   };

@@ -45,6 +45,8 @@ export interface HttpsBackend {
   identitiesBySocket(): Map<number, Set<string>>;
   /** messages received by the WebSocket server, with the identity of their connection */
   wsMessages: { identity?: string; data: string }[];
+  /** identity of each accepted WebSocket connection, in order */
+  wsClients: (string | undefined)[];
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
   let nextSocket = 1;
   const requests: SeenRequest[] = [];
   const wsMessages: { identity?: string; data: string }[] = [];
+  const wsClients: (string | undefined)[] = [];
   const prefixes = Object.keys(o.routes ?? {}).sort((a, b) => b.length - a.length);
 
   const server = createHttpsServer({
@@ -112,6 +115,7 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
     const wss = new WebSocketServer({ server });
     wss.on('connection', (ws, req) => {
       const who = identifyOrError(identifier, req.socket as TLSSocket);
+      wsClients.push(who.identity);
       ws.on('message', (data) => {
         const text = data.toString();
         wsMessages.push({ identity: who.identity, data: text });
@@ -126,6 +130,7 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
     server,
     requests,
     wsMessages,
+    wsClients,
     identitiesBySocket() {
       const m = new Map<number, Set<string>>();
       for (const r of requests) {

@@ -3,7 +3,8 @@
  * config written to a temp directory, and reads its JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ export interface TestPki { dir: string; pki: DevPki }
 /** A fresh dev PKI in a temp directory (the same files `countersign certs init` writes). */
 export async function makePki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-pki-'));
+  after(() => rm(dir, { recursive: true, force: true }));
   const pki = await generateDevPki();
   await writeDevPki(pki, dir);
   return { dir, pki };

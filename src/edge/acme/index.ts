@@ -1,0 +1,13 @@
+export {
+  AcmeManager, createAcmeManager, resolveDirectory, parseListen, acmeChannel, ACME_DIRECTORIES,
+  DEFAULT_ACME_CHECK_INTERVAL_MS, DEFAULT_ACME_POLL_MIN_MS, DEFAULT_ACME_POLL_MAX_MS,
+  DEFAULT_ACME_VALIDATION_TIMEOUT_MS, DEFAULT_ACME_REQUEST_TIMEOUT_MS,
+  type AcmeManagerOptions, type AcmeEvent, type AcmeCertificateStatus, type AcmeChallengeType, type AcmeKeyType,
+} from './acme-manager.js';
+export {
+  DEFAULT_RENEWAL_WINDOW_RATIO, DEFAULT_RETRY_MIN_MS, DEFAULT_RETRY_MAX_MS, renewalDueAt, retryDelayMs, type RetryPolicy,
+} from './renewal-policy.js';
+export { ChallengeRegistry } from './challenge-registry.js';
+export { createTlsAlpnResponder, ACME_TLS_ALPN_PROTOCOL, DEFAULT_TLS_ALPN_HANDSHAKE_TIMEOUT_MS, type TlsAlpnResponder, type TlsAlpnResponderOptions } from './tls-alpn-responder.js';
+export { startHttpChallengeServer, type HttpChallengeServer, type HttpChallengeServerOptions } from './http-challenge-server.js';
+export { AcmeStorage, directoryKey } from './acme-storage.js';

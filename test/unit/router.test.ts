@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Router, isNormalizedPath, nameMatches } from '../../src/forward/router.js';
+import { parseConfigObject } from '../../src/config/index.js';
+
+const config = (routes: unknown[]) => parseConfigObject({
+  edge: { certificates: [{ cert: 'e.crt', key: 'e.key' }], clientAuth: { mode: 'any' } },
+  delegation: { ca: { cert: 'd.crt', key: 'd.key' } },
+  upstreams: { a: { servers: ['127.0.0.1:1'], ca: 'b.crt' }, b: { servers: ['127.0.0.1:2'], ca: 'b.crt' }, c: { servers: ['127.0.0.1:3'], ca: 'b.crt' } },
+  routes,
+}, '/tmp');
+
+test('wildcard server names match exactly one label', () => {
+  assert.equal(nameMatches('*.example.com', 'kes.example.com'), true);
+  assert.equal(nameMatches('*.example.com', 'a.kes.example.com'), false);
+  assert.equal(nameMatches('*.example.com', 'example.com'), false);
+  assert.equal(nameMatches('KES.example.com', 'kes.EXAMPLE.com'), true);
+  assert.equal(nameMatches('kes.example.com', undefined), false);
+});
+
+test('an SNI route wins over the default route for its name only', () => {
+  const c = config([{ upstream: 'a', match: { sni: 'kes.example.com' } }, { upstream: 'b' }]);
+  const r = new Router(c.routes);
+  assert.equal(r.forConnection('kes.example.com')!.primary.upstream, 'a');
+  assert.equal(r.forConnection('other.example.com')!.primary.upstream, 'b');
+  assert.equal(r.forConnection(undefined)!.primary.upstream, 'b');
+});
+
+test('without a default route, an unknown name has no route', () => {
+  const c = config([{ upstream: 'a', match: { sni: 'kes.example.com' } }]);
+  assert.equal(new Router(c.routes).forConnection('x.example.com'), undefined);
+});
+
+test('in http mode the longest path prefix wins, and a host match beats none', () => {
+  const c = config([
+    { upstream: 'a', mode: 'http', match: { pathPrefix: '/v1/' } },
+    { upstream: 'b', mode: 'http', match: { pathPrefix: '/v1/key/' } },
+    { upstream: 'c', mode: 'http', match: { host: 'admin.example.com', pathPrefix: '/' } },
+  ]);
+  const r = new Router(c.routes);
+  const conn = r.forConnection('kes.example.com')!;
+  assert.equal(r.forRequest(conn, 'kes.example.com', '/v1/key/create/x')!.upstream, 'b');
+  assert.equal(r.forRequest(conn, 'kes.example.com:8443', '/v1/status')!.upstream, 'a');
+  assert.equal(r.forRequest(conn, 'admin.example.com', '/v1/key/create/x')!.upstream, 'c');
+  assert.equal(r.forRequest(conn, 'kes.example.com', '/metrics'), undefined);
+});
+
+test('paths with dot segments or encoded separators are not normalized', () => {
+  for (const ok of ['/', '/v1/key/create/my-key', '/v1/key/list/*?x=../y', '/a.b/c..d', '*']) assert.equal(isNormalizedPath(ok), true, ok);
+  for (const bad of ['/v1/key/../identity/delete', '/v1/./key', '/v1/key/..', '/v1/key%2F..%2Fidentity', '/v1/%2e%2e/x', '/v1\\..\\x', 'http://evil/v1', '']) {
+    assert.equal(isNormalizedPath(bad), false, bad);
+  }
+});
