@@ -12,6 +12,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import type { AcmeEvent, AcmeManager } from '../../src/edge/acme/index.js';
+import type { EdgeLogger } from '../../src/edge/logger.js';
 import { issueCertificate } from '../../src/pki/issue-certificate.js';
 import { freePort, makeTempDir, sleep } from './edge-tls.js';
 
@@ -186,4 +188,32 @@ export async function startRelay(pebble: Pebble): Promise<AcmeRelay> {
     close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
   return relay;
+}
+
+/** Records a manager's events; `next()` waits for one that matches. */
+export function recordEvents(manager: AcmeManager): { all: AcmeEvent[]; next: (match: (e: AcmeEvent) => boolean, what: string, timeoutMs?: number) => Promise<AcmeEvent> } {
+  const all: AcmeEvent[] = [];
+  const waiters = new Set<{ match: (e: AcmeEvent) => boolean; resolve: (e: AcmeEvent) => void }>();
+  manager.on((e) => {
+    all.push(e);
+    for (const w of waiters) if (w.match(e)) { waiters.delete(w); w.resolve(e); }
+  });
+  return {
+    all,
+    next: (match, what, timeoutMs = 20_000) => new Promise((resolve, reject) => {
+      const w = { match, resolve: (e: AcmeEvent) => { clearTimeout(t); resolve(e); } };
+      const t = setTimeout(() => { waiters.delete(w); reject(new Error(`no ${what} event within ${timeoutMs} ms; saw: ${JSON.stringify(all)}`)); }, timeoutMs);
+      waiters.add(w);
+    }),
+  };
+}
+
+/** Timings that keep a Pebble test to seconds. */
+export const FAST_ACME = { retryMinMs: 200, retryMaxMs: 2_000, pollMinMs: 100, pollMaxMs: 500, checkIntervalMs: 1_000, requestTimeoutMs: 5_000 };
+
+/** Collects log lines the way pino would receive them. */
+export function memoryLogger(): EdgeLogger & { lines: { level: string; msg: string; obj: object }[] } {
+  const lines: { level: string; msg: string; obj: object }[] = [];
+  const at = (level: string) => (obj: object, msg: string) => { lines.push({ level, msg, obj }); };
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }

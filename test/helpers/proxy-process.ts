@@ -3,8 +3,8 @@
  * config written to a temp directory, and reads its JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { after } from 'node:test';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,8 @@ export interface TestPki { dir: string; pki: DevPki }
 /** A fresh dev PKI in a temp directory (the same files `countersign certs init` writes). */
 export async function makePki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-pki-'));
-  after(() => rm(dir, { recursive: true, force: true }));
+  // Removed when the test file's process exits (an after() hook here would run as soon as a before() hook ends).
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const pki = await generateDevPki();
   await writeDevPki(pki, dir);
   return { dir, pki };
