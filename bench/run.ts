@@ -64,7 +64,7 @@ const FULL: Params = {
   nodeReturning: true, latencySeconds: 5, latencyConnections: 16, microIterations: 1000,
 };
 const QUICK: Params = {
-  repeats: 1, seconds: 2, warmupSeconds: 0.5, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 200, ftConcurrency: 16,
+  repeats: 1, seconds: 2, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 200, ftConcurrency: 16,
   nodeReturning: false, latencySeconds: 2, latencyConnections: 16, microIterations: 300,
 };
 

@@ -189,7 +189,7 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
     },
     preTls: certificates.preTls,
   });
-  certificates.onChange(() => edge.refreshDefault());
+  certificates.attach(edge.tls);
   const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
   logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
@@ -208,7 +208,13 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
-  return { address, stop, reload: () => certificates.reload(), minter, certificates };
+  return {
+    address, stop, minter, certificates,
+    reload: async () => {
+      const r = await certificates.reload();
+      logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
+    },
+  };
 }
 
 function hostPort(s: string): { host: string; port: number } {

@@ -54,7 +54,7 @@ export function runAb(o: AbOptions): Promise<AbResult> {
     ...(o.keepAlive ? ['-k'] : []),
     '-r', '-q', '-d', '-S',
     '-c', String(o.concurrency),
-    '-t', String(o.seconds),
+    '-t', String(Math.max(1, Math.round(o.seconds))), // ab reads whole seconds
     '-n', '1000000', // after -t: -t alone would cap the run at 50 000 requests
     '-s', '10',
     '-E', o.certKeyPem,

@@ -1,5 +1,5 @@
 /** The machine a run happened on, for the results and docs/performance.md. */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 
@@ -15,13 +15,10 @@ export interface MachineInfo {
   ab: string;
 }
 
+/** stdout and stderr of a command (nginx -v prints to stderr). */
 function run(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (err) {
-    const e = err as { stderr?: string; stdout?: string };
-    return `${e.stdout ?? ''}${e.stderr ?? ''}`.trim();
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
 }
 
 export function machineInfo(nginxBin: string, abBin: string): MachineInfo {

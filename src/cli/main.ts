@@ -10,8 +10,9 @@ import { command as demo } from './commands/demo.js';
 import { command as certsInit } from './commands/certs-init.js';
 import { command as identityOf } from './commands/identity-of.js';
 import { command as inspect } from './commands/inspect.js';
+import { command as certsStatus } from './commands/certs-status.js';
 
-const COMMANDS: Command[] = [start, check, demo, certsInit, identityOf, inspect];
+const COMMANDS: Command[] = [start, check, demo, certsInit, certsStatus, identityOf, inspect];
 
 const io: CliIo = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
 

@@ -51,10 +51,10 @@ const acmeSchema = z.strictObject({
   email: z.string().email().optional().describe('account contact address'),
   domains: z.array(z.string().min(1)).min(1).describe('names to obtain certificates for'),
   challenge: z.enum(['http-01', 'tls-alpn-01']).default(DEFAULTS.acmeChallenge).describe('`http-01` answers on httpListen; `tls-alpn-01` on `listen` itself (must be port 443 publicly)'),
-  httpListen: hostPort.default(DEFAULTS.acmeHttpListen).describe('plain-HTTP listener for http-01; other requests are redirected to https'),
+  httpListen: hostPort.optional().describe('plain-HTTP listener: answers http-01 and redirects every other request to https; default 0.0.0.0:80 with http-01, none with tls-alpn-01'),
   storage: file.describe('directory for the account key, certificates and keys (0600); reused after a restart'),
   eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
-  renewCheckInterval: duration('1h').describe('how often the renewal loop looks at the certificates'),
+  renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
 });
 
 const edgeSchema = z.strictObject({

@@ -195,7 +195,7 @@ export async function createCertificateStore(opts: CertificateStoreOptions): Pro
   const trustFiles = opts.trustFiles ?? {};
   const trust = await loadTrustFiles(trustFiles);
   const store = new ServerCertificateStore(opts, units, trustFiles, trust);
-  store.start();
+  await store.start();
   return store;
 }
 
@@ -228,11 +228,12 @@ class ServerCertificateStore implements CertificateStore {
     for (const w of trust.warnings) this.logger.warn({ reason: w }, 'client trust warning');
   }
 
-  start(): void {
+  /** Subscribes to the sources (and takes what they already have), then starts watching files. */
+  async start(): Promise<void> {
     for (const source of this.opts.sources ?? []) {
       this.unsubscribes.push(source.subscribe(() => void this.enqueue(() => this.syncSources())));
     }
-    if ((this.opts.sources ?? []).length > 0) void this.enqueue(() => this.syncSources());
+    if ((this.opts.sources ?? []).length > 0) await this.enqueue(() => this.syncSources());
     if (this.opts.watch !== false) {
       const paths = [
         ...this.units.flatMap((u) => [u.certPath, u.keyPath]),
@@ -399,6 +400,7 @@ class ServerCertificateStore implements CertificateStore {
       try {
         const candidate = await loadTrustFiles(this.trustFiles);
         if (candidate.digest === this.trust.digest || (!force && candidate.digest === this.trustRefusedDigest)) {
+          if (candidate.digest === this.trust.digest) { this.trustRefusedDigest = undefined; this.trustError = undefined; }
           result.unchanged.push(TRUST_ID);
         } else {
           trust = candidate;

@@ -1,36 +1,100 @@
 /**
- * The edge's server certificates and client trust, from config. Wires the
- * certificate store (files, hot reload) and ACME into what the listener needs.
+ * Wires the certificate store (files, hot reload, client CA/CRL) and the ACME
+ * manager into what the edge listener needs, from the config.
  */
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../config/index.js';
+import { DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
+import { createAcmeManager, type AcmeManager } from './acme/index.js';
+import { createCertificateStore, type CertificateStore, type ReloadResult } from './certificate-store.js';
+import { readClientHello } from './client-hello.js';
 import type { ServerContexts } from './edge-listener.js';
 
 export interface EdgeCertificates {
+  store: CertificateStore;
+  acme?: AcmeManager;
   contexts: ServerContexts;
+  /** ClientHello peek for ACME tls-alpn-01; undefined when not needed */
   preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
-  onChange(cb: () => void): void;
-  reload(): Promise<void>;
+  /** keeps the listener's default (no-SNI) context in step with reloads */
+  attach(server: TlsServer): void;
+  reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
-export async function createEdgeCertificates({ config }: { config: Config; logger: Logger }): Promise<EdgeCertificates> {
-  const trust = (): SecureContextOptions => ({
-    minVersion: config.edge.minVersion,
-    ...(config.edge.clientAuth.ca && config.edge.clientAuth.mode !== 'any' ? { ca: config.edge.clientAuth.ca.map((f) => readFileSync(f, 'utf8')) } : {}),
-    ...(config.edge.clientAuth.crl ? { crl: config.edge.clientAuth.crl.map((f) => readFileSync(f)) } : {}),
+export interface EdgeCertificatesOptions {
+  config: Config;
+  logger: Logger;
+  /** false for one-shot commands (`certs status`): read once, no watching, no ACME loop */
+  live?: boolean;
+}
+
+function portOf(listen: string): number {
+  return Number(listen.slice(listen.lastIndexOf(':') + 1));
+}
+
+export function acmeManagerFor(config: Config, logger: Logger): AcmeManager | undefined {
+  const a = config.edge.acme;
+  if (!a) return undefined;
+  return createAcmeManager({
+    directory: a.directory,
+    ca: a.ca ? readFileSync(a.ca, 'utf8') : undefined,
+    email: a.email,
+    domains: a.domains,
+    challenge: a.challenge,
+    httpListen: a.httpListen ?? (a.challenge === 'http-01' ? DEFAULTS.acmeHttpListen : undefined),
+    httpsPort: portOf(config.listen) || 443,
+    storage: a.storage,
+    eab: a.eab,
+    checkIntervalMs: a.renewCheckInterval,
+    logger: logger.child({ component: 'acme' }),
   });
-  const first = config.edge.certificates[0];
-  const defaultOptions = (): SecureContextOptions => ({ ...trust(), cert: readFileSync(first.cert), key: readFileSync(first.key) });
-  let ctx: SecureContext = createSecureContext(defaultOptions());
-  const listeners: (() => void)[] = [];
+}
+
+export async function createEdgeCertificates({ config, logger, live = true }: EdgeCertificatesOptions): Promise<EdgeCertificates> {
+  const acme = live ? acmeManagerFor(config, logger) : undefined;
+  const auth = config.edge.clientAuth;
+  const store = await createCertificateStore({
+    certificates: config.edge.certificates,
+    trustOptions: { minVersion: config.edge.minVersion },
+    trustFiles: { ca: auth.mode === 'any' ? undefined : auth.ca, crl: auth.crl },
+    sources: acme ? [acme] : [],
+    watch: live,
+    pollIntervalMs: live ? config.edge.reloadPollInterval : 0,
+    logger: logger.child({ component: 'certificates' }),
+  });
+  try {
+    await acme?.start();
+  } catch (err) {
+    await store.stop();
+    throw err;
+  }
+  const needsPeek = config.edge.acme?.challenge === 'tls-alpn-01' && acme;
+  const detach: (() => void)[] = [];
   return {
-    contexts: { sniCallback: (_n, cb) => cb(null, ctx), defaultOptions },
-    onChange: (cb) => listeners.push(cb),
-    reload: async () => { ctx = createSecureContext(defaultOptions()); listeners.forEach((l) => l()); },
-    stop: async () => {},
+    store,
+    acme,
+    contexts: { sniCallback: store.sniCallback, defaultOptions: () => store.defaultContextOptions() },
+    preTls: needsPeek
+      ? (socket, next) => {
+        readClientHello(socket, { timeoutMs: config.edge.handshakeTimeout }).then(
+          (hello) => { if (!acme.tlsAlpnResponder.handle(socket, hello)) next(socket); },
+          (err: Error & { code?: string }) => {
+            logger.info({ remoteAddress: socket.remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
+            socket.destroy();
+          },
+        );
+      }
+      : undefined,
+    attach: (server) => { detach.push(store.attachServer(server)); },
+    reload: () => store.reload(),
+    stop: async () => {
+      for (const d of detach) d();
+      await acme?.stop();
+      await store.stop();
+    },
   };
 }

@@ -11,7 +11,7 @@ import { CountersignError } from '../errors.js';
 export interface ServerContexts {
   /** SNICallback for the TLS server */
   sniCallback: (servername: string, cb: (err: Error | null, ctx?: import('node:tls').SecureContext) => void) => void;
-  /** options for the context used when a client sends no SNI (rebuilt on reload via refreshDefault) */
+  /** options for the context used when a client sends no SNI (the certificate store keeps it current via setSecureContext) */
   defaultOptions(): SecureContextOptions;
 }
 
@@ -69,11 +69,6 @@ export class EdgeListener {
   private track(s: Socket): void {
     this.sockets.add(s);
     s.once('close', () => this.sockets.delete(s));
-  }
-
-  /** Re-reads the default (no-SNI) server certificate after a reload. */
-  refreshDefault(): void {
-    this.tls.setSecureContext({ ...this.o.contexts.defaultOptions() });
   }
 
   listen(): Promise<{ host: string; port: number }> {

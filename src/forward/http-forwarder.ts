@@ -47,7 +47,15 @@ export class HttpForwarder {
   constructor(private readonly o: HttpForwarderOptions) {
     this.identityNames = identityHeaderNames(o.extraIdentityHeaders);
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
-    this.h1 = createHttp1Server({ maxHeaderSize: o.maxHeaderSize, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000) }, (req, res) => this.onRequest(req, res));
+    this.h1 = createHttp1Server({
+      maxHeaderSize: o.maxHeaderSize, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
+      // how often slow requests (requestTimeout) are looked for; Node's default is 30 s
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
+    }, (req, res) => this.onRequest(req, res));
+    // This server never listens (sockets come from the edge), but Node starts its
+    // connection tracking on 'listening': without it requestTimeout is never
+    // enforced and closeIdleConnections/closeAllConnections do nothing.
+    this.h1.emit('listening');
     this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Malformed or oversized requests: answer like nginx and close; never crash.
@@ -132,7 +140,10 @@ export class HttpForwarder {
       status = statusCode;
       res.writeHead(statusCode, responseHeaders(upHeaders, res));
       return res as unknown as Writable;
-    }, (err) => {
+    }, (streamErr) => {
+      // An HTTP/2 response emits 'finish' even when it is reset, so undici reports
+      // success for a body that broke off; only an ended response is complete.
+      const err = streamErr ?? (res.headersSent && !res.writableEnded ? Object.assign(new Error('response not completed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }) : null);
       if (!err) { log(status, { outcome: 'ok', route: route.upstream, upstream: binding.cluster.name }); return; }
       const code = (err as NodeJS.ErrnoException).code;
       const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
@@ -156,6 +167,8 @@ export class HttpForwarder {
     for (const name in src) {
       const v = src[name];
       if (v === undefined || isHopByHop(name, listed) || this.identityNames.has(name)) continue;
+      // Node has already answered `Expect: 100-continue` (and undici refuses the header)
+      if (name === 'expect') continue;
       out[name] = v;
     }
     if (src['te'] === 'trailers') out['te'] = 'trailers';

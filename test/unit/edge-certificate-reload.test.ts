@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { webcrypto } from 'node:crypto';
+import { connect as connectTls } from 'node:tls';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createCertificateStore, type CertificateStore, type CertificateStoreEvent } from '../../src/edge/certificate-store.js';
@@ -291,5 +292,38 @@ describe('hot reload of the client CA bundle and CRL', () => {
     const e = await waitFor(() => seen.slice(before).find((x) => x.type === 'refused'), 'the refusal', 5_000);
     assert.equal(e.type === 'refused' && e.code, 'ERR_CRL_INVALID');
     assert.equal(await accepted('two.test', alice), false, 'the previous CRL still applies');
+  });
+});
+
+describe('hot reload ends TLS session resumption across the swap', () => {
+  it('a session from before a trust reload is not resumed (a revoked client must do a full handshake)', async () => {
+    const t = await makeTempDir();
+    const ca = await issueCertificate({ subject: 'CN=ticket CA', ca: true });
+    const leafCert = await issueCertificate({ subject: 'CN=t.test', issuer: ca, usage: 'server', dnsNames: ['t.test'] });
+    const client = await issueCertificate({ subject: 'CN=alice', issuer: ca });
+    const store = await createCertificateStore({ certificates: [await writePair(t.dir, 't', leafCert)], trustOptions: { ca: ca.certPem }, watch: false });
+    const srv = await startStoreServer(store, { requestCert: true, rejectUnauthorized: true });
+    const connectWith = async (session?: Buffer) => {
+      const got: Buffer[] = [];
+      // not the handshake() helper: a resumed session may carry no peer certificate object
+      const socket = await new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
+        const c = connectTls({ host: '127.0.0.1', port: srv.port, servername: 't.test', cert: client.certPem, key: client.keyPem, ca: ca.certPem, session }, () => resolve(c));
+        c.on('session', (s: Buffer) => got.push(s));
+        c.once('error', reject);
+      });
+      await echo(socket, 'x'); // TLS 1.3 tickets arrive after the handshake
+      const reused = socket.isSessionReused();
+      socket.destroy();
+      return { reused, session: got.at(-1) };
+    };
+    try {
+      const first = await connectWith();
+      assert.ok(first.session, 'the server issued a ticket');
+      assert.equal((await connectWith(first.session)).reused, true, 'control: resumption works without a reload');
+      store.setTrustOptions({ ca: ca.certPem });
+      assert.equal((await connectWith(first.session)).reused, false);
+    } finally {
+      await srv.close(); await store.stop(); await t.cleanup();
+    }
   });
 });

@@ -8,12 +8,29 @@
  * timeout to exactly the requests made on its behalf, whatever their origin.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, type RequestOptions } from 'node:https';
+import type { Duplex } from 'node:stream';
 import acme from 'acme-client';
 
+/**
+ * An https.Agent that remembers the last connection error. acme-client 5.x turns
+ * every request that got no response (refused, DNS, TLS, timeout) into
+ * "TypeError: Cannot read properties of undefined (reading 'config')" in its
+ * response interceptor, so the real cause would otherwise be lost; the manager
+ * reports this error instead when an attempt fails.
+ */
+export class AcmeAgent extends HttpsAgent {
+  lastConnectionError: Error | undefined;
+  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    socket?.once('error', (err) => { this.lastConnectionError = err; });
+    return socket;
+  }
+}
+
 export interface AcmeRequestScope {
-  /** agent trusting the private ACME server's CA; undefined = Node's bundled roots */
-  httpsAgent?: HttpsAgent;
+  /** agent for every request: trusts the configured CA (or Node's roots) and records connection errors */
+  httpsAgent: AcmeAgent;
   /** aborted when the manager stops, so no request outlives it */
   signal: AbortSignal;
   /** per request, in ms (axios has no timeout by default) */
@@ -37,7 +54,7 @@ function install(): void {
     const scope = scopes.getStore();
     if (!scope) return config;
     const c = config as typeof config & { retryAttempt?: number };
-    if (scope.httpsAgent) c.httpsAgent = scope.httpsAgent;
+    c.httpsAgent = scope.httpsAgent;
     c.signal = scope.signal;
     c.timeout = scope.timeoutMs;
     if (c.retryAttempt === undefined) c.retryAttempt = NO_INNER_RETRY;
@@ -51,8 +68,8 @@ export function withAcmeScope<T>(scope: AcmeRequestScope, fn: () => Promise<T>):
   return scopes.run(scope, fn);
 }
 
-export function trustAgent(ca: string | Buffer | (string | Buffer)[] | undefined): HttpsAgent | undefined {
-  if (ca === undefined) return undefined;
+/** `ca` replaces Node's bundled roots for the ACME server's HTTPS, as for any https client. */
+export function createAcmeAgent(ca: string | Buffer | (string | Buffer)[] | undefined): AcmeAgent {
   // keepAlive: an issuance is a burst of ~10 requests to one host
-  return new HttpsAgent({ ca, keepAlive: true, maxSockets: 4 });
+  return new AcmeAgent({ ...(ca !== undefined ? { ca } : {}), keepAlive: true, maxSockets: 4 });
 }

@@ -17,12 +17,11 @@ import { channel } from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import acme from 'acme-client';
-import type { Agent as HttpsAgent } from 'node:https';
 import { CountersignError } from '../../errors.js';
 import type { CertificateSource, SourceCertificate, StatusError } from '../certificate-store.js';
 import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
 import { loadServerCertificate, normalizeName, type ServerCertificate } from '../server-certificate.js';
-import { withAcmeScope, trustAgent } from './acme-http.js';
+import { withAcmeScope, createAcmeAgent, type AcmeAgent } from './acme-http.js';
 import { AcmeStorage } from './acme-storage.js';
 import { ChallengeRegistry } from './challenge-registry.js';
 import { startHttpChallengeServer, type HttpChallengeServer } from './http-challenge-server.js';
@@ -138,7 +137,7 @@ export class AcmeManager implements CertificateSource {
   private readonly logger: EdgeLogger;
   private readonly storage: AcmeStorage;
   private readonly domains: DomainState[];
-  private readonly httpsAgent: HttpsAgent | undefined;
+  private readonly httpsAgent: AcmeAgent;
   private readonly abort = new AbortController();
   private readonly changeListeners = new Set<() => void>();
   private readonly eventListeners = new Set<(e: AcmeEvent) => void>();
@@ -155,7 +154,7 @@ export class AcmeManager implements CertificateSource {
     validateOptions(opts);
     this.domains = [...new Set(opts.domains.map(normalizeName))].map((domain) => ({ domain, dueAt: 0, failures: 0 }));
     this.storage = new AcmeStorage({ root: opts.storage, directoryUrl: this.directoryUrl, logger: this.logger });
-    this.httpsAgent = trustAgent(opts.ca);
+    this.httpsAgent = createAcmeAgent(opts.ca);
     this.tlsAlpnResponder = createTlsAlpnResponder({ challenges: this.challenges, logger: this.logger });
   }
 
@@ -166,6 +165,7 @@ export class AcmeManager implements CertificateSource {
    * Throws ERR_ACME_STORAGE or ERR_LISTEN for problems that need an operator.
    */
   async start(): Promise<void> {
+    if (this.loop || this.stopped) throw new CountersignError('ERR_USAGE', 'AcmeManager.start() may be called once; create a new manager after stop()');
     await this.storage.init();
     const now = Date.now();
     for (const d of this.domains) {
@@ -201,7 +201,7 @@ export class AcmeManager implements CertificateSource {
     this.wake?.();
     await this.loop;
     await this.httpServer?.close();
-    this.httpsAgent?.destroy();
+    this.httpsAgent.destroy();
   }
 
   /** The http-01 listener's bound address (useful with port 0). */
@@ -215,7 +215,7 @@ export class AcmeManager implements CertificateSource {
       names: [d.domain],
       certPem: d.current?.certPem,
       keyPem: d.current?.keyPem,
-      nextRenewal: new Date(d.dueAt),
+      nextRenewal: new Date(Math.max(d.dueAt, Date.now())),
       lastError: d.lastError,
     }));
   }
@@ -283,6 +283,7 @@ export class AcmeManager implements CertificateSource {
   private async maintain(d: DomainState): Promise<void> {
     const started = Date.now();
     const renewal = d.current !== undefined;
+    this.httpsAgent.lastConnectionError = undefined;
     try {
       const issued = await withAcmeScope(
         { httpsAgent: this.httpsAgent, signal: this.abort.signal, timeoutMs: this.opts.requestTimeoutMs ?? DEFAULT_ACME_REQUEST_TIMEOUT_MS },
@@ -316,7 +317,7 @@ export class AcmeManager implements CertificateSource {
       d.failures++;
       const retryInMs = retryDelayMs(d.failures, { minMs: this.opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS, maxMs: this.opts.retryMaxMs ?? DEFAULT_RETRY_MAX_MS });
       d.dueAt = Date.now() + retryInMs;
-      const e = asAcmeError(err, d.domain);
+      const e = this.describeFailure(err, d.domain);
       d.lastError = { code: e.code, message: e.message, at: new Date() };
       const expiresInSeconds = d.current ? secondsUntil(d.current.cert.notAfter) : undefined;
       this.logger.warn({
@@ -362,7 +363,9 @@ export class AcmeManager implements CertificateSource {
       // an existing key gets its existing account back (RFC 8555 §7.3.1), so this is safe after a restart
       await client.createAccount({ termsOfServiceAgreed: true, contact });
     } catch (err) {
-      throw new CountersignError('ERR_ACME', `account registration at ${this.directoryUrl} failed: ${(err as Error).message}${this.opts.eab ? '' : '; if the CA requires external account binding, set acme.eab'}`, { cause: err });
+      const e = this.describeFailure(err, undefined);
+      const needsEab = !this.opts.eab && /externalAccount/i.test(e.message) ? '; the CA requires external account binding: set acme.eab (kid and hmacKey from your CA account)' : '';
+      throw new CountersignError(e.code, `account registration at ${this.directoryUrl} failed: ${e.message}${needsEab}`, { cause: err });
     }
     await this.storage.writeAccountInfo({ url: client.getAccountUrl(), contact });
     this.client = client;
@@ -434,6 +437,21 @@ export class AcmeManager implements CertificateSource {
       throw new CountersignError('ERR_ACME', `certificate for ${domain} names ${cert.dnsNames.join(', ') || 'nothing'} instead`);
     }
     return { certPem, keyPem, cert };
+  }
+
+  /** The cause worth logging: our own errors as they are, a connection error instead of acme-client's TypeError. */
+  private describeFailure(err: unknown, domain: string | undefined): CountersignError {
+    if (err instanceof CountersignError) return err;
+    const prefix = domain ? `${domain}: ` : '';
+    const conn = this.httpsAgent.lastConnectionError;
+    if (conn && !(err instanceof Error && (err as { response?: unknown }).response)) {
+      const code = (conn as NodeJS.ErrnoException).code;
+      return new CountersignError('ERR_ACME', `${prefix}cannot reach the ACME server ${this.directoryUrl}: ${conn.message}${code && !conn.message.includes(code) ? ` (${code})` : ''}; check acme.directory, the network, and acme.ca for a private CA`, { cause: err });
+    }
+    if (err instanceof TypeError && /reading 'config'/.test(err.message)) {
+      return new CountersignError('ERR_ACME', `${prefix}no response from the ACME server ${this.directoryUrl} within ${this.opts.requestTimeoutMs ?? DEFAULT_ACME_REQUEST_TIMEOUT_MS} ms or the request was cut off; check the network`, { cause: err });
+    }
+    return new CountersignError('ERR_ACME', `${prefix}${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 
   private notifyChange(): void {
@@ -516,12 +534,6 @@ function challengeHint(type: AcmeChallengeType, domain: string): string {
     : `the CA must reach ${domain} on port 443 and get ALPN acme-tls/1: check DNS for ${domain} and that the edge listener is what answers on 443 (no TLS-terminating load balancer in front)`;
 }
 
-function asAcmeError(err: unknown, domain: string): CountersignError {
-  if (err instanceof CountersignError) return err;
-  const e = err as Error & { code?: string };
-  const network = typeof e.code === 'string' && e.code.startsWith('E') ? ` (${e.code})` : '';
-  return new CountersignError('ERR_ACME', `${domain}: ${e.message || String(err)}${network}`, { cause: err });
-}
 
 function secondsUntil(d: Date): number {
   return Math.round((d.getTime() - Date.now()) / 1000);
