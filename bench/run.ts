@@ -30,6 +30,7 @@ import { AB_BIN, runAb, type AbResult } from './lib/ab.js';
 import { generateClientCerts, type ClientCert } from './lib/client-certs.js';
 import { countersignConfig, REPO_ROOT, startCountersign, type CountersignVariant, type RunningCountersign } from './lib/countersign.js';
 import { summarizeCpuProfile } from './lib/cpu-profile.js';
+import { perfAvailable, perfRecord, perfSummary } from './lib/perf.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { freePort, sleep } from './lib/net.js';
 import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type RunningNginx } from './lib/nginx.js';
@@ -387,60 +388,119 @@ async function report(r: {
   }
 }
 
-/** `--profile`: each workload against a fresh countersign under `node --cpu-prof`. */
+/**
+ * `--profile`: each workload against a fresh countersign under `node --cpu-prof`
+ * and, when available, Linux perf (which also sees native work run from the event
+ * loop and the kernel); nginx under perf with the same workloads for comparison.
+ */
 async function profile(p: Params): Promise<void> {
   const machine = machineInfo(NGINX_BIN, AB_BIN);
-  const env = await setup({ ...p, repeats: 1 }, 0);
+  const ftCount = Math.min(p.firstTimeConns, 600);
+  // fresh certificates: ftCount for each first-time workload of countersign, 50 for each warm-up
+  const env = await setup({ ...p, repeats: 0 }, 3 * ftCount + 150);
   const profDir = await mkdtemp(join(tmpdir(), 'countersign-profiles-'));
-  const workloads: { name: string; variant: CountersignVariant; load: 'ka' | 'nc' | 'ft' }[] = [
+  const usePerf = perfAvailable();
+  if (!usePerf) log('perf is not available: V8 profiles only');
+  type Load = 'ka' | 'nc' | 'ft';
+  const workloads: { name: string; variant: CountersignVariant | 'nginx'; load: Load }[] = [
     { name: 'connection-keepalive', variant: 'connection-delegated', load: 'ka' },
-    { name: 'connection-new-returning', variant: 'connection-delegated', load: 'nc' },
-    { name: 'connection-new-first-time', variant: 'connection-delegated', load: 'ft' },
     { name: 'http-keepalive', variant: 'http-delegated', load: 'ka' },
-    { name: 'http-new-returning', variant: 'http-delegated', load: 'nc' },
     { name: 'http-header-keepalive', variant: 'http-header', load: 'ka' },
+    { name: 'nginx-keepalive', variant: 'nginx', load: 'ka' },
+    { name: 'connection-new-returning', variant: 'connection-delegated', load: 'nc' },
+    { name: 'http-new-returning', variant: 'http-delegated', load: 'nc' },
+    { name: 'nginx-new-returning', variant: 'nginx', load: 'nc' },
+    { name: 'connection-new-first-time', variant: 'connection-delegated', load: 'ft' },
+    { name: 'http-new-first-time', variant: 'http-delegated', load: 'ft' },
+    { name: 'nginx-new-first-time', variant: 'nginx', load: 'ft' },
   ];
   const sections: string[] = [];
   const json: Record<string, unknown> = {};
+  let ftFrom = 0;
+  let warmFrom = 3 * ftCount;
   try {
     for (const w of workloads) {
+      if (w.variant === 'nginx' && !usePerf) continue;
       const port = await freePort();
-      const cs = await startCountersign({
-        name: `prof-${w.name}`, dir: env.work, port, config: countersignConfig(w.variant, env.pkiDir, port, env.backend.port),
-        nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${w.name}.cpuprofile`],
-      });
-      const t: Target = { id: 'connection', port, pids: () => [cs.pid], rssPid: () => cs.pid };
-      let line: string;
+      const spawnedAt = performance.now();
+      let stop: () => Promise<unknown>;
+      let t: Target;
+      if (w.variant === 'nginx') {
+        const d = env.pkiDir;
+        const ng = await startNginx(`prof-${w.name}`, env.work, port, () => nginxProxyHttpBlock(port, env.backend.port, {
+          edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
+          backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
+        }));
+        stop = () => ng.stop();
+        t = { id: 'nginx', port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
+      } else {
+        const cs = await startCountersign({
+          name: `prof-${w.name}`, dir: env.work, port, config: countersignConfig(w.variant, env.pkiDir, port, env.backend.port),
+          nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${w.name}.cpuprofile`],
+        });
+        stop = () => cs.stop();
+        t = { id: 'connection', port, pids: () => [cs.pid], rssPid: () => cs.pid };
+      }
+      let line = '';
+      let window = { fromMs: 0, toMs: Infinity };
+      const perfFile = join(profDir, `${w.name}.perf.data`);
       try {
+        // warm up (JIT, pools, sessions) outside the profiled window
         if (w.load === 'ft') {
-          const r = await measured(t, env.backend, () => loadClient<ConnectionsResult>(env, { mode: 'connections', port, certsFile: env.certsFile, from: 0, count: p.firstTimeConns, concurrency: p.ftConcurrency, maxMs: 60_000 }));
+          await loadClient<ConnectionsResult>(env, { mode: 'connections', port, certsFile: env.certsFile, from: warmFrom, count: 50, concurrency: p.ftConcurrency, maxMs: 30_000 });
+          warmFrom += 50;
+        }
+        else await ab(env, t, p, w.load === 'ka', 1);
+        const loadFrom = performance.now() - spawnedAt;
+        const pid = w.variant === 'nginx' ? t.rssPid()! : t.pids()[0];
+        const perf = usePerf ? perfRecord(pid, w.load === 'ft' ? 2 : Math.max(1, p.seconds - 1), perfFile) : undefined;
+        if (w.load === 'ft') {
+          // first-time identities: each workload gets certificates no process has seen
+          const job: ConnectionsJob = { mode: 'connections', port, certsFile: env.certsFile, from: ftFrom, count: ftCount, concurrency: p.ftConcurrency, maxMs: 60_000 };
+          ftFrom += ftCount;
+          const r = await measured(t, env.backend, () => loadClient<ConnectionsResult>(env, job));
           line = `${r.perSecond.toFixed(0)} conn/s, ${((r.proxyCpuS * 1e6) / r.completed).toFixed(0)} µs CPU/conn`;
         } else {
           const r = await measured(t, env.backend, () => ab(env, t, p, w.load === 'ka', p.seconds).then((ab) => ({ ab, loadgenCpuS: ab.loadgenCpuS })));
           line = `${r.ab.requestsPerSecond.toFixed(0)} ${w.load === 'ka' ? 'req' : 'conn'}/s, ${((r.proxyCpuS * 1e6) / r.ab.complete).toFixed(w.load === 'ka' ? 1 : 0)} µs CPU/${w.load === 'ka' ? 'req' : 'conn'}`;
         }
+        window = { fromMs: loadFrom + 100, toMs: performance.now() - spawnedAt - 100 };
+        await perf?.done;
       } finally {
-        await cs.stop();
+        await stop();
+      }
+      const section = [`### ${w.name}`, '', `${line} (under the profilers).`, ''];
+      const entry: Record<string, unknown> = { load: line };
+      log(`\n${w.name}: ${line}`);
+      const perfS = usePerf && existsSync(perfFile) ? perfSummary(perfFile, 25) : undefined;
+      if (perfS) {
+        entry.perf = perfS;
+        log(`  perf (${perfS.samples} samples): ${perfS.byCategory.map((c) => `${c.category} ${c.pct}%`).join(', ')}`);
+        section.push(`perf, whole process (${perfS.samples} samples):`, '',
+          markdownTable(['category', '%'], perfS.byCategory.map((c) => [c.category, `${c.pct}%`])), '',
+          '<details><summary>top symbols (perf)</summary>', '',
+          markdownTable(['%', 'symbol', 'category'], perfS.top.map((x) => [`${x.pct}%`, `\`${x.sym.slice(0, 70)}\``, x.category])), '', '</details>', '');
       }
       const file = join(profDir, `${w.name}.cpuprofile`);
-      if (!existsSync(file)) { log(`  ${w.name}: no profile written`); continue; }
-      const s = summarizeCpuProfile(file, 15);
-      json[w.name] = { load: line, ...s };
-      log(`\n${w.name}: ${line} (under the profiler); busy ${Math.round(s.busyMs)} ms of ${Math.round(s.totalMs)} ms`);
-      for (const a of s.byArea) log(`  ${String(a.pct).padStart(5)}%  ${a.area}`);
-      for (const f of s.top.slice(0, 10)) log(`    ${String(f.pct).padStart(5)}%  ${f.fn}  ${f.where}`);
-      sections.push([
-        `### ${w.name}`, '', `${line} (under the profiler); busy ${Math.round(s.busyMs)} ms of ${Math.round(s.totalMs)} ms sampled.`, '',
-        markdownTable(['area', 'self %'], s.byArea.map((a) => [a.area, `${a.pct}%`])), '',
-        markdownTable(['function', 'where', 'self ms', 'self %'], s.top.map((f) => [f.fn, f.where, String(f.selfMs), `${f.pct}%`])), '',
-      ].join('\n'));
+      if (w.variant !== 'nginx' && existsSync(file)) {
+        const v8 = summarizeCpuProfile(file, 15, window);
+        entry.v8 = v8;
+        log(`  V8 main thread: busy ${Math.round(v8.busyMs)} of ${Math.round(v8.totalMs)} ms; top: ${v8.top.slice(0, 6).map((f) => `${f.fn} ${f.pct}%`).join(', ')}`);
+        section.push(`V8 (\`--cpu-prof\`, main thread, JavaScript view): busy ${Math.round(v8.busyMs)} ms of ${Math.round(v8.totalMs)} ms sampled.`, '',
+          markdownTable(['function', 'where', 'self ms', 'self %'], v8.top.map((f) => [f.fn, f.where, String(f.selfMs), `${f.pct}%`])), '');
+      }
+      json[w.name] = entry;
+      sections.push(section.join('\n'));
     }
     const dir = join(REPO_ROOT, 'bench/results');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'profile.md'), [
-      '# countersign CPU profiles (`npm run bench -- --profile`)', '',
+      '# CPU profiles (`npm run bench -- --profile`)', '',
       machineMarkdown(machine), '',
-      `Each workload runs ${p.seconds} s against a fresh countersign process started with \`node --cpu-prof\`; self time per function (the sampled top frame). "native" is time V8 attributes to no JavaScript function: OpenSSL (handshakes, record encryption), libuv and syscalls.`, '',
+      `Each workload runs against a fresh proxy process after a warm-up (${p.seconds} s for ab workloads, ${ftCount} connections with never-seen certificates for first-time ones).`,
+      '**perf** samples the whole process, kernel included, by symbol (OpenSSL is linked into node statically, into nginx as libssl/libcrypto).',
+      '**V8** (`node --cpu-prof`, only the measured window) shows the JavaScript view of the main thread: a native call made from JavaScript (a TLS write, a certificate parse, a context build) counts under the JavaScript function that called it, but native work run from the event loop without entering JavaScript — the TLS handshake itself, driven by socket reads — is sampled as idle, so for new-connection workloads perf is the one to read.',
+      'Rates are lower than in the comparison: the profilers cost CPU.', '',
       ...sections,
     ].join('\n'));
     await writeFile(join(dir, 'profile.json'), JSON.stringify(json, null, 2));

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import { waitForPort } from './net.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
-export const CLI = join(REPO_ROOT, 'bin/countersign.js');
+/** the CLI to benchmark; COUNTERSIGN_BENCH_CLI points at another build (e.g. to compare a change) */
+export const CLI = process.env.COUNTERSIGN_BENCH_CLI ?? join(REPO_ROOT, 'bin/countersign.js');
 
 export interface PkiFiles { dir: string }
 

@@ -38,12 +38,21 @@ function areaOf(fn: string, url: string): string {
   return 'other';
 }
 
-export function summarizeCpuProfile(file: string, topN = 20): ProfileSummary {
+/**
+ * `window` keeps only the samples taken between fromMs and toMs after the
+ * profile started (the profiler starts with the process), so start-up (module
+ * loading) and shutdown do not dilute the workload.
+ */
+export function summarizeCpuProfile(file: string, topN = 20, window?: { fromMs: number; toMs: number }): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   for (const n of p.nodes) byId.set(n.id, n);
   const selfUs = new Map<number, number>();
+  let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    const sinceStartMs = (t - p.startTime) / 1000;
+    if (window && (sinceStartMs < window.fromMs || sinceStartMs > window.toMs)) continue;
     const dt = p.timeDeltas[i + 1] ?? 0; // a sample's time is the gap to the next one
     selfUs.set(p.samples[i], (selfUs.get(p.samples[i]) ?? 0) + dt);
   }

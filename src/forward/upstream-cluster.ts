@@ -102,13 +102,16 @@ export class UpstreamCluster {
   connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
+      // Node skips the certificate name check on a resumed session, so a session is
+      // only ever resumed by the cluster (CA, servername) that verified it.
+      const sessionKey = `${this.name}\0${server.address}`;
       const socket = tlsConnect({
         host: server.host,
         port: server.port,
         servername,
         secureContext: o.secureContext,
         ALPNProtocols: o.alpn,
-        session: o.sessions?.get(server.address),
+        session: o.sessions?.get(sessionKey),
         // half-close must pass through: a client's FIN must not end the upstream's reply
         ...({ allowHalfOpen: true } as object),
         // When no servername is configured and the host is an IP, check the certificate against the IP.
@@ -125,7 +128,7 @@ export class UpstreamCluster {
         socket.destroy();
         reject(err);
       };
-      if (o.sessions) socket.on('session', (s: Buffer) => o.sessions!.set(server.address, s));
+      if (o.sessions) socket.on('session', (s: Buffer) => o.sessions!.set(sessionKey, s));
       socket.once('error', fail);
       socket.once('secureConnect', () => {
         if (settled) return;

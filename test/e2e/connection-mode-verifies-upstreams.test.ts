@@ -4,14 +4,18 @@
  * the configured `servername`, a backend that only speaks TLS 1.2 (the
  * upstream default is TLS 1.3), a port with nobody listening and a server that
  * does not speak TLS are each refused: the client's connection is closed with
- * nothing forwarded, and one line says why. The same TLS 1.2 backend is
- * accepted with `minVersion: TLSv1.2`. A backend that dies in the middle of a
- * stream closes the client's connection uncleanly. Good traffic flows
+ * nothing forwarded, and one line says why — also when the proxy holds a
+ * resumable TLS session for the same address from another upstream (a resumed
+ * session skips Node's name check). The same TLS 1.2 backend is
+ * accepted with `minVersion: TLSv1.2`. A backend that crashes in the middle
+ * of a stream makes the proxy cut the client's connection without close_notify. Good traffic flows
  * throughout.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startTlsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { freePort } from '../helpers/openssl-server.js';
@@ -22,7 +26,7 @@ let pki: TestPki;
 let good: TlsBackend;
 let impostor: TlsBackend;
 let tls12: TlsBackend;
-let dying: TlsBackend;
+let dying: NetServer;
 let plain: NetServer;
 let proxy: ProxyProcess;
 
@@ -32,7 +36,15 @@ before(async () => {
   pki = await makePki();
   good = await startTlsBackend({ pkiDir: pki.dir, onConnection: greet });
   tls12 = await startTlsBackend({ pkiDir: pki.dir, maxVersion: 'TLSv1.2', onConnection: greet });
-  dying = await startTlsBackend({ pkiDir: pki.dir, onConnection: (c) => c.socket.once('data', () => c.socket.write('partial reply', () => c.socket.destroy())) });
+  // dies abruptly (TCP reset) after part of its reply: a crash, not a close
+  const ctx = createSecureContext({ cert: readFileSync(`${pki.dir}/backend.crt`), key: readFileSync(`${pki.dir}/backend.key`), ca: readFileSync(`${pki.dir}/delegation-ca.crt`) });
+  dying = createNetServer((raw) => {
+    raw.on('error', () => {});
+    const s = new TLSSocket(raw, { isServer: true, secureContext: ctx, requestCert: true, rejectUnauthorized: true });
+    s.on('error', () => {});
+    s.once('data', () => s.write('partial reply', () => raw.resetAndDestroy()));
+  });
+  const dyingPort = await new Promise<number>((r) => dying.listen(0, '127.0.0.1', () => r((dying.address() as { port: number }).port)));
   // an impostor: the right name, from a CA the proxy does not trust; in its own directory, as the startTlsBackend files are fixed
   const { dir } = await import('node:fs/promises').then(async (fs) => ({ dir: await fs.mkdtemp(`${pki.dir}/impostor-`) }));
   const otherCa = await issueCertificate({ subject: 'CN=impostor CA', ca: true });
@@ -52,7 +64,7 @@ before(async () => {
     tls12ok: upstreamTo(pki.dir, tls12.port, { minVersion: 'TLSv1.2' }),
     down: upstreamTo(pki.dir, await freePort()),
     plain: upstreamTo(pki.dir, plainPort),
-    dying: upstreamTo(pki.dir, dying.port),
+    dying: upstreamTo(pki.dir, dyingPort),
   };
   config.routes = ['impostor', 'wrongname', 'tls12', 'tls12ok', 'down', 'plain', 'dying'].map((u) => ({ upstream: u, mode: 'connection', match: { sni: `${u}.test` } }))
     .concat([{ upstream: 'good', mode: 'connection' } as never]);
@@ -60,8 +72,9 @@ before(async () => {
 });
 after(async () => {
   await proxy?.stop();
-  for (const b of [good, impostor, tls12, dying]) await b?.close();
+  for (const b of [good, impostor, tls12]) await b?.close();
   plain?.close();
+  dying?.close();
 });
 
 const alice = () => identityOfFile(pki.dir, 'alice');
@@ -76,10 +89,12 @@ const refusals: { upstream: string; reason: RegExp }[] = [
 
 for (const c of refusals) {
   test(`${c.upstream}: the client's connection is closed, nothing forwarded, one line says why`, async () => {
+    // alice first talks to the good upstream, so the proxy holds a TLS session for its address
+    assert.equal((await sClient(proxy.port, pki.dir, 'alice', { input: 'hi\n' })).stdout, `hello ${alice()}\n`);
     const mark = proxy.logs.length;
     const r = await sClient(proxy.port, pki.dir, 'alice', { servername: `${c.upstream}.test`, input: 'secret\n' });
     assert.equal(r.stdout, '', 'no byte came back');
-    const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'connection');
+    const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'connection' && l.sni === `${c.upstream}.test`);
     assert.equal(line.outcome, 'upstream-unavailable');
     assert.equal(line.route, c.upstream);
     assert.match(String(line.reason), c.reason);
@@ -98,13 +113,14 @@ test('the impostor never saw the client\'s bytes', () => {
   assert.equal(impostor.connections.length, 0, 'verification failed before the pipe was set up');
 });
 
-test('a backend that dies mid-stream: the client gets what was sent, then an unclean close', async () => {
+test('a backend that dies mid-stream: the client gets what was sent, then an unclean close; one line says why', async () => {
   const mark = proxy.logs.length;
   const r = await sClient(proxy.port, pki.dir, 'alice', { servername: 'dying.test', input: 'go\n' });
   assert.equal(r.stdout, 'partial reply');
-  const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'connection');
-  assert.equal(line.route, 'dying');
+  assert.match(r.stderr, /unexpected eof/i, 'no close_notify: the client can tell the stream was cut');
+  const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'connection' && l.sni === 'dying.test');
+  assert.equal(line.outcome, 'upstream-error');
+  assert.match(String(line.reason), /ECONNRESET/);
   const ok = await sClient(proxy.port, pki.dir, 'alice', { input: 'hi\n' });
-  assert.equal(ok.stdout, `hello ${alice()}\n`);
-  console.log(line, r.stderr);
+  assert.equal(ok.stdout, `hello ${alice()}\n`, 'others are still served');
 });
