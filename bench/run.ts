@@ -60,9 +60,11 @@ interface Params {
   microIterations: number;
 }
 
+// Short points, more repeats: on a shared machine a burst of other load spoils one
+// short point (and the median drops it) rather than a long one of every target.
 const FULL: Params = {
-  repeats: 3, seconds: 5, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 1000, ftConcurrency: 16,
-  nodeReturning: true, latencySeconds: 5, latencyConnections: 16, microIterations: 1000,
+  repeats: 5, seconds: 3, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 300, ftConcurrency: 16,
+  nodeReturning: true, latencySeconds: 3, latencyConnections: 16, microIterations: 1000,
 };
 const QUICK: Params = {
   repeats: 1, seconds: 2, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 200, ftConcurrency: 16,
@@ -175,9 +177,29 @@ async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Targe
   return { targets, countersign };
 }
 
+/** Seconds the run may still spend waiting for other load on the machine to pass. */
+let quietBudgetS = 60;
+
+/**
+ * Before a point: if the machine is busy with something else (our processes are
+ * idle between points), wait for it to pass, up to 5 s a point and 60 s a run.
+ */
+async function waitForQuiet(): Promise<void> {
+  for (let waited = 0; waited < 5 && quietBudgetS > 0;) {
+    const m0 = machineTicks();
+    await sleep(250);
+    const m1 = machineTicks();
+    const busyPct = (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total);
+    if (busyPct < 20) return;
+    waited += 0.25;
+    quietBudgetS -= 0.25;
+  }
+}
+
 /** Runs `fn` and reads the CPU the proxy, the backend and the rest of the machine spent meanwhile. */
 async function measured<T extends { loadgenCpuS: number }>(target: Target, backend: RunningNginx, fn: () => Promise<T>): Promise<T & Cost> {
   if (interrupted) throw new Error('interrupted');
+  await waitForQuiet();
   const pids = target.pids();
   const bpids = backend.pids();
   const p0 = cpuTicksOf(pids);
@@ -252,6 +274,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
       await ab(env, targets[id], p, false, p.warmupSeconds);
     }
     const b = env.backend;
+    const steadyRss = {} as Record<TargetId, number>;
     for (let rep = 0; rep < p.repeats; rep++) {
       // rotate the order each repeat so no target always runs first or last
       const order = ORDER.map((_, i) => ORDER[(i + rep) % ORDER.length]);
@@ -269,6 +292,10 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         const n = Math.max(1, r.ab.complete);
         results[id].nc.push({ ...r, cpuUsPerConn: id === 'direct' ? NaN : (r.proxyCpuS * 1e6) / n });
         log(`  new, returning  ${id.padEnd(12)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r.proxyCpuS * 1e6) / n).toFixed(0)} µs/conn${r.ab.failed ? `  FAILED ${r.ab.failed}` : ''}  other ${r.otherPct.toFixed(0)}%`);
+      }
+      if (rep === 0) {
+        // VmHWM so far: keep-alive and returning-identity load only, one identity
+        for (const id of ORDER) { const pid = targets[id].rssPid(); steadyRss[id] = pid ? peakRssKiB(pid) / 1024 : NaN; }
       }
       for (const id of order) {
         const t = targets[id];
@@ -292,7 +319,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         const rt = await measured(targets[id], b, () => loadClient<RateResult>(env, job(targets[id].port)));
         const rd = await measured(targets.direct, b, () => loadClient<RateResult>(env, job(targets.direct.port)));
         results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
-        log(`  50% load        ${id.padEnd(12)} ${String(rate).padStart(7)} req/s  p50 ${rt.p50Ms.toFixed(2)} p99 ${rt.p99Ms.toFixed(2)} ms; direct p99 ${rd.p99Ms.toFixed(2)} ms; added ${(rt.p99Ms - rd.p99Ms).toFixed(2)} ms${rt.errors ? `  ERRORS ${rt.errors}` : ''}`);
+        log(`  50% load        ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p50 ${rt.p50Ms.toFixed(2)} p99 ${rt.p99Ms.toFixed(2)} ms; direct p99 ${rd.p99Ms.toFixed(2)} ms; added ${(rt.p99Ms - rd.p99Ms).toFixed(2)} ms${rt.errors ? `  ERRORS ${rt.errors}` : ''}`);
       }
     }
     const summaries = {} as Record<TargetId, TargetSummary>;
@@ -316,12 +343,15 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         halfLoadP99Ms: median(r.lat.map((x) => x.target.p99Ms)),
         directAtRateP99Ms: median(r.lat.map((x) => x.direct.p99Ms)),
         addedP99Ms: median(r.lat.map((x) => x.addedP99Ms)),
+        steadyRssMiB: steadyRss[id],
         peakRssMiB: rss ? peakRssKiB(rss) / 1024 : NaN,
+        firstTimeIdentities: p.repeats * p.firstTimeConns,
       };
     }
     const noise = {
       medianOtherCpuPct: median(ORDER.flatMap((id) => [...results[id].ka, ...results[id].nc].map((x) => x.otherPct))),
       maxOtherCpuPct: Math.max(...ORDER.flatMap((id) => [...results[id].ka, ...results[id].nc].map((x) => x.otherPct))),
+      quietWaitS: 60 - quietBudgetS,
     };
     const goals = evaluateGoals(summaries, micro);
     const durationS = Math.round((Date.now() - started) / 1000);
@@ -333,7 +363,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
 
 async function report(r: {
   machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
-  micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number }; updateDocs: boolean;
+  micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number; quietWaitS: number }; updateDocs: boolean;
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
   const p = r.params;
@@ -341,10 +371,10 @@ async function report(r: {
   const method = [
     `${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; ${p.seconds} s per point; targets in rotating order.`,
     `Keep-alive: \`ab -k -c ${p.kaConcurrency}\` (HTTP/1.0 keep-alive, TLS 1.3). Returning identity: \`ab -c ${p.ncConcurrency}\`, a full handshake per connection.`,
-    `First-time identity: bench/load-client.ts, ${p.firstTimeConns} connections per point at concurrency ${p.ftConcurrency}, each with a never-seen client certificate.`,
+    `First-time identity: bench/load-client.ts, ${p.firstTimeConns} connections per point at concurrency ${p.ftConcurrency}, each with a never-seen client certificate (${p.repeats * p.firstTimeConns} in all, which is what the last RSS row holds). "returning identity (node client)" is the same tool with one certificate, to separate the tool from the mint.`,
     `50% load: open-loop client, ${p.latencyConnections} keep-alive connections, rate = half the target's keep-alive max of the same repeat, latency from the intended send time; direct measured at the same rate right after.`,
     `Ratios in parentheses are to nginx (higher is better for rates, lower for CPU and RSS). countersign logs at \`warn\` (nginx: \`access_log off\`).`,
-    `Other load on the machine during ab points: median ${r.noise.medianOtherCpuPct.toFixed(0)}% of all cores, max ${r.noise.maxOtherCpuPct.toFixed(0)}%.`,
+    `Other load on the machine during ab points (CPU not used by the proxy, the backend or ab): median ${r.noise.medianOtherCpuPct.toFixed(0)}% of all cores, max ${r.noise.maxOtherCpuPct.toFixed(0)}%; ${r.noise.quietWaitS.toFixed(0)} s spent waiting for other load to pass before points.`,
   ];
   const md = [
     `## Results (${r.quick ? 'quick run' : 'full run'}, ${when}, ${r.durationS} s)`,

@@ -162,6 +162,8 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
       socket.destroy();
       return;
     }
+    // half-close passes through: a client's FIN must not end the upstream's reply
+    socket.allowHalfOpen = true;
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
@@ -196,9 +198,13 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
     const closed = edge.stopAccepting();
-    await http?.close();
+    // not awaited: a request in flight may outlast the grace period, which is the limit
+    http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
-    while (edge.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (edge.openConnections > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
+    }
     const left = edge.openConnections;
     edge.destroyAll();
     http?.destroy();

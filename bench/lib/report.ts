@@ -43,7 +43,11 @@ export interface TargetSummary {
   halfLoadP99Ms: number;
   directAtRateP99Ms: number;
   addedP99Ms: number;
+  /** VmHWM after the keep-alive and returning-identity points of the first repeat (one client identity) */
+  steadyRssMiB: number;
+  /** VmHWM at the end, after all first-time identities */
   peakRssMiB: number;
+  firstTimeIdentities: number;
 }
 
 export interface Goal { goal: string; measured: string; status: 'met' | 'missed'; by?: string }
@@ -76,7 +80,8 @@ const ROWS: Row[] = [
   { label: 'p99 ms, direct at the same rate', key: 'directAtRateP99Ms', unit: '', ratio: 'none' },
   { label: 'p99 ms added over direct', key: 'addedP99Ms', unit: '', ratio: 'none' },
   { label: 'backend CPU µs / request (keep-alive)', key: 'backendCpuUsPerReq', unit: '', ratio: 'none' },
-  { label: 'peak RSS MiB (VmHWM)', key: 'peakRssMiB', unit: '', ratio: 'lower' },
+  { label: 'peak RSS MiB, one identity (VmHWM)', key: 'steadyRssMiB', unit: '', ratio: 'lower' },
+  { label: 'peak RSS MiB after all first-time identities', key: 'peakRssMiB', unit: '', ratio: 'lower' },
 ];
 
 function fmt(x: number): string {

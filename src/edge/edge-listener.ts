@@ -55,7 +55,10 @@ export class EdgeListener {
         ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
         : { ALPNProtocols: o.alpn }),
       handshakeTimeout: o.handshakeTimeoutMs,
-      allowHalfOpen: true,
+      // A client's FIN during the handshake must close the socket at once (not
+      // linger until handshakeTimeout); connection mode turns half-close on for
+      // its sockets once the handshake is done.
+      allowHalfOpen: false,
     });
     this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
     this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
@@ -73,7 +76,7 @@ export class EdgeListener {
 
   listen(): Promise<{ host: string; port: number }> {
     const server: NetServer = this.o.preTls
-      ? (this.net = createNetServer({ allowHalfOpen: true, pauseOnConnect: false }, (s) => this.o.preTls!(s, (sock) => this.tls.emit('connection', sock))))
+      ? (this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => this.o.preTls!(s, (sock) => this.tls.emit('connection', sock))))
       : this.tls;
     if (this.net && this.o.maxConnections) this.net.maxConnections = this.o.maxConnections;
     return new Promise((resolve, reject) => {

@@ -42,6 +42,8 @@ export class HttpForwarder {
   private readonly bySocket = new WeakMap<object, ClientConnection>();
   private readonly bySession = new WeakMap<Http2Session, ClientConnection>();
   private pendingH2: ClientConnection | undefined;
+  /** set by close(): responses ask HTTP/1.1 clients not to reuse the connection */
+  private closing = false;
   private readonly sessions = new Set<Http2Session>();
 
   constructor(private readonly o: HttpForwarderOptions) {
@@ -59,6 +61,8 @@ export class HttpForwarder {
     this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Malformed or oversized requests: answer like nginx and close; never crash.
+      // Whatever a client sends after its answer is not worth another line.
+      if (socket.writableEnded) { socket.destroy(); return; }
       const conn = this.bySocket.get(socket);
       this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, outcome: 'bad-request', reason: err.code ?? err.message }, 'request refused');
       if (socket.writable) {
@@ -79,9 +83,8 @@ export class HttpForwarder {
   /** Takes over a client connection whose TLS handshake is done. */
   accept(socket: TLSSocket, conn: ClientConnection): void {
     if (socket.alpnProtocol === 'h2') {
-      // The edge allows half-open sockets (connection mode needs them); an HTTP/2
-      // session never ends its side on the client's FIN, so the socket would stay
-      // open forever (and hold up a graceful stop).
+      // An HTTP/2 session never ends its side on the client's FIN: a half-open
+      // socket would stay open forever (and hold up a graceful stop).
       socket.allowHalfOpen = false;
       this.pendingH2 = conn;
       this.h2.emit('connection', socket);
@@ -116,6 +119,12 @@ export class HttpForwarder {
       return;
     }
     if (!isNormalizedPath(path)) { reply(res, 400, 'request path must not contain dot segments or encoded slashes'); log(400, { outcome: 'bad-path' }); return; }
+    // HTTP/1.1 header size is enforced by the parser; HTTP/2 (HPACK-decoded) here
+    if ('stream' in req && headerBytes(req.rawHeaders) > this.o.maxHeaderSize) {
+      reply(res, 431, 'request header fields too large');
+      log(431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
+      return;
+    }
     const route = this.o.router.forRequest(conn.routes, host, path);
     if (!route) { reply(res, 404, 'no route for this host and path'); log(404, { outcome: 'no-route' }); return; }
     if (!conn.client && !route.allowAnonymous) {
@@ -138,7 +147,9 @@ export class HttpForwarder {
     let status = 0;
     pool.stream(opts, ({ statusCode, headers: upHeaders }) => {
       status = statusCode;
-      res.writeHead(statusCode, responseHeaders(upHeaders, res));
+      const h = responseHeaders(upHeaders, res);
+      if (this.closing && !('stream' in res)) h.connection = 'close';
+      res.writeHead(statusCode, h);
       return res as unknown as Writable;
     }, (streamErr) => {
       // An HTTP/2 response emits 'finish' even when it is reset, so undici reports
@@ -217,11 +228,17 @@ export class HttpForwarder {
     }, (err: Error) => fail(502, 'Bad Gateway', err.message));
   }
 
-  /** Stop taking requests; in-flight ones finish. */
+  /** Stop taking requests; in-flight ones finish. Resolves when the upstream pools are closed. */
   async close(): Promise<void> {
-    this.h1.closeIdleConnections?.();
+    this.closing = true;
+    this.closeIdle();
     for (const s of this.sessions) s.close();
     await this.pools.close();
+  }
+
+  /** During a graceful stop: closes HTTP/1.1 keep-alive connections that are idle now. */
+  closeIdle(): void {
+    this.h1.closeIdleConnections();
   }
 
   destroy(): void {
@@ -241,6 +258,13 @@ function responseHeaders(h: Record<string, string | string[] | undefined>, res: 
   }
   void res;
   return out;
+}
+
+/** Size of a header list as HTTP/2 counts it (RFC 9113 6.5.2): name + value + 32 per field. */
+function headerBytes(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 32;
+  return n;
 }
 
 function reply(res: AnyResponse, status: number, message: string, close = false): void {

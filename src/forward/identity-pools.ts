@@ -23,6 +23,8 @@ export interface IdentityPoolsOptions {
 
 export class IdentityPools {
   private readonly pools: LRUCache<string, BalancedPool>;
+  /** pools being closed by close(), kept so destroy() can still reach them */
+  private readonly closing = new Set<BalancedPool>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.pools = new LRUCache({
       max: opts.max ?? 1000,
@@ -63,12 +65,15 @@ export class IdentityPools {
 
   async close(): Promise<void> {
     const all = [...this.pools.values()];
+    for (const p of all) this.closing.add(p);
     this.pools.clear();
     await Promise.allSettled(all.map((p) => p.close()));
   }
 
+  /** Destroys every pool, also those still closing (their requests outlived a graceful stop). */
   destroy(): void {
-    for (const p of this.pools.values()) p.destroy().catch(() => {});
+    for (const p of [...this.pools.values(), ...this.closing]) p.destroy().catch(() => {});
     this.pools.clear();
+    this.closing.clear();
   }
 }

@@ -70,6 +70,7 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = []):
     if (found) return Promise.resolve(found);
     return new Promise<LogLine>((res, rej) => {
       const t = setTimeout(() => rej(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+      t.unref(); // the child's pipes keep the test alive while it runs; an exited child must not hold it for the timeout
       waiters.push({ pred, resolve: (l) => { clearTimeout(t); res(l); } });
     });
   };

@@ -1,0 +1,114 @@
+/**
+ * Misbehaving clients never affect the others: plain HTTP or garbage instead
+ * of TLS, a client that disconnects in the middle of its handshake, one that
+ * never finishes it, a slowloris that drips header lines (408 after
+ * `timeouts.request`), and headers beyond `limits.maxHeaderSize` (431, over
+ * HTTP/1.1 and HTTP/2). Each gets one clear log line, and a good request right
+ * afterwards is served.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { curl, curlStatus } from '../helpers/run-command.js';
+import { identityOfFile, logsSince, readUntilClose, tcpClient, tlsClient } from '../helpers/e2e.js';
+
+let pki: TestPki;
+let backend: HttpsBackend;
+let proxy: ProxyProcess;
+
+before(async () => {
+  pki = await makePki();
+  backend = await startHttpsBackend({ pkiDir: pki.dir });
+  const config = baseConfig(pki.dir, backend.port, { mode: 'http' }, { handshakeTimeout: '1s' }) as Record<string, unknown>;
+  config.timeouts = { request: '1s' };
+  config.limits = { maxHeaderSize: 8192 };
+  proxy = await startProxyProcess(await writeConfig(pki.dir, config));
+});
+after(async () => { await proxy?.stop(); await backend?.close(); });
+
+async function goodRequestStillServed() {
+  const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/after`));
+  assert.equal(r.status, 200, 'a good request right afterwards is served');
+  assert.equal(JSON.parse(r.body).identity, identityOfFile(pki.dir, 'alice'));
+}
+
+/** the one new log line with an outcome (waiting for it), checking there is exactly one */
+async function oneLine(mark: number, pred: (l: Record<string, unknown>) => boolean) {
+  const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && pred(l));
+  const lines = (await logsSince(proxy, mark)).filter((l) => l.reason !== undefined);
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  return line;
+}
+
+test('plain HTTP sent to the TLS port: closed, one line', async () => {
+  const mark = proxy.logs.length;
+  const s = await tcpClient(proxy.port);
+  const done = readUntilClose(s);
+  s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  assert.equal((await done).data, '');
+  const line = await oneLine(mark, (l) => l.outcome === 'handshake-failed');
+  assert.equal(line.reason, 'ERR_SSL_HTTP_REQUEST');
+  await goodRequestStillServed();
+});
+
+test('random bytes instead of a ClientHello: closed, one line', async () => {
+  const mark = proxy.logs.length;
+  const s = await tcpClient(proxy.port);
+  const done = readUntilClose(s);
+  s.write(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40]), randomBytes(64)]));
+  await done;
+  const line = await oneLine(mark, (l) => l.outcome === 'handshake-failed');
+  assert.match(String(line.reason), /^ERR_SSL_/);
+  await goodRequestStillServed();
+});
+
+test('a client that disconnects in the middle of its handshake: one line, at once', async () => {
+  const mark = proxy.logs.length;
+  const s = await tcpClient(proxy.port);
+  // the first bytes of a ClientHello, then the client goes away
+  s.end(Buffer.from('16030100c8010000c40303', 'hex'));
+  const line = await oneLine(mark, (l) => l.outcome === 'handshake-failed');
+  assert.equal(line.reason, 'ECONNRESET', 'a disconnect, not a handshake timeout');
+  await goodRequestStillServed();
+});
+
+test('a client that never finishes its handshake is dropped after edge.handshakeTimeout', async () => {
+  const mark = proxy.logs.length;
+  const s = await tcpClient(proxy.port);
+  const done = readUntilClose(s);
+  s.write(Buffer.from('16030100c8010000c40303', 'hex'));
+  await done;
+  const line = await oneLine(mark, (l) => l.outcome === 'handshake-failed');
+  assert.equal(line.reason, 'ERR_TLS_HANDSHAKE_TIMEOUT');
+  await goodRequestStillServed();
+});
+
+test('slowloris: header lines dripped slowly get 408 after timeouts.request, one line', async () => {
+  const mark = proxy.logs.length;
+  const s = await tlsClient(proxy.port, pki.dir, 'bob');
+  const done = readUntilClose(s);
+  s.write('GET /slow HTTP/1.1\r\nHost: localhost\r\n');
+  const drip = setInterval(() => { if (!s.destroyed) s.write(`X-Drip-${Date.now()}: 1\r\n`); }, 200);
+  const r = await done;
+  clearInterval(drip);
+  assert.match(r.data, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  const line = await oneLine(mark, (l) => l.outcome === 'bad-request');
+  assert.equal(line.reason, 'ERR_HTTP_REQUEST_TIMEOUT');
+  assert.equal(line.identity, identityOfFile(pki.dir, 'bob'));
+  assert.ok(!backend.requests.some((q) => q.url === '/slow'), 'nothing reached the backend');
+  await goodRequestStillServed();
+});
+
+for (const version of ['--http1.1', '--http2']) {
+  test(`headers beyond limits.maxHeaderSize get 431 (${version.slice(2)}), one line`, async () => {
+    const mark = proxy.logs.length;
+    const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/big?${version}`, [version, '-H', `X-Big: ${'a'.repeat(12_000)}`]));
+    assert.equal(r.status, 431);
+    const line = await oneLine(mark, (l) => l.outcome === 'bad-request');
+    assert.match(String(line.reason), /HEADER_OVERFLOW|maxHeaderSize/);
+    assert.ok(!backend.requests.some((q) => q.url.startsWith('/big')), 'nothing reached the backend');
+    await goodRequestStillServed();
+  });
+}
