@@ -5,7 +5,7 @@
  * match its certificate, a delegation CA that is not a CA. `countersign start`
  * refuses the same files the same way, before listening.
  */
-import { test, before } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePki, writeConfig, runCli, startProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 
@@ -55,59 +55,64 @@ routes:
   };
 });
 
-test('a good config: OK, exit 0', async () => {
-  const r = await runCli(['check', '--config', files.good]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /good\.yaml: OK \(1 route, upstreams: kes/);
-});
+// each case spawns the CLI: run them side by side
+describe('check and start on config files', { concurrency: true }, () => {
+  test('a good config: OK, exit 0', async () => {
+    const r = await runCli(['check', '--config', files.good]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /good\.yaml: OK \(1 route, upstreams: kes/);
+  });
 
-test('broken YAML: the line and column, exit 1', async () => {
-  const r = await runCli(['check', '--config', files.yaml]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /broken-yaml\.yaml: 1 problem/);
-  assert.match(r.stderr, /YAML line \d+, column \d+: /);
-});
+  test('broken YAML: the line and column, exit 1', async () => {
+    const r = await runCli(['check', '--config', files.yaml]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /broken-yaml\.yaml: 1 problem/);
+    assert.match(r.stderr, /YAML line \d+, column \d+: /);
+  });
 
-test('unknown keys and bad values: every one, each with its path, exit 1', async () => {
-  const r = await runCli(['check', '--config', files.keys]);
-  assert.equal(r.code, 1);
-  const lines = r.stderr.trim().split('\n').slice(1).map((l) => l.trim());
-  for (const expected of [
-    /^\(top level\): unknown key "lisen"$/,
-    /^edge\.clientAuth: unknown key "mdoe"$/,
-    /^upstreams\.kes: unknown key "sevrers"$/,
-    /^upstreams\.kes\.servers: is required$/,
-    /^routes\[0\]\.mode: .*connection.*http/,
-    /^timeouts\.idle: "5 minutes" is not a duration/,
-  ]) {
-    assert.ok(lines.some((l) => expected.test(l)), `${expected} in:\n${r.stderr}`);
-  }
-  assert.match(r.stderr, new RegExp(`unknown-keys\\.yaml: ${lines.length} problems`));
-});
+  test('unknown keys and bad values: every one, each with its path, exit 1', async () => {
+    const r = await runCli(['check', '--config', files.keys]);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n').slice(1).map((l) => l.trim());
+    for (const expected of [
+      /^\(top level\): unknown key "lisen"$/,
+      /^edge\.clientAuth: unknown key "mdoe"$/,
+      /^upstreams\.kes: unknown key "sevrers"$/,
+      /^upstreams\.kes\.servers: is required$/,
+      /^routes\[0\]\.mode: .*connection.*http/,
+      /^timeouts\.idle: "5 minutes" is not a duration/,
+    ]) {
+      assert.ok(lines.some((l) => expected.test(l)), `${expected} in:\n${r.stderr}`);
+    }
+    assert.match(r.stderr, new RegExp(`unknown-keys\\.yaml: ${lines.length} problems`));
+  });
 
-test('files: missing ones, a key that does not match, a delegation CA that is not a CA, exit 1', async () => {
-  const r = await runCli(['check', '--config', files.files]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /bad-files\.yaml: 4 problems/);
-  assert.match(r.stderr, /^ {2}edge\.certificates\[0\]\.cert: cannot read \S*missing\.crt \(no such file/m);
-  assert.match(r.stderr, /^ {2}edge\.certificates\[1\]\.key: key does not match certificate/m);
-  assert.match(r.stderr, /^ {2}delegation\.ca\.cert: .*alice.* is not a CA certificate \(basicConstraints CA:TRUE is missing\)/m);
-  assert.match(r.stderr, /^ {2}upstreams\.kes\.ca: cannot read \S*nowhere\/backend-ca\.crt/m);
-});
+  test('files: missing ones, a key that does not match, a delegation CA that is not a CA, exit 1', async () => {
+    const r = await runCli(['check', '--config', files.files]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad-files\.yaml: 4 problems/);
+    assert.match(r.stderr, /^ {2}edge\.certificates\[0\]\.cert: cannot read \S*missing\.crt \(no such file/m);
+    assert.match(r.stderr, /^ {2}edge\.certificates\[1\]\.key: key does not match certificate/m);
+    assert.match(r.stderr, /^ {2}delegation\.ca\.cert: .*alice.* is not a CA certificate \(basicConstraints CA:TRUE is missing\)/m);
+    assert.match(r.stderr, /^ {2}upstreams\.kes\.ca: cannot read \S*nowhere\/backend-ca\.crt/m);
+  });
 
-test('a config file that does not exist: a clear message, exit 1', async () => {
-  const r = await runCli(['check', '--config', `${pki.dir}/no-such.yaml`]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /no-such\.yaml: cannot read the configuration \(ENOENT\)/);
-});
+  test('a config file that does not exist: a clear message, exit 1', async () => {
+    const r = await runCli(['check', '--config', `${pki.dir}/no-such.yaml`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no-such\.yaml: cannot read the configuration \(ENOENT\)/);
+  });
 
-test('start refuses the same configs with the same messages, before listening', async () => {
-  await Promise.all([files.yaml, files.keys, files.files].map(async (f) => {
-    const check = await runCli(['check', '--config', f]);
-    await assert.rejects(startProxyProcess(f), (err: Error) => {
+  test('start refuses the same configs with the same messages, before listening', async () => {
+    const expected: [string, RegExp][] = [
+      [files.yaml, /broken-yaml\.yaml: 1 problem\n {2}YAML line \d+, column \d+: /],
+      [files.keys, /unknown-keys\.yaml: \d+ problems\n[\s\S]*\(top level\): unknown key "lisen"/],
+      [files.files, /bad-files\.yaml: 4 problems\n[\s\S]*edge\.certificates\[1\]\.key: key does not match certificate/],
+    ];
+    await Promise.all(expected.map(([f, message]) => assert.rejects(startProxyProcess(f), (err: Error) => {
       assert.match(err.message, /exited with 1 before listening/);
-      assert.ok(err.message.includes(check.stderr.trim()), `start printed:\n${err.message}\ncheck printed:\n${check.stderr}`);
+      assert.match(err.message, message);
       return true;
-    });
-  }));
+    })));
+  });
 });

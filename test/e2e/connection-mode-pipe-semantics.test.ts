@@ -34,7 +34,7 @@ before(async () => {
   });
   const config = baseConfig(pki.dir, backend.port, { mode: 'connection' }) as { upstreams: { backend: Record<string, unknown> }; timeouts?: unknown };
   config.upstreams.backend.alpn = ['h2', 'http/1.1', 'x-custom'];
-  config.timeouts = { idle: '1s' };
+  config.timeouts = { idle: '2s' };
   proxy = await startProxyProcess(await writeConfig(pki.dir, config));
 });
 after(async () => { await proxy?.stop(); await backend?.close(); });
@@ -71,5 +71,5 @@ test('idle timeout: a silent connection is closed and logged', async () => {
   assert.equal(data, '', 'nothing came back; the proxy closed the connection');
   const line = await proxy.waitForLog((l) => l.msg === 'connection' && l.identity === identityOfFile(pki.dir, 'bob'));
   assert.equal(line.outcome, 'idle-timeout');
-  assert.match(String(line.reason), /no traffic for 1000 ms/);
+  assert.match(String(line.reason), /no traffic for 2000 ms/);
 });

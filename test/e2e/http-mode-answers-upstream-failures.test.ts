@@ -6,13 +6,13 @@
  * transfer error), never a short success. Each is logged with a reason, and
  * the proxy keeps serving: a good request afterwards succeeds.
  */
-import { test, after, before } from 'node:test';
+import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { ServerResponse } from 'node:http';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
-import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { startHttpsBackend, trackSockets, type HttpsBackend } from '../helpers/node-backend.js';
 import { freePort } from '../helpers/openssl-server.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { identityOfFile, upstreamTo } from '../helpers/e2e.js';
@@ -24,6 +24,7 @@ let plain: NetServer;
 let impostor: TlsServer;
 let proxy: ProxyProcess;
 const held: ServerResponse[] = [];
+const adHoc: { destroyAll(): void }[] = [];
 
 const listen = (s: NetServer) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
 
@@ -49,7 +50,8 @@ before(async () => {
   const otherCa = await issueCertificate({ subject: 'CN=impostor CA', ca: true });
   const fake = await issueCertificate({ subject: 'CN=backend.internal', issuer: otherCa, usage: 'server', dnsNames: ['backend.internal'] });
   impostor = createTlsServer({ cert: fake.certPem, key: fake.keyPem }, (s) => { s.on('error', () => {}); s.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nno'); });
-  impostor.on('tlsClientError', () => {});
+  impostor.on('tlsClientError', (_err, s) => s.destroy());
+  adHoc.push(trackSockets(plain), trackSockets(impostor));
   const config = baseConfig(pki.dir, backend.port, {}) as Record<string, unknown>;
   config.upstreams = {
     good: upstreamTo(pki.dir, backend.port),
@@ -72,6 +74,7 @@ after(async () => {
   await backend?.close();
   plain?.close();
   impostor?.close();
+  for (const t of adHoc) t.destroyAll();
 });
 
 async function stillServing(version: string) {
@@ -87,20 +90,23 @@ const refusals: { path: string; status: number; error: string; reason: RegExp }[
   { path: '/slow', status: 504, error: 'upstream timed out', reason: /UND_ERR_HEADERS_TIMEOUT/ },
 ];
 
-for (const c of refusals) {
-  for (const version of ['--http1.1', '--http2']) {
-    test(`${c.path} (${version.slice(2)}): ${c.status} with a JSON body, logged with a reason`, async () => {
-      const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}${c.path}/x?v=${version}`, [version]));
-      assert.equal(r.status, c.status, r.body);
-      assert.deepEqual(JSON.parse(r.body), { error: c.error });
-      const line = await proxy.waitForLog((l) => l.msg === 'request' && l.path === `${c.path}/x?v=${version}`);
-      assert.equal(line.status, c.status);
-      assert.equal(line.outcome, 'upstream-error');
-      assert.match(String(line.reason), c.reason);
-      await stillServing(version);
-    });
+// every case has its own path (and log line): they run side by side
+describe('upstream refusals', { concurrency: true }, () => {
+  for (const c of refusals) {
+    for (const version of ['--http1.1', '--http2']) {
+      test(`${c.path} (${version.slice(2)}): ${c.status} with a JSON body, logged with a reason`, async () => {
+        const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}${c.path}/x?v=${version}`, [version]));
+        assert.equal(r.status, c.status, r.body);
+        assert.deepEqual(JSON.parse(r.body), { error: c.error });
+        const line = await proxy.waitForLog((l) => l.msg === 'request' && l.path === `${c.path}/x?v=${version}`);
+        assert.equal(line.status, c.status);
+        assert.equal(line.outcome, 'upstream-error');
+        assert.match(String(line.reason), c.reason);
+        await stillServing(version);
+      });
+    }
   }
-}
+});
 
 for (const kind of ['sized', 'chunked']) {
   for (const version of ['--http1.1', '--http2']) {

@@ -109,7 +109,8 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
     });
   });
   server.on('secureConnection', (s: TLSSocket) => { socketIds.set(s, nextSocket++); });
-  server.on('tlsClientError', () => { /* the tests provoke these */ });
+  server.on('tlsClientError', (_err, s: TLSSocket) => { s.destroy(); /* the tests provoke these */ });
+  const raw = trackSockets(server);
 
   if (o.websocket) {
     const wss = new WebSocketServer({ server });
@@ -139,8 +140,15 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
       }
       return m;
     },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); raw.destroyAll(); }),
   };
+}
+
+/** Every socket a server accepted, so close() never waits on one that failed its handshake. */
+export function trackSockets(server: import('node:net').Server): { destroyAll(): void } {
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (s: import('node:net').Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+  return { destroyAll: () => { for (const s of sockets) s.destroy(); } };
 }
 
 export interface TlsBackendConnection {
@@ -196,7 +204,8 @@ export async function startTlsBackend(o: {
     if (o.onConnection) o.onConnection(c); else socket.pipe(socket);
     for (const w of waiters.splice(0)) w();
   });
-  server.on('tlsClientError', () => { /* the tests provoke these */ });
+  server.on('tlsClientError', (_err, s: TLSSocket) => { s.destroy(); /* the tests provoke these */ });
+  const raw = trackSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -207,8 +216,9 @@ export async function startTlsBackend(o: {
       return connections[n - 1];
     },
     close: () => new Promise<void>((resolve) => {
-      for (const c of connections) c.socket.destroy();
       server.close(() => resolve());
+      for (const c of connections) c.socket.destroy();
+      raw.destroyAll();
     }),
   };
 }
