@@ -4,32 +4,34 @@
  */
 import { isCountersignError } from '../errors.js';
 import type { CliIo, Command } from './command.js';
-import { command as start } from './commands/start.js';
-import { command as check } from './commands/check.js';
-import { command as demo } from './commands/demo.js';
-import { command as certsInit } from './commands/certs-init.js';
-import { command as identityOf } from './commands/identity-of.js';
-import { command as inspect } from './commands/inspect.js';
-import { command as certsStatus } from './commands/certs-status.js';
-
-const COMMANDS: Command[] = [start, check, demo, certsInit, certsStatus, identityOf, inspect];
+// Commands are loaded on use: `identity of` should not pay for the proxy's
+// dependencies (undici, acme-client, zod) at start-up.
+const COMMANDS: { name: string; load: () => Promise<{ command: Command }> }[] = [
+  { name: 'start', load: () => import('./commands/start.js') },
+  { name: 'check', load: () => import('./commands/check.js') },
+  { name: 'demo', load: () => import('./commands/demo.js') },
+  { name: 'certs init', load: () => import('./commands/certs-init.js') },
+  { name: 'certs status', load: () => import('./commands/certs-status.js') },
+  { name: 'identity of', load: () => import('./commands/identity-of.js') },
+  { name: 'inspect', load: () => import('./commands/inspect.js') },
+];
 
 const io: CliIo = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
 
-function help(): void {
+async function help(): Promise<void> {
   io.out('countersign — a reverse TLS proxy that vouches for its clients\n\nusage: countersign <command> [options]\n');
-  for (const c of COMMANDS) io.out(`  ${c.usage.padEnd(58)} ${c.summary}`);
+  for (const c of COMMANDS) { const { command } = await c.load(); io.out(`  ${command.usage.padEnd(58)} ${command.summary}`); }
   io.out('\nDocs: README.md and docs/ in the package.');
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') { help(); return argv.length === 0 ? 2 : 0; }
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') { await help(); return argv.length === 0 ? 2 : 0; }
   if (argv[0] === '--version') { io.out((await import('../version.js')).VERSION); return 0; }
   // Longest command name first: "certs init" before a hypothetical "certs".
   const sorted = [...COMMANDS].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
   for (const c of sorted) {
     const words = c.name.split(' ');
-    if (words.every((w, i) => argv[i] === w)) return c.run(argv.slice(words.length), io);
+    if (words.every((w, i) => argv[i] === w)) return (await c.load()).command.run(argv.slice(words.length), io);
   }
   io.err(`unknown command "${argv.join(' ')}"; run \`countersign help\``);
   return 2;

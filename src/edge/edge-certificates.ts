@@ -8,7 +8,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../config/index.js';
 import { DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
-import { createAcmeManager, type AcmeManager } from './acme/index.js';
+import type { AcmeManager } from './acme/index.js';
 import { createCertificateStore, type CertificateStore, type ReloadResult } from './certificate-store.js';
 import { readClientHello } from './client-hello.js';
 import type { ServerContexts } from './edge-listener.js';
@@ -36,9 +36,11 @@ function portOf(listen: string): number {
   return Number(listen.slice(listen.lastIndexOf(':') + 1));
 }
 
-export function acmeManagerFor(config: Config, logger: Logger): AcmeManager | undefined {
+/** acme-client takes ~0.4 s to load, so it is imported only when ACME is configured. */
+export async function acmeManagerFor(config: Config, logger: Logger): Promise<AcmeManager | undefined> {
   const a = config.edge.acme;
   if (!a) return undefined;
+  const { createAcmeManager } = await import('./acme/index.js');
   return createAcmeManager({
     directory: a.directory,
     ca: a.ca ? readFileSync(a.ca, 'utf8') : undefined,
@@ -55,7 +57,7 @@ export function acmeManagerFor(config: Config, logger: Logger): AcmeManager | un
 }
 
 export async function createEdgeCertificates({ config, logger, live = true }: EdgeCertificatesOptions): Promise<EdgeCertificates> {
-  const acme = live ? acmeManagerFor(config, logger) : undefined;
+  const acme = live ? await acmeManagerFor(config, logger) : undefined;
   const auth = config.edge.clientAuth;
   const store = await createCertificateStore({
     certificates: config.edge.certificates,

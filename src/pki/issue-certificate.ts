@@ -4,8 +4,7 @@
  * The minter has its own template-based signer (delegation/).
  */
 import { createPrivateKey, sign, webcrypto, X509Certificate } from 'node:crypto';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { bitString, bool, explicit, octets, oid, raw, readChildren, readRoot, seq } from './der.js';
 import { toPem } from './pem.js';
 
@@ -16,7 +15,17 @@ type RsaHashedKeyGenParams = webcrypto.RsaHashedKeyGenParams;
 type Algorithm = webcrypto.Algorithm;
 type EcdsaParams = webcrypto.EcdsaParams;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// @peculiar/x509 (with reflect-metadata) takes ~0.4 s to load: only the dev PKI and
+// tests issue certificates, so the proxy's start-up does not pay for it.
+let x509Loaded: Promise<typeof X509> | undefined;
+function loadX509(): Promise<typeof X509> {
+  return (x509Loaded ??= (async () => {
+    await import('reflect-metadata');
+    const m = await import('@peculiar/x509');
+    m.cryptoProvider.set(webcrypto as unknown as Parameters<typeof m.cryptoProvider.set>[0]);
+    return m;
+  })());
+}
 
 export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'ed25519';
 
@@ -69,7 +78,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
   const keys = (await webcrypto.subtle.generateKey(gen as EcKeyGenParams, true, ['sign', 'verify'])) as CryptoKeyPair;
   const notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + 365 * 86400_000);
-  const extensions: x509.Extension[] = [];
+  const x509 = await loadX509();
+  const extensions: X509.Extension[] = [];
   if (!opts.omitBasicConstraints) extensions.push(new x509.BasicConstraintsExtension(!!opts.ca, undefined, true));
   if (opts.ca) {
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true));
@@ -82,7 +92,7 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     if (usage === 'client' || usage === 'both') eku.push(x509.ExtendedKeyUsage.clientAuth);
     extensions.push(new x509.ExtendedKeyUsageExtension(eku));
   }
-  const names: x509.JsonGeneralName[] = [
+  const names: X509.JsonGeneralName[] = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];

@@ -5,7 +5,6 @@
 import { X509Certificate } from 'node:crypto';
 import { loadConfig, ConfigError } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
-import { AcmeStorage, resolveDirectory } from '../../edge/acme/index.js';
 import { createEdgeCertificates } from '../../edge/edge-certificates.js';
 import { silentLogger } from '../../observe/index.js';
 import type { Command } from '../command.js';
@@ -60,6 +59,7 @@ export const command: Command = {
     }
     const acme = config.edge.acme;
     if (acme) {
+      const { AcmeStorage, resolveDirectory } = await import('../../edge/acme/index.js');
       const storage = new AcmeStorage({ root: acme.storage, directoryUrl: resolveDirectory(acme.directory) });
       for (const domain of acme.domains) {
         const stored = await storage.readCertificate(domain).catch(() => undefined);
