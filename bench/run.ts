@@ -37,7 +37,7 @@ import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type Runn
 import { clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
 import {
   evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, resultsTable, textTable, TARGET_LABELS,
-  type Goal, type MicroSummary, type TargetId, type TargetSummary,
+  type Goal, type MicroSummary, type Series, type TargetId, type TargetSummary,
 } from './lib/report.js';
 import { median } from './lib/stats.js';
 import type { ConnectionsJob, ConnectionsResult, RateJob, RateResult } from './load-client.js';
@@ -262,8 +262,20 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
   for (const id of ORDER) results[id] = { ka: [], nc: [], ft: [], ncNode: [], lat: [] };
   let micro: MicroSummary | undefined;
   try {
-    log(`micro-benchmarks (${p.microIterations} iterations)`);
-    micro = await runMicro(env.pki, env.certs, p.microIterations);
+    log(`micro-benchmarks (${p.microIterations} iterations, 3 runs)`);
+    const runs: MicroSummary[] = [];
+    for (let i = 0; i < 3; i++) {
+      await waitForQuiet();
+      runs.push(await runMicro(env.pki, env.certs, p.microIterations));
+    }
+    micro = {
+      iterations: p.microIterations,
+      mintMissMedianUs: median(runs.map((m) => m.mintMissMedianUs)),
+      mintMissP90Us: median(runs.map((m) => m.mintMissP90Us)),
+      mintPlusContextMedianUs: median(runs.map((m) => m.mintPlusContextMedianUs)),
+      cachedLookupMedianUs: median(runs.map((m) => m.cachedLookupMedianUs)),
+      identifyReturningMedianUs: median(runs.map((m) => m.identifyReturningMedianUs)),
+    };
     log(`  mint (miss) ${micro.mintMissMedianUs.toFixed(1)} µs, mint+context ${micro.mintPlusContextMedianUs.toFixed(1)} µs, cached lookup ${micro.cachedLookupMedianUs.toFixed(3)} µs`);
 
     const { targets } = await startTargets(env);
@@ -343,6 +355,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         halfLoadP99Ms: median(r.lat.map((x) => x.target.p99Ms)),
         directAtRateP99Ms: median(r.lat.map((x) => x.direct.p99Ms)),
         addedP99Ms: median(r.lat.map((x) => x.addedP99Ms)),
+        addedP50Ms: median(r.lat.map((x) => x.target.p50Ms - x.direct.p50Ms)),
         steadyRssMiB: steadyRss[id],
         peakRssMiB: rss ? peakRssKiB(rss) / 1024 : NaN,
         firstTimeIdentities: p.repeats * p.firstTimeConns,
@@ -353,7 +366,14 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
       maxOtherCpuPct: Math.max(...ORDER.flatMap((id) => [...results[id].ka, ...results[id].nc].map((x) => x.otherPct))),
       quietWaitS: 60 - quietBudgetS,
     };
-    const goals = evaluateGoals(summaries, micro);
+    const per = <K extends keyof Series>(k: K, f: (x: TargetPoints) => number[]) => Object.fromEntries(ORDER.map((id) => [id, f(results[id])])) as Series[K];
+    const series: Series = {
+      kaRps: per('kaRps', (x) => x.ka.map((k) => k.ab.requestsPerSecond)),
+      kaCpuUsPerReq: per('kaCpuUsPerReq', (x) => x.ka.map((k) => k.cpuUsPerReq)),
+      ncRps: per('ncRps', (x) => x.nc.map((k) => k.ab.requestsPerSecond)),
+      ftRps: per('ftRps', (x) => x.ft.map((k) => k.r.perSecond)),
+    };
+    const goals = evaluateGoals(summaries, micro, series);
     const durationS = Math.round((Date.now() - started) / 1000);
     await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs });
   } finally {
@@ -386,6 +406,8 @@ async function report(r: {
     markdownTable(header, rows),
     '',
     '### Targets',
+    '',
+    'Ratio targets are judged on the median of the per-repeat ratios (targets of one repeat run seconds apart, so a slow minute moves both sides together); the medians of the values are shown beside them.',
     '',
     goalsMarkdown(r.goals),
     '',

@@ -27,7 +27,7 @@ export function machineInfo(nginxBin: string, abBin: string): MachineInfo {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) cpuModel = m[1].trim();
   } catch { /* not Linux */ }
-  const nginxV = /nginx version: (\S+)/.exec(run(nginxBin, ['-v']))?.[1] ?? 'unknown';
+  const nginxV = /nginx version: (?:nginx\/)?(\S+)/.exec(run(nginxBin, ['-v']))?.[1] ?? 'unknown';
   const abV = /Version (\S+)/.exec(run(abBin, ['-V']))?.[1] ?? 'unknown';
   let abPkg = '';
   const dpkg = run('dpkg-query', ['-W', '-f', '${Version}', 'apache2-utils']);

@@ -5,7 +5,7 @@
  * docs/performance.md.
  */
 import type { MachineInfo } from './machine.js';
-import { round3 } from './stats.js';
+import { median, round3 } from './stats.js';
 
 export type TargetId = 'direct' | 'connection' | 'http' | 'http-header' | 'nginx';
 
@@ -43,6 +43,7 @@ export interface TargetSummary {
   halfLoadP99Ms: number;
   directAtRateP99Ms: number;
   addedP99Ms: number;
+  addedP50Ms: number;
   /** VmHWM after the keep-alive and returning-identity points of the first repeat (one client identity) */
   steadyRssMiB: number;
   /** VmHWM at the end, after all first-time identities */
@@ -79,6 +80,7 @@ const ROWS: Row[] = [
   { label: 'p99 ms at 50% load', key: 'halfLoadP99Ms', unit: '', ratio: 'none' },
   { label: 'p99 ms, direct at the same rate', key: 'directAtRateP99Ms', unit: '', ratio: 'none' },
   { label: 'p99 ms added over direct', key: 'addedP99Ms', unit: '', ratio: 'none' },
+  { label: 'p50 ms added over direct', key: 'addedP50Ms', unit: '', ratio: 'none' },
   { label: 'backend CPU µs / request (keep-alive)', key: 'backendCpuUsPerReq', unit: '', ratio: 'none' },
   { label: 'peak RSS MiB, one identity (VmHWM)', key: 'steadyRssMiB', unit: '', ratio: 'lower' },
   { label: 'peak RSS MiB after all first-time identities', key: 'peakRssMiB', unit: '', ratio: 'lower' },
@@ -121,31 +123,43 @@ export function textTable(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export function evaluateGoals(s: Record<TargetId, TargetSummary>, micro: MicroSummary | undefined): Goal[] {
+/** Per-repeat values of the metrics the ratio targets use, in repeat order (for paired ratios). */
+export type Series = Record<'kaRps' | 'kaCpuUsPerReq' | 'ncRps' | 'ftRps', Record<TargetId, number[]>>;
+
+/**
+ * Ratio targets are judged on the median of the per-repeat ratios: within a
+ * repeat the targets run seconds apart, so a slow minute on a shared machine
+ * moves both sides of a ratio together.
+ */
+export function evaluateGoals(s: Record<TargetId, TargetSummary>, micro: MicroSummary | undefined, series: Series): Goal[] {
   const goals: Goal[] = [];
-  const ratioGoal = (goal: string, v: number, ref: number, min: number) => {
-    const r = v / ref;
+  const paired = (metric: keyof Series, id: TargetId) => {
+    const a = series[metric][id];
+    const b = series[metric].nginx;
+    return median(a.map((v, i) => v / b[i]));
+  };
+  const ratioGoal = (goal: string, metric: keyof Series, id: TargetId, min: number) => {
+    const r = paired(metric, id);
     const ok = r >= min;
-    goals.push({ goal, measured: `${fmt(v)} vs ${fmt(ref)} = ${r.toFixed(2)}×`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((1 - r / min) * 100)}% short of ${min}×` });
+    goals.push({ goal, measured: `${r.toFixed(2)}× (medians ${fmt(s[id][metric])} vs ${fmt(s.nginx[metric])})`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((1 - r / min) * 100)}% short of ${min}×` });
   };
   const maxGoal = (goal: string, v: number, max: number, unit: string) => {
     const ok = v <= max;
     goals.push({ goal, measured: `${fmt(v)} ${unit}`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${fmt(v - max)} ${unit} over (${(v / max).toFixed(2)}× the limit)` });
   };
-  const n = s.nginx;
-  ratioGoal('connection mode keep-alive req/s ≥ 1.0× nginx', s.connection.kaRps, n.kaRps, 1.0);
+  ratioGoal('connection mode keep-alive req/s ≥ 1.0× nginx', 'kaRps', 'connection', 1.0);
   {
-    const v = s.connection.kaCpuUsPerReq;
-    const ok = v <= n.kaCpuUsPerReq;
-    goals.push({ goal: 'connection mode CPU/request ≤ nginx', measured: `${fmt(v)} µs vs ${fmt(n.kaCpuUsPerReq)} µs = ${(v / n.kaCpuUsPerReq).toFixed(2)}×`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((v / n.kaCpuUsPerReq - 1) * 100)}% more CPU` });
+    const r = paired('kaCpuUsPerReq', 'connection');
+    const ok = r <= 1;
+    goals.push({ goal: 'connection mode CPU/request ≤ nginx', measured: `${r.toFixed(2)}× (medians ${fmt(s.connection.kaCpuUsPerReq)} µs vs ${fmt(s.nginx.kaCpuUsPerReq)} µs)`, status: ok ? 'met' : 'missed', by: ok ? undefined : `${Math.round((r - 1) * 100)}% more CPU` });
   }
-  ratioGoal('http mode (delegated) keep-alive req/s ≥ 0.5× nginx', s.http.kaRps, n.kaRps, 0.5);
-  ratioGoal('http mode (header) keep-alive req/s ≥ 0.5× nginx', s['http-header'].kaRps, n.kaRps, 0.5);
+  ratioGoal('http mode (delegated) keep-alive req/s ≥ 0.5× nginx', 'kaRps', 'http', 0.5);
+  ratioGoal('http mode (header) keep-alive req/s ≥ 0.5× nginx', 'kaRps', 'http-header', 0.5);
   for (const id of ['connection', 'http', 'http-header'] as const) {
-    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, returning identity ≥ 0.8× nginx`, s[id].ncRps, n.ncRps, 0.8);
+    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, returning identity ≥ 0.8× nginx`, 'ncRps', id, 0.8);
   }
   for (const id of ['connection', 'http', 'http-header'] as const) {
-    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, first-time identity ≥ 0.5× nginx`, s[id].ftRps, n.ftRps, 0.5);
+    ratioGoal(`${SHORT_LABELS[id]}: new conn/s, first-time identity ≥ 0.5× nginx`, 'ftRps', id, 0.5);
   }
   if (micro) {
     maxGoal('mint on a cache miss ≤ 0.1 ms median', micro.mintMissMedianUs, 100, 'µs');
@@ -163,7 +177,7 @@ export function goalsMarkdown(goals: Goal[]): string {
 
 export function microMarkdown(m: MicroSummary): string {
   return markdownTable(['micro-benchmark (in-process)', 'median'], [
-    [`mint on a cache miss (full key pool), n=${m.iterations}`, `${fmt(m.mintMissMedianUs)} µs (p90 ${fmt(m.mintMissP90Us)} µs)`],
+    [`mint on a cache miss (full key pool), n=${m.iterations}, median of 3 runs`, `${fmt(m.mintMissMedianUs)} µs (p90 ${fmt(m.mintMissP90Us)} µs)`],
     ['mint + build the upstream SecureContext', `${fmt(m.mintPlusContextMedianUs)} µs`],
     ['cached lookup (credentialsFor hit)', `${fmt(m.cachedLookupMedianUs)} µs`],
     ['identify a returning client (ClientVerifier.verify, cached)', `${fmt(m.identifyReturningMedianUs)} µs`],
