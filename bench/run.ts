@@ -14,8 +14,9 @@
  *
  * Options: --quick (about a minute), --repeats N, --seconds S, --update-docs
  * (rewrite the results block of docs/performance.md), --profile (instead of
- * the comparison: run countersign under `node --cpu-prof` for each workload and
- * summarize where the time goes).
+ * the comparison: each workload against a fresh countersign under
+ * `node --cpu-prof` and Linux perf, and nginx under perf, summarized in
+ * bench/results/profile.md). Never part of `npm test`.
  */
 import { spawn } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';

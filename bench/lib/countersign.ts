@@ -16,8 +16,6 @@ export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 /** the CLI to benchmark; COUNTERSIGN_BENCH_CLI points at another build (e.g. to compare a change) */
 export const CLI = process.env.COUNTERSIGN_BENCH_CLI ?? join(REPO_ROOT, 'bin/countersign.js');
 
-export interface PkiFiles { dir: string }
-
 export type CountersignVariant = 'connection-delegated' | 'http-delegated' | 'http-header';
 
 export function countersignConfig(variant: CountersignVariant, pkiDir: string, port: number, backendPort: number, logLevel = 'warn'): Record<string, unknown> {

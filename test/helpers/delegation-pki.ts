@@ -21,7 +21,8 @@ export interface DelegationTestPki {
 }
 
 export async function signingCa(keyAlgorithm: KeyAlgorithm = 'ec-p256', subject = 'CN=test delegation CA'): Promise<{ ca: IssuedCertificate; material: KeyMaterial }> {
-  const ca = await issueCertificate({ subject, ca: true, keyAlgorithm });
+  // Ten years: a CA outlives the leaves made after it (their notAfter must be what caps a minted certificate).
+  const ca = await issueCertificate({ subject, ca: true, keyAlgorithm, notAfter: new Date(Date.now() + 3650 * 86400_000) });
   return { ca, material: loadSigningCa({ certPem: ca.certPem, keyPem: ca.keyPem, what: 'delegation.ca' }) };
 }
 
