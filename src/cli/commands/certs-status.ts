@@ -3,12 +3,12 @@
  * and where it comes from — files and ACME storage — without starting anything.
  */
 import { X509Certificate } from 'node:crypto';
-import { loadConfig, ConfigError } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
 import { createEdgeCertificates } from '../../edge/edge-certificates.js';
 import { silentLogger } from '../../observe/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
+import { loadConfigForCli } from '../load-config-for-cli.js';
 
 interface Row { source: string; names: string; issuer: string; notAfter: string; expiresIn: string; where: string }
 
@@ -30,14 +30,9 @@ export const command: Command = {
   async run(args, io) {
     const { values } = parseCommandArgs(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, this.usage);
     if (!values.config) { io.err(`usage: ${this.usage}`); return 2; }
-    let config;
-    try {
-      ({ config } = await loadConfig(values.config, { checkFiles: false }));
-    } catch (err) {
-      if (err instanceof ConfigError) { io.err(err.message); return 1; }
-      if (isCountersignError(err)) { io.err(err.message); return 1; }
-      throw err;
-    }
+    const loaded = await loadConfigForCli(values.config, io, { checkFiles: false });
+    if (!loaded) return 1;
+    const { config } = loaded;
     const rows: Row[] = [];
     const json: unknown[] = [];
     if (config.edge.certificates.length) {

@@ -5,13 +5,13 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, ConfigError } from '../../config/index.js';
 import { createLogger } from '../../observe/index.js';
 import { readFileSync } from 'node:fs';
 import { generateDevPki, identityOf, certificatesDer, writeDevPki } from '../../pki/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
+import { loadConfigForCli } from '../load-config-for-cli.js';
 import { onShutdownSignals } from '../signals.js';
 
 const PACKAGE_ROOT = resolve(fileURLToPath(import.meta.url), '../../../../..');
@@ -29,13 +29,8 @@ export const command: Command = {
       await writeDevPki(await generateDevPki(), certsDir);
     }
     const configFile = join(PACKAGE_ROOT, 'examples/demo/countersign.yaml');
-    let loaded;
-    try {
-      loaded = await loadConfig(configFile);
-    } catch (err) {
-      if (err instanceof ConfigError) { io.err(err.message); return 1; }
-      throw err;
-    }
+    const loaded = await loadConfigForCli(configFile, io);
+    if (!loaded) return 1;
     // The demo's root identity is generated, so it joins the deny list here rather than in the file.
     loaded.config.edge.deny.push(identityOf(certificatesDer(readFileSync(join(certsDir, 'root.crt')))[0]));
     const { startKeyService } = await import(join(PACKAGE_ROOT, 'examples/demo/key-service.mjs')) as {

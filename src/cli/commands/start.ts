@@ -1,9 +1,9 @@
-import { loadConfig, ConfigError } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
 import { createLogger } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
+import { loadConfigForCli } from '../load-config-for-cli.js';
 import { onShutdownSignals } from '../signals.js';
 
 export const command: Command = {
@@ -15,18 +15,8 @@ export const command: Command = {
       config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' }, pretty: { type: 'boolean' },
     }, this.usage);
     if (!values.config) { io.err(`usage: ${this.usage}`); return 2; }
-    let loaded;
-    try {
-      loaded = await loadConfig(values.config);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        io.err(`${err.file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
-        for (const p of err.problems) io.err(`  ${p}`);
-        return 1;
-      }
-      if (isCountersignError(err)) { io.err(err.message); return 1; }
-      throw err;
-    }
+    const loaded = await loadConfigForCli(values.config, io);
+    if (!loaded) return 1;
     const { config } = loaded;
     const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
     const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
