@@ -7,6 +7,7 @@ import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
 import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
 import { signingCa } from '../helpers/delegation-pki.js';
+import { toPem } from '../../src/pki/pem.js';
 
 const HOUR = 3600_000;
 let ca: IssuedCertificate;
@@ -115,5 +116,5 @@ test('malformed PEM is refused with ERR_PEM_INVALID', () => {
 });
 
 test('an unreadable key is refused with ERR_KEY_INVALID', () => {
-  expectCode(() => loadSigningCa({ certPem: ca.certPem, keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', what: 'delegation.ca' }), 'ERR_KEY_INVALID');
+  expectCode(() => loadSigningCa({ certPem: ca.certPem, keyPem: toPem(Buffer.alloc(3), 'PRIVATE KEY') /* a PEM block that holds no key */, what: 'delegation.ca' }), 'ERR_KEY_INVALID');
 });
