@@ -8,7 +8,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { CountersignError } from '../errors.js';
 import { certificatesDer } from '../pki/pem.js';
-import { summarizeCertificate, type CertificateSummary } from './certificate-summary.js';
+import { describeCertificate, type CertificateInfo } from '../pki/certificate-info.js';
 
 /** A certificate as PEM text (one or more blocks), DER bytes, or a parsed X509Certificate. */
 export type CertificateInput = string | Buffer | X509Certificate;
@@ -17,7 +17,7 @@ export interface DelegationAnchor {
   cert: X509Certificate;
   /** extracted once: X509Certificate.publicKey builds a new KeyObject on every read */
   publicKey: KeyObject;
-  summary: CertificateSummary;
+  summary: CertificateInfo;
 }
 
 function toCertificates(input: CertificateInput, what: string): X509Certificate[] {
@@ -42,7 +42,7 @@ export function loadDelegationAnchors(input: CertificateInput | CertificateInput
   list.forEach((item, i) => {
     const what = list.length > 1 ? `delegationCAs[${i}]` : 'delegationCAs';
     for (const cert of toCertificates(item, what)) {
-      const summary = summarizeCertificate(Buffer.from(cert.raw));
+      const summary = describeCertificate(Buffer.from(cert.raw));
       if (!cert.ca) {
         throw new CountersignError('ERR_CA_NOT_CA', `${what}: "${summary.subject}" is not a CA certificate (basicConstraints CA:TRUE is missing); give the delegation CA's certificate (delegation-ca.crt), not a leaf`);
       }

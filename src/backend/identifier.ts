@@ -18,9 +18,8 @@ import { timingSafeEqual, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { CountersignError, isCountersignError } from '../errors.js';
 import { DELEGATION_OID, decodeDelegationExtension, nameToString, type DelegationExtension } from '../delegation/extension-codec.js';
-import { sha256 } from '../pki/certificate-info.js';
 import { findExtension } from '../pki/x509-fields.js';
-import { serialHex, summarizeCertificate, type CertificateSummary } from './certificate-summary.js';
+import { describeCertificate, serialHex, sha256, type CertificateInfo } from '../pki/certificate-info.js';
 import { issuingAnchor, loadDelegationAnchors, type CertificateInput, type DelegationAnchor } from './delegation-trust.js';
 import {
   readForwardedCertificate, resolveHeaderSpecs, headerLines,
@@ -111,7 +110,7 @@ export interface Identifier {
 }
 
 type Peer =
-  | { kind: 'direct'; summary: CertificateSummary; trustedProxy: boolean }
+  | { kind: 'direct'; summary: CertificateInfo; trustedProxy: boolean }
   | { kind: 'delegated'; identity: ResolvedIdentity };
 
 type Outcome = { ok: true; peer: Peer } | { ok: false; error: CountersignError };
@@ -131,7 +130,7 @@ function describeDelegated(ext: DelegationExtension, anchor: DelegationAnchor): 
   });
 }
 
-function describeDirect(s: CertificateSummary): ResolvedIdentity {
+function describeDirect(s: CertificateInfo): ResolvedIdentity {
   return Object.freeze({
     via: 'direct' as const,
     identity: s.identity,
@@ -224,11 +223,11 @@ class TlsIdentifier implements Identifier {
     return Object.freeze({ ...base, headerIgnored: ignored });
   }
 
-  private fromHeader(req: IdentifiableRequest, spec: ResolvedHeaderSpec, proxy: CertificateSummary): ResolvedIdentity {
+  private fromHeader(req: IdentifiableRequest, spec: ResolvedHeaderSpec, proxy: CertificateInfo): ResolvedIdentity {
     const forwarded = readForwardedCertificate(req, spec) as NonNullable<ReturnType<typeof readForwardedCertificate>>;
-    let s: CertificateSummary;
+    let s: CertificateInfo;
     try {
-      s = summarizeCertificate(forwarded.der);
+      s = describeCertificate(forwarded.der);
     } catch (err) {
       throw new CountersignError('ERR_HEADER_MALFORMED', `identity header ${spec.name}: not a certificate (${(err as Error).message})`, { cause: err });
     }
@@ -278,9 +277,9 @@ class TlsIdentifier implements Identifier {
     if (!socket.authorized) {
       throw new CountersignError('ERR_PEER_UNAUTHORIZED', `the client certificate "${x.subject.replace(/\n/g, ', ')}" did not verify against the server's trust store (${String(socket.authorizationError ?? 'unknown reason')}); add its CA to the server's ca option`);
     }
-    let summary: CertificateSummary;
+    let summary: CertificateInfo;
     try {
-      summary = summarizeCertificate(Buffer.from(x.raw));
+      summary = describeCertificate(Buffer.from(x.raw));
     } catch (err) {
       throw new CountersignError('ERR_CERT_INVALID', `the client certificate cannot be parsed: ${(err as Error).message}`, { cause: err });
     }

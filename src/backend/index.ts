@@ -11,7 +11,8 @@ export {
   type Identifier, type IdentifierOptions, type IdentityVia, type ResolvedIdentity, type Voucher, type HeaderIgnored, type IdentifiableRequest,
 } from './identifier.js';
 export { loadDelegationAnchors, type CertificateInput, type DelegationAnchor } from './delegation-trust.js';
-export { summarizeCertificate, serialHex, type CertificateSummary } from './certificate-summary.js';
+// describeCertificate under the names the backend has always exported
+export { describeCertificate as summarizeCertificate, serialHex, type CertificateInfo as CertificateSummary } from '../pki/certificate-info.js';
 export {
   DEFAULT_HEADER_FORMAT, DEFAULT_HEADER_NAMES, RFC9440_CHAIN_SUFFIX,
   decodeEscapedPemHeader, decodeRfc9440Header, decodeXfccHeader, parseXfcc, readForwardedCertificate, resolveHeaderSpecs,

@@ -3,13 +3,14 @@
  * through per-identity undici pools. Hop-by-hop and client-sent identity headers
  * are removed before anything is added.
  */
-import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse, type Server as Http1Server } from 'node:http';
+import { STATUS_CODES, createServer as createHttp1Server, type IncomingMessage, type ServerResponse, type Server as Http1Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Duplex, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Logger } from '../observe/index.js';
-import type { BindUpstream, ClientConnection } from './client-connection.js';
+import type { RouteConfig } from '../config/index.js';
+import type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
@@ -32,6 +33,10 @@ export interface HttpForwarderOptions {
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
+
+type Admission =
+  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding }
+  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean };
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
 export class HttpForwarder {
@@ -111,43 +116,27 @@ export class HttpForwarder {
         durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra,
       }, 'request');
     };
-    if (!conn) { reply(res, 500, 'internal error: unknown connection'); log(500, { outcome: 'error' }); return; }
-    if (conn.refusal) {
-      reply(res, conn.refusal.status, `client certificate refused: ${conn.refusal.reason}`, true);
-      // the reason was logged once, with the connection ("client refused")
-      log(conn.refusal.status, { outcome: 'refused' });
-      return;
-    }
-    if (!isNormalizedPath(path)) { reply(res, 400, 'request path must not contain dot segments or encoded slashes'); log(400, { outcome: 'bad-path' }); return; }
     // HTTP/1.1 header size is enforced by the parser; HTTP/2 (HPACK-decoded) here
     if ('stream' in req && headerBytes(req.rawHeaders) > this.o.maxHeaderSize) {
       reply(res, 431, 'request header fields too large');
       log(431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
       return;
     }
-    const route = this.o.router.forRequest(conn.routes, host, path);
-    if (!route) { reply(res, 404, 'no route for this host and path'); log(404, { outcome: 'no-route' }); return; }
-    if (!conn.client && !route.allowAnonymous) {
-      reply(res, 403, 'this route requires a client certificate', false);
-      log(403, { outcome: 'refused', reason: 'no certificate', route: route.upstream });
+    const admitted = this.admit(conn, host, path);
+    if (!admitted.ok) {
+      reply(res, admitted.status, admitted.message, admitted.close);
+      log(admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
       return;
     }
-    let binding;
-    try {
-      binding = this.o.bind(route, conn);
-    } catch (err) {
-      reply(res, 403, 'client certificate refused');
-      log(403, { outcome: 'refused', reason: (err as Error).message, route: route.upstream });
-      return;
-    }
-    const headers = this.upstreamHeaders(req, conn, host, binding.headers);
+    const { route, binding } = admitted;
+    const headers = this.upstreamHeaders(req, admitted.conn, host, binding.headers);
     const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     const opts: Dispatcher.RequestOptions = { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null };
     let status = 0;
     pool.stream(opts, ({ statusCode, headers: upHeaders }) => {
       status = statusCode;
-      const h = responseHeaders(upHeaders, res);
+      const h = responseHeaders(upHeaders);
       if (this.closing && !('stream' in res)) h.connection = 'close';
       res.writeHead(statusCode, h);
       return res as unknown as Writable;
@@ -169,6 +158,28 @@ export class HttpForwarder {
         log(status, { outcome: 'upstream-error', reason: code ?? err.message, route: route.upstream, upstream: binding.cluster.name });
       }
     });
+  }
+
+  /**
+   * The checks every request and upgrade passes before it is forwarded: the
+   * connection was not refused, the path is normalized, a route serves it, the
+   * route accepts this client, and its upstream identity can be bound.
+   */
+  private admit(conn: ClientConnection | undefined, host: string | undefined, path: string): Admission {
+    if (!conn) return { ok: false, status: 500, message: 'internal error: unknown connection', outcome: 'error' };
+    // the refusal's reason was logged once, with the connection ("client refused")
+    if (conn.refusal) return { ok: false, status: conn.refusal.status, message: `client certificate refused: ${conn.refusal.reason}`, outcome: 'refused', close: true };
+    if (!isNormalizedPath(path)) return { ok: false, status: 400, message: 'request path must not contain dot segments or encoded slashes', outcome: 'bad-path' };
+    const route = this.o.router.forRequest(conn.routes, host, path);
+    if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
+    if (!conn.client && !route.allowAnonymous) {
+      return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
+    }
+    try {
+      return { ok: true, conn, route, binding: this.o.bind(route, conn) };
+    } catch (err) {
+      return { ok: false, status: 403, message: 'client certificate refused', outcome: 'refused', reason: (err as Error).message, route: route.upstream };
+    }
   }
 
   private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, identity?: Record<string, string>): Record<string, string | string[]> {
@@ -195,21 +206,15 @@ export class HttpForwarder {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = this.bySocket.get(socket);
     const path = req.url ?? '/';
-    const fail = (status: number, text: string, reason: string | undefined, message = text) => {
-      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome: 'upgrade-refused', reason }, 'upgrade');
+    const fail = (status: number, message: string, outcome: string, reason?: string) => {
+      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason }, 'upgrade');
       const body = JSON.stringify({ error: message }) + '\n';
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
-    if (!conn) return fail(500, 'Internal Server Error', 'unknown connection');
-    // the reason was logged once, with the connection ("client refused")
-    if (conn.refusal) return fail(conn.refusal.status, conn.refusal.status === 403 ? 'Forbidden' : 'Bad Request', undefined, `client certificate refused: ${conn.refusal.reason}`);
-    if (!isNormalizedPath(path)) return fail(400, 'Bad Request', 'path not normalized');
-    const route = this.o.router.forRequest(conn.routes, req.headers.host, path);
-    if (!route) return fail(404, 'Not Found', 'no route');
-    if (!conn.client && !route.allowAnonymous) return fail(403, 'Forbidden', 'no certificate');
-    let binding;
-    try { binding = this.o.bind(route, conn); } catch (err) { return fail(403, 'Forbidden', (err as Error).message); }
-    const headers = this.upstreamHeaders(req, conn, req.headers.host, binding.headers);
+    const admitted = this.admit(conn, req.headers.host, path);
+    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason);
+    const { route, binding } = admitted;
+    const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, binding.headers);
     const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
     const protocol = String(req.headers.upgrade ?? 'websocket');
     pool.upgrade({ path, method: req.method as Dispatcher.HttpMethod, headers, protocol }).then(({ headers: upHeaders, socket: up }) => {
@@ -224,8 +229,8 @@ export class HttpForwarder {
       socket.pipe(up);
       const close = () => { up.destroy(); socket.destroy(); };
       up.on('error', close); socket.on('error', close); up.on('close', close); socket.on('close', close);
-      this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, method: req.method, path, status: 101, outcome: 'upgraded', route: route.upstream }, 'upgrade');
-    }, (err: Error) => fail(502, 'Bad Gateway', err.message));
+      this.o.logger.info({ conn: admitted.conn.id, identity: admitted.conn.client?.identity, method: req.method, path, status: 101, outcome: 'upgraded', route: route.upstream }, 'upgrade');
+    }, (err: Error) => fail(502, 'upstream unavailable', 'upstream-error', err.message));
   }
 
   /** Stop taking requests; in-flight ones finish. Resolves when the upstream pools are closed. */
@@ -248,7 +253,7 @@ export class HttpForwarder {
   }
 }
 
-function responseHeaders(h: Record<string, string | string[] | undefined>, res: AnyResponse): Record<string, string | string[]> {
+function responseHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const listed = connectionTokens(h.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in h) {
@@ -256,7 +261,6 @@ function responseHeaders(h: Record<string, string | string[] | undefined>, res: 
     if (v === undefined || isHopByHop(name, listed)) continue;
     out[name] = v;
   }
-  void res;
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { CountersignError } from '../errors.js';
+import { formatDerName } from './name-format.js';
 import { parseCertificateFields, type CertificateFields } from './x509-fields.js';
 
 /** What countersign knows about a certificate; computed once per connection. */
@@ -10,6 +11,7 @@ export interface CertificateInfo {
   certSha256: string;
   /** uppercase hex SHA-1 of the certificate DER (RavenDB-style thumbprint) */
   certSha1: string;
+  /** RFC 4514-style, in encoding order: "CN=alice, O=Example" */
   subject: string;
   issuer: string;
   /** serial number, uppercase hex as OpenSSL prints it */
@@ -28,27 +30,37 @@ export function identityOf(der: Uint8Array): string {
   return sha256(parseCertificateFields(der).spki).toString('hex');
 }
 
-/** Comma-separated RFC 4514-like form; Node prints one attribute per line. */
-export function formatName(x509Name: string): string {
-  return x509Name.split('\n').filter(Boolean).join(', ');
+/** Serial INTEGER content bytes → uppercase hex without leading zero bytes ("-" for a negative serial), as OpenSSL prints it. */
+export function serialHex(bytes: Uint8Array): string {
+  if (bytes.length === 0) return '00';
+  if (bytes[0] & 0x80) {
+    // two's complement: negate to print the magnitude, as OpenSSL does
+    let v = BigInt('0x' + Buffer.from(bytes).toString('hex'));
+    v = (1n << BigInt(bytes.length * 8)) - v;
+    const h = v.toString(16).toUpperCase();
+    return '-' + (h.length % 2 ? '0' + h : h);
+  }
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return Buffer.from(bytes.subarray(i)).toString('hex').toUpperCase();
 }
 
+/**
+ * Everything countersign reports about a certificate, from its DER alone. Names
+ * are formatted from their DER (pki/name-format), so a subject reads the same in
+ * the proxy's logs, `inspect`, and the backend library, whether it came from the
+ * socket, a header, or the delegation extension's copy.
+ */
 export function describeCertificate(input: Uint8Array | X509Certificate): CertificateInfo {
   const der = input instanceof X509Certificate ? input.raw : Buffer.from(input);
   const fields = parseCertificateFields(der);
-  let x: X509Certificate;
-  try {
-    x = input instanceof X509Certificate ? input : new X509Certificate(der);
-  } catch (err) {
-    throw new CountersignError('ERR_CERT_INVALID', `certificate cannot be parsed: ${(err as Error).message}`, { cause: err });
-  }
   return {
     identity: sha256(fields.spki).toString('hex'),
     certSha256: sha256(der).toString('hex'),
     certSha1: sha1(der).toString('hex').toUpperCase(),
-    subject: formatName(x.subject),
-    issuer: formatName(x.issuer),
-    serial: x.serialNumber.toUpperCase(),
+    subject: formatDerName(fields.subject),
+    issuer: formatDerName(fields.issuer),
+    serial: serialHex(fields.serial),
     notBefore: fields.notBefore,
     notAfter: fields.notAfter,
     der,

@@ -13,7 +13,7 @@ import { describeCertificate, sha256 } from '../../pki/certificate-info.js';
 import { formatDerName } from '../../pki/name-format.js';
 import { certificatesDer } from '../../pki/pem.js';
 import { findExtension } from '../../pki/x509-fields.js';
-import { serialHex } from '../../backend/certificate-summary.js';
+import { serialHex } from '../../pki/certificate-info.js';
 import type { CliIo, Command } from '../command.js';
 
 const USAGE = 'countersign inspect FILE [--oid OID] [--json]';
