@@ -59,11 +59,13 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
       balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout,
     }));
   }
-  const proxyContexts = new Map<RouteConfig, SecureContext>();
+  // Header-mode routes present their own proxy certificate; each route's pools are
+  // keyed by the route, so two routes with different proxy certificates never share one.
+  const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
   for (const [i, r] of config.routes.entries()) {
     if (!r.proxyCert) continue;
     const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
-    proxyContexts.set(r, clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }));
+    proxyIdentities.set(r, { context: clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}` });
   }
 
   const router = new Router(config.routes);
@@ -75,7 +77,7 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
       ? headersFor(route, conn)
       : undefined;
     if (route.identity === 'header') {
-      return { cluster, context: proxyContexts.get(route)!, identityKey: 'proxy', headers };
+      return { cluster, ...proxyIdentities.get(route)!, headers };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
     const creds = minter!.credentialsFor(conn.client);

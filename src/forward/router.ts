@@ -28,15 +28,37 @@ function hostOnly(host: string): string {
   return i > 0 ? host.slice(0, i) : host;
 }
 
-export class Router {
-  constructor(private readonly routes: RouteConfig[]) {}
+/** Names whose routes are remembered; SNI is client-chosen, so the memo is bounded. */
+const MAX_REMEMBERED_NAMES = 1024;
 
-  forConnection(sni: string | undefined): ConnectionRoutes | undefined {
-    const specific = this.routes.filter((r) => r.match?.sni && nameMatches(r.match.sni, sni));
-    const generic = this.routes.filter((r) => !r.match?.sni);
-    const candidates = [...specific, ...generic];
+export class Router {
+  private readonly sniRoutes: RouteConfig[];
+  private readonly generic: RouteConfig[];
+  /** the answer for a name no route matches by SNI: computed once */
+  private readonly defaultRoutes: ConnectionRoutes | undefined;
+  private readonly byName = new Map<string, ConnectionRoutes | undefined>();
+
+  constructor(routes: RouteConfig[]) {
+    this.sniRoutes = routes.filter((r) => r.match?.sni);
+    this.generic = routes.filter((r) => !r.match?.sni);
+    this.defaultRoutes = this.build([]);
+  }
+
+  private build(specific: RouteConfig[]): ConnectionRoutes | undefined {
+    const candidates = [...specific, ...this.generic];
     if (candidates.length === 0) return undefined;
     return { primary: candidates[0], http: candidates.filter((r) => r.mode === 'http') };
+  }
+
+  /** Routes for a connection by its SNI. Asked at ALPN time and again after the handshake, so answers are remembered. */
+  forConnection(sni: string | undefined): ConnectionRoutes | undefined {
+    if (!sni || this.sniRoutes.length === 0) return this.defaultRoutes;
+    const key = sni.toLowerCase();
+    if (this.byName.has(key)) return this.byName.get(key);
+    const specific = this.sniRoutes.filter((r) => nameMatches(r.match!.sni!, key));
+    const routes = specific.length ? this.build(specific) : this.defaultRoutes;
+    if (this.byName.size < MAX_REMEMBERED_NAMES) this.byName.set(key, routes);
+    return routes;
   }
 
   forRequest(conn: ConnectionRoutes, host: string | undefined, path: string): RouteConfig | undefined {
