@@ -27,6 +27,13 @@ const HTTP_ALPN = ['h2', 'http/1.1'];
 export interface ProxyOptions {
   config: Config;
   logger: Logger;
+  /**
+   * 48 bytes of TLS session-ticket keys. Worker processes share one set, so a
+   * client resumes its session whichever worker takes its next connection.
+   */
+  ticketKeys?: Buffer;
+  /** log "countersign listening" (a worker leaves that to its primary); default true */
+  announce?: boolean;
 }
 
 export interface RunningProxy {
@@ -41,7 +48,7 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -192,10 +199,11 @@ export async function startProxy({ config, logger }: ProxyOptions): Promise<Runn
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
     },
     preTls: certificates.preTls,
+    ticketKeys,
   });
   certificates.attach(edge.tls);
   const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
-  logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {

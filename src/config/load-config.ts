@@ -56,6 +56,7 @@ function crossCheck(c: Config): string[] {
     if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
+  if (c.workers !== 1 && c.edge.acme) p.push('workers: ACME (edge.acme) needs workers: 1; its orders and challenge answers live in one process');
   const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);

@@ -8,6 +8,7 @@ import { parseDuration } from './duration.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
+  workers: 1,
   minVersion: 'TLSv1.2',
   upstreamMinVersion: 'TLSv1.3',
   clientAuthMode: 'require',
@@ -99,6 +100,8 @@ const routeSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   listen: hostPort.default(DEFAULTS.listen).describe('address of the TLS listener'),
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(DEFAULTS.workers)
+    .describe('processes serving the listener (like nginx\'s worker_processes); `auto` is one per CPU. Each keeps its own delegation cache and upstream pools; TLS session tickets are shared'),
   edge: edgeSchema.describe('the client-facing TLS listener'),
   delegation: z.strictObject({
     ca: keyPair.describe('the delegation CA that signs minted certificates (basicConstraints CA:TRUE)'),

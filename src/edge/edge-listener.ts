@@ -38,6 +38,8 @@ export interface EdgeListenerOptions {
    * returns true if it took it over; otherwise the TLS server gets it.
    */
   preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
+  /** session-ticket keys (48 bytes) shared with the other worker processes */
+  ticketKeys?: Buffer;
 }
 
 export class EdgeListener {
@@ -60,6 +62,15 @@ export class EdgeListener {
       // its sockets once the handshake is done.
       allowHalfOpen: false,
     });
+    if (o.ticketKeys) {
+      const keys = o.ticketKeys;
+      this.tls.setTicketKeys(keys);
+      // node:cluster copies the first worker's keys to the others at listen time, but
+      // setSecureContext (a reloaded default certificate) draws new random ones, after
+      // which this worker's tickets would no longer resume on the others.
+      const setContext = this.tls.setSecureContext.bind(this.tls);
+      this.tls.setSecureContext = (options) => setContext({ ...options, ticketKeys: keys });
+    }
     this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
     this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
       o.onClientError(err, s.remoteAddress);

@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { isCountersignError } from '../../errors.js';
 import { createLogger } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
@@ -5,6 +7,7 @@ import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
 import { onShutdownSignals } from '../signals.js';
+import { WORKER_SLOT_ENV } from '../workers/messages.js';
 
 export const command: Command = {
   name: 'start',
@@ -20,6 +23,21 @@ export const command: Command = {
     const { config } = loaded;
     const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
     const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
+
+    if (cluster.isWorker) {
+      const { runWorker } = await import('../workers/worker.js');
+      process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io));
+    }
+    const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+    if (workers > 1) {
+      const { runPrimary } = await import('../workers/primary.js');
+      const code = await runPrimary({
+        workers, logger, graceMs: config.timeouts.shutdownGrace,
+        announce: (listen) => logger.info({ listen, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
+      });
+      process.exit(code);
+    }
+
     let proxy;
     try {
       proxy = await startProxy({ config, logger });

@@ -1,0 +1,25 @@
+/**
+ * What the primary and its worker processes say to each other over the cluster
+ * IPC channel. Workers act on these, not on signals: a terminal's Ctrl-C reaches
+ * the whole process group, and only the primary decides what a signal means.
+ */
+export type PrimaryMessage =
+  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */ }
+  | { type: 'countersign:stop' }
+  | { type: 'countersign:reload' };
+
+export type WorkerMessage =
+  /** sent first: a message that arrived before the worker listened for it would be lost */
+  | { type: 'countersign:hello' }
+  | { type: 'countersign:ready'; listen: string };
+
+/** Env var naming a worker's slot (1..N), so its log lines say which it is. */
+export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';
+
+export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('countersign:');
+}
+
+export function isWorkerMessage(m: unknown): m is WorkerMessage {
+  return isPrimaryMessage(m);
+}

@@ -1,0 +1,112 @@
+/**
+ * The primary process of `countersign start` with `workers` > 1, in the manner
+ * of nginx's master: it forks the workers (node:cluster shares the listener
+ * between them), hands them one set of session-ticket keys, replaces a worker
+ * that dies, and turns signals into orders: SIGTERM/SIGINT stop every worker
+ * gracefully (a second one kills them), SIGHUP reloads certificates in all.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../observe/index.js';
+import { isWorkerMessage, WORKER_SLOT_ENV, type PrimaryMessage } from './messages.js';
+
+export interface PrimaryOptions {
+  workers: number;
+  logger: Logger;
+  /** the workers' shutdown grace; the primary kills what is left this long after it */
+  graceMs: number;
+  /** logs the "countersign listening" line once every worker listens */
+  announce(listen: string): void;
+}
+
+/** A worker that lived at least this long restarts at once; one that died sooner backs off. */
+const STABLE_MS = 10_000;
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+/** time the workers get beyond their grace period before they are killed */
+const KILL_AFTER_GRACE_MS = 5_000;
+
+interface Slot { worker?: Worker; ready: boolean; startedAt: number; backoffMs: number; timer?: NodeJS.Timeout }
+
+/** Runs until the workers are stopped; resolves with the process exit code. */
+export function runPrimary(o: PrimaryOptions): Promise<number> {
+  const ticketKeys = randomBytes(48).toString('base64');
+  const slots = new Map<number, Slot>();
+  let phase: 'starting' | 'running' | 'stopping' = 'starting';
+  let exitCode = 0;
+  let finish: (code: number) => void;
+  const done = new Promise<number>((r) => { finish = r; });
+
+  const send = (w: Worker | undefined, m: PrimaryMessage) => { if (w?.isConnected()) w.send(m); };
+  const alive = () => [...slots.values()].filter((s) => s.worker && !s.worker.isDead());
+
+  const fork = (n: number) => {
+    const slot = slots.get(n) ?? { ready: false, startedAt: 0, backoffMs: 0 };
+    slots.set(n, slot);
+    const w = cluster.fork({ [WORKER_SLOT_ENV]: String(n) });
+    Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
+    w.on('message', (m: unknown) => {
+      if (!isWorkerMessage(m)) return;
+      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys }); return; }
+      slot.ready = true;
+      if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
+      if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); }
+    });
+    w.on('exit', (code, signal) => onExit(n, slot, w, code, signal));
+  };
+
+  const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
+    if (slot.worker !== w) return;
+    slot.worker = undefined;
+    if (phase === 'stopping') {
+      if (code !== 0) exitCode = 1;
+      if (alive().length === 0) finish(exitCode);
+      return;
+    }
+    if (phase === 'starting' && !slot.ready) {
+      // A worker that cannot start (port taken, bad key) says why on stderr; the others would fail alike.
+      o.logger.error({ worker: n, code, signal }, 'worker failed to start; stopping');
+      exitCode = 1;
+      stopAll();
+      return;
+    }
+    const lived = Date.now() - slot.startedAt;
+    slot.backoffMs = lived >= STABLE_MS ? 0 : Math.min(MAX_BACKOFF_MS, slot.backoffMs ? slot.backoffMs * 2 : FIRST_BACKOFF_MS);
+    o.logger.error({ worker: n, pid: w.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker exited; starting a new one');
+    slot.ready = false;
+    slot.timer = setTimeout(() => { if (phase !== 'stopping') fork(n); }, slot.backoffMs);
+  };
+
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopAll = () => {
+    phase = 'stopping';
+    for (const s of slots.values()) { clearTimeout(s.timer); send(s.worker, { type: 'countersign:stop' }); }
+    if (alive().length === 0) { finish(exitCode); return; }
+    killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, o.graceMs + KILL_AFTER_GRACE_MS);
+    killTimer.unref();
+  };
+
+  let signalled = false;
+  const onStopSignal = (sig: string) => {
+    if (signalled) {
+      o.logger.info({ outcome: 'signal' }, `${sig} again: killing the workers`);
+      for (const s of alive()) s.worker!.process.kill('SIGKILL');
+      finish(130);
+      return;
+    }
+    signalled = true;
+    o.logger.info({ outcome: 'signal' }, `${sig}: stopping ${alive().length} workers; open connections get the shutdown grace period`);
+    stopAll();
+  };
+  process.on('SIGINT', () => onStopSignal('SIGINT'));
+  process.on('SIGTERM', () => onStopSignal('SIGTERM'));
+  process.on('SIGHUP', () => {
+    o.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading certificates in every worker');
+    for (const s of slots.values()) send(s.worker, { type: 'countersign:reload' });
+  });
+
+  for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
+  for (let n = 1; n <= o.workers; n++) fork(n);
+  return done.then((code) => { o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped'); return code; });
+}

@@ -1,0 +1,70 @@
+/**
+ * One worker process of `countersign start` with `workers` > 1: runs the whole
+ * proxy on the listener the primary shares, with the primary's session-ticket
+ * keys, and stops or reloads when the primary says so.
+ */
+import type { Config } from '../../config/index.js';
+import { isCountersignError } from '../../errors.js';
+import type { Logger } from '../../observe/index.js';
+import { startProxy, type RunningProxy } from '../../proxy.js';
+import type { CliIo } from '../command.js';
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+
+const INIT_TIMEOUT_MS = 10_000;
+
+export async function runWorker(config: Config, logger: Logger, io: CliIo): Promise<number> {
+  const send = (m: WorkerMessage) => process.send!(m);
+  let init: Extract<PrimaryMessage, { type: 'countersign:init' }>;
+  try {
+    init = await firstInit();
+  } catch (err) {
+    io.err((err as Error).message);
+    return 1;
+  }
+  // Until the proxy runs, a stop from the primary (it is itself being stopped) ends us at once.
+  const early = (m: unknown) => { if (isPrimaryMessage(m) && m.type === 'countersign:stop') process.exit(0); };
+  process.on('message', early);
+  // Ctrl-C reaches every process in the terminal's group; the primary answers it for all.
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
+  let proxy: RunningProxy;
+  try {
+    proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false });
+  } catch (err) {
+    io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+  process.removeListener('message', early);
+  send({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}` });
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      proxy.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.on('message', (m: unknown) => {
+      if (!isPrimaryMessage(m)) return;
+      if (m.type === 'countersign:stop') stop();
+      else if (m.type === 'countersign:reload') proxy.reload().catch((err: Error) => logger.error({ reason: err.message }, 'reload failed'));
+    });
+    // SIGTERM to one worker (or to the whole group, as systemd does) stops it gracefully.
+    process.on('SIGTERM', stop);
+    // The primary is gone: nobody would restart us or forward signals.
+    process.on('disconnect', stop);
+  });
+}
+
+function firstInit(): Promise<Extract<PrimaryMessage, { type: 'countersign:init' }>> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { process.removeListener('message', on); reject(new Error(`worker: no init message from the primary within ${INIT_TIMEOUT_MS} ms`)); }, INIT_TIMEOUT_MS);
+    const on = (m: unknown) => {
+      if (!isPrimaryMessage(m) || m.type !== 'countersign:init') return;
+      clearTimeout(t);
+      process.removeListener('message', on);
+      resolve(m);
+    };
+    process.on('message', on);
+    process.send!({ type: 'countersign:hello' } satisfies WorkerMessage);
+  });
+}
