@@ -87,12 +87,16 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       return { cluster, ...proxyIdentities.get(route)!, headers };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
-    const creds = minter!.credentialsFor(conn.client);
+    const client = conn.client;
+    const current = () => {
+      const creds = minter!.credentialsFor(client);
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)), sessions: creds.sessions };
+    };
     return {
       cluster,
-      context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)),
-      identityKey: conn.client.certSha256,
-      sessions: creds.sessions,
+      ...current(),
+      current,
+      identityKey: client.certSha256,
       headers,
     };
   };

@@ -27,6 +27,12 @@ export interface UpstreamBinding {
   /** pools and sessions are never shared across different keys */
   identityKey: string;
   sessions?: Map<string, Buffer>;
+  /**
+   * The identity's credentials as of now, for upstream connections opened later:
+   * a pool outlives the minted certificate it started with. Absent when the
+   * context never changes (proxy certificate, anonymous).
+   */
+  current?: () => { context: SecureContext; sessions?: Map<string, Buffer> };
   /** identity headers to add (header/both identity) */
   headers?: Record<string, string>;
 }

@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES, createServer as createHttp1Server, type IncomingMessage, type ServerResponse, type Server as Http1Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Logger } from '../observe/index.js';
@@ -110,54 +110,50 @@ export class HttpForwarder {
     const conn = this.connOf(req);
     const path = req.url ?? '/';
     const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-    const log = (status: number, extra: Record<string, unknown>) => {
-      this.o.logger.info({
-        conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: req.method, path, status,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra,
-      }, 'request');
-    };
     // HTTP/1.1 header size is enforced by the parser; HTTP/2 (HPACK-decoded) here
     if ('stream' in req && headerBytes(req.rawHeaders) > this.o.maxHeaderSize) {
       reply(res, 431, 'request header fields too large');
-      log(431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
+      this.logRequest(req, conn, path, started, 431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
       return;
     }
     const admitted = this.admit(conn, host, path);
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
-      log(admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
+      this.logRequest(req, conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
       return;
     }
     const { route, binding } = admitted;
     const headers = this.upstreamHeaders(req, admitted.conn, host, binding.headers);
-    const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
+    const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const opts: Dispatcher.RequestOptions = { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null };
-    let status = 0;
-    pool.stream(opts, ({ statusCode, headers: upHeaders }) => {
-      status = statusCode;
-      const h = responseHeaders(upHeaders);
-      if (this.closing && !('stream' in res)) h.connection = 'close';
-      res.writeHead(statusCode, h);
-      return res as unknown as Writable;
-    }, (streamErr) => {
-      // An HTTP/2 response emits 'finish' even when it is reset, so undici reports
-      // success for a body that broke off; only an ended response is complete.
-      const err = streamErr ?? (res.headersSent && !res.writableEnded ? Object.assign(new Error('response not completed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }) : null);
-      if (!err) { log(status, { outcome: 'ok', route: route.upstream, upstream: binding.cluster.name }); return; }
-      const code = (err as NodeJS.ErrnoException).code;
-      const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
-      if (!res.headersSent) {
-        const s = timeout ? 504 : 502;
-        reply(res, s, timeout ? 'upstream timed out' : 'upstream unavailable');
-        log(s, { outcome: 'upstream-error', reason: code ?? err.message, route: route.upstream, upstream: binding.cluster.name });
-      } else {
-        // Mid-response failure: the client must see a broken response, not a short one.
-        (res as ServerResponse).destroy?.(err);
-        if ('stream' in res) res.stream.close(2 /* INTERNAL_ERROR */);
-        log(status, { outcome: 'upstream-error', reason: code ?? err.message, route: route.upstream, upstream: binding.cluster.name });
-      }
-    });
+    pool.dispatch(
+      { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
+      new ResponseRelay(res, () => this.closing, (status, err) => {
+        const upstream = { route: route.upstream, upstream: binding.cluster.name };
+        if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
+        const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+        if (!res.headersSent) {
+          const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
+          const s = timeout ? 504 : 502;
+          reply(res, s, timeout ? 'upstream timed out' : 'upstream unavailable');
+          this.logRequest(req, conn, path, started, s, { outcome: 'upstream-error', reason, ...upstream });
+        } else {
+          // Mid-response failure: the client must see a broken response, not a short one.
+          (res as ServerResponse).destroy?.(err);
+          if ('stream' in res) res.stream.close(2 /* INTERNAL_ERROR */);
+          this.logRequest(req, conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
+        }
+      }),
+    );
+  }
+
+  /** One line per request at info; nothing is built when info is off. */
+  private logRequest(req: AnyRequest, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
+    if (!this.o.logger.isLevelEnabled('info')) return;
+    this.o.logger.info({
+      conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: req.method, path, status,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra,
+    }, 'request');
   }
 
   /**
@@ -215,7 +211,7 @@ export class HttpForwarder {
     if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason);
     const { route, binding } = admitted;
     const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, binding.headers);
-    const pool = this.pools.get(binding.cluster, binding.identityKey, binding.context, binding.sessions);
+    const pool = this.pools.get(binding);
     const protocol = String(req.headers.upgrade ?? 'websocket');
     pool.upgrade({ path, method: req.method as Dispatcher.HttpMethod, headers, protocol }).then(({ headers: upHeaders, socket: up }) => {
       const lines = ['HTTP/1.1 101 Switching Protocols', `Connection: Upgrade`, `Upgrade: ${protocol}`];
@@ -250,6 +246,64 @@ export class HttpForwarder {
     this.h1.closeAllConnections?.();
     for (const s of this.sessions) s.destroy();
     this.pools.destroy();
+  }
+}
+
+/**
+ * Relays one upstream response into the client's response as undici delivers
+ * it, with backpressure both ways: no intermediate stream, no per-request
+ * Writable wiring (what undici's stream() would add).
+ */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private done = false;
+  private controller?: Dispatcher.DispatchController;
+  private readonly onClientGone = () => {
+    if (!this.done) this.controller?.abort(Object.assign(new Error('client closed the connection'), { code: 'ERR_CLIENT_CLOSED' }));
+  };
+  private readonly onDrain = () => this.controller?.resume();
+
+  constructor(
+    private readonly res: AnyResponse,
+    /** the proxy is stopping: HTTP/1.1 clients are asked not to reuse the connection */
+    private readonly closing: () => boolean,
+    private readonly finished: (status: number, err?: Error) => void,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.res.destroyed) { this.onClientGone(); return; }
+    this.res.once('close', this.onClientGone);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 100-continue and 103 stay between undici and the upstream
+    this.status = statusCode;
+    const h = responseHeaders(headers);
+    if (this.closing() && !('stream' in this.res)) h.connection = 'close';
+    this.res.writeHead(statusCode, h);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!(this.res as ServerResponse).write(chunk)) {
+      controller.pause();
+      this.res.once('drain', this.onDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.done = true;
+    this.res.removeListener('close', this.onClientGone);
+    // An HTTP/2 response can be reset under us; only an ended response is complete.
+    if (this.res.destroyed) { this.finished(this.status, Object.assign(new Error('response not completed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })); return; }
+    this.res.end();
+    this.finished(this.status);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.done = true;
+    this.res.removeListener('close', this.onClientGone);
+    this.finished(this.status, err);
   }
 }
 

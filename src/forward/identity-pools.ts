@@ -3,10 +3,10 @@
  * connection authenticated as one client is never reused for another. Held in
  * an LRU so idle identities release their connections.
  */
-import { BalancedPool, type Dispatcher } from 'undici';
-import type { SecureContext } from 'node:tls';
+import { BalancedPool, Pool, type Dispatcher } from 'undici';
 import { LRUCache } from 'lru-cache';
-import { parseHostPort, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamBinding } from './client-connection.js';
+import { parseHostPort, type UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
   /** max pools kept across identities; default 1000 */
@@ -22,9 +22,9 @@ export interface IdentityPoolsOptions {
 }
 
 export class IdentityPools {
-  private readonly pools: LRUCache<string, BalancedPool>;
+  private readonly pools: LRUCache<string, Pool | BalancedPool>;
   /** pools being closed by close(), kept so destroy() can still reach them */
-  private readonly closing = new Set<BalancedPool>();
+  private readonly closing = new Set<Pool | BalancedPool>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.pools = new LRUCache({
       max: opts.max ?? 1000,
@@ -32,14 +32,15 @@ export class IdentityPools {
     });
   }
 
-  get(cluster: UpstreamCluster, identityKey: string, context: SecureContext, sessions?: Map<string, Buffer>): Dispatcher {
-    const key = `${cluster.name}\0${identityKey}`;
+  get(binding: UpstreamBinding): Dispatcher {
+    const { cluster } = binding;
+    const key = `${cluster.name}\0${binding.identityKey}`;
     let pool = this.pools.get(key);
     if (pool) return pool;
     const byOrigin = new Map<string, UpstreamServer>();
     for (const s of cluster.servers) byOrigin.set(`${s.host}:${s.port}`, s);
     const origins = cluster.servers.map((s) => `https://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`);
-    pool = new BalancedPool(origins, {
+    const options: Pool.Options = {
       connections: this.opts.connectionsPerServer ?? 16,
       pipelining: 1,
       keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 30_000,
@@ -51,12 +52,22 @@ export class IdentityPools {
         const { host, port } = parseHostPort(`${o.hostname}:${o.port}`);
         const server = byOrigin.get(`${host}:${port}`);
         if (!server) { cb(new Error(`unknown upstream origin ${o.hostname}:${o.port}`), null); return; }
-        cluster.connectTo(server, { secureContext: context, alpn: ['http/1.1'], sessions }).then(
+        let credentials: { context: import('node:tls').SecureContext; sessions?: Map<string, Buffer> };
+        try {
+          // the credentials of now: a renewed minted certificate, not the one the pool started with
+          credentials = binding.current ? binding.current() : binding;
+        } catch (err) {
+          cb(err as Error, null);
+          return;
+        }
+        cluster.connectTo(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
           (socket) => { socket.setNoDelay(true); server.failedUntil = 0; cb(null, socket); },
           (err: Error) => { cluster.markFailed(server); cb(err, null); },
         );
       },
-    });
+    };
+    // one server needs no balancing layer in front of its pool
+    pool = origins.length === 1 ? new Pool(origins[0], options) : new BalancedPool(origins, options);
     this.pools.set(key, pool);
     return pool;
   }
