@@ -35,7 +35,7 @@ import { perfAvailable, perfRecord, perfSummary } from './lib/perf.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { freePort, sleep } from './lib/net.js';
 import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type RunningNginx } from './lib/nginx.js';
-import { clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
+import { childPids, clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
 import {
   evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, resultsTable, textTable, TARGET_LABELS,
   type Goal, type MicroSummary, type Series, type TargetId, type TargetSummary,
@@ -279,7 +279,9 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
     };
     log(`  mint (miss) ${micro.mintMissMedianUs.toFixed(1)} µs, mint+context ${micro.mintPlusContextMedianUs.toFixed(1)} µs, cached lookup ${micro.cachedLookupMedianUs.toFixed(3)} µs`);
 
-    const { targets } = await startTargets(env);
+    const { targets, countersign } = await startTargets(env);
+    // the one-process targets stop before the two-worker run, so they do not hold memory or ports
+    const countersignStops = Object.values(countersign).map((c) => () => c.stop());
     await sanityCheck(env, targets);
     log('warm-up');
     for (const id of ORDER) {
@@ -375,16 +377,105 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
       ftRps: per('ftRps', (x) => x.ft.map((k) => k.r.perSecond)),
     };
     const goals = evaluateGoals(summaries, micro, series);
+    for (const c of countersignStops) await c();
+    const twoWorkers = await twoWorkerRun(env, p, summaries);
     const durationS = Math.round((Date.now() - started) / 1000);
-    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs });
+    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers });
   } finally {
     for (const c of env.cleanup) await c().catch(() => {});
+  }
+}
+
+type TwoWorkerId = 'connection' | 'http' | 'nginx';
+interface TwoWorkerSummary {
+  header: string[];
+  rows: string[][];
+  points: Record<TwoWorkerId, { kaRps: number[]; kaCpuUs: number[]; ncRps: number[]; ncCpuUs: number[]; ftRps: number[]; ftCpuUs: number[] }>;
+}
+
+/**
+ * The issue's "run with 2": countersign connection and http (delegated) with
+ * `workers: 2` against nginx with two workers; keep-alive, returning and
+ * first-time new connections, the same points as the one-process run.
+ */
+async function twoWorkerRun(env: Env, p: Params, one: Record<TargetId, TargetSummary>): Promise<TwoWorkerSummary> {
+  log('two worker processes: countersign workers: 2, nginx worker_processes 2');
+  const b = env.backend;
+  const d = env.pkiDir;
+  const ngPort = await freePort();
+  const ng = await startNginx('nginx-proxy-2', env.work, ngPort, () => nginxProxyHttpBlock(ngPort, b.port, {
+    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
+    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
+  }), 2);
+  const stops: (() => Promise<unknown>)[] = [() => ng.stop()];
+  const targets = { nginx: { id: 'nginx', port: ngPort, pids: () => ng.pids(), rssPid: () => undefined } } as Record<TwoWorkerId, Target>;
+  try {
+    for (const id of ['connection', 'http'] as const) {
+      const port = await freePort();
+      const config = { ...countersignConfig(VARIANT[id], d, port, b.port), workers: 2 };
+      const cs = await startCountersign({ name: `${id}-2`, dir: env.work, port, config });
+      stops.push(() => cs.stop());
+      targets[id] = { id, port, pids: () => [cs.pid, ...childPids(cs.pid)], rssPid: () => undefined };
+    }
+    const ids: TwoWorkerId[] = ['connection', 'http', 'nginx'];
+    const points = Object.fromEntries(ids.map((id) => [id, { kaRps: [], kaCpuUs: [], ncRps: [], ncCpuUs: [], ftRps: [], ftCpuUs: [] }])) as unknown as TwoWorkerSummary['points'];
+    for (const id of ids) { await ab(env, targets[id], p, true, p.warmupSeconds); await ab(env, targets[id], p, false, p.warmupSeconds); }
+    for (let rep = 0; rep < p.repeats; rep++) {
+      const order = ids.map((_, i) => ids[(i + rep) % ids.length]);
+      for (const id of order) {
+        const r = await measured(targets[id], b, () => ab(env, targets[id], p, true, p.seconds).then((a) => ({ ab: a, loadgenCpuS: a.loadgenCpuS })));
+        points[id].kaRps.push(r.ab.requestsPerSecond);
+        points[id].kaCpuUs.push((r.proxyCpuS * 1e6) / Math.max(1, r.ab.complete));
+        log(`  ×2 keep-alive      ${id.padEnd(12)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} req/s${r.ab.failed ? `  FAILED ${r.ab.failed}` : ''}`);
+      }
+      for (const id of order) {
+        const r = await measured(targets[id], b, () => ab(env, targets[id], p, false, p.seconds).then((a) => ({ ab: a, loadgenCpuS: a.loadgenCpuS })));
+        points[id].ncRps.push(r.ab.requestsPerSecond);
+        points[id].ncCpuUs.push((r.proxyCpuS * 1e6) / Math.max(1, r.ab.complete));
+        log(`  ×2 new, returning  ${id.padEnd(12)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} conn/s${r.ab.failed ? `  FAILED ${r.ab.failed}` : ''}`);
+      }
+      for (const id of order) {
+        const job: ConnectionsJob = { mode: 'connections', port: targets[id].port, certsFile: env.certsFile, from: rep * p.firstTimeConns, count: p.firstTimeConns, concurrency: p.ftConcurrency, maxMs: 60_000 };
+        const r = await measured(targets[id], b, () => loadClient<ConnectionsResult>(env, job));
+        points[id].ftRps.push(r.perSecond);
+        points[id].ftCpuUs.push((r.proxyCpuS * 1e6) / Math.max(1, r.completed));
+        log(`  ×2 new, first-time ${id.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} conn/s${r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : ''}`);
+      }
+    }
+    const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3));
+    const ratio = (k: keyof TwoWorkerSummary['points']['nginx'], id: TwoWorkerId) => {
+      // per-repeat ratios, as the one-process targets are judged
+      const rs = points[id][k].map((v, i) => v / points.nginx[k][i]);
+      return id === 'nginx' ? '' : ` (${median(rs).toFixed(2)}×)`;
+    };
+    const cell = (k: keyof TwoWorkerSummary['points']['nginx'], id: TwoWorkerId) => `${fmt(median(points[id][k]))}${ratio(k, id)}`;
+    const scale = (id: TwoWorkerId, k: 'kaRps' | 'ncRps' | 'ftRps') => {
+      const base = id === 'nginx' ? one.nginx : one[id];
+      const v = k === 'kaRps' ? base.kaRps : k === 'ncRps' ? base.ncRps : base.ftRps;
+      return `${(median(points[id][k]) / v).toFixed(2)}×`;
+    };
+    const header = ['metric (median of repeats)', 'cs connection ×2', 'cs http delegated ×2', 'nginx ×2'];
+    const rows = [
+      ['keep-alive req/s', ...ids.map((id) => cell('kaRps', id))],
+      ['proxy CPU µs / request (keep-alive)', ...ids.map((id) => cell('kaCpuUs', id))],
+      ['new conn/s, returning identity (ab)', ...ids.map((id) => cell('ncRps', id))],
+      ['proxy CPU µs / new conn, returning', ...ids.map((id) => cell('ncCpuUs', id))],
+      ['new conn/s, first-time identity (node client)', ...ids.map((id) => cell('ftRps', id))],
+      ['proxy CPU µs / new conn, first-time', ...ids.map((id) => cell('ftCpuUs', id))],
+      ['keep-alive req/s × one process', ...ids.map((id) => scale(id, 'kaRps'))],
+      ['new conn/s (returning) × one process', ...ids.map((id) => scale(id, 'ncRps'))],
+      ['new conn/s (first-time) × one process', ...ids.map((id) => scale(id, 'ftRps'))],
+    ];
+    return { header, rows, points };
+  } finally {
+    for (const s of stops) await s().catch(() => {});
   }
 }
 
 async function report(r: {
   machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
   micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number; quietWaitS: number }; updateDocs: boolean;
+  twoWorkers: TwoWorkerSummary;
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
   const p = r.params;
@@ -413,10 +504,18 @@ async function report(r: {
     goalsMarkdown(r.goals),
     '',
     ...(r.micro ? ['### Micro-benchmarks', '', microMarkdown(r.micro), ''] : []),
+    '### Two worker processes',
+    '',
+    `countersign with \`workers: 2\` against nginx with \`worker_processes 2\`, same backend and load (${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; CPU is the primary's and both workers'). On this 2-core machine the load generator and the backend share the same two cores, so two workers cannot double anything; "× one process" compares with the same target's one-process median above.`,
+    '',
+    markdownTable(r.twoWorkers.header, r.twoWorkers.rows),
+    '',
   ].join('\n');
 
   log('');
   log(textTable(header, rows));
+  log('');
+  log(textTable(r.twoWorkers.header, r.twoWorkers.rows));
   log('');
   for (const g of r.goals) log(`${g.status === 'met' ? '  met   ' : '  MISSED'}  ${g.goal}: ${g.measured}${g.by ? ` (${g.by})` : ''}`);
   const dir = join(REPO_ROOT, 'bench/results');
@@ -425,7 +524,7 @@ async function report(r: {
   await writeFile(join(dir, `${base}.md`), `# countersign benchmark\n\n${md}`);
   await writeFile(join(dir, `${base}.json`), JSON.stringify({
     when, durationS: r.durationS, quick: r.quick, machine: r.machine, params: r.params, noise: r.noise, labels: TARGET_LABELS,
-    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results,
+    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results, twoWorkers: r.twoWorkers,
   }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
   log(`\nwritten: bench/results/${base}.md, bench/results/${base}.json`);
   if (r.updateDocs) {

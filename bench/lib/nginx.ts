@@ -20,7 +20,7 @@ export interface RunningNginx {
   port: number;
   /** master pid */
   pid: number;
-  /** worker pids (one: worker_processes 1) */
+  /** worker pids */
   workers(): number[];
   /** master and workers */
   pids(): number[];
@@ -28,10 +28,10 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-function mainConfig(dir: string, http: string): string {
+function mainConfig(dir: string, http: string, workers: number): string {
   // Workers of a root master drop to "nobody", who cannot enter a 0700 temp dir.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  return `${user}worker_processes 1;
+  return `${user}worker_processes ${workers};
 error_log ${dir}/error.log warn;
 pid ${dir}/nginx.pid;
 events { worker_connections 8192; }
@@ -47,11 +47,11 @@ ${http}
 `;
 }
 
-export async function startNginx(name: string, parentDir: string, port: number, http: (dir: string) => string): Promise<RunningNginx> {
+export async function startNginx(name: string, parentDir: string, port: number, http: (dir: string) => string, workers = 1): Promise<RunningNginx> {
   const dir = join(parentDir, name);
   await mkdir(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, mainConfig(dir, http(dir)));
+  await writeFile(conf, mainConfig(dir, http(dir), workers));
   const child: ChildProcess = spawn(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
