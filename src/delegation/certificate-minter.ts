@@ -8,8 +8,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { CountersignError } from '../errors.js';
-import { bitString, bool, explicit, octets, oid, seq, smallInt, uint, x509Time } from '../pki/der.js';
-import { assertCurrentlyValid, sha1, type CertificateInfo } from '../pki/certificate-info.js';
+import { TAG, bitString, bool, explicit, octets, oid, seq, smallInt, tlvLength, writeHeader, x509Time } from '../pki/der.js';
+import { assertCurrentlyValid, type CertificateInfo } from '../pki/certificate-info.js';
 import { findExtension, OID } from '../pki/x509-fields.js';
 import { toPem } from '../pki/pem.js';
 import type { CaSigner } from './ca-signer.js';
@@ -41,22 +41,26 @@ export interface MintOptions {
 /** Backdating tolerates clock skew between the proxy and its backends. */
 export const NOT_BEFORE_SKEW_MS = 60_000;
 
-// Constant extensions, encoded once.
-const BASIC_CONSTRAINTS = seq(oid(OID.basicConstraints), bool(true), octets(seq()));
-const KEY_USAGE = seq(oid(OID.keyUsage), bool(true), octets(bitString(Buffer.from([0x80]), 7)));
-const EXT_KEY_USAGE = seq(oid(OID.extKeyUsage), octets(seq(oid(OID.clientAuth))));
+// basicConstraints, keyUsage and extKeyUsage never change: encoded once, back to back.
+const PROFILE_EXTENSIONS = Buffer.concat([
+  seq(oid(OID.basicConstraints), bool(true), octets(seq())),
+  seq(oid(OID.keyUsage), bool(true), octets(bitString(Buffer.from([0x80]), 7))),
+  seq(oid(OID.extKeyUsage), octets(seq(oid(OID.clientAuth)))),
+]);
 const VERSION_3 = explicit(0, smallInt(2));
-const SKI_OID = oid(OID.subjectKeyIdentifier);
 const oidCache = new Map<string, Buffer>();
 
 // randomFillSync per call costs more than the bytes; draw 16-byte serials from a refilled block.
 const randomBlock = Buffer.alloc(4096);
 let randomOffset = randomBlock.length;
-function randomSerial(): Buffer {
+const SERIAL_LENGTH = tlvLength(16);
+function writeSerial(out: Buffer, offset: number): number {
   if (randomOffset === randomBlock.length) { randomFillSync(randomBlock); randomOffset = 0; }
-  const s = Buffer.from(randomBlock.subarray(randomOffset, randomOffset + 16));
+  const p = writeHeader(out, offset, TAG.INTEGER, 16);
+  randomBlock.copy(out, p, randomOffset, randomOffset + 16);
   randomOffset += 16;
-  return s;
+  out[p] = (out[p] & 0x7f) | 0x40; // positive and exactly 16 bytes: no padding byte
+  return p + 16;
 }
 
 export function mintCertificate(original: CertificateInfo, opts: MintOptions): MintedCertificate {
@@ -68,6 +72,7 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
   if (notAfter.getTime() <= now) {
     throw new CountersignError('ERR_CERT_EXPIRED', `cannot mint for "${original.subject}": it (or the delegation CA) expires within a second`);
   }
+  const { ca, key } = opts;
   const f = original.fields;
   const extOid = opts.extensionOid ?? DELEGATION_OID;
   let extOidDer = oidCache.get(extOid);
@@ -83,32 +88,43 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
     notAfter: f.notAfter,
     certificate: opts.embedOriginal ? original.der : undefined,
   });
-  const serial = randomSerial();
-  serial[0] &= 0x7f;
-  serial[0] |= 0x40; // positive and exactly 16 bytes
-  const exts = [
-    BASIC_CONSTRAINTS,
-    KEY_USAGE,
-    EXT_KEY_USAGE,
-    seq(SKI_OID, octets(octets(sha1(opts.key.publicKeyBits)))),
-    opts.ca.authorityKeyIdExtension,
-  ];
-  const san = findExtension(f, OID.subjectAltName);
-  if (san) exts.push(san.der);
-  exts.push(seq(extOidDer, octets(delegation)));
-  const tbs = seq(
-    VERSION_3,
-    uint(serial),
-    opts.ca.signatureAlgorithm,
-    opts.ca.issuerName,
-    seq(x509Time(notBefore), x509Time(notAfter)),
-    f.subject,
-    opts.key.spki,
-    explicit(3, seq(...exts)),
-  );
-  const signature = opts.ca.sign(tbs);
-  const certDer = seq(tbs, opts.ca.signatureAlgorithm, bitString(signature));
-  return { certDer, certPem: toPem(certDer), keyPem: opts.key.keyPem, notBefore, notAfter, original };
+  const san = findExtension(f, OID.subjectAltName)?.der;
+  const nb = x509Time(notBefore);
+  const na = x509Time(notAfter);
+
+  // Sized first and written into one buffer: nested seq() calls would copy the TBS once per level.
+  const delegationExt = extOidDer.length + tlvLength(delegation.length);
+  const extensions = PROFILE_EXTENSIONS.length + key.subjectKeyIdExtension.length + ca.authorityKeyIdExtension.length
+    + (san?.length ?? 0) + tlvLength(delegationExt);
+  const validity = nb.length + na.length;
+  const tbsContent = VERSION_3.length + SERIAL_LENGTH + ca.signatureAlgorithm.length + ca.issuerName.length
+    + tlvLength(validity) + f.subject.length + key.spki.length + tlvLength(tlvLength(extensions));
+  const tbs = Buffer.allocUnsafe(tlvLength(tbsContent));
+  let p = 0;
+  const put = (b: Uint8Array) => { tbs.set(b, p); p += b.length; };
+  p = writeHeader(tbs, p, TAG.SEQUENCE, tbsContent);
+  put(VERSION_3);
+  p = writeSerial(tbs, p);
+  put(ca.signatureAlgorithm);
+  put(ca.issuerName);
+  p = writeHeader(tbs, p, TAG.SEQUENCE, validity);
+  put(nb);
+  put(na);
+  put(f.subject);
+  put(key.spki);
+  p = writeHeader(tbs, p, 0xa3, tlvLength(extensions));
+  p = writeHeader(tbs, p, TAG.SEQUENCE, extensions);
+  put(PROFILE_EXTENSIONS);
+  put(key.subjectKeyIdExtension);
+  put(ca.authorityKeyIdExtension);
+  if (san) put(san);
+  p = writeHeader(tbs, p, TAG.SEQUENCE, delegationExt);
+  put(extOidDer);
+  p = writeHeader(tbs, p, TAG.OCTET_STRING, delegation.length);
+  put(delegation);
+  // allocUnsafe: a miscounted length would sign leftover memory
+  if (p !== tbs.length) throw new Error(`TBS written to ${p} of ${tbs.length} bytes`);
+
+  const certDer = seq(tbs, ca.signatureAlgorithm, bitString(ca.sign(tbs)));
+  return { certDer, certPem: toPem(certDer), keyPem: key.keyPem, notBefore, notAfter, original };
 }
-
-

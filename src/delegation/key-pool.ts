@@ -4,7 +4,10 @@
  * is generated synchronously (~0.1 ms) rather than making the caller wait.
  */
 import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { sha1 } from '../pki/certificate-info.js';
+import { octets, oid, seq } from '../pki/der.js';
 import { toPem } from '../pki/pem.js';
+import { OID } from '../pki/x509-fields.js';
 
 export interface PooledKey {
   privateKey: KeyObject;
@@ -12,8 +15,10 @@ export interface PooledKey {
   keyPem: string;
   /** DER SubjectPublicKeyInfo */
   spki: Buffer;
-  /** the public key point (the BIT STRING payload), for the subject key identifier */
+  /** the public key point (the BIT STRING payload) */
   publicKeyBits: Buffer;
+  /** DER subjectKeyIdentifier extension (SHA-1 of publicKeyBits), hashed here rather than on every mint */
+  subjectKeyIdExtension: Buffer;
 }
 
 export interface KeyPoolOptions {
@@ -31,6 +36,13 @@ export const DEFAULT_KEY_POOL_SIZE = 32;
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex');
 const P256_PKCS8_PREFIX = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex');
 const P256_PKCS8_PUBLIC_KEY = Buffer.from('a14403420004', 'hex');
+const SKI_OID = oid(OID.subjectKeyIdentifier);
+
+function pooled(privateKey: KeyObject, keyPem: string, spki: Buffer): PooledKey {
+  // P-256 SPKI is a fixed 26-byte header followed by the 65-byte uncompressed point.
+  const publicKeyBits = spki.subarray(spki.length - 65);
+  return { privateKey, keyPem, spki, publicKeyBits, subjectKeyIdExtension: seq(SKI_OID, octets(octets(sha1(publicKeyBits)))) };
+}
 
 function fromPair(publicKey: KeyObject, privateKey: KeyObject): PooledKey {
   const jwk = privateKey.export({ format: 'jwk' });
@@ -39,29 +51,18 @@ function fromPair(publicKey: KeyObject, privateKey: KeyObject): PooledKey {
     const x = Buffer.from(jwk.x, 'base64url');
     const y = Buffer.from(jwk.y, 'base64url');
     if (d.length === 32 && x.length === 32 && y.length === 32) {
-      const spki = Buffer.concat([P256_SPKI_PREFIX, x, y]);
-      return {
-        privateKey,
-        keyPem: toPem(Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_PUBLIC_KEY, x, y]), 'PRIVATE KEY'),
-        spki,
-        publicKeyBits: spki.subarray(spki.length - 65),
-      };
+      const keyPem = toPem(Buffer.concat([P256_PKCS8_PREFIX, d, P256_PKCS8_PUBLIC_KEY, x, y]), 'PRIVATE KEY');
+      return pooled(privateKey, keyPem, Buffer.concat([P256_SPKI_PREFIX, x, y]));
     }
   }
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  // P-256 SPKI is a fixed 26-byte header followed by the 65-byte uncompressed point.
-  return {
-    privateKey,
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    spki,
-    publicKeyBits: spki.subarray(spki.length - 65),
-  };
+  return pooled(privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 export class KeyPool {
   readonly size: number;
   private readonly keys: PooledKey[] = [];
   private filling = 0;
+  private refillScheduled = false;
   private stopped = false;
 
   constructor(opts: KeyPoolOptions = {}) {
@@ -75,7 +76,7 @@ export class KeyPool {
 
   take(): PooledKey {
     const k = this.keys.pop();
-    this.refill();
+    this.scheduleRefill();
     if (k) return k;
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     return fromPair(publicKey, privateKey);
@@ -88,6 +89,14 @@ export class KeyPool {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  // Starting a key generation costs the caller ~5 µs, and the generation then competes
+  // for the CPU with the rest of its work: start replacements once the caller is done.
+  private scheduleRefill(): void {
+    if (this.refillScheduled || this.stopped) return;
+    this.refillScheduled = true;
+    setImmediate(() => { this.refillScheduled = false; this.refill(); });
   }
 
   private refill(): void {

@@ -96,19 +96,29 @@ function headerLength(len: number): number {
   return len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : 6;
 }
 
+/** Encoded size of an element with `contentLength` content bytes: for writers that size a buffer first. */
+export function tlvLength(contentLength: number): number {
+  return headerLength(contentLength) + contentLength;
+}
+
+/** Writes a tag and length at `offset`; returns the offset of the content. */
+export function writeHeader(out: Uint8Array, offset: number, tag: number, contentLength: number): number {
+  const h = headerLength(contentLength);
+  out[offset] = tag;
+  if (h === 2) out[offset + 1] = contentLength;
+  else {
+    out[offset + 1] = 0x80 | (h - 2);
+    for (let i = offset + h - 1, v = contentLength; i >= offset + 2; i--, v >>>= 8) out[i] = v & 0xff;
+  }
+  return offset + h;
+}
+
 /** One element from its tag and content parts, written into a single allocation. */
 export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
   let len = 0;
   for (const p of parts) len += p.length;
-  const h = headerLength(len);
-  const out = Buffer.allocUnsafe(h + len);
-  out[0] = tag;
-  if (h === 2) out[1] = len;
-  else {
-    out[1] = 0x80 | (h - 2);
-    for (let i = h - 1, v = len; i >= 2; i--, v >>>= 8) out[i] = v & 0xff;
-  }
-  let p = h;
+  const out = Buffer.allocUnsafe(tlvLength(len));
+  let p = writeHeader(out, 0, tag, len);
   for (const part of parts) { out.set(part, p); p += part.length; }
   return out;
 }
@@ -168,16 +178,34 @@ export function decodeOid(body: Uint8Array): string {
 
 /** X.509 Time: UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5). */
 export function x509Time(d: Date): Buffer {
-  const iso = d.toISOString();
   const y = d.getUTCFullYear();
-  const digits = iso.slice(0, 19).replace(/[-:T]/g, '');
-  if (y >= 1950 && y < 2050) return tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2) + 'Z', 'ascii'));
-  return tlv(TAG.GENERALIZED_TIME, Buffer.from(digits + 'Z', 'ascii'));
+  return timeElement(d, !(y >= 1950 && y < 2050));
 }
 
 export function generalizedTime(d: Date): Buffer {
-  const digits = d.toISOString().slice(0, 19).replace(/[-:T]/g, '');
-  return tlv(TAG.GENERALIZED_TIME, Buffer.from(digits + 'Z', 'ascii'));
+  return timeElement(d, true);
+}
+
+// Digits are written straight into the element: every mint encodes three times,
+// and toISOString plus a regex cost more than the rest of the TBS header.
+function timeElement(d: Date, generalized: boolean): Buffer {
+  const y = d.getUTCFullYear();
+  // NaN (an invalid Date) fails this too
+  if (!(y >= 0 && y <= 9999)) throw new RangeError(`cannot encode the year ${y} as an X.509 time`);
+  const out = Buffer.allocUnsafe(generalized ? 17 : 15);
+  out[0] = generalized ? TAG.GENERALIZED_TIME : TAG.UTC_TIME;
+  out[1] = out.length - 2;
+  let p = 2;
+  const two = (v: number) => { out[p++] = 0x30 + ((v / 10) | 0); out[p++] = 0x30 + (v % 10); };
+  if (generalized) two((y / 100) | 0);
+  two(y % 100);
+  two(d.getUTCMonth() + 1);
+  two(d.getUTCDate());
+  two(d.getUTCHours());
+  two(d.getUTCMinutes());
+  two(d.getUTCSeconds());
+  out[p] = 0x5a; // Z
+  return out;
 }
 
 export function decodeTime(tag: number, body: Uint8Array): Date {

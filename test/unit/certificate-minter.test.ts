@@ -7,11 +7,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCaSigner } from '../../src/delegation/ca-signer.js';
 import { mintCertificate, NOT_BEFORE_SKEW_MS } from '../../src/delegation/certificate-minter.js';
-import { DELEGATION_OID, decodeDelegationExtension } from '../../src/delegation/extension-codec.js';
+import { DELEGATION_OID, decodeDelegationExtension, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { KeyPool } from '../../src/delegation/key-pool.js';
 import { describeCertificate, sha1 } from '../../src/pki/certificate-info.js';
-import { content, readRoot } from '../../src/pki/der.js';
+import { TAG, bitString, bool, content, explicit, octets, oid, readRoot, seq, smallInt, tlv, x509Time } from '../../src/pki/der.js';
 import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { toPem } from '../../src/pki/pem.js';
 import { findExtension, OID, parseCertificateFields } from '../../src/pki/x509-fields.js';
 import { signingCa, tempDir } from '../helpers/delegation-pki.js';
 
@@ -108,6 +109,61 @@ test('profile: notAfter is the original notAfter when that comes before now + tt
   const { material } = await signingCa('ec-p256');
   const m = mintCertificate(describeCertificate(shortLived.cert.raw), { ca: createCaSigner(material), key: pool.take(), ttlMs: 3600_000 });
   assert.equal(m.notAfter.toISOString(), soon.toISOString());
+});
+
+test('the certificate is the profile built element by element, also with multi-byte lengths and GeneralizedTime', async () => {
+  // long subject, 40 SANs and an embedded original push every enclosing length past 255
+  const big = await issueCertificate({
+    subject: `CN=${'m'.repeat(100)}, O=Example`, issuer: clientCa, notAfter: new Date('2060-01-01T00:00:00Z'),
+    dnsNames: Array.from({ length: 40 }, (_, i) => `host-${i}.example.com`),
+  });
+  const info = describeCertificate(big.cert.raw);
+  const extensionOid = '1.3.6.1.4.1.55555.1';
+  for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlgorithm[]) {
+    const { ca: caCert, material } = await signingCa(alg);
+    const ca = { ...createCaSigner(material), notAfter: new Date('2070-01-01T00:00:00Z') };
+    for (const [embedOriginal, now] of [[false, undefined], [true, Date.parse('2055-01-01T00:00:00Z')]] as const) {
+      const key = pool.take();
+      const m = mintCertificate(info, { ca, key, ttlMs: 3600_000, now, embedOriginal, extensionOid });
+      const f = parseCertificateFields(m.certDer);
+      const tbs = seq(
+        explicit(0, smallInt(2)),
+        tlv(TAG.INTEGER, f.serial),
+        ca.signatureAlgorithm,
+        ca.issuerName,
+        seq(x509Time(m.notBefore), x509Time(m.notAfter)),
+        info.fields.subject,
+        key.spki,
+        explicit(3, seq(
+          seq(oid(OID.basicConstraints), bool(true), octets(seq())),
+          seq(oid(OID.keyUsage), bool(true), octets(bitString(Buffer.from([0x80]), 7))),
+          seq(oid(OID.extKeyUsage), octets(seq(oid(OID.clientAuth)))),
+          seq(oid(OID.subjectKeyIdentifier), octets(octets(sha1(key.publicKeyBits)))),
+          ca.authorityKeyIdExtension,
+          findExtension(info.fields, OID.subjectAltName)!.der,
+          seq(oid(extensionOid), octets(encodeDelegationExtension({
+            version: 1,
+            certSha256: Buffer.from(info.certSha256, 'hex'),
+            spkiSha256: Buffer.from(info.identity, 'hex'),
+            certSha1: Buffer.from(info.certSha1, 'hex'),
+            subject: info.fields.subject,
+            issuer: info.fields.issuer,
+            serial: info.fields.serial,
+            notAfter: info.notAfter,
+            certificate: embedOriginal ? info.der : undefined,
+          }))),
+        )),
+      );
+      assert.ok(tbs.length > 1000, 'long-form lengths exercised');
+      assert.deepEqual(f.tbs, tbs, `${alg}, embedOriginal ${embedOriginal}`);
+      const signature = content(m.certDer, readRoot(m.certDer)).subarray(tbs.length + ca.signatureAlgorithm.length);
+      assert.equal(signature[0], TAG.BIT_STRING);
+      assert.deepEqual(m.certDer, seq(tbs, ca.signatureAlgorithm, signature));
+      assert.ok(new X509Certificate(m.certDer).verify(caCert.cert.publicKey), 'signature');
+      if (now) assert.equal(x509Time(m.notBefore)[0], TAG.GENERALIZED_TIME);
+      assert.equal(m.certPem, toPem(m.certDer));
+    }
+  }
 });
 
 test('the delegation extension is non-critical and describes the original', async () => {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { isCountersignError } from '../../src/errors.js';
 import {
-  TAG, decodeOid, decodeTime, oid, readChildren, readRoot, readTlv, seq, smallInt, tlv, uint, x509Time,
+  TAG, decodeOid, decodeTime, generalizedTime, oid, readChildren, readRoot, readTlv, seq, smallInt, tlv, tlvLength, uint, writeHeader, x509Time,
 } from '../../src/pki/der.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -19,6 +20,15 @@ test('lengths switch to the long form at 128 and round-trip through the reader',
     assert.equal(t.end - t.contentStart, n);
   }
   assert.deepEqual(tlv(TAG.OCTET_STRING, Buffer.alloc(128)).subarray(0, 3), hex('048180'));
+});
+
+test('writeHeader and tlvLength size and frame an element exactly as tlv() does', () => {
+  for (const n of [0, 127, 128, 255, 256, 65535, 65536]) {
+    const body = Buffer.alloc(n, 7);
+    const out = Buffer.alloc(tlvLength(n));
+    body.copy(out, writeHeader(out, 0, TAG.OCTET_STRING, n));
+    assert.deepEqual(out, tlv(TAG.OCTET_STRING, body), `length ${n}`);
+  }
 });
 
 test('the reader rejects indefinite, non-minimal and overlong lengths', () => {
@@ -64,6 +74,23 @@ test('X.509 times are UTCTime through 2049 and GeneralizedTime from 2050 (RFC 52
   const g = x509Time(new Date('2050-01-01T00:00:00Z'));
   assert.equal(g[0], TAG.GENERALIZED_TIME);
   assert.equal(g.toString('latin1').slice(2), '20500101000000Z');
+});
+
+test('property: encoded times carry the digits toISOString gives, and decode back', () => {
+  const digits = (d: Date) => d.toISOString().slice(0, 19).replace(/[-:T]/g, '');
+  const arbDate = fc
+    .date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true })
+    .map((d) => new Date(Math.floor(d.getTime() / 1000) * 1000));
+  fc.assert(fc.property(arbDate, (d) => {
+    const g = generalizedTime(d);
+    assert.equal(g.toString('latin1'), `\x18\x0f${digits(d)}Z`);
+    const x = x509Time(d);
+    const utc = d.getUTCFullYear() >= 1950 && d.getUTCFullYear() < 2050;
+    assert.deepEqual(x, utc ? Buffer.from(`\x17\x0d${digits(d).slice(2)}Z`, 'latin1') : g);
+    assert.equal(decodeTime(x[0], x.subarray(2)).getTime(), d.getTime());
+  }), { numRuns: 1000 });
+  assert.throws(() => x509Time(new Date(NaN)), RangeError);
+  assert.throws(() => generalizedTime(new Date('+010000-01-01T00:00:00Z')), RangeError);
 });
 
 test('UTCTime years 50-99 are 1950-1999, GeneralizedTime years are taken as written', () => {

@@ -5,7 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { KeyPool } from '../../src/delegation/index.js';
+import { KeyPool, type PooledKey } from '../../src/delegation/index.js';
+import { sha1 } from '../../src/pki/certificate-info.js';
+import { octets, oid, seq } from '../../src/pki/der.js';
+import { OID } from '../../src/pki/x509-fields.js';
+
+const skiExtension = (k: PooledKey) => seq(oid(OID.subjectKeyIdentifier), octets(octets(sha1(k.publicKeyBits))));
 
 test('pooled keys carry the same PKCS#8 PEM and SPKI DER that Node exports for them', async () => {
   const pool = new KeyPool({ size: 8 });
@@ -18,6 +23,7 @@ test('pooled keys carry the same PKCS#8 PEM and SPKI DER that Node exports for t
       assert.ok(k.spki.equals(spki));
       assert.ok(k.publicKeyBits.equals(spki.subarray(spki.length - 65)));
       assert.equal(k.publicKeyBits[0], 0x04, 'uncompressed point');
+      assert.deepEqual(k.subjectKeyIdExtension, skiExtension(k));
       // and OpenSSL reads the PEM back as the same key
       const back = createPrivateKey(k.keyPem);
       assert.deepEqual(back.export({ format: 'jwk' }), k.privateKey.export({ format: 'jwk' }));
@@ -33,6 +39,22 @@ test('a key taken from an empty pool (generated synchronously) is encoded the sa
     const k = pool.take();
     assert.equal(k.keyPem, k.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     assert.ok(k.spki.equals(createPublicKey(k.privateKey).export({ type: 'spki', format: 'der' })));
+    assert.deepEqual(k.subjectKeyIdExtension, skiExtension(k));
+  } finally {
+    pool.stop();
+  }
+});
+
+test('the pool refills what take() hands out', async () => {
+  const pool = new KeyPool({ size: 4 });
+  try {
+    await pool.ready();
+    pool.take();
+    pool.take();
+    assert.equal(pool.available, 2);
+    await new Promise((r) => setImmediate(r));
+    await pool.ready();
+    assert.equal(pool.available, 4);
   } finally {
     pool.stop();
   }
