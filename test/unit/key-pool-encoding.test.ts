@@ -12,13 +12,13 @@ import { OID } from '../../src/pki/x509-fields.js';
 
 const skiExtension = (k: PooledKey) => seq(oid(OID.subjectKeyIdentifier), octets(octets(sha1(k.publicKeyBits))));
 
-test('pooled keys carry the same PKCS#8 PEM and SPKI DER that Node exports for them', async () => {
+test('pooled keys carry the same SEC1 PEM and SPKI DER that Node exports for them', async () => {
   const pool = new KeyPool({ size: 8 });
   try {
     await pool.ready();
     for (let i = 0; i < 8; i++) {
       const k = pool.take();
-      assert.equal(k.keyPem, k.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      assert.equal(k.keyPem, k.privateKey.export({ type: 'sec1', format: 'pem' }));
       const spki = createPublicKey(k.privateKey).export({ type: 'spki', format: 'der' });
       assert.ok(k.spki.equals(spki));
       assert.ok(k.publicKeyBits.equals(spki.subarray(spki.length - 65)));
@@ -37,7 +37,7 @@ test('a key taken from an empty pool (generated synchronously) is encoded the sa
   const pool = new KeyPool({ size: 0 });
   try {
     const k = pool.take();
-    assert.equal(k.keyPem, k.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    assert.equal(k.keyPem, k.privateKey.export({ type: 'sec1', format: 'pem' }));
     assert.ok(k.spki.equals(createPublicKey(k.privateKey).export({ type: 'spki', format: 'der' })));
     assert.deepEqual(k.subjectKeyIdExtension, skiExtension(k));
   } finally {
