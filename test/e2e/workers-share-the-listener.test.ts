@@ -168,3 +168,16 @@ test('a worker that cannot start stops the primary: exit 1 and the reason on std
     taken.close();
   }
 });
+
+test('workers whose primary is killed (SIGKILL) stop on their own and free the port', async () => {
+  const config = baseConfig(pki.dir, backend.port, { mode: 'http' }) as Record<string, unknown>;
+  config.workers = 2;
+  config.timeouts = { shutdownGrace: '2s' };
+  const p = await startProxyProcess(await writeConfig(pki.dir, config, 'orphans.yaml'));
+  const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  assert.equal(children.length, 2, 'two worker processes');
+  p.child.kill('SIGKILL');
+  await waitFor(() => children.every((pid) => !isAlive(pid)), 'workers gone', 10_000);
+  const r = await curl(pki.dir, 'alice', `https://localhost:${p.port}/who`);
+  assert.equal(r.code, 7, 'nothing listens any more');
+});

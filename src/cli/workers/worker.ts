@@ -50,8 +50,8 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo): Prom
     });
     // SIGTERM to one worker (or to the whole group, as systemd does) stops it gracefully.
     process.on('SIGTERM', stop);
-    // The primary is gone: nobody would restart us or forward signals.
-    process.on('disconnect', stop);
+    // A primary that dies takes its workers with it: node:cluster exits a worker at once
+    // when the IPC channel drops (test/e2e/workers-share-the-listener.test.ts).
   });
 }
 
