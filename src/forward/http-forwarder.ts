@@ -213,20 +213,18 @@ export class HttpForwarder {
     const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, binding.headers);
     const pool = this.pools.get(binding);
     const protocol = String(req.headers.upgrade ?? 'websocket');
-    pool.upgrade({ path, method: req.method as Dispatcher.HttpMethod, headers, protocol }).then(({ headers: upHeaders, socket: up }) => {
-      const lines = ['HTTP/1.1 101 Switching Protocols', `Connection: Upgrade`, `Upgrade: ${protocol}`];
-      for (const [k, v] of Object.entries(upHeaders)) {
-        if (k === 'connection' || k === 'upgrade' || v === undefined) continue;
-        for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
-      }
-      socket.write(lines.join('\r\n') + '\r\n\r\n');
-      if (head.length) up.write(head);
-      up.pipe(socket);
-      socket.pipe(up);
-      const close = () => { up.destroy(); socket.destroy(); };
-      up.on('error', close); socket.on('error', close); up.on('close', close); socket.on('close', close);
-      this.o.logger.info({ conn: admitted.conn.id, identity: admitted.conn.client?.identity, method: req.method, path, status: 101, outcome: 'upgraded', route: route.upstream }, 'upgrade');
-    }, (err: Error) => fail(502, 'upstream unavailable', 'upstream-error', err.message));
+    const log = (status: number, outcome: string, reason?: string) => this.o.logger.info({
+      conn: admitted.conn.id, identity: admitted.conn.client?.identity, method: req.method, path, status, outcome, reason, route: route.upstream,
+    }, 'upgrade');
+    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, upgrade: protocol }, new UpgradeRelay(socket, head, protocol, {
+      upgraded: () => log(101, 'upgraded'),
+      // the backend said no (403, 426, …): the client gets its answer, as from nginx
+      refused: (status) => log(status, 'not-upgraded'),
+      failed: (err, answered) => {
+        if (!answered) fail(502, 'upstream unavailable', 'upstream-error', (err as NodeJS.ErrnoException).code ?? err.message);
+        else { socket.destroy(); log(502, 'upstream-error', err.message); }
+      },
+    }));
   }
 
   /** Stop taking requests; in-flight ones finish. Resolves when the upstream pools are closed. */
@@ -304,6 +302,68 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.done = true;
     this.res.removeListener('close', this.onClientGone);
     this.finished(this.status, err);
+  }
+}
+
+/**
+ * An upgrade request upstream: a 101 splices the two connections; any other
+ * answer is relayed to the client as it came (then the connection closes, since
+ * the client's socket is no longer Node's HTTP server's to frame).
+ */
+class UpgradeRelay implements Dispatcher.DispatchHandler {
+  private answered = false;
+  private readonly onDrain = () => this.controller?.resume();
+  private controller?: Dispatcher.DispatchController;
+
+  constructor(
+    private readonly client: Duplex,
+    private readonly head: Buffer,
+    private readonly protocol: string,
+    private readonly on: { upgraded(): void; refused(status: number): void; failed(err: Error, answered: boolean): void },
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.client.once('close', () => { if (!this.answered) controller.abort(new Error('client closed the connection')); });
+  }
+
+  onRequestUpgrade(_c: Dispatcher.DispatchController, _status: number, headers: Record<string, string | string[] | undefined>, up: Duplex): void {
+    this.answered = true;
+    const lines = ['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${this.protocol}`];
+    for (const [k, v] of Object.entries(headers)) {
+      if (k === 'connection' || k === 'upgrade' || v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
+    }
+    const client = this.client;
+    client.write(lines.join('\r\n') + '\r\n\r\n');
+    if (this.head.length) up.write(this.head);
+    up.pipe(client);
+    client.pipe(up);
+    const close = () => { up.destroy(); client.destroy(); };
+    up.on('error', close); client.on('error', close); up.on('close', close); client.on('close', close);
+    this.on.upgraded();
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (statusCode < 200) return;
+    this.answered = true;
+    const h = responseHeaders(headers);
+    const lines = [`HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || ''}`, 'Connection: close'];
+    for (const [k, v] of Object.entries(h)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
+    this.client.write(lines.join('\r\n') + '\r\n\r\n');
+    this.on.refused(statusCode);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.client.write(chunk)) { controller.pause(); this.client.once('drain', this.onDrain); }
+  }
+
+  onResponseEnd(): void {
+    this.client.end();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.on.failed(err, this.answered);
   }
 }
 

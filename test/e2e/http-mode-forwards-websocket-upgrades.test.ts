@@ -2,6 +2,7 @@
  * Http mode: a WebSocket upgrade (the `ws` package on both ends) goes through
  * the proxy to the backend on an upstream connection authenticated as the
  * client; messages flow both ways, and a close on either end closes the other.
+ * A backend that refuses the upgrade is heard: its status and body reach the client.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,4 +66,39 @@ test('a client without a certificate cannot upgrade', async () => {
   assert.equal(res.statusCode, 400);
   res.resume();
   assert.equal(backend.wsClients.length, accepted, 'no upgrade reached the backend');
+});
+
+test("the backend's refusal of an upgrade reaches the client as it was sent", async () => {
+  const ws = new WebSocket(`wss://localhost:${proxy.port}/forbidden/chat`, {
+    ca: readFileSync(`${pki.dir}/edge-ca.crt`), cert: readFileSync(`${pki.dir}/alice.crt`), key: readFileSync(`${pki.dir}/alice.key`),
+  });
+  ws.on('error', () => { /* the refusal ends the handshake */ });
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage];
+  assert.equal(res.statusCode, 403, 'the backend\'s status, not a 502');
+  let body = '';
+  for await (const chunk of res) body += chunk;
+  assert.match(body, /no chat for you|Forbidden/);
+  const line = await proxy.waitForLog((l) => l.msg === 'upgrade' && l.path === '/forbidden/chat');
+  assert.equal(line.status, 403);
+  assert.equal(line.outcome, 'not-upgraded');
+});
+
+test('an upgrade to an upstream that is down gets a 502 and the proxy keeps serving', async () => {
+  const { freePort } = await import('../helpers/edge-tls.js');
+  const dead = await freePort();
+  const other = await startProxyProcess(await writeConfig(pki.dir, baseConfig(pki.dir, dead, { mode: 'http' }), 'dead-upstream.yaml'));
+  try {
+    const ws = new WebSocket(`wss://localhost:${other.port}/chat`, {
+      ca: readFileSync(`${pki.dir}/edge-ca.crt`), cert: readFileSync(`${pki.dir}/alice.crt`), key: readFileSync(`${pki.dir}/alice.key`),
+    });
+    ws.on('error', () => { /* the refusal ends the handshake */ });
+    const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage];
+    assert.equal(res.statusCode, 502);
+    res.resume();
+    const line = await other.waitForLog((l) => l.msg === 'upgrade' && l.status === 502);
+    assert.equal(line.outcome, 'upstream-error');
+    assert.equal(other.child.exitCode, null, 'still running');
+  } finally {
+    await other.stop();
+  }
 });

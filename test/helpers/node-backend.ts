@@ -55,7 +55,7 @@ export interface HttpsBackendOptions {
   pkiDir: string;
   /** path prefix → handler; the longest matching prefix wins; everything else gets the JSON echo */
   routes?: Record<string, RouteHandler>;
-  /** accept WebSocket upgrades on any path and echo messages as "<identity>:<data>" */
+  /** accept WebSocket upgrades (except under /forbidden: 403) and echo messages as "<identity>:<data>" */
   websocket?: boolean;
   /** default TLSv1.3 */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
@@ -113,7 +113,11 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
   const raw = trackSockets(server);
 
   if (o.websocket) {
-    const wss = new WebSocketServer({ server });
+    // Upgrades to /forbidden… are refused with a 403 and a body, as a backend's policy would.
+    const wss = new WebSocketServer({
+      server,
+      verifyClient: (info, cb) => { if (info.req.url?.startsWith('/forbidden')) cb(false, 403, 'no chat for you'); else cb(true); },
+    });
     wss.on('connection', (ws, req) => {
       const who = identifyOrError(identifier, req.socket as TLSSocket);
       wsClients.push(who.identity);
