@@ -55,7 +55,11 @@ export class HttpForwarder {
     this.identityNames = identityHeaderNames(o.extraIdentityHeaders);
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
     this.h1 = createHttp1Server({
-      maxHeaderSize: o.maxHeaderSize, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
+      // Headers must arrive within timeouts.request; a body may take as long as it
+      // keeps moving (no gap over timeouts.request, the socket timeout below), as with
+      // nginx's client_header_timeout and client_body_timeout. Node's requestTimeout
+      // would cut a large upload that is simply slower than that in total.
+      maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
       // how often slow requests (requestTimeout) are looked for; Node's default is 30 s
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
     }, (req, res) => this.onRequest(req, res));
@@ -63,6 +67,7 @@ export class HttpForwarder {
     // connection tracking on 'listening': without it requestTimeout is never
     // enforced and closeIdleConnections/closeAllConnections do nothing.
     this.h1.emit('listening');
+    this.h1.timeout = o.requestTimeoutMs;
     this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Malformed or oversized requests: answer like nginx and close; never crash.

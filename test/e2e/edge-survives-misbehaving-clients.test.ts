@@ -2,7 +2,8 @@
  * Misbehaving clients never affect the others: plain HTTP or garbage instead
  * of TLS, a client that disconnects in the middle of its handshake, one that
  * never finishes it, a slowloris that drips header lines (408 after
- * `timeouts.request`), and headers beyond `limits.maxHeaderSize` (431, over
+ * `timeouts.request`), an upload slower than that in total (served) or stalled
+ * (cut), and headers beyond `limits.maxHeaderSize` (431, over
  * HTTP/1.1 and HTTP/2). Each gets one clear log line, and a good request right
  * afterwards is served.
  */
@@ -98,6 +99,28 @@ test('slowloris: header lines dripped slowly get 408 after timeouts.request, one
   assert.equal(line.reason, 'ERR_HTTP_REQUEST_TIMEOUT');
   assert.equal(line.identity, identityOfFile(pki.dir, 'bob'));
   assert.ok(!backend.requests.some((q) => q.url === '/slow'), 'nothing reached the backend');
+  await goodRequestStillServed();
+});
+
+test('an upload slower in total than timeouts.request, but never pausing that long, goes through', async () => {
+  const s = await tlsClient(proxy.port, pki.dir, 'alice', { ALPNProtocols: ['http/1.1'] });
+  const done = readUntilClose(s);
+  const chunk = randomBytes(1000);
+  s.write(`POST /slow-upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${8 * chunk.length}\r\nConnection: close\r\n\r\n`);
+  for (let i = 0; i < 8; i++) { s.write(chunk); await new Promise((r) => setTimeout(r, 300)); } // 2.4 s against a 1 s limit
+  const r = await done;
+  assert.match(r.data, /^HTTP\/1\.1 200 /, r.data.slice(0, 200));
+  assert.equal(backend.requests.find((q) => q.url === '/slow-upload')?.bodyBytes, 8000, 'the whole body arrived');
+});
+
+test('a request body that stalls longer than timeouts.request is cut, and the proxy goes on', async () => {
+  const s = await tlsClient(proxy.port, pki.dir, 'alice', { ALPNProtocols: ['http/1.1'] });
+  const done = readUntilClose(s);
+  s.write('POST /stalled HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n');
+  s.write(randomBytes(1000));
+  const started = Date.now();
+  await done;
+  assert.ok(Date.now() - started < 10_000, 'closed after the stall, not left open');
   await goodRequestStillServed();
 });
 
