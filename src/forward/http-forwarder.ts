@@ -56,9 +56,9 @@ export class HttpForwarder {
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
     this.h1 = createHttp1Server({
       // Headers must arrive within timeouts.request; a body may take as long as it
-      // keeps moving (no gap over timeouts.request, the socket timeout below), as with
-      // nginx's client_header_timeout and client_body_timeout. Node's requestTimeout
-      // would cut a large upload that is simply slower than that in total.
+      // keeps moving (no gap over timeouts.request: bodyGapTimeout in onRequest), as
+      // with nginx's client_header_timeout and client_body_timeout. Node's
+      // requestTimeout would cut a large upload that is simply slower in total.
       maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
       // how often slow requests (requestTimeout) are looked for; Node's default is 30 s
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
@@ -67,7 +67,6 @@ export class HttpForwarder {
     // connection tracking on 'listening': without it requestTimeout is never
     // enforced and closeIdleConnections/closeAllConnections do nothing.
     this.h1.emit('listening');
-    this.h1.timeout = o.requestTimeoutMs;
     this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Malformed or oversized requests: answer like nginx and close; never crash.
@@ -131,6 +130,7 @@ export class HttpForwarder {
     const headers = this.upstreamHeaders(req, admitted.conn, host, binding.headers);
     const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
     pool.dispatch(
       { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
       new ResponseRelay(res, () => this.closing, (status, err) => {
@@ -150,6 +150,18 @@ export class HttpForwarder {
         }
       }),
     );
+  }
+
+  /**
+   * While an HTTP/1.1 request body is being received, a gap longer than
+   * timeouts.request closes the connection (Node's socket timeout: with no
+   * listener it destroys the socket). Off once the body is in, so waiting for a
+   * slow upstream is left to the upstream timeouts (504).
+   */
+  private bodyGapTimeout(req: AnyRequest): void {
+    const socket = req.socket;
+    socket.setTimeout(this.o.requestTimeoutMs);
+    req.once('end', () => socket.setTimeout(0));
   }
 
   /** One line per request at info; nothing is built when info is off. */
