@@ -137,6 +137,11 @@ export class HttpForwarder {
         const upstream = { route: route.upstream, upstream: binding.cluster.name };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+        if (reason === 'ERR_CLIENT_CLOSED') {
+          // nginx's 499: the client left first; the upstream request was aborted
+          this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason, ...upstream });
+          return;
+        }
         if (!res.headersSent) {
           const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
           const s = timeout ? 504 : 502;
