@@ -155,17 +155,23 @@ async function setup(p: Params, extraCerts: number): Promise<Env> {
   return { work, pkiDir, pki, aliceCertKeyPem, certsFile, aliceFile, certs, backend, cleanup };
 }
 
+/** nginx configured as the KES guide's proxy in front of the bench backend. */
+async function startNginxProxy(env: Env, name: string, workers: number, port?: number): Promise<RunningNginx> {
+  port ??= await freePort();
+  const d = env.pkiDir;
+  return startNginx(name, env.work, port, () => nginxProxyHttpBlock(port, env.backend.port, {
+    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
+    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
+  }), workers);
+}
+
 async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Target>; countersign: Record<string, RunningCountersign> }> {
   const b = env.backend;
   const direct: Target = { id: 'direct', port: b.port, pids: () => [], rssPid: () => b.workers()[0] };
-  const ngPort = await freePort();
   const d = env.pkiDir;
-  const ng = await startNginx('nginx-proxy', env.work, ngPort, () => nginxProxyHttpBlock(ngPort, b.port, {
-    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
-    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
-  }));
+  const ng = await startNginxProxy(env, 'nginx-proxy', 1);
   env.cleanup.unshift(() => ng.stop());
-  const nginx: Target = { id: 'nginx', port: ngPort, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
+  const nginx: Target = { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
   const countersign: Record<string, RunningCountersign> = {};
   const targets = { direct, nginx } as Record<TargetId, Target>;
   for (const id of ['connection', 'http', 'http-header'] as const) {
@@ -402,13 +408,9 @@ async function twoWorkerRun(env: Env, p: Params, one: Record<TargetId, TargetSum
   log('two worker processes: countersign workers: 2, nginx worker_processes 2');
   const b = env.backend;
   const d = env.pkiDir;
-  const ngPort = await freePort();
-  const ng = await startNginx('nginx-proxy-2', env.work, ngPort, () => nginxProxyHttpBlock(ngPort, b.port, {
-    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
-    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
-  }), 2);
+  const ng = await startNginxProxy(env, 'nginx-proxy-2', 2);
   const stops: (() => Promise<unknown>)[] = [() => ng.stop()];
-  const targets = { nginx: { id: 'nginx', port: ngPort, pids: () => ng.pids(), rssPid: () => undefined } } as Record<TwoWorkerId, Target>;
+  const targets = { nginx: { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<TwoWorkerId, Target>;
   try {
     for (const id of ['connection', 'http'] as const) {
       const port = await freePort();
@@ -578,11 +580,7 @@ async function profile(p: Params): Promise<void> {
       let stop: () => Promise<unknown>;
       let t: Target;
       if (w.variant === 'nginx') {
-        const d = env.pkiDir;
-        const ng = await startNginx(`prof-${w.name}`, env.work, port, () => nginxProxyHttpBlock(port, env.backend.port, {
-          edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
-          backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
-        }));
+        const ng = await startNginxProxy(env, `prof-${w.name}`, 1, port);
         stop = () => ng.stop();
         t = { id: 'nginx', port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
       } else {

@@ -205,7 +205,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     preTls: certificates.preTls,
     ticketKeys,
   });
-  certificates.attach(edge.tls);
+  certificates.attach(edge);
   const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 

@@ -20,7 +20,8 @@ export interface EdgeCertificates {
   /** ClientHello peek for ACME tls-alpn-01; undefined when not needed */
   preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
   /** keeps the listener's default (no-SNI) context in step with reloads */
-  attach(server: TlsServer): void;
+  /** keeps the server's default context current (a tls.Server, or the EdgeListener) */
+  attach(server: Pick<TlsServer, 'setSecureContext'>): void;
   reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }

@@ -62,15 +62,7 @@ export class EdgeListener {
       // its sockets once the handshake is done.
       allowHalfOpen: false,
     });
-    if (o.ticketKeys) {
-      const keys = o.ticketKeys;
-      this.tls.setTicketKeys(keys);
-      // node:cluster copies the first worker's keys to the others at listen time, but
-      // setSecureContext (a reloaded default certificate) draws new random ones, after
-      // which this worker's tickets would no longer resume on the others.
-      const setContext = this.tls.setSecureContext.bind(this.tls);
-      this.tls.setSecureContext = (options) => setContext({ ...options, ticketKeys: keys });
-    }
+    if (o.ticketKeys) this.tls.setTicketKeys(o.ticketKeys);
     this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
     this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
       o.onClientError(err, s.remoteAddress);
@@ -78,6 +70,16 @@ export class EdgeListener {
     });
     this.tls.on('connection', (s: Socket) => this.track(s));
     if (o.maxConnections) this.tls.maxConnections = o.maxConnections;
+  }
+
+  /**
+   * Replaces the default (no-SNI) context, keeping the shared ticket keys:
+   * node:cluster copies the first worker's keys to the others at listen time, but
+   * Node's setSecureContext draws new random ones, after which this worker's
+   * tickets would no longer resume on the others.
+   */
+  setSecureContext(options: SecureContextOptions): void {
+    this.tls.setSecureContext(this.o.ticketKeys ? { ...options, ticketKeys: this.o.ticketKeys } : options);
   }
 
   private track(s: Socket): void {

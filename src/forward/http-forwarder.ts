@@ -50,6 +50,7 @@ export class HttpForwarder {
   /** set by close(): responses ask HTTP/1.1 clients not to reuse the connection */
   private closing = false;
   private readonly sessions = new Set<Http2Session>();
+  private readonly isClosing = () => this.closing;
 
   constructor(private readonly o: HttpForwarderOptions) {
     this.identityNames = identityHeaderNames(o.extraIdentityHeaders);
@@ -60,7 +61,7 @@ export class HttpForwarder {
       // with nginx's client_header_timeout and client_body_timeout. Node's
       // requestTimeout would cut a large upload that is simply slower in total.
       maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
-      // how often slow requests (requestTimeout) are looked for; Node's default is 30 s
+      // how often slow headers (headersTimeout) are looked for; Node's default is 30 s
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
     }, (req, res) => this.onRequest(req, res));
     // This server never listens (sockets come from the edge), but Node starts its
@@ -133,7 +134,7 @@ export class HttpForwarder {
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
     pool.dispatch(
       { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
-      new ResponseRelay(res, () => this.closing, (status, err) => {
+      new ResponseRelay(res, this.isClosing, (status, err) => {
         const upstream = { route: route.upstream, upstream: binding.cluster.name };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const reason = (err as NodeJS.ErrnoException).code ?? err.message;
@@ -351,13 +352,9 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
 
   onRequestUpgrade(_c: Dispatcher.DispatchController, _status: number, headers: Record<string, string | string[] | undefined>, up: Duplex): void {
     this.answered = true;
-    const lines = ['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${this.protocol}`];
-    for (const [k, v] of Object.entries(headers)) {
-      if (k === 'connection' || k === 'upgrade' || v === undefined) continue;
-      for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
-    }
     const client = this.client;
-    client.write(lines.join('\r\n') + '\r\n\r\n');
+    const { connection: _connection, upgrade: _upgrade, ...rest } = headers; // this proxy sets both
+    client.write(responseHead(['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${this.protocol}`], rest));
     if (this.head.length) up.write(this.head);
     up.pipe(client);
     client.pipe(up);
@@ -369,10 +366,7 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (statusCode < 200) return;
     this.answered = true;
-    const h = responseHeaders(headers);
-    const lines = [`HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || ''}`, 'Connection: close'];
-    for (const [k, v] of Object.entries(h)) for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
-    this.client.write(lines.join('\r\n') + '\r\n\r\n');
+    this.client.write(responseHead([`HTTP/1.1 ${statusCode} ${statusMessage || STATUS_CODES[statusCode] || ''}`, 'Connection: close'], responseHeaders(headers)));
     this.on.refused(statusCode);
   }
 
@@ -387,6 +381,16 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
     this.on.failed(err, this.answered);
   }
+}
+
+/** A response head for a raw socket: the fixed lines, then every header value on its own line. */
+function responseHead(fixed: string[], headers: Record<string, string | string[] | undefined>): string {
+  const lines = [...fixed];
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
+  }
+  return lines.join('\r\n') + '\r\n\r\n';
 }
 
 function responseHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | string[]> {

@@ -4,6 +4,7 @@
  * an LRU so idle identities release their connections.
  */
 import { BalancedPool, Pool, type Dispatcher } from 'undici';
+import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
 import { parseHostPort, type UpstreamServer } from './upstream-cluster.js';
@@ -52,7 +53,7 @@ export class IdentityPools {
         const { host, port } = parseHostPort(`${o.hostname}:${o.port}`);
         const server = byOrigin.get(`${host}:${port}`);
         if (!server) { cb(new Error(`unknown upstream origin ${o.hostname}:${o.port}`), null); return; }
-        let credentials: { context: import('node:tls').SecureContext; sessions?: Map<string, Buffer> };
+        let credentials: { context: SecureContext; sessions?: Map<string, Buffer> };
         try {
           // the credentials of now: a renewed minted certificate, not the one the pool started with
           credentials = binding.current ? binding.current() : binding;

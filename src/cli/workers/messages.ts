@@ -16,10 +16,9 @@ export type WorkerMessage =
 /** Env var naming a worker's slot (1..N), so its log lines say which it is. */
 export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';
 
-export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
-  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('countersign:');
-}
+/** Ours rather than another IPC user's; each side only ever receives the other's kind. */
+const isOurs = (m: unknown): boolean =>
+  typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('countersign:');
 
-export function isWorkerMessage(m: unknown): m is WorkerMessage {
-  return isPrimaryMessage(m);
-}
+export const isPrimaryMessage = (m: unknown): m is PrimaryMessage => isOurs(m);
+export const isWorkerMessage = (m: unknown): m is WorkerMessage => isOurs(m);

@@ -41,8 +41,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const alive = () => [...slots.values()].filter((s) => s.worker && !s.worker.isDead());
 
   const fork = (n: number) => {
-    const slot = slots.get(n) ?? { ready: false, startedAt: 0, backoffMs: 0 };
-    slots.set(n, slot);
+    const slot = slots.get(n)!;
     const w = cluster.fork({ [WORKER_SLOT_ENV]: String(n) });
     Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
     w.on('message', (m: unknown) => {
