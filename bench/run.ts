@@ -29,7 +29,8 @@ import { parseArgs } from 'node:util';
 import { certificatesDer, generateDevPki, writeDevPki, type DevPki } from '../src/pki/index.js';
 import { AB_BIN, runAb, type AbResult } from './lib/ab.js';
 import { generateClientCerts, type ClientCert } from './lib/client-certs.js';
-import { countersignConfig, REPO_ROOT, startCountersign, type CountersignVariant, type RunningCountersign } from './lib/countersign.js';
+import { countersignConfig, REPO_ROOT, startCountersign, startNodeServer, type CountersignVariant, type RunningCountersign } from './lib/countersign.js';
+import type { FloorKind } from './floor-server.js';
 import { summarizeCpuProfile } from './lib/cpu-profile.js';
 import { perfAvailable, perfRecord, perfSummary } from './lib/perf.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
@@ -385,8 +386,9 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
     const goals = evaluateGoals(summaries, micro, series);
     for (const c of countersignStops) await c();
     const twoWorkers = await twoWorkerRun(env, p, summaries);
+    const floors = await floorRun(env, p);
     const durationS = Math.round((Date.now() - started) / 1000);
-    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers });
+    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers, floors });
   } finally {
     for (const c of env.cleanup) await c().catch(() => {});
   }
@@ -474,10 +476,81 @@ async function twoWorkerRun(env: Env, p: Params, one: Record<TargetId, TargetSum
   }
 }
 
+type FloorId = 'nginx' | 'https' | 'undici' | 'http' | 'tls-pipe' | 'connection';
+interface FloorSummary {
+  repeats: number;
+  header: string[];
+  rows: string[][];
+  points: Record<FloorId, { kaRps: number[]; kaCpuUs: number[]; ncRps: number[]; ncCpuUs: number[] }>;
+}
+const FLOOR_LABELS: Record<FloorId, string> = {
+  nginx: 'nginx', https: 'node https, answers itself', undici: 'node https + undici', http: 'cs http delegated',
+  'tls-pipe': 'node TLS pipe', connection: 'cs connection',
+};
+
+/**
+ * Node floors: the least a Node proxy can cost here (bench/floor-server.ts),
+ * beside nginx and countersign in one rotation, keep-alive and returning new
+ * connections. Says how much of each gap to nginx is Node's and how much ours.
+ */
+async function floorRun(env: Env, p: Params): Promise<FloorSummary> {
+  const repeats = Math.min(p.repeats, 3);
+  log(`node floors: ${repeats} repeat${repeats > 1 ? 's' : ''}`);
+  const b = env.backend;
+  const ids: FloorId[] = ['nginx', 'https', 'undici', 'http', 'tls-pipe', 'connection'];
+  const ng = await startNginxProxy(env, 'nginx-proxy-floor', 1);
+  const stops: (() => Promise<unknown>)[] = [() => ng.stop()];
+  const targets = { nginx: { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<FloorId, Target>;
+  try {
+    for (const id of ids) {
+      if (id === 'nginx') continue;
+      const port = await freePort();
+      const server = id === 'http' || id === 'connection'
+        ? await startCountersign({ name: `${id}-floor`, dir: env.work, port, config: countersignConfig(VARIANT[id], env.pkiDir, port, b.port) })
+        : await startNodeServer(`floor ${id}`, [join(REPO_ROOT, 'dist/bench/floor-server.js'), id satisfies FloorKind, String(port), String(b.port), env.pkiDir], port);
+      stops.push(() => server.stop());
+      targets[id] = { id: id === 'http' || id === 'connection' ? id : 'direct', port, pids: () => [server.pid], rssPid: () => undefined };
+    }
+    for (const id of ids) await ab(env, targets[id], p, true, p.warmupSeconds);
+    const points = Object.fromEntries(ids.map((id) => [id, { kaRps: [], kaCpuUs: [], ncRps: [], ncCpuUs: [] }])) as unknown as FloorSummary['points'];
+    for (let rep = 0; rep < repeats; rep++) {
+      const order = ids.map((_, i) => ids[(i + rep) % ids.length]);
+      for (const keepAlive of [true, false]) {
+        for (const id of order) {
+          const t = targets[id];
+          const r = await measured(t, b, () => ab(env, t, p, keepAlive, p.seconds).then((ab) => ({ ab, loadgenCpuS: ab.loadgenCpuS })));
+          if (r.ab.failed || r.ab.non2xx) throw new Error(`floor point ${FLOOR_LABELS[id]} had ${r.ab.failed} failed and ${r.ab.non2xx} non-2xx responses`);
+          const us = (r.proxyCpuS * 1e6) / Math.max(1, r.ab.complete);
+          (keepAlive ? points[id].kaRps : points[id].ncRps).push(r.ab.requestsPerSecond);
+          (keepAlive ? points[id].kaCpuUs : points[id].ncCpuUs).push(us);
+          log(`  ${keepAlive ? 'keep-alive' : 'new, returning'} ${FLOOR_LABELS[id].padEnd(28)} ${r.ab.requestsPerSecond.toFixed(0).padStart(7)} ${keepAlive ? 'req' : 'conn'}/s  ${us.toFixed(keepAlive ? 1 : 0)} µs`);
+        }
+      }
+    }
+    const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3));
+    type K = keyof FloorSummary['points']['nginx'];
+    const perRepeat = (k: K, id: FloorId, base: FloorId) => median(points[id][k].map((v, i) => v / points[base][k][i]));
+    const cell = (k: K, id: FloorId) => `${fmt(median(points[id][k]))}${id === 'nginx' ? '' : ` (${perRepeat(k, id, 'nginx').toFixed(2)}×)`}`;
+    const overFloor = (k: 'kaRps' | 'ncRps', id: FloorId) => (id === 'http' ? `${perRepeat(k, 'http', 'undici').toFixed(2)}×` : id === 'connection' ? `${perRepeat(k, 'connection', 'tls-pipe').toFixed(2)}×` : '');
+    const header = ['metric (median of repeats)', ...ids.map((id) => FLOOR_LABELS[id])];
+    const rows = [
+      ['keep-alive req/s', ...ids.map((id) => cell('kaRps', id))],
+      ['CPU µs / request (keep-alive)', ...ids.map((id) => cell('kaCpuUs', id))],
+      ['new conn/s, returning identity (ab)', ...ids.map((id) => cell('ncRps', id))],
+      ['CPU µs / new conn', ...ids.map((id) => cell('ncCpuUs', id))],
+      ['keep-alive req/s ÷ floor', ...ids.map((id) => overFloor('kaRps', id))],
+      ['new conn/s ÷ floor', ...ids.map((id) => overFloor('ncRps', id))],
+    ];
+    return { repeats, header, rows, points };
+  } finally {
+    for (const s of stops) await s().catch(() => {});
+  }
+}
+
 async function report(r: {
   machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
   micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number; quietWaitS: number }; updateDocs: boolean;
-  twoWorkers: TwoWorkerSummary;
+  twoWorkers: TwoWorkerSummary; floors: FloorSummary;
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
   const p = r.params;
@@ -512,12 +585,20 @@ async function report(r: {
     '',
     markdownTable(r.twoWorkers.header, r.twoWorkers.rows),
     '',
+    '### Node floors',
+    '',
+    `What Node itself costs, measured in the same run: \`bench/floor-server.ts\` with countersign's edge settings (same certificates, client certificates verified by OpenSSL) and nothing else — an https server answering the body itself; that server forwarding through one undici \`Pool\` with a raw dispatch handler; a TLS server piping each connection to an upstream TLS connection that resumes one stored session. One process each, beside nginx (one worker) and countersign, ${r.floors.repeats} repeat${r.floors.repeats > 1 ? 's' : ''}, medians; ratios to nginx, and "÷ floor" is countersign's rate over the floor of its mode (1.00× = countersign costs nothing beyond Node).`,
+    '',
+    markdownTable(r.floors.header, r.floors.rows),
+    '',
   ].join('\n');
 
   log('');
   log(textTable(header, rows));
   log('');
   log(textTable(r.twoWorkers.header, r.twoWorkers.rows));
+  log('');
+  log(textTable(r.floors.header, r.floors.rows));
   log('');
   for (const g of r.goals) log(`${g.status === 'met' ? '  met   ' : '  MISSED'}  ${g.goal}: ${g.measured}${g.by ? ` (${g.by})` : ''}`);
   const dir = join(REPO_ROOT, 'bench/results');
@@ -526,7 +607,7 @@ async function report(r: {
   await writeFile(join(dir, `${base}.md`), `# countersign benchmark\n\n${md}`);
   await writeFile(join(dir, `${base}.json`), JSON.stringify({
     when, durationS: r.durationS, quick: r.quick, machine: r.machine, params: r.params, noise: r.noise, labels: TARGET_LABELS,
-    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results, twoWorkers: r.twoWorkers,
+    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results, twoWorkers: r.twoWorkers, floors: r.floors,
   }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
   log(`\nwritten: bench/results/${base}.md, bench/results/${base}.json`);
   if (r.updateDocs) {

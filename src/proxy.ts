@@ -156,7 +156,8 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     }
     if (route.mode === 'http') {
       if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
-      socket.once('close', () => {
+      // below info nothing is logged: no listener, no log object per connection
+      if (logger.isLevelEnabled('info')) socket.once('close', () => {
         logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http!.accept(socket, conn);
@@ -182,6 +183,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
     }).then((o) => {
       const level = o.outcome === 'closed' ? 'info' : 'warn';
+      if (!logger.isLevelEnabled(level)) return;
       logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome: o.outcome, reason: o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
     });
   };

@@ -55,7 +55,12 @@ export async function startCountersign(opts: {
 }): Promise<RunningCountersign> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startNodeServer(`countersign (${opts.name})`, [...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port);
+}
+
+/** Runs `node ARGS` and waits until it accepts connections on `port`. */
+export async function startNodeServer(what: string, args: string[], port: number): Promise<RunningCountersign> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   // Keep a bounded tail only: the pipes must be drained, the content rarely matters.
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
@@ -74,10 +79,10 @@ export async function startCountersign(opts: {
     return exit;
   };
   try {
-    await waitForPort(opts.port, { alive: () => !exited, what: `countersign (${opts.name})` });
+    await waitForPort(port, { alive: () => !exited, what });
   } catch (err) {
     await stop();
-    throw new Error(`countersign (${opts.name}) did not start: ${(err as Error).message}\n${out}`);
+    throw new Error(`${what} did not start: ${(err as Error).message}\n${out}`);
   }
-  return { port: opts.port, pid: child.pid!, child, output: () => out, stop };
+  return { port, pid: child.pid!, child, output: () => out, stop };
 }
