@@ -80,7 +80,6 @@ const VARIANT: Record<'connection' | 'http' | 'http-header', CountersignVariant>
 };
 
 interface Target {
-  id: TargetId;
   port: number;
   /** processes whose CPU is "the proxy" (none for direct) */
   pids(): number[];
@@ -168,11 +167,11 @@ async function startNginxProxy(env: Env, name: string, workers: number, port?: n
 
 async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Target>; countersign: Record<string, RunningCountersign> }> {
   const b = env.backend;
-  const direct: Target = { id: 'direct', port: b.port, pids: () => [], rssPid: () => b.workers()[0] };
+  const direct: Target = { port: b.port, pids: () => [], rssPid: () => b.workers()[0] };
   const d = env.pkiDir;
   const ng = await startNginxProxy(env, 'nginx-proxy', 1);
   env.cleanup.unshift(() => ng.stop());
-  const nginx: Target = { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
+  const nginx: Target = { port: ng.port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
   const countersign: Record<string, RunningCountersign> = {};
   const targets = { direct, nginx } as Record<TargetId, Target>;
   for (const id of ['connection', 'http', 'http-header'] as const) {
@@ -180,7 +179,7 @@ async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Targe
     const cs = await startCountersign({ name: id, dir: env.work, port, config: countersignConfig(VARIANT[id], d, port, b.port) });
     env.cleanup.unshift(() => cs.stop());
     countersign[id] = cs;
-    targets[id] = { id, port, pids: () => [cs.pid], rssPid: () => cs.pid };
+    targets[id] = { port, pids: () => [cs.pid], rssPid: () => cs.pid };
   }
   return { targets, countersign };
 }
@@ -412,14 +411,14 @@ async function twoWorkerRun(env: Env, p: Params, one: Record<TargetId, TargetSum
   const d = env.pkiDir;
   const ng = await startNginxProxy(env, 'nginx-proxy-2', 2);
   const stops: (() => Promise<unknown>)[] = [() => ng.stop()];
-  const targets = { nginx: { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<TwoWorkerId, Target>;
+  const targets = { nginx: { port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<TwoWorkerId, Target>;
   try {
     for (const id of ['connection', 'http'] as const) {
       const port = await freePort();
       const config = { ...countersignConfig(VARIANT[id], d, port, b.port), workers: 2 };
       const cs = await startCountersign({ name: `${id}-2`, dir: env.work, port, config });
       stops.push(() => cs.stop());
-      targets[id] = { id, port, pids: () => [cs.pid, ...childPids(cs.pid)], rssPid: () => undefined };
+      targets[id] = { port, pids: () => [cs.pid, ...childPids(cs.pid)], rssPid: () => undefined };
     }
     const ids: TwoWorkerId[] = ['connection', 'http', 'nginx'];
     const points = Object.fromEntries(ids.map((id) => [id, { kaRps: [], kaCpuUs: [], ncRps: [], ncCpuUs: [], ftRps: [], ftCpuUs: [] }])) as unknown as TwoWorkerSummary['points'];
@@ -500,7 +499,7 @@ async function floorRun(env: Env, p: Params): Promise<FloorSummary> {
   const ids: FloorId[] = ['nginx', 'https', 'undici', 'http', 'tls-pipe', 'connection'];
   const ng = await startNginxProxy(env, 'nginx-proxy-floor', 1);
   const stops: (() => Promise<unknown>)[] = [() => ng.stop()];
-  const targets = { nginx: { id: 'nginx', port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<FloorId, Target>;
+  const targets = { nginx: { port: ng.port, pids: () => ng.pids(), rssPid: () => undefined } } as Record<FloorId, Target>;
   try {
     for (const id of ids) {
       if (id === 'nginx') continue;
@@ -509,7 +508,7 @@ async function floorRun(env: Env, p: Params): Promise<FloorSummary> {
         ? await startCountersign({ name: `${id}-floor`, dir: env.work, port, config: countersignConfig(VARIANT[id], env.pkiDir, port, b.port) })
         : await startNodeServer(`floor ${id}`, [join(REPO_ROOT, 'dist/bench/floor-server.js'), id satisfies FloorKind, String(port), String(b.port), env.pkiDir], port);
       stops.push(() => server.stop());
-      targets[id] = { id: id === 'http' || id === 'connection' ? id : 'direct', port, pids: () => [server.pid], rssPid: () => undefined };
+      targets[id] = { port, pids: () => [server.pid], rssPid: () => undefined };
     }
     for (const id of ids) await ab(env, targets[id], p, true, p.warmupSeconds);
     const points = Object.fromEntries(ids.map((id) => [id, { kaRps: [], kaCpuUs: [], ncRps: [], ncCpuUs: [] }])) as unknown as FloorSummary['points'];
@@ -663,14 +662,14 @@ async function profile(p: Params): Promise<void> {
       if (w.variant === 'nginx') {
         const ng = await startNginxProxy(env, `prof-${w.name}`, 1, port);
         stop = () => ng.stop();
-        t = { id: 'nginx', port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
+        t = { port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
       } else {
         const cs = await startCountersign({
           name: `prof-${w.name}`, dir: env.work, port, config: countersignConfig(w.variant, env.pkiDir, port, env.backend.port),
           nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${w.name}.cpuprofile`],
         });
         stop = () => cs.stop();
-        t = { id: 'connection', port, pids: () => [cs.pid], rssPid: () => cs.pid };
+        t = { port, pids: () => [cs.pid], rssPid: () => cs.pid };
       }
       let line = '';
       let window = { fromMs: 0, toMs: Infinity };

@@ -41,7 +41,10 @@ export function countersignConfig(variant: CountersignVariant, pkiDir: string, p
   };
 }
 
-export interface RunningCountersign {
+export type RunningCountersign = RunningNodeServer;
+
+/** A Node process started by the bench: countersign's CLI or a floor server. */
+export interface RunningNodeServer {
   port: number;
   pid: number;
   child: ChildProcess;
@@ -52,14 +55,14 @@ export interface RunningCountersign {
 
 export async function startCountersign(opts: {
   name: string; dir: string; port: number; config: Record<string, unknown>; nodeArgs?: string[];
-}): Promise<RunningCountersign> {
+}): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
   return startNodeServer(`countersign (${opts.name})`, [...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port);
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */
-export async function startNodeServer(what: string, args: string[], port: number): Promise<RunningCountersign> {
+export async function startNodeServer(what: string, args: string[], port: number): Promise<RunningNodeServer> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   // Keep a bounded tail only: the pipes must be drained, the content rarely matters.
