@@ -38,7 +38,7 @@ import { freePort, sleep } from './lib/net.js';
 import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type RunningNginx } from './lib/nginx.js';
 import { childPids, clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
 import {
-  evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, resultsTable, textTable, TARGET_LABELS,
+  evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, perRepeatRatio, resultsTable, seriesCell, textTable, TARGET_LABELS,
   type Goal, type MicroSummary, type Series, type TargetId, type TargetSummary,
 } from './lib/report.js';
 import { median } from './lib/stats.js';
@@ -445,13 +445,7 @@ async function twoWorkerRun(env: Env, p: Params, one: Record<TargetId, TargetSum
         log(`  ×2 new, first-time ${id.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} conn/s${r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : ''}`);
       }
     }
-    const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3));
-    const ratio = (k: keyof TwoWorkerSummary['points']['nginx'], id: TwoWorkerId) => {
-      // per-repeat ratios, as the one-process targets are judged
-      const rs = points[id][k].map((v, i) => v / points.nginx[k][i]);
-      return id === 'nginx' ? '' : ` (${median(rs).toFixed(2)}×)`;
-    };
-    const cell = (k: keyof TwoWorkerSummary['points']['nginx'], id: TwoWorkerId) => `${fmt(median(points[id][k]))}${ratio(k, id)}`;
+    const cell = (k: keyof TwoWorkerSummary['points']['nginx'], id: TwoWorkerId) => seriesCell(points[id][k], id === 'nginx' ? undefined : points.nginx[k]);
     const scale = (id: TwoWorkerId, k: 'kaRps' | 'ncRps' | 'ftRps') => {
       const base = id === 'nginx' ? one.nginx : one[id];
       const v = k === 'kaRps' ? base.kaRps : k === 'ncRps' ? base.ncRps : base.ftRps;
@@ -526,11 +520,14 @@ async function floorRun(env: Env, p: Params): Promise<FloorSummary> {
         }
       }
     }
-    const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toPrecision(3));
     type K = keyof FloorSummary['points']['nginx'];
-    const perRepeat = (k: K, id: FloorId, base: FloorId) => median(points[id][k].map((v, i) => v / points[base][k][i]));
-    const cell = (k: K, id: FloorId) => `${fmt(median(points[id][k]))}${id === 'nginx' ? '' : ` (${perRepeat(k, id, 'nginx').toFixed(2)}×)`}`;
-    const overFloor = (k: 'kaRps' | 'ncRps', id: FloorId) => (id === 'http' ? `${perRepeat(k, 'http', 'undici').toFixed(2)}×` : id === 'connection' ? `${perRepeat(k, 'connection', 'tls-pipe').toFixed(2)}×` : '');
+    const cell = (k: K, id: FloorId) => seriesCell(points[id][k], id === 'nginx' ? undefined : points.nginx[k]);
+    // countersign over the floor of its own mode
+    const FLOOR_OF: Partial<Record<FloorId, FloorId>> = { http: 'undici', connection: 'tls-pipe' };
+    const overFloor = (k: 'kaRps' | 'ncRps', id: FloorId) => {
+      const floor = FLOOR_OF[id];
+      return floor ? `${perRepeatRatio(points[id][k], points[floor][k]).toFixed(2)}×` : '';
+    };
     const header = ['metric (median of repeats)', ...ids.map((id) => FLOOR_LABELS[id])];
     const rows = [
       ['keep-alive req/s', ...ids.map((id) => cell('kaRps', id))],

@@ -92,6 +92,16 @@ function fmt(x: number): string {
   return Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(v);
 }
 
+/** Median of per-repeat ratios: both sides of a ratio ran seconds apart, so a slow minute moves both. */
+export function perRepeatRatio(values: number[], base: number[]): number {
+  return median(values.map((v, i) => v / base[i]));
+}
+
+/** A table cell for repeated points: the median, and the per-repeat ratio to `base` when given. */
+export function seriesCell(values: number[], base?: number[]): string {
+  return `${fmt(median(values))}${base ? ` (${perRepeatRatio(values, base).toFixed(2)}×)` : ''}`;
+}
+
 function cell(row: Row, id: TargetId, s: Record<TargetId, TargetSummary>): string {
   const v = s[id][row.key];
   if (!Number.isFinite(v)) return '–';
@@ -133,11 +143,7 @@ export type Series = Record<'kaRps' | 'kaCpuUsPerReq' | 'ncRps' | 'ftRps', Recor
  */
 export function evaluateGoals(s: Record<TargetId, TargetSummary>, micro: MicroSummary | undefined, series: Series): Goal[] {
   const goals: Goal[] = [];
-  const paired = (metric: keyof Series, id: TargetId) => {
-    const a = series[metric][id];
-    const b = series[metric].nginx;
-    return median(a.map((v, i) => v / b[i]));
-  };
+  const paired = (metric: keyof Series, id: TargetId) => perRepeatRatio(series[metric][id], series[metric].nginx);
   const ratioGoal = (goal: string, metric: keyof Series, id: TargetId, min: number) => {
     const r = paired(metric, id);
     const ok = r >= min;
