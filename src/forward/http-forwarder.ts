@@ -302,7 +302,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     const h = responseHeaders(headers);
     if (this.closing() && !('stream' in this.res)) h.connection = 'close';
-    this.res.writeHead(statusCode, h);
+    (this.res as ServerResponse).writeHead(statusCode, h);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -416,6 +416,6 @@ function reply(res: AnyResponse, status: number, message: string, close = false)
   const body = JSON.stringify({ error: message }) + '\n';
   const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
   if (close && !('stream' in res)) headers.connection = 'close';
-  res.writeHead(status, headers);
+  (res as ServerResponse).writeHead(status, headers);
   res.end(body);
 }
