@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/src/cli/main.js';
+import './require-node.js';
+await import('../dist/src/cli/main.js');
