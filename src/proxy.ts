@@ -92,7 +92,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const client = conn.client;
     const current = () => {
       const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)), sessions: creds.sessions };
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
     };
     return {
       cluster,
