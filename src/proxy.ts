@@ -18,6 +18,8 @@ import { Router } from './forward/router.js';
 import { UpstreamCluster } from './forward/upstream-cluster.js';
 import type { Logger } from './observe/index.js';
 import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
+import { FileWatch } from './edge/file-watch.js';
+import { readTicketKeyFile } from './edge/session-ticket-keys.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
@@ -48,7 +50,7 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -90,7 +92,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     const client = conn.client;
     const current = () => {
       const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)), sessions: creds.sessions };
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
     };
     return {
       cluster,
@@ -123,6 +125,17 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     : undefined;
 
   const certificates = await createEdgeCertificates({ config, logger });
+  let ticketKeys = givenTicketKeys;
+  // a fleet's shared key file wins over the keys a primary hands its workers
+  const ticketFile = config.edge.sessionTickets?.keyFile;
+  const ticketKeysFromFile = () => {
+    const t = readTicketKeyFile(ticketFile!);
+    if (t.readableByOthers) logger.warn({ path: ticketFile }, 'session-ticket key file is readable by group or others; make it 0600');
+    return t.keys;
+  };
+  if (ticketFile) {
+    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); throw err; }
+  }
   let nextId = 1;
 
   const onSecureConnection = (socket: TLSSocket) => {
@@ -206,9 +219,29 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     },
     preTls: certificates.preTls,
     ticketKeys,
+    // one fleet, one context: the instances sharing the key file resume each other's sessions
+    sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
   });
   certificates.attach(edge);
-  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
+  let currentTicketKeys = ticketKeys;
+  const reloadTicketKeys = (): 'unchanged' | 'reloaded' | 'failed' => {
+    if (!ticketFile) return 'unchanged';
+    try {
+      const k = ticketKeysFromFile();
+      if (currentTicketKeys?.equals(k)) return 'unchanged';
+      edge.setTicketKeys(k);
+      currentTicketKeys = k;
+      logger.info({ path: ticketFile, outcome: 'ok' }, 'session-ticket key reloaded');
+      return 'reloaded';
+    } catch (err) {
+      logger.error({ path: ticketFile, outcome: 'failed', reason: (err as Error).message }, 'session-ticket key not reloaded; the previous key stays');
+      return 'failed';
+    }
+  };
+  const ticketWatch = ticketFile
+    ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
+    : undefined;
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates.stop(); minter?.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
@@ -225,6 +258,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     edge.destroyAll();
     http?.destroy();
     await closed;
+    ticketWatch?.close();
     await certificates.stop();
     minter?.stop();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
@@ -233,6 +267,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
   return {
     address, stop, minter, certificates,
     reload: async () => {
+      reloadTicketKeys();
       const r = await certificates.reload();
       logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
     },
