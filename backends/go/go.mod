@@ -1,0 +1,3 @@
+module github.com/countersign/countersign/backends/go
+
+go 1.19
