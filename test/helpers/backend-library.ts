@@ -1,0 +1,162 @@
+/**
+ * The scenario every language's backend library runs (backends/<lang>/): its
+ * example server on loopback behind a real countersign in connection mode.
+ *
+ * - alice, through countersign, is identified as alice with her original identity;
+ * - bob, through countersign, is refused by the policy (deny wins);
+ * - a certificate from a look-alike CA — the delegation CA's name, another
+ *   key, and trusted by the backend's TLS layer — carrying a genuine-looking
+ *   extension for alice is refused (ERR_DELEGATION_UNTRUSTED_ISSUER);
+ * - alice connecting directly is refused, unless the server runs with --allow-direct.
+ *
+ * Every example server takes the same command line (see backends/README.md).
+ */
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { describeCertificate } from '../../src/pki/certificate-info.js';
+import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
+import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from './proxy-process.js';
+import { runCommand, type CommandResult } from './run-command.js';
+
+/** A temporary directory for build output, removed when the test process exits. */
+export async function buildDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface ExampleServer { child: ChildProcess; port: number; output: () => string }
+
+/** Starts an example server and waits for its "listening <port>" line. */
+export function startExampleServer(argv: string[], args: string[], opts: { cwd?: string } = {}): Promise<ExampleServer> {
+  const child = spawn(argv[0], [...argv.slice(1), ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} did not listen within 60 s: ${out}${err}`)), 60_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]), output: () => out + err }); }
+    });
+    child.once('exit', (c) => { clearTimeout(timer); reject(new Error(`${argv.join(' ')} exited ${c}: ${out}${err}`)); });
+  });
+}
+
+function stop(s: ExampleServer | undefined): Promise<void> {
+  if (!s || s.child.exitCode !== null || s.child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => { s.child.once('exit', () => r()); s.child.kill('SIGTERM'); });
+}
+
+function json(r: CommandResult): { status: number; body: Record<string, string> } {
+  const i = r.stdout.lastIndexOf('\n');
+  const status = Number(r.stdout.slice(i + 1));
+  const text = r.stdout.slice(0, i);
+  let body: Record<string, string>;
+  try { body = JSON.parse(text); } catch { throw new Error(`not JSON (status ${status}): ${text} ${r.stderr}`); }
+  return { status, body };
+}
+
+/**
+ * Registers the before/after hooks and the four scenario tests. `command`
+ * resolves (in before(), so a build counts against the hook's timeout, not a
+ * test's) to the argv that starts the example server.
+ */
+export function backendLibraryScenario(language: string, command: () => Promise<{ argv: string[]; cwd?: string }>): void {
+  let pki: TestPki;
+  let strict: ExampleServer;
+  let lenient: ExampleServer;
+  let proxy: ProxyProcess;
+  let aliceIdentity: string;
+  let delegationIdentity: string;
+
+  before(async () => {
+    pki = await makePki();
+    const d = pki.dir;
+    const alice = describeCertificate(pki.pki.clients.alice.cert);
+    const bob = describeCertificate(pki.pki.clients.bob.cert);
+    aliceIdentity = alice.identity;
+    delegationIdentity = describeCertificate(pki.pki.delegationCa.cert).identity;
+    // the forger's CA: the delegation CA's name, another key; the backend's TLS layer trusts it
+    const lookalike = await issueCertificate({ subject: 'CN=countersign dev delegation CA', ca: true });
+    const extension = encodeDelegationExtension({
+      version: 1,
+      certSha256: Buffer.from(alice.certSha256, 'hex'), spkiSha256: Buffer.from(alice.identity, 'hex'), certSha1: Buffer.from(alice.certSha1, 'hex'),
+      subject: alice.fields.subject, issuer: alice.fields.issuer, serial: alice.fields.serial, notAfter: alice.fields.notAfter,
+    });
+    const forged = await issueCertificate({
+      subject: 'CN=alice, O=countersign dev', issuer: lookalike, extraExtensions: [{ oid: DELEGATION_OID, critical: false, value: extension }],
+    });
+    await writeFile(join(d, 'lookalike-ca.crt'), lookalike.certPem);
+    await writeFile(join(d, 'forged.crt'), forged.certPem);
+    await writeFile(join(d, 'forged.key'), forged.keyPem, { mode: 0o600 });
+    await chmod(join(d, 'forged.key'), 0o600);
+
+    const { argv, cwd } = await command();
+    const common = [
+      '--cert', `${d}/backend.crt`, '--key', `${d}/backend.key`,
+      '--ca', `${d}/delegation-ca.crt`, '--ca', `${d}/client-ca.crt`, '--ca', `${d}/lookalike-ca.crt`,
+      '--delegation-ca', `${d}/delegation-ca.crt`,
+      '--policy', 'app', '--allow', '/v1/key/*/*', '--identity', alice.identity,
+      '--policy', 'readonly', '--allow', '/v1/key/*/*', '--deny', '/v1/key/create/*', '--identity', bob.identity,
+    ];
+    [strict, lenient] = await Promise.all([
+      startExampleServer(argv, common, { cwd }),
+      startExampleServer(argv, [...common, '--allow-direct'], { cwd }),
+    ]);
+    proxy = await startProxyProcess(await writeConfig(d, baseConfig(d, strict.port)));
+  });
+  after(async () => { await proxy?.stop(); await Promise.all([stop(strict), stop(lenient)]); });
+
+  const viaProxy = (who: string, path: string) =>
+    runCommand('curl', ['-sS', '--max-time', '20', '--cacert', `${pki.dir}/edge-ca.crt`, '--cert', `${pki.dir}/${who}.crt`, '--key', `${pki.dir}/${who}.key`,
+      '-w', '\n%{http_code}', `https://localhost:${proxy.port}${path}`], { timeoutMs: 30_000 });
+  const direct = (port: number, who: string, path: string) =>
+    runCommand('curl', ['-sS', '--max-time', '20', '--cacert', `${pki.dir}/backend-ca.crt`, '--cert', `${pki.dir}/${who}.crt`, '--key', `${pki.dir}/${who}.key`,
+      '-w', '\n%{http_code}', `https://127.0.0.1:${port}${path}`], { timeoutMs: 30_000 });
+
+  test(`${language}: alice through countersign is identified as alice, with her original identity`, async () => {
+    const r = json(await viaProxy('alice', '/v1/key/create/my-key'));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.via, 'delegated');
+    assert.equal(r.body.identity, aliceIdentity);
+    assert.equal(r.body.subject, 'CN=alice, O=countersign dev');
+    assert.equal(r.body.issuer, 'CN=countersign dev client CA');
+    assert.equal(r.body.policy, 'app');
+    assert.equal(r.body.proxy, delegationIdentity);
+  });
+
+  test(`${language}: bob through countersign is prohibited by the policy (deny wins)`, async () => {
+    const r = json(await viaProxy('bob', '/v1/key/create/my-key'));
+    assert.equal(r.status, 403);
+    assert.deepEqual(r.body, { code: 'ERR_POLICY_DENIED', message: 'prohibited by policy' });
+    const allowed = json(await viaProxy('bob', '/v1/key/list/all'));
+    assert.equal(allowed.status, 200, 'the same policy allows bob elsewhere');
+    assert.equal(allowed.body.policy, 'readonly');
+  });
+
+  test(`${language}: a forged extension from a look-alike CA the TLS layer trusts is refused`, async () => {
+    for (const server of [strict, lenient]) {
+      const r = json(await direct(server.port, 'forged', '/v1/key/create/my-key'));
+      assert.equal(r.status, 401, JSON.stringify(r.body));
+      assert.equal(r.body.code, 'ERR_DELEGATION_UNTRUSTED_ISSUER');
+    }
+  });
+
+  test(`${language}: a direct client is accepted only when the server allows direct clients`, async () => {
+    const refused = json(await direct(strict.port, 'alice', '/v1/key/create/my-key'));
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.code, 'ERR_DIRECT_NOT_ALLOWED');
+    const accepted = json(await direct(lenient.port, 'alice', '/v1/key/create/my-key'));
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    assert.equal(accepted.body.via, 'direct');
+    assert.equal(accepted.body.identity, aliceIdentity);
+  });
+}
