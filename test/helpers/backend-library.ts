@@ -67,9 +67,10 @@ function json(r: CommandResult): { status: number; body: Record<string, string> 
 /**
  * Registers the before/after hooks and the four scenario tests. `command`
  * resolves (in before(), so a build counts against the hook's timeout, not a
- * test's) to the argv that starts the example server.
+ * test's) to the argv that starts the example server. `alpn`: what the server
+ * speaks (upstreams.<name>.alpn), e.g. ['http/1.1'] for a server without HTTP/2.
  */
-export function backendLibraryScenario(language: string, command: () => Promise<{ argv: string[]; cwd?: string }>): void {
+export function backendLibraryScenario(language: string, command: () => Promise<{ argv: string[]; cwd?: string }>, opts: { alpn?: string[] } = {}): void {
   let pki: TestPki;
   let strict: ExampleServer;
   let lenient: ExampleServer;
@@ -111,7 +112,9 @@ export function backendLibraryScenario(language: string, command: () => Promise<
       startExampleServer(argv, common, { cwd }),
       startExampleServer(argv, [...common, '--allow-direct'], { cwd }),
     ]);
-    proxy = await startProxyProcess(await writeConfig(d, baseConfig(d, strict.port)));
+    const config = baseConfig(d, strict.port) as { upstreams: { backend: Record<string, unknown> } };
+    if (opts.alpn) config.upstreams.backend.alpn = opts.alpn;
+    proxy = await startProxyProcess(await writeConfig(d, config));
   });
   after(async () => { await proxy?.stop(); await Promise.all([stop(strict), stop(lenient)]); });
 
