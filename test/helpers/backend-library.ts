@@ -115,7 +115,7 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     const config = baseConfig(d, strict.port) as { upstreams: { backend: Record<string, unknown> } };
     if (opts.alpn) config.upstreams.backend.alpn = opts.alpn;
     proxy = await startProxyProcess(await writeConfig(d, config));
-  });
+  }, { timeout: 240_000 }); // a cold build (javac, go build) on a busy machine
   after(async () => { await proxy?.stop(); await Promise.all([stop(strict), stop(lenient)]); });
 
   const viaProxy = (who: string, path: string) =>

@@ -11,7 +11,7 @@ import { backendLibraryScenario, buildDir } from '../helpers/backend-library.js'
 
 const MODULE = join(REPO_ROOT, 'backends/go');
 
-test('go test passes in backends/go (vectors, policy, path.Match)', async () => {
+test('go test passes in backends/go (vectors, policy, path.Match)', { timeout: 200_000 }, async () => {
   const r = await runCommand('go', ['test', '-count=1', './...'], { cwd: MODULE, timeoutMs: 180_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^ok\s/m);

@@ -14,7 +14,7 @@ const DIR = join(REPO_ROOT, 'backends/python');
 // Debian's interpreter (what CI installs); a pyenv shim on PATH may point elsewhere
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
-test('python unittest passes in backends/python (vectors, signatures)', async () => {
+test('python unittest passes in backends/python (vectors, signatures)', { timeout: 150_000 }, async () => {
   const r = await runCommand(PYTHON, ['-m', 'unittest', 'discover', '-s', 'tests', '-v'], { cwd: DIR, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stderr, /^OK$/m);
