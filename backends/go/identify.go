@@ -137,13 +137,16 @@ func (id *Identifier) Identify(state *tls.ConnectionState) (*Identity, error) {
 		subject, _ := FormatName(state.PeerCertificates[0].RawSubject)
 		return nil, newError(ErrPeerUnauthorized, fmt.Sprintf("the client certificate %q was not verified against the server's trust store; use ClientAuth: tls.RequireAndVerifyClientCert with ClientCAs", subject))
 	}
-	return id.IdentifyCertificate(state.PeerCertificates[0])
+	return id.IdentifyCertificate(state.PeerCertificates[0], state.PeerCertificates[1:]...)
 }
 
 // IdentifyCertificate resolves a peer certificate that the TLS layer has
 // already verified. The delegation extension is believed only when the
-// certificate's signature verifies with a pinned delegation CA key.
-func (id *Identifier) IdentifyCertificate(cert *x509.Certificate) (*Identity, error) {
+// certificate's signature verifies with a pinned delegation CA key — or with
+// the key of a presented intermediate (a per-instance delegation intermediate,
+// sent after the minted certificate) that is a CA and whose own signature
+// verifies with a pinned key. Signatures decide, never names.
+func (id *Identifier) IdentifyCertificate(cert *x509.Certificate, presented ...*x509.Certificate) (*Identity, error) {
 	if cert == nil {
 		return nil, newError(ErrNoPeerCertificate, "no peer certificate")
 	}
@@ -171,6 +174,24 @@ func (id *Identifier) IdentifyCertificate(cert *x509.Certificate) (*Identity, er
 			break
 		}
 	}
+	var intermediate *x509.Certificate
+	if found && a == nil && len(id.anchors) > 0 {
+		for _, i := range presented {
+			// CheckSignatureFrom insists that the parent is a CA (basicConstraints CA:TRUE)
+			if i == nil || cert.CheckSignatureFrom(i) != nil {
+				continue
+			}
+			for k := range id.anchors {
+				if i.CheckSignatureFrom(id.anchors[k].cert) == nil {
+					a, intermediate = &id.anchors[k], i
+					break
+				}
+			}
+			if a != nil {
+				break
+			}
+		}
+	}
 	if found && a == nil {
 		return nil, newError(ErrDelegationUntrustedIssuer, fmt.Sprintf("certificate %q carries a delegation extension but was not signed by a trusted delegation CA (issuer %q); refused — only certificates minted by a pinned delegation CA are believed", subject, issuer))
 	}
@@ -181,6 +202,12 @@ func (id *Identifier) IdentifyCertificate(cert *x509.Certificate) (*Identity, er
 		now := id.now()
 		if err := checkValidity("delegation CA", a.voucher.Subject, a.cert.NotBefore, a.cert.NotAfter, now, "replace the delegation CA"); err != nil {
 			return nil, err
+		}
+		if intermediate != nil {
+			isub, _ := FormatName(intermediate.RawSubject)
+			if err := checkValidity("delegation intermediate CA", isub, intermediate.NotBefore, intermediate.NotAfter, now, "replace the proxy instance's intermediate"); err != nil {
+				return nil, err
+			}
 		}
 		if err := checkValidity("delegated certificate", subject, cert.NotBefore, cert.NotAfter, now, "the proxy mints a fresh one on the next connection"); err != nil {
 			return nil, err

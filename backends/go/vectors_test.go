@@ -1,6 +1,7 @@
 package countersign
 
 import (
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -33,6 +34,7 @@ type vectors struct {
 	Certificates        []struct {
 		Name          string   `json:"name"`
 		Cert          string   `json:"cert"`
+		Chain         []string `json:"chain"`
 		DelegationCAs []string `json:"delegationCAs"`
 		AllowDirect   bool     `json:"allowDirect"`
 		ExtensionOID  string   `json:"extensionOid"`
@@ -120,7 +122,15 @@ func TestCertificateVectors(t *testing.T) {
 				if lerr != nil {
 					t.Fatal(lerr)
 				}
-				got, err = id.IdentifyCertificate(cs[0])
+				var chain []*x509.Certificate
+				for _, p := range c.Chain {
+					ic, lerr := LoadCertificates([]byte(p))
+					if lerr != nil {
+						t.Fatal(lerr)
+					}
+					chain = append(chain, ic...)
+				}
+				got, err = id.IdentifyCertificate(cs[0], chain...)
 			}
 			if c.Expect.Error != "" {
 				if CodeOf(err) != Code(c.Expect.Error) {

@@ -31,6 +31,8 @@ export interface CertificateCase {
   description: string;
   /** the peer certificate, PEM */
   cert: string;
+  /** certificates the peer sent after its own (a per-instance delegation intermediate), PEM; default none */
+  chain?: string[];
   /** keys of `cas` pinned as delegation CAs */
   delegationCAs: string[];
   allowDirect: boolean;
@@ -42,7 +44,7 @@ export interface CertificateCase {
 }
 
 /** The identifier's result in the vectors' shape; `socket` is the single-function stand-in the TS identifier reads. */
-export function identifyForVector(c: Pick<CertificateCase, 'cert' | 'delegationCAs' | 'allowDirect' | 'extensionOid' | 'now'>, cas: Record<string, string>): Expected {
+export function identifyForVector(c: Pick<CertificateCase, 'cert' | 'chain' | 'delegationCAs' | 'allowDirect' | 'extensionOid' | 'now'>, cas: Record<string, string>): Expected {
   try {
     const opts: IdentifierOptions = {
       delegationCAs: c.delegationCAs.map((k) => cas[k]),
@@ -52,7 +54,10 @@ export function identifyForVector(c: Pick<CertificateCase, 'cert' | 'delegationC
     };
     const identifier = createIdentifier(opts);
     const x = new X509Certificate(c.cert);
-    const socket = { getPeerX509Certificate: () => x, authorized: true } as unknown as Parameters<typeof identifier.identify>[0];
+    // what tls.TLSSocket#getPeerCertificate(true) returns: the leaf, then what the peer sent, linked by issuerCertificate
+    const presented = [x, ...(c.chain ?? []).map((p) => new X509Certificate(p))].map((cert) => ({ raw: cert.raw, fingerprint256: cert.fingerprint256, issuerCertificate: undefined as unknown }));
+    presented.forEach((p, i) => { p.issuerCertificate = presented[i + 1]; });
+    const socket = { getPeerX509Certificate: () => x, getPeerCertificate: () => presented[0], authorized: true } as unknown as Parameters<typeof identifier.identify>[0];
     const r = identifier.identify(socket);
     return {
       via: r.via as 'direct' | 'delegated',

@@ -16,7 +16,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
-import { loadSigningCa } from '../../src/pki/key-material.js';
+import { loadKeyMaterial, loadSigningCa } from '../../src/pki/key-material.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { TAG, generalizedTime, octets, seq, smallInt, tlv } from '../../src/pki/der.js';
 import { createCaSigner, type CaSigner } from '../../src/delegation/ca-signer.js';
@@ -61,6 +61,16 @@ async function main(): Promise<void> {
   const bob = await issueCertificate({ subject: 'CN=bob, O=Example', issuer: clientCa, notAfter: FAR });
   const rsaClient = await issueCertificate({ subject: 'CN=carol, OU=R\\+D, O=Example', issuer: clientCa, keyAlgorithm: 'rsa-2048', notAfter: FAR });
 
+  // a per-instance intermediate under a pinned root (delegation.ca holds the intermediate and the root)
+  const root = await ca('CN=countersign delegation root, O=Example');
+  const intermediate = await issueCertificate({ subject: 'CN=countersign instance 1, O=Example', issuer: root.issued, ca: true, notAfter: FAR });
+  const intermediateSigner = createCaSigner(loadSigningCa({ certPem: intermediate.certPem + root.issued.certPem, keyPem: intermediate.keyPem, what: 'intermediate' }));
+  const lookalikeRoot = await ca('CN=countersign delegation root, O=Example');
+  const lookalikeIntermediate = await issueCertificate({ subject: 'CN=countersign instance 1, O=Example', issuer: lookalikeRoot.issued, ca: true, notAfter: FAR });
+  const lookalikeIntermediateSigner = createCaSigner(loadSigningCa({ certPem: lookalikeIntermediate.certPem, keyPem: lookalikeIntermediate.keyPem, what: 'lookalike intermediate' }));
+  const leafUnderRoot = await issueCertificate({ subject: 'CN=countersign instance 1, O=Example', issuer: root.issued, notAfter: FAR });
+  const leafSigner = createCaSigner(loadKeyMaterial({ certPem: leafUnderRoot.certPem, keyPem: leafUnderRoot.keyPem, what: 'leaf' }));
+
   const pool = new KeyPool({ size: 0 });
   const mint = (signer: CaSigner, who: IssuedCertificate, extra: { embedOriginal?: boolean; extensionOid?: string } = {}) =>
     mintCertificate(describeCertificate(who.cert), { ca: signer, key: pool.take(), ttlMs, now: generated.getTime(), ...extra }).certPem;
@@ -77,6 +87,8 @@ async function main(): Promise<void> {
     ed25519: ed25519.issued.certPem,
     client: clientCa.certPem,
     aliceLeaf: alice.certPem,
+    root: root.issued.certPem,
+    intermediate: intermediate.certPem,
   };
   const genuine = extensionFor(alice);
   const flipped = Buffer.from(genuine);
@@ -119,6 +131,12 @@ async function main(): Promise<void> {
     { name: 'missing-extension', description: 'signed by the delegation CA, but without the extension', cert: await byDelegationCa(alice, undefined) },
     { name: 'minted-not-yet-valid', description: 'a minted certificate judged before its notBefore', cert: mint(delegation.signer, alice), now: new Date(generated.getTime() - 3600_000).toISOString() },
     { name: 'minted-expired', description: 'a minted certificate judged after it (and everything else) expired', cert: mint(delegation.signer, alice), now: '2126-06-01T00:00:00.000Z' },
+    { name: 'delegated-via-intermediate', description: 'minted by a per-instance intermediate that the peer sends after its certificate; the root is pinned and named as the proxy', cert: mint(intermediateSigner, alice), chain: [intermediate.certPem], delegationCAs: ['root'] },
+    { name: 'intermediate-pinned-directly', description: 'minted by an intermediate that is itself pinned; nothing else sent', cert: mint(intermediateSigner, bob), delegationCAs: ['intermediate'] },
+    { name: 'intermediate-not-sent', description: 'minted by an intermediate under the pinned root, but the peer did not send the intermediate', cert: mint(intermediateSigner, alice), delegationCAs: ['root'] },
+    { name: 'intermediate-from-lookalike-root', description: 'an intermediate with the genuine names, under a root with the pinned root\'s name and another key', cert: mint(lookalikeIntermediateSigner, alice), chain: [lookalikeIntermediate.certPem, lookalikeRoot.issued.certPem], delegationCAs: ['root'] },
+    { name: 'intermediate-genuine-but-not-the-signer', description: 'the genuine intermediate is sent, but a look-alike with its name signed the certificate', cert: mint(lookalikeIntermediateSigner, alice), chain: [intermediate.certPem], delegationCAs: ['root'] },
+    { name: 'intermediate-not-a-ca', description: 'the certificate was signed by a leaf (CA:FALSE) that the pinned root issued', cert: mint(leafSigner, alice), chain: [leafUnderRoot.certPem], delegationCAs: ['root'] },
     { name: 'direct-refused', description: 'alice connects directly; allowDirect is off', cert: alice.certPem },
     { name: 'direct-allowed', description: 'alice connects directly; allowDirect is on', cert: alice.certPem, allowDirect: true },
     { name: 'direct-golden-name', description: 'a certificate made with openssl: multi-valued RDN and escaped characters', cert: ALICE_PEM, allowDirect: true, now: '2027-01-01T00:00:00.000Z' },

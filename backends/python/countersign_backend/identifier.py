@@ -82,6 +82,25 @@ def _check_validity(what: str, subject: str, nb: _dt.datetime, na: _dt.datetime,
         raise CountersignError(ERR_CERT_NOT_YET_VALID, f'{what} "{subject}" is not valid before {nb.isoformat()}; check the clocks')
 
 
+def _presented_chain(sock) -> list[bytes]:
+    """What the peer sent after its certificate. Python 3.13 has SSLSocket.get_unverified_chain();
+    3.11 and 3.12 give only the leaf, so a per-instance intermediate must be pinned itself there."""
+    get = getattr(sock, "get_unverified_chain", None)
+    if get is None:
+        return []
+    try:
+        chain = get() or []
+    except (ssl.SSLError, ValueError):
+        return []
+    out = []
+    for c in chain[1:]:
+        if isinstance(c, (bytes, bytearray)):
+            out.append(bytes(c))
+        elif hasattr(c, "public_bytes"):
+            out.append(c.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    return out
+
+
 class Identifier:
     """Resolves TLS peers. Build one at start-up; ``identify`` is thread-safe.
 
@@ -138,10 +157,14 @@ class Identifier:
         context = getattr(sock, "context", None)
         if context is None or context.verify_mode == ssl.CERT_NONE:
             raise CountersignError(ERR_PEER_UNAUTHORIZED, "the client certificate was not verified by the TLS layer (verify_mode is CERT_NONE); use ssl.CERT_REQUIRED with the delegation CA in load_verify_locations")
-        return self.identify_certificate(der_bytes)
+        return self.identify_certificate(der_bytes, _presented_chain(sock))
 
-    def identify_certificate(self, cert_der: bytes) -> ResolvedIdentity:
-        """The identity behind a peer certificate (DER) that the TLS layer has verified."""
+    def identify_certificate(self, cert_der: bytes, presented: Iterable[bytes] = ()) -> ResolvedIdentity:
+        """The identity behind a peer certificate (DER) that the TLS layer has verified.
+
+        presented: DER certificates the peer sent after its own. A per-instance
+        delegation intermediate counts only if it is a CA, signed the certificate,
+        and is itself signed by a pinned delegation CA key."""
         try:
             cert = parse_certificate(cert_der)
         except DerError as e:
@@ -151,6 +174,19 @@ class Identifier:
         ext = cert.extension(self._oid)
         # the signature alone decides; names and key identifiers are free to copy
         anchor = next((a for a in self._anchors if verify_signature(a.cert.spki, cert.signature_algorithm, cert.tbs, cert.signature)), None)
+        intermediate = None
+        if ext is not None and anchor is None and self._anchors:
+            for d in presented:
+                try:
+                    i = parse_certificate(d)
+                except DerError:
+                    continue
+                if not i.is_ca or not verify_signature(i.spki, cert.signature_algorithm, cert.tbs, cert.signature):
+                    continue
+                anchor = next((a for a in self._anchors if verify_signature(a.cert.spki, i.signature_algorithm, i.tbs, i.signature)), None)
+                if anchor is not None:
+                    intermediate = i
+                    break
         if ext is not None and anchor is None:
             raise CountersignError(ERR_DELEGATION_UNTRUSTED_ISSUER, f'certificate "{subject}" carries a delegation extension but was not signed by a trusted delegation CA (issuer "{issuer}"); refused — only certificates minted by a pinned delegation CA are believed')
         if anchor is not None and ext is None:
@@ -158,6 +194,9 @@ class Identifier:
         if anchor is not None:
             now = self._now()
             _check_validity("delegation CA", anchor.voucher.subject, anchor.cert.not_before, anchor.cert.not_after, now, "replace the delegation CA")
+            if intermediate is not None:
+                _check_validity("delegation intermediate CA", _name(intermediate.subject, "intermediate", ERR_CERT_INVALID),
+                                intermediate.not_before, intermediate.not_after, now, "replace the proxy instance's intermediate")
             _check_validity("delegated certificate", subject, cert.not_before, cert.not_after, now, "the proxy mints a fresh one on the next connection")
             d = decode_extension(ext.value)
             if d.certificate is not None and not hmac.compare_digest(hashlib.sha256(d.certificate).digest(), d.cert_sha256):

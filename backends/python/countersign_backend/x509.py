@@ -40,7 +40,10 @@ class Certificate:
         e = self.extension(BASIC_CONSTRAINTS)
         if e is None:
             return False
-        seq = der.children(e.value, der.root(e.value, der.SEQUENCE))
+        try:
+            seq = der.children(e.value, der.root(e.value, der.SEQUENCE))
+        except DerError:
+            return False  # a malformed basicConstraints is not CA:TRUE
         return bool(seq) and seq[0].tag == der.BOOLEAN and seq[0].value(e.value) == b"\xff"
 
 

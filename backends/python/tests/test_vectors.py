@@ -33,7 +33,7 @@ class CertificateVectors(unittest.TestCase):
                 try:
                     identifier = Identifier([VECTORS["cas"][k] for k in c["delegationCAs"]], **kwargs)
                     import ssl
-                    got = identifier.identify_certificate(ssl.PEM_cert_to_DER_cert(c["cert"]))
+                    got = identifier.identify_certificate(ssl.PEM_cert_to_DER_cert(c["cert"]), [ssl.PEM_cert_to_DER_cert(p) for p in c.get("chain", [])])
                 except CountersignError as e:
                     self.assertEqual(e.code, want.get("error"), e.message)
                     continue

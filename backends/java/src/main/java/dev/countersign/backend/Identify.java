@@ -143,11 +143,23 @@ public final class Identify {
       throw new CountersignException(CountersignException.ERR_NO_PEER_CERTIFICATE,
           "the client presented no certificate; the server must require one (SSLParameters.setNeedClientAuth(true))");
     }
-    return from((X509Certificate) chain[0]);
+    List<X509Certificate> presented = new ArrayList<>();
+    for (int i = 1; i < chain.length; i++) if (chain[i] instanceof X509Certificate x) presented.add(x);
+    return from((X509Certificate) chain[0], presented);
   }
 
   /** The identity behind a peer certificate that the TLS layer has verified. */
   public Identity from(X509Certificate cert) throws CountersignException {
+    return from(cert, List.of());
+  }
+
+  /**
+   * The identity behind a peer certificate that the TLS layer has verified, with
+   * the certificates the peer sent after it: a per-instance delegation
+   * intermediate counts only if it is a CA, signed the certificate, and is itself
+   * signed by a pinned delegation CA key. Signatures decide, never names.
+   */
+  public Identity from(X509Certificate cert, List<X509Certificate> presented) throws CountersignException {
     TbsFields f = TbsFields.of(cert);
     String subject = Names.format(f.subject);
     String issuer = Names.format(f.issuer);
@@ -162,6 +174,20 @@ public final class Identify {
         // another key, another algorithm: not the issuer
       }
     }
+    X509Certificate intermediate = null;
+    if (wrapped != null && anchor == null && !anchors.isEmpty()) {
+      search:
+      for (X509Certificate i : presented) {
+        if (i.getBasicConstraints() < 0 || !verifies(cert, i)) continue;
+        for (Anchor a : anchors) {
+          if (verifies(i, a.cert)) {
+            anchor = a;
+            intermediate = i;
+            break search;
+          }
+        }
+      }
+    }
     if (wrapped != null && anchor == null) {
       throw new CountersignException(CountersignException.ERR_DELEGATION_UNTRUSTED_ISSUER, "certificate \"" + subject
           + "\" carries a delegation extension but was not signed by a trusted delegation CA (issuer \"" + issuer
@@ -174,6 +200,10 @@ public final class Identify {
     if (anchor != null) {
       Instant now = clock.instant();
       checkValidity("delegation CA", anchor.voucher.subject(), anchor.cert.getNotBefore().toInstant(), anchor.cert.getNotAfter().toInstant(), now, "replace the delegation CA");
+      if (intermediate != null) {
+        checkValidity("delegation intermediate CA", Names.format(TbsFields.of(intermediate).subject), intermediate.getNotBefore().toInstant(),
+            intermediate.getNotAfter().toInstant(), now, "replace the proxy instance's intermediate");
+      }
       checkValidity("delegated certificate", subject, cert.getNotBefore().toInstant(), cert.getNotAfter().toInstant(), now, "the proxy mints a fresh one on the next connection");
       byte[] ext;
       try {
@@ -205,6 +235,15 @@ public final class Identify {
     byte[] der = encoded(cert);
     return new Identity("direct", sha256Hex(f.spki), sha256Hex(der), HEX.withUpperCase().formatHex(digest("SHA-1", der)), subject, issuer,
         Der.serialHex(f.serial), cert.getNotAfter().toInstant(), null, der);
+  }
+
+  private static boolean verifies(X509Certificate cert, X509Certificate issuer) {
+    try {
+      cert.verify(issuer.getPublicKey());
+      return true;
+    } catch (Exception e) {
+      return false;
+    }
   }
 
   private static void checkValidity(String what, String subject, Instant nb, Instant na, Instant now, String fix) throws CountersignException {

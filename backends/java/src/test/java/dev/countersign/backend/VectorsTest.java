@@ -52,7 +52,9 @@ public final class VectorsTest {
       try {
         for (Object k : (List<Object>) c.get("delegationCAs")) opts.delegationCa(((String) cas.get(k)).getBytes(StandardCharsets.US_ASCII));
         Identify identify = new Identify(opts);
-        Identify.Identity r = identify.from(Identify.loadCertificates(((String) c.get("cert")).getBytes(StandardCharsets.US_ASCII)).get(0));
+        List<java.security.cert.X509Certificate> chain = new ArrayList<>();
+        if (c.get("chain") != null) for (Object p : (List<Object>) c.get("chain")) chain.addAll(Identify.loadCertificates(((String) p).getBytes(StandardCharsets.US_ASCII)));
+        Identify.Identity r = identify.from(Identify.loadCertificates(((String) c.get("cert")).getBytes(StandardCharsets.US_ASCII)).get(0), chain);
         got.put("via", r.via());
         got.put("identity", r.identity());
         got.put("certSha256", r.certSha256());
