@@ -7,7 +7,9 @@
  * - a certificate from a look-alike CA — the delegation CA's name, another
  *   key, and trusted by the backend's TLS layer — carrying a genuine-looking
  *   extension for alice is refused (ERR_DELEGATION_UNTRUSTED_ISSUER);
- * - alice connecting directly is refused, unless the server runs with --allow-direct.
+ * - alice connecting directly is refused, unless the server runs with --allow-direct;
+ * - through a second countersign whose delegation CA is a per-instance
+ *   intermediate under a pinned root, alice is identified too.
  *
  * Every example server takes the same command line (see backends/README.md).
  */
@@ -69,14 +71,21 @@ function json(r: CommandResult): { status: number; body: Record<string, string> 
  * resolves (in before(), so a build counts against the hook's timeout, not a
  * test's) to the argv that starts the example server. `alpn`: what the server
  * speaks (upstreams.<name>.alpn), e.g. ['http/1.1'] for a server without HTTP/2.
+ * `pinIntermediate`: pin the instance's intermediate as well as the root, for a
+ * library that cannot see the certificates a peer sends after its own
+ * (Python before 3.13).
  */
-export function backendLibraryScenario(language: string, command: () => Promise<{ argv: string[]; cwd?: string }>, opts: { alpn?: string[] } = {}): void {
+export function backendLibraryScenario(language: string, command: () => Promise<{ argv: string[]; cwd?: string }>,
+  opts: { alpn?: string[]; pinIntermediate?: boolean } = {}): void {
   let pki: TestPki;
   let strict: ExampleServer;
   let lenient: ExampleServer;
   let proxy: ProxyProcess;
+  let instanceProxy: ProxyProcess;
   let aliceIdentity: string;
   let delegationIdentity: string;
+  let rootIdentity: string;
+  let intermediateIdentity: string;
 
   before(async () => {
     pki = await makePki();
@@ -100,11 +109,24 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     await writeFile(join(d, 'forged.key'), forged.keyPem, { mode: 0o600 });
     await chmod(join(d, 'forged.key'), 0o600);
 
+    // a per-instance intermediate under a root the backends pin (delegation.ca: the intermediate, then the root)
+    const root = await issueCertificate({ subject: 'CN=fleet delegation root', ca: true });
+    const intermediate = await issueCertificate({ subject: 'CN=delegation intermediate, OU=instance 1', ca: true, issuer: root });
+    rootIdentity = describeCertificate(root.cert).identity;
+    intermediateIdentity = describeCertificate(intermediate.cert).identity;
+    await writeFile(join(d, 'fleet-root.crt'), root.certPem);
+    await writeFile(join(d, 'instance.crt'), intermediate.certPem + root.certPem);
+    await writeFile(join(d, 'instance-intermediate.crt'), intermediate.certPem);
+    await writeFile(join(d, 'instance.key'), intermediate.keyPem, { mode: 0o600 });
+    await chmod(join(d, 'instance.key'), 0o600);
+
     const { argv, cwd } = await command();
     const common = [
       '--cert', `${d}/backend.crt`, '--key', `${d}/backend.key`,
       '--ca', `${d}/delegation-ca.crt`, '--ca', `${d}/client-ca.crt`, '--ca', `${d}/lookalike-ca.crt`,
       '--delegation-ca', `${d}/delegation-ca.crt`,
+      '--ca', `${d}/fleet-root.crt`, '--delegation-ca', `${d}/fleet-root.crt`,
+      ...(opts.pinIntermediate ? ['--delegation-ca', `${d}/instance-intermediate.crt`] : []),
       '--policy', 'app', '--allow', '/v1/key/*/*', '--identity', alice.identity,
       '--policy', 'readonly', '--allow', '/v1/key/*/*', '--deny', '/v1/key/create/*', '--identity', bob.identity,
     ];
@@ -114,13 +136,18 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     ]);
     const config = baseConfig(d, strict.port) as { upstreams: { backend: Record<string, unknown> } };
     if (opts.alpn) config.upstreams.backend.alpn = opts.alpn;
-    proxy = await startProxyProcess(await writeConfig(d, config));
+    const instance = structuredClone(config) as typeof config & { delegation: unknown };
+    instance.delegation = { ca: { cert: `${d}/instance.crt`, key: `${d}/instance.key` }, ttl: '1h' };
+    [proxy, instanceProxy] = await Promise.all([
+      startProxyProcess(await writeConfig(d, config)),
+      startProxyProcess(await writeConfig(d, instance, 'instance.yaml')),
+    ]);
   }, { timeout: 240_000 }); // a cold build (javac, go build) on a busy machine
-  after(async () => { await proxy?.stop(); await Promise.all([stop(strict), stop(lenient)]); });
+  after(async () => { await Promise.all([proxy?.stop(), instanceProxy?.stop()]); await Promise.all([stop(strict), stop(lenient)]); });
 
-  const viaProxy = (who: string, path: string) =>
+  const viaProxy = (who: string, path: string, through = proxy) =>
     runCommand('curl', ['-sS', '--max-time', '20', '--cacert', `${pki.dir}/edge-ca.crt`, '--cert', `${pki.dir}/${who}.crt`, '--key', `${pki.dir}/${who}.key`,
-      '-w', '\n%{http_code}', `https://localhost:${proxy.port}${path}`], { timeoutMs: 30_000 });
+      '-w', '\n%{http_code}', `https://localhost:${through.port}${path}`], { timeoutMs: 30_000 });
   const direct = (port: number, who: string, path: string) =>
     runCommand('curl', ['-sS', '--max-time', '20', '--cacert', `${pki.dir}/backend-ca.crt`, '--cert', `${pki.dir}/${who}.crt`, '--key', `${pki.dir}/${who}.key`,
       '-w', '\n%{http_code}', `https://127.0.0.1:${port}${path}`], { timeoutMs: 30_000 });
@@ -161,5 +188,14 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
     assert.equal(accepted.body.via, 'direct');
     assert.equal(accepted.body.identity, aliceIdentity);
+  });
+
+  test(`${language}: through an instance with its own intermediate under the pinned root, alice is identified`, async () => {
+    const r = json(await viaProxy('alice', '/v1/key/create/my-key', instanceProxy));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.via, 'delegated');
+    assert.equal(r.body.identity, aliceIdentity);
+    // the pinned key that vouched: the root (found through the intermediate), or the intermediate when pinned itself
+    assert.equal(r.body.proxy, opts.pinIntermediate ? intermediateIdentity : rootIdentity);
   });
 }
