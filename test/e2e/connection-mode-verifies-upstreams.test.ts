@@ -20,7 +20,7 @@ import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess,
 import { startTlsBackend, trackSockets, type TlsBackend } from '../helpers/node-backend.js';
 import { freePort } from '../helpers/net.js';
 import { identityOfFile, logsSince, sClient, upstreamTo, writeIssued } from '../helpers/e2e.js';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 let pki: TestPki;
 let good: TlsBackend;

@@ -16,7 +16,7 @@ import { startHttpsBackend, trackSockets, type HttpsBackend } from '../helpers/n
 import { freePort } from '../helpers/net.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { identityOfFile, upstreamTo } from '../helpers/e2e.js';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;

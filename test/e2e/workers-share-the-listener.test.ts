@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 import { connect, type TLSSocket } from 'node:tls';
 import { createServer } from 'node:net';
 import { makePki, writeConfig, startProxyProcess, baseConfig, CLI, type ProxyProcess, type TestPki, type LogLine } from '../helpers/proxy-process.js';

@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
 import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { delegationTestPki, type DelegationTestPki } from './delegation-pki.js';
 
 export interface BackendTestPki extends DelegationTestPki {

@@ -3,7 +3,8 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import * as x509 from '@peculiar/x509';
-import { toPem, type IssuedCertificate } from '../../src/pki/index.js';
+import { toPem } from '../../src/pki/index.js';
+import { type IssuedCertificate } from '../../src/pki/dev/index.js';
 
 export interface CrlOptions {
   /** default: a minute ago */

@@ -3,7 +3,7 @@
  * a client CA with alice and bob, a backend server certificate, and the
  * delegation CA loaded as signing key material. Generated per test file.
  */
-import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/dev/issue-certificate.js';
 import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
 import type { CliIo } from '../../src/cli/command.js';
 

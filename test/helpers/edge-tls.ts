@@ -11,7 +11,7 @@ import * as tls from 'node:tls';
 import type { CertificateStore } from '../../src/edge/certificate-store.js';
 import { readClientHello } from '../../src/edge/client-hello.js';
 import type { TlsAlpnResponder } from '../../src/edge/acme/tls-alpn-responder.js';
-import type { IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import type { IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { tempDir, type TempDir } from './temp.js';
 
 export { freePort } from './net.js';

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DevPki } from '../../src/pki/index.js';
+import type { DevPki } from '../../src/pki/dev/index.js';
 import { freePort } from './net.js';
 import { launchNginx } from './nginx-process.js';
 import { makePki } from './pki.js';

@@ -14,7 +14,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { join } from 'node:path';
 import type { AcmeEvent, AcmeManager } from '../../src/edge/acme/index.js';
 import type { EdgeLogger } from '../../src/edge/logger.js';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { freePort, waitForPort } from './net.js';
 import { tempDir } from './temp.js';
 

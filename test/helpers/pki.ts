@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateDevPki, writeDevPki, type DevPki } from '../../src/pki/index.js';
+import { generateDevPki, writeDevPki, type DevPki } from '../../src/pki/dev/index.js';
 
 export interface TestPki {
   dir: string;

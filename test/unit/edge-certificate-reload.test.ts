@@ -9,7 +9,7 @@ import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { createCertificateStore, type CertificateStore, type CertificateStoreEvent } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { crlPem } from '../helpers/crl.js';
 import { atomicWrite, echo, fingerprint, handshake, makeTempDir, sleep, startStoreServer, waitFor, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
 import { createCertificateStore, type CertificateSource, type CertificateStore, type CertificateStoreEvent, type SourceCertificate } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { crlPem } from '../helpers/crl.js';
 import { atomicWrite, fingerprint, handshake, makeTempDir, startStoreServer, waitFor, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 

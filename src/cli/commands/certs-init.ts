@@ -4,7 +4,7 @@
  * silently invalidate every certificate already handed out.
  */
 import { readdir } from 'node:fs/promises';
-import { generateDevPki, writeDevPki } from '../../pki/dev-pki.js';
+import { generateDevPki, writeDevPki } from '../../pki/dev/index.js';
 import type { CliIo, Command } from '../command.js';
 
 export const DEFAULT_CERTS_DIR = 'certs';

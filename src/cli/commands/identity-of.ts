@@ -5,8 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isCountersignError } from '../../errors.js';
-import { identityOf } from '../../pki/certificate-info.js';
-import { certificatesDer } from '../../pki/pem.js';
+import { identityOf, certificatesDer } from '../../pki/index.js';
 import type { CliIo, Command } from '../command.js';
 
 const USAGE = 'countersign identity of FILE';

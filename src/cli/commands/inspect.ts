@@ -8,12 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { isCountersignError } from '../../errors.js';
-import { DELEGATION_OID, decodeDelegationExtension, nameToString } from '../../delegation/extension-codec.js';
-import { describeCertificate, sha256 } from '../../pki/certificate-info.js';
-import { formatDerName } from '../../pki/name-format.js';
-import { certificatesDer } from '../../pki/pem.js';
-import { findExtension } from '../../pki/x509-fields.js';
-import { serialHex } from '../../pki/certificate-info.js';
+import { DELEGATION_OID, decodeDelegationExtension, nameToString } from '../../delegation/index.js';
+import { describeCertificate, sha256, formatDerName, certificatesDer, findExtension, serialHex } from '../../pki/index.js';
 import type { CliIo, Command } from '../command.js';
 
 const USAGE = 'countersign inspect FILE [--oid OID] [--json]';
