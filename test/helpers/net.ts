@@ -3,6 +3,7 @@
  * something accepts connections, and listening a server on port 0.
  */
 import { once } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (for programs that cannot report a port-0 bind: nginx, openssl, pebble). */
@@ -56,4 +57,29 @@ export async function listen(server: Server): Promise<number> {
 /** Closes `server` and resolves when it has closed. */
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * Pids (among `pids`) that hold a listening TCP socket on `port` (Linux
+ * /proc): tells "our process still listens" apart from "some other program on
+ * the machine took the freed port". An exited pid holds nothing.
+ */
+export function listeningHolders(port: number, pids: number[]): number[] {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(table, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '0A') continue; // 0A = LISTEN
+      if (parseInt(f[1].split(':')[1], 16) === port) inodes.add(f[9]);
+    }
+  }
+  return pids.filter((pid) => {
+    let fds: string[] = [];
+    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return false; }
+    return fds.some((fd) => {
+      try { return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''); } catch { return false; }
+    });
+  });
 }
