@@ -74,7 +74,7 @@ function sourceEdges(): Edge[] {
 /** "edge" for edge/acme/acme-manager.ts; the file name itself (proxy.ts, errors.ts) for a file at the top of src/. */
 const folderOf = (file: string) => file.split('/')[0];
 
-const LOWER = new Set(['errors.ts', 'version.ts', 'pki', 'delegation', 'config', 'observe']);
+const LOWER = new Set(['errors.ts', 'version.ts', 'did-you-mean.ts', 'pki', 'delegation', 'config', 'observe']);
 const UPPER = new Set(['edge', 'forward', 'cli', 'proxy.ts', 'index.ts', 'backend']);
 const ENTRY_POINTS = new Set(['index.ts', 'cli']);
 const FRONT_DOOR_EXCEPTIONS = [{ from: 'backend', to: 'delegation/extension-codec.ts' }];

@@ -15,6 +15,7 @@ export const command: Command = {
   name: 'identity of',
   summary: "print a certificate's identity (hex SHA-256 of its public key, as `kes tool identity of`)",
   usage: USAGE,
+  help: HELP,
   async run(args: string[], io: CliIo): Promise<number> {
     if (args.includes('--help') || args.includes('-h')) { io.out(HELP); return 0; }
     if (args.length !== 1 || args[0].startsWith('-')) {
