@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { DelegationMinter } from '../src/delegation/index.js';
 import { ClientVerifier } from '../src/edge/client-verifier.js';
-import { describeCertificate, loadSigningCa, certificatesDer, type DevPki } from '../src/pki/index.js';
+import { describeCertificate, loadSigningCa, certificatesDer } from '../src/pki/index.js';
+import { type DevPki } from '../src/pki/dev/index.js';
 import type { ClientCert } from './lib/client-certs.js';
 import { median, percentiles } from './lib/stats.js';
 

@@ -8,9 +8,7 @@ export {
   DelegationMinter, DelegatedCredentials, mintChannel, DELEGATION_OID, decodeDelegationExtension, encodeDelegationExtension,
   type DelegationMinterOptions, type DelegationExtension, type MintEvent,
 } from './delegation/index.js';
-export {
-  describeCertificate, identityOf, loadKeyMaterial, loadSigningCa, issueCertificate, generateDevPki, writeDevPki,
-  type CertificateInfo, type KeyMaterial, type IssuedCertificate, type DevPki,
-} from './pki/index.js';
+export { describeCertificate, identityOf, loadKeyMaterial, loadSigningCa, type CertificateInfo, type KeyMaterial } from './pki/index.js';
+export { issueCertificate, generateDevPki, writeDevPki, type IssuedCertificate, type DevPki } from './pki/dev/index.js';
 export { createLogger, type Logger } from './observe/index.js';
 export { CountersignError, isCountersignError, ERROR_CODES, type ErrorCode } from './errors.js';

@@ -7,19 +7,13 @@ import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config, RouteConfig } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ClientVerifier, type ClientVerdict } from './edge/client-verifier.js';
-import { EdgeListener, type ServerContexts } from './edge/edge-listener.js';
+import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, readTicketKeyFile, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
 import { loadKeyMaterial, loadSigningCa } from './pki/index.js';
-import type { BindUpstream, ClientConnection, UpstreamBinding } from './forward/client-connection.js';
-import { forwardConnection } from './forward/connection-forwarder.js';
-import { HttpForwarder } from './forward/http-forwarder.js';
-import { encodeIdentityHeaders } from './forward/identity-headers.js';
-import { Router } from './forward/router.js';
-import { UpstreamCluster } from './forward/upstream-cluster.js';
+import {
+  encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
+  type BindUpstream, type ClientConnection, type UpstreamBinding,
+} from './forward/index.js';
 import type { Logger } from './observe/index.js';
-import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
-import { FileWatch } from './edge/file-watch.js';
-import { readTicketKeyFile } from './edge/session-ticket-keys.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 

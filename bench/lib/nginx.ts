@@ -4,14 +4,12 @@
  * every target forwards to, and the nginx reverse proxy configured as the KES
  * guide does, with its best settings.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { launchNginx, NGINX_BIN, NGINX_STREAM_MODULE } from '../../test/helpers/nginx-process.js';
 import { childPids } from './proc.js';
-import { waitForPort } from './net.js';
 
-export const NGINX_BIN = process.env.COUNTERSIGN_BENCH_NGINX ?? '/usr/sbin/nginx';
+export { NGINX_BIN, NGINX_STREAM_MODULE };
 
 /** The fixed response body of the backend (small, like a KES status reply). */
 export const BACKEND_BODY = '{"status":"ok","service":"countersign-bench-backend","note":"a fixed small body"}\n';
@@ -28,58 +26,16 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-/** Debian's nginx-light has no stream module built in; libnginx-mod-stream ships it here. */
-export const NGINX_STREAM_MODULE = process.env.COUNTERSIGN_BENCH_NGINX_STREAM ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
-
-/** A block that starts with `stream {` goes beside `http {}`, with the stream module loaded. */
-function mainConfig(dir: string, block: string, workers: number): string {
-  // Workers of a root master drop to "nobody", who cannot enter a 0700 temp dir.
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  const stream = block.trimStart().startsWith('stream {');
-  const http = stream ? '' : block;
-  return `${stream ? `load_module ${NGINX_STREAM_MODULE};\n` : ''}${user}worker_processes ${workers};
-error_log ${dir}/error.log warn;
-pid ${dir}/nginx.pid;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client-body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-${http}
-}
-${stream ? block : ''}
-`;
-}
-
+/** A private nginx in <parentDir>/<name> (test/helpers/nginx-process.ts), quiet logs, 8192 connections a worker. */
 export async function startNginx(name: string, parentDir: string, port: number, http: (dir: string) => string, workers = 1): Promise<RunningNginx> {
   const dir = join(parentDir, name);
   await mkdir(dir, { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, mainConfig(dir, http(dir), workers));
-  const child: ChildProcess = spawn(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  let exited = false;
-  const exit = once(child, 'exit').then(() => { exited = true; });
-  const errorLog = async () => `${stderr}${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`;
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGQUIT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exit;
-    clearTimeout(timer);
-  };
-  try {
-    await waitForPort(port, { alive: () => !exited, what: `nginx (${name})` });
-  } catch (err) {
-    const log = await errorLog();
-    await stop();
-    throw new Error(`nginx (${name}) did not start: ${(err as Error).message}\n${log}`);
-  }
-  const pid = child.pid!;
+  // A block that starts with `stream {` goes beside an empty `http {}`.
+  const block = http(dir);
+  const stream = block.trimStart().startsWith('stream {') ? block : undefined;
+  const { pid, errorLog, stop } = await launchNginx({
+    dir, port, http: stream ? '' : block, stream, what: `nginx (${name})`, workers, errorLogLevel: 'warn', workerConnections: 8192, accessLog: false,
+  });
   return { port, pid, workers: () => childPids(pid), pids: () => [pid, ...childPids(pid)], errorLog, stop };
 }
 

@@ -7,8 +7,7 @@
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { CountersignError } from '../errors.js';
-import { certificatesDer } from '../pki/pem.js';
-import { describeCertificate, type CertificateInfo } from '../pki/certificate-info.js';
+import { certificatesDer, describeCertificate, type CertificateInfo } from '../pki/index.js';
 
 /** A certificate as PEM text (one or more blocks), DER bytes, or a parsed X509Certificate. */
 export type CertificateInput = string | Buffer | X509Certificate;

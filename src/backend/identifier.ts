@@ -18,8 +18,7 @@ import { timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { CountersignError, isCountersignError } from '../errors.js';
 import { DELEGATION_OID, decodeDelegationExtension, nameToString, type DelegationExtension } from '../delegation/extension-codec.js';
-import { findExtension } from '../pki/x509-fields.js';
-import { describeCertificate, serialHex, sha256, type CertificateInfo } from '../pki/certificate-info.js';
+import { findExtension, describeCertificate, serialHex, sha256, type CertificateInfo } from '../pki/index.js';
 import { issuingAnchor, loadDelegationAnchors, type CertificateInput, type DelegationAnchor } from './delegation-trust.js';
 import {
   readForwardedCertificate, resolveHeaderSpecs, headerLines,

@@ -13,8 +13,7 @@
  *    comma-separated elements; the LAST element is used (see decodeXfcc).
  */
 import { CountersignError } from '../errors.js';
-import { sha256 } from '../pki/certificate-info.js';
-import { pemBlocks } from '../pki/pem.js';
+import { sha256, pemBlocks } from '../pki/index.js';
 
 export type HeaderFormat = 'kes' | 'nginx' | 'rfc9440' | 'xfcc';
 

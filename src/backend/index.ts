@@ -2,9 +2,10 @@
  * countersign/backend: recover the real client behind a countersign proxy (or
  * a trusted header-mode proxy), and decide what it may do.
  *
- * Imports only pki/, delegation/ and errors — module by module, not through
- * their index files, which re-export the proxy's certificate issuance
- * (@peculiar/x509) and minter. A backend installs this and nothing else comes along.
+ * Imports only pki/ (through its front door, which holds no certificate
+ * issuance: that is pki/dev/), delegation/'s codec (directly: delegation's
+ * index also brings the minter and lru-cache) and errors. A backend installs
+ * this and nothing else comes along (test/unit/backend-dependencies.test.ts).
  */
 export {
   createIdentifier,
@@ -12,7 +13,7 @@ export {
 } from './identifier.js';
 export { loadDelegationAnchors, type CertificateInput, type DelegationAnchor } from './delegation-trust.js';
 // describeCertificate under the names the backend has always exported
-export { describeCertificate as summarizeCertificate, serialHex, type CertificateInfo as CertificateSummary } from '../pki/certificate-info.js';
+export { describeCertificate as summarizeCertificate, serialHex, type CertificateInfo as CertificateSummary } from '../pki/index.js';
 export {
   DEFAULT_HEADER_FORMAT, DEFAULT_HEADER_NAMES, RFC9440_CHAIN_SUFFIX,
   decodeEscapedPemHeader, decodeRfc9440Header, decodeXfccHeader, parseXfcc, readForwardedCertificate, resolveHeaderSpecs,

@@ -10,6 +10,8 @@ export interface Command {
   /** one line for `countersign help` */
   summary: string;
   usage: string;
+  /** what `countersign <command> --help` and `countersign help <command>` print: usage and options (default: the usage line) */
+  help?: string;
   /** returns the process exit code */
   run(args: string[], io: CliIo): Promise<number>;
 }

@@ -1,4 +1,6 @@
-export { configSchema, DEFAULTS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig } from './schema.js';
+export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig } from './schema.js';
 export { loadConfig, parseConfigText, parseConfigObject, ConfigError, type LoadedConfig } from './load-config.js';
 export { checkConfigFiles } from './check-files.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSettings } from './acme-checks.js';
+export { checkCertificates, type CheckResult } from './check-certificates.js';

@@ -7,12 +7,21 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { CountersignError } from '../errors.js';
+import { didYouMean } from '../did-you-mean.js';
+import { acmeSettingsProblems } from './acme-checks.js';
 import { configSchema, type Config } from './schema.js';
+import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 
 export class ConfigError extends CountersignError {
-  constructor(readonly file: string, readonly problems: string[]) {
+  /** what would have been warned about too (see check-certificates.ts) */
+  readonly warnings: string[];
+  /** the validated config when only cross-checks failed (its files can still be checked) */
+  readonly config?: Config;
+  constructor(readonly file: string, readonly problems: string[], extra: { warnings?: string[]; config?: Config } = {}) {
     super('ERR_CONFIG_INVALID', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`);
+    this.warnings = extra.warnings ?? [];
+    this.config = extra.config;
   }
 }
 
@@ -20,6 +29,40 @@ export interface LoadedConfig {
   config: Config;
   /** absolute path of the file it came from (or "<embedded>") */
   file: string;
+  /** what `check` prints as warnings and `start` logs (certificates expiring soon, names no certificate covers, …) */
+  warnings: string[];
+}
+
+/** The value at `path` in the raw input (for quoting what was written). */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+/** The keys the schema knows for the object at `path` (through optional, default, array, record and pipe wrappers). */
+function keysAt(schema: unknown, path: readonly PropertyKey[]): string[] {
+  type Def = { type: string; shape?: Record<string, unknown>; innerType?: unknown; in?: unknown; element?: unknown; valueType?: unknown; options?: unknown[] };
+  const def = (s: unknown) => (s as { _zod: { def: Def } })._zod.def;
+  const unwrap = (s: unknown): unknown => {
+    for (;;) {
+      const d = def(s);
+      if (d.innerType) s = d.innerType;
+      else if (d.type === 'pipe') s = d.in;
+      else if (d.type === 'union') s = d.options!.find((o) => def(unwrap(o)).type === 'object') ?? d.options![0];
+      else return s;
+    }
+  };
+  let s = unwrap(schema);
+  for (const k of path) {
+    const d = def(s);
+    if (d.type === 'object' && typeof k === 'string' && d.shape?.[k]) s = unwrap(d.shape[k]);
+    else if (d.type === 'array') s = unwrap(d.element);
+    else if (d.type === 'record') s = unwrap(d.valueType);
+    else return [];
+  }
+  const d = def(s);
+  return d.type === 'object' ? Object.keys(d.shape ?? {}) : [];
 }
 
 function pathText(path: readonly PropertyKey[]): string {
@@ -33,15 +76,23 @@ export function parseConfigObject(input: unknown, baseDir: string, file = '<conf
   const r = configSchema.safeParse(input ?? {});
   if (!r.success) {
     throw new ConfigError(file, r.error.issues.map((i) => {
-      if (i.code === 'unrecognized_keys') return `${pathText(i.path)}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (i.code === 'unrecognized_keys') {
+        const known = keysAt(configSchema, i.path);
+        return `${pathText(i.path)}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"${didYouMean(k, known)}`).join(', ')}`;
+      }
+      if (i.code === 'invalid_value' && i.values.every((v) => typeof v === 'string')) {
+        const got = valueAt(input, i.path);
+        const allowed = i.values as string[];
+        return `${pathText(i.path)}: ${typeof got === 'string' ? `"${got}"` : JSON.stringify(got)} is not one of ${allowed.join(', ')}${typeof got === 'string' ? didYouMean(got, allowed) : ''}`;
+      }
       if (i.code === 'invalid_type' && i.message.includes('received undefined')) return `${pathText(i.path)}: is required`;
       return `${pathText(i.path)}: ${i.message}`;
     }));
   }
   const config = r.data;
   const problems = crossCheck(config);
-  if (problems.length) throw new ConfigError(file, problems);
   resolvePaths(config, baseDir);
+  if (problems.length) throw new ConfigError(file, problems, { config });
   return config;
 }
 
@@ -61,6 +112,7 @@ function crossCheck(c: Config): string[] {
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
   if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
+  if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));
   return p;
 }
 
@@ -96,10 +148,23 @@ export async function loadConfig(path: string, opts: { checkFiles?: boolean } = 
   } catch (err) {
     throw new CountersignError('ERR_CONFIG_FILE', `${file}: cannot read the configuration (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
   }
-  const config = parseConfigText(text, file);
-  if (opts.checkFiles !== false) {
-    const problems = await checkConfigFiles(config);
-    if (problems.length) throw new ConfigError(file, problems);
+  let config: Config;
+  const problems: string[] = [];
+  try {
+    config = parseConfigText(text, file);
+  } catch (err) {
+    // a config that passed the schema but not the cross-checks still gets its files checked: every problem at once
+    if (!(err instanceof ConfigError && err.config && opts.checkFiles !== false)) throw err;
+    config = err.config;
+    problems.push(...err.problems);
   }
-  return { config, file };
+  let warnings: string[] = [];
+  if (opts.checkFiles !== false) {
+    problems.push(...await checkConfigFiles(config));
+    const certs = checkCertificates(config);
+    problems.push(...certs.problems);
+    warnings = certs.warnings;
+  }
+  if (problems.length) throw new ConfigError(file, problems, { warnings });
+  return { config, file, warnings };
 }

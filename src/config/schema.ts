@@ -27,6 +27,9 @@ export const DEFAULTS = {
   acmeHttpListen: '0.0.0.0:80',
 } as const;
 
+/** pino's levels, for `log.level` and the CLI's `--log-level` */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
 const duration = (def: string) =>
   z.string().default(def).transform((s, ctx) => {
     const ms = parseDuration(s);
@@ -126,7 +129,7 @@ export const configSchema = z.strictObject({
     maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
   }).prefault({}).describe('resource limits'),
   log: z.strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default(DEFAULTS.logLevel).describe('log level'),
+    level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines'),
   }).prefault({}).describe('logging (pino JSON lines)'),
 });

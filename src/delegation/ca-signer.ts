@@ -5,10 +5,9 @@
  */
 import { sign, type KeyObject } from 'node:crypto';
 import { CountersignError } from '../errors.js';
-import { content, implicitPrimitive, nullValue, octets, oid, readRoot, seq } from '../pki/der.js';
-import { parseCertificateFields, findExtension, OID } from '../pki/x509-fields.js';
-import { sha1 } from '../pki/certificate-info.js';
-import type { KeyMaterial } from '../pki/key-material.js';
+import { der, parseCertificateFields, findExtension, OID, sha1, type KeyMaterial } from '../pki/index.js';
+
+const { content, implicitPrimitive, nullValue, octets, oid, readRoot, seq } = der;
 
 export interface CaSigner {
   /** DER Name of the CA's subject: the minted certificates' issuer */

@@ -8,13 +8,12 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { CountersignError } from '../errors.js';
-import { TAG, bitString, bool, explicit, octets, oid, seq, smallInt, tlvLength, writeHeader, x509Time } from '../pki/der.js';
-import { assertCurrentlyValid, type CertificateInfo } from '../pki/certificate-info.js';
-import { findExtension, OID } from '../pki/x509-fields.js';
-import { toPem } from '../pki/pem.js';
+import { der, assertCurrentlyValid, type CertificateInfo, findExtension, OID, toPem } from '../pki/index.js';
 import type { CaSigner } from './ca-signer.js';
 import { DELEGATION_OID, encodeDelegationExtension } from './extension-codec.js';
 import type { PooledKey } from './key-pool.js';
+
+const { TAG, bitString, bool, explicit, octets, oid, seq, smallInt, tlvLength, writeHeader, x509Time } = der;
 
 export interface MintedCertificate {
   certDer: Buffer;

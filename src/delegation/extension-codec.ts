@@ -14,10 +14,9 @@
  *     certificate   [0] IMPLICIT OCTET STRING OPTIONAL }
  */
 import { CountersignError } from '../errors.js';
-import {
-  TAG, content, decodeTime, expectTag, generalizedTime, implicitPrimitive, octets, raw, readChildren, readRoot, seq, smallInt, tlv,
-} from '../pki/der.js';
-import { formatDerName } from '../pki/name-format.js';
+import { der, formatDerName } from '../pki/index.js';
+
+const { TAG, content, decodeTime, expectTag, generalizedTime, implicitPrimitive, octets, raw, readChildren, readRoot, seq, smallInt, tlv } = der;
 
 /**
  * UUID-derived OID in Microsoft's arc for GUID-based OIDs (1.2.840.113556.1.8000.2554,

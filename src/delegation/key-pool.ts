@@ -4,10 +4,9 @@
  * is generated synchronously (~0.1 ms) rather than making the caller wait.
  */
 import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { sha1 } from '../pki/certificate-info.js';
-import { octets, oid, seq } from '../pki/der.js';
-import { toPem } from '../pki/pem.js';
-import { OID } from '../pki/x509-fields.js';
+import { sha1, toPem, OID, der } from '../pki/index.js';
+
+const { octets, oid, seq } = der;
 
 export interface PooledKey {
   privateKey: KeyObject;

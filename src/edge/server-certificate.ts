@@ -7,11 +7,9 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { CountersignError } from '../errors.js';
-import { TAG, content, readChildren, readRoot } from '../pki/der.js';
-import { describeCertificate, assertCurrentlyValid } from '../pki/certificate-info.js';
-import type { CertificateFields } from '../pki/x509-fields.js';
-import { loadKeyMaterial, type KeyMaterial } from '../pki/key-material.js';
-import { findExtension, OID } from '../pki/x509-fields.js';
+import { der, describeCertificate, assertCurrentlyValid, type CertificateFields, loadKeyMaterial, type KeyMaterial, findExtension, OID } from '../pki/index.js';
+
+const { TAG, content, readChildren, readRoot } = der;
 
 /** The OpenSSL slot a key occupies in a SecureContext: one certificate per slot. */
 export type KeySlot = 'rsa' | 'rsa-pss' | 'ec' | 'ed25519' | 'ed448';

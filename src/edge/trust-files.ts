@@ -5,12 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { CountersignError } from '../errors.js';
-import { TAG, content, decodeTime, raw, readChildren, readRoot } from '../pki/der.js';
-import { loadCertificates } from '../pki/key-material.js';
-import { formatDerName } from '../pki/name-format.js';
-import { pemBlocks, toPem } from '../pki/pem.js';
-import { parseCertificateFields } from '../pki/x509-fields.js';
+import { der, loadCertificates, formatDerName, pemBlocks, toPem, parseCertificateFields } from '../pki/index.js';
 import { digestOf } from './server-certificate.js';
+
+const { TAG, content, decodeTime, raw, readChildren, readRoot } = der;
 
 export interface TrustFiles {
   /** PEM files with the CA certificates that client certificates must chain to */

@@ -13,7 +13,7 @@ import {
   type RefusalEvent, type ResolvedIdentity,
 } from 'countersign/backend';
 import { describeCertificate, identityOf } from '../../src/pki/certificate-info.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
 import { backendTestPki, close, forgedDelegation, get, listen, type BackendTestPki } from '../helpers/backend-tls.js';
 

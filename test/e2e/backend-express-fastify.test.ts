@@ -14,7 +14,7 @@ import {
   type GuardOptions, type RequestIdentity,
 } from 'countersign/backend';
 import { identityOf } from '../../src/pki/certificate-info.js';
-import { type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { backendTestPki, close, forgedDelegation, get, listen, type BackendTestPki } from '../helpers/backend-tls.js';
 
 let pki: BackendTestPki;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import { countersignHandler, createIdentifier, type GuardOptions, type ResolvedIdentity } from 'countersign/backend';
 import { identityOf, sha256 } from '../../src/pki/certificate-info.js';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { backendTestPki, close, get, listen, type BackendTestPki } from '../helpers/backend-tls.js';
 
 let pki: BackendTestPki;

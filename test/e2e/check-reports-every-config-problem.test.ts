@@ -75,11 +75,11 @@ describe('check and start on config files', { concurrency: true }, () => {
     assert.equal(r.code, 1);
     const lines = r.stderr.trim().split('\n').slice(1).map((l) => l.trim());
     for (const expected of [
-      /^\(top level\): unknown key "lisen"$/,
-      /^edge\.clientAuth: unknown key "mdoe"$/,
-      /^upstreams\.kes: unknown key "sevrers"$/,
+      /^\(top level\): unknown key "lisen"; did you mean "listen"\?$/,
+      /^edge\.clientAuth: unknown key "mdoe"; did you mean "mode"\?$/,
+      /^upstreams\.kes: unknown key "sevrers"; did you mean "servers"\?$/,
       /^upstreams\.kes\.servers: is required$/,
-      /^routes\[0\]\.mode: .*connection.*http/,
+      /^routes\[0\]\.mode: "tcp" is not one of connection, http(; did you mean "http"\?)?$/,
       /^timeouts\.idle: "5 minutes" is not a duration/,
     ]) {
       assert.ok(lines.some((l) => expected.test(l)), `${expected} in:\n${r.stderr}`);

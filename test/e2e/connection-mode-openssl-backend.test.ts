@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startOpensslServer, type OpensslServer } from '../helpers/openssl-server.js';
 import { runCommand } from '../helpers/run-command.js';
+import { waitFor } from '../helpers/wait.js';
 import { describeCertificate, identityOf, certificatesDer, parseCertificateFields, findExtension } from '../../src/pki/index.js';
 import { DELEGATION_OID, decodeDelegationExtension } from '../../src/delegation/index.js';
 
@@ -31,9 +32,7 @@ test('openssl s_client as alice reaches the openssl backend, which verifies the 
     '-cert', `${pki.dir}/alice.crt`, '-key', `${pki.dir}/alice.key`, '-quiet', '-no_ign_eof', '-verify_return_error',
   ], { input: 'hello through countersign\n', timeoutMs: 8000 });
   assert.match(r.stderr, /verify return:1/);
-  const deadline = Date.now() + 5000;
-  while (!backend.output().includes('hello through countersign') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-  assert.match(backend.output(), /hello through countersign/, 'bytes reached the backend');
+  await waitFor(() => backend.output().includes('hello through countersign'), `the bytes at the backend (it printed: ${backend.output()})`);
   const captured = backend.clientCertificates();
   assert.equal(captured.length, 1);
   const minted = new X509Certificate(captured[0]);

@@ -18,9 +18,9 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { createSecureContext, TLSSocket } from 'node:tls';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startTlsBackend, trackSockets, type TlsBackend } from '../helpers/node-backend.js';
-import { freePort } from '../helpers/openssl-server.js';
+import { freePort } from '../helpers/net.js';
 import { identityOfFile, logsSince, sClient, upstreamTo, writeIssued } from '../helpers/e2e.js';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 let pki: TestPki;
 let good: TlsBackend;

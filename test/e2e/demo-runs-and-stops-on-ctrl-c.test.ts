@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, REPO_ROOT, runCli } from '../helpers/proxy-process.js';
 import { runCommand } from '../helpers/run-command.js';
+import { deferred, withTimeout } from '../helpers/wait.js';
 import { identityOfFile } from '../helpers/e2e.js';
 
 let demo: ChildProcess;
@@ -28,14 +29,13 @@ before(async () => {
   }
   demo = spawn(process.execPath, [CLI, 'demo'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   exited = new Promise((r) => demo.once('exit', (code) => r(code)));
-  demo.stdout!.on('data', (d) => { stdout += d; });
+  const ready = deferred();
+  demo.stdout!.on('data', (d) => { stdout += d; if (stdout.includes('Ctrl-C stops everything')) ready.resolve(); });
   demo.stderr!.on('data', (d) => { stderr += d; });
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`the demo did not start: ${stdout}${stderr}`)), 20_000);
-    const check = () => { if (stdout.includes('Ctrl-C stops everything')) { clearTimeout(t); resolve(); } else setTimeout(check, 50); };
-    check();
-    exited.then((code) => { clearTimeout(t); reject(new Error(`the demo exited with ${code}: ${stdout}${stderr}`)); });
-  });
+  await withTimeout(Promise.race([
+    ready.promise,
+    exited.then((code) => { throw new Error(`the demo exited with ${code}`); }),
+  ]), 'the demo did not start', 20_000).catch((err: Error) => { throw new Error(`${err.message}: ${stdout}${stderr}`); });
 });
 after(() => { if (demo?.exitCode === null) demo.kill('SIGKILL'); });
 

@@ -10,9 +10,10 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
@@ -67,19 +68,13 @@ async function replaceEdge(certPem: string, keyPem: string): Promise<void> {
   await rename(join(pki.dir, 'edge.crt.tmp'), join(pki.dir, 'edge.crt'));
 }
 
-async function until(pred: () => Promise<boolean>, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) { if (await pred()) return; await new Promise((r) => setTimeout(r, 100)); }
-  throw new Error('condition not met in time');
-}
-
 test('a renewed certificate is served to new handshakes and the open connection survives', async () => {
   const before = await servedSerial();
   const live = await open();
   assert.match(await get(live, '/one'), /^HTTP\/1\.1 200/);
   const renewed = await issueCertificate({ subject: 'CN=localhost', issuer: pki.pki.edgeCa, usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   await replaceEdge(renewed.certPem, renewed.keyPem);
-  await until(async () => (await servedSerial()) === renewed.cert.serialNumber);
+  await waitFor(async () => (await servedSerial()) === renewed.cert.serialNumber, 'the renewed certificate');
   assert.notEqual(before, renewed.cert.serialNumber);
   assert.match(await get(live, '/two'), /^HTTP\/1\.1 200/, 'the connection opened before the reload still works');
   live.destroy();
@@ -100,10 +95,10 @@ test('a key that does not match is refused too, and SIGHUP after a fix reloads a
   const current = await servedSerial();
   const refusedBefore = proxy.logs.filter((l) => l.msg === 'server certificate reload refused; still serving the previous one').length;
   await replaceEdge(fixed.certPem, other.keyPem);
-  await until(async () => proxy.logs.filter((l) => l.msg === 'server certificate reload refused; still serving the previous one').length > refusedBefore);
+  await waitFor(() => proxy.logs.filter((l) => l.msg === 'server certificate reload refused; still serving the previous one').length > refusedBefore, 'the refusal log line');
   assert.equal(await servedSerial(), current);
   await replaceEdge(fixed.certPem, fixed.keyPem);
   proxy.child.kill('SIGHUP');
-  await until(async () => (await servedSerial()) === fixed.cert.serialNumber);
+  await waitFor(async () => (await servedSerial()) === fixed.cert.serialNumber, 'the fixed certificate');
   await proxy.waitForLog((l) => l.msg === 'reload');
 });

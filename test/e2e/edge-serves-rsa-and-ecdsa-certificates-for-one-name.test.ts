@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { writePair, opensslLeaf } from '../helpers/edge-tls.js';

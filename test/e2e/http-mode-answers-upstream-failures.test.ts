@@ -13,10 +13,10 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { ServerResponse } from 'node:http';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, trackSockets, type HttpsBackend } from '../helpers/node-backend.js';
-import { freePort } from '../helpers/openssl-server.js';
+import { freePort } from '../helpers/net.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { identityOfFile, upstreamTo } from '../helpers/e2e.js';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;

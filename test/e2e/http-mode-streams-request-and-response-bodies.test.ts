@@ -16,25 +16,19 @@ import type { ServerResponse } from 'node:http';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
+import { deferred, withTimeout } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
 let proxy: ProxyProcess;
 
 /** one-shot signals between the backend and the test */
-function signal<T = void>() {
-  let fire!: (v: T) => void;
-  const fired = new Promise<T>((r) => { fire = r; });
-  return { fire, fired };
-}
+const signal = <T = void>() => { const d = deferred<T>(); return { fire: d.resolve, fired: d.promise }; };
 let requestFirstPart = signal<string>();
 let responseHeld = signal<ServerResponse>();
 
-/** fails instead of hanging when a lock-step deadlocks */
-function within<T>(p: Promise<T>, what: string, ms = 8000): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { t = setTimeout(() => rej(new Error(`${what}: nothing after ${ms} ms (buffered?)`)), ms); })]).finally(() => clearTimeout(t));
-}
+/** fails instead of hanging when a lock-step deadlocks (buffered?) */
+const within = <T>(p: Promise<T>, what: string) => withTimeout(p, `${what} (buffered?)`);
 
 before(async () => {
   pki = await makePki();

@@ -9,17 +9,20 @@ import assert from 'node:assert/strict';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
-import { sleep } from '../helpers/e2e.js';
+import type { TLSSocket } from 'node:tls';
+import { untilPast } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
+/** notAfter of the certificate presented on each upstream request */
+const notAfters: Date[] = [];
 let proxy: ProxyProcess;
 
 before(async () => {
   pki = await makePki();
   backend = await startHttpsBackend({
     pkiDir: pki.dir,
-    routes: { '/': (_req, res, seen) => { res.writeHead(200, { connection: 'close', 'content-type': 'text/plain' }); res.end(seen.identity ?? 'none'); } },
+    routes: { '/': (req, res, seen) => { notAfters.push((req.socket as TLSSocket).getPeerX509Certificate()!.validToDate); res.writeHead(200, { connection: 'close', 'content-type': 'text/plain' }); res.end(seen.identity ?? 'none'); } },
   });
   const config = baseConfig(pki.dir, backend.port, { mode: 'http' }) as { delegation: { ttl: string } };
   config.delegation.ttl = '2s';
@@ -31,7 +34,7 @@ test('a new upstream connection after the first minted certificate expired prese
   const url = `https://localhost:${proxy.port}/whoami`;
   const first = curlStatus(await curl(pki.dir, 'alice', url));
   assert.equal(first.status, 200);
-  await sleep(3_000); // the certificate minted for the first request has expired
+  await untilPast(notAfters[0].getTime() + 1_000); // the certificate minted for the first request has expired
   const later = curlStatus(await curl(pki.dir, 'alice', url));
   assert.equal(later.status, 200, `after expiry: ${later.body}`);
   assert.equal(later.body, first.body, 'the backend still sees alice');

@@ -10,14 +10,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { issueCertificate } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 import { connect, type TLSSocket } from 'node:tls';
 import { createServer } from 'node:net';
 import { makePki, writeConfig, startProxyProcess, baseConfig, CLI, type ProxyProcess, type TestPki, type LogLine } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus, runCommand } from '../helpers/run-command.js';
 import { logsSince } from '../helpers/e2e.js';
-import { waitFor } from '../helpers/edge-tls.js';
+import { listeningHolders } from '../helpers/net.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
@@ -176,8 +177,13 @@ test('workers whose primary is killed (SIGKILL) stop on their own and free the p
   const p = await startProxyProcess(await writeConfig(pki.dir, config, 'orphans.yaml'));
   const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   assert.equal(children.length, 2, 'two worker processes');
+  assert.deepEqual(listeningHolders(p.port, [p.child.pid!, ...children]), [p.child.pid], 'the primary holds the listener (cluster round-robin)');
+  const primaryGone = new Promise((r) => p.child.once('exit', r));
   p.child.kill('SIGKILL');
-  await waitFor(() => children.every((pid) => !isAlive(pid)), 'workers gone', 10_000);
-  const r = await curl(pki.dir, 'alice', `https://localhost:${p.port}/who`);
-  assert.equal(r.code, 7, 'nothing listens any more');
+  await primaryGone;
+  // The workers outlive the primary for a moment (measured: 1-2 s until node:cluster sees the
+  // IPC channel drop); they must not hold the port meanwhile. Asked of the kernel, not by
+  // connecting: once freed, the port may be taken by any other program (another test file).
+  assert.deepEqual(listeningHolders(p.port, children), [], 'no worker listens after the primary died');
+  await waitFor(() => children.every((pid) => !isAlive(pid)), 'workers gone', 15_000);
 });

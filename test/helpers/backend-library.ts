@@ -20,7 +20,7 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from './proxy-process.js';

@@ -5,12 +5,10 @@
  * certificate and returns status and JSON body.
  */
 import { request } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:net';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
 import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { delegationTestPki, type DelegationTestPki } from './delegation-pki.js';
 
 export interface BackendTestPki extends DelegationTestPki {
@@ -54,17 +52,7 @@ export async function backendTestPki(opts: { embedOriginal?: boolean } = {}): Pr
   };
 }
 
-export async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
-
-export function close(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
+export { listen, closeServer as close } from './net.js';
 
 export interface ClientOptions {
   port: number;

@@ -3,10 +3,7 @@
  * a client CA with alice and bob, a backend server certificate, and the
  * delegation CA loaded as signing key material. Generated per test file.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/dev/issue-certificate.js';
 import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
 import type { CliIo } from '../../src/cli/command.js';
 
@@ -36,10 +33,7 @@ export async function delegationTestPki(): Promise<DelegationTestPki> {
   return { delegationCa, delegationMaterial, clientCa, alice, bob, serverCa, server };
 }
 
-export async function tempDir(prefix = 'countersign-test-'): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from './temp.js';
 
 export function captureIo(): CliIo & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];

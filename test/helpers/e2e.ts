@@ -3,18 +3,19 @@
  * windows, certificates and CRLs written to a test's PKI directory, and raw
  * sockets to the proxy.
  */
-import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import * as x509 from '@peculiar/x509';
-import { certificatesDer, identityOf, issueCertificate, toPem, type IssuedCertificate, type IssueOptions } from '../../src/pki/index.js';
+import { certificatesDer, identityOf } from '../../src/pki/index.js';
+import { issueCertificate, type IssuedCertificate, type IssueOptions } from '../../src/pki/dev/index.js';
+import { writeCrl } from './crl.js';
+import { sleep } from './wait.js';
 import type { LogLine, ProxyProcess } from './proxy-process.js';
 import { runCommand } from './run-command.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from './wait.js';
+export { writeCrl } from './crl.js';
 
 /** `countersign identity of <dir>/<who>.crt` */
 export function identityOfFile(dir: string, who: string): string {
@@ -36,22 +37,6 @@ export async function writeIssued(dir: string, name: string, o: IssueOptions): P
   await writeFile(`${dir}/${name}.crt`, c.certPem);
   await writeFile(`${dir}/${name}.key`, c.keyPem, { mode: 0o600 });
   return c;
-}
-
-/** A CRL signed by `ca` that revokes `revoked`, written to <dir>/<name> as PEM. */
-export async function writeCrl(dir: string, name: string, ca: IssuedCertificate, revoked: IssuedCertificate[]): Promise<string> {
-  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-  const crl = await x509.X509CrlGenerator.create({
-    issuer: ca.cert.subject.split('\n').join(', '),
-    thisUpdate: new Date(Date.now() - 60_000),
-    nextUpdate: new Date(Date.now() + 86400_000),
-    entries: revoked.map((c) => ({ serialNumber: c.cert.serialNumber, revocationDate: new Date(Date.now() - 60_000) })),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    signingKey: ca.signingKey,
-  });
-  const file = `${dir}/${name}`;
-  await writeFile(file, toPem(Buffer.from(crl.rawData), 'X509 CRL')); // @peculiar/x509 would write "BEGIN CRL"
-  return file;
 }
 
 /** A TLS client to the proxy as `who` (a PKI file name) or anonymous; resolves once the handshake is done. */

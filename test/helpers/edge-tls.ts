@@ -4,19 +4,22 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { writeFile, rename } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { CertificateStore } from '../../src/edge/certificate-store.js';
 import { readClientHello } from '../../src/edge/client-hello.js';
 import type { TlsAlpnResponder } from '../../src/edge/acme/tls-alpn-responder.js';
-import type { IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import type { IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
+import { tempDir, type TempDir } from './temp.js';
 
-export async function makeTempDir(prefix = 'countersign-edge-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+export { freePort } from './net.js';
+export { sleep, waitFor } from './wait.js';
+
+/** A temporary directory (test/helpers/temp.ts) with the edge tests' prefix. */
+export function makeTempDir(prefix = 'countersign-edge-'): Promise<TempDir> {
+  return tempDir(prefix);
 }
 
 /** Writes `name.crt` / `name.key` the way an operator would replace them: temp file, then rename. */
@@ -153,21 +156,6 @@ export function echo(socket: tls.TLSSocket | Socket, text: string, timeoutMs = 2
   });
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 8_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) { lastError = err; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export function fingerprint(c: IssuedCertificate | X509Certificate): string {
   return (c instanceof X509Certificate ? c : c.cert).fingerprint256;
 }
@@ -188,11 +176,3 @@ export async function opensslLeaf(args: string[]): Promise<{ leaf: X509Certifica
   return { leaf: new X509Certificate(pem[0]), output };
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; fine for test servers started right after). */
-export async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}

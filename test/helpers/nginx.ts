@@ -7,44 +7,18 @@
  * Never touches the system nginx: its own prefix, config, pid, logs and temp
  * directories all live in a fresh temporary directory.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
-import { generateDevPki, writeDevPki, type DevPki } from '../../src/pki/index.js';
+import type { DevPki } from '../../src/pki/dev/index.js';
+import { freePort } from './net.js';
+import { launchNginx } from './nginx-process.js';
+import { makePki } from './pki.js';
 
-export const NGINX_BIN = process.env.COUNTERSIGN_TEST_NGINX ?? '/usr/sbin/nginx';
-
-/** A TCP port that was free a moment ago on 127.0.0.1 (nginx cannot report a port-0 bind). */
-export async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-export async function waitForPort(port: number, opts: { timeoutMs?: number; alive?: () => boolean } = {}): Promise<void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (opts.alive && !opts.alive()) throw new Error(`process exited before 127.0.0.1:${port} accepted connections`);
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${opts.timeoutMs ?? 10_000} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { freePort, waitForPort } from './net.js';
+export { NGINX_BIN } from './nginx-process.js';
 
 export interface NginxContext {
   /** the free port the `server` block must listen on (127.0.0.1) */
@@ -68,24 +42,6 @@ export interface RunningNginx extends NginxContext {
   stop(): Promise<void>;
 }
 
-function mainConfig(ctx: NginxContext, http: string): string {
-  // Workers of a root master drop to "nobody", who cannot enter a 0700 temp dir.
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  return `${user}worker_processes 1;
-error_log ${ctx.dir}/error.log info;
-events { worker_connections 256; }
-http {
-  access_log ${ctx.dir}/access.log;
-  client_body_temp_path ${ctx.dir}/client-body;
-  proxy_temp_path ${ctx.dir}/proxy;
-  fastcgi_temp_path ${ctx.dir}/fastcgi;
-  uwsgi_temp_path ${ctx.dir}/uwsgi;
-  scgi_temp_path ${ctx.dir}/scgi;
-${http}
-}
-`;
-}
-
 async function startOnce(opts: StartNginxOptions): Promise<RunningNginx> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-nginx-'));
   const port = await freePort();
@@ -94,33 +50,15 @@ async function startOnce(opts: StartNginxOptions): Promise<RunningNginx> {
     await writeFile(join(dir, name), content, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
     if (name.endsWith('.key')) await chmod(join(dir, name), 0o600);
   }
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, mainConfig(ctx, opts.http(ctx)));
-  const child: ChildProcess = spawn(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  let exited = false;
-  const exit = once(child, 'exit').then(() => { exited = true; });
-  const errorLog = async () => `${stderr}${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`;
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGQUIT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  let nginx;
   try {
-    await waitForPort(port, { alive: () => !exited });
+    nginx = await launchNginx({ dir, port, http: opts.http(ctx) });
   } catch (err) {
-    const log = await errorLog();
-    await stop();
-    throw Object.assign(new Error(`nginx did not start: ${(err as Error).message}\n${log}`), { log });
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
-  return { ...ctx, url: `https://127.0.0.1:${port}`, errorLog, stop };
+  const stop = async () => { await nginx.stop(); await rm(dir, { recursive: true, force: true }); };
+  return { ...ctx, url: `https://127.0.0.1:${port}`, errorLog: nginx.errorLog, stop };
 }
 
 /** Starts nginx; retries on another port if the free one was taken in between. */
@@ -198,57 +136,8 @@ export async function opensslClientCertificate(opts: {
   return { certPath, keyPath, certPem: await readFile(certPath, 'utf8') };
 }
 
-// ---- a backend that records what it receives ---------------------------------
-
-export interface CapturedRequest {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  rawHeaders: string[];
-  /** DER of the certificate the proxy presented to the backend, if any */
-  peerCertDer?: Buffer;
-}
-
-export interface CapturingBackend {
-  port: number;
-  server: HttpsServer;
-  requests: CapturedRequest[];
-  close(): Promise<void>;
-}
-
-/**
- * An HTTPS server on 127.0.0.1:0 that asks for a client certificate (the
- * proxy's), records every request and answers 200 with the captured headers as
- * JSON. `ca` verifies the proxy's certificate; without it any is accepted.
- */
-export async function startCapturingBackend(opts: { certPem: string; keyPem: string; ca?: string }): Promise<CapturingBackend> {
-  const requests: CapturedRequest[] = [];
-  const server = createHttpsServer({
-    cert: opts.certPem, key: opts.keyPem, ca: opts.ca, requestCert: true, rejectUnauthorized: opts.ca !== undefined,
-  }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    const peer = socket.getPeerCertificate?.();
-    const captured: CapturedRequest = {
-      method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rawHeaders: [...req.rawHeaders],
-      peerCertDer: peer && 'raw' in peer && peer.raw ? Buffer.from(peer.raw) : undefined,
-    };
-    requests.push(captured);
-    req.resume();
-    req.on('end', () => {
-      const body = JSON.stringify({ headers: captured.headers });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    server,
-    requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
+// A backend that records what it receives now lives with the other Node backends.
+export { startCapturingBackend, type CapturedRequest, type CapturingBackend } from './node-backend.js';
 
 // ---- a dev PKI on disk ------------------------------------------------------------
 
@@ -262,22 +151,20 @@ export interface InteropPki {
   cleanup(): Promise<void>;
 }
 
-/** generateDevPki() written to a temporary directory (keys 0600), for curl/openssl/nginx. */
+/** generateDevPki() written to a temporary directory (keys 0600), for curl/openssl/nginx (test/helpers/pki.ts). */
 export async function interopPki(): Promise<InteropPki> {
-  const dir = await mkdtemp(join(tmpdir(), 'countersign-pki-'));
-  const pki = await generateDevPki();
-  await writeDevPki(pki, dir);
+  const { dir, pki, file, cleanup } = await makePki();
   return {
     dir,
     pki,
-    file: (name) => join(dir, name),
+    file,
     nginxFiles: {
       'edge.crt': pki.edge.certPem, 'edge.key': pki.edge.keyPem,
       'client-ca.crt': pki.clientCa.certPem,
       'backend-ca.crt': pki.backendCa.certPem,
       'proxy-client.crt': pki.proxyClient.certPem, 'proxy-client.key': pki.proxyClient.keyPem,
     },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup,
   };
 }
 

@@ -9,6 +9,8 @@
  *   a route handler takes the request. Optionally accepts WebSocket upgrades.
  * - startTlsBackend: a raw TLS server (connection mode): records the ALPN
  *   protocol and peer identity, and lets the test drive each socket.
+ * - startCapturingBackend: an HTTPS server that records raw headers and the
+ *   client certificate the proxy presented, for the nginx comparisons.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -224,5 +226,54 @@ export async function startTlsBackend(o: {
       for (const c of connections) c.socket.destroy();
       raw.destroyAll();
     }),
+  };
+}
+
+export interface CapturedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  /** DER of the certificate the proxy presented to the backend, if any */
+  peerCertDer?: Buffer;
+}
+
+export interface CapturingBackend {
+  port: number;
+  server: HttpsServer;
+  requests: CapturedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTPS server on 127.0.0.1:0 that asks for a client certificate (the
+ * proxy's), records every request and answers 200 with the captured headers as
+ * JSON. `ca` verifies the proxy's certificate; without it any is accepted.
+ */
+export async function startCapturingBackend(opts: { certPem: string; keyPem: string; ca?: string }): Promise<CapturingBackend> {
+  const requests: CapturedRequest[] = [];
+  const server = createHttpsServer({
+    cert: opts.certPem, key: opts.keyPem, ca: opts.ca, requestCert: true, rejectUnauthorized: opts.ca !== undefined,
+  }, (req, res) => {
+    const socket = req.socket as TLSSocket;
+    const peer = socket.getPeerCertificate?.();
+    const captured: CapturedRequest = {
+      method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, rawHeaders: [...req.rawHeaders],
+      peerCertDer: peer && 'raw' in peer && peer.raw ? Buffer.from(peer.raw) : undefined,
+    };
+    requests.push(captured);
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({ headers: captured.headers });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    requests,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }

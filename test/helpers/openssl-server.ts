@@ -3,18 +3,9 @@
  * minted certificate is checked by something we did not write.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './net.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './net.js';
 
 export interface OpensslServer {
   port: number;
@@ -32,13 +23,15 @@ export async function startOpensslServer(o: { cert: string; key: string; caFile:
   // s_server exits when its stdin closes, so keep stdin open.
   const child: ChildProcess = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  let accepting: () => void = () => {};
+  const onOutput = (d: Buffer) => { out += d; if (out.includes('ACCEPT')) accepting(); };
+  child.stdout!.on('data', onOutput);
+  child.stderr!.on('data', onOutput);
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`openssl s_server did not start: ${out}`)), 5000);
-    const check = () => { if (out.includes('ACCEPT')) { clearTimeout(t); resolve(); } else setTimeout(check, 20); };
-    check();
-    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`openssl s_server exited ${c}: ${out}`)); });
+    const t = setTimeout(() => reject(new Error(`openssl s_server did not start: ${out}`)), 10_000);
+    accepting = () => { clearTimeout(t); child.removeListener('exit', onExit); resolve(); };
+    const onExit = (c: number | null) => { clearTimeout(t); reject(new Error(`openssl s_server exited ${c}: ${out}`)); };
+    child.once('exit', onExit);
   });
   return {
     port,

@@ -14,8 +14,9 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { join } from 'node:path';
 import type { AcmeEvent, AcmeManager } from '../../src/edge/acme/index.js';
 import type { EdgeLogger } from '../../src/edge/logger.js';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
-import { freePort, makeTempDir, sleep } from './edge-tls.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
+import { freePort, waitForPort } from './net.js';
+import { tempDir } from './temp.js';
 
 export interface PebbleOptions {
   /** port Pebble's validator connects to for http-01 */
@@ -43,7 +44,7 @@ export interface Pebble {
 }
 
 export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
-  const { dir, cleanup } = await makeTempDir('countersign-pebble-');
+  const { dir, cleanup } = await tempDir('countersign-pebble-');
   const ca = await issueCertificate({ subject: 'CN=pebble test HTTPS CA', ca: true });
   const tlsCert = await issueCertificate({ subject: 'CN=localhost', issuer: ca, usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   await writeFile(join(dir, 'cert.pem'), tlsCert.certPem);
@@ -87,14 +88,14 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
       '-dns01', `127.0.0.1:${dnsPort}`, '-management', `127.0.0.1:${challMgmtPort}`,
       '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv4', '', '-defaultIPv6', '',
     ]);
-    await waitListening(challMgmtPort, () => output);
+    await waitForPort(challMgmtPort, { what: 'pebble-challtestsrv', logs: () => output });
     run('pebble', ['-config', join(dir, 'config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`, '-strict=false'], {
       PEBBLE_VA_NOSLEEP: '1',
       PEBBLE_VA_ALWAYS_VALID: '0',
       PEBBLE_WFE_NONCEREJECT: '0', // acme-client retries badNonce, but determinism beats coverage here
       PEBBLE_AUTHZREUSE: '0', // every order runs its challenge, renewals included
     });
-    await waitListening(acmePort, () => output);
+    await waitForPort(acmePort, { what: 'pebble', logs: () => output });
   } catch (err) {
     await stop();
     throw err;
@@ -110,19 +111,6 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
     logs: () => output,
     stop,
   };
-}
-
-async function waitListening(port: number, logs: () => string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s: Socket = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms:\n${logs()}`);
-    await sleep(50);
-  }
 }
 
 function get(request: typeof httpsRequest, url: string, ca: string): Promise<string> {

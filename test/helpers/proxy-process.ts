@@ -3,28 +3,15 @@
  * config written to a temp directory, and reads its JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { generateDevPki, writeDevPki, type DevPki } from '../../src/pki/index.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 export const CLI = join(REPO_ROOT, 'bin/countersign.js');
 
-export interface TestPki { dir: string; pki: DevPki }
-
-/** A fresh dev PKI in a temp directory (the same files `countersign certs init` writes). */
-export async function makePki(): Promise<TestPki> {
-  const dir = await mkdtemp(join(tmpdir(), 'countersign-pki-'));
-  // Removed when the test file's process exits (an after() hook here would run as soon as a before() hook ends).
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const pki = await generateDevPki();
-  await writeDevPki(pki, dir);
-  return { dir, pki };
-}
+export { makePki, type TestPki } from './pki.js';
 
 export interface LogLine { level: number; msg: string; [k: string]: unknown }
 

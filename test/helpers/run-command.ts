@@ -13,6 +13,8 @@ export function runCommand(cmd: string, args: string[], opts: { input?: string |
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    // a program that exits without reading its input (curl) makes the write fail with EPIPE; its exit code tells
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

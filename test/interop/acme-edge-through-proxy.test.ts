@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, runCli, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort } from '../helpers/openssl-server.js';
+import { freePort } from '../helpers/net.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { runCommand } from '../helpers/run-command.js';
 

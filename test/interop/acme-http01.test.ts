@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { createAcmeManager, directoryKey, type AcmeManager } from '../../src/edge/acme/index.js';
 import { createCertificateStore, type CertificateStore } from '../../src/edge/certificate-store.js';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { fingerprint, freePort, makeTempDir, startEdgeHarness, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 import { FAST_ACME, memoryLogger, recordEvents, startPebble, type Pebble } from '../helpers/pebble.js';
 

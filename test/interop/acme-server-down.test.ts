@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAcmeManager, type AcmeEvent, type AcmeManager } from '../../src/edge/acme/index.js';
 import { createCertificateStore, type CertificateStore } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { fingerprint, freePort, handshake, makeTempDir, sleep, startEdgeHarness, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 import { FAST_ACME, memoryLogger, recordEvents } from '../helpers/pebble.js';
 

@@ -6,7 +6,7 @@ import {
   decodeEscapedPemHeader, decodeRfc9440Header, decodeXfccHeader, parseXfcc, readForwardedCertificate, resolveHeaderSpecs,
 } from '../../src/backend/identity-headers.js';
 import { sha256 } from '../../src/pki/certificate-info.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { ALICE_PEM, NGINX_ESCAPED_ALICE } from '../helpers/golden-certificates.js';
 
 const ALICE_DER = Buffer.from(new X509Certificate(ALICE_PEM).raw);

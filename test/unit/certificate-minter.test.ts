@@ -11,7 +11,7 @@ import { DELEGATION_OID, decodeDelegationExtension, encodeDelegationExtension } 
 import { KeyPool } from '../../src/delegation/key-pool.js';
 import { describeCertificate, sha1 } from '../../src/pki/certificate-info.js';
 import { TAG, bitString, bool, content, explicit, octets, oid, readRoot, seq, smallInt, tlv, x509Time } from '../../src/pki/der.js';
-import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/dev/issue-certificate.js';
 import { toPem } from '../../src/pki/pem.js';
 import { findExtension, OID, parseCertificateFields } from '../../src/pki/x509-fields.js';
 import { signingCa, tempDir } from '../helpers/delegation-pki.js';

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { command } from '../../src/cli/commands/identity-of.js';
-import { issueCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type KeyAlgorithm } from '../../src/pki/dev/issue-certificate.js';
 import { captureIo, tempDir } from '../helpers/delegation-pki.js';
 import { ALICE_IDENTITY, ALICE_PEM } from '../helpers/golden-certificates.js';
 

@@ -6,7 +6,7 @@ import { command } from '../../src/cli/commands/inspect.js';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
 import { DELEGATION_OID } from '../../src/delegation/extension-codec.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { captureIo, delegationTestPki, tempDir, type DelegationTestPki } from '../helpers/delegation-pki.js';
 import { ALICE_IDENTITY, ALICE_NOT_AFTER, ALICE_PEM, ALICE_SERIAL, ALICE_SHA1, ALICE_SHA256 } from '../helpers/golden-certificates.js';
 

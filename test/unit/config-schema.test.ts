@@ -51,7 +51,17 @@ test('paths are resolved relative to the config file', () => {
 
 test('unknown keys are errors with their path', () => {
   const p = problems(minimal.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { ca: certs/client-ca.crt, crls: x }'));
-  assert.deepEqual(p, ['edge.clientAuth: unknown key "crls"']);
+  assert.deepEqual(p, ['edge.clientAuth: unknown key "crls"; did you mean "crl"?']);
+});
+
+test('a mistyped key or value suggests the closest valid name; a wild one gets no guess', () => {
+  const p = problems(minimal.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { ca: certs/client-ca.crt, mode: requier, frobnicate: 1 }'));
+  assert.deepEqual(p.sort(), [
+    'edge.clientAuth.mode: "requier" is not one of require, optional, any; did you mean "require"?',
+    'edge.clientAuth: unknown key "frobnicate"',
+  ]);
+  const q = problems(minimal.replace('  - upstream: kes', '  - upstream: kes\n    mdoe: http'));
+  assert.deepEqual(q, ['routes[0]: unknown key "mdoe"; did you mean "mode"?']);
 });
 
 test('a route naming a missing upstream says which names exist', () => {

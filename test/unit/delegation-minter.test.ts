@@ -4,7 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { isCountersignError, type ErrorCode } from '../../src/errors.js';
 import { DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
 import { signingCa } from '../helpers/delegation-pki.js';
 import { toPem } from '../../src/pki/pem.js';

@@ -9,7 +9,7 @@ import * as tls from 'node:tls';
 import acme from 'acme-client';
 import { ChallengeRegistry, createTlsAlpnResponder } from '../../src/edge/acme/index.js';
 import { createCertificateStore, type CertificateStore } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { findExtension, parseCertificateFields } from '../../src/pki/x509-fields.js';
 import { fingerprint, makeTempDir, opensslLeaf, startEdgeHarness, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 

@@ -7,12 +7,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { webcrypto } from 'node:crypto';
 import { connect as connectTls } from 'node:tls';
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { createCertificateStore, type CertificateStore, type CertificateStoreEvent } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
+import { crlPem } from '../helpers/crl.js';
 import { atomicWrite, echo, fingerprint, handshake, makeTempDir, sleep, startStoreServer, waitFor, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 
 const FAST = { pollIntervalMs: 500, debounceMs: 100 };
@@ -208,18 +206,7 @@ describe('hot reload of the client CA bundle and CRL', () => {
   let srv: EdgeTestServer;
   let seen: CertificateStoreEvent[];
 
-  async function crl(ca: IssuedCertificate, revoked: IssuedCertificate[]): Promise<string> {
-    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-    const c = await x509.X509CrlGenerator.create({
-      issuer: ca.cert.subject.split('\n').join(', '),
-      thisUpdate: new Date(Date.now() - 60_000),
-      nextUpdate: new Date(Date.now() + 86400_000),
-      entries: revoked.map((r) => ({ serialNumber: r.cert.serialNumber, revocationDate: new Date(Date.now() - 30_000) })),
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams,
-      signingKey: ca.signingKey,
-    });
-    return c.toString('pem');
-  }
+  const crl = (ca: IssuedCertificate, revoked: IssuedCertificate[]) => crlPem(ca, revoked, { revocationDate: new Date(Date.now() - 30_000) });
 
   const accepted = async (servername: string, client: IssuedCertificate): Promise<boolean> => {
     try {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
 import { join } from 'node:path';
 import { createCertificateStore, type CertificateSource, type CertificateStore, type CertificateStoreEvent, type SourceCertificate } from '../../src/edge/certificate-store.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
+import { crlPem } from '../helpers/crl.js';
 import { atomicWrite, fingerprint, handshake, makeTempDir, startStoreServer, waitFor, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 
 /** A source under the test's control, shaped like the ACME manager. */
@@ -88,13 +89,9 @@ describe('client trust warnings', () => {
       const server = await issueCertificate({ subject: 'CN=s.test', usage: 'server', dnsNames: ['s.test'] });
       const caA = await issueCertificate({ subject: 'CN=client CA A', ca: true });
       const caB = await issueCertificate({ subject: 'CN=client CA B', ca: true });
-      const x509 = await import('@peculiar/x509');
-      const crl = await x509.X509CrlGenerator.create({
-        issuer: 'CN=client CA A', thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() - 1_000),
-        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams, signingKey: caA.signingKey,
-      });
+      const crl = await crlPem(caA, [], { nextUpdate: new Date(Date.now() - 1_000) });
       await atomicWrite(join(t.dir, 'ca.pem'), caA.certPem + caB.certPem);
-      await atomicWrite(join(t.dir, 'a.crl'), crl.toString('pem'));
+      await atomicWrite(join(t.dir, 'a.crl'), crl);
       const store = await createCertificateStore({
         certificates: [await writePair(t.dir, 's', server)],
         trustFiles: { ca: [join(t.dir, 'ca.pem')], crl: [join(t.dir, 'a.crl')] }, watch: false,

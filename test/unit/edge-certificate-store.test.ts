@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { createCertificateStore, type CertificateStore } from '../../src/edge/certificate-store.js';
 import { isCountersignError } from '../../src/errors.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { fingerprint, handshake, makeTempDir, opensslLeaf, startStoreServer, writePair, type EdgeTestServer } from '../helpers/edge-tls.js';
 
 describe('certificate store: SNI selection', () => {

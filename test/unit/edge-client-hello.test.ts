@@ -11,7 +11,7 @@ import * as tls from 'node:tls';
 import fc from 'fast-check';
 import { parseClientHello, readClientHello, type ClientHello } from '../../src/edge/client-hello.js';
 import { isCountersignError } from '../../src/errors.js';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { sleep } from '../helpers/edge-tls.js';
 
 /** The first flight a real client sends, captured by a plain TCP server. */

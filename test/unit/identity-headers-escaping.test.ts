@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { escapeUriComponentLikeNginx, nginxEscapesByte } from '../../src/forward/nginx-uri-escape.js';
 import { formatNameRfc2253 } from '../../src/forward/openssl-rfc2253-name.js';
-import { certificatesDer, der, issueCertificate, parseCertificateFields } from '../../src/pki/index.js';
+import { certificatesDer, der, parseCertificateFields } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 const exec = promisify(execFile);
 

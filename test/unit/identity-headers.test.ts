@@ -14,7 +14,8 @@ import {
   DEFAULT_IDENTITY_HEADER, encodeIdentityHeaders, IDENTITY_HEADER_NAMES, identityHeaderEncoder, identityHeaderNames,
   normalizeHeaderName, stripIdentityHeaders, stripIdentityRawHeaders,
 } from '../../src/forward/identity-headers.js';
-import { der, issueCertificate } from '../../src/pki/index.js';
+import { der } from '../../src/pki/index.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 // ---- the fixed certificate -------------------------------------------------
 // Made once with the openssl CLI (ECDSA P-256, valid until 2126):

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { issueCertificate } from '../../src/pki/issue-certificate.js';
+import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { findExtension, parseCertificateFields } from '../../src/pki/x509-fields.js';
 
 // A UUID-form OID (X.667) a user may configure: arcs far beyond 2^53.

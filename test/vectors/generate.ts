@@ -15,7 +15,7 @@
  * says the `now` it is judged at, so the vectors never expire in CI.
  */
 import { writeFileSync } from 'node:fs';
-import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/issue-certificate.js';
+import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/dev/index.js';
 import { loadKeyMaterial, loadSigningCa } from '../../src/pki/key-material.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { TAG, generalizedTime, octets, seq, smallInt, tlv } from '../../src/pki/der.js';

@@ -4,7 +4,8 @@
  * silently invalidate every certificate already handed out.
  */
 import { readdir } from 'node:fs/promises';
-import { generateDevPki, writeDevPki } from '../../pki/dev-pki.js';
+import { generateDevPki, writeDevPki } from '../../pki/dev/index.js';
+import { didYouMean } from '../../did-you-mean.js';
 import type { CliIo, Command } from '../command.js';
 
 export const DEFAULT_CERTS_DIR = 'certs';
@@ -27,7 +28,7 @@ function parse(args: string[]): Parsed | string {
     } else if (a.startsWith('--out=')) {
       out = a.slice('--out='.length);
       if (out === '') return '--out needs a directory';
-    } else return `unexpected argument "${a}"`;
+    } else return `unexpected argument "${a}"${a.startsWith('-') ? didYouMean(a.split('=')[0], ['--out', '--force'], '') : ''}`;
   }
   return { out, force };
 }
@@ -46,6 +47,7 @@ export const command: Command = {
   name: 'certs init',
   summary: 'write a development PKI (CAs, edge, clients, delegation CA, backend) to a directory',
   usage: USAGE,
+  help: HELP,
   async run(args: string[], io: CliIo): Promise<number> {
     if (args.includes('--help') || args.includes('-h')) { io.out(HELP); return 0; }
     const parsed = parse(args);

@@ -4,7 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isCountersignError } from '../../errors.js';
-import { createEdgeCertificates } from '../../edge/edge-certificates.js';
+import { createEdgeCertificates } from '../../edge/index.js';
 import { silentLogger } from '../../observe/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';

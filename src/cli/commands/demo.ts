@@ -5,9 +5,11 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOG_LEVELS } from '../../config/index.js';
 import { createLogger } from '../../observe/index.js';
 import { readFileSync } from 'node:fs';
-import { generateDevPki, identityOf, certificatesDer, writeDevPki } from '../../pki/index.js';
+import { identityOf, certificatesDer } from '../../pki/index.js';
+import { generateDevPki, writeDevPki } from '../../pki/dev/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
@@ -21,8 +23,11 @@ export const command: Command = {
   name: 'demo',
   summary: 'run the proxy in front of a demo key service, on a dev PKI in ./certs',
   usage: 'countersign demo [--log-level LEVEL]',
+  help: `usage: countersign demo [--log-level LEVEL]
+  --log-level LEVEL  ${LOG_LEVELS.join(', ')} (default: info)
+Writes a dev PKI to ./certs when there is none, starts a demo key service and the proxy in front of it, and prints commands to try. Ctrl-C stops everything.`,
   async run(args, io) {
-    const { values } = parseCommandArgs(args, { 'log-level': { type: 'string' } }, this.usage);
+    const { values } = parseCommandArgs(args, { 'log-level': { type: 'string', choices: LOG_LEVELS } }, this.usage);
     const certsDir = join(PACKAGE_ROOT, 'certs');
     if (!PKI_FILES.every((f) => existsSync(join(certsDir, f)))) {
       io.out(`Generating a dev PKI in ${certsDir} …`);

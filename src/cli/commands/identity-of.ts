@@ -5,8 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isCountersignError } from '../../errors.js';
-import { identityOf } from '../../pki/certificate-info.js';
-import { certificatesDer } from '../../pki/pem.js';
+import { identityOf, certificatesDer } from '../../pki/index.js';
 import type { CliIo, Command } from '../command.js';
 
 const USAGE = 'countersign identity of FILE';
@@ -16,6 +15,7 @@ export const command: Command = {
   name: 'identity of',
   summary: "print a certificate's identity (hex SHA-256 of its public key, as `kes tool identity of`)",
   usage: USAGE,
+  help: HELP,
   async run(args: string[], io: CliIo): Promise<number> {
     if (args.includes('--help') || args.includes('-h')) { io.out(HELP); return 0; }
     if (args.length !== 1 || args[0].startsWith('-')) {

@@ -8,12 +8,9 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { isCountersignError } from '../../errors.js';
-import { DELEGATION_OID, decodeDelegationExtension, nameToString } from '../../delegation/extension-codec.js';
-import { describeCertificate, sha256 } from '../../pki/certificate-info.js';
-import { formatDerName } from '../../pki/name-format.js';
-import { certificatesDer } from '../../pki/pem.js';
-import { findExtension } from '../../pki/x509-fields.js';
-import { serialHex } from '../../pki/certificate-info.js';
+import { DELEGATION_OID, decodeDelegationExtension, nameToString } from '../../delegation/index.js';
+import { describeCertificate, sha256, formatDerName, certificatesDer, findExtension, serialHex } from '../../pki/index.js';
+import { didYouMean } from '../../did-you-mean.js';
 import type { CliIo, Command } from '../command.js';
 
 const USAGE = 'countersign inspect FILE [--oid OID] [--json]';
@@ -123,6 +120,7 @@ export const command: Command = {
   name: 'inspect',
   summary: 'show a certificate, and the delegation extension of a countersigned one',
   usage: USAGE,
+  help: HELP,
   async run(args: string[], io: CliIo): Promise<number> {
     if (args.includes('--help') || args.includes('-h')) { io.out(HELP); return 0; }
     let oid = DELEGATION_OID;
@@ -135,7 +133,7 @@ export const command: Command = {
         const v = a === '--oid' ? args[++i] : a.slice(6);
         if (!v || !/^[0-2](\.(0|[1-9][0-9]*))+$/.test(v)) { io.err(`countersign inspect: --oid needs a dotted OID, got "${v ?? ''}"`); io.err(`usage: ${USAGE}`); return 2; }
         oid = v;
-      } else if (a.startsWith('-')) { io.err(`countersign inspect: unknown option "${a}"`); io.err(`usage: ${USAGE}`); return 2; }
+      } else if (a.startsWith('-')) { io.err(`countersign inspect: unknown option "${a}"${didYouMean(a.split('=')[0], ['--oid', '--json'], '')}`); io.err(`usage: ${USAGE}`); return 2; }
       else files.push(a);
     }
     if (files.length !== 1) { io.err(`countersign inspect: ${files.length === 0 ? 'missing FILE' : 'expected one FILE'}`); io.err(`usage: ${USAGE}`); return 2; }

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { LOG_LEVELS } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
 import { createLogger } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
@@ -12,17 +13,29 @@ import { WORKER_SLOT_ENV } from '../workers/messages.js';
 export const command: Command = {
   name: 'start',
   summary: 'run the proxy from a config file',
-  usage: 'countersign start --config FILE [--log-level LEVEL] [--pretty]',
+  usage: 'countersign start [--config] FILE [--log-level LEVEL] [--pretty]',
+  help: `usage: countersign start [--config] FILE [--log-level LEVEL] [--pretty]
+  --config, -c FILE  the configuration (or give FILE alone)
+  --log-level LEVEL  ${LOG_LEVELS.join(', ')} (default: log.level of the config)
+  --pretty           human-readable logs instead of JSON lines
+Refuses to start on anything \`countersign check\` refuses. SIGHUP reloads
+certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
   async run(args, io) {
-    const { values } = parseCommandArgs(args, {
-      config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' }, pretty: { type: 'boolean' },
+    const { values, positionals } = parseCommandArgs(args, {
+      config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', choices: LOG_LEVELS }, pretty: { type: 'boolean' },
     }, this.usage);
-    if (!values.config) { io.err(`usage: ${this.usage}`); return 2; }
-    const loaded = await loadConfigForCli(values.config, io);
+    const files = [...(values.config ? [values.config] : []), ...positionals];
+    if (files.length !== 1) {
+      io.err(`countersign start: ${files.length === 0 ? 'missing the config file' : `expected one config file, got ${files.map((f) => `"${f}"`).join(' ')}`} (usage: ${this.usage})`);
+      return 2;
+    }
+    const loaded = await loadConfigForCli(files[0], io, { printWarnings: false });
     if (!loaded) return 1;
     const { config } = loaded;
     const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
     const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
+    // what `check` prints as warnings (the primary logs them once; its workers do not repeat them)
+    if (!cluster.isWorker) for (const w of loaded.warnings) logger.warn({ reason: w }, 'config warning');
 
     if (cluster.isWorker) {
       const { runWorker } = await import('../workers/worker.js');

@@ -17,6 +17,7 @@ import { channel } from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import acme from 'acme-client';
+import { acmeDirectoryUrl, acmeSettingsProblems, ACME_DIRECTORIES } from '../../config/index.js';
 import { CountersignError } from '../../errors.js';
 import type { CertificateSource, SourceCertificate, StatusError } from '../certificate-store.js';
 import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
@@ -33,11 +34,8 @@ import { createTlsAlpnResponder, type TlsAlpnResponder } from './tls-alpn-respon
 export type AcmeChallengeType = 'http-01' | 'tls-alpn-01';
 export type AcmeKeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048';
 
-/** Words accepted for `directory` besides a URL. */
-export const ACME_DIRECTORIES = {
-  letsencrypt: acme.directory.letsencrypt.production,
-  'letsencrypt-staging': acme.directory.letsencrypt.staging,
-} as const;
+/** Words accepted for `directory` besides a URL (declared with the config checks). */
+export { ACME_DIRECTORIES };
 
 /** How often the loop looks at certificates even when nothing is due (certmagic: 10 min). */
 export const DEFAULT_ACME_CHECK_INTERVAL_MS = 600_000;
@@ -124,7 +122,6 @@ interface DomainState {
 }
 
 const TERMINAL_AUTHZ = new Set(['invalid', 'deactivated', 'expired', 'revoked']);
-const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/;
 
 export class AcmeManager implements CertificateSource {
   readonly kind = 'acme' as const;
@@ -474,33 +471,19 @@ export function createAcmeManager(opts: AcmeManagerOptions): AcmeManager {
 }
 
 export function resolveDirectory(directory: string): string {
-  const word = ACME_DIRECTORIES[directory as keyof typeof ACME_DIRECTORIES];
-  if (word) return word;
-  let url: URL;
-  try {
-    url = new URL(directory);
-  } catch {
-    throw new CountersignError('ERR_CONFIG_INVALID', `acme.directory: "${directory}" is neither a URL nor one of ${Object.keys(ACME_DIRECTORIES).join(', ')}`);
-  }
-  if (url.protocol !== 'https:') {
-    throw new CountersignError('ERR_CONFIG_INVALID', `acme.directory: ${directory} must be an https URL (RFC 8555 §6.1); for a private CA with its own root, set acme.ca`);
-  }
-  return url.toString();
+  const d = acmeDirectoryUrl(directory);
+  if ('problem' in d) throw new CountersignError('ERR_CONFIG_INVALID', `acme.directory: ${d.problem}`);
+  return d.url;
 }
 
+/** The config checks (src/config/acme-checks.ts, which `check` runs too), then what only a library caller can get wrong. */
 function validateOptions(o: AcmeManagerOptions): void {
   const bad = (path: string, msg: string) => new CountersignError('ERR_CONFIG_INVALID', `acme.${path}: ${msg}`);
-  if (!Array.isArray(o.domains) || o.domains.length === 0) throw bad('domains', 'list at least one domain');
-  for (const raw of o.domains) {
-    const d = normalizeName(raw);
-    if (d.startsWith('*.')) throw bad('domains', `"${raw}" is a wildcard, which only dns-01 can validate and countersign does not do dns-01; list the names, or use a file certificate`);
-    if (!HOSTNAME.test(d) || !d.includes('.') && d !== 'localhost') throw bad('domains', `"${raw}" is not a DNS name`);
-  }
+  const problems = acmeSettingsProblems(o, 'acme');
+  if (problems.length) throw new CountersignError('ERR_CONFIG_INVALID', problems.join('; '));
   if (o.challenge !== 'http-01' && o.challenge !== 'tls-alpn-01') throw bad('challenge', `"${String(o.challenge)}" is not http-01 or tls-alpn-01`);
   if (o.challenge === 'http-01' && o.httpListen === undefined) throw bad('httpListen', 'http-01 needs a plain-HTTP listener the CA can reach on port 80, e.g. 0.0.0.0:80');
   if (o.httpListen !== undefined) parseListen(o.httpListen);
-  if (o.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(o.email)) throw bad('email', `"${o.email}" is not an e-mail address`);
-  if (o.eab && (!o.eab.kid || !o.eab.hmacKey)) throw bad('eab', 'needs both kid and hmacKey (from your CA account page)');
   if (!o.storage) throw bad('storage', 'set a directory for the account key and certificates');
   const ratio = o.renewalWindowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;
   if (!(ratio > 0 && ratio < 1)) throw bad('renewalWindowRatio', `${ratio} must be between 0 and 1`);

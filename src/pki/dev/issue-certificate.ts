@@ -5,8 +5,8 @@
  */
 import { createPrivateKey, sign, webcrypto, X509Certificate } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
-import { bitString, bool, explicit, octets, oid, raw, readChildren, readRoot, seq } from './der.js';
-import { toPem } from './pem.js';
+import { bitString, bool, explicit, octets, oid, raw, readChildren, readRoot, seq } from '../der.js';
+import { toPem } from '../pem.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

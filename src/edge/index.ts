@@ -1,0 +1,16 @@
+/**
+ * edge/: the front door for the rest of the proxy. The listener, client
+ * verification once per connection, and the server certificates chosen by SNI
+ * (files with hot reload, ACME). ACME itself is ./acme/index.ts, loaded only
+ * when a config asks for it.
+ */
+export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
+export { ClientVerifier, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
+export { createEdgeCertificates, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
+export {
+  createCertificateStore, certificateStoreChannel,
+  type CertificateStore, type CertificateStoreOptions, type CertificateSource, type SourceCertificate,
+  type CertificateStoreEvent, type ServerCertificateStatus, type TrustStatus, type ReloadResult,
+} from './certificate-store.js';
+export { FileWatch } from './file-watch.js';
+export { readTicketKeyFile } from './session-ticket-keys.js';

@@ -1,0 +1,14 @@
+/**
+ * forward/: the front door for the rest of the proxy. Routing, upstream
+ * clusters, the connection (L4) and http (L7) forwarders, and the identity
+ * headers a header-mode route sends.
+ */
+export type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
+export { forwardConnection, type ConnectionOutcome, type ForwardConnectionOptions } from './connection-forwarder.js';
+export { HttpForwarder, type HttpForwarderOptions } from './http-forwarder.js';
+export {
+  encodeIdentityHeaders, identityHeaderEncoder, DEFAULT_IDENTITY_HEADER, IDENTITY_HEADER_NAMES,
+  type IdentityHeaderFormat, type IdentityHeaderOptions, type PeerCertificateForHeaders,
+} from './identity-headers.js';
+export { Router } from './router.js';
+export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
