@@ -118,6 +118,8 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       requestTimeoutMs: config.timeouts.request,
       idleTimeoutMs: config.timeouts.idle,
       maxPools: config.limits.agentsPerUpstream,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      http2Resets: config.limits.http2Resets,
       extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     })
     : undefined;

@@ -22,6 +22,9 @@ export const DEFAULTS = {
   failTimeout: '10s',
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
+  maxHeaderCount: 100,
+  http2ResetBurst: 100,
+  http2ResetRate: 10,
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
@@ -121,6 +124,11 @@ export const configSchema = z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
     maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
+    http2Resets: z.strictObject({
+      burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),
+      perSecond: z.number().positive().default(DEFAULTS.http2ResetRate).describe('stream resets per second it may keep sending'),
+    }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default(DEFAULTS.logLevel).describe('log level'),
