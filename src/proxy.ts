@@ -2,6 +2,7 @@
  * Composes the proxy from a validated config: edge listener → client verifier →
  * router → minter → forwarders. The only place that knows every room.
  */
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
@@ -18,6 +19,7 @@ import { Router } from './forward/router.js';
 import { UpstreamCluster } from './forward/upstream-cluster.js';
 import type { Logger } from './observe/index.js';
 import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
+import { peerIntermediates } from './edge/client-trust.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
@@ -34,6 +36,13 @@ export interface ProxyOptions {
   ticketKeys?: Buffer;
   /** log "countersign listening" (a worker leaves that to its primary); default true */
   announce?: boolean;
+  /**
+   * Derive the ticket keys in use from `ticketKeys` and the client trust, so that
+   * tickets issued before a CA or CRL change never resume after it (every worker
+   * derives the same keys from the same files). Default true; false keeps
+   * `ticketKeys` as given (keys shared across a fleet from a file).
+   */
+  rotateTicketKeysOnTrustChange?: boolean;
 }
 
 export interface RunningProxy {
@@ -48,7 +57,7 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys, announce = true, rotateTicketKeysOnTrustChange = true }: ProxyOptions): Promise<RunningProxy> {
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -76,7 +85,12 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
   }
 
   const router = new Router(config.routes);
-  const verifier = new ClientVerifier({ mode: config.edge.clientAuth.mode, deny: config.edge.deny });
+  // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
+  let certificates: EdgeCertificates | undefined;
+  const verifier = new ClientVerifier({
+    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth,
+    trust: () => certificates!.store.clientTrust(),
+  });
 
   const bind: BindUpstream = (route, conn): UpstreamBinding => {
     const cluster = clusters.get(route.upstream)!;
@@ -124,8 +138,14 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     })
     : undefined;
 
-  const certificates = await createEdgeCertificates({ config, logger });
+  certificates = await createEdgeCertificates({ config, logger });
   let nextId = 1;
+  /** open client connections that were admitted, for the re-check when the client trust changes */
+  const open = new Map<number, { socket: TLSSocket; conn: ClientConnection }>();
+  const track = (socket: TLSSocket, conn: ClientConnection) => {
+    open.set(conn.id, { socket, conn });
+    socket.once('close', () => open.delete(conn.id));
+  };
 
   const onSecureConnection = (socket: TLSSocket) => {
     const t0 = performance.now();
@@ -159,8 +179,10 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     if (route.mode === 'http') {
       if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
       // below info nothing is logged: no listener, no log object per connection
-      if (logger.isLevelEnabled('info')) socket.once('close', () => {
-        logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+      track(socket, conn);
+      socket.once('close', () => {
+        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome: 'revoked', reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http!.accept(socket, conn);
       return;
@@ -180,13 +202,15 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
+    track(socket, conn);
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
     }).then((o) => {
-      const level = o.outcome === 'closed' ? 'info' : 'warn';
+      const outcome = conn.revoked ? 'revoked' : o.outcome;
+      const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome: o.outcome, reason: o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
     });
   };
 
@@ -210,7 +234,40 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     ticketKeys,
   });
   certificates.attach(edge);
-  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
+
+  // Session tickets: keys derived from the given (or a random) base and the client
+  // trust's digest. A CA or CRL change gives new keys, so a ticket issued under the
+  // old trust is not resumed (a fresh handshake is verified against the new), and
+  // every worker derives the same keys without talking to the others.
+  const baseTicketKeys = ticketKeys ?? randomBytes(48);
+  const ticketKeysFor = (digest: string) => Buffer.from(hkdfSync('sha256', baseTicketKeys, Buffer.from(digest), 'countersign session tickets', 48));
+  if (rotateTicketKeysOnTrustChange) edge.setTicketKeys(ticketKeysFor(certificates.store.clientTrust().digest));
+
+  /**
+   * The client trust changed (a CRL or CA file): every open connection is checked
+   * again, and those of clients now refused are closed, with their minted
+   * credentials and upstream pools dropped.
+   */
+  const onTrustChanged = () => {
+    const trust = certificates!.store.clientTrust();
+    if (rotateTicketKeysOnTrustChange) edge.setTicketKeys(ticketKeysFor(trust.digest));
+    for (const { socket, conn } of [...open.values()]) {
+      const client = conn.client;
+      if (!client) continue;
+      let verdict = verifier.recheck(client, trust);
+      if (verdict.ok && config.edge.clientAuth.mode !== 'any') {
+        const x = socket.getPeerX509Certificate();
+        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      }
+      if (verdict.ok) continue;
+      conn.revoked = verdict.reason;
+      minter?.forget(client.certSha256);
+      http?.forgetIdentity(client.certSha256);
+      socket.destroy();
+    }
+  };
+  certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
+  const address = await edge.listen().catch(async (err) => { await certificates!.stop(); minter?.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
@@ -227,15 +284,15 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     edge.destroyAll();
     http?.destroy();
     await closed;
-    await certificates.stop();
+    await certificates!.stop();
     minter?.stop();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
   return {
-    address, stop, minter, certificates,
+    address, stop, minter, certificates: certificates!,
     reload: async () => {
-      const r = await certificates.reload();
+      const r = await certificates!.reload();
       logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
     },
   };

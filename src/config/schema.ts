@@ -23,6 +23,7 @@ export const DEFAULTS = {
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
   maxHeaderCount: 100,
+  maxChainDepth: 4,
   http2ResetBurst: 100,
   http2ResetRate: 10,
   logLevel: 'info',
@@ -67,7 +68,8 @@ const edgeSchema = z.strictObject({
   clientAuth: z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
-    crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused'),
+    crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),

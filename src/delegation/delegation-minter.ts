@@ -101,6 +101,9 @@ export class DelegationMinter {
   /** The delegation CA certificate (PEM), for chains and for backends to trust. */
   get caCertPem(): string { return this.signer.certPem; }
 
+  /** Drops the cached credentials of an original certificate (its client was revoked). */
+  forget(certSha256: string): void { this.cache.delete(certSha256); }
+
   stats(): MinterStats { return { ...this.counters, size: this.cache.size }; }
 
   /** Resolves when the key pool is full. */

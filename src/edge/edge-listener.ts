@@ -46,8 +46,10 @@ export class EdgeListener {
   readonly tls: TlsServer;
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
+  private ticketKeys: Buffer | undefined;
 
   constructor(private readonly o: EdgeListenerOptions) {
+    this.ticketKeys = o.ticketKeys;
     this.tls = createTlsServer({
       ...o.contexts.defaultOptions(),
       SNICallback: o.contexts.sniCallback,
@@ -62,7 +64,7 @@ export class EdgeListener {
       // its sockets once the handshake is done.
       allowHalfOpen: false,
     });
-    if (o.ticketKeys) this.tls.setTicketKeys(o.ticketKeys);
+    if (this.ticketKeys) this.tls.setTicketKeys(this.ticketKeys);
     this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
     this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
       o.onClientError(err, s.remoteAddress);
@@ -79,7 +81,13 @@ export class EdgeListener {
    * tickets would no longer resume on the others.
    */
   setSecureContext(options: SecureContextOptions): void {
-    this.tls.setSecureContext(this.o.ticketKeys ? { ...options, ticketKeys: this.o.ticketKeys } : options);
+    this.tls.setSecureContext(this.ticketKeys ? { ...options, ticketKeys: this.ticketKeys } : options);
+  }
+
+  /** New session-ticket keys from now on: tickets issued before no longer resume. */
+  setTicketKeys(keys: Buffer): void {
+    this.ticketKeys = keys;
+    this.tls.setTicketKeys(keys);
   }
 
   private track(s: Socket): void {

@@ -11,6 +11,7 @@ import { formatDerName } from '../pki/name-format.js';
 import { pemBlocks, toPem } from '../pki/pem.js';
 import { parseCertificateFields } from '../pki/x509-fields.js';
 import { digestOf } from './server-certificate.js';
+import { buildClientTrust, type ClientTrust } from './client-trust.js';
 
 export interface TrustFiles {
   /** PEM files with the CA certificates that client certificates must chain to */
@@ -32,6 +33,8 @@ export interface LoadedTrust {
    * CA without a CRL, or a CRL past its nextUpdate, fails every client of that CA.
    */
   warnings: string[];
+  /** revoked serials and CA certificates, for the checks OpenSSL skips on a resumed session */
+  clientTrust: ClientTrust;
 }
 
 export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
@@ -40,6 +43,7 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
   const contents: Buffer[] = [];
   const caSubjects: { der: Buffer; path: string }[] = [];
   const crlIssuers: { der: Buffer; nextUpdate?: Date; path: string }[] = [];
+  const crlDers: Buffer[] = [];
   for (const path of files.ca ?? []) {
     const bytes = await readOrThrow(path, 'client CA bundle');
     contents.push(bytes);
@@ -52,6 +56,7 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
     const { pem, ders } = crlPem(bytes, path);
     crl.push(pem);
     for (const der of ders) crlIssuers.push({ ...crlHeader(der, path), path });
+    crlDers.push(...ders);
   }
   const warnings: string[] = [];
   const now = Date.now();
@@ -67,7 +72,14 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
       }
     }
   }
-  return { ca, crl, caCertificates: caSubjects.length, digest: digestOf(...contents), warnings };
+  const digest = digestOf(...contents);
+  let clientTrust: ClientTrust;
+  try {
+    clientTrust = buildClientTrust({ digest, crlDers, caPems: ca });
+  } catch (err) {
+    throw new CountersignError('ERR_CRL_INVALID', `${(files.crl ?? []).join(', ')}: a CRL's revoked list is not valid DER (${(err as Error).message})`, { cause: err });
+  }
+  return { ca, crl, caCertificates: caSubjects.length, digest, warnings, clientTrust };
 }
 
 /** The issuer and nextUpdate of a DER CertificateList (RFC 5280 §5.1). */

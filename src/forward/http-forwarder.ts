@@ -283,6 +283,11 @@ export class HttpForwarder {
     await this.pools.close();
   }
 
+  /** Closes the upstream pools of an identity (its client was revoked). */
+  forgetIdentity(identityKey: string): void {
+    this.pools.forget(identityKey);
+  }
+
   /** During a graceful stop: closes HTTP/1.1 keep-alive connections that are idle now. */
   closeIdle(): void {
     this.h1.closeIdleConnections();

@@ -75,6 +75,16 @@ export class IdentityPools {
 
   get size(): number { return this.pools.size; }
 
+  /** Destroys and forgets every pool of an identity, on every upstream. */
+  forget(identityKey: string): void {
+    for (const key of [...this.pools.keys()]) {
+      if (key.slice(key.indexOf('\0') + 1) !== identityKey) continue;
+      const pool = this.pools.get(key)!;
+      this.pools.delete(key);
+      pool.destroy().catch(() => {}); // its requests are not finished: the client is no longer trusted
+    }
+  }
+
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     for (const p of all) this.closing.add(p);
