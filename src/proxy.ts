@@ -241,7 +241,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
   // every worker derives the same keys without talking to the others.
   const baseTicketKeys = ticketKeys ?? randomBytes(48);
   const ticketKeysFor = (digest: string) => Buffer.from(hkdfSync('sha256', baseTicketKeys, Buffer.from(digest), 'countersign session tickets', 48));
-  if (rotateTicketKeysOnTrustChange) edge.setTicketKeys(ticketKeysFor(certificates.store.clientTrust().digest));
+  edge.setTicketKeys(rotateTicketKeysOnTrustChange ? ticketKeysFor(certificates.store.clientTrust().digest) : baseTicketKeys);
 
   /**
    * The client trust changed (a CRL or CA file): every open connection is checked
