@@ -221,7 +221,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
       const route = router.forConnection(sni)?.primary;
-      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream].alpn ?? HTTP_ALPN;
+      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream]?.alpn ?? HTTP_ALPN;
       return speaks.find((p) => offered.includes(p));
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,

@@ -31,6 +31,10 @@ export const DEFAULTS = {
   acmeHttpListen: '0.0.0.0:80',
 } as const;
 
+/** bounds of delegation.ttl: short-lived is the promise */
+export const DELEGATION_TTL_MIN_MS = 60_000;
+export const DELEGATION_TTL_MAX_MS = 86_400_000;
+
 const duration = (def: string) =>
   z.string().default(def).transform((s, ctx) => {
     const ms = parseDuration(s);
@@ -49,6 +53,17 @@ const files = z.union([file, z.array(file).min(1)]).transform((v) => (Array.isAr
 const keyPair = z.strictObject({ cert: file.describe('certificate PEM (a chain may follow the leaf)'), key: file.describe('private key PEM (mode 0600)') });
 const identity = z.string().regex(/^[0-9a-f]{64}$/, 'an identity is 64 lowercase hex characters (countersign identity of FILE prints it)');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+
+/**
+ * A config map as an object without a prototype: `upstreams.constructor` or
+ * `upstreams.toString` is undefined unless the config defines it, wherever it
+ * is looked up.
+ */
+function ownMap<T>(r: Record<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const k of Object.keys(r)) out[k] = r[k];
+  return out;
+}
 
 const acmeSchema = z.strictObject({
   directory: z.string().min(1).describe('ACME directory URL, or `letsencrypt` / `letsencrypt-staging`'),
@@ -110,12 +125,17 @@ export const configSchema = z.strictObject({
   edge: edgeSchema.describe('the client-facing TLS listener'),
   delegation: z.strictObject({
     ca: keyPair.describe('the delegation CA that signs minted certificates (basicConstraints CA:TRUE)'),
-    ttl: duration(DEFAULTS.delegationTtl).describe('lifetime cap of a minted certificate (never past the original\'s notAfter)'),
+    ttl: duration(DEFAULTS.delegationTtl)
+      .refine((ms) => ms >= DELEGATION_TTL_MIN_MS && ms <= DELEGATION_TTL_MAX_MS, 'must be at least 1m and at most 24h: minted certificates are short-lived (renewed after 2/3 of it)')
+      .describe('lifetime cap of a minted certificate (never past the original\'s notAfter); between 1m and 24h'),
     cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
     embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
     extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1 (UUID-derived; parseable by Go)'),
   }).optional().describe('how identity is vouched for with minted certificates'),
-  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -'), upstreamSchema).describe('named upstream clusters'),
+  upstreams: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -').refine((n) => n !== '__proto__', 'upstream name "__proto__" is reserved'),
+    upstreamSchema,
+  ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
     idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),

@@ -29,16 +29,16 @@ export interface ClientVerifierOptions {
   maxChainDepth?: number;
 }
 
-const OPENSSL_REASONS: Record<string, RefusalReason> = {
-  CERT_HAS_EXPIRED: 'expired',
-  CERT_NOT_YET_VALID: 'not yet valid',
-  CERT_REVOKED: 'revoked',
-  UNABLE_TO_GET_ISSUER_CERT: 'unknown CA',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown CA',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown CA',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown CA',
-  SELF_SIGNED_CERT_IN_CHAIN: 'unknown CA',
-};
+const OPENSSL_REASONS = new Map<string, RefusalReason>([
+  ['CERT_HAS_EXPIRED', 'expired'],
+  ['CERT_NOT_YET_VALID', 'not yet valid'],
+  ['CERT_REVOKED', 'revoked'],
+  ['UNABLE_TO_GET_ISSUER_CERT', 'unknown CA'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unknown CA'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unknown CA'],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'unknown CA'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'unknown CA'],
+]);
 
 export class ClientVerifier {
   private readonly deny: Set<string>;
@@ -69,7 +69,7 @@ export class ClientVerifier {
     }
     if (this.opts.mode !== 'any' && !socket.authorized) {
       const code = String(socket.authorizationError ?? 'UNKNOWN');
-      return { ok: false, reason: OPENSSL_REASONS[code] ?? 'invalid certificate', detail: code, client };
+      return { ok: false, reason: OPENSSL_REASONS.get(code) ?? 'invalid certificate', detail: code, client };
     }
     const trust = this.opts.trust?.();
     if (this.opts.mode !== 'any' && trust && !trust.issuedByCa(x)) {
