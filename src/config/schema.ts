@@ -3,6 +3,7 @@
  * docs/configuration.md. Unknown keys are errors (strict objects everywhere).
  * Defaults live in DEFAULTS and are applied here, in one place.
  */
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
@@ -23,6 +24,15 @@ export const DEFAULTS = {
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
   maxHeaderCount: 100,
+  /**
+   * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
+   * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).
+   */
+  edgeCiphers: [
+    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
   maxChainDepth: 4,
   http2ResetBurst: 100,
   http2ResetRate: 10,
@@ -65,6 +75,10 @@ function ownMap<T>(r: Record<string, T>): Record<string, T> {
   return out;
 }
 
+function opensslAccepts(ciphers: string): boolean {
+  try { createSecureContext({ ciphers }); return true; } catch { return false; }
+}
+
 const acmeSchema = z.strictObject({
   directory: z.string().min(1).describe('ACME directory URL, or `letsencrypt` / `letsencrypt-staging`'),
   ca: file.optional().describe('PEM bundle that verifies a private ACME server (step-ca, Pebble)'),
@@ -80,6 +94,8 @@ const acmeSchema = z.strictObject({
 const edgeSchema = z.strictObject({
   certificates: z.array(keyPair).default([]).describe('server certificates `{ cert, key }`, chosen by SNI from their SANs; the first is the default'),
   minVersion: tlsVersion.default(DEFAULTS.minVersion).describe('lowest TLS version clients may use'),
+  ciphers: z.string().min(1).default(DEFAULTS.edgeCiphers).refine(opensslAccepts, 'OpenSSL accepts none of these ciphers; give an OpenSSL cipher list, e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256')
+    .describe('OpenSSL cipher list offered to clients (TLS 1.3 suites by their TLS_ names); default Mozilla\'s "intermediate": AEAD with forward secrecy only'),
   clientAuth: z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),

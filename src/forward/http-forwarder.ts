@@ -89,8 +89,9 @@ export class HttpForwarder {
     });
     this.h2 = createHttp2Server({
       maxSessionMemory: 32, ...nativeResetLimit(o.http2Resets),
-      // pseudo-headers count as pairs to nghttp2; one over the limit so onRequest answers 431
-      maxHeaderListPairs: o.maxHeaderCount + 5,
+      // nghttp2 resets a stream past this (ENHANCE_YOUR_CALM); set well above the
+      // limit so that onRequest answers a request over it with 431
+      maxHeaderListPairs: Math.max(128, o.maxHeaderCount * 2 + 8),
     });
     this.h2.on('session', (session: Http2Session) => {
       const conn = this.pendingH2;
