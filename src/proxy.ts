@@ -63,6 +63,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
       ttlMs: config.delegation.ttl,
       cacheSize: config.delegation.cache,
+      cacheMemoryBytes: Math.round(config.delegation.cacheMemoryMiB * 1024 * 1024),
       embedOriginal: config.delegation.embedOriginal,
       extensionOid: config.delegation.extensionOid,
     })

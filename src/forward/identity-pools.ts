@@ -29,6 +29,11 @@ export class IdentityPools {
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.pools = new LRUCache({
       max: opts.max ?? 1000,
+      // A pool nobody used for its keep-alive time has no connection left worth
+      // keeping: it is closed and forgotten (it holds an identity's TLS state).
+      ttl: opts.keepAliveTimeoutMs ?? 30_000,
+      updateAgeOnGet: true,
+      ttlAutopurge: true,
       dispose: (pool) => { pool.close().catch(() => pool.destroy().catch(() => {})); },
     });
   }
