@@ -2,13 +2,14 @@
  * Composes the proxy from a validated config: edge listener → client verifier →
  * router → minter → forwarders. The only place that knows every room.
  */
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config, RouteConfig } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, readTicketKeyFile, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
-import { loadKeyMaterial, loadSigningCa } from './pki/index.js';
+import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
+import { loadKeyMaterial, loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import {
   encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
   type BindUpstream, type ClientConnection, type UpstreamBinding,
@@ -30,6 +31,13 @@ export interface ProxyOptions {
   ticketKeys?: Buffer;
   /** log "countersign listening" (a worker leaves that to its primary); default true */
   announce?: boolean;
+  /**
+   * Derive the ticket keys in use from `ticketKeys` and the client trust, so that
+   * tickets issued before a CA or CRL change never resume after it (every worker
+   * and every instance sharing edge.sessionTickets.keyFile derives the same keys
+   * from the same files). Default true; false keeps the base keys as given.
+   */
+  rotateTicketKeysOnTrustChange?: boolean;
 }
 
 export interface RunningProxy {
@@ -44,12 +52,13 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true }: ProxyOptions): Promise<RunningProxy> {
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
       ttlMs: config.delegation.ttl,
       cacheSize: config.delegation.cache,
+      cacheMemoryBytes: Math.round(config.delegation.cacheMemoryMiB * 1024 * 1024),
       embedOriginal: config.delegation.embedOriginal,
       extensionOid: config.delegation.extensionOid,
     })
@@ -72,7 +81,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   }
 
   const router = new Router(config.routes);
-  const verifier = new ClientVerifier({ mode: config.edge.clientAuth.mode, deny: config.edge.deny });
+  // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
+  let certificates: EdgeCertificates | undefined;
+  const verifier = new ClientVerifier({
+    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth,
+    trust: () => certificates!.store.clientTrust(),
+  });
 
   const bind: BindUpstream = (route, conn): UpstreamBinding => {
     const cluster = clusters.get(route.upstream)!;
@@ -114,11 +128,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       requestTimeoutMs: config.timeouts.request,
       idleTimeoutMs: config.timeouts.idle,
       maxPools: config.limits.agentsPerUpstream,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      http2Resets: config.limits.http2Resets,
       extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     })
     : undefined;
 
-  const certificates = await createEdgeCertificates({ config, logger });
+  certificates = await createEdgeCertificates({ config, logger });
   let ticketKeys = givenTicketKeys;
   // a fleet's shared key file wins over the keys a primary hands its workers
   const ticketFile = config.edge.sessionTickets?.keyFile;
@@ -131,6 +147,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); throw err; }
   }
   let nextId = 1;
+  /** open client connections that were admitted, for the re-check when the client trust changes */
+  const open = new Map<number, { socket: TLSSocket; conn: ClientConnection }>();
+  const track = (socket: TLSSocket, conn: ClientConnection) => {
+    open.set(conn.id, { socket, conn });
+    socket.once('close', () => open.delete(conn.id));
+  };
 
   const onSecureConnection = (socket: TLSSocket) => {
     const t0 = performance.now();
@@ -164,8 +186,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (route.mode === 'http') {
       if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
       // below info nothing is logged: no listener, no log object per connection
-      if (logger.isLevelEnabled('info')) socket.once('close', () => {
-        logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+      track(socket, conn);
+      socket.once('close', () => {
+        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome: 'revoked', reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http!.accept(socket, conn);
       return;
@@ -185,13 +209,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
+    track(socket, conn);
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
     }).then((o) => {
-      const level = o.outcome === 'closed' ? 'info' : 'warn';
+      const outcome = conn.revoked ? 'revoked' : o.outcome;
+      const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome: o.outcome, reason: o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
     });
   };
 
@@ -202,7 +228,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
       const route = router.forConnection(sni)?.primary;
-      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream].alpn ?? HTTP_ALPN;
+      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream]?.alpn ?? HTTP_ALPN;
       return speaks.find((p) => offered.includes(p));
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
@@ -217,14 +243,25 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
   });
   certificates.attach(edge);
-  let currentTicketKeys = ticketKeys;
+
+  // Session tickets: keys derived from a base (the fleet's key file, the keys a
+  // primary hands its workers, or random) and the client trust's digest. A CA or
+  // CRL change gives new keys, so a ticket issued under the old trust is not
+  // resumed (a fresh handshake is verified against the new); every worker and
+  // every instance sharing the key file derives the same keys without talking.
+  let baseTicketKeys = ticketKeys ?? randomBytes(48);
+  const ticketKeysFor = (digest: string) => rotateTicketKeysOnTrustChange
+    ? Buffer.from(hkdfSync('sha256', baseTicketKeys, Buffer.from(digest), 'countersign session tickets', 48))
+    : baseTicketKeys;
+  edge.setTicketKeys(ticketKeysFor(certificates.store.clientTrust().digest));
+
   const reloadTicketKeys = (): 'unchanged' | 'reloaded' | 'failed' => {
     if (!ticketFile) return 'unchanged';
     try {
       const k = ticketKeysFromFile();
-      if (currentTicketKeys?.equals(k)) return 'unchanged';
-      edge.setTicketKeys(k);
-      currentTicketKeys = k;
+      if (baseTicketKeys.equals(k)) return 'unchanged';
+      baseTicketKeys = k;
+      edge.setTicketKeys(ticketKeysFor(certificates!.store.clientTrust().digest));
       logger.info({ path: ticketFile, outcome: 'ok' }, 'session-ticket key reloaded');
       return 'reloaded';
     } catch (err) {
@@ -235,7 +272,32 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const ticketWatch = ticketFile
     ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
     : undefined;
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates.stop(); minter?.stop(); throw err; });
+
+  /**
+   * The client trust changed (a CRL or CA file): every open connection is checked
+   * again, and those of clients now refused are closed, with their minted
+   * credentials and upstream pools dropped.
+   */
+  const onTrustChanged = () => {
+    const trust = certificates!.store.clientTrust();
+    edge.setTicketKeys(ticketKeysFor(trust.digest));
+    for (const { socket, conn } of [...open.values()]) {
+      const client = conn.client;
+      if (!client) continue;
+      let verdict = verifier.recheck(client, trust);
+      if (verdict.ok && config.edge.clientAuth.mode !== 'any') {
+        const x = socket.getPeerX509Certificate();
+        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      }
+      if (verdict.ok) continue;
+      conn.revoked = verdict.reason;
+      minter?.forget(client.certSha256);
+      http?.forgetIdentity(client.certSha256);
+      socket.destroy();
+    }
+  };
+  certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
@@ -253,16 +315,16 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     http?.destroy();
     await closed;
     ticketWatch?.close();
-    await certificates.stop();
+    await certificates!.stop();
     minter?.stop();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
   return {
-    address, stop, minter, certificates,
+    address, stop, minter, certificates: certificates!,
     reload: async () => {
       reloadTicketKeys();
-      const r = await certificates.reload();
+      const r = await certificates!.reload();
       logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
     },
   };

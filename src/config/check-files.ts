@@ -3,11 +3,10 @@
  * matching their certificates, CAs that are CAs. Nothing in the request path
  * re-reads them.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isCountersignError } from '../errors.js';
-import { loadCertificates, loadKeyMaterial, loadSigningCa } from '../pki/index.js';
+import { loadCertificates, loadKeyMaterial, loadSigningCa, readTicketKeyFile } from '../pki/index.js';
 import type { Config } from './schema.js';
-import { readTicketKeyFile } from '../edge/session-ticket-keys.js';
 
 async function read(path: string, at: string, problems: string[]): Promise<Buffer | undefined> {
   try {
@@ -17,6 +16,19 @@ async function read(path: string, at: string, problems: string[]): Promise<Buffe
     problems.push(`${at}: cannot read ${path} (${code === 'ENOENT' ? 'no such file; run `countersign certs init` for a dev PKI, or fix the path' : code ?? (err as Error).message})`);
     return undefined;
   }
+}
+
+/**
+ * A private key file that group or others may read or write is refused, as ssh
+ * refuses such keys: whoever can read it can act as the proxy (the delegation
+ * CA key: as any client). The mode of the file itself, symlinks followed.
+ */
+export async function keyModeProblem(path: string, at: string): Promise<string | undefined> {
+  if (process.platform === 'win32') return undefined;
+  let mode: number;
+  try { mode = (await stat(path)).mode & 0o777; } catch { return undefined; } // unreadable: reported by read()
+  if ((mode & 0o066) === 0) return undefined;
+  return `${at}: private key ${path} is ${mode & 0o044 ? 'readable' : 'writable'} by ${mode & 0o060 ? 'group' : 'others'}${(mode & 0o060) && (mode & 0o006) ? ' and others' : ''} (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${path}`;
 }
 
 function describe(err: unknown): string {
@@ -29,6 +41,8 @@ export async function checkConfigFiles(c: Config): Promise<string[]> {
     const cert = await read(p.cert, `${at}.cert`, problems);
     const key = await read(p.key, `${at}.key`, problems);
     if (!cert || !key) return;
+    const modeProblem = await keyModeProblem(p.key, `${at}.key`);
+    if (modeProblem) problems.push(modeProblem);
     try {
       (ca ? loadSigningCa : loadKeyMaterial)({ certPem: cert, keyPem: key, what: at });
     } catch (err) {

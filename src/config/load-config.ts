@@ -100,7 +100,8 @@ function crossCheck(c: Config): string[] {
   const p: string[] = [];
   c.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
-    if (!c.upstreams[r.upstream]) p.push(`${at}.upstream: no upstream named "${r.upstream}" (known: ${Object.keys(c.upstreams).join(', ') || 'none'})`);
+    // own names only: `constructor`, `toString`, `__proto__` are no upstream unless defined
+    if (!Object.hasOwn(c.upstreams, r.upstream)) p.push(`${at}.upstream: no upstream named "${r.upstream}" (known: ${Object.keys(c.upstreams).join(', ') || 'none'})`);
     if (r.mode === 'connection' && r.identity !== 'delegated') p.push(`${at}.identity: "${r.identity}" needs mode: http (headers are HTTP); connection mode forwards identity as a delegated certificate`);
     if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) p.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
     if (r.identity === 'header' && !r.proxyCert) p.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);

@@ -3,6 +3,7 @@
  * docs/configuration.md. Unknown keys are errors (strict objects everywhere).
  * Defaults live in DEFAULTS and are applied here, in one place.
  */
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
@@ -19,9 +20,23 @@ export const DEFAULTS = {
   shutdownGrace: '10s',
   delegationTtl: '1h',
   delegationCache: 10_000,
+  delegationCacheMemoryMiB: 64,
   failTimeout: '10s',
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
+  maxHeaderCount: 100,
+  /**
+   * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
+   * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).
+   */
+  edgeCiphers: [
+    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  maxChainDepth: 4,
+  http2ResetBurst: 100,
+  http2ResetRate: 10,
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
@@ -29,6 +44,10 @@ export const DEFAULTS = {
 
 /** pino's levels, for `log.level` and the CLI's `--log-level` */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** bounds of delegation.ttl: short-lived is the promise */
+export const DELEGATION_TTL_MIN_MS = 60_000;
+export const DELEGATION_TTL_MAX_MS = 86_400_000;
 
 const duration = (def: string) =>
   z.string().default(def).transform((s, ctx) => {
@@ -49,6 +68,21 @@ const keyPair = z.strictObject({ cert: file.describe('certificate PEM (a chain m
 const identity = z.string().regex(/^[0-9a-f]{64}$/, 'an identity is 64 lowercase hex characters (countersign identity of FILE prints it)');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
+/**
+ * A config map as an object without a prototype: `upstreams.constructor` or
+ * `upstreams.toString` is undefined unless the config defines it, wherever it
+ * is looked up.
+ */
+function ownMap<T>(r: Record<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const k of Object.keys(r)) out[k] = r[k];
+  return out;
+}
+
+function opensslAccepts(ciphers: string): boolean {
+  try { createSecureContext({ ciphers }); return true; } catch { return false; }
+}
+
 const acmeSchema = z.strictObject({
   directory: z.string().min(1).describe('ACME directory URL, or `letsencrypt` / `letsencrypt-staging`'),
   ca: file.optional().describe('PEM bundle that verifies a private ACME server (step-ca, Pebble)'),
@@ -64,10 +98,13 @@ const acmeSchema = z.strictObject({
 const edgeSchema = z.strictObject({
   certificates: z.array(keyPair).default([]).describe('server certificates `{ cert, key }`, chosen by SNI from their SANs; the first is the default'),
   minVersion: tlsVersion.default(DEFAULTS.minVersion).describe('lowest TLS version clients may use'),
+  ciphers: z.string().min(1).default(DEFAULTS.edgeCiphers).refine(opensslAccepts, 'OpenSSL accepts none of these ciphers; give an OpenSSL cipher list, e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256')
+    .describe('OpenSSL cipher list offered to clients (TLS 1.3 suites by their TLS_ names); default Mozilla\'s "intermediate": AEAD with forward secrecy only'),
   clientAuth: z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
-    crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused'),
+    crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
@@ -111,12 +148,18 @@ export const configSchema = z.strictObject({
   edge: edgeSchema.describe('the client-facing TLS listener'),
   delegation: z.strictObject({
     ca: keyPair.describe('the delegation CA that signs minted certificates (basicConstraints CA:TRUE)'),
-    ttl: duration(DEFAULTS.delegationTtl).describe('lifetime cap of a minted certificate (never past the original\'s notAfter)'),
+    ttl: duration(DEFAULTS.delegationTtl)
+      .refine((ms) => ms >= DELEGATION_TTL_MIN_MS && ms <= DELEGATION_TTL_MAX_MS, 'must be at least 1m and at most 24h: minted certificates are short-lived (renewed after 2/3 of it)')
+      .describe('lifetime cap of a minted certificate (never past the original\'s notAfter); between 1m and 24h'),
     cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
+    cacheMemoryMiB: z.number().positive().default(DEFAULTS.delegationCacheMemoryMiB).describe('memory budget of the minted-credentials cache, MiB (estimated: ~38 KiB an identity, most of it its upstream TLS context); the least recently used go first when either limit is reached'),
     embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
     extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1 (UUID-derived; parseable by Go)'),
   }).optional().describe('how identity is vouched for with minted certificates'),
-  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -'), upstreamSchema).describe('named upstream clusters'),
+  upstreams: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]+$/, 'upstream names use letters, digits, _ . -').refine((n) => n !== '__proto__', 'upstream name "__proto__" is reserved'),
+    upstreamSchema,
+  ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
     idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
@@ -127,6 +170,11 @@ export const configSchema = z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
     maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
+    http2Resets: z.strictObject({
+      burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),
+      perSecond: z.number().positive().default(DEFAULTS.http2ResetRate).describe('stream resets per second it may keep sending'),
+    }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),

@@ -15,6 +15,15 @@ import { KeyPool } from './key-pool.js';
 
 export const DEFAULT_TTL_MS = 3600_000;
 export const DEFAULT_CACHE_SIZE = 10_000;
+/** memory budget of the cache, bytes (estimated); default 64 MiB */
+export const DEFAULT_CACHE_MEMORY_BYTES = 64 * 1024 * 1024;
+/**
+ * What one upstream TLS context costs, measured on Node 24 / OpenSSL 3
+ * (createSecureContext with a key, a certificate and a CA: ~35 KiB of RSS).
+ * It is most of an entry's cost: the PEM text is ~1 KiB.
+ */
+export const CONTEXT_BYTES_ESTIMATE = 36 * 1024;
+const ENTRY_OVERHEAD_BYTES = 2 * 1024;
 /** Renew once this fraction of a minted certificate's lifetime has passed (certmagic-style). */
 export const RENEW_AFTER_FRACTION = 2 / 3;
 
@@ -27,6 +36,8 @@ export interface DelegationMinterOptions {
   ttlMs?: number;
   /** max cached certificates; default 10 000 */
   cacheSize?: number;
+  /** max estimated memory of the cache in bytes (TLS contexts and sessions included); default 64 MiB */
+  cacheMemoryBytes?: number;
   /** embed the whole original certificate in the extension; default false */
   embedOriginal?: boolean;
   /** delegation extension OID; default DELEGATION_OID */
@@ -42,6 +53,8 @@ export class DelegatedCredentials {
   private readonly contexts = new Map<string, SecureContext>();
   /** upstream TLS sessions for resumption, by server address; never shared across credentials */
   readonly sessions = new Map<string, Buffer>();
+  /** called when the entry grew (a context was built), so the cache re-weighs it */
+  onGrow?: () => void;
   constructor(readonly minted: MintedCertificate, private readonly caChainPem = '') {
     const nb = minted.notBefore.getTime();
     this.renewAt = nb + (minted.notAfter.getTime() - nb) * RENEW_AFTER_FRACTION;
@@ -54,12 +67,20 @@ export class DelegatedCredentials {
   /** The TLS context for one upstream, built once per (credentials, upstream). */
   secureContext(upstreamKey: string, build: (c: DelegatedCredentials) => SecureContext): SecureContext {
     let ctx = this.contexts.get(upstreamKey);
-    if (!ctx) { ctx = build(this); this.contexts.set(upstreamKey, ctx); }
+    if (!ctx) { ctx = build(this); this.contexts.set(upstreamKey, ctx); this.onGrow?.(); }
     return ctx;
+  }
+
+  /** Estimated memory of this entry, bytes: PEM text, one TLS context per upstream, a session per server. */
+  get estimatedBytes(): number {
+    let sessions = 0;
+    for (const s of this.sessions.values()) sessions += s.length;
+    return ENTRY_OVERHEAD_BYTES + this.minted.certPem.length + this.minted.keyPem.length
+      + Math.max(1, this.contexts.size) * CONTEXT_BYTES_ESTIMATE + sessions + this.sessions.size * 2048;
   }
 }
 
-export interface MinterStats { hits: number; misses: number; renewals: number; size: number }
+export interface MinterStats { hits: number; misses: number; renewals: number; size: number; /** estimated memory of the cache, bytes */ estimatedBytes: number }
 
 export class DelegationMinter {
   private readonly signer: CaSigner;
@@ -75,7 +96,13 @@ export class DelegationMinter {
     this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
     this.embedOriginal = opts.embedOriginal ?? false;
     this.extensionOid = opts.extensionOid;
-    this.cache = new LRUCache({ max: opts.cacheSize ?? DEFAULT_CACHE_SIZE });
+    // bounded by count and by estimated memory (one TLS context is ~35 KiB: 10 000
+    // identities with a context each would be ~350 MiB); the least recently used goes first
+    this.cache = new LRUCache({
+      max: opts.cacheSize ?? DEFAULT_CACHE_SIZE,
+      maxSize: opts.cacheMemoryBytes ?? DEFAULT_CACHE_MEMORY_BYTES,
+      sizeCalculation: (c) => c.estimatedBytes,
+    });
     this.pool = new KeyPool({ size: opts.keyPoolSize });
   }
 
@@ -92,7 +119,10 @@ export class DelegationMinter {
       ca: this.signer, key: this.pool.take(), ttlMs: this.ttlMs, embedOriginal: this.embedOriginal, extensionOid: this.extensionOid, now,
     });
     const creds = new DelegatedCredentials(minted, this.signer.chainPem);
-    this.cache.set(original.certSha256, creds);
+    const key = original.certSha256;
+    // a new context (another upstream) makes the entry heavier: weigh it again
+    creds.onGrow = () => { if (this.cache.peek(key) === creds) { this.cache.delete(key); this.cache.set(key, creds); } };
+    this.cache.set(key, creds);
     if (mintChannel.hasSubscribers) {
       mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);
     }
@@ -102,7 +132,10 @@ export class DelegationMinter {
   /** The delegation CA certificate (PEM), for chains and for backends to trust. */
   get caCertPem(): string { return this.signer.certPem; }
 
-  stats(): MinterStats { return { ...this.counters, size: this.cache.size }; }
+  /** Drops the cached credentials of an original certificate (its client was revoked). */
+  forget(certSha256: string): void { this.cache.delete(certSha256); }
+
+  stats(): MinterStats { return { ...this.counters, size: this.cache.size, estimatedBytes: this.cache.calculatedSize }; }
 
   /** Resolves when the key pool is full. */
   ready(): Promise<void> { return this.pool.ready(); }

@@ -17,6 +17,7 @@ import { FileWatch, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RELOAD_DEBOUNCE_MS } from 
 import { silentLogger, reasonOf, type EdgeLogger } from './logger.js';
 import { loadServerCertificate, digestOf, type KeySlot, type ServerCertificate } from './server-certificate.js';
 import { buildSniIndex, lookupName, type CertificateGroup, type IndexedCertificate } from './sni-index.js';
+import type { ClientTrust } from './client-trust.js';
 import { loadTrustFiles, readOrThrow, type LoadedTrust, type TrustFiles } from './trust-files.js';
 
 export { DEFAULT_POLL_INTERVAL_MS, DEFAULT_RELOAD_DEBOUNCE_MS } from './file-watch.js';
@@ -61,6 +62,8 @@ export interface CertificateStore {
   attachServer(server: Pick<Server, 'setSecureContext'>): () => void;
   /** the client CA bundles and CRLs read from `trustFiles`, and their reload state */
   trustStatus(): TrustStatus;
+  /** the client trust now served: revoked serials and CAs, for per-connection re-checks */
+  clientTrust(): ClientTrust;
   /** called after every swap and every refused reload */
   subscribe(listener: (event: CertificateStoreEvent) => void): () => void;
   /** stops watching files and sources; resolves when no reload is running */
@@ -355,6 +358,8 @@ class ServerCertificateStore implements CertificateStore {
     }
     return rows;
   }
+
+  clientTrust(): ClientTrust { return this.trust.clientTrust; }
 
   trustStatus(): TrustStatus {
     return {

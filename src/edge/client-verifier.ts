@@ -7,10 +7,11 @@
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
+import { peerIntermediates, type ClientTrust } from './client-trust.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
-export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'denied identity' | 'malformed certificate' | 'invalid certificate';
+export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'denied identity' | 'malformed certificate' | 'invalid certificate' | 'chain too deep' | 'not allowed';
 
 export type ClientVerdict =
   | { ok: true; client: CertificateInfo | undefined }
@@ -22,18 +23,22 @@ export interface ClientVerifierOptions {
   deny?: Iterable<string>;
   /** parsed certificates kept by DER hash, so a returning client is not re-parsed; default 10 000 */
   cacheSize?: number;
+  /** the client trust of now (CRLs, CAs): checked on every connection, resumed or not */
+  trust?: () => ClientTrust;
+  /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth); default 4 */
+  maxChainDepth?: number;
 }
 
-const OPENSSL_REASONS: Record<string, RefusalReason> = {
-  CERT_HAS_EXPIRED: 'expired',
-  CERT_NOT_YET_VALID: 'not yet valid',
-  CERT_REVOKED: 'revoked',
-  UNABLE_TO_GET_ISSUER_CERT: 'unknown CA',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unknown CA',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unknown CA',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'unknown CA',
-  SELF_SIGNED_CERT_IN_CHAIN: 'unknown CA',
-};
+const OPENSSL_REASONS = new Map<string, RefusalReason>([
+  ['CERT_HAS_EXPIRED', 'expired'],
+  ['CERT_NOT_YET_VALID', 'not yet valid'],
+  ['CERT_REVOKED', 'revoked'],
+  ['UNABLE_TO_GET_ISSUER_CERT', 'unknown CA'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'unknown CA'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unknown CA'],
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'unknown CA'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'unknown CA'],
+]);
 
 export class ClientVerifier {
   private readonly deny: Set<string>;
@@ -62,13 +67,32 @@ export class ClientVerifier {
       }
       this.cache.set(key, client);
     }
-    if (this.opts.mode === 'any') {
-      if (now > client.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `expired at ${client.notAfter.toISOString()}`, client };
-      if (now < client.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `valid from ${client.notBefore.toISOString()}`, client };
-    } else if (!socket.authorized) {
+    if (this.opts.mode !== 'any' && !socket.authorized) {
       const code = String(socket.authorizationError ?? 'UNKNOWN');
-      return { ok: false, reason: OPENSSL_REASONS[code] ?? 'invalid certificate', detail: code, client };
+      return { ok: false, reason: OPENSSL_REASONS.get(code) ?? 'invalid certificate', detail: code, client };
     }
+    const trust = this.opts.trust?.();
+    if (this.opts.mode !== 'any' && trust && !trust.issuedByCa(x)) {
+      // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
+      // Node completes the peer's chain with the issuers from the CA store, root included.
+      const above = peerIntermediates(socket);
+      const depth = this.opts.maxChainDepth ?? 4;
+      if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
+      // A resumed session restores OpenSSL's old verdict: the chain must still reach a CA configured now.
+      if (socket.isSessionReused() && !trust.chainsToCa(x, above)) return { ok: false, reason: 'unknown CA', detail: 'resumed session: the chain no longer verifies to edge.clientAuth.ca', client };
+    }
+    return this.recheck(client, trust, now);
+  }
+
+  /**
+   * The checks that depend on time and on trust that can change, and so are made
+   * for every connection (a resumed session skips OpenSSL's) and again for open
+   * connections when the CRLs change: revocation, validity, the deny list.
+   */
+  recheck(client: CertificateInfo, trust = this.opts.trust?.(), now = Date.now()): ClientVerdict {
+    if (trust?.isRevoked(client.fields)) return { ok: false, reason: 'revoked', detail: 'serial is listed by the CRL of its issuer', client };
+    if (now > client.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `expired at ${client.notAfter.toISOString()}`, client };
+    if (now < client.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `valid from ${client.notBefore.toISOString()}`, client };
     if (this.deny.has(client.identity)) return { ok: false, reason: 'denied identity', detail: 'identity is on edge.deny', client };
     return { ok: true, client };
   }

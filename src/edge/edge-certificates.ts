@@ -62,7 +62,7 @@ export async function createEdgeCertificates({ config, logger, live = true }: Ed
   const auth = config.edge.clientAuth;
   const store = await createCertificateStore({
     certificates: config.edge.certificates,
-    trustOptions: { minVersion: config.edge.minVersion },
+    trustOptions: { minVersion: config.edge.minVersion, ciphers: config.edge.ciphers },
     trustFiles: { ca: auth.mode === 'any' ? undefined : auth.ca, crl: auth.crl },
     sources: acme ? [acme] : [],
     watch: live,

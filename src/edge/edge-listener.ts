@@ -52,8 +52,10 @@ export class EdgeListener {
   readonly tls: TlsServer;
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
+  private ticketKeys: Buffer | undefined;
 
   constructor(private readonly o: EdgeListenerOptions) {
+    this.ticketKeys = o.ticketKeys;
     this.tls = createTlsServer({
       ...o.contexts.defaultOptions(),
       SNICallback: o.contexts.sniCallback,
@@ -69,7 +71,7 @@ export class EdgeListener {
       // its sockets once the handshake is done.
       allowHalfOpen: false,
     });
-    if (o.ticketKeys) this.tls.setTicketKeys(o.ticketKeys);
+    if (this.ticketKeys) this.tls.setTicketKeys(this.ticketKeys);
     this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
     this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
       o.onClientError(err, s.remoteAddress);
@@ -89,14 +91,14 @@ export class EdgeListener {
     // (setSecureContext also resets the session id context to Node's default unless given)
     this.tls.setSecureContext({
       ...options,
-      ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
       ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
     });
   }
 
   /** Replaces the session-ticket keys (a re-read key file): new tickets use them, older ones no longer resume. */
   setTicketKeys(keys: Buffer): void {
-    this.o.ticketKeys = keys;
+    this.ticketKeys = keys;
     this.tls.setTicketKeys(keys);
   }
 

@@ -13,4 +13,4 @@ export {
   type CertificateStoreEvent, type ServerCertificateStatus, type TrustStatus, type ReloadResult,
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
-export { readTicketKeyFile } from './session-ticket-keys.js';
+export { peerIntermediates } from './client-trust.js';

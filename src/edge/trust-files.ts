@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { CountersignError } from '../errors.js';
 import { der, loadCertificates, formatDerName, pemBlocks, toPem, parseCertificateFields } from '../pki/index.js';
 import { digestOf } from './server-certificate.js';
+import { buildClientTrust, type ClientTrust } from './client-trust.js';
 
 const { TAG, content, decodeTime, raw, readChildren, readRoot } = der;
 
@@ -30,6 +31,8 @@ export interface LoadedTrust {
    * CA without a CRL, or a CRL past its nextUpdate, fails every client of that CA.
    */
   warnings: string[];
+  /** revoked serials and CA certificates, for the checks OpenSSL skips on a resumed session */
+  clientTrust: ClientTrust;
 }
 
 export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
@@ -38,6 +41,7 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
   const contents: Buffer[] = [];
   const caSubjects: { der: Buffer; path: string }[] = [];
   const crlIssuers: { der: Buffer; nextUpdate?: Date; path: string }[] = [];
+  const crlDers: Buffer[] = [];
   for (const path of files.ca ?? []) {
     const bytes = await readOrThrow(path, 'client CA bundle');
     contents.push(bytes);
@@ -50,6 +54,7 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
     const { pem, ders } = crlPem(bytes, path);
     crl.push(pem);
     for (const der of ders) crlIssuers.push({ ...crlHeader(der, path), path });
+    crlDers.push(...ders);
   }
   const warnings: string[] = [];
   const now = Date.now();
@@ -65,7 +70,14 @@ export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
       }
     }
   }
-  return { ca, crl, caCertificates: caSubjects.length, digest: digestOf(...contents), warnings };
+  const digest = digestOf(...contents);
+  let clientTrust: ClientTrust;
+  try {
+    clientTrust = buildClientTrust({ digest, crlDers, caPems: ca });
+  } catch (err) {
+    throw new CountersignError('ERR_CRL_INVALID', `${(files.crl ?? []).join(', ')}: a CRL's revoked list is not valid DER (${(err as Error).message})`, { cause: err });
+  }
+  return { ca, crl, caCertificates: caSubjects.length, digest, warnings, clientTrust };
 }
 
 /** The issuer and nextUpdate of a DER CertificateList (RFC 5280 §5.1). */

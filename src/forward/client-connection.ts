@@ -16,6 +16,8 @@ export interface ClientConnection {
   routes: ConnectionRoutes;
   /** set when the client was refused: in http mode every request is answered with this */
   refusal?: { status: number; reason: string; detail: string };
+  /** set when the connection is closed because its client is no longer trusted (revoked, …): the reason */
+  revoked?: string;
   /** per-connection memo: identity headers by route, keyed by format */
   headerCache: Map<string, Record<string, string>>;
 }

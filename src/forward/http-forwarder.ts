@@ -15,6 +15,7 @@ import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
 import { isNormalizedPath, type Router } from './router.js';
+import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
 
 export interface HttpForwarderOptions {
   router: Router;
@@ -30,6 +31,10 @@ export interface HttpForwarderOptions {
   maxPools: number;
   /** extra identity header names to strip (custom headerName values) */
   extraIdentityHeaders: string[];
+  /** max request header fields; more gets 431 */
+  maxHeaderCount: number;
+  /** HTTP/2 stream resets a client connection may send (burst, then per second) before GOAWAY */
+  http2Resets: ResetLimitOptions;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -68,6 +73,8 @@ export class HttpForwarder {
     // connection tracking on 'listening': without it requestTimeout is never
     // enforced and closeIdleConnections/closeAllConnections do nothing.
     this.h1.emit('listening');
+    // one over the limit, so a request past it is seen (and refused, 431) rather than cut silently
+    this.h1.maxHeadersCount = o.maxHeaderCount + 1;
     this.h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Malformed or oversized requests: answer like nginx and close; never crash.
@@ -80,9 +87,18 @@ export class HttpForwarder {
         socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       } else socket.destroy();
     });
-    this.h2 = createHttp2Server({ maxSessionMemory: 32 });
+    this.h2 = createHttp2Server({
+      maxSessionMemory: 32, ...nativeResetLimit(o.http2Resets),
+      // nghttp2 resets a stream past this (ENHANCE_YOUR_CALM); set well above the
+      // limit so that onRequest answers a request over it with 431
+      maxHeaderListPairs: Math.max(128, o.maxHeaderCount * 2 + 8),
+    });
     this.h2.on('session', (session: Http2Session) => {
-      if (this.pendingH2) this.bySession.set(session, this.pendingH2);
+      const conn = this.pendingH2;
+      if (conn) this.bySession.set(session, conn);
+      limitResets(session, o.http2Resets, (resets) => {
+        this.o.logger.warn({ conn: conn?.id, identity: conn?.client?.identity, remoteAddress: conn?.remoteAddress, outcome: 'reset-flood', reason: 'too many HTTP/2 stream resets (limits.http2Resets)', resets }, 'connection closed with GOAWAY');
+      });
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
       session.setTimeout(o.idleTimeoutMs, () => session.close());
@@ -121,6 +137,11 @@ export class HttpForwarder {
       this.logRequest(req, conn, path, started, 431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
       return;
     }
+    if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) {
+      reply(res, 431, 'too many request header fields');
+      this.logRequest(req, conn, path, started, 431, { outcome: 'bad-request', reason: 'more header fields than limits.maxHeaderCount' });
+      return;
+    }
     const admitted = this.admit(conn, host, path);
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
@@ -134,13 +155,17 @@ export class HttpForwarder {
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
     pool.dispatch(
       { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
-      new ResponseRelay(res, this.isClosing, (status, err) => {
+      new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
         const upstream = { route: route.upstream, upstream: binding.cluster.name };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const reason = (err as NodeJS.ErrnoException).code ?? err.message;
         if (reason === 'ERR_CLIENT_CLOSED') {
           // nginx's 499: the client left first; the upstream request was aborted
-          this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason, ...upstream });
+          this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason: 'client-closed', ...upstream });
+          return;
+        }
+        if (reason === 'ERR_CLIENT_STALLED') {
+          this.logRequest(req, conn, path, started, status, { outcome: 'client-stalled', reason: 'client stopped reading for timeouts.request', ...upstream });
           return;
         }
         if (!res.headersSent) {
@@ -151,7 +176,7 @@ export class HttpForwarder {
         } else {
           // Mid-response failure: the client must see a broken response, not a short one.
           (res as ServerResponse).destroy?.(err);
-          if ('stream' in res) res.stream.close(2 /* INTERNAL_ERROR */);
+          if ('stream' in res) resetOwnStream(res.stream, 2 /* INTERNAL_ERROR */);
           this.logRequest(req, conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
         }
       }),
@@ -230,6 +255,7 @@ export class HttpForwarder {
       const body = JSON.stringify({ error: message }) + '\n';
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
+    if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) return fail(431, 'too many request header fields', 'bad-request', 'more header fields than limits.maxHeaderCount');
     const admitted = this.admit(conn, req.headers.host, path);
     if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason);
     const { route, binding } = admitted;
@@ -258,6 +284,11 @@ export class HttpForwarder {
     await this.pools.close();
   }
 
+  /** Closes the upstream pools of an identity (its client was revoked). */
+  forgetIdentity(identityKey: string): void {
+    this.pools.forget(identityKey);
+  }
+
   /** During a graceful stop: closes HTTP/1.1 keep-alive connections that are idle now. */
   closeIdle(): void {
     this.h1.closeIdleConnections();
@@ -278,54 +309,110 @@ export class HttpForwarder {
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
   private done = false;
+  /** the client went away (reset, closed) before the upstream answer was relayed */
+  private gone = false;
   private controller?: Dispatcher.DispatchController;
+  private stallTimer?: NodeJS.Timeout;
+  /** what tells us the client is gone: the HTTP/2 stream itself, or the HTTP/1.1 response */
+  private readonly closeSource: NodeJS.EventEmitter;
   private readonly onClientGone = () => {
-    if (!this.done) this.controller?.abort(Object.assign(new Error('client closed the connection'), { code: 'ERR_CLIENT_CLOSED' }));
+    if (this.done) return;
+    this.gone = true;
+    this.clearStall();
+    // Before undici started the request there is no controller yet: onRequestStart aborts.
+    this.controller?.abort(clientClosed());
   };
-  private readonly onDrain = () => this.controller?.resume();
+  private readonly onDrain = () => { this.clearStall(); this.controller?.resume(); };
 
   constructor(
     private readonly res: AnyResponse,
     /** the proxy is stopping: HTTP/1.1 clients are asked not to reuse the connection */
     private readonly closing: () => boolean,
+    /** a paused response (the client does not read) may wait this long for 'drain', ms */
+    private readonly stallTimeoutMs: number,
     private readonly finished: (status: number, err?: Error) => void,
-  ) {}
+  ) {
+    // Listened for from the start, not from onRequestStart: undici starts a request
+    // only when a pool connection is free, and a client that resets its stream while
+    // the request is queued must still be seen as gone. (Missing that close left
+    // responses paused forever on a destroyed HTTP/2 stream, each holding one
+    // upstream connection, until the route's pool was wedged.)
+    this.closeSource = 'stream' in res ? res.stream : res;
+    if (clientIsGone(res)) this.gone = true;
+    else this.closeSource.once('close', this.onClientGone);
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.res.destroyed) { this.onClientGone(); return; }
-    this.res.once('close', this.onClientGone);
+    if (this.gone || clientIsGone(this.res)) { this.gone = true; controller.abort(clientClosed()); }
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 100-continue and 103 stay between undici and the upstream
     this.status = statusCode;
+    if (this.gone || clientIsGone(this.res)) { this.gone = true; controller.abort(clientClosed()); return; }
     const h = responseHeaders(headers);
     if (this.closing() && !('stream' in this.res)) h.connection = 'close';
     (this.res as ServerResponse).writeHead(statusCode, h);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.gone || clientIsGone(this.res)) { this.gone = true; controller.abort(clientClosed()); return; }
     if (!(this.res as ServerResponse).write(chunk)) {
       controller.pause();
       this.res.once('drain', this.onDrain);
+      // A client that stops reading must not hold the upstream connection forever
+      // (nginx's send_timeout): past the stall timeout its stream is cut.
+      this.stallTimer ??= setTimeout(() => {
+        this.stallTimer = undefined;
+        if (this.done) return;
+        this.gone = true;
+        controller.abort(Object.assign(new Error('client stopped reading'), { code: 'ERR_CLIENT_STALLED' }));
+        destroyResponse(this.res);
+      }, this.stallTimeoutMs);
+      this.stallTimer.unref();
     }
   }
 
   onResponseEnd(): void {
-    this.done = true;
-    this.res.removeListener('close', this.onClientGone);
+    this.finish();
     // An HTTP/2 response can be reset under us; only an ended response is complete.
-    if (this.res.destroyed) { this.finished(this.status, Object.assign(new Error('response not completed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })); return; }
+    if (clientIsGone(this.res)) { this.finished(this.status, clientClosed()); return; }
     this.res.end();
     this.finished(this.status);
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    this.done = true;
-    this.res.removeListener('close', this.onClientGone);
-    this.finished(this.status, err);
+    this.finish();
+    // whatever undici says (aborted, socket closed), a client that left first is the reason
+    this.finished(this.status, this.gone && (err as NodeJS.ErrnoException).code !== 'ERR_CLIENT_STALLED' ? clientClosed() : err);
   }
+
+  private finish(): void {
+    this.done = true;
+    this.clearStall();
+    this.closeSource.removeListener('close', this.onClientGone);
+    this.res.removeListener('drain', this.onDrain);
+  }
+
+  private clearStall(): void {
+    if (this.stallTimer) { clearTimeout(this.stallTimer); this.stallTimer = undefined; }
+  }
+}
+
+const clientClosed = () => Object.assign(new Error('client closed the connection'), { code: 'ERR_CLIENT_CLOSED' });
+
+/**
+ * Whether the client can no longer receive this response. Http2ServerResponse
+ * has no `destroyed`: its stream says (closed by a reset, or destroyed).
+ */
+function clientIsGone(res: AnyResponse): boolean {
+  if ('stream' in res) return res.stream.destroyed || res.stream.closed;
+  return res.destroyed;
+}
+
+function destroyResponse(res: AnyResponse): void {
+  if ('stream' in res) resetOwnStream(res.stream, 8 /* CANCEL */); else res.destroy();
 }
 
 /**
@@ -402,6 +489,13 @@ function responseHeaders(h: Record<string, string | string[] | undefined>): Reco
     out[name] = v;
   }
   return out;
+}
+
+/** Header fields of a request, pseudo-headers (HTTP/2 `:path` …) not counted. */
+function headerCount(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 58 /* : */) n++;
+  return n;
 }
 
 /** Size of a header list as HTTP/2 counts it (RFC 9113 6.5.2): name + value + 32 per field. */

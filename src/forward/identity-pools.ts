@@ -29,6 +29,11 @@ export class IdentityPools {
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.pools = new LRUCache({
       max: opts.max ?? 1000,
+      // A pool nobody used for its keep-alive time has no connection left worth
+      // keeping: it is closed and forgotten (it holds an identity's TLS state).
+      ttl: opts.keepAliveTimeoutMs ?? 30_000,
+      updateAgeOnGet: true,
+      ttlAutopurge: true,
       dispose: (pool) => { pool.close().catch(() => pool.destroy().catch(() => {})); },
     });
   }
@@ -74,6 +79,16 @@ export class IdentityPools {
   }
 
   get size(): number { return this.pools.size; }
+
+  /** Destroys and forgets every pool of an identity, on every upstream. */
+  forget(identityKey: string): void {
+    for (const key of [...this.pools.keys()]) {
+      if (key.slice(key.indexOf('\0') + 1) !== identityKey) continue;
+      const pool = this.pools.get(key)!;
+      this.pools.delete(key);
+      pool.destroy().catch(() => {}); // its requests are not finished: the client is no longer trusted
+    }
+  }
 
   async close(): Promise<void> {
     const all = [...this.pools.values()];

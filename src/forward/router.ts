@@ -77,7 +77,8 @@ export class Router {
 
 /**
  * Whether a request target is in normal form: origin-form, no `.`/`..` segments,
- * no encoded `/`, `\\` or `.`. Anything else is refused before routing, so a
+ * no encoded `/`, `\\` or `.`, none encoded twice (`%252e`, `%252f`: a backend
+ * that decodes once more would see a dot segment), no encoded NUL. Anything else is refused before routing, so a
  * pathPrefix route is a boundary a client cannot step around (nginx normalizes
  * instead; refusing is simpler and no honest client sends such paths).
  */
@@ -85,7 +86,7 @@ export function isNormalizedPath(target: string): boolean {
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   if (path.charCodeAt(0) !== 47 /* / */) return target === '*';
-  if (/%2f|%5c|%2e/i.test(path) || path.includes('\\')) return false;
+  if (/%2f|%5c|%2e|%00/i.test(path) || /%25(?:25)*(?:2e|2f|5c|00)/i.test(path) || path.includes('\\') || path.includes('\0')) return false;
   for (const seg of path.split('/')) if (seg === '.' || seg === '..') return false;
   return true;
 }

@@ -9,3 +9,4 @@ export { parseCertificateFields, findExtension, OID, type CertificateFields, typ
 export { describeCertificate, identityOf, assertCurrentlyValid, serialHex, sha1, sha256, type CertificateInfo } from './certificate-info.js';
 export { loadKeyMaterial, loadSigningCa, loadCertificates, type KeyMaterial, type KeyMaterialInput } from './key-material.js';
 export { formatDerName } from './name-format.js';
+export { readTicketKeyFile, nodeTicketKeys, type TicketKeyFile } from './session-ticket-keys.js';

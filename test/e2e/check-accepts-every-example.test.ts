@@ -75,7 +75,7 @@ describe('every example', { concurrency: true }, () => {
         if (f.from === 'dir') { await mkdir(target, { recursive: true }); continue; }
         await mkdir(dirname(target), { recursive: true });
         if (f.from === 'crl') await writeCrl(dirname(target), relative(dirname(target), target), pki.pki.clientCa, []);
-        else await writeFile(target, await readFile(join(pki.dir, f.from)));
+        else await writeFile(target, await readFile(join(pki.dir, f.from)), { mode: f.from.endsWith('.key') ? 0o600 : 0o644 }); // keys 0600, or check refuses them
       }
       const r = await runCli(['check', '--config', copy]);
       assert.equal(r.code, 0, r.stderr);

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { isCountersignError, type ErrorCode } from '../../src/errors.js';
 import { DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
@@ -16,7 +17,7 @@ let clientCa: IssuedCertificate;
 const clients: IssuedCertificate[] = [];
 const minters: DelegationMinter[] = [];
 
-function minter(opts: { ttlMs?: number; cacheSize?: number } = {}): DelegationMinter {
+function minter(opts: { ttlMs?: number; cacheSize?: number; cacheMemoryBytes?: number } = {}): DelegationMinter {
   const m = new DelegationMinter({ ca: material, keyPoolSize: 2, ...opts });
   minters.push(m);
   return m;
@@ -44,7 +45,9 @@ test('a cache hit returns the same credentials object', () => {
   const first = m.credentialsFor(info(clients[0]));
   const second = m.credentialsFor(info(clients[0]));
   assert.equal(second, first);
-  assert.deepEqual(m.stats(), { hits: 1, misses: 1, renewals: 0, size: 1 });
+  const { estimatedBytes, ...counts } = m.stats();
+  assert.deepEqual(counts, { hits: 1, misses: 1, renewals: 0, size: 1 });
+  assert.ok(estimatedBytes > 36 * 1024, 'an entry is weighed with its TLS context');
 });
 
 test('different client certificates get different keys, never a shared one', () => {
@@ -117,4 +120,22 @@ test('malformed PEM is refused with ERR_PEM_INVALID', () => {
 
 test('an unreadable key is refused with ERR_KEY_INVALID', () => {
   expectCode(() => loadSigningCa({ certPem: ca.certPem, keyPem: toPem(Buffer.alloc(3), 'PRIVATE KEY') /* a PEM block that holds no key */, what: 'delegation.ca' }), 'ERR_KEY_INVALID');
+});
+
+test('the cache is bounded by memory too: entries past the budget are evicted, least recently used first', () => {
+  // room for about two entries with one TLS context each
+  const m = minter({ cacheMemoryBytes: 90 * 1024 });
+  const build = () => createSecureContext({});
+  const a = m.credentialsFor(info(clients[0]));
+  a.secureContext('up', build);
+  m.credentialsFor(info(clients[1])).secureContext('up', build);
+  m.credentialsFor(info(clients[0])); // alice most recently used
+  m.credentialsFor(info(clients[2])).secureContext('up', build); // over budget: bob goes
+  assert.equal(m.stats().size, 2);
+  assert.ok(m.stats().estimatedBytes <= 90 * 1024);
+  assert.equal(m.credentialsFor(info(clients[0])), a, 'alice survived');
+  // a second upstream context makes alice heavier: the budget now has room for her alone
+  a.secureContext('other', build);
+  assert.equal(m.stats().size, 1);
+  assert.equal(m.credentialsFor(info(clients[0])), a);
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Router, isNormalizedPath, nameMatches } from '../../src/forward/router.js';
 import { parseConfigObject } from '../../src/config/index.js';
 
@@ -47,7 +48,22 @@ test('in http mode the longest path prefix wins, and a host match beats none', (
 
 test('paths with dot segments or encoded separators are not normalized', () => {
   for (const ok of ['/', '/v1/key/create/my-key', '/v1/key/list/*?x=../y', '/a.b/c..d', '*']) assert.equal(isNormalizedPath(ok), true, ok);
-  for (const bad of ['/v1/key/../identity/delete', '/v1/./key', '/v1/key/..', '/v1/key%2F..%2Fidentity', '/v1/%2e%2e/x', '/v1\\..\\x', 'http://evil/v1', '']) {
+  for (const bad of ['/v1/key/../identity/delete', '/v1/./key', '/v1/key/..', '/v1/key%2F..%2Fidentity', '/v1/%2e%2e/x', '/v1\\..\\x', 'http://evil/v1', '',
+    '/v1/key%00.txt', '/v1/%252e%252e/x', '/v1/key%252F..%252Fidentity', '/v1/%25252e%25252e/x', '/a%255cb']) {
     assert.equal(isNormalizedPath(bad), false, bad);
   }
+});
+
+test('property: a path accepted as normalized has no dot segment, NUL or backslash even after decoding it twice', () => {
+  const piece = fc.constantFrom('a', '.', '..', '/', '%2e', '%2E', '%2f', '%25', '%252e', '%252f', '%00', '%2500', '%5c', '%255c', '\\', '2e', '25', '%', 'x%41');
+  const decode = (s: string) => { try { return decodeURIComponent(s); } catch { return s; } };
+  fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+    const path = '/' + parts.join('');
+    if (!isNormalizedPath(path)) return true;
+    for (const p of [path, decode(path), decode(decode(path))]) {
+      if (p.includes('\0') || p.includes('\\')) return false;
+      if (p.split('/').some((seg) => seg === '.' || seg === '..')) return false;
+    }
+    return true;
+  }), { numRuns: 5000 });
 });

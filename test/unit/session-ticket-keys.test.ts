@@ -1,12 +1,12 @@
 /**
- * The key-file → Node mapping documented in src/edge/session-ticket-keys.ts:
+ * The key-file → Node mapping documented in src/pki/session-ticket-keys.ts:
  * 80-byte nginx keys (name | HMAC 32 | AES 32) give name | HMAC[0..16] |
  * AES[0..16]; 48-byte nginx keys (name | AES | HMAC) are reordered to Node's
  * name | HMAC | AES; other sizes are ERR_TICKET_KEY.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeTicketKeys } from '../../src/edge/session-ticket-keys.js';
+import { nodeTicketKeys } from '../../src/pki/session-ticket-keys.js';
 import { isCountersignError } from '../../src/errors.js';
 
 const bytes = (n: number, from: number) => Buffer.from(Array.from({ length: n }, (_, i) => (from + i) & 0xff));

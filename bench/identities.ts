@@ -1,0 +1,83 @@
+/**
+ * Memory per identity: RSS of countersign after N distinct client identities
+ * (default 10 000), connection mode and http mode, default settings. Each
+ * identity makes one TLS connection with one request (bench/load-client.ts,
+ * full handshakes, a never-seen certificate each), through countersign to an
+ * nginx backend. Reported: RSS (VmRSS) after start, right after the last
+ * identity, and after the upstream keep-alive time has passed (idle
+ * per-identity pools closed); the peak (VmHWM); and the minted credentials kept.
+ *
+ *   npm run build && node dist/bench/identities.js [N]
+ */
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { certificatesDer } from '../src/pki/index.js';
+import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
+import { generateClientCerts } from './lib/client-certs.js';
+import { countersignConfig, startCountersign, REPO_ROOT, type CountersignVariant } from './lib/countersign.js';
+import { backendHttpBlock, startNginx } from './lib/nginx.js';
+import { freePort, sleep } from './lib/net.js';
+import { peakRssKiB } from './lib/proc.js';
+import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
+
+const N = Number(process.argv[2] ?? 10_000);
+/** the default upstream keep-alive of http mode's pools, plus a margin */
+const IDLE_WAIT_MS = 35_000;
+
+const rssMiB = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+};
+
+function loadClient(work: string, job: ConnectionsJob): Promise<ConnectionsResult> {
+  const file = join(work, `job-${job.from}.json`);
+  return writeFile(file, JSON.stringify(job)).then(() => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/load-client.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('close', (code) => { try { if (code !== 0) throw new Error(`exit ${code}`); resolve(JSON.parse(out.trim().split('\n').pop()!)); } catch (e) { reject(e); } });
+  }));
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'countersign-identities-'));
+  const pkiDir = join(work, 'pki');
+  const pki = await generateDevPki();
+  await writeDevPki(pki, pkiDir);
+  const trust = join(work, 'backend-trust.pem');
+  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
+  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, N);
+  const certsFile = join(work, 'certs.json');
+  await writeFile(certsFile, JSON.stringify(certs));
+  const backendPort = await freePort();
+  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const variant of ['connection-delegated', 'http-delegated'] as CountersignVariant[]) {
+      const port = await freePort();
+      const cs = await startCountersign({ name: variant, dir: work, port, config: countersignConfig(variant, pkiDir, port, backendPort) });
+      try {
+        await sleep(1000);
+        const atStart = rssMiB(cs.pid);
+        const r = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: N, concurrency: 8, maxMs: 30 * 60_000 });
+        const afterLoad = rssMiB(cs.pid);
+        await sleep(IDLE_WAIT_MS);
+        const afterIdle = rssMiB(cs.pid);
+        const row = { variant, identities: N, completed: r.completed, errors: r.errors, firstError: r.firstError, rssAtStartMiB: atStart, rssAfterLoadMiB: afterLoad, rssAfterIdleMiB: afterIdle, peakRssMiB: Math.round(peakRssKiB(cs.pid) / 1024), perSecond: Math.round(r.perSecond) };
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      } finally { await cs.stop(); }
+    }
+  } finally {
+    await backend.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  process.stdout.write('\n| mode | identities | RSS at start | RSS after the last | RSS after idle 35 s | peak (VmHWM) |\n| --- | --- | --- | --- | --- | --- |\n');
+  for (const r of rows) process.stdout.write(`| ${r.variant} | ${r.completed}/${r.identities} | ${r.rssAtStartMiB} MiB | ${r.rssAfterLoadMiB} MiB | ${r.rssAfterIdleMiB} MiB | ${r.peakRssMiB} MiB |\n`);
+}
+
+main().catch((err) => { process.stderr.write(`${(err as Error).stack}\n`); process.exit(1); });

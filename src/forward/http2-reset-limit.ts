@@ -1,0 +1,82 @@
+/**
+ * HTTP/2 "rapid reset" defence (CVE-2023-44487 class): a token bucket of stream
+ * resets per client connection. Every stream the client cancels (RST_STREAM)
+ * takes a token; tokens come back at `perSecond`, up to `burst`. A connection
+ * that runs out is told GOAWAY (ENHANCE_YOUR_CALM) and closed, as nginx and
+ * Envoy do. Node's own nghttp2 limit (`streamResetBurst`/`streamResetRate`) is
+ * set above ours as a backstop, so this is the one that logs.
+ */
+import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+
+export interface ResetLimitOptions {
+  /** resets a connection may send at once */
+  burst: number;
+  /** resets per second a connection may keep sending */
+  perSecond: number;
+}
+
+/** A token bucket; `take()` is false when the bucket is empty. Time in ms from `now()`. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(private readonly o: ResetLimitOptions, private readonly now: () => number = () => performance.now()) {
+    this.tokens = o.burst;
+    this.last = now();
+  }
+
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.o.burst, this.tokens + ((t - this.last) / 1000) * this.o.perSecond);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Options for Node's http2 server: nghttp2's own reset limit, above ours. */
+export function nativeResetLimit(o: ResetLimitOptions): { streamResetBurst: number; streamResetRate: number } {
+  return { streamResetBurst: o.burst * 2 + 10, streamResetRate: o.perSecond * 2 + 10 };
+}
+
+/**
+ * Watches a session's streams; calls `onFlood(resets)` once and closes the
+ * session with GOAWAY ENHANCE_YOUR_CALM when its resets exceed the limit.
+ */
+export function limitResets(session: Http2Session, o: ResetLimitOptions, onFlood: (resets: number) => void): void {
+  const bucket = new TokenBucket(o);
+  let resets = 0;
+  let flooded = false;
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    stream.once('close', () => {
+      // a stream closed by the client's RST_STREAM before its response was done, any code
+      // (our own resets, of a failed upstream mid-response, are marked and not counted)
+      // (RST_STREAM with NO_ERROR too, or a reset would be free); a connection that
+      // closes takes its streams with it, which is no reset
+      if (flooded || ownResets.has(stream) || stream.rstCode === undefined || session.destroyed || session.closed) return;
+      if (!resetByPeer(stream)) return;
+      resets++;
+      if (bucket.take()) return;
+      flooded = true;
+      onFlood(resets);
+      if (!session.destroyed) {
+        session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        // give the GOAWAY a moment to leave, then drop the connection
+        setTimeout(() => session.destroy(), 100).unref();
+      }
+    });
+  });
+}
+
+const ownResets = new WeakSet<ServerHttp2Stream>();
+
+/** Marks a stream this proxy resets itself (not the client's doing). */
+export function resetOwnStream(stream: ServerHttp2Stream, code: number): void {
+  ownResets.add(stream);
+  if (!stream.destroyed) stream.close(code);
+}
+
+/** The client cancelled the stream before its response was complete. */
+function resetByPeer(stream: ServerHttp2Stream): boolean {
+  return !stream.writableFinished || stream.aborted;
+}

@@ -1,0 +1,90 @@
+/**
+ * A client saves its TLS session (`openssl s_client -sess_out`), is revoked by
+ * a new CRL, and tries to resume it (`-sess_in`): it is refused, with one
+ * worker and with two (the workers share session-ticket keys). And with the
+ * ticket keys kept across the trust change (as keys shared across a fleet
+ * from a file are), a resumed session is still checked against the new CRL.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { writeClientCertificates, writeCrl } from '../helpers/e2e.js';
+import { runCommand } from '../helpers/run-command.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observe/index.js';
+import { startProxy } from '../../src/proxy.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+after(async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); });
+
+/** One HTTP/1.1 request with openssl s_client as `who`, saving or resuming a session; the status line and whether it resumed. */
+async function sClientRequest(port: number, pki: TestPki, who: string, session: { out?: string; in?: string }) {
+  const r = await runCommand('openssl', [
+    's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', `${pki.dir}/edge-ca.crt`,
+    '-cert', `${pki.dir}/${who}.crt`, '-key', `${pki.dir}/${who}.key`, '-alpn', 'http/1.1', '-ign_eof',
+    ...(session.out ? ['-sess_out', session.out] : []), ...(session.in ? ['-sess_in', session.in] : []),
+  ], { input: 'GET /resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', timeoutMs: 15_000 });
+  const status = /HTTP\/1\.1 \d+[^\r\n]*/.exec(r.stdout)?.[0] ?? '';
+  return { status, reused: /^Reused,/m.test(r.stdout), out: r.stdout };
+}
+
+async function setUp(workers: number) {
+  const pki = await makePki();
+  const { crl } = await writeClientCertificates(pki);
+  const backend = await startHttpsBackend({ pkiDir: pki.dir });
+  cleanups.push(() => backend.close());
+  const config = baseConfig(pki.dir, backend.port, { mode: 'http' }, { clientAuth: { mode: 'require', ca: `${pki.dir}/client-ca.crt`, crl }, reloadPollInterval: '200ms' }) as Record<string, unknown>;
+  config.workers = workers;
+  return { pki, backend, crl, configFile: await writeConfig(pki.dir, config) };
+}
+
+for (const workers of [1, 2]) {
+  test(`workers: ${workers}: a session saved before the revocation does not get the client back in`, async () => {
+    const { pki, backend, configFile } = await setUp(workers);
+    const proxy: ProxyProcess = await startProxyProcess(configFile);
+    cleanups.push(() => proxy.stop());
+    const sess = join(pki.dir, 'bob.sess');
+    const first = await sClientRequest(proxy.port, pki, 'bob', { out: sess });
+    assert.equal(first.status, 'HTTP/1.1 200 OK', first.out);
+    // resumption works (so the refusal below is about the revocation, not a broken resumption)
+    const resumed = await sClientRequest(proxy.port, pki, 'bob', { in: sess, out: sess });
+    assert.equal(resumed.status, 'HTTP/1.1 200 OK');
+    assert.ok(resumed.reused, 'the saved session resumed before the revocation');
+
+    const mark = proxy.logs.length;
+    await writeCrl(pki.dir, 'client-ca.crl', pki.pki.clientCa, [pki.pki.clients.bob]);
+    // every worker has reloaded the trust
+    await proxy.waitForLog(() => proxy.logs.slice(mark).filter((l) => l.msg === 'client trust reloaded').length >= workers, 15_000);
+    const served = backend.requests.length;
+    for (let i = 0; i < 4; i++) { // several tries: with two workers, each worker is asked
+      const r = await sClientRequest(proxy.port, pki, 'bob', { in: sess });
+      assert.match(r.status, /^HTTP\/1\.1 400/, `try ${i + 1}: ${r.out}`);
+    }
+    assert.equal(backend.requests.length, served, 'nothing of the revoked client reached the backend');
+    const refusals = proxy.logs.slice(mark).filter((l) => l.msg === 'client refused');
+    assert.ok(refusals.length >= 4 && refusals.every((l) => l.reason === 'revoked'), JSON.stringify(refusals));
+  });
+}
+
+test('with ticket keys kept across the trust change, a resumed session is re-checked and refused', async () => {
+  const { pki, backend, configFile } = await setUp(1);
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', destination: new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }) });
+  const proxy = await startProxy({ config: (await loadConfig(configFile)).config, logger, rotateTicketKeysOnTrustChange: false });
+  cleanups.push(() => proxy.stop(1000));
+  const sess = join(pki.dir, 'alice.sess');
+  const first = await sClientRequest(proxy.address.port, pki, 'alice', { out: sess });
+  assert.equal(first.status, 'HTTP/1.1 200 OK', first.out);
+  await writeCrl(pki.dir, 'client-ca.crl', pki.pki.clientCa, [pki.pki.clients.alice]);
+  const deadline = Date.now() + 15_000;
+  while (!lines.some((l) => l.msg === 'client trust reloaded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const served = backend.requests.length;
+  const r = await sClientRequest(proxy.address.port, pki, 'alice', { in: sess });
+  assert.ok(r.reused, 'the session resumed (the keys were kept)');
+  assert.match(r.status, /^HTTP\/1\.1 400/, r.out);
+  assert.equal(backend.requests.length, served);
+  assert.ok(lines.some((l) => l.msg === 'client refused' && l.reason === 'revoked'));
+});
