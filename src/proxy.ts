@@ -16,6 +16,9 @@ import { HttpForwarder } from './forward/http-forwarder.js';
 import { encodeIdentityHeaders } from './forward/identity-headers.js';
 import { Router } from './forward/router.js';
 import { UpstreamCluster } from './forward/upstream-cluster.js';
+import { createUpstreamProtocols } from './forward/upstream-protocols.js';
+import { buildProxyHeader } from './edge/proxy-protocol.js';
+import { cidrMatcher } from './config/cidr.js';
 import type { Logger } from './observe/index.js';
 import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
 import { FileWatch } from './edge/file-watch.js';
@@ -65,9 +68,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
       name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
-      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout,
+      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
     }));
   }
+  // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
+  const protocols = createUpstreamProtocols({ config, clusters, logger });
+  await protocols.ready;
   // Header-mode routes present their own proxy certificate; each route's pools are
   // keyed by the route, so two routes with different proxy certificates never share one.
   const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
@@ -143,7 +149,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const id = nextId++;
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    const remoteAddress = socket.remoteAddress ?? '';
+    const peer = edge.peerOf(socket);
+    const remoteAddress = peer.address;
     const verdict: ClientVerdict = verifier.verify(socket);
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
     const routes = router.forConnection(sni);
@@ -191,8 +198,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
+    const upstreamConfig = config.upstreams[route.upstream];
     forwardConnection(socket, {
-      cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
+      cluster: binding.cluster, secureContext: binding.context,
+      ...protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
+      onAlpnMismatch: (server) => protocols.mismatch(route.upstream, server?.address),
+      proxyHeader: upstreamConfig.proxyProtocol
+        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
+        : undefined,
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
     }).then((o) => {
       const level = o.outcome === 'closed' ? 'info' : 'warn';
@@ -208,8 +221,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
       const route = router.forConnection(sni)?.primary;
-      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream].alpn ?? HTTP_ALPN;
-      return speaks.find((p) => offered.includes(p));
+      if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
+      return protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
@@ -217,7 +230,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     onClientError: (err, remoteAddress) => {
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
     },
-    preTls: certificates.preTls,
+    takeOver: certificates.takeOver,
+    starttls: config.edge.starttls,
+    proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
@@ -241,7 +256,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const ticketWatch = ticketFile
     ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
     : undefined;
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates.stop(); minter?.stop(); throw err; });
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates.stop(); minter?.stop(); protocols.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
@@ -261,6 +276,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     ticketWatch?.close();
     await certificates.stop();
     minter?.stop();
+    protocols.stop();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 

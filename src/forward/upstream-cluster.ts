@@ -4,8 +4,9 @@
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
+import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
 
 export interface UpstreamServer {
   host: string;
@@ -31,6 +32,8 @@ export interface UpstreamClusterOptions {
   connectTimeoutMs?: number;
   /** how long a failed server is skipped; default 10000 */
   failTimeoutMs?: number;
+  /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
+  starttls?: UpstreamStarttls;
 }
 
 /** Client credentials presented upstream, as cert/key PEM. */
@@ -42,6 +45,14 @@ export interface ConnectOptions {
   alpn?: string[];
   /** TLS session cache for resumption, keyed by server address */
   sessions?: Map<string, Buffer>;
+  /** PROXY protocol header sent before anything else */
+  proxyHeader?: Buffer;
+}
+
+/** The server refused every ALPN protocol offered (no_application_protocol): not a server failure. */
+export function isAlpnRefusal(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
 export function parseHostPort(s: string): { host: string; port: number } {
@@ -54,7 +65,7 @@ export function parseHostPort(s: string): { host: string; port: number } {
 export class UpstreamCluster {
   readonly name: string;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername'>> & { servername?: string };
+  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls'>;
   private next = 0;
   private anonymousContext?: SecureContext;
 
@@ -105,9 +116,24 @@ export class UpstreamCluster {
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
       const sessionKey = `${this.name}\0${server.address}`;
-      const socket = tlsConnect({
-        host: server.host,
-        port: server.port,
+      let settled = false;
+      let raw: Socket | undefined;
+      let socket: TLSSocket | undefined;
+      const timer = setTimeout(() => {
+        fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket?.destroy();
+        raw?.destroy();
+        reject(err);
+      };
+      const start = (pre?: Socket) => {
+      if (settled) { pre?.destroy(); return; }
+      const s = socket = tlsConnect({
+        ...(pre ? { socket: pre } : { host: server.host, port: server.port }),
         servername,
         secureContext: o.secureContext,
         ALPNProtocols: o.alpn,
@@ -117,26 +143,22 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      let settled = false;
-      const timer = setTimeout(() => {
-        fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      const fail = (err: Error) => {
+      if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
+      s.once('error', fail);
+      s.once('secureConnect', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      };
-      if (o.sessions) socket.on('session', (s: Buffer) => o.sessions!.set(sessionKey, s));
-      socket.once('error', fail);
-      socket.once('secureConnect', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.removeListener('error', fail);
-        resolve(socket);
+        s.removeListener('error', fail);
+        resolve(s);
       });
+      };
+      if (o.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+          .then(start, fail);
+      } else {
+        start();
+      }
     });
   }
 
@@ -155,7 +177,8 @@ export class UpstreamCluster {
         return { socket, server: s };
       } catch (err) {
         last = err as Error;
-        this.markFailed(s);
+        // a server that refuses the protocol is alive: the caller re-learns what it speaks
+        if (!isAlpnRefusal(err)) this.markFailed(s);
       }
     }
     throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
