@@ -3,6 +3,7 @@
  * router → minter → forwarders. The only place that knows every room.
  */
 import { channel } from 'node:diagnostics_channel';
+import { CountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config, RouteConfig } from './config/index.js';
@@ -228,7 +229,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     maxConnections: config.limits.maxConnections,
     onSecureConnection,
     onClientError: (err, remoteAddress) => {
-      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
+      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: certificates.takeOver,
     starttls: config.edge.starttls,

@@ -115,7 +115,7 @@ export class EdgeListener {
     const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
     const timer = setTimeout(() => {
       raw.destroy();
-      this.o.onClientError(new CountersignError('ERR_EDGE_PREAMBLE', `no TLS ClientHello within ${this.o.handshakeTimeoutMs} ms`), raw[PEER]?.address ?? socketPeer.address);
+      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address);
     }, this.o.handshakeTimeoutMs);
     try {
       const pp = this.o.proxyProtocol;
