@@ -17,6 +17,8 @@ export async function startMosquitto(o: { pkiDir: string; acl: string; extra?: s
   const port = await freePort();
   await writeFile(join(dir, 'acl'), o.acl);
   await writeFile(join(dir, 'mosquitto.conf'), [
+    // as root, Mosquitto drops to user `mosquitto`, which cannot read the test's 0600 keys
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
     'per_listener_settings false', 'allow_anonymous false', `acl_file ${join(dir, 'acl')}`, 'persistence false', 'log_dest stderr', 'log_type all',
     `listener ${port} 127.0.0.1`,
     `certfile ${o.pkiDir}/backend.crt`, `keyfile ${o.pkiDir}/backend.key`, `cafile ${o.pkiDir}/delegation-ca.crt`,
@@ -29,7 +31,7 @@ export async function startMosquitto(o: { pkiDir: string; acl: string; extra?: s
   child.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const deadline = Date.now() + 15_000;
-  while (!/Opening ipv4 listen socket on port/.test(out)) {
+  while (!/mosquitto version [\d.]+ running/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
