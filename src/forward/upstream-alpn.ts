@@ -98,7 +98,7 @@ export interface AlpnCatalogOptions {
   onLearned?(server: string, speaks: string[] | undefined, previous: string[] | undefined): void;
 }
 
-interface Entry { speaks?: string[]; probedAt: number; running?: Promise<void> }
+interface Entry { speaks?: string[]; probedAt: number; running?: Promise<void>; later?: NodeJS.Timeout }
 
 export class AlpnCatalog {
   private readonly entries = new Map<string, Entry>();
@@ -125,7 +125,13 @@ export class AlpnCatalog {
     const server = this.o.servers.find((s) => s.address === address);
     if (!e || !server) return Promise.resolve();
     if (e.running) return e.running;
-    if (!force && Date.now() - e.probedAt < this.minReprobeMs) return Promise.resolve();
+    const wait = e.probedAt + this.minReprobeMs - Date.now();
+    if (!force && wait > 0) {
+      // too soon after the last probe: do it once the interval has passed
+      e.later ??= setTimeout(() => { e.later = undefined; void this.probe(address, true); }, wait);
+      e.later.unref();
+      return Promise.resolve();
+    }
     e.probedAt = Date.now();
     e.running = probeServer(this.o.target(server), this.candidates()).then((speaks) => {
       const previous = e.speaks;

@@ -37,7 +37,8 @@ export function createUpstreamProtocols({ config, clusters, logger }: { config: 
       name,
       servers: cluster.servers,
       implied: u.starttls === 'postgres' ? ['postgresql'] : [],
-      minReprobeMs: 5000,
+      // a mismatch re-probes at most once a second per server
+      minReprobeMs: 1000,
       target: (s) => ({
         host: s.host, port: s.port,
         servername: u.servername ?? (isIP(s.host) ? undefined : s.host),
