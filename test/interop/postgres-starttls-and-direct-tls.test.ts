@@ -6,16 +6,17 @@
  * alice reads her table, bob is denied by a grant, bob asking for user=alice is
  * refused by PostgreSQL's certificate check. A GSSENCRequest is answered `N`,
  * and a PG17-style direct TLS client (ALPN `postgresql`, no SSLRequest) works
- * on the same listener.
+ * on the same listener. The proxy runs examples/postgres/countersign.yaml.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { makePki, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startPostgres, psqlThrough, type Postgres } from '../helpers/postgres.js';
 import { tcpClient } from '../helpers/e2e.js';
+import { exampleConfig } from '../helpers/examples.js';
 
 let pki: TestPki;
 let pg: Postgres;
@@ -29,8 +30,8 @@ before(async () => {
       CREATE TABLE alice_notes (note text); INSERT INTO alice_notes VALUES ('hello from alice''s table');
       GRANT SELECT ON alice_notes TO alice;`,
   });
-  const config = baseConfig(pki.dir, pg.port, {}, { starttls: ['postgres'] }) as { upstreams: { backend: Record<string, unknown> } };
-  config.upstreams.backend.starttls = 'postgres';
+  // the example's config as it is, pointed at this PostgreSQL
+  const config = exampleConfig('postgres', pki.dir, { pg: [`127.0.0.1:${pg.port}`] });
   proxy = await startProxyProcess(await writeConfig(pki.dir, config));
 });
 after(async () => { await proxy?.stop(); await pg?.stop(); });
