@@ -98,7 +98,7 @@ export interface AlpnCatalogOptions {
   onLearned?(server: string, speaks: string[] | undefined, previous: string[] | undefined): void;
 }
 
-interface Entry { speaks?: string[]; probedAt: number; running?: Promise<void>; later?: NodeJS.Timeout }
+interface Entry { speaks?: string[]; answered?: boolean; probedAt: number; running?: Promise<void>; later?: NodeJS.Timeout }
 
 export class AlpnCatalog {
   private readonly entries = new Map<string, Entry>();
@@ -135,9 +135,11 @@ export class AlpnCatalog {
     e.probedAt = Date.now();
     e.running = probeServer(this.o.target(server), this.candidates()).then((speaks) => {
       const previous = e.speaks;
+      const first = !e.answered;
+      e.answered = true;
       // an unreachable server keeps what it was last seen to speak
       if (speaks !== undefined || previous === undefined) e.speaks = speaks;
-      if (String(previous) !== String(speaks)) this.o.onLearned?.(address, speaks, previous);
+      if (first || String(previous) !== String(speaks)) this.o.onLearned?.(address, speaks, previous);
     }).finally(() => { e.running = undefined; });
     return e.running;
   }
