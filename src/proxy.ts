@@ -70,6 +70,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     clusters.set(name, new UpstreamCluster({
       name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
       balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
+      connectRaceMs: u.connectRace,
+      onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
     }));
   }
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it

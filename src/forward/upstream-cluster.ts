@@ -7,8 +7,9 @@ import { connect as tlsConnect, createSecureContext, type SecureContext, type TL
 import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
 import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
+import { isStalled, markDown, markUp, raceConnect, type HealthOptions, type RaceServer } from './connect-race.js';
 
-export interface UpstreamServer {
+export interface UpstreamServer extends RaceServer {
   host: string;
   port: number;
   address: string;
@@ -34,6 +35,10 @@ export interface UpstreamClusterOptions {
   failTimeoutMs?: number;
   /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
   starttls?: UpstreamStarttls;
+  /** start the next server's connect when one is pending this long; default 300 (connect-race.ts) */
+  connectRaceMs?: number;
+  /** a server went down or came back up (once per change) */
+  onStateChange?: HealthOptions['onStateChange'];
 }
 
 /** Client credentials presented upstream, as cert/key PEM. */
@@ -65,14 +70,14 @@ export function parseHostPort(s: string): { host: string; port: number } {
 export class UpstreamCluster {
   readonly name: string;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls'>;
+  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
   private next = 0;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
     this.name = opts.name;
     this.opts = {
-      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, ...opts,
+      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
     };
     this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0 }));
   }
@@ -95,7 +100,8 @@ export class UpstreamCluster {
   pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now()): UpstreamServer | undefined {
     const candidates = this.servers.filter((s) => !exclude?.has(s));
     if (candidates.length === 0) return undefined;
-    const healthy = candidates.filter((s) => s.failedUntil <= now);
+    // a server with a connect stuck for longer than the race delay is busy: not picked while others are free
+    const healthy = candidates.filter((s) => s.failedUntil <= now && !isStalled(s, this.opts.connectRaceMs, now));
     const pool = healthy.length ? healthy : candidates;
     if (this.opts.balance === 'least-connections') {
       return pool.reduce((a, b) => (b.active < a.active ? b : a));
@@ -105,8 +111,14 @@ export class UpstreamCluster {
     return s;
   }
 
-  markFailed(s: UpstreamServer, now = Date.now()): void {
-    s.failedUntil = now + this.opts.failTimeoutMs;
+  /** down, retried after a backoff that doubles per consecutive failure (logged once per change) */
+  markFailed(s: UpstreamServer, now = Date.now(), reason = 'connect failed'): void {
+    markDown(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange }, reason, now);
+  }
+
+  /** a connect to `s` succeeded: back up (logged once when it was down) */
+  markUp(s: UpstreamServer): void {
+    markUp(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange });
   }
 
   /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
@@ -167,21 +179,20 @@ export class UpstreamCluster {
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
   async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
-    const tried = new Set<UpstreamServer>();
-    let last: Error | undefined;
-    for (let s = this.pick(); s; s = this.pick(tried)) {
-      tried.add(s);
-      try {
-        const socket = await this.connectTo(s, o);
-        s.failedUntil = 0;
-        return { socket, server: s };
-      } catch (err) {
-        last = err as Error;
+    const health = { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange };
+    try {
+      return await raceConnect<UpstreamServer>({
+        pick: (tried) => this.pick(tried),
+        attempt: (s) => this.connectTo(s, o),
+        raceDelayMs: this.opts.connectRaceMs,
         // a server that refuses the protocol is alive: the caller re-learns what it speaks
-        if (!isAlpnRefusal(err)) this.markFailed(s);
-      }
+        failed: (s, err) => { if (!isAlpnRefusal(err)) this.markFailed(s, Date.now(), err.message); },
+        succeeded: (s) => markUp(s, health),
+      });
+    } catch (err) {
+      const last = err as Error;
+      throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
     }
-    throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
   }
 }
 
