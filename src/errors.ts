@@ -41,6 +41,11 @@ export const ERROR_CODES = {
   ERR_IDENTITY_HEADER_OPTIONS: 'an identity-header option (header name, xfcc by) is not a valid HTTP header name or value',
   ERR_USAGE: 'the command line is wrong',
   ERR_TICKET_KEY: 'the session-ticket key file cannot be read or is not 80 or 48 bytes',
+  ERR_UPSTREAM_STARTTLS: 'an upstream did not accept the pre-TLS request its `starttls` names (PostgreSQL SSLRequest)',
+  ERR_UPSTREAM_ALPN_MISMATCH: 'the upstream server negotiated a different ALPN protocol than the client got at the edge',
+  ERR_UPSTREAM_HANDSHAKE: 'the TLS handshake with an upstream server failed; the message names the server, the name checked, the certificate\'s names and issuer, and the key to change',
+  ERR_EDGE_PREAMBLE: 'a client sent something other than TLS, or a pre-TLS request the listener is not configured for (`edge.starttls`)',
+  ERR_PROXY_PROTOCOL: 'a PROXY protocol header was missing, malformed, or sent by a source not in `edge.proxyProtocol.trusted`',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,6 +4,7 @@
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
+import { CountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config, RouteConfig } from './config/index.js';
@@ -14,6 +15,9 @@ import {
   encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
   type BindUpstream, type ClientConnection, type UpstreamBinding,
 } from './forward/index.js';
+import { buildProxyHeader } from './edge/index.js';
+import { createUpstreamProtocols } from './forward/index.js';
+import { cidrMatcher } from './config/index.js';
 import type { Logger } from './observe/index.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
@@ -68,9 +72,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
       name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
-      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout,
+      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
+      connectRaceMs: u.connectRace,
+      onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
     }));
   }
+  // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
+  const protocols = createUpstreamProtocols({ config, clusters, logger });
+  await protocols.ready;
   // Header-mode routes present their own proxy certificate; each route's pools are
   // keyed by the route, so two routes with different proxy certificates never share one.
   const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
@@ -159,7 +168,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const id = nextId++;
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    const remoteAddress = socket.remoteAddress ?? '';
+    const peer = edge.peerOf(socket);
+    const remoteAddress = peer.address;
     const verdict: ClientVerdict = verifier.verify(socket);
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
     const routes = router.forConnection(sni);
@@ -210,8 +220,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
     track(socket, conn);
+    const upstreamConfig = config.upstreams[route.upstream];
     forwardConnection(socket, {
-      cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
+      cluster: binding.cluster, secureContext: binding.context,
+      ...protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
+      onAlpnMismatch: (server) => protocols.mismatch(route.upstream, server?.address),
+      proxyHeader: upstreamConfig.proxyProtocol
+        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
+        : undefined,
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : o.outcome;
@@ -228,16 +244,18 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
       const route = router.forConnection(sni)?.primary;
-      const speaks = !route || route.mode === 'http' ? HTTP_ALPN : config.upstreams[route.upstream]?.alpn ?? HTTP_ALPN;
-      return speaks.find((p) => offered.includes(p));
+      if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
+      return protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
     onSecureConnection,
     onClientError: (err, remoteAddress) => {
-      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
+      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
-    preTls: certificates.preTls,
+    takeOver: certificates.takeOver,
+    starttls: config.edge.starttls,
+    proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
@@ -297,7 +315,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
   };
   certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); throw err; });
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); protocols.stop(); throw err; });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
@@ -317,6 +335,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     ticketWatch?.close();
     await certificates!.stop();
     minter?.stop();
+    protocols.stop();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 

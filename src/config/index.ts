@@ -4,3 +4,4 @@ export { checkConfigFiles } from './check-files.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSettings } from './acme-checks.js';
 export { checkCertificates, type CheckResult } from './check-certificates.js';
+export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';

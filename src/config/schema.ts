@@ -6,6 +6,7 @@
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { parseCidr } from './cidr.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -22,6 +23,7 @@ export const DEFAULTS = {
   delegationCache: 10_000,
   delegationCacheMemoryMiB: 64,
   failTimeout: '10s',
+  connectRace: '300ms',
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
   maxHeaderCount: 100,
@@ -113,6 +115,11 @@ const edgeSchema = z.strictObject({
     keyFile: file.describe('80 (or 48) random bytes, nginx\'s ssl_session_ticket_key format: `openssl rand 80 > tickets.key`, mode 0600; watched and re-read when it changes'),
   }).optional().describe('TLS session-ticket key shared by a fleet, so a client resumes on any instance; without it each instance (or set of workers) draws its own'),
   reloadPollInterval: duration('2s').describe('how often certificate, CA and CRL files are checked for changes (file events also trigger reloads)'),
+  starttls: z.array(z.enum(['postgres'])).optional().describe('pre-TLS requests the listener answers: `postgres` answers PostgreSQL\'s SSLRequest with `S` (and GSSENCRequest with `N`), then runs the normal TLS handshake; direct TLS still works on the same listener'),
+  proxyProtocol: z.strictObject({
+    trusted: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).min(1)
+      .describe('sources (CIDR blocks) that must send a PROXY v1/v2 header; a header from any other source is refused'),
+  }).optional().describe('PROXY protocol from L4 balancers: the address in the header is the client address in logs, X-Forwarded-For and deny decisions'),
 });
 
 const upstreamSchema = z.strictObject({
@@ -123,7 +130,10 @@ const upstreamSchema = z.strictObject({
   balance: z.enum(['round-robin', 'least-connections']).default('round-robin').describe('how a server is picked'),
   connectTimeout: duration(DEFAULTS.connectTimeout).describe('max time to connect and complete the upstream handshake'),
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
-  alpn: z.array(z.string().min(1).max(255)).min(1).optional().describe('ALPN protocols the servers speak, in preference order; on connection-mode routes the edge negotiates only these with clients, and offers the chosen one upstream. Default: h2, http/1.1'),
+  alpn: z.array(z.string().min(1).max(255)).optional().describe('override: the ALPN protocols the servers speak, in preference order (`[]` for none). Default: learned from each server by probe handshakes (h2, http/1.1, http/1.0, mqtt, postgresql and protocols clients offer); on connection-mode routes the edge negotiates only what the servers speak and offers the chosen one upstream'),
+  starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
+  proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
+  connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
 });
 
 const routeSchema = z.strictObject({

@@ -10,15 +10,15 @@ import { DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
 import type { AcmeManager } from './acme/index.js';
 import { createCertificateStore, type CertificateStore, type ReloadResult } from './certificate-store.js';
-import { readClientHello } from './client-hello.js';
+import type { ClientHello } from './client-hello.js';
 import type { ServerContexts } from './edge-listener.js';
 
 export interface EdgeCertificates {
   store: CertificateStore;
   acme?: AcmeManager;
   contexts: ServerContexts;
-  /** ClientHello peek for ACME tls-alpn-01; undefined when not needed */
-  preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
+  /** ACME tls-alpn-01: takes a socket whose ClientHello asks for a pending challenge; undefined when not needed */
+  takeOver?: (socket: Socket, hello: ClientHello) => boolean;
   /** keeps the listener's default (no-SNI) context in step with reloads */
   /** keeps the server's default context current (a tls.Server, or the EdgeListener) */
   attach(server: Pick<TlsServer, 'setSecureContext'>): void;
@@ -86,20 +86,12 @@ export async function createEdgeCertificates({ config, logger, live = true }: Ed
     store,
     acme,
     contexts: { sniCallback: store.sniCallback, defaultOptions: () => store.defaultContextOptions() },
-    preTls: needsPeek
-      ? (socket, next) => {
-        readClientHello(socket, { timeoutMs: config.edge.handshakeTimeout }).then(
-          (hello) => {
-            store.rememberClientHello(socket, hello);
-            if (!tlsAlpn?.tlsAlpnResponder.handle(socket, hello)) next(socket);
-          },
-          (err: Error & { code?: string }) => {
-            logger.info({ remoteAddress: socket.remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
-            socket.destroy();
-          },
-        );
-      }
-      : undefined,
+    // the listener reads every ClientHello (ALPN, PROXY, starttls); the store keeps it where a
+    // name has several key types, and tls-alpn-01 challenges are answered from it
+    takeOver: (socket, hello) => {
+      if (needsPeek) store.rememberClientHello(socket, hello);
+      return tlsAlpn?.tlsAlpnResponder.handle(socket, hello) ?? false;
+    },
     attach: (server) => { detach.push(store.attachServer(server)); },
     reload: () => store.reload(),
     stop: async () => {

@@ -7,6 +7,12 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { CountersignError } from '../errors.js';
+import { readClientHello, type ClientHello } from './client-hello.js';
+import { answerPostgresStarttls, peekBytes, readPrefix, type EdgeStarttls } from './preamble.js';
+import { parseProxyHeader, unmap, V2_MAX, type Endpoint } from './proxy-protocol.js';
+
+const PEER = Symbol('countersign.peer');
+type RawSocket = Socket & { [PEER]?: Endpoint };
 
 export interface ServerContexts {
   /** SNICallback for the TLS server */
@@ -34,10 +40,14 @@ export interface EdgeListenerOptions {
   /** a handshake that failed: garbage, wrong protocol, timeout, disconnect */
   onClientError(err: Error & { code?: string }, remoteAddress: string | undefined): void;
   /**
-   * Optional pre-TLS hook (ACME tls-alpn-01): gets the raw socket first and
-   * returns true if it took it over; otherwise the TLS server gets it.
+   * Optional hook after the ClientHello was read (ACME tls-alpn-01): returns true
+   * if it took the raw socket over; otherwise the TLS server gets it.
    */
-  preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
+  takeOver?: (socket: Socket, hello: ClientHello) => boolean;
+  /** PROXY protocol: sources for which a header is required (and from which alone it is accepted) */
+  proxyProtocol?: { trusted(address: string): boolean };
+  /** pre-TLS requests the listener answers (PostgreSQL SSLRequest) */
+  starttls?: readonly EdgeStarttls[];
   /** session-ticket keys (48 bytes) shared with the other worker processes */
   ticketKeys?: Buffer;
   /**
@@ -49,36 +59,92 @@ export interface EdgeListenerOptions {
 }
 
 export class EdgeListener {
+  /** the TLS server for clients that offer an ALPN protocol the edge accepts */
   readonly tls: TlsServer;
+  /** the same, negotiating no ALPN: a client whose protocols the upstream does not speak, or that offers none */
+  readonly tlsNoAlpn: TlsServer;
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
   private ticketKeys: Buffer | undefined;
 
   constructor(private readonly o: EdgeListenerOptions) {
     this.ticketKeys = o.ticketKeys;
-    this.tls = createTlsServer({
+    const common = {
       ...o.contexts.defaultOptions(),
       SNICallback: o.contexts.sniCallback,
       requestCert: true,
       rejectUnauthorized: false,
-      ...(o.selectAlpn
-        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
-        : { ALPNProtocols: o.alpn }),
       handshakeTimeout: o.handshakeTimeoutMs,
       ...(o.sessionIdContext ? { sessionIdContext: o.sessionIdContext } : {}),
       // A client's FIN during the handshake must close the socket at once (not
       // linger until handshakeTimeout); connection mode turns half-close on for
       // its sockets once the handshake is done.
       allowHalfOpen: false,
+    };
+    // Node's ALPNCallback can only pick a protocol or abort the handshake, so
+    // "negotiate none" is a second server without ALPN; the ClientHello (read
+    // before TLS) decides which of the two gets the socket.
+    this.tls = createTlsServer({
+      ...common,
+      ...(o.selectAlpn
+        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
+        : { ALPNProtocols: o.alpn }),
     });
-    if (this.ticketKeys) this.tls.setTicketKeys(this.ticketKeys);
-    this.tls.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
-    this.tls.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-      o.onClientError(err, s.remoteAddress);
-      s.destroy();
-    });
-    this.tls.on('connection', (s: Socket) => this.track(s));
-    if (o.maxConnections) this.tls.maxConnections = o.maxConnections;
+    this.tlsNoAlpn = createTlsServer(common);
+    for (const server of [this.tls, this.tlsNoAlpn]) {
+      if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
+      server.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
+      server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
+        o.onClientError(err, this.peerOf(s).address);
+        s.destroy();
+      });
+    }
+  }
+
+  /** The client's address: from its PROXY header when one was accepted, else the socket's. */
+  peerOf(s: TLSSocket): Endpoint {
+    const raw = (s as TLSSocket & { _parent?: RawSocket })._parent;
+    return raw?.[PEER] ?? unmap({ address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
+  }
+
+  /**
+   * Everything before TLS: PROXY header, PostgreSQL SSLRequest, ClientHello (for
+   * ACME and the ALPN decision); bounded by the handshake timeout.
+   */
+  private async accept(raw: RawSocket): Promise<void> {
+    this.track(raw);
+    raw.on('error', () => { /* reported by the step that reads */ });
+    const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
+    const timer = setTimeout(() => {
+      raw.destroy();
+      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address);
+    }, this.o.handshakeTimeoutMs);
+    try {
+      const pp = this.o.proxyProtocol;
+      if (pp && pp.trusted(socketPeer.address)) {
+        const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
+        if (!h.local && h.source) raw[PEER] = unmap(h.source);
+      } else if (pp) {
+        // the first byte of a v2 (\r) or v1 ("P") header is never that of TLS or PostgreSQL
+        const first = await peekBytes(raw, 1);
+        if (first[0] === 0x0d || first[0] === 0x50) {
+          throw new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header from ${socketPeer.address}, which is not in edge.proxyProtocol.trusted`);
+        }
+      }
+      if (this.o.starttls?.includes('postgres')) await answerPostgresStarttls(raw);
+      const hello = await readClientHello(raw, { timeoutMs: this.o.handshakeTimeoutMs });
+      clearTimeout(timer);
+      if (raw.destroyed) return;
+      if (this.o.takeOver?.(raw, hello)) return;
+      const chosen = hello.alpnProtocols.length ? (this.o.selectAlpn ? this.o.selectAlpn(hello.serverName, hello.alpnProtocols) : this.o.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
+      (chosen ? this.tls : this.tlsNoAlpn).emit('connection', raw);
+    } catch (err) {
+      clearTimeout(timer);
+      if (raw.destroyed) return;
+      const e = err as Error & { code?: string };
+      this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address);
+      raw.destroy();
+    }
   }
 
   /**
@@ -89,17 +155,19 @@ export class EdgeListener {
    */
   setSecureContext(options: SecureContextOptions): void {
     // (setSecureContext also resets the session id context to Node's default unless given)
-    this.tls.setSecureContext({
-      ...options,
-      ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
-      ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
-    });
+    for (const server of [this.tls, this.tlsNoAlpn]) {
+      server.setSecureContext({
+        ...options,
+        ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
+        ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
+      });
+    }
   }
 
   /** Replaces the session-ticket keys (a re-read key file): new tickets use them, older ones no longer resume. */
   setTicketKeys(keys: Buffer): void {
     this.ticketKeys = keys;
-    this.tls.setTicketKeys(keys);
+    for (const server of [this.tls, this.tlsNoAlpn]) server.setTicketKeys(keys);
   }
 
   private track(s: Socket): void {
@@ -108,10 +176,8 @@ export class EdgeListener {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    const server: NetServer = this.o.preTls
-      ? (this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => this.o.preTls!(s, (sock) => this.tls.emit('connection', sock))))
-      : this.tls;
-    if (this.net && this.o.maxConnections) this.net.maxConnections = this.o.maxConnections;
+    const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => { void this.accept(s); });
+    if (this.o.maxConnections) server.maxConnections = this.o.maxConnections;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
@@ -127,8 +193,8 @@ export class EdgeListener {
 
   /** Stops accepting; open connections are left to the caller's drain. */
   stopAccepting(): Promise<void> {
-    const server = this.net ?? this.tls;
-    return new Promise((resolve) => server.close(() => resolve()));
+    const server = this.net;
+    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
   }
 
   get openConnections(): number { return this.sockets.size; }

@@ -14,3 +14,4 @@ export {
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
 export { peerIntermediates } from './client-trust.js';
+export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';

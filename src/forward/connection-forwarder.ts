@@ -5,10 +5,10 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import type { UpstreamCluster } from './upstream-cluster.js';
+import { isAlpnRefusal, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
 
 export interface ConnectionOutcome {
-  outcome: 'closed' | 'upstream-unavailable' | 'upstream-error' | 'client-error' | 'idle-timeout';
+  outcome: 'closed' | 'upstream-unavailable' | 'upstream-error' | 'client-error' | 'idle-timeout' | 'alpn-mismatch';
   reason?: string;
   server?: string;
   /** bytes received from the client */
@@ -21,8 +21,17 @@ export interface ConnectionOutcome {
 export interface ForwardConnectionOptions {
   cluster: UpstreamCluster;
   secureContext: SecureContext;
-  /** the ALPN protocol the client negotiated, offered upstream as the only choice */
+  /** the ALPN protocol offered upstream as the only choice (the one the client negotiated) */
   alpn?: string;
+  /**
+   * The protocol the upstream must have negotiated (default: `alpn`, or none).
+   * Anything else closes both sides (outcome `alpn-mismatch`) and calls
+   * `onAlpnMismatch`; the server is not marked as failed.
+   */
+  expectAlpn?: string | false;
+  onAlpnMismatch?(server: UpstreamServer | undefined): void;
+  /** PROXY protocol header for the upstream */
+  proxyHeader?: Buffer;
   idleTimeoutMs: number;
   sessions?: Map<string, Buffer>;
 }
@@ -50,9 +59,19 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
     client.pause();
 
-    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions }).then(
+    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader }).then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
+        const expected = o.expectAlpn ?? o.alpn ?? false;
+        const got = socket.alpnProtocol || false;
+        if (got !== expected) {
+          server = s.address;
+          socket.destroy();
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${expected || 'none'} but server ${s.address} answered ${got || 'none'}; re-learning what it speaks`);
+          o.onAlpnMismatch?.(s);
+          finish();
+          return;
+        }
         upstream = socket;
         server = s.address;
         s.active++;
@@ -70,6 +89,12 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
         client.resume();
       },
       (err: Error) => {
+        if (isAlpnRefusal(err.cause ?? err)) {
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but the servers refused it (no_application_protocol); re-learning what they speak`);
+          o.onAlpnMismatch?.(undefined);
+          finish();
+          return;
+        }
         setOutcome('upstream-unavailable', err.message);
         server = undefined;
         finish();

@@ -67,8 +67,8 @@ export class IdentityPools {
           return;
         }
         cluster.connectTo(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
-          (socket) => { socket.setNoDelay(true); server.failedUntil = 0; cb(null, socket); },
-          (err: Error) => { cluster.markFailed(server); cb(err, null); },
+          (socket) => { socket.setNoDelay(true); cluster.markUp(server); cb(null, socket); },
+          (err: Error) => { cluster.markFailed(server, Date.now(), err.message); cb(err, null); },
         );
       },
     };

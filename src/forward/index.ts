@@ -12,3 +12,4 @@ export {
 } from './identity-headers.js';
 export { Router } from './router.js';
 export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
+export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';

@@ -4,10 +4,12 @@
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
+import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
+import { isStalled, markDown, markUp, raceConnect, type HealthOptions, type RaceServer } from './connect-race.js';
 
-export interface UpstreamServer {
+export interface UpstreamServer extends RaceServer {
   host: string;
   port: number;
   address: string;
@@ -31,6 +33,12 @@ export interface UpstreamClusterOptions {
   connectTimeoutMs?: number;
   /** how long a failed server is skipped; default 10000 */
   failTimeoutMs?: number;
+  /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
+  starttls?: UpstreamStarttls;
+  /** start the next server's connect when one is pending this long; default 300 (connect-race.ts) */
+  connectRaceMs?: number;
+  /** a server went down or came back up (once per change) */
+  onStateChange?: HealthOptions['onStateChange'];
 }
 
 /** Client credentials presented upstream, as cert/key PEM. */
@@ -42,6 +50,14 @@ export interface ConnectOptions {
   alpn?: string[];
   /** TLS session cache for resumption, keyed by server address */
   sessions?: Map<string, Buffer>;
+  /** PROXY protocol header sent before anything else */
+  proxyHeader?: Buffer;
+}
+
+/** The server refused every ALPN protocol offered (no_application_protocol): not a server failure. */
+export function isAlpnRefusal(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
 export function parseHostPort(s: string): { host: string; port: number } {
@@ -54,14 +70,14 @@ export function parseHostPort(s: string): { host: string; port: number } {
 export class UpstreamCluster {
   readonly name: string;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername'>> & { servername?: string };
+  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
   private next = 0;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
     this.name = opts.name;
     this.opts = {
-      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, ...opts,
+      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
     };
     this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0 }));
   }
@@ -84,7 +100,8 @@ export class UpstreamCluster {
   pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now()): UpstreamServer | undefined {
     const candidates = this.servers.filter((s) => !exclude?.has(s));
     if (candidates.length === 0) return undefined;
-    const healthy = candidates.filter((s) => s.failedUntil <= now);
+    // a server with a connect stuck for longer than the race delay is busy: not picked while others are free
+    const healthy = candidates.filter((s) => s.failedUntil <= now && !isStalled(s, this.opts.connectRaceMs, now));
     const pool = healthy.length ? healthy : candidates;
     if (this.opts.balance === 'least-connections') {
       return pool.reduce((a, b) => (b.active < a.active ? b : a));
@@ -94,8 +111,14 @@ export class UpstreamCluster {
     return s;
   }
 
-  markFailed(s: UpstreamServer, now = Date.now()): void {
-    s.failedUntil = now + this.opts.failTimeoutMs;
+  /** down, retried after a backoff that doubles per consecutive failure (logged once per change) */
+  markFailed(s: UpstreamServer, now = Date.now(), reason = 'connect failed'): void {
+    markDown(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange }, reason, now);
+  }
+
+  /** a connect to `s` succeeded: back up (logged once when it was down) */
+  markUp(s: UpstreamServer): void {
+    markUp(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange });
   }
 
   /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
@@ -105,9 +128,24 @@ export class UpstreamCluster {
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
       const sessionKey = `${this.name}\0${server.address}`;
-      const socket = tlsConnect({
-        host: server.host,
-        port: server.port,
+      let settled = false;
+      let raw: Socket | undefined;
+      let socket: TLSSocket | undefined;
+      const timer = setTimeout(() => {
+        fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket?.destroy();
+        raw?.destroy();
+        reject(err);
+      };
+      const start = (pre?: Socket) => {
+      if (settled) { pre?.destroy(); return; }
+      const s = socket = tlsConnect({
+        ...(pre ? { socket: pre } : { host: server.host, port: server.port }),
         servername,
         secureContext: o.secureContext,
         ALPNProtocols: o.alpn,
@@ -117,26 +155,22 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      let settled = false;
-      const timer = setTimeout(() => {
-        fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
-      }, this.opts.connectTimeoutMs);
-      const fail = (err: Error) => {
+      if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
+      s.once('error', fail);
+      s.once('secureConnect', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      };
-      if (o.sessions) socket.on('session', (s: Buffer) => o.sessions!.set(sessionKey, s));
-      socket.once('error', fail);
-      socket.once('secureConnect', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.removeListener('error', fail);
-        resolve(socket);
+        s.removeListener('error', fail);
+        resolve(s);
       });
+      };
+      if (o.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+          .then(start, fail);
+      } else {
+        start();
+      }
     });
   }
 
@@ -145,20 +179,20 @@ export class UpstreamCluster {
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
   async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
-    const tried = new Set<UpstreamServer>();
-    let last: Error | undefined;
-    for (let s = this.pick(); s; s = this.pick(tried)) {
-      tried.add(s);
-      try {
-        const socket = await this.connectTo(s, o);
-        s.failedUntil = 0;
-        return { socket, server: s };
-      } catch (err) {
-        last = err as Error;
-        this.markFailed(s);
-      }
+    const health = { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange };
+    try {
+      return await raceConnect<UpstreamServer>({
+        pick: (tried) => this.pick(tried),
+        attempt: (s) => this.connectTo(s, o),
+        raceDelayMs: this.opts.connectRaceMs,
+        // a server that refuses the protocol is alive: the caller re-learns what it speaks
+        failed: (s, err) => { if (!isAlpnRefusal(err)) this.markFailed(s, Date.now(), err.message); },
+        succeeded: (s) => markUp(s, health),
+      });
+    } catch (err) {
+      const last = err as Error;
+      throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
     }
-    throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * A real Mosquitto broker (2.0) for the interop tests: TLS listener requiring
+ * a client certificate from the delegation CA, `use_identity_as_username`, and
+ * an ACL file, so the broker authorizes by the minted certificate's CN.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './openssl-server.js';
+import { runCommand, type CommandResult } from './run-command.js';
+
+export interface Mosquitto { port: number; output(): string; stop(): Promise<void> }
+
+export async function startMosquitto(o: { pkiDir: string; acl: string; extra?: string }): Promise<Mosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'countersign-mosquitto-'));
+  const port = await freePort();
+  await writeFile(join(dir, 'acl'), o.acl);
+  await writeFile(join(dir, 'mosquitto.conf'), [
+    // as root, Mosquitto drops to user `mosquitto`, which cannot read the test's 0600 keys
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
+    'per_listener_settings false', 'allow_anonymous false', `acl_file ${join(dir, 'acl')}`, 'persistence false', 'log_dest stderr', 'log_type all',
+    `listener ${port} 127.0.0.1`,
+    `certfile ${o.pkiDir}/backend.crt`, `keyfile ${o.pkiDir}/backend.key`, `cafile ${o.pkiDir}/delegation-ca.crt`,
+    'require_certificate true', 'use_identity_as_username true', 'tls_version tlsv1.3',
+    o.extra ?? '', '',
+  ].join('\n'));
+  const child: ChildProcess = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 15_000;
+  while (!/mosquitto version [\d.]+ running/.test(out)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** mosquitto_pub through the proxy as `who`; `alpn` sends that ALPN protocol. */
+export function mosquittoPub(port: number, pkiDir: string, who: string, topic: string, message: string, alpn?: string): Promise<CommandResult> {
+  return runCommand('mosquitto_pub', [
+    '-h', 'localhost', '-p', String(port), '--cafile', `${pkiDir}/edge-ca.crt`, '--cert', `${pkiDir}/${who}.crt`, '--key', `${pkiDir}/${who}.key`,
+    ...(alpn ? ['--tls-alpn', alpn] : []), '-t', topic, '-m', message, '-q', '1', '-d',
+  ], { timeoutMs: 15_000 });
+}
+
+/** mosquitto_sub through the proxy as `who`: waits for `count` messages (or the timeout). */
+export function mosquittoSub(port: number, pkiDir: string, who: string, topic: string, o: { count?: number; timeoutS?: number; alpn?: string } = {}): Promise<CommandResult> {
+  return runCommand('mosquitto_sub', [
+    '-h', 'localhost', '-p', String(port), '--cafile', `${pkiDir}/edge-ca.crt`, '--cert', `${pkiDir}/${who}.crt`, '--key', `${pkiDir}/${who}.key`,
+    ...(o.alpn ? ['--tls-alpn', o.alpn] : []), '-t', topic, '-C', String(o.count ?? 1), '-W', String(o.timeoutS ?? 10), '-q', '1', '-d',
+  ], { timeoutMs: 20_000 });
+}
