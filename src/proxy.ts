@@ -18,6 +18,11 @@ import { Router } from './forward/router.js';
 import { UpstreamCluster } from './forward/upstream-cluster.js';
 import type { Logger } from './observe/index.js';
 import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
+import { HealthChecker } from './forward/health-checker.js';
+import { connectionChannel, handshakeFailedChannel, type ConnectionEvent } from './observe/channels.js';
+import { ProxyMetrics } from './observe/metrics.js';
+import { caCertificates, commonName, type CaCertificateExpiry } from './observe/certificate-expiry.js';
+import type { Readiness, ReloadOutcome } from './observe/admin-server.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
@@ -34,21 +39,44 @@ export interface ProxyOptions {
   ticketKeys?: Buffer;
   /** log "countersign listening" (a worker leaves that to its primary); default true */
   announce?: boolean;
+  /** keep Prometheus metrics (for the admin listener); default: when config.admin is set */
+  metrics?: boolean;
+  /** where the config came from, for /status */
+  source?: { file: string; digest: string; loadedAt: Date };
+}
+
+/** What GET /status shows of one process. */
+export interface ProxyStatus {
+  pid: number;
+  listen: string;
+  draining: boolean;
+  config?: { file: string; digest: string; loadedAt: string };
+  startedAt: string;
+  certificates: { id: string; source: string; names: string[]; isDefault: boolean; subject?: string; issuer?: string; notAfter?: string; file?: string; lastError?: string }[];
+  cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
+  upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
+  delegation?: { cached: number; hits: number; misses: number; renewals: number };
 }
 
 export interface RunningProxy {
   address: { host: string; port: number };
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
-  /** re-read certificate, CA and CRL files now (SIGHUP) */
-  reload(): Promise<void>;
+  /** re-read certificate, CA and CRL files now (SIGHUP, POST /reload); never throws */
+  reload(): Promise<ReloadOutcome>;
+  /** ready to take traffic: listening, not draining, certificates loaded, every route has a healthy server */
+  ready(): Readiness;
+  status(): ProxyStatus;
+  metrics?: ProxyMetrics;
   minter?: DelegationMinter;
   certificates: EdgeCertificates;
 }
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys, announce = true }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys, announce = true, metrics: wantMetrics = config.admin !== undefined, source }: ProxyOptions): Promise<RunningProxy> {
+  const startedAt = new Date();
+  const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -66,6 +94,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout,
     }));
   }
+  const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
   // Header-mode routes present their own proxy certificate; each route's pools are
   // keyed by the route, so two routes with different proxy certificates never share one.
   const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
@@ -83,8 +112,12 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
       ? headersFor(route, conn)
       : undefined;
+    const balanceKey = conn.client?.identity;
     if (route.identity === 'header') {
-      return { cluster, ...proxyIdentities.get(route)!, headers };
+      const p = proxyIdentities.get(route)!;
+      // identity-hash sends each identity to its own server, so its connections cannot be shared
+      const identityKey = balanceKey && config.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
+      return { cluster, ...p, identityKey, headers, balanceKey };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
     const client = conn.client;
@@ -98,6 +131,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       current,
       identityKey: client.certSha256,
       headers,
+      balanceKey,
     };
   };
   const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
@@ -122,6 +156,23 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     })
     : undefined;
 
+  // Active health checks present the route's proxy certificate when one exists, else none.
+  const checkers: HealthChecker[] = [];
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (!u.health) continue;
+    const cluster = clusters.get(name)!;
+    const proxyRoute = config.routes.find((r) => r.upstream === name && proxyIdentities.has(r));
+    const context = proxyRoute ? proxyIdentities.get(proxyRoute)!.context : undefined;
+    checkers.push(new HealthChecker({
+      cluster,
+      check: { type: u.health.type, intervalMs: u.health.interval, timeoutMs: u.health.timeout, path: u.health.path, expectStatus: u.health.expectStatus, unhealthyAfter: u.health.unhealthyAfter, healthyAfter: u.health.healthyAfter },
+      secureContext: () => context ?? cluster.anonymous(),
+      alpn: u.alpn ?? HTTP_ALPN,
+      host: u.servername,
+      logger: logger.child({ component: 'health' }),
+    }));
+  }
+
   const certificates = await createEdgeCertificates({ config, logger });
   let nextId = 1;
 
@@ -136,6 +187,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     const routes = router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
+      publishConnection({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
       socket.destroy();
       return;
@@ -145,6 +197,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
       id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
     };
     if (!verdict.ok) {
+      if (route.mode !== 'http') publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http' && http) {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
@@ -157,13 +210,15 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     if (route.mode === 'http') {
       if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
       // below info nothing is logged: no listener, no log object per connection
-      if (logger.isLevelEnabled('info')) socket.once('close', () => {
-        logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+      if (logger.isLevelEnabled('info') || connectionChannel.hasSubscribers) socket.once('close', () => {
+        publishConnection({ route: route.upstream, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
       socket.destroy();
       return;
@@ -172,6 +227,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     try {
       binding = bind(route, conn);
     } catch (err) {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
       socket.destroy();
       return;
@@ -180,8 +236,9 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     socket.allowHalfOpen = true;
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context, alpn: socket.alpnProtocol || undefined,
-      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
+      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
     }).then((o) => {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: o.outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = o.outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
       logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome: o.outcome, reason: o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
@@ -202,18 +259,32 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     maxConnections: config.limits.maxConnections,
     onSecureConnection,
     onClientError: (err, remoteAddress) => {
+      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
     },
     preTls: certificates.preTls,
     ticketKeys,
   });
   certificates.attach(edge);
-  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); throw err; });
+  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); metrics?.close(); throw err; });
+  for (const c of checkers) c.start();
+  let cas = caCertificates(config);
+  metrics?.setSources({
+    minter: minter ? () => minter.stats() : undefined,
+    servers: () => [...clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
+    certificates: () => [
+      ...certificates.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
+      ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
+    ],
+  });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
+  let draining = false;
   const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+    draining = true;
     const closed = edge.stopAccepting();
+    await Promise.all(checkers.map((c) => c.stop()));
     // not awaited: a request in flight may outlast the grace period, which is the limit
     http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
@@ -227,14 +298,62 @@ export async function startProxy({ config, logger, ticketKeys, announce = true }
     await closed;
     await certificates.stop();
     minter?.stop();
+    metrics?.close();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
+  const ready = (): Readiness => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('draining: shutting down, not taking new connections');
+    const certs = certificates.store.list();
+    if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
+    for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
+    const now = Date.now();
+    for (const [i, r] of config.routes.entries()) {
+      const cluster = clusters.get(r.upstream)!;
+      if (cluster.servers.some((s) => cluster.isEligible(s, now))) continue;
+      const why = cluster.servers.map((s) => `${s.address} ${!s.healthy ? `unhealthy (${s.lastCheck?.reason ?? 'health check failed'})` : 'failing (passive)'}`);
+      reasons.push(`routes[${i}] → upstream ${r.upstream}: no healthy server: ${why.join('; ')}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const status = (): ProxyStatus => ({
+    pid: process.pid,
+    listen: `${address.host}:${address.port}`,
+    draining,
+    config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
+    startedAt: startedAt.toISOString(),
+    certificates: certificates.store.list().map((c) => ({
+      id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
+      notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
+    })),
+    cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
+    upstreams: Object.fromEntries([...clusters.values()].map((c) => [c.name, {
+      balance: config.upstreams[c.name].balance,
+      servers: c.servers.map((s) => ({
+        address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
+        lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+      })),
+    }])),
+    delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+  });
+
   return {
-    address, stop, minter, certificates,
-    reload: async () => {
-      const r = await certificates.reload();
-      logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
+    address, stop, minter, certificates, metrics, ready, status,
+    reload: async (): Promise<ReloadOutcome> => {
+      try {
+        const r = await certificates.reload();
+        cas = caCertificates(config);
+        const outcome = r.failed.length ? 'partial' : 'ok';
+        metrics?.reloads.inc({ outcome });
+        logger.info({ outcome, reloaded: r.reloaded, failed: r.failed }, 'reload');
+        return { ok: r.failed.length === 0, outcome, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
+      } catch (err) {
+        metrics?.reloads.inc({ outcome: 'failed' });
+        logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
+        return { ok: false, outcome: 'failed', reason: (err as Error).message };
+      }
     },
   };
 }

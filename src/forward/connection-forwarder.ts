@@ -25,6 +25,8 @@ export interface ForwardConnectionOptions {
   alpn?: string;
   idleTimeoutMs: number;
   sessions?: Map<string, Buffer>;
+  /** the client identity, for balance: identity-hash */
+  balanceKey?: string;
 }
 
 export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions): Promise<ConnectionOutcome> {
@@ -50,7 +52,7 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
     client.pause();
 
-    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions }).then(
+    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, balanceKey: o.balanceKey }).then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
         upstream = socket;

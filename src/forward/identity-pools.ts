@@ -1,13 +1,13 @@
 /**
  * Upstream HTTP connection pools, one per (upstream, identity): an upstream
  * connection authenticated as one client is never reused for another. Held in
- * an LRU so idle identities release their connections.
+ * an LRU so idle identities release their connections. Servers are picked by
+ * the upstream cluster for each new connection (balance, health, failover).
  */
-import { BalancedPool, Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
-import { parseHostPort, type UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
   /** max pools kept across identities; default 1000 */
@@ -18,14 +18,14 @@ export interface IdentityPoolsOptions {
   headersTimeoutMs: number;
   /** time allowed between body chunks, ms */
   bodyTimeoutMs: number;
-  /** connections per server per identity; default 16 */
+  /** connections per server per identity (a pool holds this many times the servers); default 16 */
   connectionsPerServer?: number;
 }
 
 export class IdentityPools {
-  private readonly pools: LRUCache<string, Pool | BalancedPool>;
+  private readonly pools: LRUCache<string, Pool>;
   /** pools being closed by close(), kept so destroy() can still reach them */
-  private readonly closing = new Set<Pool | BalancedPool>();
+  private readonly closing = new Set<Pool>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.pools = new LRUCache({
       max: opts.max ?? 1000,
@@ -38,21 +38,19 @@ export class IdentityPools {
     const key = `${cluster.name}\0${binding.identityKey}`;
     let pool = this.pools.get(key);
     if (pool) return pool;
-    const byOrigin = new Map<string, UpstreamServer>();
-    for (const s of cluster.servers) byOrigin.set(`${s.host}:${s.port}`, s);
-    const origins = cluster.servers.map((s) => `https://${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`);
-    const options: Pool.Options = {
-      connections: this.opts.connectionsPerServer ?? 16,
+    const first = cluster.servers[0];
+    // The origin only names the pool: each new connection's server is picked by the
+    // cluster (its balance policy, health, fail timeout, failover), as in connection mode.
+    const origin = `https://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.port}`;
+    pool = new Pool(origin, {
+      connections: (this.opts.connectionsPerServer ?? 16) * cluster.servers.length,
       pipelining: 1,
       keepAliveTimeout: this.opts.keepAliveTimeoutMs ?? 30_000,
       headersTimeout: this.opts.headersTimeoutMs,
       bodyTimeout: this.opts.bodyTimeoutMs,
       // Our own connect: the identity's TLS context, and the configured servername
       // rather than undici's default of the Host header.
-      connect: (o, cb) => {
-        const { host, port } = parseHostPort(`${o.hostname}:${o.port}`);
-        const server = byOrigin.get(`${host}:${port}`);
-        if (!server) { cb(new Error(`unknown upstream origin ${o.hostname}:${o.port}`), null); return; }
+      connect: (_o, cb) => {
         let credentials: { context: SecureContext; sessions?: Map<string, Buffer> };
         try {
           // the credentials of now: a renewed minted certificate, not the one the pool started with
@@ -61,14 +59,17 @@ export class IdentityPools {
           cb(err as Error, null);
           return;
         }
-        cluster.connectTo(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
-          (socket) => { socket.setNoDelay(true); server.failedUntil = 0; cb(null, socket); },
-          (err: Error) => { cluster.markFailed(server); cb(err, null); },
+        cluster.connect({ secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions, balanceKey: binding.balanceKey }).then(
+          ({ socket, server }) => {
+            socket.setNoDelay(true);
+            server.active++;
+            socket.once('close', () => { server.active--; });
+            cb(null, socket);
+          },
+          (err: Error) => cb(err, null),
         );
       },
-    };
-    // one server needs no balancing layer in front of its pool
-    pool = origins.length === 1 ? new Pool(origins[0], options) : new BalancedPool(origins, options);
+    });
     this.pools.set(key, pool);
     return pool;
   }

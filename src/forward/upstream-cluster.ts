@@ -6,6 +6,8 @@
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import { CountersignError } from '../errors.js';
+import { upstreamConnectChannel, type UpstreamConnectEvent } from '../observe/channels.js';
+import { Balancer, type BalancePolicy } from './balancer.js';
 
 export interface UpstreamServer {
   host: string;
@@ -13,6 +15,10 @@ export interface UpstreamServer {
   address: string;
   active: number;
   failedUntil: number;
+  /** active health checks' verdict (true until a check says otherwise; always true without checks) */
+  healthy: boolean;
+  /** the last active check, for /status */
+  lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
 }
 
 export interface UpstreamClusterOptions {
@@ -26,7 +32,7 @@ export interface UpstreamClusterOptions {
   /** default TLSv1.3 */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** default round-robin */
-  balance?: 'round-robin' | 'least-connections';
+  balance?: BalancePolicy;
   /** default 5000 */
   connectTimeoutMs?: number;
   /** how long a failed server is skipped; default 10000 */
@@ -42,6 +48,8 @@ export interface ConnectOptions {
   alpn?: string[];
   /** TLS session cache for resumption, keyed by server address */
   sessions?: Map<string, Buffer>;
+  /** the client identity, for balance: identity-hash */
+  balanceKey?: string;
 }
 
 export function parseHostPort(s: string): { host: string; port: number } {
@@ -55,7 +63,7 @@ export class UpstreamCluster {
   readonly name: string;
   readonly servers: UpstreamServer[];
   private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername'>> & { servername?: string };
-  private next = 0;
+  private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
@@ -63,7 +71,13 @@ export class UpstreamCluster {
     this.opts = {
       minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, ...opts,
     };
-    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0 }));
+    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
+    this.balancer = new Balancer(this.opts.balance);
+  }
+
+  /** A server takes new connections: healthy by the active checks and not in its fail timeout. */
+  isEligible(s: UpstreamServer, now = Date.now()): boolean {
+    return s.healthy && s.failedUntil <= now;
   }
 
   /** Builds the context presenting `creds` (or no client certificate) to this cluster. */
@@ -80,18 +94,16 @@ export class UpstreamCluster {
     return (this.anonymousContext ??= this.buildContext());
   }
 
-  /** Next server by the balancing policy, skipping ones in their fail timeout unless all are. */
-  pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now()): UpstreamServer | undefined {
+  /**
+   * Next server by the balancing policy (balancer.ts), skipping unhealthy ones
+   * and ones in their fail timeout unless all are (a stale verdict is better
+   * than a certain failure).
+   */
+  pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now(), balanceKey?: string): UpstreamServer | undefined {
     const candidates = this.servers.filter((s) => !exclude?.has(s));
     if (candidates.length === 0) return undefined;
-    const healthy = candidates.filter((s) => s.failedUntil <= now);
-    const pool = healthy.length ? healthy : candidates;
-    if (this.opts.balance === 'least-connections') {
-      return pool.reduce((a, b) => (b.active < a.active ? b : a));
-    }
-    const s = pool[this.next % pool.length];
-    this.next = (this.next + 1) % 1_000_000;
-    return s;
+    const eligible = candidates.filter((s) => this.isEligible(s, now));
+    return this.balancer.pick(eligible.length ? eligible : candidates, balanceKey);
   }
 
   markFailed(s: UpstreamServer, now = Date.now()): void {
@@ -147,15 +159,18 @@ export class UpstreamCluster {
   async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
     const tried = new Set<UpstreamServer>();
     let last: Error | undefined;
-    for (let s = this.pick(); s; s = this.pick(tried)) {
+    for (let s = this.pick(undefined, Date.now(), o.balanceKey); s; s = this.pick(tried, Date.now(), o.balanceKey)) {
       tried.add(s);
+      const t0 = performance.now();
       try {
         const socket = await this.connectTo(s, o);
         s.failedUntil = 0;
+        if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: s.address, ok: true, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
         return { socket, server: s };
       } catch (err) {
         last = err as Error;
         this.markFailed(s);
+        if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: s.address, ok: false, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
       }
     }
     throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });

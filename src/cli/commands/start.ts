@@ -1,12 +1,13 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isCountersignError } from '../../errors.js';
-import { createLogger } from '../../observe/index.js';
+import { createLogger, reopenFiles } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
-import { onShutdownSignals } from '../signals.js';
+import { onReopenSignal, onShutdownSignals } from '../signals.js';
+import { startLocalAdmin } from '../admin.js';
 import { WORKER_SLOT_ENV } from '../workers/messages.js';
 
 export const command: Command = {
@@ -21,18 +22,19 @@ export const command: Command = {
     const loaded = await loadConfigForCli(values.config, io);
     if (!loaded) return 1;
     const { config } = loaded;
+    const source = { file: loaded.file, digest: loaded.digest, loadedAt: loaded.loadedAt };
     const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
-    const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
+    const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty, file: config.log.file });
 
     if (cluster.isWorker) {
       const { runWorker } = await import('../workers/worker.js');
-      process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io));
+      process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io, source));
     }
     const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, graceMs: config.timeouts.shutdownGrace,
+        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen,
         announce: (listen) => logger.info({ listen, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
       });
       process.exit(code);
@@ -40,17 +42,29 @@ export const command: Command = {
 
     let proxy;
     try {
-      proxy = await startProxy({ config, logger });
+      proxy = await startProxy({ config, logger, source });
     } catch (err) {
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
     }
     const p = proxy;
+    let admin;
+    try {
+      admin = await startLocalAdmin(config, p, logger);
+    } catch (err) {
+      await p.stop(0);
+      io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+      logger.flush?.();
+      return 1;
+    }
+    const a = admin;
+    onReopenSignal(reopenFiles, logger);
     return new Promise<number>((resolve) => {
       onShutdownSignals({
-        onStop: async () => { await p.stop(); resolve(0); },
-        onReload: () => { p.reload().catch((err: Error) => logger.error({ reason: err.message }, 'reload failed')); },
+        // the admin listener outlives the drain, so a balancer sees /readyz answer 503
+        onStop: async () => { await p.stop(); await a?.close(); resolve(0); },
+        onReload: () => { void p.reload(); },
         log: (msg) => logger.info({ outcome: 'signal' }, msg),
       });
     });

@@ -6,12 +6,19 @@
 export type PrimaryMessage =
   | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */ }
   | { type: 'countersign:stop' }
-  | { type: 'countersign:reload' };
+  | { type: 'countersign:reload' }
+  /** SIGUSR1 reached the primary: reopen log and audit files */
+  | { type: 'countersign:reopen' }
+  /** the admin listener (in the primary) asks each worker; answered with `countersign:answer` */
+  | { type: 'countersign:query'; id: number; what: WorkerQuery };
+
+export type WorkerQuery = 'ready' | 'status' | 'metrics' | 'reload';
 
 export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */
   | { type: 'countersign:hello' }
-  | { type: 'countersign:ready'; listen: string };
+  | { type: 'countersign:ready'; listen: string }
+  | { type: 'countersign:answer'; id: number; result?: unknown; error?: string };
 
 /** Env var naming a worker's slot (1..N), so its log lines say which it is. */
 export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';
