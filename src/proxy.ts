@@ -197,7 +197,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
       id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
     };
     if (!verdict.ok) {
-      if (route.mode !== 'http') publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
+      publishConnection({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http' && http) {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
