@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,13 +45,18 @@ export async function writeConfig(dir: string, config: unknown, name = 'counters
   return file;
 }
 
-export function startProxyProcess(configFile: string, extraArgs: string[] = []): Promise<ProxyProcess> {
+export interface StartOptions {
+  /** the config's log.file: its lines are followed (like `tail -F`, across a rename) instead of stdout */
+  logFile?: string;
+}
+
+export function startProxyProcess(configFile: string, extraArgs: string[] = [], opts: StartOptions = {}): Promise<ProxyProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  const onData = (d: Buffer) => {
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -62,7 +67,9 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = []):
       logs.push(l);
       for (const w of [...waiters]) if (w.pred(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
     }
-  });
+  };
+  child.stdout!.on('data', onData);
+  if (opts.logFile) followFile(opts.logFile, onData, child);
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000) => {
@@ -112,4 +119,24 @@ export function baseConfig(pkiDir: string, upstreamPort: number, route: Record<s
     routes: [{ upstream: 'backend', mode: 'connection', identity: 'delegated', ...route }],
     log: { level: 'info' },
   };
+}
+
+/** Calls `onData` with what is appended to `path`, starting over when the path names a new file. */
+function followFile(path: string, onData: (d: Buffer) => void, child: ChildProcess): void {
+  let ino = -1;
+  let offset = 0;
+  const timer = setInterval(() => {
+    let st;
+    try { st = statSync(path); } catch { return; }
+    if (st.ino !== ino) { ino = st.ino; offset = 0; }
+    if (st.size <= offset) return;
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(st.size - offset);
+      const n = readSync(fd, b, 0, b.length, offset);
+      offset += n;
+      onData(b.subarray(0, n));
+    } finally { closeSync(fd); }
+  }, 50);
+  child.once('exit', () => setTimeout(() => clearInterval(timer), 200));
 }

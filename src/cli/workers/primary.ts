@@ -28,15 +28,6 @@ export interface PrimaryOptions {
 /** how long a worker may take to answer the admin listener's question */
 const QUERY_TIMEOUT_MS = 5_000;
 
-/**
- * Node options of the workers: the primary's, plus --disable-sigusr1 (Node ≥ 22.14)
- * so no signal can open an inspector in a worker, even before its first line runs.
- */
-export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
-  const out = execArgv.filter((a) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(a));
-  if (process.allowedNodeEnvironmentFlags.has('--disable-sigusr1') && !out.includes('--disable-sigusr1')) out.push('--disable-sigusr1');
-  return out;
-}
 
 /** A worker that lived at least this long restarts at once; one that died sooner backs off. */
 const STABLE_MS = 10_000;
@@ -181,7 +172,6 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     if (o.admin) admin = await startAdminServer({ listen: o.admin, handlers, logger: o.logger });
   })();
   return started.then(() => {
-    cluster.setupPrimary({ execArgv: workerExecArgv() });
     for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
     for (let n = 1; n <= o.workers; n++) fork(n);
     return done;
