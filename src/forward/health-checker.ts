@@ -121,7 +121,7 @@ export class HealthChecker {
         const alpn = sock.alpnProtocol || undefined;
         if (check.type === 'tls') { done({ ok: true, alpn }); return; }
         const req = request({
-          method: 'GET', path: check.path, agent: false, createConnection: () => sock,
+          method: 'GET', path: check.path, createConnection: () => sock,
           headers: { host: this.o.host ?? s.host, 'user-agent': 'countersign-health-check', connection: 'close' },
         }, (res) => {
           res.resume();

@@ -153,6 +153,28 @@ export class UpstreamCluster {
   }
 
   /**
+   * One connection to `server` as balancing sees it: a failure starts the
+   * server's fail timeout, a success ends it; each attempt is a
+   * `countersign:upstream:connect` event (the connect-time metric).
+   */
+  async attempt(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+    const t0 = performance.now();
+    const publish = (ok: boolean) => {
+      if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
+    };
+    try {
+      const socket = await this.connectTo(server, o);
+      server.failedUntil = 0;
+      publish(true);
+      return socket;
+    } catch (err) {
+      this.markFailed(server);
+      publish(false);
+      throw err;
+    }
+  }
+
+  /**
    * Connects to the first server that answers, failing over to the others.
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
@@ -161,16 +183,10 @@ export class UpstreamCluster {
     let last: Error | undefined;
     for (let s = this.pick(undefined, Date.now(), o.balanceKey); s; s = this.pick(tried, Date.now(), o.balanceKey)) {
       tried.add(s);
-      const t0 = performance.now();
       try {
-        const socket = await this.connectTo(s, o);
-        s.failedUntil = 0;
-        if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: s.address, ok: true, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
-        return { socket, server: s };
+        return { socket: await this.attempt(s, o), server: s };
       } catch (err) {
         last = err as Error;
-        this.markFailed(s);
-        if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: s.address, ok: false, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
       }
     }
     throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
