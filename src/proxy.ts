@@ -17,7 +17,7 @@ import { encodeIdentityHeaders } from './forward/identity-headers.js';
 import { Router } from './forward/router.js';
 import { UpstreamCluster } from './forward/upstream-cluster.js';
 import type { Logger } from './observe/index.js';
-import { createEdgeCertificates, type EdgeCertificates } from './edge/edge-certificates.js';
+import { createEdgeCertificates, type EdgeAcme, type EdgeCertificates } from './edge/edge-certificates.js';
 import { HealthChecker } from './forward/health-checker.js';
 import { connectionChannel, handshakeFailedChannel, type ConnectionEvent } from './observe/channels.js';
 import { ProxyMetrics } from './observe/metrics.js';
@@ -43,6 +43,8 @@ export interface ProxyOptions {
   metrics?: boolean;
   /** where the config came from, for /status */
   source?: { file: string; digest: string; loadedAt: Date };
+  /** a worker's follower of the primary's ACME manager, instead of a manager of its own */
+  acme?: EdgeAcme;
 }
 
 /** What GET /status shows of one process. */
@@ -74,7 +76,7 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys, announce = true, metrics: wantMetrics = config.admin !== undefined, source }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys, announce = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
@@ -173,7 +175,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     }));
   }
 
-  const certificates = await createEdgeCertificates({ config, logger });
+  const certificates = await createEdgeCertificates({ config, logger, acme });
   let nextId = 1;
 
   const onSecureConnection = (socket: TLSSocket) => {

@@ -65,7 +65,6 @@ function crossCheck(c: Config): string[] {
     if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
   if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
-  if (c.workers !== 1 && c.edge.acme) p.push('workers: ACME (edge.acme) needs workers: 1; its orders and challenge answers live in one process');
   const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);

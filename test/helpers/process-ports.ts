@@ -3,13 +3,16 @@
  * sees that SIGUSR1 opened no inspector in a process (Node's would listen on
  * 127.0.0.1:9229, or the --inspect-port given).
  */
-import { runCommand } from './run-command.js';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 export async function listeningPorts(pid: number): Promise<number[]> {
-  const r = await runCommand('ss', ['-Hltnp']);
-  if (r.code !== 0) throw new Error(`ss -Hltnp failed: ${r.stderr}`);
+  const { stdout } = await run('ss', ['-Hltnp']);
   const ports = new Set<number>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     if (!line.includes(`pid=${pid},`)) continue;
     const local = line.trim().split(/\s+/)[3] ?? '';
     ports.add(Number(local.slice(local.lastIndexOf(':') + 1)));
@@ -17,8 +20,16 @@ export async function listeningPorts(pid: number): Promise<number[]> {
   return [...ports].sort((a, b) => a - b);
 }
 
-/** The direct children of `pid` (cluster workers), from `ps`. */
+/** The direct children of `pid` (cluster workers), from /proc/<n>/stat. */
 export async function childPids(pid: number): Promise<number[]> {
-  const r = await runCommand('ps', ['-o', 'pid=', '--ppid', String(pid)]);
-  return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so split after the last ')'
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) out.push(Number(name));
+  }
+  return out;
 }

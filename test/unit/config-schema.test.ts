@@ -102,7 +102,7 @@ test('docs/configuration.md lists every key exactly as the schema does', () => {
   assert.equal(doc, withReferenceTable(doc), 'run `npm run docs:config` and commit docs/configuration.md');
 });
 
-test('workers: one by default, a count or auto; ACME needs a single process', () => {
+test('workers: one by default, a count or auto; ACME works with workers too', () => {
   assert.equal(parseConfigText(minimal, '/etc/cs/countersign.yaml').workers, 1);
   assert.equal(parseConfigText(`workers: 4\n${minimal}`, '/etc/cs/countersign.yaml').workers, 4);
   assert.equal(parseConfigText(`workers: auto\n${minimal}`, '/etc/cs/countersign.yaml').workers, 'auto');
@@ -110,5 +110,5 @@ test('workers: one by default, a count or auto; ACME needs a single process', ()
   assert.ok(problems(`workers: many\n${minimal}`).some((l) => l.startsWith('workers:')));
   const acme = minimal.replace('  clientAuth:', '  acme: { directory: letsencrypt, domains: [a.example], storage: acme }\n  clientAuth:');
   assert.deepEqual(problems(acme), []);
-  assert.deepEqual(problems(`workers: 2\n${acme}`), ['workers: ACME (edge.acme) needs workers: 1; its orders and challenge answers live in one process']);
+  assert.deepEqual(problems(`workers: 2\n${acme}`), []);
 });

@@ -35,6 +35,11 @@ export const command: Command = {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
         workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen,
+        // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
+        acme: config.edge.acme ? async (publishChallenge) => {
+          const { acmeManagerFor } = await import('../../edge/edge-certificates.js');
+          return acmeManagerFor(config, logger, { httpListen: undefined, publishChallenge });
+        } : undefined,
         announce: (listen) => logger.info({ listen, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
       });
       process.exit(code);

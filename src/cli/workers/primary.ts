@@ -12,7 +12,8 @@ import { startAdminServer, type AdminHandlers, type RunningAdminServer } from '.
 import { aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsJson } from '../../observe/metrics.js';
 import type { ProxyStatus } from '../../proxy.js';
 import { onReopenSignal } from '../signals.js';
-import { isWorkerMessage, WORKER_SLOT_ENV, type PrimaryMessage, type WorkerQuery } from './messages.js';
+import { isWorkerMessage, WORKER_SLOT_ENV, type AcmeSnapshot, type PrimaryMessage, type WorkerQuery } from './messages.js';
+import { shareCertificates, type AcmeManager, type ChallengeChange } from '../../edge/acme/index.js';
 
 export interface PrimaryOptions {
   workers: number;
@@ -23,6 +24,11 @@ export interface PrimaryOptions {
   announce(listen: string): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
   admin?: string;
+  /**
+   * edge.acme: builds the one ACME manager, run here once every worker listens;
+   * its certificates and challenges go to the workers (acme-follower.ts).
+   */
+  acme?: (publishChallenge: (c: ChallengeChange) => Promise<void>) => Promise<AcmeManager | undefined>;
 }
 
 /** how long a worker may take to answer the admin listener's question */
@@ -50,14 +56,34 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const send = (w: Worker | undefined, m: PrimaryMessage) => { if (w?.isConnected()) w.send(m); };
   let nextQuery = 1;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  /** asks one worker; rejects when it does not answer in time (it may be dying) */
-  const query = (w: Worker, what: WorkerQuery): Promise<unknown> => new Promise((resolve, reject) => {
+  /** sends one worker a message that it answers; rejects when it does not answer in time (it may be dying) */
+  const ask = (w: Worker, m: (id: number) => PrimaryMessage): Promise<unknown> => new Promise((resolve, reject) => {
     const id = nextQuery++;
     const t = setTimeout(() => { pending.delete(id); reject(new Error(`no answer within ${QUERY_TIMEOUT_MS} ms`)); }, QUERY_TIMEOUT_MS);
     pending.set(id, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
     if (!w.isConnected()) { pending.get(id)!.reject(new Error('not connected')); pending.delete(id); return; }
-    w.send({ type: 'countersign:query', id, what } satisfies PrimaryMessage);
+    w.send(m(id));
   });
+  const query = (w: Worker, what: WorkerQuery) => ask(w, (id) => ({ type: 'countersign:query', id, what }));
+
+  // ACME: the manager runs here; workers get its certificates and pending challenges
+  let acme: AcmeManager | undefined;
+  const challenges = new Map<string, ChallengeChange>();
+  const acmeSnapshot = (): AcmeSnapshot | undefined => (acme || challenges.size
+    ? { certificates: acme ? shareCertificates(acme.certificates()) : [], challenges: [...challenges.values()] }
+    : undefined);
+  /** every worker that has its init (a later one gets the state in its init) */
+  const initialized = new Set<Worker>();
+  const toWorkers = async (m: Omit<Extract<PrimaryMessage, { type: 'countersign:acme' }>, 'id'>) => {
+    await Promise.all([...initialized].filter((w) => w.isConnected()).map((w) => ask(w, (id) => ({ ...m, id })).catch((err: Error) => {
+      o.logger.warn({ pid: w.process.pid, reason: err.message }, 'a worker did not take the ACME update');
+    })));
+  };
+  const publishChallenge = async (c: ChallengeChange) => {
+    const key = c.op.endsWith('http') ? `http:${(c as { token: string }).token}` : `tls:${(c as { domain: string }).domain}`;
+    if (c.op.startsWith('set')) challenges.set(key, c); else challenges.delete(key);
+    await toWorkers({ type: 'countersign:acme', challenge: c });
+  };
   const alive = () => [...slots.values()].filter((s) => s.worker && !s.worker.isDead());
 
   const fork = (n: number) => {
@@ -66,7 +92,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
     w.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
-      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys }); return; }
+      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot() }); initialized.add(w); return; }
       if (m.type === 'countersign:answer') {
         const p = pending.get(m.id);
         pending.delete(m.id);
@@ -76,9 +102,9 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       slot.ready = true;
       if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
       if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); startAcme(); }
     });
-    w.on('exit', (code, signal) => onExit(n, slot, w, code, signal));
+    w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
   };
 
   const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
@@ -101,6 +127,21 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     o.logger.error({ worker: n, pid: w.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker exited; starting a new one');
     slot.ready = false;
     slot.timer = setTimeout(() => { if (phase !== 'stopping') fork(n); }, slot.backoffMs);
+  };
+
+  /** once every worker listens: challenges can be answered */
+  const startAcme = () => {
+    if (!o.acme) return;
+    o.acme(publishChallenge).then(async (m) => {
+      if (!m || phase === 'stopping') return;
+      acme = m;
+      m.subscribe(() => { void toWorkers({ type: 'countersign:acme', certificates: shareCertificates(m.certificates()) }); });
+      await m.start();
+    }).catch((err: Error) => {
+      o.logger.error({ outcome: 'failed', reason: err.message }, 'ACME cannot start; stopping');
+      exitCode = 1;
+      stopAll();
+    });
   };
 
   let killTimer: NodeJS.Timeout | undefined;
@@ -180,6 +221,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     process.stderr.write(`${err.message}\n`);
     return 1;
   }).then(async (code) => {
+    await acme?.stop();
     await admin?.close();
     o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped');
     return code;

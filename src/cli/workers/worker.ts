@@ -10,6 +10,7 @@ import { startProxy, type RunningProxy } from '../../proxy.js';
 import type { CliIo } from '../command.js';
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage, type WorkerQuery } from './messages.js';
 import { reopenFiles } from '../../observe/index.js';
+import { acmeFollowerFor } from '../../edge/edge-certificates.js';
 import { onReopenSignal, reopenAndLog } from '../signals.js';
 
 const INIT_TIMEOUT_MS = 10_000;
@@ -23,6 +24,18 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     io.err((err as Error).message);
     return 1;
   }
+  // ACME: the primary's manager sends certificates and challenges; the follower serves them
+  const acme = await acmeFollowerFor(config, logger);
+  if (acme && init.acme) {
+    acme.update(init.acme.certificates);
+    for (const c of init.acme.challenges) acme.challenge(c);
+  }
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m) || m.type !== 'countersign:acme') return;
+    if (m.certificates) acme?.update(m.certificates);
+    if (m.challenge) acme?.challenge(m.challenge);
+    if (process.connected) send({ type: 'countersign:answer', id: m.id, result: true });
+  });
   // Until the proxy runs, a stop from the primary (it is itself being stopped) ends us at once.
   const early = (m: unknown) => { if (isPrimaryMessage(m) && m.type === 'countersign:stop') process.exit(0); };
   process.on('message', early);
@@ -31,7 +44,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
   process.on('SIGHUP', () => {});
   let proxy: RunningProxy;
   try {
-    proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false, source });
+    proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false, source, acme });
   } catch (err) {
     io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
     return 1;
