@@ -146,7 +146,9 @@ export const configSchema = z.strictObject({
     file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
   admin: z.strictObject({
-    listen: z.union([hostPort, z.string().regex(/^(\/|\.\/|\.\.\/)/, 'expected host:port or a unix socket path')])
+    listen: z.string().refine((v) => hostPort.safeParse(v).success || /^(\/|\.\/|\.\.\/)./.test(v), {
+      message: 'expected host:port (e.g. 127.0.0.1:9901) or a unix socket path starting with / or ./',
+    })
       .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
   }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
 });
