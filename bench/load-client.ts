@@ -72,7 +72,11 @@ export interface RateResult {
 const REQUEST_CLOSE = Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: countersign-bench\r\nConnection: close\r\n\r\n');
 const REQUEST_KEEPALIVE = Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: countersign-bench\r\n\r\n');
 
-/** Minimal HTTP/1.1 response reader: status line and Content-Length bodies only. */
+/**
+ * Minimal HTTP/1.1 response reader: status line, Content-Length bodies, and
+ * chunked ones (Caddy answers HTTP/1.1 chunked) read up to the last chunk; the
+ * bench backend sends no trailers.
+ */
 function responseReader(onResponse: (status: number) => void, onError: (e: Error) => void): (chunk: Buffer) => void {
   let buf: Buffer | undefined;
   let bodyLeft = -1;
@@ -80,15 +84,25 @@ function responseReader(onResponse: (status: number) => void, onError: (e: Error
   return (chunk) => {
     buf = buf && buf.length ? Buffer.concat([buf, chunk]) : chunk;
     for (;;) {
-      if (bodyLeft < 0) {
+      if (bodyLeft === -1) {
         const i = buf.indexOf('\r\n\r\n');
         if (i < 0) return;
         const head = buf.toString('latin1', 0, i);
         status = Number(head.slice(9, 12));
         const m = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head);
-        if (!m) { onError(new Error(`response without Content-Length: ${head.slice(0, 80)}`)); buf = undefined; return; }
-        bodyLeft = Number(m[1]);
+        const chunked = /\r\ntransfer-encoding:[ \t]*chunked/i.test(head);
+        if (!m && !chunked) { onError(new Error(`response without Content-Length: ${head.slice(0, 80)}`)); buf = undefined; return; }
         buf = buf.subarray(i + 4);
+        if (m) bodyLeft = Number(m[1]);
+        else {
+          bodyLeft = -2;
+        }
+      }
+      if (bodyLeft === -2) {
+        // the last chunk, after the CRLF that ends the chunk before it (bodies here are never empty)
+        const end = buf.indexOf('\r\n0\r\n\r\n');
+        if (end < 0) return;
+        bodyLeft = end + 7;
       }
       if (buf.length < bodyLeft) return;
       buf = buf.subarray(bodyLeft);

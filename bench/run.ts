@@ -35,10 +35,13 @@ import { summarizeCpuProfile } from './lib/cpu-profile.js';
 import { perfAvailable, perfRecord, perfSummary } from './lib/perf.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
 import { freePort, sleep } from './lib/net.js';
-import { backendHttpBlock, NGINX_BIN, nginxProxyHttpBlock, startNginx, type RunningNginx } from './lib/nginx.js';
-import { childPids, clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB } from './lib/proc.js';
+import { backendHttpBlock, NGINX_BIN, NGINX_STREAM_MODULE, nginxProxyHttpBlock, nginxStreamBlock, startNginx, type NginxProxyFiles, type RunningNginx } from './lib/nginx.js';
+import { HAPROXY_BIN, startHaproxy } from './lib/haproxy.js';
+import { CADDY_BIN, startCaddy } from './lib/caddy.js';
+import { ratioChartSvg, type ChartGroup } from './lib/chart.js';
+import { childPids, clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB, rssKiB } from './lib/proc.js';
 import {
-  evaluateGoals, goalsMarkdown, machineMarkdown, markdownTable, microMarkdown, perRepeatRatio, resultsTable, seriesCell, textTable, TARGET_LABELS,
+  bestPeer, evaluateGoals, goalsMarkdown, isCountersign, machineMarkdown, markdownTable, microMarkdown, PEERS_OF, perRepeatRatio, resultsTable, seriesCell, SHORT_LABELS, textTable, TARGET_LABELS,
   type Goal, type MicroSummary, type Series, type TargetId, type TargetSummary,
 } from './lib/report.js';
 import { median } from './lib/stats.js';
@@ -60,21 +63,26 @@ interface Params {
   latencySeconds: number;
   latencyConnections: number;
   microIterations: number;
+  /** first-time identities driven through a fresh process per mode for the memory point */
+  rssIdentities: number;
 }
 
 // Short points, more repeats: on a shared machine a burst of other load spoils one
 // short point (and the median drops it) rather than a long one of every target.
 const FULL: Params = {
   repeats: 5, seconds: 3, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 300, ftConcurrency: 16,
-  nodeReturning: true, latencySeconds: 3, latencyConnections: 16, microIterations: 1000,
+  nodeReturning: true, latencySeconds: 3, latencyConnections: 16, microIterations: 1000, rssIdentities: 10_000,
 };
 const QUICK: Params = {
   repeats: 1, seconds: 2, warmupSeconds: 1, kaConcurrency: 32, ncConcurrency: 16, firstTimeConns: 200, ftConcurrency: 16,
-  nodeReturning: false, latencySeconds: 2, latencyConnections: 16, microIterations: 300,
+  nodeReturning: false, latencySeconds: 2, latencyConnections: 16, microIterations: 300, rssIdentities: 1_000,
 };
 
-const ORDER: TargetId[] = ['direct', 'connection', 'http', 'http-header', 'nginx'];
-const PROXIES: TargetId[] = ['connection', 'http', 'http-header', 'nginx'];
+const ORDER: TargetId[] = ['direct', 'connection', 'nginx-stream', 'haproxy-tcp', 'http', 'http-header', 'nginx', 'haproxy-http', 'caddy'];
+const PROXIES: TargetId[] = ORDER.filter((id) => id !== 'direct');
+/** L4 targets pay an upstream handshake per client connection; L7 ones reuse upstream connections */
+const KIND_OF = (id: TargetId): 'l4' | 'l7' => (id === 'connection' || id === 'nginx-stream' || id === 'haproxy-tcp' ? 'l4' : 'l7');
+const PEERS_OF_KIND = { l4: PEERS_OF.connection, l7: PEERS_OF.http };
 const VARIANT: Record<'connection' | 'http' | 'http-header', CountersignVariant> = {
   connection: 'connection-delegated', http: 'http-delegated', 'http-header': 'http-header',
 };
@@ -124,6 +132,9 @@ function checkTools(): void {
   const missing: string[] = [];
   if (!existsSync(AB_BIN)) missing.push(`${AB_BIN} (apt-get install apache2-utils)`);
   if (!existsSync(NGINX_BIN)) missing.push(`${NGINX_BIN} (apt-get install nginx-light)`);
+  if (!existsSync(NGINX_STREAM_MODULE)) missing.push(`${NGINX_STREAM_MODULE} (apt-get install libnginx-mod-stream)`);
+  if (!existsSync(HAPROXY_BIN)) missing.push(`${HAPROXY_BIN} (apt-get install haproxy)`);
+  if (!existsSync(CADDY_BIN)) missing.push(`${CADDY_BIN} (apt-get install caddy)`);
   if (missing.length) throw new Error(`the benchmark needs: ${missing.join(', ')}`);
 }
 
@@ -155,14 +166,39 @@ async function setup(p: Params, extraCerts: number): Promise<Env> {
   return { work, pkiDir, pki, aliceCertKeyPem, certsFile, aliceFile, certs, backend, cleanup };
 }
 
+function proxyFiles(env: Env): NginxProxyFiles {
+  const d = env.pkiDir;
+  return {
+    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
+    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
+  };
+}
+
 /** nginx configured as the KES guide's proxy in front of the bench backend. */
 async function startNginxProxy(env: Env, name: string, workers: number, port?: number): Promise<RunningNginx> {
   port ??= await freePort();
-  const d = env.pkiDir;
-  return startNginx(name, env.work, port, () => nginxProxyHttpBlock(port, env.backend.port, {
-    edgeCert: `${d}/edge.crt`, edgeKey: `${d}/edge.key`, clientCa: `${d}/client-ca.crt`,
-    backendCa: `${d}/backend-ca.crt`, proxyCert: `${d}/proxy-client.crt`, proxyKey: `${d}/proxy-client.key`,
-  }), workers);
+  const p = port;
+  return startNginx(name, env.work, p, () => nginxProxyHttpBlock(p, env.backend.port, proxyFiles(env)), workers);
+}
+
+/** The L4 and L7 peers besides nginx's http proxy, one worker or thread each. */
+async function startPeers(env: Env, targets: Record<TargetId, Target>): Promise<void> {
+  const b = env.backend;
+  const files = proxyFiles(env);
+  const streamPort = await freePort();
+  const stream = await startNginx('nginx-stream', env.work, streamPort, () => nginxStreamBlock(streamPort, b.port, files), 1);
+  env.cleanup.unshift(() => stream.stop());
+  targets['nginx-stream'] = { port: streamPort, pids: () => stream.pids(), rssPid: () => stream.workers()[0] };
+  for (const mode of ['tcp', 'http'] as const) {
+    const port = await freePort();
+    const h = await startHaproxy({ name: `haproxy-${mode}`, dir: env.work, port, backendPort: b.port, mode, files, edge: env.pki.edge, proxyClient: env.pki.proxyClient });
+    env.cleanup.unshift(() => h.stop());
+    targets[`haproxy-${mode}`] = { port, pids: () => h.pids(), rssPid: () => h.pid };
+  }
+  const caddyPort = await freePort();
+  const caddy = await startCaddy({ name: 'caddy', dir: env.work, port: caddyPort, backendPort: b.port, files });
+  env.cleanup.unshift(() => caddy.stop());
+  targets.caddy = { port: caddyPort, pids: () => caddy.pids(), rssPid: () => caddy.pid };
 }
 
 async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Target>; countersign: Record<string, RunningCountersign> }> {
@@ -174,6 +210,7 @@ async function startTargets(env: Env): Promise<{ targets: Record<TargetId, Targe
   const nginx: Target = { port: ng.port, pids: () => ng.pids(), rssPid: () => ng.workers()[0] };
   const countersign: Record<string, RunningCountersign> = {};
   const targets = { direct, nginx } as Record<TargetId, Target>;
+  await startPeers(env, targets);
   for (const id of ['connection', 'http', 'http-header'] as const) {
     const port = await freePort();
     const cs = await startCountersign({ name: id, dir: env.work, port, config: countersignConfig(VARIANT[id], d, port, b.port) });
@@ -264,7 +301,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
   const machine = machineInfo(NGINX_BIN, AB_BIN);
   log(`countersign benchmark (${opts.quick ? 'quick' : 'full'}): ${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, nginx ${machine.nginx}, OpenSSL ${machine.openssl}`);
   log('setting up: dev PKI, client certificates, nginx backend, nginx proxy, countersign ×3');
-  const env = await setup(p, 0);
+  const env = await setup(p, p.rssIdentities);
   const results = {} as Record<TargetId, TargetPoints>;
   for (const id of ORDER) results[id] = { ka: [], nc: [], ft: [], ncNode: [], lat: [] };
   let micro: MicroSummary | undefined;
@@ -331,16 +368,24 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
           log(`  new, returning* ${id.padEnd(12)} ${r2.perSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r2.proxyCpuS * 1e6) / Math.max(1, r2.completed)).toFixed(0)} µs/conn (node client)`);
         }
       }
-      for (const id of PROXIES.filter((x) => order.includes(x))) {
-        const rate = Math.max(100, Math.round(results[id].ka[rep].ab.requestsPerSecond * 0.5));
+      // p99 at half the best peer's maximum of this repeat, for every target of that kind;
+      // direct once per kind at the same rate, right after
+      for (const kind of ['l4', 'l7'] as const) {
+        const peer = bestPeer(PEERS_OF_KIND[kind], (id) => results[id].ka[rep]?.ab.requestsPerSecond ?? NaN);
+        const rate = Math.max(100, Math.round(results[peer].ka[rep].ab.requestsPerSecond * 0.5));
         const job = (port: number): RateJob => ({
           mode: 'rate', port, certPem: env.pki.clients.alice.certPem, keyPem: env.pki.clients.alice.keyPem,
           connections: p.latencyConnections, rate, durationMs: p.latencySeconds * 1000, warmupMs: Math.min(1000, p.latencySeconds * 200),
         });
-        const rt = await measured(targets[id], b, () => loadClient<RateResult>(env, job(targets[id].port)));
+        const measuredIds = order.filter((id) => id !== 'direct' && KIND_OF(id) === kind);
+        const rts: [TargetId, RateResult & Cost][] = [];
+        for (const id of measuredIds) rts.push([id, await measured(targets[id], b, () => loadClient<RateResult>(env, job(targets[id].port)))]);
         const rd = await measured(targets.direct, b, () => loadClient<RateResult>(env, job(targets.direct.port)));
-        results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
-        log(`  50% load        ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p50 ${rt.p50Ms.toFixed(2)} p99 ${rt.p99Ms.toFixed(2)} ms; direct p99 ${rd.p99Ms.toFixed(2)} ms; added ${(rt.p99Ms - rd.p99Ms).toFixed(2)} ms${rt.errors ? `  ERRORS ${rt.errors}` : ''}`);
+        for (const [id, rt] of rts) {
+          results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
+          const f = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(2));
+          log(`  50% of ${SHORT_LABELS[peer].padEnd(12)} ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p50 ${f(rt.p50Ms)} p99 ${f(rt.p99Ms)} ms; direct p99 ${f(rd.p99Ms)} ms; added ${f(rt.p99Ms - rd.p99Ms)} ms${rt.errors ? `  ERRORS ${rt.errors} (${rt.firstError})` : ''}`);
+        }
       }
     }
     const summaries = {} as Record<TargetId, TargetSummary>;
@@ -384,13 +429,59 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
     };
     const goals = evaluateGoals(summaries, micro, series);
     for (const c of countersignStops) await c();
+    const chart = chartGroups(series);
     const twoWorkers = await twoWorkerRun(env, p, summaries);
     const floors = await floorRun(env, p);
+    const memory = await memoryRun(env, p);
     const durationS = Math.round((Date.now() - started) / 1000);
-    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers, floors });
+    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers, floors, memory, chart });
   } finally {
     for (const c of env.cleanup) await c().catch(() => {});
   }
+}
+
+/** countersign ÷ each peer of its kind, per mode and metric (median of per-repeat ratios). */
+function chartGroups(series: Series): ChartGroup[] {
+  const metrics: [keyof Series, string][] = [['kaRps', 'keep-alive req/s'], ['ncRps', 'new conn/s'], ['ftRps', 'first-time conn/s']];
+  const groups: ChartGroup[] = [];
+  for (const id of ['connection', 'http', 'http-header'] as const) {
+    for (const [metric, label] of metrics) {
+      groups.push({
+        label: `${SHORT_LABELS[id]} · ${label}`,
+        bars: PEERS_OF[id].map((peer) => ({ peer: SHORT_LABELS[peer], ratio: perRepeatRatio(series[metric][id], series[metric][peer]) })),
+      });
+    }
+  }
+  return groups;
+}
+
+interface MemoryPoint { id: 'connection' | 'http'; identities: number; completed: number; errors: number; rssBeforeMiB: number; rssAfterMiB: number; peakMiB: number; perIdentityKiB: number }
+
+/**
+ * RSS after many first-time identities: a fresh countersign per mode (default
+ * settings: cache size, pools), one returning request to warm it, then
+ * `rssIdentities` connections each with a never-seen certificate.
+ */
+async function memoryRun(env: Env, p: Params): Promise<MemoryPoint[]> {
+  log(`memory: ${p.rssIdentities} first-time identities through a fresh process per mode`);
+  const out: MemoryPoint[] = [];
+  const from = p.repeats * p.firstTimeConns;
+  for (const id of ['connection', 'http'] as const) {
+    const port = await freePort();
+    const cs = await startCountersign({ name: `${id}-memory`, dir: env.work, port, config: countersignConfig(VARIANT[id], env.pkiDir, port, env.backend.port) });
+    try {
+      await loadClient<ConnectionsResult>(env, { mode: 'connections', port, certsFile: env.aliceFile, from: 0, count: 20, concurrency: 4, sameCert: true, maxMs: 20_000 });
+      const before = rssKiB(cs.pid) / 1024;
+      const r = await loadClient<ConnectionsResult>(env, { mode: 'connections', port, certsFile: env.certsFile, from, count: p.rssIdentities, concurrency: p.ftConcurrency, maxMs: 600_000 });
+      const after = rssKiB(cs.pid) / 1024;
+      const point = { id, identities: p.rssIdentities, completed: r.completed, errors: r.errors, rssBeforeMiB: before, rssAfterMiB: after, peakMiB: peakRssKiB(cs.pid) / 1024, perIdentityKiB: ((after - before) * 1024) / Math.max(1, r.completed) };
+      out.push(point);
+      log(`  ${id.padEnd(12)} RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB after ${r.completed} identities (peak ${point.peakMiB.toFixed(0)} MiB, ${point.perIdentityKiB.toFixed(1)} KiB each)${r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : ''}`);
+    } finally {
+      await cs.stop();
+    }
+  }
+  return out;
 }
 
 type TwoWorkerId = 'connection' | 'http' | 'nginx';
@@ -546,7 +637,7 @@ async function floorRun(env: Env, p: Params): Promise<FloorSummary> {
 async function report(r: {
   machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
   micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number; quietWaitS: number }; updateDocs: boolean;
-  twoWorkers: TwoWorkerSummary; floors: FloorSummary;
+  twoWorkers: TwoWorkerSummary; floors: FloorSummary; memory: MemoryPoint[]; chart: ChartGroup[];
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
   const p = r.params;
@@ -555,8 +646,9 @@ async function report(r: {
     `${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; ${p.seconds} s per point; targets in rotating order.`,
     `Keep-alive: \`ab -k -c ${p.kaConcurrency}\` (HTTP/1.0 keep-alive, TLS 1.3). Returning identity: \`ab -c ${p.ncConcurrency}\`, a full handshake per connection.`,
     `First-time identity: bench/load-client.ts, ${p.firstTimeConns} connections per point at concurrency ${p.ftConcurrency}, each with a never-seen client certificate (${p.repeats * p.firstTimeConns} in all, which is what the last RSS row holds). "returning identity (node client)" is the same tool with one certificate, to separate the tool from the mint.`,
-    `50% load: open-loop client, ${p.latencyConnections} keep-alive connections, rate = half the target's keep-alive max of the same repeat, latency from the intended send time; direct measured at the same rate right after.`,
-    `Ratios in parentheses are to nginx (higher is better for rates, lower for CPU and RSS). countersign logs at \`warn\` (nginx: \`access_log off\`).`,
+    `50% load: open-loop client (bench/load-client.ts, presenting alice's certificate), ${p.latencyConnections} keep-alive connections, latency from the intended send time; direct measured at the same rate right after.`,
+    `Peers, one worker or thread each, with their documented best settings: ${PROXIES.filter((id) => !isCountersign(id)).map((id) => TARGET_LABELS[id]).join('; ')}. countersign's ratios in parentheses are to the best peer of its kind for that row (connection mode: the L4 peers; http mode: the L7 ones), named beside the ratio; higher is better for rates, lower for CPU and RSS. countersign logs at \`warn\` (the peers: no access log).`,
+    `50% load: every target of a kind at half the best peer's keep-alive max of that repeat.`,
     `Other load on the machine during ab points (CPU not used by the proxy, the backend or ab): median ${r.noise.medianOtherCpuPct.toFixed(0)}% of all cores, max ${r.noise.maxOtherCpuPct.toFixed(0)}%; ${r.noise.quietWaitS.toFixed(0)} s spent waiting for other load to pass before points.`,
   ];
   const md = [
@@ -575,6 +667,15 @@ async function report(r: {
     goalsMarkdown(r.goals),
     '',
     ...(r.micro ? ['### Micro-benchmarks', '', microMarkdown(r.micro), ''] : []),
+    '### Ratios to the peers',
+    '',
+    `![countersign ÷ each peer, per mode and metric](${r.quick ? '../bench/results/quick-ratios.svg' : 'performance-ratios.svg'})`,
+    '',
+    '### Memory per identity',
+    '',
+    markdownTable(['mode', 'first-time identities', 'RSS before MiB', 'RSS after MiB', 'peak MiB', 'KiB per identity'],
+      r.memory.map((m) => [SHORT_LABELS[m.id], `${m.completed} of ${m.identities}${m.errors ? ` (${m.errors} errors)` : ''}`, m.rssBeforeMiB.toFixed(0), m.rssAfterMiB.toFixed(0), m.peakMiB.toFixed(0), m.perIdentityKiB.toFixed(1)])),
+    '',
     '### Two worker processes',
     '',
     `countersign with \`workers: 2\` against nginx with \`worker_processes 2\`, same backend and load (${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; CPU is the primary's and both workers'). On this 2-core machine the load generator and the backend share the same two cores, so two workers cannot double anything; "× one process" compares with the same target's one-process median above.`,
@@ -600,10 +701,12 @@ async function report(r: {
   const dir = join(REPO_ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
   const base = r.quick ? 'quick' : 'latest';
-  await writeFile(join(dir, `${base}.md`), `# countersign benchmark\n\n${md}`);
+  const svg = ratioChartSvg(`countersign ÷ peer, same run (${when}, Node ${r.machine.node})`, r.chart);
+  await writeFile(r.quick ? join(dir, 'quick-ratios.svg') : join(REPO_ROOT, 'docs/performance-ratios.svg'), svg);
+  await writeFile(join(dir, `${base}.md`), `# countersign benchmark\n\n${md.replace('](performance-ratios.svg)', '](../../docs/performance-ratios.svg)').replace('](../bench/results/quick-ratios.svg)', '](quick-ratios.svg)')}`);
   await writeFile(join(dir, `${base}.json`), JSON.stringify({
     when, durationS: r.durationS, quick: r.quick, machine: r.machine, params: r.params, noise: r.noise, labels: TARGET_LABELS,
-    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results, twoWorkers: r.twoWorkers, floors: r.floors,
+    summaries: r.summaries, goals: r.goals, micro: r.micro, points: r.results, twoWorkers: r.twoWorkers, floors: r.floors, memory: r.memory, chart: r.chart,
   }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
   log(`\nwritten: bench/results/${base}.md, bench/results/${base}.json`);
   if (r.updateDocs) {

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   ERR_ACME_CHALLENGE: 'the ACME server could not validate a challenge for a domain',
   ERR_IDENTITY_HEADER_OPTIONS: 'an identity-header option (header name, xfcc by) is not a valid HTTP header name or value',
   ERR_USAGE: 'the command line is wrong',
+  ERR_TICKET_KEY: 'the session-ticket key file cannot be read or is not 80 or 48 bytes',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

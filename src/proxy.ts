@@ -23,6 +23,8 @@ import { connectionChannel, handshakeFailedChannel, type ConnectionEvent } from 
 import { ProxyMetrics } from './observe/metrics.js';
 import { caCertificates, commonName, type CaCertificateExpiry } from './observe/certificate-expiry.js';
 import type { Readiness, ReloadOutcome } from './observe/admin-server.js';
+import { FileWatch } from './edge/file-watch.js';
+import { readTicketKeyFile } from './edge/session-ticket-keys.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
@@ -76,7 +78,7 @@ export interface RunningProxy {
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys, announce = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
@@ -125,7 +127,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     const client = conn.client;
     const current = () => {
       const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext(c)), sessions: creds.sessions };
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
     };
     return {
       cluster,
@@ -176,6 +178,17 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
   }
 
   const certificates = await createEdgeCertificates({ config, logger, acme });
+  let ticketKeys = givenTicketKeys;
+  // a fleet's shared key file wins over the keys a primary hands its workers
+  const ticketFile = config.edge.sessionTickets?.keyFile;
+  const ticketKeysFromFile = () => {
+    const t = readTicketKeyFile(ticketFile!);
+    if (t.readableByOthers) logger.warn({ path: ticketFile }, 'session-ticket key file is readable by group or others; make it 0600');
+    return t.keys;
+  };
+  if (ticketFile) {
+    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); throw err; }
+  }
   let nextId = 1;
 
   const onSecureConnection = (socket: TLSSocket) => {
@@ -266,9 +279,29 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     },
     preTls: certificates.preTls,
     ticketKeys,
+    // one fleet, one context: the instances sharing the key file resume each other's sessions
+    sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
   });
   certificates.attach(edge);
-  const address = await edge.listen().catch(async (err) => { await certificates.stop(); minter?.stop(); metrics?.close(); throw err; });
+  let currentTicketKeys = ticketKeys;
+  const reloadTicketKeys = (): 'unchanged' | 'reloaded' | 'failed' => {
+    if (!ticketFile) return 'unchanged';
+    try {
+      const k = ticketKeysFromFile();
+      if (currentTicketKeys?.equals(k)) return 'unchanged';
+      edge.setTicketKeys(k);
+      currentTicketKeys = k;
+      logger.info({ path: ticketFile, outcome: 'ok' }, 'session-ticket key reloaded');
+      return 'reloaded';
+    } catch (err) {
+      logger.error({ path: ticketFile, outcome: 'failed', reason: (err as Error).message }, 'session-ticket key not reloaded; the previous key stays');
+      return 'failed';
+    }
+  };
+  const ticketWatch = ticketFile
+    ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
+    : undefined;
+    const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates.stop(); minter?.stop(); metrics?.close(); throw err; });
   for (const c of checkers) c.start();
   let cas = caCertificates(config);
   metrics?.setSources({
@@ -298,6 +331,7 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     edge.destroyAll();
     http?.destroy();
     await closed;
+    ticketWatch?.close();
     await certificates.stop();
     minter?.stop();
     metrics?.close();
@@ -345,12 +379,13 @@ export async function startProxy({ config, logger, ticketKeys, announce = true, 
     address, stop, minter, certificates, metrics, ready, status,
     reload: async (): Promise<ReloadOutcome> => {
       try {
+        const tickets = reloadTicketKeys();
         const r = await certificates.reload();
         cas = caCertificates(config);
-        const outcome = r.failed.length ? 'partial' : 'ok';
+        const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
         metrics?.reloads.inc({ outcome });
         logger.info({ outcome, reloaded: r.reloaded, failed: r.failed }, 'reload');
-        return { ok: r.failed.length === 0, outcome, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
+        return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
       } catch (err) {
         metrics?.reloads.inc({ outcome: 'failed' });
         logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');

@@ -28,10 +28,16 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-function mainConfig(dir: string, http: string, workers: number): string {
+/** Debian's nginx-light has no stream module built in; libnginx-mod-stream ships it here. */
+export const NGINX_STREAM_MODULE = process.env.COUNTERSIGN_BENCH_NGINX_STREAM ?? '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+/** A block that starts with `stream {` goes beside `http {}`, with the stream module loaded. */
+function mainConfig(dir: string, block: string, workers: number): string {
   // Workers of a root master drop to "nobody", who cannot enter a 0700 temp dir.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  return `${user}worker_processes ${workers};
+  const stream = block.trimStart().startsWith('stream {');
+  const http = stream ? '' : block;
+  return `${stream ? `load_module ${NGINX_STREAM_MODULE};\n` : ''}${user}worker_processes ${workers};
 error_log ${dir}/error.log warn;
 pid ${dir}/nginx.pid;
 events { worker_connections 8192; }
@@ -44,6 +50,7 @@ http {
   scgi_temp_path ${dir}/scgi;
 ${http}
 }
+${stream ? block : ''}
 `;
 }
 
@@ -150,4 +157,33 @@ export function nginxProxyHttpBlock(port: number, backendPort: number, f: NginxP
       proxy_set_header X-Tls-Client-Cert $ssl_client_escaped_cert;
     }
   }`;
+}
+
+/**
+ * nginx `stream` doing what connection mode does: client mTLS at the edge, then
+ * one upstream mTLS connection per client connection (its own client
+ * certificate, the backend's name verified, sessions reused), bytes piped.
+ */
+export function nginxStreamBlock(port: number, backendPort: number, f: NginxProxyFiles): string {
+  return `stream {
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate     ${f.edgeCert};
+    ssl_certificate_key ${f.edgeKey};
+    ssl_client_certificate ${f.clientCa};
+    ssl_verify_client on;
+    proxy_pass 127.0.0.1:${backendPort};
+    proxy_ssl on;
+    proxy_ssl_session_reuse on;
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate ${f.backendCa};
+    proxy_ssl_name backend.internal;
+    proxy_ssl_server_name on;
+    proxy_ssl_protocols TLSv1.3;
+    proxy_ssl_certificate     ${f.proxyCert};
+    proxy_ssl_certificate_key ${f.proxyKey};
+    proxy_timeout 300s;
+  }
+}`;
 }

@@ -37,13 +37,17 @@ export function childCpuTicks(pid: number): number {
 /** Sum of cpuTicks over a set of processes. */
 export const cpuTicksOf = (pids: number[]): number => pids.reduce((a, p) => a + cpuTicks(p), 0);
 
-/** Peak resident set size (VmHWM) in KiB; 0 when unknown. */
-export function peakRssKiB(pid: number): number {
+function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch { return 0; }
 }
+
+/** Peak resident set size (VmHWM) in KiB; 0 when unknown. */
+export const peakRssKiB = (pid: number): number => statusKiB(pid, 'VmHWM');
+/** Resident set size now (VmRSS) in KiB; 0 when unknown. */
+export const rssKiB = (pid: number): number => statusKiB(pid, 'VmRSS');
 
 /** Direct children of a process (e.g. an nginx master's workers). */
 export function childPids(pid: number): number[] {

@@ -14,7 +14,7 @@
  * certificate cannot change, and this keeps the per-request cost to a WeakMap
  * lookup.
  */
-import { timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { CountersignError, isCountersignError } from '../errors.js';
 import { DELEGATION_OID, decodeDelegationExtension, nameToString, type DelegationExtension } from '../delegation/extension-codec.js';
@@ -284,7 +284,18 @@ class TlsIdentifier implements Identifier {
       throw new CountersignError('ERR_CERT_INVALID', `the client certificate cannot be parsed: ${(err as Error).message}`, { cause: err });
     }
     const ext = findExtension(summary.fields, this.extensionOid);
-    const anchor = this.anchors.length ? issuingAnchor(x, this.anchors) : undefined;
+    let anchor = this.anchors.length ? issuingAnchor(x, this.anchors) : undefined;
+    // one intermediate per proxy instance under a pinned root: the proxy sends it
+    // after the minted certificate; it counts only if it is a CA, signed by a
+    // pinned root, and the signer of this certificate (signatures, not names)
+    let intermediate: { cert: X509Certificate; summary: CertificateInfo } | undefined;
+    if (ext && !anchor && this.anchors.length) {
+      for (const i of presentedIntermediates(socket)) {
+        if (!i.ca || !verifiesWith(x, i)) continue;
+        const a = issuingAnchor(i, this.anchors);
+        if (a) { anchor = a; intermediate = { cert: i, summary: describeCertificate(Buffer.from(i.raw)) }; break; }
+      }
+    }
     if (ext && !anchor) {
       throw new CountersignError('ERR_DELEGATION_UNTRUSTED_ISSUER', `certificate "${summary.subject}" carries a delegation extension but was not signed by a trusted delegation CA (issuer "${summary.issuer}"); refused — only certificates minted by a CA in delegationCAs are believed`);
     }
@@ -294,6 +305,7 @@ class TlsIdentifier implements Identifier {
     if (ext && anchor) {
       const now = this.now();
       checkValidity('delegation CA', anchor.summary.subject, anchor.summary.notBefore, anchor.summary.notAfter, now, 'replace the delegation CA');
+      if (intermediate) checkValidity('delegation intermediate CA', intermediate.summary.subject, intermediate.summary.notBefore, intermediate.summary.notAfter, now, 'replace the proxy instance\'s intermediate');
       checkValidity('delegated certificate', summary.subject, summary.notBefore, summary.notAfter, now, 'the proxy mints a fresh one on the next connection');
       const decoded = decodeDelegationExtension(ext.value);
       if (decoded.certificate && !sha256(decoded.certificate).equals(decoded.certSha256)) {
@@ -313,6 +325,26 @@ class TlsIdentifier implements Identifier {
     for (const p of this.proxies) found = timingSafeEqual(p, id) || found;
     return found;
   }
+}
+
+/** The certificates a TLS peer sent after its leaf. */
+function presentedIntermediates(socket: TLSSocket): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  let c = socket.getPeerCertificate(true) as import('node:tls').DetailedPeerCertificate | undefined;
+  const seen = new Set<string>();
+  while (c && c.raw && !seen.has(c.fingerprint256) && seen.size < 8) {
+    seen.add(c.fingerprint256);
+    if (seen.size > 1) {
+      try { out.push(new X509Certificate(c.raw)); } catch { /* not a certificate we can use */ }
+    }
+    if (!c.issuerCertificate || c.issuerCertificate === c) break;
+    c = c.issuerCertificate;
+  }
+  return out;
+}
+
+function verifiesWith(cert: X509Certificate, issuer: X509Certificate): boolean {
+  try { return cert.verify(issuer.publicKey); } catch { return false; }
 }
 
 export function createIdentifier(options: IdentifierOptions = {}): Identifier {

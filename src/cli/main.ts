@@ -27,7 +27,11 @@ async function help(): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') { await help(); return argv.length === 0 ? 2 : 0; }
-  if (argv[0] === '--version') { io.out((await import('../version.js')).VERSION); return 0; }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    // what a bug report needs: ours, the runtime's, and the TLS library's version
+    io.out(`countersign ${(await import('../version.js')).VERSION} (node ${process.version}, OpenSSL ${process.versions.openssl})`);
+    return 0;
+  }
   // Longest command name first: "certs init" before a hypothetical "certs".
   const sorted = [...COMMANDS].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length);
   for (const c of sorted) {

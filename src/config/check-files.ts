@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isCountersignError } from '../errors.js';
 import { loadCertificates, loadKeyMaterial, loadSigningCa } from '../pki/index.js';
 import type { Config } from './schema.js';
+import { readTicketKeyFile } from '../edge/session-ticket-keys.js';
 
 async function read(path: string, at: string, problems: string[]): Promise<Buffer | undefined> {
   try {
@@ -47,6 +48,9 @@ export async function checkConfigFiles(c: Config): Promise<string[]> {
   for (const [i, p] of (c.edge.clientAuth.crl ?? []).entries()) {
     const b = await read(p, `edge.clientAuth.crl[${i}]`, problems);
     if (b && !b.includes('-----BEGIN X509 CRL-----') && b[0] !== 0x30) problems.push(`edge.clientAuth.crl[${i}]: ${p} is not a PEM or DER CRL`);
+  }
+  if (c.edge.sessionTickets) {
+    try { readTicketKeyFile(c.edge.sessionTickets.keyFile); } catch (err) { problems.push(describe(err)); }
   }
   if (c.edge.acme?.ca) await bundle([c.edge.acme.ca], 'edge.acme.ca');
   if (c.delegation) await pair(c.delegation.ca, 'delegation.ca', true);

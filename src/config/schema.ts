@@ -76,6 +76,9 @@ const edgeSchema = z.strictObject({
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
   acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
+  sessionTickets: z.strictObject({
+    keyFile: file.describe('80 (or 48) random bytes, nginx\'s ssl_session_ticket_key format: `openssl rand 80 > tickets.key`, mode 0600; watched and re-read when it changes'),
+  }).optional().describe('TLS session-ticket key shared by a fleet, so a client resumes on any instance; without it each instance (or set of workers) draws its own'),
   reloadPollInterval: duration('2s').describe('how often certificate, CA and CRL files are checked for changes (file events also trigger reloads)'),
 });
 

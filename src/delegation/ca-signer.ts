@@ -19,6 +19,14 @@ export interface CaSigner {
   authorityKeyIdExtension: Buffer;
   /** CA certificate PEM, for chains */
   certPem: string;
+  /**
+   * What a minted certificate is sent with: the CA's certificate and those
+   * after it in the CA file, up to (not including) a self-signed root. Empty
+   * for a self-signed delegation CA; the intermediate for a per-instance
+   * intermediate under a shared root, so a backend that trusts only the root
+   * can build the chain.
+   */
+  chainPem: string;
   /** the CA's notAfter: a minted certificate never outlives it */
   notAfter: Date;
   sign(tbs: Buffer): Buffer;
@@ -65,6 +73,7 @@ export function createCaSigner(ca: KeyMaterial): CaSigner {
     signatureAlgorithm,
     authorityKeyIdExtension,
     certPem: caCert.toString(),
+    chainPem: ca.chain.filter((c) => !(c.checkIssued(c) && c.verify(c.publicKey))).map((c) => c.toString()).join(''),
     notAfter: fields.notAfter,
     sign: (tbs) => sign(digest, tbs, key),
   };

@@ -43,11 +43,13 @@ export class DelegatedCredentials {
   private readonly contexts = new Map<string, SecureContext>();
   /** upstream TLS sessions for resumption, by server address; never shared across credentials */
   readonly sessions = new Map<string, Buffer>();
-  constructor(readonly minted: MintedCertificate) {
+  constructor(readonly minted: MintedCertificate, private readonly caChainPem = '') {
     const nb = minted.notBefore.getTime();
     this.renewAt = nb + (minted.notAfter.getTime() - nb) * RENEW_AFTER_FRACTION;
   }
   get certPem(): string { return this.minted.certPem; }
+  /** the minted certificate followed by the delegation CA's chain (an intermediate), as presented upstream */
+  get chainPem(): string { return this.caChainPem ? this.minted.certPem + this.caChainPem : this.minted.certPem; }
   get keyPem(): string { return this.minted.keyPem; }
   get notAfter(): Date { return this.minted.notAfter; }
   /** The TLS context for one upstream, built once per (credentials, upstream). */
@@ -90,7 +92,7 @@ export class DelegationMinter {
     const minted = mintCertificate(original, {
       ca: this.signer, key: this.pool.take(), ttlMs: this.ttlMs, embedOriginal: this.embedOriginal, extensionOid: this.extensionOid, now,
     });
-    const creds = new DelegatedCredentials(minted);
+    const creds = new DelegatedCredentials(minted, this.signer.chainPem);
     this.cache.set(original.certSha256, creds);
     if (mintChannel.hasSubscribers) {
       mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);

@@ -9,6 +9,8 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { resolve } from 'node:path';
+import type { ClientHello } from './client-hello.js';
+import { chooseCertificate } from './certificate-choice.js';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server } from 'node:tls';
 import { CountersignError } from '../errors.js';
 import { FileWatch, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RELOAD_DEBOUNCE_MS } from './file-watch.js';
@@ -28,8 +30,16 @@ export type CertificateSourceKind = 'file' | 'acme';
 export interface CertificateStore {
   /** SecureContext for a ClientHello's SNI: exact name, then `*.example.com` wildcard (one label), else the default (first configured). */
   contextFor(servername: string | undefined): SecureContext;
-  /** SNICallback for tls.createServer */
-  sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  /**
+   * SNICallback for tls.createServer. Called with the TLSSocket as `this`: for a
+   * name with several certificates (RSA and ECDSA) it serves the one chosen from
+   * the ClientHello given to `rememberClientHello` for that connection.
+   */
+  sniCallback: (this: unknown, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  /** true while some name has certificates of several key types, so the edge must read each ClientHello first */
+  needsClientHello(): boolean;
+  /** the ClientHello read off `rawSocket` before it was handed to the tls.Server */
+  rememberClientHello(rawSocket: object, hello: ClientHello): void;
   /** every certificate the store knows, served or not, with its reload state */
   list(): ServerCertificateStatus[];
   /** forces a re-read of all files (SIGHUP calls this); never throws for a bad file, reports it */
@@ -179,6 +189,8 @@ interface State {
   byName: Map<string, CertificateGroup>;
   defaultGroup: CertificateGroup;
   contexts: Map<string, SecureContext>;
+  /** for groups of several certificates: one context per member, by member id */
+  singles: Map<string, SecureContext>;
   trustGeneration: number;
 }
 
@@ -259,9 +271,36 @@ class ServerCertificateStore implements CertificateStore {
     return s.contexts.get(group.key)!;
   }
 
-  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
-    cb(null, this.contextFor(servername));
-  };
+  private readonly hellos = new WeakMap<object, ClientHello>();
+
+  readonly sniCallback = ((store: ServerCertificateStore) => function sniCallback(this: unknown, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void {
+    cb(null, store.contextForConnection(servername, this));
+  })(this);
+
+  needsClientHello(): boolean {
+    return this.state.singles.size > 0;
+  }
+
+  rememberClientHello(rawSocket: object, hello: ClientHello): void {
+    this.hellos.set(rawSocket, hello);
+  }
+
+  private contextForConnection(servername: string | undefined, tlsSocket: unknown): SecureContext {
+    const s = this.state;
+    const group = lookupName(s.byName, servername) ?? s.defaultGroup;
+    if (group.members.length > 1) {
+      // A server-side TLSSocket keeps the socket it wraps as `_parent` (Node's
+      // _tls_wrap); the edge-certificate tests fail if that ever changes.
+      const raw = (tlsSocket as { _parent?: object } | undefined)?._parent;
+      const hello = raw ? this.hellos.get(raw) : undefined;
+      if (hello) {
+        const i = chooseCertificate(group.members.map((m) => m.cert.keySlot), hello);
+        const single = s.singles.get(group.members[i].id);
+        if (single) return single;
+      }
+    }
+    return s.contexts.get(group.key)!;
+  }
 
   defaultContextOptions(): SecureContextOptions {
     return this.contextOptions(this.state.defaultGroup.members.map((m) => m.cert));
@@ -525,7 +564,16 @@ class ServerCertificateStore implements CertificateStore {
       const reuse = previous && previous.trustGeneration === trustGeneration ? previous.contexts.get(group.key) : undefined;
       contexts.set(group.key, reuse ?? this.createContext(group.members.map((m) => m.cert)));
     }
-    return { byName: index.byName, defaultGroup: index.defaultGroup, contexts, trustGeneration };
+    const singles = new Map<string, SecureContext>();
+    for (const group of [...index.groups, index.defaultGroup]) {
+      if (group.members.length < 2) continue;
+      for (const m of group.members) {
+        if (singles.has(m.id)) continue;
+        const reuse = previous && previous.trustGeneration === trustGeneration ? previous.singles.get(m.id) : undefined;
+        singles.set(m.id, reuse ?? this.createContext([m.cert]));
+      }
+    }
+    return { byName: index.byName, defaultGroup: index.defaultGroup, contexts, singles, trustGeneration };
   }
 
   private contextOptions(certs: ServerCertificate[]): SecureContextOptions {

@@ -6,7 +6,9 @@
  * list *before* OpenSSL sees the handshake so that tls-alpn-01 challenges can be
  * answered on the main listener with a certificate that is not in the store.
  *
- * Only what the edge needs is decoded (server_name, ALPN); everything else is
+ * Only what the edge needs is decoded (server_name, ALPN, and what picks between
+ * an RSA and an ECDSA certificate: cipher suites, signature_algorithms,
+ * supported_versions); everything else is
  * skipped by its length prefix. The parser is strict about lengths so garbage
  * fails fast with ERR_CLIENT_HELLO_MALFORMED instead of waiting for the timeout.
  */
@@ -23,6 +25,8 @@ const CONTENT_HANDSHAKE = 0x16;
 const HANDSHAKE_CLIENT_HELLO = 0x01;
 const EXT_SERVER_NAME = 0x0000;
 const EXT_ALPN = 0x0010;
+const EXT_SIGNATURE_ALGORITHMS = 0x000d;
+const EXT_SUPPORTED_VERSIONS = 0x002b;
 // TLSPlaintext.length MUST NOT exceed 2^14 (RFC 8446 §5.1)
 const MAX_RECORD_PAYLOAD = 16_384;
 
@@ -33,6 +37,12 @@ export interface ClientHello {
   alpnProtocols: string[];
   /** legacy_version of the ClientHello body, e.g. 0x0303 */
   legacyVersion: number;
+  /** cipher suite code points in the client's order */
+  cipherSuites: number[];
+  /** signature_algorithms code points in the client's order; empty when the extension is absent */
+  signatureAlgorithms: number[];
+  /** supported_versions in the client's order; empty when absent (a TLS 1.2-only client) */
+  supportedVersions: number[];
   /** number of bytes the ClientHello occupied on the wire (records included) */
   length: number;
 }
@@ -91,11 +101,14 @@ function parseBody(m: Buffer): Omit<ClientHello, 'length'> {
   r.skip(r.u8()); // legacy_session_id
   const suites = r.u16();
   if (suites === 0 || suites % 2 !== 0) throw malformed(`cipher_suites length ${suites} is not a positive even number`);
-  r.skip(suites);
+  const cipherSuites = u16List(r.sub(suites, 'cipher_suites'));
   r.skip(r.u8()); // legacy_compression_methods
   let serverName: string | undefined;
   let alpnProtocols: string[] = [];
-  if (r.remaining() === 0) return { serverName, alpnProtocols, legacyVersion }; // no extensions (old clients)
+  let signatureAlgorithms: number[] = [];
+  let supportedVersions: number[] = [];
+  const result = () => ({ serverName, alpnProtocols, legacyVersion, cipherSuites, signatureAlgorithms, supportedVersions });
+  if (r.remaining() === 0) return result(); // no extensions (old clients)
   const ext = r.sub(r.u16(), 'extensions');
   if (r.remaining() !== 0) throw malformed(`${r.remaining()} trailing bytes after the extensions`);
   const seen = new Set<number>();
@@ -106,8 +119,23 @@ function parseBody(m: Buffer): Omit<ClientHello, 'length'> {
     seen.add(type);
     if (type === EXT_SERVER_NAME) serverName = parseServerName(body);
     else if (type === EXT_ALPN) alpnProtocols = parseAlpn(body);
+    else if (type === EXT_SIGNATURE_ALGORITHMS) signatureAlgorithms = u16List(body.sub(body.u16(), 'signature_algorithms'));
+    else if (type === EXT_SUPPORTED_VERSIONS) supportedVersions = parseSupportedVersions(body);
   }
-  return { serverName, alpnProtocols, legacyVersion };
+  return result();
+}
+
+function u16List(r: Reader): number[] {
+  if (r.remaining() % 2 !== 0) throw malformed('a list of 16-bit code points has an odd length');
+  const out: number[] = [];
+  while (r.remaining() > 0) out.push(r.u16());
+  return out;
+}
+
+function parseSupportedVersions(body: Reader): number[] {
+  const n = body.u8();
+  if (n === 0 || n % 2 !== 0) throw malformed(`supported_versions length ${n} is not a positive even number`);
+  return u16List(body.sub(n, 'supported_versions'));
 }
 
 function parseServerName(body: Reader): string | undefined {

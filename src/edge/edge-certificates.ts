@@ -97,7 +97,12 @@ export async function createEdgeCertificates({ config, logger, live = true, acme
     await store.stop();
     throw err;
   }
-  const needsPeek = config.edge.acme?.challenge === 'tls-alpn-01' && acme;
+  // The ClientHello is read first for ACME tls-alpn-01, and where a name has
+  // certificates of several key types (see certificate-choice.ts). Decided at
+  // start: a reload that adds a second key type for a name needs a restart to
+  // serve both (until then, the last one configured is served).
+  const tlsAlpn = config.edge.acme?.challenge === 'tls-alpn-01' ? acme : undefined;
+  const needsPeek = Boolean(tlsAlpn) || store.needsClientHello();
   const detach: (() => void)[] = [];
   return {
     store,
@@ -106,7 +111,10 @@ export async function createEdgeCertificates({ config, logger, live = true, acme
     preTls: needsPeek
       ? (socket, next) => {
         readClientHello(socket, { timeoutMs: config.edge.handshakeTimeout }).then(
-          (hello) => { if (!acme.tlsAlpnResponder.handle(socket, hello)) next(socket); },
+          (hello) => {
+            store.rememberClientHello(socket, hello);
+            if (!tlsAlpn?.tlsAlpnResponder.handle(socket, hello)) next(socket);
+          },
           (err: Error & { code?: string }) => {
             logger.info({ remoteAddress: socket.remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message }, 'handshake failed');
             socket.destroy();

@@ -40,6 +40,12 @@ export interface EdgeListenerOptions {
   preTls?: (socket: Socket, next: (socket: Socket) => void) => void;
   /** session-ticket keys (48 bytes) shared with the other worker processes */
   ticketKeys?: Buffer;
+  /**
+   * OpenSSL's session id context. Node's default (with requestCert) hashes the
+   * process's command line, so instances started with different --config paths
+   * would never resume each other's sessions even with one ticket key.
+   */
+  sessionIdContext?: string;
 }
 
 export class EdgeListener {
@@ -57,6 +63,7 @@ export class EdgeListener {
         ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
         : { ALPNProtocols: o.alpn }),
       handshakeTimeout: o.handshakeTimeoutMs,
+      ...(o.sessionIdContext ? { sessionIdContext: o.sessionIdContext } : {}),
       // A client's FIN during the handshake must close the socket at once (not
       // linger until handshakeTimeout); connection mode turns half-close on for
       // its sockets once the handshake is done.
@@ -79,7 +86,18 @@ export class EdgeListener {
    * tickets would no longer resume on the others.
    */
   setSecureContext(options: SecureContextOptions): void {
-    this.tls.setSecureContext(this.o.ticketKeys ? { ...options, ticketKeys: this.o.ticketKeys } : options);
+    // (setSecureContext also resets the session id context to Node's default unless given)
+    this.tls.setSecureContext({
+      ...options,
+      ...(this.o.ticketKeys ? { ticketKeys: this.o.ticketKeys } : {}),
+      ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
+    });
+  }
+
+  /** Replaces the session-ticket keys (a re-read key file): new tickets use them, older ones no longer resume. */
+  setTicketKeys(keys: Buffer): void {
+    this.o.ticketKeys = keys;
+    this.tls.setTicketKeys(keys);
   }
 
   private track(s: Socket): void {

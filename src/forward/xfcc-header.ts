@@ -20,7 +20,7 @@
  * quoted (with `"` and `\` backslash-escaped, as Envoy's XFCC grammar allows), and
  * bytes outside printable ASCII are percent-encoded so the header stays valid.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CountersignError } from '../errors.js';
 import { der, findExtension, OID, parseCertificateFields, toPem, type CertificateFields } from '../pki/index.js';
 import { escapeUriComponentLikeNginx } from './nginx-uri-escape.js';
@@ -78,7 +78,7 @@ export function encodeXfcc(certDer: Buffer, chain: readonly Buffer[] | undefined
   const { dns, uri } = dnsAndUriSans(fields);
   const parts: string[] = [];
   if (opts.by !== undefined) parts.push(`By=${xfccValue(opts.by)}`);
-  parts.push(`Hash=${createHash('sha256').update(certDer).digest('hex')}`);
+  parts.push(`Hash=${hash('sha256', certDer, 'hex')}`);
   parts.push(`Cert="${escapeUriComponentLikeNginx(toPem(certDer))}"`);
   if (chain && chain.length > 0) {
     parts.push(`Chain="${[certDer, ...chain].map((c) => escapeUriComponentLikeNginx(toPem(c))).join('')}"`);

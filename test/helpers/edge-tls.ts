@@ -52,15 +52,26 @@ export async function startStoreServer(store: CertificateStore, opts: tls.TlsOpt
   });
   server.on('tlsClientError', () => {});
   const detach = store.attachServer(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // As the edge does: a store with several key types for a name reads each ClientHello first.
+  const front = store.needsClientHello()
+    ? createNetServer((socket) => {
+      readClientHello(socket, { timeoutMs: 5_000 }).then(
+        (hello) => { store.rememberClientHello(socket, hello); server.emit('connection', socket); },
+        () => socket.destroy(),
+      );
+    })
+    : undefined;
+  const listening = front ?? server;
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as AddressInfo).port,
+    port: (listening.address() as AddressInfo).port,
     server,
     accepted,
     close: () => new Promise<void>((resolve) => {
       detach();
       for (const s of accepted) s.destroy();
-      server.close(() => resolve());
+      if (front) front.close(() => server.close(() => resolve()));
+      else server.close(() => resolve());
     }),
   };
 }
@@ -85,7 +96,10 @@ export async function startEdgeHarness(opts: { store: CertificateStore; responde
     raw.add(socket);
     socket.on('close', () => raw.delete(socket));
     readClientHello(socket, { timeoutMs: 5_000 }).then(
-      (hello) => { if (!opts.responder?.handle(socket, hello)) tlsServer.emit('connection', socket); },
+      (hello) => {
+        opts.store.rememberClientHello(socket, hello);
+        if (!opts.responder?.handle(socket, hello)) tlsServer.emit('connection', socket);
+      },
       () => socket.destroy(),
     );
   });

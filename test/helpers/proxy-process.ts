@@ -45,13 +45,18 @@ export async function writeConfig(dir: string, config: unknown, name = 'counters
   return file;
 }
 
-export interface StartOptions {
+export interface ProxyProcessOptions {
+  /** the program and its first arguments; default: this Node with the clone's bin/countersign.js */
+  command?: [string, ...string[]];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
   /** the config's log.file: its lines are followed (like `tail -F`, across a rename) instead of stdout */
   logFile?: string;
 }
 
-export function startProxyProcess(configFile: string, extraArgs: string[] = [], opts: StartOptions = {}): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProxyProcess(configFile: string, extraArgs: string[] = [], opts: ProxyProcessOptions = {}): Promise<ProxyProcess> {
+  const [cmd, ...pre] = opts.command ?? [process.execPath, CLI];
+  const child = spawn(cmd, [...pre, 'start', '--config', configFile, ...extraArgs], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
