@@ -19,6 +19,9 @@ import { buildProxyHeader } from './edge/index.js';
 import { createUpstreamProtocols } from './forward/index.js';
 import { cidrMatcher } from './config/index.js';
 import type { Logger } from './observe/index.js';
+import { HealthChecker } from './forward/index.js';
+import type { EdgeAcme } from './edge/index.js';
+import { caCertificates, commonName, connectionChannel, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type ConnectionEvent, type Readiness, type ReloadOutcome } from './observe/index.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
 
@@ -42,21 +45,46 @@ export interface ProxyOptions {
    * from the same files). Default true; false keeps the base keys as given.
    */
   rotateTicketKeysOnTrustChange?: boolean;
+  /** keep Prometheus metrics (for the admin listener); default: when config.admin is set */
+  metrics?: boolean;
+  /** where the config came from, for /status */
+  source?: { file: string; digest: string; loadedAt: Date };
+  /** a worker's follower of the primary's ACME manager, instead of a manager of its own */
+  acme?: EdgeAcme;
+}
+
+/** What GET /status shows of one process. */
+export interface ProxyStatus {
+  pid: number;
+  listen: string;
+  draining: boolean;
+  config?: { file: string; digest: string; loadedAt: string };
+  startedAt: string;
+  certificates: { id: string; source: string; names: string[]; isDefault: boolean; subject?: string; issuer?: string; notAfter?: string; file?: string; lastError?: string }[];
+  cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
+  upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
+  delegation?: { cached: number; hits: number; misses: number; renewals: number };
 }
 
 export interface RunningProxy {
   address: { host: string; port: number };
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
-  /** re-read certificate, CA and CRL files now (SIGHUP) */
-  reload(): Promise<void>;
+  /** re-read certificate, CA and CRL files now (SIGHUP, POST /reload); never throws */
+  reload(): Promise<ReloadOutcome>;
+  /** ready to take traffic: listening, not draining, certificates loaded, every route has a healthy server */
+  ready(): Readiness;
+  status(): ProxyStatus;
+  metrics?: ProxyMetrics;
   minter?: DelegationMinter;
   certificates: EdgeCertificates;
 }
 
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
-export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
+  const startedAt = new Date();
+  const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -80,6 +108,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });
   await protocols.ready;
+  const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
   // Header-mode routes present their own proxy certificate; each route's pools are
   // keyed by the route, so two routes with different proxy certificates never share one.
   const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
@@ -102,8 +131,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
       ? headersFor(route, conn)
       : undefined;
+    const balanceKey = conn.client?.identity;
     if (route.identity === 'header') {
-      return { cluster, ...proxyIdentities.get(route)!, headers };
+      const p = proxyIdentities.get(route)!;
+      // identity-hash sends each identity to its own server, so its connections cannot be shared
+      const identityKey = balanceKey && config.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
+      return { cluster, ...p, identityKey, headers, balanceKey };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
     const client = conn.client;
@@ -117,6 +150,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       current,
       identityKey: client.certSha256,
       headers,
+      balanceKey,
     };
   };
   const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
@@ -143,7 +177,24 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     })
     : undefined;
 
-  certificates = await createEdgeCertificates({ config, logger });
+  // Active health checks present the route's proxy certificate when one exists, else none.
+  const checkers: HealthChecker[] = [];
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (!u.health) continue;
+    const cluster = clusters.get(name)!;
+    const proxyRoute = config.routes.find((r) => r.upstream === name && proxyIdentities.has(r));
+    const context = proxyRoute ? proxyIdentities.get(proxyRoute)!.context : undefined;
+    checkers.push(new HealthChecker({
+      cluster,
+      check: { type: u.health.type, intervalMs: u.health.interval, timeoutMs: u.health.timeout, path: u.health.path, expectStatus: u.health.expectStatus, unhealthyAfter: u.health.unhealthyAfter, healthyAfter: u.health.healthyAfter },
+      secureContext: () => context ?? cluster.anonymous(),
+      alpn: u.alpn ?? HTTP_ALPN,
+      host: u.servername,
+      logger: logger.child({ component: 'health' }),
+    }));
+  }
+
+  certificates = await createEdgeCertificates({ config, logger, acme });
   let ticketKeys = givenTicketKeys;
   // a fleet's shared key file wins over the keys a primary hands its workers
   const ticketFile = config.edge.sessionTickets?.keyFile;
@@ -175,6 +226,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const routes = router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
+      publishConnection({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
       socket.destroy();
       return;
@@ -184,6 +236,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
     };
     if (!verdict.ok) {
+      publishConnection({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http' && http) {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
@@ -198,13 +251,16 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       // below info nothing is logged: no listener, no log object per connection
       track(socket, conn);
       socket.once('close', () => {
-        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome: 'revoked', reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome: 'closed', bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        const outcome = conn.revoked ? 'revoked' : 'closed';
+        publishConnection({ route: route.upstream, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
       socket.destroy();
       return;
@@ -213,6 +269,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     try {
       binding = bind(route, conn);
     } catch (err) {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
       socket.destroy();
       return;
@@ -228,9 +285,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       proxyHeader: upstreamConfig.proxyProtocol
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions,
+      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : o.outcome;
+      publishConnection({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
       logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
@@ -251,6 +309,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     maxConnections: config.limits.maxConnections,
     onSecureConnection,
     onClientError: (err, remoteAddress) => {
+      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: certificates.takeOver,
@@ -315,12 +374,25 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
   };
   certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); protocols.stop(); throw err; });
+    const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); protocols.stop(); metrics?.close(); throw err; });
+  for (const c of checkers) c.start();
+  let cas = caCertificates(config);
+  metrics?.setSources({
+    minter: minter ? () => minter.stats() : undefined,
+    servers: () => [...clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
+    certificates: () => [
+      ...certificates!.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
+      ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
+    ],
+  });
   if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
+  let draining = false;
   const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+    draining = true;
     const closed = edge.stopAccepting();
+    await Promise.all(checkers.map((c) => c.stop()));
     // not awaited: a request in flight may outlast the grace period, which is the limit
     http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
@@ -336,15 +408,63 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     await certificates!.stop();
     minter?.stop();
     protocols.stop();
+    metrics?.close();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
+  const ready = (): Readiness => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('draining: shutting down, not taking new connections');
+    const certs = certificates!.store.list();
+    if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
+    for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
+    const now = Date.now();
+    for (const [i, r] of config.routes.entries()) {
+      const cluster = clusters.get(r.upstream)!;
+      if (cluster.servers.some((s) => cluster.isEligible(s, now))) continue;
+      const why = cluster.servers.map((s) => `${s.address} ${!s.healthy ? `unhealthy (${s.lastCheck?.reason ?? 'health check failed'})` : 'failing (passive)'}`);
+      reasons.push(`routes[${i}] → upstream ${r.upstream}: no healthy server: ${why.join('; ')}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const status = (): ProxyStatus => ({
+    pid: process.pid,
+    listen: `${address.host}:${address.port}`,
+    draining,
+    config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
+    startedAt: startedAt.toISOString(),
+    certificates: certificates!.store.list().map((c) => ({
+      id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
+      notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
+    })),
+    cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
+    upstreams: Object.fromEntries([...clusters.values()].map((c) => [c.name, {
+      balance: config.upstreams[c.name].balance,
+      servers: c.servers.map((s) => ({
+        address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
+        lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+      })),
+    }])),
+    delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+  });
+
   return {
-    address, stop, minter, certificates: certificates!,
-    reload: async () => {
-      reloadTicketKeys();
-      const r = await certificates!.reload();
-      logger.info({ outcome: r.failed.length ? 'partial' : 'ok', reloaded: r.reloaded, failed: r.failed }, 'reload');
+    address, stop, minter, certificates: certificates!, metrics, ready, status,
+    reload: async (): Promise<ReloadOutcome> => {
+      try {
+        const tickets = reloadTicketKeys();
+        const r = await certificates!.reload();
+        cas = caCertificates(config);
+        const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
+        metrics?.reloads.inc({ outcome });
+        logger.info({ outcome, reloaded: r.reloaded, failed: r.failed }, 'reload');
+        return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
+      } catch (err) {
+        metrics?.reloads.inc({ outcome: 'failed' });
+        logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
+        return { ok: false, outcome: 'failed', reason: (err as Error).message };
+      }
     },
   };
 }

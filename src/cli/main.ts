@@ -13,6 +13,7 @@ const COMMANDS: { name: string; load: () => Promise<{ command: Command }> }[] = 
   { name: 'demo', load: () => import('./commands/demo.js') },
   { name: 'certs init', load: () => import('./commands/certs-init.js') },
   { name: 'certs status', load: () => import('./commands/certs-status.js') },
+  { name: 'reload', load: () => import('./commands/reload.js') },
   { name: 'identity of', load: () => import('./commands/identity-of.js') },
   { name: 'inspect', load: () => import('./commands/inspect.js') },
 ];

@@ -1,6 +1,9 @@
 /**
- * SIGINT/SIGTERM stop gracefully (a second signal stops at once); SIGHUP reloads.
+ * SIGINT/SIGTERM stop gracefully (a second signal stops at once); SIGHUP reloads;
+ * SIGUSR1 reopens log files.
  */
+import type { Logger, ReopenResult } from '../observe/index.js';
+
 export interface SignalHandlers {
   onStop(): Promise<void>;
   onReload?(): void;
@@ -18,4 +21,21 @@ export function onShutdownSignals(h: SignalHandlers): void {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   if (h.onReload) process.on('SIGHUP', () => { h.log('SIGHUP: reloading certificates'); h.onReload!(); });
+}
+
+/**
+ * SIGUSR1 reopens the log and audit files (nginx's habit, for logrotate) and
+ * never opens an inspector: bin/countersign.js already holds a listener, which
+ * keeps Node's own handler away. `reopen` does the work (in the primary it also
+ * tells the workers); its outcome is logged.
+ */
+export function onReopenSignal(reopen: () => Promise<ReopenResult>, logger: Logger): void {
+  process.on('SIGUSR1', () => { void reopenAndLog(reopen, logger, 'SIGUSR1'); });
+}
+
+export async function reopenAndLog(reopen: () => Promise<ReopenResult>, logger: Logger, why: string): Promise<void> {
+  const r = await reopen();
+  if (r.reopened.length === 0 && r.failed.length === 0) { logger.info({ outcome: 'ignored' }, `${why}: no log or audit file to reopen; ignored`); return; }
+  if (r.reopened.length) logger.info({ outcome: 'reopened', reopened: r.reopened }, `${why}: reopened ${r.reopened.join(', ')}`);
+  for (const f of r.failed) logger.error({ outcome: 'failed', file: f.name, reason: f.reason }, `${why}: cannot reopen ${f.name}`);
 }

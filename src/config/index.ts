@@ -1,5 +1,5 @@
-export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig } from './schema.js';
-export { loadConfig, parseConfigText, parseConfigObject, ConfigError, type LoadedConfig } from './load-config.js';
+export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig, type HealthConfig, type AdminConfig } from './schema.js';
+export { loadConfig, parseConfigText, parseConfigObject, ConfigError, isSocketPath, type LoadedConfig } from './load-config.js';
 export { checkConfigFiles } from './check-files.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSettings } from './acme-checks.js';

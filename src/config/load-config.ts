@@ -3,6 +3,7 @@
  * reported at once, each prefixed with the path of the bad key, so `check` can
  * print them all.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -31,6 +32,9 @@ export interface LoadedConfig {
   file: string;
   /** what `check` prints as warnings and `start` logs (certificates expiring soon, names no certificate covers, …) */
   warnings: string[];
+  /** SHA-256 of the file's text, hex (shown by /status) */
+  digest: string;
+  loadedAt: Date;
 }
 
 /** The value at `path` in the raw input (for quoting what was written). */
@@ -108,7 +112,11 @@ function crossCheck(c: Config): string[] {
     if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
-  if (c.workers !== 1 && c.edge.acme) p.push('workers: ACME (edge.acme) needs workers: 1; its orders and challenge answers live in one process');
+  if (c.admin && !isSocketPath(c.admin.listen)) {
+    const port = (s: string) => Number(s.slice(s.lastIndexOf(':') + 1));
+    if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
+  }
+  if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
   const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
@@ -130,7 +138,12 @@ function resolvePaths(c: Config, base: string): void {
   if (c.delegation) c.delegation.ca = { cert: abs(c.delegation.ca.cert), key: abs(c.delegation.ca.key) };
   for (const u of Object.values(c.upstreams)) u.ca = u.ca.map(abs);
   for (const r of c.routes) if (r.proxyCert) r.proxyCert = { cert: abs(r.proxyCert.cert), key: abs(r.proxyCert.key) };
+  if (c.log.file) c.log.file = abs(c.log.file);
+  if (c.admin && isSocketPath(c.admin.listen)) c.admin.listen = abs(c.admin.listen);
 }
+
+/** admin.listen: a unix socket path (the schema allows `/…`, `./…`, `../…`) rather than host:port */
+export const isSocketPath = (s: string): boolean => s.startsWith('/') || s.startsWith('.');
 
 export function parseConfigText(text: string, file: string): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -167,5 +180,5 @@ export async function loadConfig(path: string, opts: { checkFiles?: boolean } = 
     warnings = certs.warnings;
   }
   if (problems.length) throw new ConfigError(file, problems, { warnings });
-  return { config, file, warnings };
+  return { config, file, warnings, digest: createHash('sha256').update(text).digest('hex'), loadedAt: new Date() };
 }

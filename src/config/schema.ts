@@ -42,6 +42,13 @@ export const DEFAULTS = {
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
+  healthType: 'tls',
+  healthInterval: '5s',
+  healthTimeout: '2s',
+  healthPath: '/',
+  healthExpectStatus: 200,
+  healthUnhealthyAfter: 2,
+  healthHealthyAfter: 2,
 } as const;
 
 /** pino's levels, for `log.level` and the CLI's `--log-level` */
@@ -122,14 +129,25 @@ const edgeSchema = z.strictObject({
   }).optional().describe('PROXY protocol from L4 balancers: the address in the header is the client address in logs, X-Forwarded-For and deny decisions'),
 });
 
+const healthSchema = z.strictObject({
+  type: z.enum(['tls', 'http']).default(DEFAULTS.healthType).describe('`tls`: complete a TLS handshake (the chosen ALPN is recorded); `http`: GET `path` over TLS and expect `expectStatus`'),
+  interval: duration(DEFAULTS.healthInterval).describe('time between two checks of a server'),
+  timeout: duration(DEFAULTS.healthTimeout).describe('a check that takes longer fails'),
+  path: z.string().startsWith('/').default(DEFAULTS.healthPath).describe('http checks: the path to GET'),
+  expectStatus: z.number().int().min(100).max(599).default(DEFAULTS.healthExpectStatus).describe('http checks: the status a healthy server answers'),
+  unhealthyAfter: z.number().int().positive().default(DEFAULTS.healthUnhealthyAfter).describe('consecutive failed checks that mark a server unhealthy'),
+  healthyAfter: z.number().int().positive().default(DEFAULTS.healthHealthyAfter).describe('consecutive passed checks that mark an unhealthy server healthy again'),
+});
+
 const upstreamSchema = z.strictObject({
   servers: z.array(hostPort).min(1, 'an upstream needs at least one server').describe('host:port of each server'),
   ca: files.describe('CA bundle that verifies the servers\' certificates'),
   servername: z.string().min(1).optional().describe('name checked in the server certificate and sent as SNI; default: the server host'),
   minVersion: tlsVersion.default(DEFAULTS.upstreamMinVersion).describe('lowest TLS version to the upstream'),
-  balance: z.enum(['round-robin', 'least-connections']).default('round-robin').describe('how a server is picked'),
+  balance: z.enum(['round-robin', 'least-connections', 'identity-hash']).default('round-robin').describe('how a server is picked, in both modes: `round-robin`, `least-connections`, or `identity-hash` (the same client identity goes to the same healthy server; rendezvous hashing moves few identities when servers come and go)'),
   connectTimeout: duration(DEFAULTS.connectTimeout).describe('max time to connect and complete the upstream handshake'),
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
+  health: healthSchema.optional().describe('active health checks of every server (passive ejection by failTimeout stays)'),
   alpn: z.array(z.string().min(1).max(255)).optional().describe('override: the ALPN protocols the servers speak, in preference order (`[]` for none). Default: learned from each server by probe handshakes (h2, http/1.1, http/1.0, mqtt, postgresql and protocols clients offer); on connection-mode routes the edge negotiates only what the servers speak and offers the chosen one upstream'),
   starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
@@ -188,12 +206,21 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('resource limits'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),
-    pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines'),
+    pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),
+    file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
+  admin: z.strictObject({
+    listen: z.string().refine((v) => hostPort.safeParse(v).success || /^(\/|\.\/|\.\.\/)./.test(v), {
+      message: 'expected host:port (e.g. 127.0.0.1:9901) or a unix socket path starting with / or ./',
+    })
+      .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
+  }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
 });
 
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = Config['upstreams'][string];
 export type EdgeConfig = Config['edge'];
+export type HealthConfig = NonNullable<UpstreamConfig['health']>;
+export type AdminConfig = NonNullable<Config['admin']>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;

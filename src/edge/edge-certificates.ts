@@ -8,14 +8,17 @@ import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../config/index.js';
 import { DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
-import type { AcmeManager } from './acme/index.js';
-import { createCertificateStore, type CertificateStore, type ReloadResult } from './certificate-store.js';
+import type { AcmeFollower, AcmeManager, AcmeManagerOptions, TlsAlpnResponder } from './acme/index.js';
+import { createCertificateStore, type CertificateSource, type CertificateStore, type ReloadResult } from './certificate-store.js';
 import type { ClientHello } from './client-hello.js';
 import type { ServerContexts } from './edge-listener.js';
 
+/** What the edge needs of ACME: the manager itself, or a worker's follower of the primary's manager. */
+export type EdgeAcme = CertificateSource & { tlsAlpnResponder: TlsAlpnResponder; start(): Promise<void>; stop(): Promise<void> };
+
 export interface EdgeCertificates {
   store: CertificateStore;
-  acme?: AcmeManager;
+  acme?: EdgeAcme;
   contexts: ServerContexts;
   /** ACME tls-alpn-01: takes a socket whose ClientHello asks for a pending challenge; undefined when not needed */
   takeOver?: (socket: Socket, hello: ClientHello) => boolean;
@@ -31,6 +34,8 @@ export interface EdgeCertificatesOptions {
   logger: Logger;
   /** false for one-shot commands (`certs status`): read once, no watching, no ACME loop */
   live?: boolean;
+  /** ACME from elsewhere (a worker's AcmeFollower) instead of a manager built from the config */
+  acme?: EdgeAcme;
 }
 
 function portOf(listen: string): number {
@@ -38,7 +43,23 @@ function portOf(listen: string): number {
 }
 
 /** acme-client takes ~0.4 s to load, so it is imported only when ACME is configured. */
-export async function acmeManagerFor(config: Config, logger: Logger): Promise<AcmeManager | undefined> {
+/** Where http-01 is answered: the configured httpListen, by default 0.0.0.0:80 with http-01, none with tls-alpn-01. */
+function acmeHttpListen(a: NonNullable<Config['edge']['acme']>): string | undefined {
+  return a.httpListen ?? (a.challenge === 'http-01' ? DEFAULTS.acmeHttpListen : undefined);
+}
+
+/**
+ * A worker's follower of the primary's ACME manager (workers > 1): it serves the
+ * certificates and answers the challenges the primary sends.
+ */
+export async function acmeFollowerFor(config: Config, logger: Logger): Promise<AcmeFollower | undefined> {
+  const a = config.edge.acme;
+  if (!a) return undefined;
+  const { AcmeFollower } = await import('./acme/index.js');
+  return new AcmeFollower({ httpListen: acmeHttpListen(a), httpsPort: portOf(config.listen) || 443, logger: logger.child({ component: 'acme' }) });
+}
+
+export async function acmeManagerFor(config: Config, logger: Logger, overrides: Partial<AcmeManagerOptions> = {}): Promise<AcmeManager | undefined> {
   const a = config.edge.acme;
   if (!a) return undefined;
   const { createAcmeManager } = await import('./acme/index.js');
@@ -48,17 +69,18 @@ export async function acmeManagerFor(config: Config, logger: Logger): Promise<Ac
     email: a.email,
     domains: a.domains,
     challenge: a.challenge,
-    httpListen: a.httpListen ?? (a.challenge === 'http-01' ? DEFAULTS.acmeHttpListen : undefined),
+    httpListen: acmeHttpListen(a),
     httpsPort: portOf(config.listen) || 443,
     storage: a.storage,
     eab: a.eab,
     checkIntervalMs: a.renewCheckInterval,
     logger: logger.child({ component: 'acme' }),
+    ...overrides,
   });
 }
 
-export async function createEdgeCertificates({ config, logger, live = true }: EdgeCertificatesOptions): Promise<EdgeCertificates> {
-  const acme = live ? await acmeManagerFor(config, logger) : undefined;
+export async function createEdgeCertificates({ config, logger, live = true, acme: given }: EdgeCertificatesOptions): Promise<EdgeCertificates> {
+  const acme: EdgeAcme | undefined = given ?? (live ? await acmeManagerFor(config, logger) : undefined);
   const auth = config.edge.clientAuth;
   const store = await createCertificateStore({
     certificates: config.edge.certificates,

@@ -35,6 +35,8 @@ export interface UpstreamBinding {
    * context never changes (proxy certificate, anonymous).
    */
   current?: () => { context: SecureContext; sessions?: Map<string, Buffer> };
+  /** the client identity, for `balance: identity-hash` (undefined: anonymous) */
+  balanceKey?: string;
   /** identity headers to add (header/both identity) */
   headers?: Record<string, string>;
 }

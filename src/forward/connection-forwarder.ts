@@ -34,6 +34,8 @@ export interface ForwardConnectionOptions {
   proxyHeader?: Buffer;
   idleTimeoutMs: number;
   sessions?: Map<string, Buffer>;
+  /** the client identity, for balance: identity-hash */
+  balanceKey?: string;
 }
 
 export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions): Promise<ConnectionOutcome> {
@@ -59,7 +61,7 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
     client.pause();
 
-    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader }).then(
+    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey }).then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
         const expected = o.expectAlpn ?? o.alpn ?? false;

@@ -14,6 +14,7 @@ import type { BindUpstream, ClientConnection, UpstreamBinding } from './client-c
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
+import { requestChannel, type RequestEvent } from '../observe/index.js';
 import { isNormalizedPath, type Router } from './router.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
 
@@ -197,6 +198,9 @@ export class HttpForwarder {
 
   /** One line per request at info; nothing is built when info is off. */
   private logRequest(req: AnyRequest, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
+    if (requestChannel.hasSubscribers) {
+      requestChannel.publish({ route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started } satisfies RequestEvent);
+    }
     if (!this.o.logger.isLevelEnabled('info')) return;
     this.o.logger.info({
       conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: req.method, path, status,

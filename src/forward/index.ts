@@ -13,3 +13,4 @@ export {
 export { Router } from './router.js';
 export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
+export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';

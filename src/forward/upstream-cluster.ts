@@ -8,6 +8,8 @@ import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
 import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
 import { isStalled, markDown, markUp, raceConnect, type HealthOptions, type RaceServer } from './connect-race.js';
+import { upstreamConnectChannel, type UpstreamConnectEvent } from '../observe/index.js';
+import { Balancer, type BalancePolicy } from './balancer.js';
 
 export interface UpstreamServer extends RaceServer {
   host: string;
@@ -15,6 +17,10 @@ export interface UpstreamServer extends RaceServer {
   address: string;
   active: number;
   failedUntil: number;
+  /** active health checks' verdict (true until a check says otherwise; always true without checks) */
+  healthy: boolean;
+  /** the last active check, for /status */
+  lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
 }
 
 export interface UpstreamClusterOptions {
@@ -28,7 +34,7 @@ export interface UpstreamClusterOptions {
   /** default TLSv1.3 */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** default round-robin */
-  balance?: 'round-robin' | 'least-connections';
+  balance?: BalancePolicy;
   /** default 5000 */
   connectTimeoutMs?: number;
   /** how long a failed server is skipped; default 10000 */
@@ -52,6 +58,8 @@ export interface ConnectOptions {
   sessions?: Map<string, Buffer>;
   /** PROXY protocol header sent before anything else */
   proxyHeader?: Buffer;
+  /** the client identity, for balance: identity-hash */
+  balanceKey?: string;
 }
 
 /** The server refused every ALPN protocol offered (no_application_protocol): not a server failure. */
@@ -71,7 +79,7 @@ export class UpstreamCluster {
   readonly name: string;
   readonly servers: UpstreamServer[];
   private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
-  private next = 0;
+  private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
@@ -79,7 +87,13 @@ export class UpstreamCluster {
     this.opts = {
       minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
     };
-    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0 }));
+    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
+    this.balancer = new Balancer(this.opts.balance);
+  }
+
+  /** A server takes new connections: healthy by the active checks and not in its fail timeout. */
+  isEligible(s: UpstreamServer, now = Date.now()): boolean {
+    return s.healthy && s.failedUntil <= now;
   }
 
   /** Builds the context presenting `creds` (or no client certificate) to this cluster. */
@@ -96,19 +110,17 @@ export class UpstreamCluster {
     return (this.anonymousContext ??= this.buildContext());
   }
 
-  /** Next server by the balancing policy, skipping ones in their fail timeout unless all are. */
-  pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now()): UpstreamServer | undefined {
+  /**
+   * Next server by the balancing policy (balancer.ts), skipping unhealthy ones
+   * and ones in their fail timeout unless all are (a stale verdict is better
+   * than a certain failure).
+   */
+  pick(exclude?: ReadonlySet<UpstreamServer>, now = Date.now(), balanceKey?: string): UpstreamServer | undefined {
     const candidates = this.servers.filter((s) => !exclude?.has(s));
     if (candidates.length === 0) return undefined;
     // a server with a connect stuck for longer than the race delay is busy: not picked while others are free
-    const healthy = candidates.filter((s) => s.failedUntil <= now && !isStalled(s, this.opts.connectRaceMs, now));
-    const pool = healthy.length ? healthy : candidates;
-    if (this.opts.balance === 'least-connections') {
-      return pool.reduce((a, b) => (b.active < a.active ? b : a));
-    }
-    const s = pool[this.next % pool.length];
-    this.next = (this.next + 1) % 1_000_000;
-    return s;
+    const eligible = candidates.filter((s) => this.isEligible(s, now) && !isStalled(s, this.opts.connectRaceMs, now));
+    return this.balancer.pick(eligible.length ? eligible : candidates, balanceKey);
   }
 
   /** down, retried after a backoff that doubles per consecutive failure (logged once per change) */
@@ -175,19 +187,41 @@ export class UpstreamCluster {
   }
 
   /**
+   * One connection to `server` as balancing sees it: a failure starts the
+   * server's fail timeout, a success ends it; each attempt is a
+   * `countersign:upstream:connect` event (the connect-time metric).
+   */
+  async attempt(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+    const t0 = performance.now();
+    const publish = (ok: boolean) => {
+      if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
+    };
+    try {
+      const socket = await this.connectTo(server, o);
+      this.markUp(server);
+      publish(true);
+      return socket;
+    } catch (err) {
+      // a server that refuses the protocol is alive: the caller re-learns what it speaks
+      if (!isAlpnRefusal(err)) this.markFailed(server, Date.now(), (err as Error).message);
+      publish(false);
+      throw err;
+    }
+  }
+
+  /**
    * Connects to the first server that answers, failing over to the others.
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
   async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
-    const health = { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange };
     try {
       return await raceConnect<UpstreamServer>({
-        pick: (tried) => this.pick(tried),
-        attempt: (s) => this.connectTo(s, o),
+        pick: (tried) => this.pick(tried, Date.now(), o.balanceKey),
+        // attempt() marks the server down or up and publishes the connect event
+        attempt: (s) => this.attempt(s, o),
         raceDelayMs: this.opts.connectRaceMs,
-        // a server that refuses the protocol is alive: the caller re-learns what it speaks
-        failed: (s, err) => { if (!isAlpnRefusal(err)) this.markFailed(s, Date.now(), err.message); },
-        succeeded: (s) => markUp(s, health),
+        failed: () => {},
+        succeeded: () => {},
       });
     } catch (err) {
       const last = err as Error;

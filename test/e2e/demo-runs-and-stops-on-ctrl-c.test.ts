@@ -3,7 +3,7 @@
  * behind the proxy, and the curl commands it prints do what the comments above
  * them say — alice allowed, bob 403 prohibited by policy, root refused at the
  * edge, no certificate refused with 400. Ctrl-C (SIGINT) stops it cleanly with
- * exit 0. The demo uses the fixed ports 8443 and 7373: this is the only test
+ * exit 0; SIGUSR1 opens no inspector. The demo uses the fixed ports 8443 and 7373: this is the only test
  * that runs it.
  */
 import { test, after, before } from 'node:test';
@@ -15,6 +15,7 @@ import { CLI, REPO_ROOT, runCli } from '../helpers/proxy-process.js';
 import { runCommand } from '../helpers/run-command.js';
 import { deferred, withTimeout } from '../helpers/wait.js';
 import { identityOfFile } from '../helpers/e2e.js';
+import { listeningPorts } from '../helpers/process-ports.js';
 
 let demo: ChildProcess;
 let stdout = '';
@@ -85,6 +86,17 @@ test('the printed curl commands do what their comments say', async () => {
   // the refusals at the edge are logged with their reasons
   assert.match(stdout, /"reason":"denied identity".*"msg":"client refused"/);
   assert.match(stdout, /"reason":"no certificate".*"msg":"client refused"/);
+});
+
+test('SIGUSR1 opens no inspector: it is logged as ignored and no new port listens', async () => {
+  demo.kill('SIGUSR1');
+  const t0 = Date.now();
+  while (!stdout.includes('SIGUSR1: no log or audit file to reopen; ignored')) {
+    assert.ok(Date.now() - t0 < 10_000, `no SIGUSR1 line: ${stdout.slice(-500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(await listeningPorts(demo.pid!), [7373, 8443], 'the key service and the proxy, nothing else');
+  assert.doesNotMatch(stderr, /Debugger listening/);
 });
 
 test('Ctrl-C (SIGINT) stops it cleanly, exit 0', async () => {

@@ -63,6 +63,8 @@ export interface HttpsBackendOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** read the body before the handler runs (default true; false lets a handler stream it) */
   readBody?: boolean;
+  /** listen on this port (a restarted backend takes its old one); default a free port */
+  port?: number;
 }
 
 function identifyOrError(identifier: Identifier, socket: TLSSocket): { identity?: string; subject?: string; via?: string; identifyError?: string } {
@@ -131,7 +133,7 @@ export async function startHttpsBackend(o: HttpsBackendOptions): Promise<HttpsBa
     });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(o.port ?? 0, '127.0.0.1', resolve); });
   return {
     port: (server.address() as AddressInfo).port,
     server,

@@ -3,7 +3,9 @@
  * config written to a temp directory, and reads its JSON log lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -37,6 +39,8 @@ export interface ProxyProcessOptions {
   command?: [string, ...string[]];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** the config's log.file: its lines are followed (like `tail -F`, across a rename) instead of stdout */
+  logFile?: string;
 }
 
 export function startProxyProcess(configFile: string, extraArgs: string[] = [], opts: ProxyProcessOptions = {}): Promise<ProxyProcess> {
@@ -46,7 +50,7 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = [], 
   let stderr = '';
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  const onData = (d: Buffer) => {
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -57,7 +61,9 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = [], 
       logs.push(l);
       for (const w of [...waiters]) if (w.pred(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
     }
-  });
+  };
+  child.stdout!.on('data', onData);
+  if (opts.logFile) followFile(opts.logFile, onData, child);
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000) => {
@@ -107,4 +113,24 @@ export function baseConfig(pkiDir: string, upstreamPort: number, route: Record<s
     routes: [{ upstream: 'backend', mode: 'connection', identity: 'delegated', ...route }],
     log: { level: 'info' },
   };
+}
+
+/** Calls `onData` with what is appended to `path`, starting over when the path names a new file. */
+function followFile(path: string, onData: (d: Buffer) => void, child: ChildProcess): void {
+  let ino = -1;
+  let offset = 0;
+  const timer = setInterval(() => {
+    let st;
+    try { st = statSync(path); } catch { return; }
+    if (st.ino !== ino) { ino = st.ino; offset = 0; }
+    if (st.size <= offset) return;
+    const fd = openSync(path, 'r');
+    try {
+      const b = Buffer.alloc(st.size - offset);
+      const n = readSync(fd, b, 0, b.length, offset);
+      offset += n;
+      onData(b.subarray(0, n));
+    } finally { closeSync(fd); }
+  }, 50);
+  child.once('exit', () => setTimeout(() => clearInterval(timer), 200));
 }

@@ -112,7 +112,7 @@ test('docs/configuration.md lists every key exactly as the schema does', () => {
   assert.equal(doc, withReferenceTable(doc), 'run `npm run docs:config` and commit docs/configuration.md');
 });
 
-test('workers: one by default, a count or auto; ACME needs a single process', () => {
+test('workers: one by default, a count or auto; ACME works with workers too', () => {
   assert.equal(parseConfigText(minimal, '/etc/cs/countersign.yaml').workers, 1);
   assert.equal(parseConfigText(`workers: 4\n${minimal}`, '/etc/cs/countersign.yaml').workers, 4);
   assert.equal(parseConfigText(`workers: auto\n${minimal}`, '/etc/cs/countersign.yaml').workers, 'auto');
@@ -120,5 +120,25 @@ test('workers: one by default, a count or auto; ACME needs a single process', ()
   assert.ok(problems(`workers: many\n${minimal}`).some((l) => l.startsWith('workers:')));
   const acme = minimal.replace('  clientAuth:', '  acme: { directory: letsencrypt, domains: [a.example], storage: acme }\n  clientAuth:');
   assert.deepEqual(problems(acme), []);
-  assert.deepEqual(problems(`workers: 2\n${acme}`), ['workers: ACME (edge.acme) needs workers: 1; its orders and challenge answers live in one process']);
+  assert.deepEqual(problems(`workers: 2\n${acme}`), []);
+});
+
+test('admin.listen: host:port or a socket path (resolved against the config), never the edge port', () => {
+  assert.equal(parseConfigText(`admin: { listen: "127.0.0.1:9901" }\n${minimal}`, '/etc/cs/countersign.yaml').admin?.listen, '127.0.0.1:9901');
+  assert.equal(parseConfigText(`admin: { listen: ./run/admin.sock }\n${minimal}`, '/etc/cs/countersign.yaml').admin?.listen, '/etc/cs/run/admin.sock');
+  assert.deepEqual(problems(`admin: { listen: "0.0.0.0:8443" }\n${minimal}`), ['admin.listen: 0.0.0.0:8443 uses the edge port; the admin listener needs its own address (it answers without client certificates)']);
+  assert.ok(problems(`admin: { listen: admin.sock }\n${minimal}`).some((l) => l.startsWith('admin.listen: expected host:port (e.g. 127.0.0.1:9901) or a unix socket path')));
+  assert.equal(parseConfigText(minimal, '/etc/cs/countersign.yaml').admin, undefined, 'off by default');
+});
+
+test('log.file is resolved against the config and cannot be pretty', () => {
+  assert.equal(parseConfigText(`log: { file: logs/cs.log }\n${minimal}`, '/etc/cs/countersign.yaml').log.file, '/etc/cs/logs/cs.log');
+  assert.ok(problems(`log: { file: cs.log, pretty: true }\n${minimal}`).some((l) => l.startsWith('log.pretty:')));
+});
+
+test('upstream health: defaults, and identity-hash balance', () => {
+  const c = parseConfigText(minimal.replace('ca: certs/b.crt }', 'ca: certs/b.crt, balance: identity-hash, health: { type: http, path: /healthz } }'), '/etc/cs/countersign.yaml');
+  assert.equal(c.upstreams.kes.balance, 'identity-hash');
+  assert.deepEqual(c.upstreams.kes.health, { type: 'http', interval: 5000, timeout: 2000, path: '/healthz', expectStatus: 200, unhealthyAfter: 2, healthyAfter: 2 });
+  assert.ok(problems(minimal.replace('ca: certs/b.crt }', 'ca: certs/b.crt, health: { type: udp } }')).some((l) => l.startsWith('upstreams.kes.health.type:')));
 });

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOG_LEVELS } from '../../config/index.js';
-import { createLogger } from '../../observe/index.js';
+import { createLogger, reopenFiles } from '../../observe/index.js';
 import { readFileSync } from 'node:fs';
 import { identityOf, certificatesDer } from '../../pki/index.js';
 import { generateDevPki, writeDevPki } from '../../pki/dev/index.js';
@@ -14,7 +14,7 @@ import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
-import { onShutdownSignals } from '../signals.js';
+import { onReopenSignal, onShutdownSignals } from '../signals.js';
 
 const PACKAGE_ROOT = resolve(fileURLToPath(import.meta.url), '../../../../..');
 const PKI_FILES = ['edge.crt', 'edge.key', 'edge-ca.crt', 'client-ca.crt', 'alice.crt', 'alice.key', 'bob.crt', 'bob.key', 'root.crt', 'root.key', 'delegation-ca.crt', 'delegation-ca.key', 'backend-ca.crt', 'backend.crt', 'backend.key'];
@@ -86,6 +86,7 @@ Each connection and request is logged below. Ctrl-C stops everything.
 `);
     const p = proxy;
     const b = backend;
+    onReopenSignal(reopenFiles, logger);
     return new Promise<number>((done) => {
       onShutdownSignals({
         onStop: async () => { await p.stop(2000); await b.close(); done(0); },

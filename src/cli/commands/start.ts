@@ -2,12 +2,13 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
-import { createLogger } from '../../observe/index.js';
+import { createLogger, reopenFiles } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
-import { onShutdownSignals } from '../signals.js';
+import { onReopenSignal, onShutdownSignals } from '../signals.js';
+import { startLocalAdmin } from '../admin.js';
 import { WORKER_SLOT_ENV } from '../workers/messages.js';
 
 export const command: Command = {
@@ -32,20 +33,26 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     const loaded = await loadConfigForCli(files[0], io, { printWarnings: false });
     if (!loaded) return 1;
     const { config } = loaded;
+    const source = { file: loaded.file, digest: loaded.digest, loadedAt: loaded.loadedAt };
     const level = (values['log-level'] ?? config.log.level) as typeof config.log.level;
-    const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty });
+    const logger = createLogger({ level, pretty: values.pretty ?? config.log.pretty, file: config.log.file });
     // what `check` prints as warnings (the primary logs them once; its workers do not repeat them)
     if (!cluster.isWorker) for (const w of loaded.warnings) logger.warn({ reason: w }, 'config warning');
 
     if (cluster.isWorker) {
       const { runWorker } = await import('../workers/worker.js');
-      process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io));
+      process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io, source));
     }
     const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, graceMs: config.timeouts.shutdownGrace,
+        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen,
+        // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
+        acme: config.edge.acme ? async (publishChallenge) => {
+          const { acmeManagerFor } = await import('../../edge/index.js');
+          return acmeManagerFor(config, logger, { httpListen: undefined, publishChallenge });
+        } : undefined,
         announce: (listen) => logger.info({ listen, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
       });
       process.exit(code);
@@ -53,17 +60,29 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
 
     let proxy;
     try {
-      proxy = await startProxy({ config, logger });
+      proxy = await startProxy({ config, logger, source });
     } catch (err) {
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
     }
     const p = proxy;
+    let admin;
+    try {
+      admin = await startLocalAdmin(config, p, logger);
+    } catch (err) {
+      await p.stop(0);
+      io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+      logger.flush?.();
+      return 1;
+    }
+    const a = admin;
+    onReopenSignal(reopenFiles, logger);
     return new Promise<number>((resolve) => {
       onShutdownSignals({
-        onStop: async () => { await p.stop(); resolve(0); },
-        onReload: () => { p.reload().catch((err: Error) => logger.error({ reason: err.message }, 'reload failed')); },
+        // the admin listener outlives the drain, so a balancer sees /readyz answer 503
+        onStop: async () => { await p.stop(); await a?.close(); resolve(0); },
+        onReload: () => { void p.reload(); },
         log: (msg) => logger.info({ outcome: 'signal' }, msg),
       });
     });

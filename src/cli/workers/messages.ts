@@ -3,15 +3,29 @@
  * IPC channel. Workers act on these, not on signals: a terminal's Ctrl-C reaches
  * the whole process group, and only the primary decides what a signal means.
  */
+import type { ChallengeChange, SharedAcmeCertificate } from '../../edge/acme/index.js';
+
 export type PrimaryMessage =
-  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */ }
+  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */; acme?: AcmeSnapshot }
+  /** the primary's ACME manager: new certificates, or a challenge to answer (acknowledged with `countersign:answer`) */
+  | { type: 'countersign:acme'; id: number; certificates?: SharedAcmeCertificate[]; challenge?: ChallengeChange }
   | { type: 'countersign:stop' }
-  | { type: 'countersign:reload' };
+  | { type: 'countersign:reload' }
+  /** SIGUSR1 reached the primary: reopen log and audit files */
+  | { type: 'countersign:reopen' }
+  /** the admin listener (in the primary) asks each worker; answered with `countersign:answer` */
+  | { type: 'countersign:query'; id: number; what: WorkerQuery };
+
+/** What a worker that starts needs of the primary's ACME state. */
+export interface AcmeSnapshot { certificates: SharedAcmeCertificate[]; challenges: ChallengeChange[] }
+
+export type WorkerQuery = 'ready' | 'status' | 'metrics' | 'reload';
 
 export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */
   | { type: 'countersign:hello' }
-  | { type: 'countersign:ready'; listen: string };
+  | { type: 'countersign:ready'; listen: string }
+  | { type: 'countersign:answer'; id: number; result?: unknown; error?: string };
 
 /** Env var naming a worker's slot (1..N), so its log lines say which it is. */
 export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';

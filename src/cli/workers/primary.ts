@@ -7,8 +7,13 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../observe/index.js';
-import { isWorkerMessage, WORKER_SLOT_ENV, type PrimaryMessage } from './messages.js';
+import { reopenFiles, type Logger } from '../../observe/index.js';
+import { startAdminServer, type AdminHandlers, type RunningAdminServer } from '../../observe/index.js';
+import { aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsJson } from '../../observe/index.js';
+import type { ProxyStatus } from '../../proxy.js';
+import { onReopenSignal } from '../signals.js';
+import { isWorkerMessage, WORKER_SLOT_ENV, type AcmeSnapshot, type PrimaryMessage, type WorkerQuery } from './messages.js';
+import { shareCertificates, type AcmeManager, type ChallengeChange } from '../../edge/acme/index.js';
 
 export interface PrimaryOptions {
   workers: number;
@@ -17,7 +22,18 @@ export interface PrimaryOptions {
   graceMs: number;
   /** logs the "countersign listening" line once every worker listens */
   announce(listen: string): void;
+  /** admin.listen: the primary runs the admin listener and asks its workers */
+  admin?: string;
+  /**
+   * edge.acme: builds the one ACME manager, run here once every worker listens;
+   * its certificates and challenges go to the workers (acme-follower.ts).
+   */
+  acme?: (publishChallenge: (c: ChallengeChange) => Promise<void>) => Promise<AcmeManager | undefined>;
 }
+
+/** how long a worker may take to answer the admin listener's question */
+const QUERY_TIMEOUT_MS = 5_000;
+
 
 /** A worker that lived at least this long restarts at once; one that died sooner backs off. */
 const STABLE_MS = 10_000;
@@ -38,6 +54,36 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const done = new Promise<number>((r) => { finish = r; });
 
   const send = (w: Worker | undefined, m: PrimaryMessage) => { if (w?.isConnected()) w.send(m); };
+  let nextQuery = 1;
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  /** sends one worker a message that it answers; rejects when it does not answer in time (it may be dying) */
+  const ask = (w: Worker, m: (id: number) => PrimaryMessage): Promise<unknown> => new Promise((resolve, reject) => {
+    const id = nextQuery++;
+    const t = setTimeout(() => { pending.delete(id); reject(new Error(`no answer within ${QUERY_TIMEOUT_MS} ms`)); }, QUERY_TIMEOUT_MS);
+    pending.set(id, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
+    if (!w.isConnected()) { pending.get(id)!.reject(new Error('not connected')); pending.delete(id); return; }
+    w.send(m(id));
+  });
+  const query = (w: Worker, what: WorkerQuery) => ask(w, (id) => ({ type: 'countersign:query', id, what }));
+
+  // ACME: the manager runs here; workers get its certificates and pending challenges
+  let acme: AcmeManager | undefined;
+  const challenges = new Map<string, ChallengeChange>();
+  const acmeSnapshot = (): AcmeSnapshot | undefined => (acme || challenges.size
+    ? { certificates: acme ? shareCertificates(acme.certificates()) : [], challenges: [...challenges.values()] }
+    : undefined);
+  /** every worker that has its init (a later one gets the state in its init) */
+  const initialized = new Set<Worker>();
+  const toWorkers = async (m: Omit<Extract<PrimaryMessage, { type: 'countersign:acme' }>, 'id'>) => {
+    await Promise.all([...initialized].filter((w) => w.isConnected()).map((w) => ask(w, (id) => ({ ...m, id })).catch((err: Error) => {
+      o.logger.warn({ pid: w.process.pid, reason: err.message }, 'a worker did not take the ACME update');
+    })));
+  };
+  const publishChallenge = async (c: ChallengeChange) => {
+    const key = c.op.endsWith('http') ? `http:${(c as { token: string }).token}` : `tls:${(c as { domain: string }).domain}`;
+    if (c.op.startsWith('set')) challenges.set(key, c); else challenges.delete(key);
+    await toWorkers({ type: 'countersign:acme', challenge: c });
+  };
   const alive = () => [...slots.values()].filter((s) => s.worker && !s.worker.isDead());
 
   const fork = (n: number) => {
@@ -46,13 +92,19 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
     w.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
-      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys }); return; }
+      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot() }); initialized.add(w); return; }
+      if (m.type === 'countersign:answer') {
+        const p = pending.get(m.id);
+        pending.delete(m.id);
+        if (m.error !== undefined) p?.reject(new Error(m.error)); else p?.resolve(m.result);
+        return;
+      }
       slot.ready = true;
       if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
       if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); startAcme(); }
     });
-    w.on('exit', (code, signal) => onExit(n, slot, w, code, signal));
+    w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
   };
 
   const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
@@ -75,6 +127,21 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     o.logger.error({ worker: n, pid: w.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker exited; starting a new one');
     slot.ready = false;
     slot.timer = setTimeout(() => { if (phase !== 'stopping') fork(n); }, slot.backoffMs);
+  };
+
+  /** once every worker listens: challenges can be answered */
+  const startAcme = () => {
+    if (!o.acme) return;
+    o.acme(publishChallenge).then(async (m) => {
+      if (!m || phase === 'stopping') return;
+      acme = m;
+      m.subscribe(() => { void toWorkers({ type: 'countersign:acme', certificates: shareCertificates(m.certificates()) }); });
+      await m.start();
+    }).catch((err: Error) => {
+      o.logger.error({ outcome: 'failed', reason: err.message }, 'ACME cannot start; stopping');
+      exitCode = 1;
+      stopAll();
+    });
   };
 
   let killTimer: NodeJS.Timeout | undefined;
@@ -104,8 +171,59 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     o.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading certificates in every worker');
     for (const s of slots.values()) send(s.worker, { type: 'countersign:reload' });
   });
+  onReopenSignal(async () => {
+    for (const s of slots.values()) send(s.worker, { type: 'countersign:reopen' });
+    return reopenFiles();
+  }, o.logger);
 
-  for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
-  for (let n = 1; n <= o.workers; n++) fork(n);
-  return done.then((code) => { o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped'); return code; });
+  /** every worker's answer, or why there is none */
+  const askAll = async (what: WorkerQuery) => Promise.all([...slots.entries()].map(async ([n, s]) => {
+    if (!s.worker || !s.ready) return { worker: n, error: 'not running' };
+    try { return { worker: n, pid: s.worker.process.pid, result: await query(s.worker, what) }; } catch (err) { return { worker: n, error: (err as Error).message }; }
+  }));
+  const handlers: AdminHandlers = {
+    ready: async () => {
+      if (phase === 'stopping') return { ready: false, reasons: ['draining: shutting down, not taking new connections'] };
+      if (phase === 'starting') return { ready: false, reasons: ['starting: not every worker listens yet'] };
+      const reasons: string[] = [];
+      for (const a of await askAll('ready')) {
+        if (a.error !== undefined) { reasons.push(`worker ${a.worker}: ${a.error}`); continue; }
+        for (const r of (a.result as { reasons: string[] }).reasons) reasons.push(`worker ${a.worker}: ${r}`);
+      }
+      return { ready: reasons.length === 0, reasons };
+    },
+    metrics: async () => {
+      const all = await askAll('metrics');
+      return { contentType: METRICS_CONTENT_TYPE, text: await aggregateMetrics(all.filter((a) => a.error === undefined).map((a) => a.result as MetricsJson)) };
+    },
+    status: async () => {
+      const all = await askAll('status');
+      const first = all.find((a) => a.error === undefined)?.result as ProxyStatus | undefined;
+      return { ...first, pid: process.pid, phase, workers: all.map((a) => ({ worker: a.worker, pid: a.pid, error: a.error, status: a.result })) };
+    },
+    reload: async () => {
+      const all = await askAll('reload');
+      const ok = all.every((a) => a.error === undefined && (a.result as { ok: boolean }).ok);
+      return { ok, outcome: ok ? 'ok' : 'failed', workers: all.map((a) => ({ worker: a.worker, error: a.error, ...(a.result as object | undefined) })) };
+    },
+  };
+
+  let admin: RunningAdminServer | undefined;
+  const started = (async () => {
+    if (o.admin) admin = await startAdminServer({ listen: o.admin, handlers, logger: o.logger });
+  })();
+  return started.then(() => {
+    for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
+    for (let n = 1; n <= o.workers; n++) fork(n);
+    return done;
+  }, (err: Error) => {
+    o.logger.error({ outcome: 'failed', reason: err.message }, 'cannot start the admin listener');
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }).then(async (code) => {
+    await acme?.stop();
+    await admin?.close();
+    o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped');
+    return code;
+  });
 }

@@ -8,11 +8,14 @@ import { isCountersignError } from '../../errors.js';
 import type { Logger } from '../../observe/index.js';
 import { startProxy, type RunningProxy } from '../../proxy.js';
 import type { CliIo } from '../command.js';
-import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage, type WorkerQuery } from './messages.js';
+import { reopenFiles } from '../../observe/index.js';
+import { acmeFollowerFor } from '../../edge/index.js';
+import { onReopenSignal, reopenAndLog } from '../signals.js';
 
 const INIT_TIMEOUT_MS = 10_000;
 
-export async function runWorker(config: Config, logger: Logger, io: CliIo): Promise<number> {
+export async function runWorker(config: Config, logger: Logger, io: CliIo, source?: { file: string; digest: string; loadedAt: Date }): Promise<number> {
   const send = (m: WorkerMessage) => process.send!(m);
   let init: Extract<PrimaryMessage, { type: 'countersign:init' }>;
   try {
@@ -21,6 +24,18 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo): Prom
     io.err((err as Error).message);
     return 1;
   }
+  // ACME: the primary's manager sends certificates and challenges; the follower serves them
+  const acme = await acmeFollowerFor(config, logger);
+  if (acme && init.acme) {
+    acme.update(init.acme.certificates);
+    for (const c of init.acme.challenges) acme.challenge(c);
+  }
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m) || m.type !== 'countersign:acme') return;
+    if (m.certificates) acme?.update(m.certificates);
+    if (m.challenge) acme?.challenge(m.challenge);
+    if (process.connected) send({ type: 'countersign:answer', id: m.id, result: true });
+  });
   // Until the proxy runs, a stop from the primary (it is itself being stopped) ends us at once.
   const early = (m: unknown) => { if (isPrimaryMessage(m) && m.type === 'countersign:stop') process.exit(0); };
   process.on('message', early);
@@ -29,7 +44,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo): Prom
   process.on('SIGHUP', () => {});
   let proxy: RunningProxy;
   try {
-    proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false });
+    proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false, source, acme });
   } catch (err) {
     io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
     return 1;
@@ -46,8 +61,23 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo): Prom
     process.on('message', (m: unknown) => {
       if (!isPrimaryMessage(m)) return;
       if (m.type === 'countersign:stop') stop();
-      else if (m.type === 'countersign:reload') proxy.reload().catch((err: Error) => logger.error({ reason: err.message }, 'reload failed'));
+      else if (m.type === 'countersign:reload') void proxy.reload();
+      else if (m.type === 'countersign:reopen') void reopenAndLog(reopenFiles, logger, 'reopen (from the primary)');
+      else if (m.type === 'countersign:query') {
+        answer(m.what).then(
+          (result) => { if (process.connected) send({ type: 'countersign:answer', id: m.id, result }); },
+          (err: Error) => { if (process.connected) send({ type: 'countersign:answer', id: m.id, error: err.message }); },
+        );
+      }
     });
+    const answer = async (what: WorkerQuery): Promise<unknown> => {
+      if (what === 'ready') return proxy.ready();
+      if (what === 'status') return proxy.status();
+      if (what === 'metrics') return proxy.metrics ? proxy.metrics.json() : [];
+      return proxy.reload();
+    };
+    // SIGUSR1 sent to a worker itself (or to the whole group) reopens its files too
+    onReopenSignal(reopenFiles, logger);
     // SIGTERM to one worker (or to the whole group, as systemd does) stops it gracefully.
     process.on('SIGTERM', stop);
     // A primary that dies takes its workers with it: node:cluster exits a worker at once

@@ -24,7 +24,7 @@ import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
 import { loadServerCertificate, normalizeName, type ServerCertificate } from '../server-certificate.js';
 import { withAcmeScope, createAcmeAgent, type AcmeAgent } from './acme-http.js';
 import { AcmeStorage } from './acme-storage.js';
-import { ChallengeRegistry } from './challenge-registry.js';
+import { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js';
 import { startHttpChallengeServer, type HttpChallengeServer } from './http-challenge-server.js';
 import {
   DEFAULT_RENEWAL_WINDOW_RATIO, DEFAULT_RETRY_MAX_MS, DEFAULT_RETRY_MIN_MS, renewalDueAt, retryDelayMs,
@@ -84,6 +84,12 @@ export interface AcmeManagerOptions {
   validationTimeoutMs?: number;
   /** per request to the ACME server, in ms; default 30 000 */
   requestTimeoutMs?: number;
+  /**
+   * Worker processes: each pending challenge is also handed here, and awaited
+   * before the CA is told to validate, so that whichever worker takes the
+   * validation connection can answer it (see acme-follower.ts).
+   */
+  publishChallenge?: (change: ChallengeChange) => Promise<void>;
   logger?: EdgeLogger;
 }
 
@@ -378,16 +384,20 @@ export class AcmeManager implements CertificateSource {
     }
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
     let undo: () => void;
+    let published: ChallengeChange;
     if (type === 'http-01') {
       const token = (challenge as { token: string }).token;
       this.challenges.setHttp(token, keyAuthorization);
-      undo = () => this.challenges.deleteHttp(token);
+      published = { op: 'set-http', token, keyAuthorization };
+      undo = () => { this.challenges.deleteHttp(token); void this.opts.publishChallenge?.({ op: 'delete-http', token }).catch(() => {}); };
     } else {
       const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
       this.challenges.setTlsAlpn(domain, createSecureContext({ key, cert }));
-      undo = () => this.challenges.deleteTlsAlpn(domain);
+      published = { op: 'set-tls-alpn', domain, certPem: cert.toString(), keyPem: key.toString() };
+      undo = () => { this.challenges.deleteTlsAlpn(domain); void this.opts.publishChallenge?.({ op: 'delete-tls-alpn', domain }).catch(() => {}); };
     }
     try {
+      await this.opts.publishChallenge?.(published);
       await client.completeChallenge(challenge);
       await this.poll(`${type} validation of ${domain}`, async () => {
         const fresh = (await client.getAuthorizations(order)).find((a) => a.identifier.value === domain);
@@ -482,7 +492,8 @@ function validateOptions(o: AcmeManagerOptions): void {
   const problems = acmeSettingsProblems(o, 'acme');
   if (problems.length) throw new CountersignError('ERR_CONFIG_INVALID', problems.join('; '));
   if (o.challenge !== 'http-01' && o.challenge !== 'tls-alpn-01') throw bad('challenge', `"${String(o.challenge)}" is not http-01 or tls-alpn-01`);
-  if (o.challenge === 'http-01' && o.httpListen === undefined) throw bad('httpListen', 'http-01 needs a plain-HTTP listener the CA can reach on port 80, e.g. 0.0.0.0:80');
+  // with publishChallenge the worker processes answer http-01 on their own listener
+  if (o.challenge === 'http-01' && o.httpListen === undefined && !o.publishChallenge) throw bad('httpListen', 'http-01 needs a plain-HTTP listener the CA can reach on port 80, e.g. 0.0.0.0:80');
   if (o.httpListen !== undefined) parseListen(o.httpListen);
   if (!o.storage) throw bad('storage', 'set a directory for the account key and certificates');
   const ratio = o.renewalWindowRatio ?? DEFAULT_RENEWAL_WINDOW_RATIO;

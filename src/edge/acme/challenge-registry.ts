@@ -3,8 +3,18 @@
  * before telling the server to validate and removes it when the challenge is
  * settled; the http-01 listener and the tls-alpn-01 responder only read.
  */
-import type { SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { normalizeName } from '../server-certificate.js';
+
+/**
+ * One change of the registry, as the primary sends it to worker processes
+ * (a tls-alpn-01 challenge travels as PEM: a SecureContext cannot be sent).
+ */
+export type ChallengeChange =
+  | { op: 'set-http'; token: string; keyAuthorization: string }
+  | { op: 'delete-http'; token: string }
+  | { op: 'set-tls-alpn'; domain: string; certPem: string; keyPem: string }
+  | { op: 'delete-tls-alpn'; domain: string };
 
 export class ChallengeRegistry {
   private readonly http = new Map<string, string>();
@@ -21,4 +31,12 @@ export class ChallengeRegistry {
   tlsAlpnContext(domain: string): SecureContext | undefined { return this.tlsAlpn.get(normalizeName(domain)); }
 
   get pending(): number { return this.http.size + this.tlsAlpn.size; }
+
+  /** applies a change received from the process that runs the ACME manager */
+  apply(c: ChallengeChange): void {
+    if (c.op === 'set-http') this.setHttp(c.token, c.keyAuthorization);
+    else if (c.op === 'delete-http') this.deleteHttp(c.token);
+    else if (c.op === 'set-tls-alpn') this.setTlsAlpn(c.domain, createSecureContext({ cert: c.certPem, key: c.keyPem }));
+    else this.deleteTlsAlpn(c.domain);
+  }
 }

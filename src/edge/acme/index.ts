@@ -7,7 +7,8 @@ export {
 export {
   DEFAULT_RENEWAL_WINDOW_RATIO, DEFAULT_RETRY_MIN_MS, DEFAULT_RETRY_MAX_MS, renewalDueAt, retryDelayMs, type RetryPolicy,
 } from './renewal-policy.js';
-export { ChallengeRegistry } from './challenge-registry.js';
+export { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js';
+export { AcmeFollower, shareCertificates, type SharedAcmeCertificate, type AcmeFollowerOptions } from './acme-follower.js';
 export { createTlsAlpnResponder, ACME_TLS_ALPN_PROTOCOL, DEFAULT_TLS_ALPN_HANDSHAKE_TIMEOUT_MS, type TlsAlpnResponder, type TlsAlpnResponderOptions } from './tls-alpn-responder.js';
 export { startHttpChallengeServer, type HttpChallengeServer, type HttpChallengeServerOptions } from './http-challenge-server.js';
 export { AcmeStorage, directoryKey } from './acme-storage.js';

@@ -1,0 +1,24 @@
+/**
+ * The admin listener of a single-process proxy: its endpoints answer from the
+ * running proxy itself. (With worker processes the primary runs it and asks
+ * the workers: workers/primary.ts.)
+ */
+import type { Config } from '../config/index.js';
+import type { Logger } from '../observe/index.js';
+import { startAdminServer, type RunningAdminServer } from '../observe/index.js';
+import { METRICS_CONTENT_TYPE } from '../observe/index.js';
+import type { RunningProxy } from '../proxy.js';
+
+export async function startLocalAdmin(config: Config, proxy: RunningProxy, logger: Logger): Promise<RunningAdminServer | undefined> {
+  if (!config.admin) return undefined;
+  return startAdminServer({
+    listen: config.admin.listen,
+    logger,
+    handlers: {
+      ready: async () => proxy.ready(),
+      metrics: async () => ({ contentType: METRICS_CONTENT_TYPE, text: proxy.metrics ? await proxy.metrics.text() : '' }),
+      status: async () => proxy.status(),
+      reload: () => proxy.reload(),
+    },
+  });
+}

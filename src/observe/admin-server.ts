@@ -1,0 +1,122 @@
+/**
+ * The admin listener (`admin.listen`): plain HTTP on a loopback address or a
+ * unix socket (mode 0600), never the edge port, no client certificates.
+ *
+ *   GET  /healthz  200 while the process serves
+ *   GET  /readyz   200 when ready; 503 with `{ ready: false, reasons: [...] }` otherwise
+ *   GET  /metrics  Prometheus text
+ *   GET  /status   JSON: config, certificates, upstream servers
+ *   POST /reload   what SIGHUP does; answers with the outcome (200, or 500 when it failed)
+ *
+ * The handlers come from whoever runs the proxy: one process, or the primary
+ * of worker processes asking its workers.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { isSocketPath } from '../config/index.js';
+import { CountersignError } from '../errors.js';
+import type { Logger } from './logger.js';
+
+export interface Readiness { ready: boolean; reasons: string[] }
+export interface ReloadOutcome { ok: boolean; [k: string]: unknown }
+
+export interface AdminHandlers {
+  ready(): Promise<Readiness>;
+  metrics(): Promise<{ contentType: string; text: string }>;
+  status(): Promise<unknown>;
+  reload(): Promise<ReloadOutcome>;
+}
+
+export interface AdminServerOptions {
+  /** host:port, or a unix socket path (absolute) */
+  listen: string;
+  handlers: AdminHandlers;
+  logger: Logger;
+}
+
+export interface RunningAdminServer {
+  /** host:port with the bound port, or the socket path */
+  address: string;
+  close(): Promise<void>;
+}
+
+
+export async function startAdminServer(o: AdminServerOptions): Promise<RunningAdminServer> {
+  const server = createServer((req, res) => { handle(o, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  let address: string;
+  if (isSocketPath(o.listen)) {
+    await removeStaleSocket(o.listen);
+    await listen(server, o.listen, () => server.listen(o.listen));
+    await chmod(o.listen, 0o600);
+    address = o.listen;
+  } else {
+    const i = o.listen.lastIndexOf(':');
+    let host = o.listen.slice(0, i);
+    if (host.startsWith('[')) host = host.slice(1, -1);
+    const port = Number(o.listen.slice(i + 1));
+    await listen(server, o.listen, () => server.listen(port, host));
+    const a = server.address() as { address: string; port: number };
+    address = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+  o.logger.info({ admin: address }, 'admin listening');
+  return {
+    address,
+    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
+}
+
+function listen(server: Server, what: string, start: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(new CountersignError('ERR_LISTEN', `admin.listen ${what}: cannot listen (${err.code ?? err.message})`, { cause: err }));
+    server.once('error', onError);
+    server.once('listening', () => { server.removeListener('error', onError); resolve(); });
+    start();
+  });
+}
+
+/** A socket file left by a process that died is removed; any other file is an error. */
+async function removeStaleSocket(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return;
+  if (!st.isSocket()) throw new CountersignError('ERR_LISTEN', `admin.listen ${path}: exists and is not a socket; remove it or choose another path`);
+  await unlink(path);
+}
+
+async function handle(o: AdminServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  const method = req.method ?? 'GET';
+  const get = method === 'GET' || method === 'HEAD';
+  if (path === '/healthz' && get) return send(res, 200, { ok: true });
+  if (path === '/readyz' && get) {
+    const r = await o.handlers.ready();
+    return send(res, r.ready ? 200 : 503, r);
+  }
+  if (path === '/metrics' && get) {
+    const m = await o.handlers.metrics();
+    res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.text) });
+    res.end(method === 'HEAD' ? undefined : m.text);
+    return;
+  }
+  if (path === '/status' && get) return send(res, 200, await o.handlers.status());
+  if (path === '/reload' && method === 'POST') {
+    req.resume();
+    const r = await o.handlers.reload();
+    o.logger.info({ outcome: r.ok ? 'ok' : 'failed' }, 'admin: reload');
+    return send(res, r.ok ? 200 : 500, r);
+  }
+  if (['/healthz', '/readyz', '/metrics', '/status', '/reload'].includes(path)) {
+    res.setHeader('allow', path === '/reload' ? 'POST' : 'GET, HEAD');
+    return send(res, 405, { error: `${method} not allowed on ${path}` });
+  }
+  send(res, 404, { error: 'not found', endpoints: ['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /status', 'POST /reload'] });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) { res.destroy(); return; }
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

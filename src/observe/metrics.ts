@@ -1,0 +1,130 @@
+/**
+ * Prometheus metrics (prom-client), one registry per running proxy. The hot
+ * path is observed through diagnostics channels (./channels.ts) and a few
+ * counters read at scrape time (minter stats, certificate expiry, server
+ * health), so nothing in a connection's path knows about metrics.
+ *
+ * With worker processes each worker keeps its registry; the primary asks them
+ * for `getMetricsAsJSON()` over IPC and sums them with prom-client's
+ * AggregatorRegistry (gauges declare how they combine: `min` for health and
+ * expiry). Every metric and label is listed in docs/operations.md.
+ */
+import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  auditWriteFailureChannel, connectionChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
+  type ConnectionEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
+} from './channels.js';
+
+/** What the metrics read at scrape time. */
+export interface MetricsSources {
+  minter?: () => { hits: number; misses: number; renewals: number; size: number };
+  /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
+  certificates?: () => { kind: string; subject: string; notAfter: Date }[];
+  servers?: () => { upstream: string; server: string; healthy: boolean }[];
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private sources: MetricsSources = {};
+  private readonly subscriptions: [string, (m: unknown) => void][] = [];
+
+  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
+  readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
+  readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
+  readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: 'countersign_sent_bytes_total', help: 'bytes sent to clients, by route', labelNames: ['route'], registers: [this.registry] });
+  readonly connectDuration = new Histogram({ name: 'countersign_upstream_connect_duration_seconds', help: 'upstream TCP connect and TLS handshake time', labelNames: ['upstream', 'outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly healthChanges = new Counter({ name: 'countersign_upstream_health_changes_total', help: 'active health state changes of upstream servers', labelNames: ['upstream', 'server', 'state'], registers: [this.registry] });
+  readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly auditFailures = new Counter({ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', registers: [this.registry] });
+
+  constructor(o: { defaultMetrics?: boolean } = {}) {
+    const self = this;
+    new Counter({
+      name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.minter?.().hits ?? 0); },
+    });
+    new Counter({
+      name: 'countersign_delegation_cache_misses_total', help: 'credential cache misses (a first-time certificate, or a renewal)', registers: [this.registry],
+      collect() { this.reset(); const s = self.sources.minter?.(); this.inc(s ? s.misses + s.renewals : 0); },
+    });
+    new Gauge({
+      name: 'countersign_delegation_cache_entries', help: 'minted credentials held in the cache', registers: [this.registry],
+      collect() { this.set(self.sources.minter?.().size ?? 0); },
+    });
+    new Gauge({
+      name: 'countersign_upstream_server_healthy', help: '1 while an upstream server is healthy (active and passive checks), else 0; across workers the lowest', labelNames: ['upstream', 'server'], aggregator: 'min', registers: [this.registry],
+      collect() { this.reset(); for (const s of self.sources.servers?.() ?? []) this.set({ upstream: s.upstream, server: s.server }, s.healthy ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'countersign_certificate_expiry_seconds', help: 'seconds until a certificate expires (negative: expired), by kind and subject', labelNames: ['kind', 'subject'], aggregator: 'min', registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const c of self.sources.certificates?.() ?? []) this.set({ kind: c.kind, subject: c.subject }, Math.round((c.notAfter.getTime() - now) / 1000));
+      },
+    });
+    if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
+
+    this.on(channel('countersign:edge:handshake').name as string, (m) => {
+      const v = (m as { verdict: { ok: boolean; reason?: string } }).verdict;
+      if (!v.ok) this.refusals.inc({ reason: v.reason ?? 'unknown' });
+    });
+    this.on(handshakeFailedChannel.name as string, (m) => { this.refusals.inc({ reason: `handshake failed: ${(m as HandshakeFailedEvent).reason}` }); });
+    this.on('countersign:delegation:mint', () => { this.mints.inc(); });
+    this.on(connectionChannel.name as string, (m) => {
+      const e = m as ConnectionEvent;
+      this.connections.inc({ route: e.route, mode: e.mode, outcome: e.outcome });
+      if (e.bytesIn) this.bytesIn.inc({ route: e.route }, e.bytesIn);
+      if (e.bytesOut) this.bytesOut.inc({ route: e.route }, e.bytesOut);
+    });
+    this.on(requestChannel.name as string, (m) => {
+      const e = m as RequestEvent;
+      this.requests.inc({ route: e.route, status: String(e.status), outcome: e.outcome });
+      this.requestDuration.observe({ route: e.route }, e.durationMs / 1000);
+    });
+    this.on(upstreamConnectChannel.name as string, (m) => {
+      const e = m as UpstreamConnectEvent;
+      this.connectDuration.observe({ upstream: e.upstream, outcome: e.ok ? 'ok' : 'failed' }, e.durationMs / 1000);
+    });
+    this.on(upstreamHealthChannel.name as string, (m) => {
+      const e = m as UpstreamHealthEvent;
+      this.healthChanges.inc({ upstream: e.upstream, server: e.server, state: e.healthy ? 'healthy' : 'unhealthy' });
+    });
+    this.on(auditWriteFailureChannel.name as string, () => { this.auditFailures.inc(); });
+  }
+
+  private on(name: string, fn: (m: unknown) => void): void {
+    subscribe(name, fn);
+    this.subscriptions.push([name, fn]);
+  }
+
+  setSources(s: MetricsSources): void { this.sources = { ...this.sources, ...s }; }
+
+  /** Prometheus text of this process */
+  text(): Promise<string> { return this.registry.metrics(); }
+
+  /** this process's metrics for the primary to aggregate */
+  json(): Promise<MetricsJson> { return this.registry.getMetricsAsJSON(); }
+
+  get contentType(): string { return this.registry.contentType; }
+
+  close(): void {
+    for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
+    this.subscriptions.length = 0;
+  }
+}
+
+/** Sums the workers' metrics (each metric by its aggregator) into Prometheus text. */
+export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string> {
+  return AggregatorRegistry.aggregate(perWorker).metrics();
+}
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;

@@ -1,0 +1,94 @@
+/**
+ * `balance: identity-hash`, in http and connection mode: each client identity
+ * is always served by the same backend; when a server is added to the upstream,
+ * identities that move go only to the new server and the others stay where
+ * they were (so per-client caches and sessions on the backends survive); when
+ * an identity's server is down, it is served by another and comes back after.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
+import { curl, curlStatus } from '../helpers/run-command.js';
+import { writeIssued } from '../helpers/e2e.js';
+
+let pki: TestPki;
+const backends: HttpsBackend[] = [];
+const proxies: ProxyProcess[] = [];
+const clients = Array.from({ length: 20 }, (_, i) => `client${i}`);
+const routes = { '/server': (_req: IncomingMessage, res: ServerResponse) => { res.end(`${(res.socket as { localPort?: number }).localPort}`); } };
+
+before(async () => {
+  pki = await makePki();
+  for (const c of clients) await writeIssued(pki.dir, c, { subject: `CN=${c}, O=countersign dev`, issuer: pki.pki.clientCa });
+  for (let i = 0; i < 3; i++) backends.push(await startHttpsBackend({ pkiDir: pki.dir, routes }));
+});
+after(async () => {
+  for (const p of proxies) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  for (const b of backends) await b.close();
+});
+
+async function start(mode: 'http' | 'connection', servers: HttpsBackend[]): Promise<ProxyProcess> {
+  const config = baseConfig(pki.dir, servers[0].port, { mode });
+  (config.upstreams as Record<string, Record<string, unknown>>).backend = {
+    servers: servers.map((b) => `127.0.0.1:${b.port}`), ca: `${pki.dir}/backend-ca.crt`, servername: 'backend.internal',
+    balance: 'identity-hash', failTimeout: '1s', alpn: ['http/1.1'],
+  };
+  const p = await startProxyProcess(await writeConfig(pki.dir, config, `ih-${proxies.length}.yaml`));
+  proxies.push(p);
+  return p;
+}
+
+async function serverOf(proxy: ProxyProcess, who: string): Promise<number> {
+  const r = curlStatus(await curl(pki.dir, who, `https://localhost:${proxy.port}/server`));
+  assert.equal(r.status, 200, `${who}: ${r.body}`);
+  return Number(r.body);
+}
+
+for (const mode of ['http', 'connection'] as const) {
+  test(`${mode} mode: identities keep their server, across requests and across a server added`, async () => {
+    const [a, b, c] = backends;
+    let proxy = await start(mode, [a, b]);
+    const first = new Map<string, number>();
+    for (const who of clients) first.set(who, await serverOf(proxy, who));
+    for (const who of clients) assert.equal(await serverOf(proxy, who), first.get(who), `${who} stays on its server`);
+    assert.equal(new Set(first.values()).size, 2, 'identities spread over both servers');
+    assert.equal(await proxy.stop(), 0);
+
+    proxy = await start(mode, [a, b, c]);
+    let moved = 0;
+    for (const who of clients) {
+      const now = await serverOf(proxy, who);
+      if (now !== first.get(who)) { moved++; assert.equal(now, c.port, `${who} moved, and only to the new server`); }
+      assert.equal(await serverOf(proxy, who), now);
+    }
+    assert.ok(moved > 0 && moved < clients.length, `some identities moved to the new server, most stayed: ${moved} of ${clients.length}`);
+    assert.equal(await proxy.stop(), 0);
+  });
+}
+
+test('an identity whose server is down is served by another, and goes back when it returns', async () => {
+  const proxy = await start('http', backends);
+  const home = new Map<string, number>();
+  for (const who of clients) home.set(who, await serverOf(proxy, who));
+  const victim = backends[0];
+  const port = victim.port;
+  const onIt = clients.filter((w) => home.get(w) === port);
+  assert.ok(onIt.length > 0, 'someone lives on the first server');
+  await victim.close();
+  for (const who of onIt) assert.notEqual(await serverOf(proxy, who), port, `${who} is served elsewhere`);
+  for (const who of clients.filter((w) => home.get(w) !== port)) assert.equal(await serverOf(proxy, who), home.get(who), `${who} did not move`);
+  backends[0] = await startHttpsBackend({ pkiDir: pki.dir, routes, port });
+  // the passive fail timeout (1s) ends; then the identity is back home
+  const t0 = Date.now();
+  for (const who of onIt) {
+    let at = await serverOf(proxy, who);
+    while (at !== port) {
+      assert.ok(Date.now() - t0 < 20_000, `${who} back on its server`);
+      await new Promise((r) => setTimeout(r, 200));
+      at = await serverOf(proxy, who);
+    }
+  }
+  assert.equal(await proxy.stop(), 0);
+});

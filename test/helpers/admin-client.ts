@@ -1,0 +1,38 @@
+/**
+ * Requests to countersign's admin listener (host:port or a unix socket path),
+ * as a load balancer or Prometheus would make them.
+ */
+import { request } from 'node:http';
+import { parsePrometheusText, type Family } from './prometheus-text.js';
+
+export interface AdminResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+export function adminRequest(address: string, path: string, method = 'GET'): Promise<AdminResponse> {
+  const target = address.startsWith('/')
+    ? { socketPath: address }
+    : { host: address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), port: Number(address.slice(address.lastIndexOf(':') + 1)) };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, path, method, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`admin ${method} ${path}: timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function adminJson<T = Record<string, unknown>>(address: string, path: string, method = 'GET'): Promise<{ status: number; body: T }> {
+  const r = await adminRequest(address, path, method);
+  return { status: r.status, body: JSON.parse(r.body) as T };
+}
+
+/** GET /metrics, parsed strictly. */
+export async function scrape(address: string): Promise<Map<string, Family>> {
+  const r = await adminRequest(address, '/metrics');
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}: ${r.body}`);
+  if (!String(r.headers['content-type']).startsWith('text/plain')) throw new Error(`/metrics content-type ${r.headers['content-type']}`);
+  return parsePrometheusText(r.body);
+}
