@@ -4,7 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isCountersignError } from '../../errors.js';
-import { createEdgeCertificates } from '../../edge/edge-certificates.js';
+import { acmeStorageFor, createEdgeCertificates } from '../../edge/edge-certificates.js';
 import { silentLogger } from '../../observe/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
@@ -54,8 +54,13 @@ export const command: Command = {
     }
     const acme = config.edge.acme;
     if (acme) {
-      const { AcmeStorage, resolveDirectory } = await import('../../edge/acme/index.js');
-      const storage = new AcmeStorage({ root: acme.storage, directoryUrl: resolveDirectory(acme.directory) });
+      let storage;
+      try {
+        storage = await acmeStorageFor(acme, silentLogger);
+      } catch (err) {
+        io.err(isCountersignError(err) ? err.message : (err as Error).message);
+        return 1;
+      }
       for (const domain of acme.domains) {
         const stored = await storage.readCertificate(domain).catch(() => undefined);
         const path = storage.certificatePaths(domain).cert;
@@ -69,6 +74,7 @@ export const command: Command = {
         rows.push({ source: 'acme', names: domain, issuer: cn(x.issuer), notAfter: notAfter.toISOString(), expiresIn: expiresIn(notAfter), where: path });
         json.push({ source: 'acme', names: [domain], issuer: x.issuer, notAfter, path, directory: acme.directory, challenge: acme.challenge });
       }
+      await storage.close();
     }
     if (values.json) { io.out(JSON.stringify(json, null, 2)); return 0; }
     const head: Row = { source: 'SOURCE', names: 'NAMES', issuer: 'ISSUER', notAfter: 'NOT AFTER', expiresIn: 'EXPIRES IN', where: 'FILE' };
