@@ -184,7 +184,9 @@ describe('etcd ACME storage', () => {
     const unpublish = await lock.publishChallenge({ type: 'http-01', id: 'tok123', domain: 'w.example.com', keyAuthorization: 'tok123.thumb' });
     await waitFor(() => challenges.find((e) => e.c), 'the challenge event', 10_000);
     assert.deepEqual(challenges[0], { id: 'tok123', c: { type: 'http-01', id: 'tok123', domain: 'w.example.com', keyAuthorization: 'tok123.thumb', owner: a.owner } });
+    assert.equal((await b.readChallenge('http-01', 'tok123'))?.keyAuthorization, 'tok123.thumb', 'also read on demand (a validation faster than the watch)');
     await unpublish();
+    assert.equal(await b.readChallenge('http-01', 'tok123'), undefined);
     await waitFor(() => challenges.find((e) => e.c === undefined), 'the challenge removal', 10_000);
     assert.equal(challenges[1].id, 'tok123');
 

@@ -165,6 +165,8 @@ export class AcmeManager implements CertificateSource {
       : opts.storage;
     this.httpsAgent = createAcmeAgent(opts.ca);
     this.tlsAlpnResponder = createTlsAlpnResponder({ challenges: this.challenges, logger: this.logger });
+    // in a fleet, the CA's http-01 request may reach this instance while another one orders
+    this.challenges.setHttpFallback(async (token) => (await this.storage.readChallenge('http-01', token))?.keyAuthorization);
   }
 
   /**

@@ -70,6 +70,8 @@ export interface AcmeStorage {
   writeCertificate(domain: string, c: StoredCertificate, meta: CertificateMeta): Promise<void>;
   /** takes the lock for ordering `domain`'s certificate, or resolves undefined when another instance holds it */
   tryLock(domain: string): Promise<AcmeLock | undefined>;
+  /** a challenge answer another instance published (undefined for a directory: nobody else orders) */
+  readChallenge(type: SharedChallenge['type'], id: string): Promise<SharedChallenge | undefined>;
   /** tells of certificates (and challenges) written by others; resolves to the unsubscribe */
   watch(w: AcmeStorageWatch): Promise<() => Promise<void>>;
   close(): Promise<void>;

@@ -174,6 +174,13 @@ export class EtcdAcmeStorage implements AcmeStorage {
     };
   }
 
+  readChallenge(type: SharedChallenge['type'], id: string): Promise<SharedChallenge | undefined> {
+    return this.call('read', `challenges/${type}/${id}`, async () => {
+      const c = parseJson<PublishedChallenge>((await this.kv.get(`challenges/${type}/${id}`).string()) ?? '');
+      return c && typeof c.keyAuthorization === 'string' ? c : undefined;
+    });
+  }
+
   async watch(w: AcmeStorageWatch): Promise<() => Promise<void>> {
     const watcher: Watcher = await this.call('watch', this.location, () => this.kv.watch().prefix('').withPreviousKV().create());
     const dispatch = (kv: IKeyValue, deleted: boolean, previous?: IKeyValue) => {

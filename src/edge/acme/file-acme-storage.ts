@@ -83,6 +83,8 @@ export class FileAcmeStorage implements AcmeStorage {
     };
   }
 
+  async readChallenge(): Promise<undefined> { return undefined; }
+
   /** Nobody else writes here. */
   async watch(): Promise<() => Promise<void>> { return async () => {}; }
 
