@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   ERR_CLIENT_HELLO_TOO_LARGE: 'a ClientHello exceeded the size cap before it was complete',
   ERR_CLIENT_HELLO_TIMEOUT: 'the peer sent no complete ClientHello within the timeout',
   ERR_CLIENT_HELLO_TRUNCATED: 'the peer closed the connection before a complete ClientHello',
-  ERR_ACME_STORAGE: 'the ACME storage directory or a file in it cannot be read or written',
+  ERR_ACME_STORAGE: 'the ACME storage (a directory, or etcd) cannot be read or written, or its order lock was lost',
   ERR_ACME_CHALLENGE: 'the ACME server could not validate a challenge for a domain',
   ERR_IDENTITY_HEADER_OPTIONS: 'an identity-header option (header name, xfcc by) is not a valid HTTP header name or value',
   ERR_USAGE: 'the command line is wrong',

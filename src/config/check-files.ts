@@ -67,6 +67,11 @@ export async function checkConfigFiles(c: Config): Promise<string[]> {
     try { readTicketKeyFile(c.edge.sessionTickets.keyFile); } catch (err) { problems.push(describe(err)); }
   }
   if (c.edge.acme?.ca) await bundle([c.edge.acme.ca], 'edge.acme.ca');
+  const etcd = typeof c.edge.acme?.storage === 'object' ? c.edge.acme.storage.etcd : undefined;
+  if (etcd) {
+    await pair(etcd.tls, 'edge.acme.storage.etcd.tls');
+    await bundle([etcd.tls.ca], 'edge.acme.storage.etcd.tls.ca');
+  }
   if (c.delegation) await pair(c.delegation.ca, 'delegation.ca', true);
   for (const [name, u] of Object.entries(c.upstreams)) await bundle(u.ca, `upstreams.${name}.ca`);
   for (const [i, r] of c.routes.entries()) if (r.proxyCert) await pair(r.proxyCert, `routes[${i}].proxyCert`);

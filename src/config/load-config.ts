@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
 import { acmeSettingsProblems } from './acme-checks.js';
@@ -75,11 +76,23 @@ function pathText(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
+type Issue = z.core.$ZodIssue;
+
+/** A union's "Invalid input" is replaced by the issues of the one branch of the input's type (e.g. acme.storage's object form). */
+function flattenUnions(issues: readonly Issue[]): Issue[] {
+  return issues.flatMap((i) => {
+    if (i.code !== 'invalid_union' || !i.errors?.length) return [i];
+    const fitting = i.errors.filter((branch) => !branch.every((b) => b.code === 'invalid_type' && b.path.length === 0));
+    if (fitting.length !== 1) return [i];
+    return flattenUnions(fitting[0].map((b) => ({ ...b, path: [...i.path, ...b.path] }) as Issue));
+  });
+}
+
 /** Validates an already-parsed object; `baseDir` resolves relative file paths. */
 export function parseConfigObject(input: unknown, baseDir: string, file = '<config>'): Config {
   const r = configSchema.safeParse(input ?? {});
   if (!r.success) {
-    throw new ConfigError(file, r.error.issues.map((i) => {
+    throw new ConfigError(file, flattenUnions(r.error.issues).map((i) => {
       if (i.code === 'unrecognized_keys') {
         const known = keysAt(configSchema, i.path);
         return `${pathText(i.path)}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"${didYouMean(k, known)}`).join(', ')}`;
@@ -131,7 +144,9 @@ function resolvePaths(c: Config, base: string): void {
   if (c.edge.clientAuth.ca) c.edge.clientAuth.ca = c.edge.clientAuth.ca.map(abs);
   if (c.edge.clientAuth.crl) c.edge.clientAuth.crl = c.edge.clientAuth.crl.map(abs);
   if (c.edge.acme) {
-    c.edge.acme.storage = abs(c.edge.acme.storage);
+    const st = c.edge.acme.storage;
+    if (typeof st === 'string') c.edge.acme.storage = abs(st);
+    else st.etcd.tls = { ca: abs(st.etcd.tls.ca), cert: abs(st.etcd.tls.cert), key: abs(st.etcd.tls.key) };
     if (c.edge.acme.ca) c.edge.acme.ca = abs(c.edge.acme.ca);
   }
   if (c.edge.sessionTickets) c.edge.sessionTickets.keyFile = abs(c.edge.sessionTickets.keyFile);

@@ -49,6 +49,8 @@ export const DEFAULTS = {
   healthExpectStatus: 200,
   healthUnhealthyAfter: 2,
   healthHealthyAfter: 2,
+  acmeEtcdPrefix: '/countersign/acme/',
+  acmeEtcdLockTtl: '30s',
 } as const;
 
 /** pino's levels, for `log.level` and the CLI's `--log-level` */
@@ -91,6 +93,18 @@ function ownMap<T>(r: Record<string, T>): Record<string, T> {
 function opensslAccepts(ciphers: string): boolean {
   try { createSecureContext({ ciphers }); return true; } catch { return false; }
 }
+const etcdStorageSchema = z.strictObject({
+  endpoints: z.array(z.string().regex(/^https:\/\/[^\s/]+(:\d{1,5})?\/?$/, 'an etcd endpoint is an https:// URL, e.g. https://etcd-1.internal:2379 (keys are written only over TLS)')).min(1)
+    .describe('etcd members, `https://host:2379`; plain http is refused'),
+  prefix: z.string().min(1).default(DEFAULTS.acmeEtcdPrefix).describe('key prefix; instances sharing certificates use the same one'),
+  tls: z.strictObject({
+    ca: file.describe('CA bundle that verifies the etcd servers\' certificates'),
+    cert: file.describe('client certificate presented to etcd (etcd runs with --client-cert-auth)'),
+    key: file.describe('its private key (mode 0600)'),
+  }, { error: (i) => (i.input === undefined ? 'etcd storage needs tls: { ca, cert, key } (a client certificate): ACME keys are written to etcd only over mTLS' : undefined) })
+    .describe('mTLS to etcd: required, since etcd then holds the ACME account key and the certificates\' private keys'),
+  lockTtl: duration(DEFAULTS.acmeEtcdLockTtl).describe('lease TTL of the order lock: an instance that dies mid-order loses the lock this long after its last keep-alive, and another one takes over'),
+});
 
 const acmeSchema = z.strictObject({
   directory: z.string().min(1).describe('ACME directory URL, or `letsencrypt` / `letsencrypt-staging`'),
@@ -99,7 +113,8 @@ const acmeSchema = z.strictObject({
   domains: z.array(z.string().min(1)).min(1).describe('names to obtain certificates for'),
   challenge: z.enum(['http-01', 'tls-alpn-01']).default(DEFAULTS.acmeChallenge).describe('`http-01` answers on httpListen; `tls-alpn-01` on `listen` itself (must be port 443 publicly)'),
   httpListen: hostPort.optional().describe('plain-HTTP listener: answers http-01 and redirects every other request to https; default 0.0.0.0:80 with http-01, none with tls-alpn-01'),
-  storage: file.describe('directory for the account key, certificates and keys (0600); reused after a restart'),
+  storage: z.union([file, z.strictObject({ etcd: etcdStorageSchema.describe('etcd over mTLS, shared by a fleet: one instance orders each certificate (an etcd lease is the lock), every instance serves it') })])
+    .describe('directory for the account key, certificates and keys (0600), reused after a restart; or `{ etcd: { endpoints, prefix, tls } }` to share them across instances'),
   eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
   renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
 });

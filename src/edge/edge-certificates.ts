@@ -5,10 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import type { Config } from '../config/index.js';
+import type { AcmeConfig, Config } from '../config/index.js';
 import { DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
-import type { AcmeFollower, AcmeManager, AcmeManagerOptions, TlsAlpnResponder } from './acme/index.js';
+import type { AcmeFollower, AcmeManager, AcmeManagerOptions, AcmeStorage, TlsAlpnResponder } from './acme/index.js';
+import type { EdgeLogger } from './logger.js';
 import { createCertificateStore, type CertificateSource, type CertificateStore, type ReloadResult } from './certificate-store.js';
 import type { ClientHello } from './client-hello.js';
 import type { ServerContexts } from './edge-listener.js';
@@ -63,6 +64,7 @@ export async function acmeManagerFor(config: Config, logger: Logger, overrides: 
   const a = config.edge.acme;
   if (!a) return undefined;
   const { createAcmeManager } = await import('./acme/index.js');
+  const storage = await acmeStorageFor(a, logger.child({ component: 'acme' }));
   return createAcmeManager({
     directory: a.directory,
     ca: a.ca ? readFileSync(a.ca, 'utf8') : undefined,
@@ -71,11 +73,25 @@ export async function acmeManagerFor(config: Config, logger: Logger, overrides: 
     challenge: a.challenge,
     httpListen: acmeHttpListen(a),
     httpsPort: portOf(config.listen) || 443,
-    storage: a.storage,
+    storage,
     eab: a.eab,
     checkIntervalMs: a.renewCheckInterval,
     logger: logger.child({ component: 'acme' }),
     ...overrides,
+  });
+}
+
+/** The storage `edge.acme.storage` names: a directory, or etcd (its client imported only then). The caller closes it. */
+export async function acmeStorageFor(a: AcmeConfig, logger: EdgeLogger): Promise<AcmeStorage> {
+  const { openAcmeStorage, resolveDirectory } = await import('./acme/index.js');
+  const etcd = typeof a.storage === 'object' ? a.storage.etcd : undefined;
+  const read = (f: string) => readFileSync(f, 'utf8');
+  return openAcmeStorage({
+    spec: etcd
+      ? { etcd: { endpoints: etcd.endpoints, prefix: etcd.prefix, lockTtlMs: etcd.lockTtl, tls: { ca: read(etcd.tls.ca), cert: read(etcd.tls.cert), key: read(etcd.tls.key) } } }
+      : (a.storage as string),
+    directoryUrl: resolveDirectory(a.directory),
+    logger,
   });
 }
 

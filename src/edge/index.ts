@@ -6,7 +6,7 @@
  */
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
 export { ClientVerifier, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
-export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
+export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
   createCertificateStore, certificateStoreChannel,
   type CertificateStore, type CertificateStoreOptions, type CertificateSource, type SourceCertificate,

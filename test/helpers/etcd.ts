@@ -1,15 +1,20 @@
 /**
- * Real etcd members (etcd-server 3.4) for the interop tests: client URLs on
- * TLS requiring a client certificate from the delegation CA (`--client-cert-auth`),
- * peers on plain HTTP over loopback. `startEtcdCluster(n)` starts n members that
- * form one cluster; each can be stopped (SIGSTOP), continued, killed and
- * restarted by pid.
+ * Real etcd (Debian's etcd-server, /usr/bin/etcd) for the interop tests, on free
+ * loopback ports in a temp directory, client URLs over TLS requiring a client
+ * certificate (`--client-cert-auth`):
+ * - `startEtcdCluster(n)`: n members that form one cluster, trusting the test
+ *   PKI's delegation CA; each can be frozen (SIGSTOP), killed and restarted by pid.
+ * - `startEtcd()`: one member with its own PKI, issued here; `files` are what a
+ *   countersign config points `edge.acme.storage.etcd.tls` at.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './openssl-server.js';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
+import { freePort } from './net.js';
+import { makeTempDir } from './edge-tls.js';
+import { sleep } from './wait.js';
 import { runCommand, type CommandResult } from './run-command.js';
 
 export interface EtcdMember {
@@ -103,4 +108,75 @@ export function etcdctl(proxyPort: number, pkiDir: string, who: string, args: st
     `--endpoints=${o.endpoints ?? `https://127.0.0.1:${proxyPort}`}`, `--cacert=${pkiDir}/edge-ca.crt`, `--cert=${pkiDir}/${who}.crt`, `--key=${pkiDir}/${who}.key`,
     `--command-timeout=${o.timeout ?? '5s'}`, `--dial-timeout=${o.timeout ?? '5s'}`, ...args,
   ], { timeoutMs: 30_000 });
+}
+
+export interface EtcdServer {
+  /** https://127.0.0.1:<port> */
+  endpoint: string;
+  /** the directory holding ca.crt, client.crt, client.key (0600), and etcd's data */
+  dir: string;
+  files: { ca: string; cert: string; key: string };
+  ca: IssuedCertificate;
+  client: IssuedCertificate;
+  /** output of etcd so far, for failure messages */
+  logs(): string;
+  /** etcdctl over mTLS with the client certificate, e.g. `etcdctl('get', '--prefix', '/x')` */
+  etcdctl(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startEtcd(): Promise<EtcdServer> {
+  const { dir, cleanup } = await makeTempDir('countersign-etcd-');
+  const ca = await issueCertificate({ subject: 'CN=etcd test CA', ca: true });
+  const server = await issueCertificate({ subject: 'CN=etcd', issuer: ca, usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const client = await issueCertificate({ subject: 'CN=countersign', issuer: ca, usage: 'client' });
+  const files = { ca: join(dir, 'ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key') };
+  await writeFile(files.ca, ca.certPem);
+  await writeFile(files.cert, client.certPem);
+  await writeFile(files.key, client.keyPem, { mode: 0o600 });
+  await writeFile(join(dir, 'server.crt'), server.certPem);
+  await writeFile(join(dir, 'server.key'), server.keyPem, { mode: 0o600 });
+
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const endpoint = `https://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  let output = '';
+  const child: ChildProcess = spawn('etcd', [
+    '--name', 'test', '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `test=${peer}`, '--initial-cluster-state', 'new',
+    '--cert-file', join(dir, 'server.crt'), '--key-file', join(dir, 'server.key'),
+    '--trusted-ca-file', files.ca, '--client-cert-auth',
+    '--log-level', 'warn', '--logger', 'zap',
+  ], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => { output += d; });
+  child.stderr!.on('data', (d) => { output += d; });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const etcdctl = async (...args: string[]): Promise<string> => {
+    const r = await runCommand('etcdctl', ['--endpoints', endpoint, '--cacert', files.ca, '--cert', files.cert, '--key', files.key, ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 20_000,
+    });
+    if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) { child.kill('SIGTERM'); await exited; }
+    await cleanup();
+  };
+
+  // ready when etcdctl (over mTLS) can read the cluster's health
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) { await cleanup(); throw new Error(`etcd exited with ${child.exitCode}:\n${output}`); }
+    try {
+      await etcdctl('endpoint', 'health');
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) { await stop(); throw new Error(`etcd not healthy after 30 s: ${(err as Error).message}\n${output}`); }
+      await sleep(200);
+    }
+  }
+  return { endpoint, dir, files, ca, client, logs: () => output, etcdctl, stop };
 }

@@ -142,3 +142,21 @@ test('upstream health: defaults, and identity-hash balance', () => {
   assert.deepEqual(c.upstreams.kes.health, { type: 'http', interval: 5000, timeout: 2000, path: '/healthz', expectStatus: 200, unhealthyAfter: 2, healthyAfter: 2 });
   assert.ok(problems(minimal.replace('ca: certs/b.crt }', 'ca: certs/b.crt, health: { type: udp } }')).some((l) => l.startsWith('upstreams.kes.health.type:')));
 });
+
+const withAcmeStorage = (storage: string) => minimal.replace('  clientAuth: { ca: certs/client-ca.crt }\n', `  clientAuth: { ca: certs/client-ca.crt }\n  acme:\n    directory: letsencrypt\n    domains: [a.example.com]\n    storage: ${storage}\n`);
+
+test('ACME storage on etcd needs a TLS client certificate and https endpoints, so check reports it', () => {
+  assert.deepEqual(problems(withAcmeStorage('{ etcd: { endpoints: ["https://etcd:2379"] } }')),
+    ['edge.acme.storage.etcd.tls: etcd storage needs tls: { ca, cert, key } (a client certificate): ACME keys are written to etcd only over mTLS']);
+  assert.deepEqual(problems(withAcmeStorage('{ etcd: { endpoints: ["https://etcd:2379"], tls: { ca: certs/etcd-ca.crt } } }')),
+    ['edge.acme.storage.etcd.tls.cert: is required', 'edge.acme.storage.etcd.tls.key: is required']);
+  assert.match(problems(withAcmeStorage('{ etcd: { endpoints: ["http://etcd:2379"], tls: { ca: a, cert: b, key: c } } }'))[0], /^edge\.acme\.storage\.etcd\.endpoints\[0\]: .*https/);
+});
+
+test('ACME storage is a directory or etcd; etcd TLS paths resolve against the config file, with defaults', () => {
+  assert.deepEqual(problems(withAcmeStorage('certs/acme')), []);
+  const c = parseConfigText(withAcmeStorage('{ etcd: { endpoints: ["https://etcd:2379"], tls: { ca: certs/ca.crt, cert: certs/c.crt, key: certs/c.key } } }'), '/etc/cs/countersign.yaml');
+  assert.deepEqual(c.edge.acme?.storage, {
+    etcd: { endpoints: ['https://etcd:2379'], prefix: '/countersign/acme/', lockTtl: 30_000, tls: { ca: '/etc/cs/certs/ca.crt', cert: '/etc/cs/certs/c.crt', key: '/etc/cs/certs/c.key' } },
+  });
+});

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/index.js';
 import { parseDuration } from '../../config/index.js';
 import { CountersignError } from '../../errors.js';
-import { caCertificates, commonName } from '../../observe/index.js';
+import { acmeStorageFor } from '../../edge/index.js';
+import { caCertificates, commonName, silentLogger } from '../../observe/index.js';
 import { certificatesDer } from '../../pki/index.js';
 import type { ProxyStatus } from '../../proxy.js';
 import type { Command } from '../command.js';
@@ -49,15 +50,25 @@ function edgeFileRows(config: Config): Row[] {
 async function acmeRows(config: Config): Promise<Row[]> {
   const acme = config.edge.acme;
   if (!acme) return [];
-  const { AcmeStorage, resolveDirectory } = await import('../../edge/acme/index.js');
-  const storage = new AcmeStorage({ root: acme.storage, directoryUrl: resolveDirectory(acme.directory) });
   const rows: Row[] = [];
-  for (const domain of acme.domains) {
-    const stored = await storage.readCertificate(domain).catch(() => undefined);
-    const where = storage.certificatePaths(domain).cert;
-    if (!stored) { rows.push({ kind: 'edge (acme)', names: domain, issuer: '-', note: 'not issued yet', where }); continue; }
-    const x = new X509Certificate(stored.certPem);
-    rows.push({ kind: 'edge (acme)', names: domain, issuer: commonName(x.issuer), notAfter: new Date(x.validTo), where });
+  let storage;
+  try {
+    storage = await acmeStorageFor(acme, silentLogger);
+  } catch (err) {
+    // etcd unreachable, a directory we cannot read: every ACME name is reported, none silently left out
+    for (const domain of acme.domains) rows.push({ kind: 'edge (acme)', names: domain, issuer: '-', note: `unreadable: ${(err as Error).message}`, where: typeof acme.storage === 'string' ? acme.storage : 'etcd' });
+    return rows;
+  }
+  try {
+    for (const domain of acme.domains) {
+      const stored = await storage.readCertificate(domain).catch(() => undefined);
+      const where = storage.certificatePaths(domain).cert;
+      if (!stored) { rows.push({ kind: 'edge (acme)', names: domain, issuer: '-', note: 'not issued yet', where }); continue; }
+      const x = new X509Certificate(stored.certPem);
+      rows.push({ kind: 'edge (acme)', names: domain, issuer: commonName(x.issuer), notAfter: new Date(x.validTo), where });
+    }
+  } finally {
+    await storage.close();
   }
   return rows;
 }

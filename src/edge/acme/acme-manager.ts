@@ -23,7 +23,8 @@ import type { CertificateSource, SourceCertificate, StatusError } from '../certi
 import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
 import { loadServerCertificate, normalizeName, type ServerCertificate } from '../server-certificate.js';
 import { withAcmeScope, createAcmeAgent, type AcmeAgent } from './acme-http.js';
-import { AcmeStorage } from './acme-storage.js';
+import type { AcmeLock, AcmeStorage, SharedChallenge } from './acme-storage.js';
+import { FileAcmeStorage } from './file-acme-storage.js';
 import { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js';
 import { startHttpChallengeServer, type HttpChallengeServer } from './http-challenge-server.js';
 import {
@@ -63,8 +64,11 @@ export interface AcmeManagerOptions {
   httpListen?: string | { host: string; port: number };
   /** port in the listener's https redirects; default 443 */
   httpsPort?: number;
-  /** directory for the account key and certificates (created 0700, keys 0600) */
-  storage: string;
+  /**
+   * directory for the account key and certificates (created 0700, keys 0600), or
+   * a storage (etcd, see openAcmeStorage) that the manager then owns and closes
+   */
+  storage: string | AcmeStorage;
   /** external account binding, for CAs that require one (ZeroSSL, Google, step-ca with EAB) */
   eab?: { kid: string; hmacKey: string };
   /** key of issued certificates; default ec-p256 */
@@ -125,6 +129,8 @@ interface DomainState {
   dueAt: number;
   failures: number;
   lastError?: StatusError;
+  /** another instance holds the order lock (logged once per wait) */
+  waiting?: boolean;
 }
 
 const TERMINAL_AUTHZ = new Set(['invalid', 'deactivated', 'expired', 'revoked']);
@@ -149,6 +155,7 @@ export class AcmeManager implements CertificateSource {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private stopped = false;
+  private unwatch: (() => Promise<void>) | undefined;
 
   constructor(opts: AcmeManagerOptions) {
     this.opts = opts;
@@ -156,9 +163,13 @@ export class AcmeManager implements CertificateSource {
     this.directoryUrl = resolveDirectory(opts.directory);
     validateOptions(opts);
     this.domains = [...new Set(opts.domains.map(normalizeName))].map((domain) => ({ domain, dueAt: 0, failures: 0 }));
-    this.storage = new AcmeStorage({ root: opts.storage, directoryUrl: this.directoryUrl, logger: this.logger });
+    this.storage = typeof opts.storage === 'string'
+      ? new FileAcmeStorage({ root: opts.storage, directoryUrl: this.directoryUrl, logger: this.logger })
+      : opts.storage;
     this.httpsAgent = createAcmeAgent(opts.ca);
     this.tlsAlpnResponder = createTlsAlpnResponder({ challenges: this.challenges, logger: this.logger });
+    // in a fleet, the CA's http-01 request may reach this instance while another one orders
+    this.challenges.setHttpFallback(async (token) => (await this.storage.readChallenge('http-01', token))?.keyAuthorization);
   }
 
   /**
@@ -169,7 +180,12 @@ export class AcmeManager implements CertificateSource {
    */
   async start(): Promise<void> {
     if (this.loop || this.stopped) throw new CountersignError('ERR_USAGE', 'AcmeManager.start() may be called once; create a new manager after stop()');
-    await this.storage.init();
+    try {
+      await this.storage.init();
+    } catch (err) {
+      await this.storage.close(); // an etcd client would keep the process alive
+      throw err;
+    }
     const now = Date.now();
     for (const d of this.domains) {
       const stored = await this.storage.readCertificate(d.domain);
@@ -184,6 +200,10 @@ export class AcmeManager implements CertificateSource {
         this.logger.warn({ domain: d.domain, path: this.storage.certificatePaths(d.domain).cert, ...reasonOf(err) }, 'stored ACME certificate not usable; a new one will be ordered');
       }
     }
+    this.unwatch = await this.storage.watch({
+      onCertificate: (domain) => { void this.adoptStored(domain); },
+      onChallenge: (id, type, c) => { void this.mirrorChallenge(id, type, c); },
+    });
     if (this.opts.httpListen !== undefined) {
       this.httpServer = await startHttpChallengeServer({
         challenges: this.challenges,
@@ -203,8 +223,10 @@ export class AcmeManager implements CertificateSource {
     this.abort.abort();
     this.wake?.();
     await this.loop;
+    await this.unwatch?.();
     await this.httpServer?.close();
     this.httpsAgent.destroy();
+    await this.storage.close();
   }
 
   /** The http-01 listener's bound address (useful with port 0). */
@@ -287,12 +309,26 @@ export class AcmeManager implements CertificateSource {
     const started = Date.now();
     const renewal = d.current !== undefined;
     this.httpsAgent.lastConnectionError = undefined;
+    let lock: AcmeLock | undefined;
     try {
+      // orders and renewals go through the storage's lock: in a fleet sharing etcd, one instance orders a name
+      lock = await this.storage.tryLock(d.domain);
+      if (!lock) {
+        if (await this.adoptStored(d.domain)) return;
+        d.dueAt = Date.now() + this.storage.lockRetryMs;
+        if (!d.waiting) this.logger.info({ domain: d.domain, storage: this.storage.location }, 'ACME order for this domain runs on another instance; waiting for its certificate');
+        d.waiting = true;
+        return;
+      }
+      d.waiting = false;
+      if (await this.adoptStored(d.domain)) return; // written by another instance while this one waited
+      const held = lock;
       const issued = await withAcmeScope(
-        { httpsAgent: this.httpsAgent, signal: this.abort.signal, timeoutMs: this.opts.requestTimeoutMs ?? DEFAULT_ACME_REQUEST_TIMEOUT_MS },
-        () => this.obtain(d.domain, renewal),
+        { httpsAgent: this.httpsAgent, signal: AbortSignal.any([this.abort.signal, held.signal]), timeoutMs: this.opts.requestTimeoutMs ?? DEFAULT_ACME_REQUEST_TIMEOUT_MS },
+        () => this.obtain(d.domain, renewal, held),
       );
       if (this.stopped) return;
+      held.signal.throwIfAborted();
       await this.storage.writeCertificate(d.domain, { certPem: issued.certPem, keyPem: issued.keyPem }, {
         domain: d.domain, directory: this.directoryUrl, issuedAt: new Date().toISOString(),
       });
@@ -329,18 +365,76 @@ export class AcmeManager implements CertificateSource {
       }, renewal ? 'ACME renewal failed; will retry' : 'ACME issuance failed; will retry');
       this.notifyChange();
       this.emit({ type: 'failed', domain: d.domain, code: e.code, reason: e.message, failures: d.failures, retryInMs, ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}) });
+    } finally {
+      await lock?.release().catch((err: unknown) => this.logger.warn({ domain: d.domain, ...reasonOf(err) }, 'ACME order lock not released'));
+    }
+  }
+
+  /**
+   * Serves the stored certificate of `domain` when it is newer than the one
+   * served (another instance of a fleet wrote it). True when the domain has a
+   * certificate that is not due for renewal.
+   */
+  private async adoptStored(domain: string): Promise<boolean> {
+    const d = this.domains.find((x) => x.domain === domain);
+    if (!d || this.stopped) return false;
+    let stored;
+    try {
+      stored = await this.storage.readCertificate(domain);
+    } catch (err) {
+      this.logger.warn({ domain, ...reasonOf(err) }, 'cannot read the stored ACME certificate');
+      return false;
+    }
+    if (stored && stored.certPem !== d.current?.certPem) {
+      try {
+        const issued = this.validate(stored.certPem, stored.keyPem, domain);
+        if (!d.current || issued.cert.notAfter.getTime() >= d.current.cert.notAfter.getTime()) {
+          Object.assign(d, { current: issued, failures: 0, lastError: undefined, waiting: false, dueAt: renewalDueAt(issued.cert, this.ratio).getTime() });
+          const e = { type: 'loaded' as const, domain, notAfter: issued.cert.notAfter, expiresInSeconds: secondsUntil(issued.cert.notAfter), nextRenewal: new Date(Math.max(d.dueAt, Date.now())) };
+          this.logger.info({ domain, notAfter: e.notAfter.toISOString(), expiresInSeconds: e.expiresInSeconds, nextRenewal: e.nextRenewal.toISOString(), certSha256: issued.cert.certSha256, storage: this.storage.location }, 'ACME certificate loaded from storage');
+          this.notifyChange();
+          this.emit(e);
+          this.wake?.();
+        }
+      } catch (err) {
+        this.logger.warn({ domain, path: this.storage.certificatePaths(domain).cert, ...reasonOf(err) }, 'stored ACME certificate not usable');
+      }
+    }
+    return d.current !== undefined && Date.now() < d.dueAt;
+  }
+
+  /** A challenge answer another instance published: answer it here too (the CA may reach this instance). */
+  private async mirrorChallenge(id: string, type: SharedChallenge['type'], c: SharedChallenge | undefined): Promise<void> {
+    try {
+      // (publishChallenge: this instance's worker processes answer it too)
+      const publish = this.opts.publishChallenge;
+      if (type === 'http-01') {
+        if (c) this.challenges.setHttp(id, c.keyAuthorization); else this.challenges.deleteHttp(id);
+        await publish?.(c ? { op: 'set-http', token: id, keyAuthorization: c.keyAuthorization } : { op: 'delete-http', token: id });
+      } else if (!c) {
+        this.challenges.deleteTlsAlpn(id);
+        await publish?.({ op: 'delete-tls-alpn', domain: id });
+      } else {
+        const authz = { identifier: { type: 'dns', value: c.domain } } as acme.Authorization;
+        const [key, cert] = await acme.crypto.createAlpnCertificate(authz, c.keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
+        this.challenges.setTlsAlpn(c.domain, createSecureContext({ key, cert }));
+        await publish?.({ op: 'set-tls-alpn', domain: c.domain, certPem: cert.toString(), keyPem: key.toString() });
+      }
+    } catch (err) {
+      this.logger.warn({ domain: c?.domain, challenge: type, ...reasonOf(err) }, 'cannot answer a challenge published by another instance');
     }
   }
 
   // ---- one issuance ----
 
-  private async obtain(domain: string, renewal: boolean): Promise<Issued> {
+  private async obtain(domain: string, renewal: boolean, lock: AcmeLock): Promise<Issued> {
     const client = await this.accountClient();
     const order = await client.createOrder({ identifiers: [{ type: 'dns', value: domain }] });
+    this.logger.info({ domain, renewal, order: order.url }, 'ACME order placed');
     this.emit({ type: 'order', domain, renewal });
     for (const authz of await client.getAuthorizations(order)) {
       if (authz.status === 'valid') continue; // the CA reused an earlier validation
-      await this.solve(client, order, authz);
+      await this.solve(client, order, authz, lock);
     }
     const keyPem = (await createKey(this.opts.keyType ?? 'ec-p256')).toString();
     const [, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, keyPem);
@@ -353,8 +447,8 @@ export class AcmeManager implements CertificateSource {
     if (this.client) return this.client;
     let accountKey = await this.storage.readAccountKey();
     if (!accountKey) {
-      accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString();
-      await this.storage.writeAccountKey(accountKey);
+      // first writer wins: instances sharing a storage share one account
+      accountKey = await this.storage.createAccountKey((await acme.crypto.createPrivateEcdsaKey()).toString());
     }
     const client = new acme.Client({
       directoryUrl: this.directoryUrl,
@@ -375,7 +469,7 @@ export class AcmeManager implements CertificateSource {
     return client;
   }
 
-  private async solve(client: acme.Client, order: acme.Order, authz: acme.Authorization): Promise<void> {
+  private async solve(client: acme.Client, order: acme.Order, authz: acme.Authorization, lock: AcmeLock): Promise<void> {
     const domain = authz.identifier.value;
     const type = this.opts.challenge;
     const challenge = authz.challenges.find((c) => c.type === type);
@@ -385,16 +479,27 @@ export class AcmeManager implements CertificateSource {
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
     let undo: () => void;
     let published: ChallengeChange;
+    let id: string;
     if (type === 'http-01') {
       const token = (challenge as { token: string }).token;
+      id = token;
       this.challenges.setHttp(token, keyAuthorization);
       published = { op: 'set-http', token, keyAuthorization };
       undo = () => { this.challenges.deleteHttp(token); void this.opts.publishChallenge?.({ op: 'delete-http', token }).catch(() => {}); };
     } else {
       const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
+      id = domain;
       this.challenges.setTlsAlpn(domain, createSecureContext({ key, cert }));
       published = { op: 'set-tls-alpn', domain, certPem: cert.toString(), keyPem: key.toString() };
       undo = () => { this.challenges.deleteTlsAlpn(domain); void this.opts.publishChallenge?.({ op: 'delete-tls-alpn', domain }).catch(() => {}); };
+    }
+    // the other instances answer it too (with etcd storage; a no-op for a directory)
+    let unpublish: () => Promise<void>;
+    try {
+      unpublish = await lock.publishChallenge({ type, id, domain, keyAuthorization });
+    } catch (err) {
+      undo();
+      throw err;
     }
     try {
       await this.opts.publishChallenge?.(published);
@@ -410,6 +515,7 @@ export class AcmeManager implements CertificateSource {
       });
     } finally {
       undo();
+      await unpublish();
     }
   }
 

@@ -1,22 +1,19 @@
 /**
- * What ACME leaves on disk, so a restart serves the stored certificate instead
- * of ordering a new one (and running into the CA's rate limits):
+ * Where ACME keeps what it must not lose: the account key, and each domain's
+ * certificate and private key, so a restart serves the stored certificate
+ * instead of ordering a new one (and running into the CA's rate limits).
  *
- *   <storage>/<directory-key>/account.key                        0600
- *   <storage>/<directory-key>/account.json                       account URL, contact
- *   <storage>/<directory-key>/certificates/<domain>/certificate.pem
- *   <storage>/<directory-key>/certificates/<domain>/private-key.pem   0600
- *   <storage>/<directory-key>/certificates/<domain>/meta.json
+ * Two implementations, one file each:
+ *   - file-acme-storage.ts: a directory on this machine (one instance);
+ *   - etcd-acme-storage.ts: etcd over mTLS, shared by a fleet. Its lock is an
+ *     etcd lease, so exactly one instance orders a certificate for a name, and
+ *     a watch hands what one instance wrote to all the others.
  *
- * Directories are 0700. Keyed by directory (certmagic does the same) so that
- * switching from staging to production never serves a staging certificate.
- * Every file is written to a temp name and renamed, so a crash never leaves a
- * half-written key behind.
+ * Both are keyed by ACME directory (certmagic does the same) so switching from
+ * staging to production never serves a staging certificate.
  */
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { CountersignError } from '../../errors.js';
-import { silentLogger, type EdgeLogger } from '../logger.js';
+import type { EdgeLogger } from '../logger.js';
 
 export interface StoredCertificate {
   certPem: string;
@@ -29,86 +26,87 @@ export interface CertificateMeta {
   issuedAt: string;
 }
 
-export interface AcmeStorageOptions {
-  root: string;
+/** A challenge answer published for the other instances of a fleet (the CA's validation may reach any of them). */
+export interface SharedChallenge {
+  type: 'http-01' | 'tls-alpn-01';
+  /** the http-01 token, or the domain for tls-alpn-01 */
+  id: string;
+  /** the domain validated */
+  domain: string;
+  keyAuthorization: string;
+}
+
+/** Held while one instance orders (or renews) the certificate of one name. */
+export interface AcmeLock {
+  /** aborted when the lock is lost (e.g. the etcd lease expired): stop the order */
+  readonly signal: AbortSignal;
+  /** publishes a challenge answer for as long as the lock is held; resolves to its removal */
+  publishChallenge(c: SharedChallenge): Promise<() => Promise<void>>;
+  release(): Promise<void>;
+}
+
+export interface AcmeStorageWatch {
+  /** a certificate was written, by this instance or another one */
+  onCertificate(domain: string): void;
+  /** a challenge answer was published by another instance (`undefined`: removed) */
+  onChallenge?(id: SharedChallenge['id'], type: SharedChallenge['type'], c: SharedChallenge | undefined): void;
+}
+
+export interface AcmeStorage {
+  readonly kind: 'file' | 'etcd';
+  /** for logs and status: the directory, or `etcd:<prefix>` */
+  readonly location: string;
+  /** a lock that is busy is tried again after this many ms */
+  readonly lockRetryMs: number;
+  /** creates what is needed, checks access; throws ERR_ACME_STORAGE */
+  init(): Promise<void>;
+  readAccountKey(): Promise<string | undefined>;
+  /** stores `pem` unless an account key is already stored; resolves to the stored key (first writer wins) */
+  createAccountKey(pem: string): Promise<string>;
+  writeAccountInfo(info: { url: string; contact: string[] }): Promise<void>;
+  /** where a domain's certificate and key are, for status output */
+  certificatePaths(domain: string): { cert: string; key: string };
+  readCertificate(domain: string): Promise<StoredCertificate | undefined>;
+  writeCertificate(domain: string, c: StoredCertificate, meta: CertificateMeta): Promise<void>;
+  /** takes the lock for ordering `domain`'s certificate, or resolves undefined when another instance holds it */
+  tryLock(domain: string): Promise<AcmeLock | undefined>;
+  /** a challenge answer another instance published (undefined for a directory: nobody else orders) */
+  readChallenge(type: SharedChallenge['type'], id: string): Promise<SharedChallenge | undefined>;
+  /** tells of certificates (and challenges) written by others; resolves to the unsubscribe */
+  watch(w: AcmeStorageWatch): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** What the config's `edge.acme.storage` says: a directory, or etcd. */
+export type AcmeStorageSpec = string | { etcd: EtcdStorageSpec };
+
+export interface EtcdStorageSpec {
+  /** https URLs of the etcd members */
+  endpoints: string[];
+  /** key prefix, e.g. `/countersign/acme/` */
+  prefix: string;
+  /** PEM contents (not paths): the CA that verifies etcd, and the client certificate and key */
+  tls: { ca: string; cert: string; key: string };
+  /** lease TTL of the order lock, in ms */
+  lockTtlMs: number;
+  /** per etcd request, in ms */
+  requestTimeoutMs?: number;
+}
+
+export interface OpenAcmeStorageOptions {
+  spec: AcmeStorageSpec;
   directoryUrl: string;
   logger?: EdgeLogger;
 }
 
-export class AcmeStorage {
-  readonly dir: string;
-  private readonly logger: EdgeLogger;
-
-  constructor(private readonly opts: AcmeStorageOptions) {
-    this.dir = join(resolve(opts.root), directoryKey(opts.directoryUrl));
-    this.logger = opts.logger ?? silentLogger;
+/** Builds the storage the spec names; the etcd client is imported only when etcd is configured. */
+export async function openAcmeStorage(o: OpenAcmeStorageOptions): Promise<AcmeStorage> {
+  if (typeof o.spec === 'string') {
+    const { FileAcmeStorage } = await import('./file-acme-storage.js');
+    return new FileAcmeStorage({ root: o.spec, directoryUrl: o.directoryUrl, logger: o.logger });
   }
-
-  async init(): Promise<void> {
-    await this.mkdirPrivate(this.dir);
-    await this.mkdirPrivate(join(this.dir, 'certificates'));
-  }
-
-  readAccountKey(): Promise<string | undefined> { return this.readSecret(join(this.dir, 'account.key')); }
-  writeAccountKey(pem: string): Promise<void> { return this.write(join(this.dir, 'account.key'), pem); }
-  writeAccountInfo(info: { url: string; contact: string[] }): Promise<void> {
-    return this.write(join(this.dir, 'account.json'), JSON.stringify({ ...info, directory: this.opts.directoryUrl }, null, 2) + '\n');
-  }
-
-  certificatePaths(domain: string): { cert: string; key: string; meta: string } {
-    const d = join(this.dir, 'certificates', domain);
-    return { cert: join(d, 'certificate.pem'), key: join(d, 'private-key.pem'), meta: join(d, 'meta.json') };
-  }
-
-  async readCertificate(domain: string): Promise<StoredCertificate | undefined> {
-    const p = this.certificatePaths(domain);
-    const keyPem = await this.readSecret(p.key);
-    const certPem = await this.readSecret(p.cert);
-    return keyPem !== undefined && certPem !== undefined ? { certPem, keyPem } : undefined;
-  }
-
-  async writeCertificate(domain: string, c: StoredCertificate, meta: CertificateMeta): Promise<void> {
-    const p = this.certificatePaths(domain);
-    await this.mkdirPrivate(join(this.dir, 'certificates', domain));
-    await this.write(p.key, c.keyPem);
-    await this.write(p.cert, c.certPem);
-    await this.write(p.meta, JSON.stringify(meta, null, 2) + '\n');
-  }
-
-  private async mkdirPrivate(dir: string): Promise<void> {
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await chmod(dir, 0o700); // mkdir's mode is masked by umask and ignored for existing dirs
-    } catch (err) {
-      throw storageError(dir, 'create directory', err);
-    }
-  }
-
-  private async readSecret(path: string): Promise<string | undefined> {
-    try {
-      const s = await stat(path);
-      const isKey = path.endsWith('account.key') || path.endsWith('private-key.pem');
-      if (isKey && (s.mode & 0o077) !== 0) {
-        this.logger.warn({ path, mode: (s.mode & 0o777).toString(8) }, 'ACME key file is readable by group or others; tightening to 0600');
-        await chmod(path, 0o600);
-      }
-      return await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw storageError(path, 'read', err);
-    }
-  }
-
-  private async write(path: string, content: string): Promise<void> {
-    const tmp = `${path}.tmp-${process.pid}`;
-    try {
-      await writeFile(tmp, content, { mode: 0o600 });
-      await chmod(tmp, 0o600);
-      await rename(tmp, path);
-    } catch (err) {
-      throw storageError(path, 'write', err);
-    }
-  }
+  const { EtcdAcmeStorage } = await import('./etcd-acme-storage.js');
+  return new EtcdAcmeStorage({ ...o.spec.etcd, directoryUrl: o.directoryUrl, logger: o.logger });
 }
 
 /** `https://acme-v02.api.letsencrypt.org/directory` → `acme-v02.api.letsencrypt.org-directory` */
@@ -118,7 +116,8 @@ export function directoryKey(url: string): string {
   return `${u.hostname}${u.port ? `_${u.port}` : ''}${path ? `-${path}` : ''}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
-function storageError(path: string, what: string, err: unknown): CountersignError {
-  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  return new CountersignError('ERR_ACME_STORAGE', `acme.storage: cannot ${what} ${path} (${code}); check that the directory exists and is writable by this user`, { cause: err });
+export function storageError(where: string, what: string, err: unknown, hint = 'check that the directory exists and is writable by this user'): CountersignError {
+  const errno = (err as NodeJS.ErrnoException)?.code;
+  const code = typeof errno === 'string' ? errno : (err as Error)?.message ?? String(err);
+  return new CountersignError('ERR_ACME_STORAGE', `acme.storage: cannot ${what} ${where} (${code}); ${hint}`, { cause: err });
 }

@@ -19,11 +19,18 @@ export type ChallengeChange =
 export class ChallengeRegistry {
   private readonly http = new Map<string, string>();
   private readonly tlsAlpn = new Map<string, SecureContext>();
+  private httpFallback: ((token: string) => Promise<string | undefined>) | undefined;
 
   setHttp(token: string, keyAuthorization: string): void { this.http.set(token, keyAuthorization); }
   deleteHttp(token: string): void { this.http.delete(token); }
   /** the key authorization to answer `/.well-known/acme-challenge/<token>` with */
   httpKeyAuthorization(token: string): string | undefined { return this.http.get(token); }
+  /** where an http-01 token unknown here is looked up (a fleet's shared storage: another instance may be ordering) */
+  setHttpFallback(lookup: (token: string) => Promise<string | undefined>): void { this.httpFallback = lookup; }
+  /** this registry, then the fallback */
+  async lookupHttp(token: string): Promise<string | undefined> {
+    return this.http.get(token) ?? (await this.httpFallback?.(token));
+  }
 
   setTlsAlpn(domain: string, context: SecureContext): void { this.tlsAlpn.set(normalizeName(domain), context); }
   deleteTlsAlpn(domain: string): void { this.tlsAlpn.delete(normalizeName(domain)); }

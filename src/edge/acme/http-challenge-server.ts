@@ -1,14 +1,15 @@
 /**
  * The plain-HTTP listener ACME needs for http-01 (port 80 in production):
  * `GET /.well-known/acme-challenge/<token>` answers the key authorization while
- * the challenge is pending; every other request is redirected (308, method and
+ * the challenge is pending (a token unknown here is looked up in the fleet's
+ * shared ACME storage, where another instance may have published it); every other request is redirected (308, method and
  * body preserved) to the same host and path over https, as Caddy and
  * Traefik do, so the port is useful rather than a dead end.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CountersignError } from '../../errors.js';
-import { silentLogger, type EdgeLogger } from '../logger.js';
+import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
 import type { ChallengeRegistry } from './challenge-registry.js';
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
@@ -44,14 +45,11 @@ export async function startHttpChallengeServer(opts: HttpChallengeServerOptions)
     const path = url.split('?')[0];
     if (path.startsWith(CHALLENGE_PREFIX)) {
       const token = path.slice(CHALLENGE_PREFIX.length);
-      const keyAuthorization = TOKEN.test(token) ? opts.challenges.httpKeyAuthorization(token) : undefined;
-      if (keyAuthorization === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('no such challenge\n');
-        return;
-      }
-      logger.info({ token, remoteAddress: req.socket.remoteAddress }, 'answered http-01 validation');
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization) });
-      res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
+      if (!TOKEN.test(token)) { answer(req, res, token, undefined); return; }
+      opts.challenges.lookupHttp(token).then((k) => answer(req, res, token, k), (err: unknown) => {
+        logger.warn({ token, ...reasonOf(err) }, 'http-01 token lookup in ACME storage failed');
+        answer(req, res, token, undefined);
+      });
       return;
     }
     const host = req.headers.host;
@@ -62,6 +60,16 @@ export async function startHttpChallengeServer(opts: HttpChallengeServerOptions)
     const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
     const location = `https://${hostname}${httpsPort === 443 ? '' : `:${httpsPort}`}${url.startsWith('/') ? url : '/'}`;
     res.writeHead(308, { location, 'content-type': 'text/plain' }).end(`use ${location}\n`);
+  }
+
+  function answer(req: IncomingMessage, res: ServerResponse, token: string, keyAuthorization: string | undefined): void {
+    if (keyAuthorization === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('no such challenge\n');
+      return;
+    }
+    logger.info({ token, remoteAddress: req.socket.remoteAddress }, 'answered http-01 validation');
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(keyAuthorization) });
+    res.end(req.method === 'HEAD' ? undefined : keyAuthorization);
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -11,4 +11,7 @@ export { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js
 export { AcmeFollower, shareCertificates, type SharedAcmeCertificate, type AcmeFollowerOptions } from './acme-follower.js';
 export { createTlsAlpnResponder, ACME_TLS_ALPN_PROTOCOL, DEFAULT_TLS_ALPN_HANDSHAKE_TIMEOUT_MS, type TlsAlpnResponder, type TlsAlpnResponderOptions } from './tls-alpn-responder.js';
 export { startHttpChallengeServer, type HttpChallengeServer, type HttpChallengeServerOptions } from './http-challenge-server.js';
-export { AcmeStorage, directoryKey } from './acme-storage.js';
+export {
+  openAcmeStorage, directoryKey, type AcmeStorage, type AcmeLock, type AcmeStorageSpec, type EtcdStorageSpec, type StoredCertificate, type SharedChallenge,
+} from './acme-storage.js';
+export { FileAcmeStorage } from './file-acme-storage.js';
