@@ -173,6 +173,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       maxPools: config.limits.agentsPerUpstream,
       maxHeaderCount: config.limits.maxHeaderCount,
       http2Resets: config.limits.http2Resets,
+      http1: config.http.http1,
       extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     })
     : undefined;
