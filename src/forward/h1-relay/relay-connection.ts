@@ -76,6 +76,8 @@ class Exchange implements UpstreamUser {
   resFraming: Framing = NONE;
   upstreamKeepAlive = false;
   stallTimer: NodeJS.Timeout | undefined;
+  /** the proxy's own answer, sent once the request (body included) has been read */
+  deferredReply: string | undefined;
 
   constructor(
     readonly c: RelayConnection,
@@ -123,6 +125,9 @@ export class RelayConnection implements ParserEvents {
   private idleTimer: NodeJS.Timeout | undefined;
   private idleSince = 0;
   private lastBodyAt = 0;
+  private inExecute = false;
+  /** an upstream connection that arrived inside execute(): the head goes once the chunk is parsed whole */
+  private deferredSend: [Exchange, UpstreamConn] | undefined;
 
   private readonly onData = (d: Buffer) => this.data(d);
   private readonly onClose = () => this.closed();
@@ -158,16 +163,32 @@ export class RelayConnection implements ParserEvents {
     if (this.inHead && this.headChunks) this.headChunks.push(chunk);
     const up = this.queue[0]?.uc?.socket;
     up?.cork();
+    this.inExecute = true;
     const r = this.parser.execute(chunk);
+    this.inExecute = false;
     up?.uncork();
     this.current = undefined;
     if (this.handoffData) { this.handOff(); return; }
+    const deferred = this.deferredSend;
+    this.deferredSend = undefined;
     if (typeof r !== 'number') {
       this.parseError = r;
       this.stopReading();
+      const ex = this.queue[0];
+      if (ex && !ex.finished && !ex.headSent) {
+        // As Node's server answers a parse error at once (the request before it
+        // included, unless its response is under way): nothing half-read goes on.
+        ex.finished = true;
+        const uc = ex.uc ?? (deferred?.[0] === ex ? deferred[1] : undefined);
+        ex.uc = undefined;
+        if (uc) { if (uc === deferred?.[1]) uc.release(true); else uc.kill(); }
+        this.queue.length = 0;
+      }
       if (this.queue.length === 0) this.refuseParse();
       return;
     }
+    if (deferred && !deferred[0].finished) this.send(deferred[0], deferred[1]);
+    else if (deferred) deferred[1].release(true);
     if (this.inHead && !this.reqTimerPending) this.armReqTimer();
     if (this.parsing && !this.parsing.reqDone) { this.lastBodyAt = performance.now(); this.armReqTimer(true); }
     this.updateReading();
@@ -181,7 +202,8 @@ export class RelayConnection implements ParserEvents {
   }
 
   headersComplete(major: number, minor: number, raw: string[], methodNum: number | undefined, url: string, _s: number | undefined, _sm: string | undefined, upgrade: boolean, keepAlive: boolean): number {
-    if (this.handoffData || this.dead) return 1;
+    // nothing after a request that closes the connection is served
+    if (this.handoffData || this.dead || this.endAfter) { this.inHead = false; return 1; }
     this.inHead = false;
     this.requests++;
     const headChunks = this.headChunks;
@@ -201,7 +223,10 @@ export class RelayConnection implements ParserEvents {
     }
     this.queue.push(ex);
     this.parsing = ex;
-    if (upgrade || method === 'CONNECT' || expect) {
+    if (count > this.h.maxHeaderCount + 1) {
+      // the node path's parser stops at maxHeaderCount + 1 fields (maxHeadersCount): HPE_HEADER_OVERFLOW, 431, closed
+      ex.refusal = { status: 431, message: '', reason: 'HPE_HEADER_OVERFLOW', close: true, parseLevel: true };
+    } else if (upgrade || method === 'CONNECT' || expect) {
       // Node's http server serves these (upgrade listener, 100-continue, CONNECT refusal) as the node path does
       if (this.queue.length === 1 && headChunks) {
         this.queue.pop();
@@ -222,7 +247,7 @@ export class RelayConnection implements ParserEvents {
 
   body(chunk: Buffer): void {
     const ex = this.parsing;
-    if (!ex || ex.finished || ex.refusal) return;
+    if (!ex || ex.finished || ex.refusal || ex.deferredReply !== undefined) return;
     if (ex === this.queue[0] && ex.uc) this.writeBody(ex, chunk);
     else (ex.pending ??= []).push(chunk);
   }
@@ -233,6 +258,7 @@ export class RelayConnection implements ParserEvents {
     this.completedInChunk = true;
     if (!ex) return;
     ex.reqDone = true;
+    if (ex.deferredReply !== undefined) { const r = ex.deferredReply; ex.deferredReply = undefined; this.finish(ex, false, r); return; }
     if (ex === this.queue[0] && ex.uc && !ex.finished) this.endBody(ex);
   }
 
@@ -240,7 +266,7 @@ export class RelayConnection implements ParserEvents {
   updateReading(): void {
     if (this.dead) return;
     const ex = this.queue[0];
-    const want = !this.endAfter && !this.parseError && this.queue.length <= 1 && !(ex && !ex.reqDone && (!ex.uc || ex.upstreamFull));
+    const want = !this.endAfter && !this.parseError && this.queue.length <= 1 && !(ex && !ex.reqDone && ex.deferredReply === undefined && (!ex.uc || ex.upstreamFull));
     if (want !== this.reading) {
       this.reading = want;
       if (want) this.socket.resume(); else this.socket.pause();
@@ -368,6 +394,11 @@ export class RelayConnection implements ParserEvents {
     }
     ex.binding = admitted.binding;
     ex.routeName = admitted.route.upstream;
+    if (ex.url.charCodeAt(0) !== 47 /* / */) {
+      // asterisk-form (OPTIONS *): the node path's undici cannot send it and answers 502; so does the relay
+      this.reply(ex, 502, 'upstream unavailable', false, { outcome: 'upstream-error', reason: 'UND_ERR_INVALID_ARG', route: ex.routeName, upstream: ex.binding.cluster.name });
+      return;
+    }
     this.acquire(ex);
   }
 
@@ -375,6 +406,7 @@ export class RelayConnection implements ParserEvents {
     this.h.pools.for(ex.binding!).acquire((err, uc) => {
       if (ex.finished) { uc?.release(true); return; }
       if (err) { this.upstreamFailed(ex, err); return; }
+      if (this.inExecute) { this.deferredSend = [ex, uc!]; return; }
       this.send(ex, uc!);
     });
   }
@@ -578,10 +610,17 @@ export class RelayConnection implements ParserEvents {
   private reply(ex: Exchange, status: number, message: string, close: boolean, extra: Record<string, unknown>): void {
     const body = JSON.stringify({ error: message }) + '\n';
     // a request whose body is not read to its end leaves the connection unusable
-    const closeIt = close || !ex.reqDone || !ex.keepAlive || this.h.closing();
+    // (read to its end first, as Node's server does: the connection stays usable)
+    const closeIt = close || !ex.keepAlive || this.h.closing();
     const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${closeIt ? 'connection: close\r\n' : ex.http10 ? 'connection: keep-alive\r\n' : ''}\r\n`;
     this.h.logRequest(ex.method, this.conn, ex.url, ex.started, status, extra);
-    this.finish(ex, closeIt, head + body);
+    if (!closeIt && !ex.reqDone && this.parsing === ex) {
+      ex.deferredReply = head + body;
+      ex.pending = undefined;
+      this.updateReading();
+      return;
+    }
+    this.finish(ex, closeIt || !ex.reqDone, head + body);
   }
 
   private finish(ex: Exchange, close: boolean, response?: string): void {

@@ -66,6 +66,8 @@ export class UpstreamConn {
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' })));
     socket.on('drain', () => this.user?.upstreamDrain());
+    // only armed while idle (release): the keep-alive time
+    socket.on('timeout', () => { if (!this.user) this.kill(); });
   }
 
   private fail(err: Error): void {
@@ -223,7 +225,7 @@ export class IdentityUpstreams {
     uc.uses++;
     if (!list) this.idle.set(uc.server, list = []);
     list.push(uc);
-    uc.socket.setTimeout(this.opts.keepAliveTimeoutMs ?? 30_000, () => uc.kill());
+    uc.socket.setTimeout(this.opts.keepAliveTimeoutMs ?? 30_000);
   }
 
   /** @internal from UpstreamConn.kill */
