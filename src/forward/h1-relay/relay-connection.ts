@@ -136,6 +136,8 @@ export class RelayConnection implements ParserEvents {
 
   constructor(readonly socket: TLSSocket, readonly conn: ClientConnection, private readonly h: RelayHost) {
     this.parser = createParser('request', h.maxHeaderSize, this);
+    // as Node's http server does (its noDelay default): a response head must not wait for an ACK
+    socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);

@@ -6,9 +6,9 @@
  * one client is never used for another. Identities are held in an LRU: one
  * idle for the keep-alive time is closed and forgotten.
  *
- * Unlike undici's Pool there is no per-server cap on busy connections (each
- * client connection has at most one request upstream at a time, like nginx's
- * `keepalive`): only idle ones are capped (`maxIdlePerServer`).
+ * As with the node path's undici Pool, an identity has at most 16 connections
+ * per server; requests past that wait for one to be released (first come,
+ * first served).
  */
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
@@ -23,6 +23,8 @@ export interface RelayPoolsOptions {
   keepAliveTimeoutMs?: number;
   /** idle connections kept per server per identity; default 16 */
   maxIdlePerServer?: number;
+  /** connections per server per identity (as undici's Pool `connections` on the node path); more requests wait; default 16 */
+  maxConnectionsPerServer?: number;
 }
 
 /** The exchange an upstream connection is busy with: gets its parser events and its end. */
@@ -158,18 +160,25 @@ export class RelayPools {
 
 /** One identity's connections to one upstream's servers. */
 export class IdentityUpstreams {
+  /** no new idle connections (graceful stop, or evicted) */
   closed = false;
+  private destroyed = false;
   private readonly idle = new Map<UpstreamServer, UpstreamConn[]>();
   private readonly busy = new Set<UpstreamConn>();
+  /** connections per server, connecting, busy and idle: at most maxConnectionsPerServer */
+  private readonly open = new Map<UpstreamServer, number>();
+  /** requests waiting for a connection to a server at its cap, first come first served */
+  private readonly waiters = new Map<UpstreamServer, Acquired[]>();
 
   constructor(private readonly binding: UpstreamBinding, private readonly opts: RelayPoolsOptions) {}
 
   /**
-   * A connection to the server balancing picks: an idle one of that server, or
-   * a new one. A connect failure moves on to the next server (nothing was sent).
-   * `cb` is called once; an exchange that no longer wants it releases it.
+   * A connection to the server balancing picks: an idle one of that server, a
+   * new one, or — at the server's cap — the next one released. A connect
+   * failure moves on to the next server (nothing was sent). `cb` is called
+   * once; an exchange that no longer wants it releases it.
    */
-  acquire(cb: (err: Error | null, uc?: UpstreamConn) => void, tried = new Set<UpstreamServer>()): void {
+  acquire(cb: Acquired, tried = new Set<UpstreamServer>()): void {
     const { cluster, balanceKey } = this.binding;
     const server = cluster.pick(tried, Date.now(), balanceKey)!;
     tried.add(server);
@@ -183,57 +192,90 @@ export class IdentityUpstreams {
       cb(null, uc);
       return;
     }
+    if ((this.open.get(server) ?? 0) >= (this.opts.maxConnectionsPerServer ?? 16)) {
+      let q = this.waiters.get(server);
+      if (!q) this.waiters.set(server, q = []);
+      q.push(cb);
+      return;
+    }
+    this.connect(server, cb, tried);
+  }
+
+  /** A new connection to `server` (its `active` already counts the request). */
+  private connect(server: UpstreamServer, cb: Acquired, tried: Set<UpstreamServer>): void {
+    const { cluster } = this.binding;
+    this.open.set(server, (this.open.get(server) ?? 0) + 1);
+    const failed = (err: Error, retry: boolean) => {
+      this.open.set(server, this.open.get(server)! - 1);
+      server.active--;
+      if (retry && tried.size < cluster.servers.length && !this.destroyed) this.acquire(cb, tried);
+      else cb(err);
+      this.nextWaiter(server);
+    };
     let credentials;
     try {
       // the credentials of now: a renewed minted certificate, not the one the binding started with
       credentials = this.binding.current ? this.binding.current() : this.binding;
     } catch (err) {
-      server.active--;
-      cb(err as Error);
+      failed(err as Error, false);
       return;
     }
     cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
       (socket: TLSSocket) => {
-        socket.setNoDelay(true);
-        if (this.closed) {
+        if (this.destroyed) {
           socket.destroy();
-          server.active--;
-          cb(Object.assign(new Error('upstream connections of this identity were closed'), { code: 'ERR_IDENTITY_FORGOTTEN' }));
+          failed(Object.assign(new Error('upstream connections of this identity were closed'), { code: 'ERR_IDENTITY_FORGOTTEN' }), false);
           return;
         }
+        socket.setNoDelay(true);
         const uc = new UpstreamConn(socket, server, this);
         this.busy.add(uc);
         cb(null, uc);
       },
-      (err: Error) => {
-        server.active--;
-        if (tried.size < cluster.servers.length && !this.closed) { this.acquire(cb, tried); return; }
-        cb(err);
-      },
+      (err: Error) => failed(err, true),
     );
+  }
+
+  /** A slot at `server` came free: the first waiter gets a new connection. */
+  private nextWaiter(server: UpstreamServer): void {
+    const w = this.waiters.get(server)?.shift();
+    if (w) this.connect(server, w, new Set([server]));
   }
 
   /** @internal from UpstreamConn */
   release(uc: UpstreamConn, reusable: boolean): void {
-    if (!this.busy.delete(uc)) return;
-    uc.server.active--;
-    let list = this.idle.get(uc.server);
-    if (!reusable || this.closed || (list && list.length >= (this.opts.maxIdlePerServer ?? 16))) {
-      uc.kill();
-      return;
+    if (!this.busy.has(uc)) return;
+    if (reusable && !uc.dead) {
+      uc.server.active--;
+      uc.uses++;
+      // straight to a waiting request (its acquire counted it in `active` already)
+      const w = this.waiters.get(uc.server)?.shift();
+      if (w) { w(null, uc); return; }
+      let list = this.idle.get(uc.server);
+      if (!this.closed && (!list || list.length < (this.opts.maxIdlePerServer ?? 16))) {
+        this.busy.delete(uc);
+        if (!list) this.idle.set(uc.server, list = []);
+        list.push(uc);
+        uc.socket.setTimeout(this.opts.keepAliveTimeoutMs ?? 30_000);
+        return;
+      }
+      uc.server.active++; // dropped() below counts it out
     }
-    uc.uses++;
-    if (!list) this.idle.set(uc.server, list = []);
-    list.push(uc);
-    uc.socket.setTimeout(this.opts.keepAliveTimeoutMs ?? 30_000);
+    uc.kill();
   }
 
   /** @internal from UpstreamConn.kill */
   dropped(uc: UpstreamConn): void {
-    if (this.busy.delete(uc)) { uc.server.active--; return; }
-    const list = this.idle.get(uc.server);
-    const i = list ? list.indexOf(uc) : -1;
-    if (i !== -1) list!.splice(i, 1);
+    if (this.busy.delete(uc)) {
+      uc.server.active--;
+    } else {
+      const list = this.idle.get(uc.server);
+      const i = list ? list.indexOf(uc) : -1;
+      if (i === -1) return;
+      list!.splice(i, 1);
+    }
+    this.open.set(uc.server, this.open.get(uc.server)! - 1);
+    this.nextWaiter(uc.server);
   }
 
   close(): void {
@@ -243,11 +285,16 @@ export class IdentityUpstreams {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.close();
+    const gone = () => Object.assign(new Error('upstream connections of this identity were closed'), { code: 'ERR_IDENTITY_FORGOTTEN' });
+    for (const [server, q] of this.waiters) for (const w of q.splice(0)) { server.active--; w(gone()); }
     for (const uc of [...this.busy]) {
       const user = uc.user;
       uc.kill();
-      user?.upstreamGone(Object.assign(new Error('upstream connections of this identity were closed'), { code: 'ERR_IDENTITY_FORGOTTEN' }));
+      user?.upstreamGone(gone());
     }
   }
 }
+
+type Acquired = (err: Error | null, uc?: UpstreamConn) => void;
