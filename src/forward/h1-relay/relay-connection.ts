@@ -332,18 +332,20 @@ export class RelayConnection implements ParserEvents {
     clearTimeout(this.reqTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const ex = this.queue[0];
-    if (ex && !ex.finished) {
-      ex.finished = true;
-      if (ex.stallTimer) clearTimeout(ex.stallTimer);
-      const uc = ex.uc;
-      ex.uc = undefined;
-      uc?.kill();
-      // nginx's 499: the client left first; the upstream request was aborted
-      if (ex.binding) this.h.logRequest(ex.method, this.conn, ex.url, ex.started, 499, { outcome: 'client-closed', reason: 'client-closed', route: ex.routeName, upstream: ex.binding.cluster.name });
-    }
+    if (ex && !ex.finished) this.clientLeft(ex);
     this.queue.length = 0;
     this.h.forget(this);
     setImmediate(() => this.parser.close());
+  }
+
+  /** nginx's 499: the client left first; the upstream request is aborted */
+  private clientLeft(ex: Exchange): void {
+    ex.finished = true;
+    if (ex.stallTimer) clearTimeout(ex.stallTimer);
+    const uc = ex.uc;
+    ex.uc = undefined;
+    uc?.kill();
+    if (ex.binding) this.h.logRequest(ex.method, this.conn, ex.url, ex.started, 499, { outcome: 'client-closed', reason: 'client-closed', route: ex.routeName, upstream: ex.binding.cluster.name });
   }
 
   private handOff(): void {
@@ -493,6 +495,8 @@ export class RelayConnection implements ParserEvents {
     }
     ex.status = status;
     ex.upstreamKeepAlive = keepAlive;
+    // hung up (its FIN ended the socket) before the answer came
+    if (!this.socket.writable) { this.clientLeft(ex); return 1; }
     const noBody = ex.method === 'HEAD' || status === 204 || status === 304;
     let listed: string[] | undefined;
     let length = false, chunked = false;
@@ -529,6 +533,7 @@ export class RelayConnection implements ParserEvents {
   /** @internal */
   responseBody(ex: Exchange, chunk: Buffer): void {
     if (ex.finished || this.dead) return;
+    if (!this.socket.writable) { this.clientLeft(ex); return; }
     ex.uc?.refreshTimer();
     const s = this.socket;
     let ok: boolean;

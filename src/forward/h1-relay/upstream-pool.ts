@@ -106,6 +106,8 @@ export class UpstreamConn {
   /** Done with it: back to the idle list when `reusable`, else closed. */
   release(reusable: boolean): void {
     this.user = undefined;
+    // paused for a slow client in the exchange's last chunk: read again (closes are seen, the next user reads its answer)
+    if (this.socket.isPaused()) this.socket.resume();
     this.owner.release(this, reusable && !this.dead && this.socket.writable);
   }
 }
