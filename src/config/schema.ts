@@ -27,7 +27,7 @@ export const DEFAULTS = {
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
   maxHeaderCount: 100,
-  http1: 'node',
+  http1: 'relay',
   /**
    * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
    * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).

@@ -39,7 +39,8 @@ export interface HttpForwarderOptions {
   http2Resets: ResetLimitOptions;
   /**
    * who serves HTTP/1.1 client connections: `node` (Node's http server and undici
-   * pools) or `relay` (h1-relay/: heads parsed, bodies moved as bytes); default node
+   * pools) or `relay` (h1-relay/: heads parsed, bodies moved as bytes); default here node,
+   * the config's `http.http1` default is relay
    */
   http1?: 'node' | 'relay';
 }

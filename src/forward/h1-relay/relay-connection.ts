@@ -425,7 +425,6 @@ export class RelayConnection implements ParserEvents {
     if (ex.pending) { for (const b of ex.pending) this.writeBody(ex, b); ex.pending = undefined; }
     if (ex.reqDone) this.endBody(ex);
     s.uncork();
-    uc.armTimer(this.h.requestTimeoutMs);
     this.updateReading();
   }
 
@@ -443,6 +442,8 @@ export class RelayConnection implements ParserEvents {
   private endBody(ex: Exchange): void {
     if (ex.reqBody === CHUNKED && !ex.reqSent) ex.uc!.socket.write(LAST_CHUNK);
     ex.reqSent = true;
+    // the answer's headers are awaited from here, as undici's headersTimeout (a slow upload is the client's body-gap timer's business)
+    ex.uc!.armTimer(this.h.requestTimeoutMs);
   }
 
   /**
@@ -524,6 +525,8 @@ export class RelayConnection implements ParserEvents {
       head += ex.http10 ? 'connection: keep-alive\r\n' : '';
     }
     ex.headSent = true;
+    // from here the timer is the answer's body gap (also for an answer that came before the request's end)
+    ex.uc?.armTimer(this.h.requestTimeoutMs);
     this.socket.cork();
     this.socket.write(head + '\r\n', 'latin1');
     process.nextTick(uncork, this.socket);
