@@ -10,6 +10,7 @@
  * per server; requests past that wait for one to be released (first come,
  * first served).
  */
+import { maxHeaderSize as defaultMaxHeaderSize } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from '../client-connection.js';
@@ -36,8 +37,8 @@ export interface UpstreamUser extends ParserEvents {
   upstreamTimeout(): void;
 }
 
-/** response heads are never refused for size by us (the backend is trusted more than clients), but bounded */
-const MAX_RESPONSE_HEAD = 64 * 1024;
+/** a response head larger than Node's default max header size is a 502, as undici's HeadersOverflowError on the node path */
+const MAX_RESPONSE_HEAD = defaultMaxHeaderSize;
 
 export class UpstreamConn {
   readonly parser: NativeHttpParser;
