@@ -1,32 +1,27 @@
 /**
  * Composes the proxy from a validated config: edge listener → client verifier →
- * router → minter → forwarders. The only place that knows every room.
+ * router → minter → forwarders. The only place that knows every room. What a
+ * reload replaces is one generation (generation.ts): the edge and the http
+ * forwarder read it through `current`, and a reload swaps that one reference.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
-import { CountersignError } from './errors.js';
+import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import type { SecureContext, TLSSocket } from 'node:tls';
-import type { Config, RouteConfig } from './config/index.js';
+import type { TLSSocket } from 'node:tls';
+import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
-import { loadKeyMaterial, loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import {
-  encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
-  type BindUpstream, type ClientConnection, type UpstreamBinding,
-} from './forward/index.js';
+import { EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates } from './edge/index.js';
+import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
+import { forwardConnection, HttpForwarder, type ClientConnection, type UpstreamBinding, type UpstreamServer } from './forward/index.js';
 import { buildProxyHeader } from './edge/index.js';
-import { createUpstreamProtocols } from './forward/index.js';
 import { cidrMatcher } from './config/index.js';
 import type { Logger } from './observe/index.js';
-import { HealthChecker } from './forward/index.js';
 import type { EdgeAcme } from './edge/index.js';
+import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import { caCertificates, commonName, connectionChannel, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type ConnectionEvent, type Readiness, type ReloadOutcome } from './observe/index.js';
 
 export const handshakeChannel = channel('countersign:edge:handshake');
-
-/** ALPN protocols of http mode, and the default of connection-mode upstreams */
-const HTTP_ALPN = ['h2', 'http/1.1'];
 
 export interface ProxyOptions {
   config: Config;
@@ -59,6 +54,8 @@ export interface ProxyStatus {
   listen: string;
   draining: boolean;
   config?: { file: string; digest: string; loadedAt: string };
+  /** 1 at start, one more per config a reload applied */
+  generation: number;
   startedAt: string;
   certificates: { id: string; source: string; names: string[]; isDefault: boolean; subject?: string; issuer?: string; notAfter?: string; file?: string; lastError?: string }[];
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
@@ -70,8 +67,15 @@ export interface RunningProxy {
   address: { host: string; port: number };
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
-  /** re-read certificate, CA and CRL files now (SIGHUP, POST /reload); never throws */
-  reload(): Promise<ReloadOutcome>;
+  /**
+   * Applies a new validated config (routes, upstreams, edge.deny, …) as a new
+   * generation, then re-reads certificate, CA and CRL files; without `next`,
+   * only the files. A change that needs a restart refuses the whole reload and
+   * nothing changes. Never throws.
+   */
+  reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
+  /** the generation serving new connections (1 at start, one more per applied config) */
+  generation(): number;
   /** ready to take traffic: listening, not draining, certificates loaded, every route has a healthy server */
   ready(): Readiness;
   status(): ProxyStatus;
@@ -80,10 +84,19 @@ export interface RunningProxy {
   certificates: EdgeCertificates;
 }
 
-const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
+/** An admitted client connection, for the re-checks of a trust change or a reload. */
+interface OpenConnection {
+  socket: TLSSocket;
+  conn: ClientConnection;
+  mode: 'connection' | 'http';
+  /** connection mode: the upstream and server it is piped to */
+  upstream?: string;
+  server?: UpstreamServer;
+}
 
-export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
+  let source = givenSource;
   const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
@@ -95,106 +108,27 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       extensionOid: config.delegation.extensionOid,
     })
     : undefined;
-
-  const clusters = new Map<string, UpstreamCluster>();
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    clusters.set(name, new UpstreamCluster({
-      name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
-      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
-      connectRaceMs: u.connectRace,
-      onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
-    }));
-  }
-  // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
-  const protocols = createUpstreamProtocols({ config, clusters, logger });
-  await protocols.ready;
   const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
-  // Header-mode routes present their own proxy certificate; each route's pools are
-  // keyed by the route, so two routes with different proxy certificates never share one.
-  const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
-  for (const [i, r] of config.routes.entries()) {
-    if (!r.proxyCert) continue;
-    const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
-    proxyIdentities.set(r, { context: clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}` });
-  }
 
-  const router = new Router(config.routes);
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;
-  const verifier = new ClientVerifier({
-    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth,
-    trust: () => certificates!.store.clientTrust(),
+  const trust = () => certificates!.store.clientTrust();
+  /** THE reference: what new connections and requests are routed and bound by */
+  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust }).catch((err) => { minter?.stop(); throw err; });
+
+  // always there: a reload may add the first http route
+  const http = new HttpForwarder({
+    routing: () => current, logger,
+    maxHeaderSize: config.limits.maxHeaderSize,
+    requestTimeoutMs: config.timeouts.request,
+    idleTimeoutMs: config.timeouts.idle,
+    maxPools: config.limits.agentsPerUpstream,
+    maxHeaderCount: config.limits.maxHeaderCount,
+    http2Resets: config.limits.http2Resets,
   });
 
-  const bind: BindUpstream = (route, conn): UpstreamBinding => {
-    const cluster = clusters.get(route.upstream)!;
-    const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
-      ? headersFor(route, conn)
-      : undefined;
-    const balanceKey = conn.client?.identity;
-    if (route.identity === 'header') {
-      const p = proxyIdentities.get(route)!;
-      // identity-hash sends each identity to its own server, so its connections cannot be shared
-      const identityKey = balanceKey && config.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
-      return { cluster, ...p, identityKey, headers, balanceKey };
-    }
-    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
-    const client = conn.client;
-    const current = () => {
-      const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
-    };
-    return {
-      cluster,
-      ...current(),
-      current,
-      identityKey: client.certSha256,
-      headers,
-      balanceKey,
-    };
-  };
-  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
-    const key = `${route.header}\0${route.headerName ?? ''}`;
-    let h = conn.headerCache.get(key);
-    if (!h) {
-      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain: conn.chain }, { headerName: route.headerName });
-      conn.headerCache.set(key, h);
-    }
-    return h;
-  };
-
-  const needsHttp = config.routes.some((r) => r.mode === 'http');
-  const http = needsHttp
-    ? new HttpForwarder({
-      router, bind, logger,
-      maxHeaderSize: config.limits.maxHeaderSize,
-      requestTimeoutMs: config.timeouts.request,
-      idleTimeoutMs: config.timeouts.idle,
-      maxPools: config.limits.agentsPerUpstream,
-      maxHeaderCount: config.limits.maxHeaderCount,
-      http2Resets: config.limits.http2Resets,
-      extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
-    })
-    : undefined;
-
-  // Active health checks present the route's proxy certificate when one exists, else none.
-  const checkers: HealthChecker[] = [];
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    if (!u.health) continue;
-    const cluster = clusters.get(name)!;
-    const proxyRoute = config.routes.find((r) => r.upstream === name && proxyIdentities.has(r));
-    const context = proxyRoute ? proxyIdentities.get(proxyRoute)!.context : undefined;
-    checkers.push(new HealthChecker({
-      cluster,
-      check: { type: u.health.type, intervalMs: u.health.interval, timeoutMs: u.health.timeout, path: u.health.path, expectStatus: u.health.expectStatus, unhealthyAfter: u.health.unhealthyAfter, healthyAfter: u.health.healthyAfter },
-      secureContext: () => context ?? cluster.anonymous(),
-      alpn: u.alpn ?? HTTP_ALPN,
-      host: u.servername,
-      logger: logger.child({ component: 'health' }),
-    }));
-  }
-
-  certificates = await createEdgeCertificates({ config, logger, acme });
+  const stopEarly = async () => { await current.stop(); minter?.stop(); };
+  certificates = await createEdgeCertificates({ config, logger, acme }).catch(async (err) => { await stopEarly(); throw err; });
   let ticketKeys = givenTicketKeys;
   // a fleet's shared key file wins over the keys a primary hands its workers
   const ticketFile = config.edge.sessionTickets?.keyFile;
@@ -204,26 +138,28 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return t.keys;
   };
   if (ticketFile) {
-    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); throw err; }
+    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
   let nextId = 1;
-  /** open client connections that were admitted, for the re-check when the client trust changes */
-  const open = new Map<number, { socket: TLSSocket; conn: ClientConnection }>();
-  const track = (socket: TLSSocket, conn: ClientConnection) => {
-    open.set(conn.id, { socket, conn });
-    socket.once('close', () => open.delete(conn.id));
+  /** open client connections that were admitted, for the re-checks when the client trust or the config changes */
+  const open = new Map<number, OpenConnection>();
+  const track = (o: OpenConnection) => {
+    open.set(o.conn.id, o);
+    o.socket.once('close', () => open.delete(o.conn.id));
   };
 
   const onSecureConnection = (socket: TLSSocket) => {
     const t0 = performance.now();
     const id = nextId++;
+    // one generation for the whole decision, even if a reload swaps it meanwhile
+    const g = current;
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
     const peer = edge.peerOf(socket);
     const remoteAddress = peer.address;
-    const verdict: ClientVerdict = verifier.verify(socket);
+    const verdict: ClientVerdict = g.verifier.verify(socket);
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
-    const routes = router.forConnection(sni);
+    const routes = g.router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
       publishConnection({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
@@ -233,12 +169,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     const route = routes.primary;
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       publishConnection({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
-      if (route.mode === 'http' && http) {
+      if (route.mode === 'http') {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
         http.accept(socket, conn);
       } else {
@@ -249,14 +185,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (route.mode === 'http') {
       if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
       // below info nothing is logged: no listener, no log object per connection
-      track(socket, conn);
+      track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
         const outcome = conn.revoked ? 'revoked' : 'closed';
         publishConnection({ route: route.upstream, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
         if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
-      http!.accept(socket, conn);
+      http.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
@@ -267,7 +203,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     let binding: UpstreamBinding;
     try {
-      binding = bind(route, conn);
+      binding = g.bind(route, conn);
     } catch (err) {
       publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
@@ -276,22 +212,24 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
-    track(socket, conn);
-    const upstreamConfig = config.upstreams[route.upstream];
+    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
+    track(tracked);
+    const upstreamConfig = g.config.upstreams[route.upstream];
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context,
-      ...protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
-      onAlpnMismatch: (server) => protocols.mismatch(route.upstream, server?.address),
+      ...g.protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
+      onAlpnMismatch: (server) => g.protocols.mismatch(route.upstream, server?.address),
+      onConnected: (server) => { tracked.server = server; },
       proxyHeader: upstreamConfig.proxyProtocol
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
+      idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
     }).then((o) => {
-      const outcome = conn.revoked ? 'revoked' : o.outcome;
+      const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
       publishConnection({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
     });
   };
 
@@ -301,9 +239,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
-      const route = router.forConnection(sni)?.primary;
+      const g = current;
+      const route = g.router.forConnection(sni)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
-      return protocols.select(route.upstream, offered);
+      return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
@@ -351,66 +290,115 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     : undefined;
 
   /**
-   * The client trust changed (a CRL or CA file): every open connection is checked
-   * again, and those of clients now refused are closed, with their minted
-   * credentials and upstream pools dropped.
+   * Every open connection is checked again against the client trust of now and
+   * the current generation's verifier (its deny list): those of clients now
+   * refused are closed at once, with their minted credentials and upstream
+   * pools dropped.
    */
-  const onTrustChanged = () => {
-    const trust = certificates!.store.clientTrust();
-    edge.setTicketKeys(ticketKeysFor(trust.digest));
+  const recheckOpen = () => {
+    const t = trust();
+    const verifier = current.verifier;
     for (const { socket, conn } of [...open.values()]) {
       const client = conn.client;
       if (!client) continue;
-      let verdict = verifier.recheck(client, trust);
-      if (verdict.ok && config.edge.clientAuth.mode !== 'any') {
+      let verdict = verifier.recheck(client, t);
+      if (verdict.ok && verifier.mode !== 'any') {
         const x = socket.getPeerX509Certificate();
-        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+        if (x && !t.issuedByCa(x) && !t.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
       }
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       minter?.forget(client.certSha256);
-      http?.forgetIdentity(client.certSha256);
+      http.forgetIdentity(client.certSha256);
       socket.destroy();
     }
   };
+  /** The client trust changed (a CRL or CA file): new ticket keys, and the open connections are checked again. */
+  const onTrustChanged = () => {
+    edge.setTicketKeys(ticketKeysFor(trust().digest));
+    recheckOpen();
+  };
   certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
-    const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); protocols.stop(); metrics?.close(); throw err; });
-  for (const c of checkers) c.start();
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  current.start();
   let cas = caCertificates(config);
   metrics?.setSources({
     minter: minter ? () => minter.stats() : undefined,
-    servers: () => [...clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
+    servers: () => [...current.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
       ...certificates!.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
-  const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+  /** connections whose route, upstream or server a reload removed: closed after the grace period */
+  const retireTimers = new Set<NodeJS.Timeout>();
+  const stop = (graceMs = current.config.timeouts.shutdownGrace) => (stopping ??= (async () => {
     draining = true;
     const closed = edge.stopAccepting();
-    await Promise.all(checkers.map((c) => c.stop()));
+    await current.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
-    http?.close().catch(() => {});
+    http.close().catch(() => {});
     const deadline = Date.now() + graceMs;
     while (edge.openConnections > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
+      http.closeIdle(); // keep-alive connections go as soon as their last request is done
     }
     const left = edge.openConnections;
     edge.destroyAll();
-    http?.destroy();
+    http.destroy();
+    for (const t of retireTimers) clearTimeout(t);
     await closed;
     ticketWatch?.close();
     await certificates!.stop();
     minter?.stop();
-    protocols.stop();
     metrics?.close();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
+
+  /**
+   * Swaps in a new generation built from `next`: new connections and requests
+   * use it at once; connection-mode connections keep the upstream they are
+   * piped to unless the reload removed it (or its server, or the route that
+   * sent them there): those are closed after timeouts.shutdownGrace. Clients
+   * now on edge.deny are closed at once.
+   */
+  const applyConfig = async (next: Config): Promise<{ ok: true; changes: string; generation: number } | { ok: false; problems: string[] }> => {
+    const changes = configChanges(current.config, next);
+    if (changes.restartRequired.length) {
+      return { ok: false, problems: changes.restartRequired.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`) };
+    }
+    if (changes.none) return { ok: true, changes: 'config unchanged', generation: current.number };
+    let g: Generation;
+    try {
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust });
+    } catch (err) {
+      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
+    }
+    if (stopping) { await g.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
+    const old = current;
+    current = g;
+    g.start();
+    void old.stop();
+    // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
+    for (const c of old.clusters.values()) http.retireCluster(c);
+    recheckOpen();
+    const graceMs = next.timeouts.shutdownGrace;
+    for (const o of open.values()) {
+      if (o.mode !== 'connection' || o.conn.revoked || o.conn.retired) continue;
+      const why = removedFor(o, g);
+      if (!why) continue;
+      o.conn.retired = `${why} by a reload`;
+      const t = setTimeout(() => { retireTimers.delete(t); o.socket.destroy(); }, graceMs);
+      t.unref();
+      retireTimers.add(t);
+      o.socket.once('close', () => { clearTimeout(t); retireTimers.delete(t); });
+    }
+    return { ok: true, changes: summarizeChanges(changes), generation: g.number };
+  };
 
   const ready = (): Readiness => {
     const reasons: string[] = [];
@@ -419,8 +407,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
     for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
     const now = Date.now();
-    for (const [i, r] of config.routes.entries()) {
-      const cluster = clusters.get(r.upstream)!;
+    const g = current;
+    for (const [i, r] of g.config.routes.entries()) {
+      const cluster = g.clusters.get(r.upstream)!;
       if (cluster.servers.some((s) => cluster.isEligible(s, now))) continue;
       const why = cluster.servers.map((s) => `${s.address} ${!s.healthy ? `unhealthy (${s.lastCheck?.reason ?? 'health check failed'})` : 'failing (passive)'}`);
       reasons.push(`routes[${i}] → upstream ${r.upstream}: no healthy server: ${why.join('; ')}`);
@@ -428,45 +417,79 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return { ready: reasons.length === 0, reasons };
   };
 
-  const status = (): ProxyStatus => ({
-    pid: process.pid,
-    listen: `${address.host}:${address.port}`,
-    draining,
-    config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
-    startedAt: startedAt.toISOString(),
-    certificates: certificates!.store.list().map((c) => ({
-      id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
-      notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
-    })),
-    cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
-    upstreams: Object.fromEntries([...clusters.values()].map((c) => [c.name, {
-      balance: config.upstreams[c.name].balance,
-      servers: c.servers.map((s) => ({
-        address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
-        lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+  const status = (): ProxyStatus => {
+    const g = current;
+    return {
+      pid: process.pid,
+      listen: `${address.host}:${address.port}`,
+      draining,
+      config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
+      generation: g.number,
+      startedAt: startedAt.toISOString(),
+      certificates: certificates!.store.list().map((c) => ({
+        id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
+        notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
       })),
-    }])),
-    delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
-  });
+      cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
+      upstreams: Object.fromEntries([...g.clusters.values()].map((c) => [c.name, {
+        balance: g.config.upstreams[c.name].balance,
+        servers: c.servers.map((s) => ({
+          address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
+          lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+        })),
+      }])),
+      delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+    };
+  };
+
+  /** reloads run one at a time: a second SIGHUP waits for the first */
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = async (next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome> => {
+    let applied: Awaited<ReturnType<typeof applyConfig>> | undefined;
+    try {
+      if (next) {
+        applied = await applyConfig(next.config);
+        if (!applied.ok) {
+          metrics?.reloads.inc({ outcome: 'failed' });
+          logger.error({ outcome: 'failed', problems: applied.problems, file: next.source?.file }, 'reload refused; the running config keeps serving');
+          return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
+        }
+        if (next.source) source = next.source;
+      }
+      const tickets = reloadTicketKeys();
+      const r = await certificates!.reload();
+      cas = caCertificates(current.config);
+      const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
+      metrics?.reloads.inc({ outcome });
+      const changes = applied?.ok ? applied.changes : undefined;
+      logger.info({ outcome, generation: current.number, changes, reloaded: r.reloaded, failed: r.failed }, 'reload');
+      return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, generation: current.number, changes, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
+    } catch (err) {
+      metrics?.reloads.inc({ outcome: 'failed' });
+      logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
+      return { ok: false, outcome: 'failed', reason: (err as Error).message };
+    }
+  };
 
   return {
     address, stop, minter, certificates: certificates!, metrics, ready, status,
-    reload: async (): Promise<ReloadOutcome> => {
-      try {
-        const tickets = reloadTicketKeys();
-        const r = await certificates!.reload();
-        cas = caCertificates(config);
-        const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
-        metrics?.reloads.inc({ outcome });
-        logger.info({ outcome, reloaded: r.reloaded, failed: r.failed }, 'reload');
-        return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
-      } catch (err) {
-        metrics?.reloads.inc({ outcome: 'failed' });
-        logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
-        return { ok: false, outcome: 'failed', reason: (err as Error).message };
-      }
+    generation: () => current.number,
+    reload: (next) => {
+      const r = reloading.then(() => reload(next));
+      reloading = r;
+      return r;
     },
   };
+}
+
+/** Why an open connection-mode connection has lost what it uses in generation `g`, or undefined. */
+function removedFor(o: OpenConnection, g: Generation): string | undefined {
+  const u = g.config.upstreams[o.upstream!];
+  if (!u) return `upstream ${o.upstream} removed`;
+  if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
+  const route = g.router.forConnection(o.conn.sni)?.primary;
+  if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
+  return undefined;
 }
 
 function hostPort(s: string): { host: string; port: number } {

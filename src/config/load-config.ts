@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
@@ -109,6 +109,7 @@ export function parseConfigObject(input: unknown, baseDir: string, file = '<conf
   const config = r.data;
   const problems = crossCheck(config);
   resolvePaths(config, baseDir);
+  defaultPidFile(config, file);
   if (problems.length) throw new ConfigError(file, problems, { config });
   return config;
 }
@@ -155,6 +156,13 @@ function resolvePaths(c: Config, base: string): void {
   for (const r of c.routes) if (r.proxyCert) r.proxyCert = { cert: abs(r.proxyCert.cert), key: abs(r.proxyCert.key) };
   if (c.log.file) c.log.file = abs(c.log.file);
   if (c.admin && isSocketPath(c.admin.listen)) c.admin.listen = abs(c.admin.listen);
+  if (c.pidFile) c.pidFile = abs(c.pidFile);
+}
+
+/** pidFile's default: beside a config file, its name with `.pid` (none for a config that is not a file). */
+function defaultPidFile(c: Config, file: string): void {
+  if (c.pidFile || !isAbsolute(file)) return;
+  c.pidFile = join(dirname(file), `${basename(file, extname(file))}.pid`);
 }
 
 /** admin.listen: a unix socket path (the schema allows `/…`, `./…`, `../…`) rather than host:port */

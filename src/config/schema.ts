@@ -230,6 +230,7 @@ export const configSchema = z.strictObject({
     })
       .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
   }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
+  pidFile: file.optional().describe('file holding the process id of `countersign start` (the primary with workers), written mode 0644 at start and removed at stop; `countersign reload` sends SIGHUP to it when there is no admin listener. Default: beside the config file, its name with `.pid` (`countersign.yaml` → `countersign.pid`)'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -11,7 +11,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
   /** max identities whose pools are kept; default 1000 */
@@ -50,8 +50,17 @@ export class IdentityPools {
     });
   }
 
+  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's pools */
+  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
+  private nextClusterId = 1;
+  private clusterId(c: UpstreamCluster): number {
+    let id = this.clusterIds.get(c);
+    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
+    return id;
+  }
+
   get(binding: UpstreamBinding): UpstreamDispatcher {
-    const key = `${binding.cluster.name}\0${binding.identityKey}`;
+    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d) {
       d = new IdentityDispatcher(binding, this.opts);
@@ -69,6 +78,20 @@ export class IdentityPools {
       const d = this.identities.get(key)!;
       this.identities.delete(key); // (dispose closes it; destroy below cuts what is still running)
       d.destroy(); // its requests are not finished: the client is no longer trusted
+    }
+  }
+
+  /** Closes every pool of a cluster (replaced by a reload): requests in flight finish first, new ones never come. */
+  retire(cluster: UpstreamCluster): void {
+    const id = this.clusterIds.get(cluster);
+    if (id === undefined) return;
+    const prefix = `${id}\0`;
+    for (const key of [...this.identities.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const d = this.identities.get(key)!;
+      this.closing.add(d);
+      this.identities.delete(key); // dispose closes it gracefully
+      d.close().finally(() => this.closing.delete(d)).catch(() => {});
     }
   }
 

@@ -75,8 +75,13 @@ export function parseHostPort(s: string): { host: string; port: number } {
   return { host, port: Number(s.slice(i + 1)) };
 }
 
+/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
+let clusterInstances = 0;
+
 export class UpstreamCluster {
   readonly name: string;
+  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
+  private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
   private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
   private readonly balancer: Balancer;
@@ -139,7 +144,7 @@ export class UpstreamCluster {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${server.address}`;
+      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
