@@ -34,7 +34,7 @@ logs the outcome). Exit 0 when applied, 1 when refused or failed, 2 on usage.`,
     const files = [...(values.config ? [values.config] : []), ...positionals];
     if (files.length !== 1) { io.err(`usage: ${this.usage}`); return 2; }
     const found = await loadConfigForCli(files[0], io, { checkFiles: false });
-    if (!found) return 1;
+    if (!found) { io.err('reload not sent: the running config keeps serving'); return 1; }
     const admin = found.config.admin;
     if (!admin) return signal(files[0], found.config.pidFile, found.file, io);
     let r;

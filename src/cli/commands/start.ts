@@ -63,10 +63,13 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
       process.exit(code);
     }
 
+    // before the "listening" line: whoever waits for it finds the pid file
+    const removePidFile = writePidFile(config.pidFile, logger);
     let proxy;
     try {
       proxy = await startProxy({ config, logger, source });
     } catch (err) {
+      removePidFile();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
@@ -78,12 +81,12 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
       admin = await startLocalAdmin(config, p, logger, reload);
     } catch (err) {
       await p.stop(0);
+      removePidFile();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
     }
     const a = admin;
-    const removePidFile = writePidFile(config.pidFile, logger);
     onReopenSignal(reopenFiles, logger);
     return new Promise<number>((resolve) => {
       onShutdownSignals({

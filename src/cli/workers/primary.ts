@@ -118,7 +118,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       slot.ready = true;
       if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
       if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); removePidFile = writePidFile(o.pidFile, o.logger); startAcme(); }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(m.listen); startAcme(); }
     });
     w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
   };
