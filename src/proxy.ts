@@ -15,7 +15,7 @@ import { EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, typ
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { forwardConnection, HttpForwarder, type ClientConnection, type UpstreamBinding, type UpstreamServer } from './forward/index.js';
 import { buildProxyHeader } from './edge/index.js';
-import { cidrMatcher } from './config/index.js';
+import { cidrMatcher, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
@@ -234,7 +234,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   };
 
   const edge = new EdgeListener({
-    ...hostPort(config.listen),
+    ...hostPortOf(config.listen),
     contexts: certificates.contexts,
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
@@ -490,13 +490,6 @@ function removedFor(o: OpenConnection, g: Generation): string | undefined {
   const route = g.router.forConnection(o.conn.sni)?.primary;
   if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
   return undefined;
-}
-
-function hostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host, port: Number(s.slice(i + 1)) };
 }
 
 /** Intermediates the client sent after its leaf, as DER. */

@@ -6,3 +6,4 @@ export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSett
 export { checkCertificates, type CheckResult } from './check-certificates.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { configChanges, changedKeys, describeRoute, summarizeChanges, RELOADABLE_KEYS, type ConfigChanges } from './reload-diff.js';
+export { parseHostPort, hostPortOf, type HostPort } from './host-port.js';

@@ -14,6 +14,7 @@ import { acmeSettingsProblems } from './acme-checks.js';
 import { configSchema, type Config } from './schema.js';
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
+import { hostPortOf } from './host-port.js';
 
 export class ConfigError extends CountersignError {
   /** what would have been warned about too (see check-certificates.ts) */
@@ -127,7 +128,7 @@ function crossCheck(c: Config): string[] {
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
   if (c.admin && !isSocketPath(c.admin.listen)) {
-    const port = (s: string) => Number(s.slice(s.lastIndexOf(':') + 1));
+    const port = (s: string) => hostPortOf(s).port;
     if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
   if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');

@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
+import { parseHostPort } from './host-port.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -70,7 +71,7 @@ const duration = (def: string) =>
     return ms;
   });
 
-const hostPort = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
 });
 const file = z.string().min(1, 'a file path is required');

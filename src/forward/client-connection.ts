@@ -22,6 +22,8 @@ export interface ClientConnection {
   revoked?: string;
   /** set when a reload removed what the connection uses (its route, upstream or server): closed after the grace period */
   retired?: string;
+  /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
+  bindings?: WeakMap<RouteConfig, UpstreamBinding>;
   /** per-connection memo: identity headers by route, keyed by format */
   headerCache: Map<string, Record<string, string>>;
 }

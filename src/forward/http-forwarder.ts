@@ -237,7 +237,10 @@ export class HttpForwarder {
       return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
     }
     try {
-      return { ok: true, conn, route, binding: routing.bind(route, conn), strip: this.namesOf(routing) };
+      // once per (connection, route): the identity is the connection's; a pool takes fresh credentials per upstream connection
+      let binding = conn.bindings?.get(route);
+      if (!binding) { binding = routing.bind(route, conn); (conn.bindings ??= new WeakMap()).set(route, binding); }
+      return { ok: true, conn, route, binding, strip: this.namesOf(routing) };
     } catch (err) {
       return { ok: false, status: 403, message: 'client certificate refused', outcome: 'refused', reason: (err as Error).message, route: route.upstream };
     }
