@@ -235,7 +235,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
-    contexts: certificates.contexts,
+    // through `certificates`: a reload may bring a new certificate store
+    contexts: { sniCallback: (name, cb) => certificates!.contexts.sniCallback(name, cb), defaultOptions: () => certificates!.contexts.defaultOptions() },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
@@ -251,14 +252,18 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
-    takeOver: certificates.takeOver,
+    takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
     starttls: config.edge.starttls,
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
   });
-  certificates.attach(edge);
+  /** the listener's default context follows the store's swaps; a trust change re-checks open connections */
+  const adopt = (c: EdgeCertificates) => {
+    c.attach(edge);
+    c.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust') && c === certificates) onTrustChanged(); });
+  };
 
   // Session tickets: keys derived from a base (the fleet's key file, the keys a
   // primary hands its workers, or random) and the client trust's digest. A CA or
@@ -318,7 +323,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     edge.setTicketKeys(ticketKeysFor(trust().digest));
     recheckOpen();
   };
-  certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
+  adopt(certificates);
   const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
   current.start();
   let cas = caCertificates(config);
@@ -373,13 +378,24 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     }
     if (changes.none) return { ok: true, changes: 'config unchanged', generation: current.number };
     let g: Generation;
+    // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
+    let certs: EdgeCertificates | undefined;
     try {
+      if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
       g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust });
     } catch (err) {
+      await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
     }
-    if (stopping) { await g.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
+    if (stopping) { await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
     const old = current;
+    if (certs) {
+      const oldCerts = certificates!;
+      certificates = certs;
+      adopt(certs);
+      edge.setTicketKeys(ticketKeysFor(trust().digest));
+      void oldCerts.stop();
+    }
     current = g;
     g.start();
     void old.stop();
@@ -472,7 +488,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   };
 
   return {
-    address, stop, minter, certificates: certificates!, metrics, ready, status,
+    address, stop, minter, metrics, ready, status,
+    get certificates() { return certificates!; },
     generation: () => current.number,
     reload: (next) => {
       const r = reloading.then(() => reload(next));

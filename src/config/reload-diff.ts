@@ -2,18 +2,23 @@
  * What a reload changes between the running config and a new one, and which
  * of the changes need a restart. `routes`, `upstreams`, `edge.deny` and
  * `timeouts.shutdownGrace` are applied by a reload (a new generation of the
- * proxy); every other key is held by something that lives as long as the
- * process — the listening socket (`listen`, and the edge's TLS, PROXY and
- * starttls settings), the worker processes, the admin listener, the log, the
- * certificate store and its watched files, the delegation minter, the http
- * server limits — so a change to it is refused, naming the key, and nothing
- * changes. (nginx re-binds on a `listen` change; we chose the plain rule:
- * restart for those, as HAProxy needs for most of its global section.)
+ * proxy); so are the edge certificates and client trust (`edge.certificates`,
+ * `edge.clientAuth`, `edge.minVersion`, `edge.ciphers`,
+ * `edge.reloadPollInterval`: a new certificate store), except with
+ * `edge.acme`, whose manager lives as long as the process. Every other key is
+ * held by something that lives as long as the process — the listening socket
+ * (`listen`, and the edge's PROXY, starttls and session-ticket settings), the
+ * worker processes, the admin listener, the log, the delegation minter, the
+ * http server limits — so a change to it is refused, naming the key, and
+ * nothing changes. (nginx re-binds on a `listen` change; we chose the plain
+ * rule: restart for those, as HAProxy needs for most of its global section.)
  */
 import type { Config } from './schema.js';
 
 /** Keys (and everything under them) that a reload applies. */
 export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'timeouts.shutdownGrace'] as const;
+/** Keys a reload applies by building a new certificate store (not with edge.acme). */
+export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 
 export interface ConfigChanges {
   /** changed keys that need a restart, e.g. `listen`, `edge.certificates` */
@@ -23,8 +28,10 @@ export interface ConfigChanges {
   /** servers by `upstream/host:port` */
   servers: { added: string[]; removed: string[] };
   deny: { added: string[]; removed: string[] };
-  /** other reloadable keys that changed (timeouts.shutdownGrace) */
+  /** other reloadable keys that changed (timeouts.shutdownGrace, edge.certificates, …) */
   other: string[];
+  /** a new certificate store is needed (a CERTIFICATE_STORE_KEYS key changed) */
+  certificateStore: boolean;
   /** true when nothing at all differs */
   none: boolean;
 }
@@ -52,7 +59,10 @@ const minus = <T>(a: T[], b: T[]) => a.filter((x) => !b.includes(x));
 
 export function configChanges(current: Config, next: Config): ConfigChanges {
   const changed = changedKeys(current, next);
-  const reloadable = (k: string) => RELOADABLE_KEYS.some((r) => k === r || k.startsWith(`${r}.`));
+  const under = (keys: readonly string[]) => (k: string) => keys.some((r) => k === r || k.startsWith(`${r}.`));
+  const storeKey = under(CERTIFICATE_STORE_KEYS);
+  const acme = Boolean(current.edge.acme || next.edge.acme);
+  const reloadable = (k: string) => under(RELOADABLE_KEYS)(k) || (!acme && storeKey(k));
   const restartRequired = changed.filter((k) => !reloadable(k));
   const routeKeys = (c: Config) => c.routes.map((r) => JSON.stringify(r));
   const oldRoutes = routeKeys(current);
@@ -74,6 +84,7 @@ export function configChanges(current: Config, next: Config): ConfigChanges {
     servers: { added: minus(servers(next), servers(current)), removed: minus(servers(current), servers(next)) },
     deny: { added: minus(next.edge.deny, current.edge.deny), removed: minus(current.edge.deny, next.edge.deny) },
     other: changed.filter((k) => reloadable(k) && !/^(routes|upstreams|edge\.deny)(\.|$)/.test(k)),
+    certificateStore: !acme && changed.some(storeKey),
     none: changed.length === 0,
   };
 }

@@ -49,8 +49,17 @@ test('listen, workers, admin, edge TLS settings and the delegation need a restar
     .replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { ca: certs/other-ca.crt }\n  minVersion: TLSv1.3')
     .replace('ca: { cert: certs/d.crt, key: certs/d.key }', 'ca: { cert: certs/d.crt, key: certs/d.key }\n  ttl: 2h'));
   const c = configChanges(parse(base()), next);
-  assert.deepEqual(c.restartRequired.sort(), ['admin', 'delegation.ttl', 'edge.clientAuth.ca', 'edge.minVersion', 'listen', 'timeouts.idle', 'workers']);
-  assert.deepEqual(c.other, ['timeouts.shutdownGrace'], 'the grace period is reloadable');
+  assert.deepEqual(c.restartRequired.sort(), ['admin', 'delegation.ttl', 'listen', 'timeouts.idle', 'workers']);
+  assert.deepEqual(c.other.sort(), ['edge.clientAuth.ca', 'edge.minVersion', 'timeouts.shutdownGrace'], 'the grace period and the edge TLS settings are reloadable');
+  assert.equal(c.certificateStore, true, 'edge TLS settings need a new certificate store');
+});
+
+test('with edge.acme, the edge certificates and client trust need a restart (the ACME manager lives as long as the process)', () => {
+  const acme = base().replace('edge:\n', 'edge:\n  acme: { directory: "https://acme.example/dir", domains: [a.example], storage: acme }\n');
+  const next = parse(acme.replace('clientAuth: { ca: certs/client-ca.crt }', 'clientAuth: { ca: certs/other-ca.crt }'));
+  const c = configChanges(parse(acme), next);
+  assert.deepEqual(c.restartRequired, ['edge.clientAuth.ca']);
+  assert.equal(c.certificateStore, false);
 });
 
 test('pidFile defaults to the config file name with .pid beside it, and resolves against the config', () => {
