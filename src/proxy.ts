@@ -5,23 +5,20 @@
  * forwarder read it through `current`, and a reload swaps that one reference.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { channel } from 'node:diagnostics_channel';
 import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import type { TLSSocket } from 'node:tls';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates } from './edge/index.js';
+import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { forwardConnection, HttpForwarder, type ClientConnection, type UpstreamBinding, type UpstreamServer } from './forward/index.js';
-import { buildProxyHeader } from './edge/index.js';
+import { ClientConnections, HttpForwarder } from './forward/index.js';
 import { cidrMatcher, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
-import { caCertificates, commonName, connectionChannel, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type ConnectionEvent, type Readiness, type ReloadOutcome } from './observe/index.js';
+import { caCertificates, commonName, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
 
-export const handshakeChannel = channel('countersign:edge:handshake');
+export { handshakeChannel } from './forward/index.js';
 
 export interface ProxyOptions {
   config: Config;
@@ -84,16 +81,6 @@ export interface RunningProxy {
   certificates: EdgeCertificates;
 }
 
-/** An admitted client connection, for the re-checks of a trust change or a reload. */
-interface OpenConnection {
-  socket: TLSSocket;
-  conn: ClientConnection;
-  mode: 'connection' | 'http';
-  /** connection mode: the upstream and server it is piped to */
-  upstream?: string;
-  server?: UpstreamServer;
-}
-
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
@@ -108,7 +95,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       extensionOid: config.delegation.extensionOid,
     })
     : undefined;
-  const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
 
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;
@@ -126,6 +112,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     maxHeaderCount: config.limits.maxHeaderCount,
     http2Resets: config.limits.http2Resets,
   });
+  const connections = new ClientConnections({
+    routing: () => current, http, logger,
+    peerOf: (socket) => edge.peerOf(socket),
+    forget: (certSha256) => minter?.forget(certSha256),
+  });
 
   const stopEarly = async () => { await current.stop(); minter?.stop(); };
   certificates = await createEdgeCertificates({ config, logger, acme }).catch(async (err) => { await stopEarly(); throw err; });
@@ -140,99 +131,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   if (ticketFile) {
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
-  let nextId = 1;
-  /** open client connections that were admitted, for the re-checks when the client trust or the config changes */
-  const open = new Map<number, OpenConnection>();
-  const track = (o: OpenConnection) => {
-    open.set(o.conn.id, o);
-    o.socket.once('close', () => open.delete(o.conn.id));
-  };
-
-  const onSecureConnection = (socket: TLSSocket) => {
-    const t0 = performance.now();
-    const id = nextId++;
-    // one generation for the whole decision, even if a reload swaps it meanwhile
-    const g = current;
-    socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
-    const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    const peer = edge.peerOf(socket);
-    const remoteAddress = peer.address;
-    const verdict: ClientVerdict = g.verifier.verify(socket);
-    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
-    const routes = g.router.forConnection(sni);
-    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
-    if (!routes) {
-      publishConnection({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
-      logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
-      socket.destroy();
-      return;
-    }
-    const route = routes.primary;
-    const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
-    };
-    if (!verdict.ok) {
-      publishConnection({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
-      if (route.mode === 'http') {
-        conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http.accept(socket, conn);
-      } else {
-        socket.destroy();
-      }
-      return;
-    }
-    if (route.mode === 'http') {
-      if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
-      // below info nothing is logged: no listener, no log object per connection
-      track({ socket, conn, mode: 'http' });
-      socket.once('close', () => {
-        const outcome = conn.revoked ? 'revoked' : 'closed';
-        publishConnection({ route: route.upstream, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
-        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-      });
-      http.accept(socket, conn);
-      return;
-    }
-    if (!conn.client && !route.allowAnonymous) {
-      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    let binding: UpstreamBinding;
-    try {
-      binding = g.bind(route, conn);
-    } catch (err) {
-      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    // half-close passes through: a client's FIN must not end the upstream's reply
-    socket.allowHalfOpen = true;
-    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
-    track(tracked);
-    const upstreamConfig = g.config.upstreams[route.upstream];
-    forwardConnection(socket, {
-      cluster: binding.cluster, secureContext: binding.context,
-      ...g.protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
-      onAlpnMismatch: (server) => g.protocols.mismatch(route.upstream, server?.address),
-      onConnected: (server) => { tracked.server = server; },
-      proxyHeader: upstreamConfig.proxyProtocol
-        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
-        : undefined,
-      idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
-    }).then((o) => {
-      const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
-      publishConnection({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
-      const level = outcome === 'closed' ? 'info' : 'warn';
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
-    });
-  };
-
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
     // through `certificates`: a reload may bring a new certificate store
@@ -247,7 +145,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
-    onSecureConnection,
+    onSecureConnection: (socket) => connections.handle(socket),
     onClientError: (err, remoteAddress) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
@@ -294,34 +192,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
     : undefined;
 
-  /**
-   * Every open connection is checked again against the client trust of now and
-   * the current generation's verifier (its deny list): those of clients now
-   * refused are closed at once, with their minted credentials and upstream
-   * pools dropped.
-   */
-  const recheckOpen = () => {
-    const t = trust();
-    const verifier = current.verifier;
-    for (const { socket, conn } of [...open.values()]) {
-      const client = conn.client;
-      if (!client) continue;
-      let verdict = verifier.recheck(client, t);
-      if (verdict.ok && verifier.mode !== 'any') {
-        const x = socket.getPeerX509Certificate();
-        if (x && !t.issuedByCa(x) && !t.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
-      }
-      if (verdict.ok) continue;
-      conn.revoked = verdict.reason;
-      minter?.forget(client.certSha256);
-      http.forgetIdentity(client.certSha256);
-      socket.destroy();
-    }
-  };
   /** The client trust changed (a CRL or CA file): new ticket keys, and the open connections are checked again. */
   const onTrustChanged = () => {
     edge.setTicketKeys(ticketKeysFor(trust().digest));
-    recheckOpen();
+    connections.recheck(trust());
   };
   adopt(certificates);
   const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
@@ -339,8 +213,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   let stopping: Promise<void> | undefined;
   let draining = false;
-  /** connections whose route, upstream or server a reload removed: closed after the grace period */
-  const retireTimers = new Set<NodeJS.Timeout>();
   const stop = (graceMs = current.config.timeouts.shutdownGrace) => (stopping ??= (async () => {
     draining = true;
     const closed = edge.stopAccepting();
@@ -355,7 +227,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const left = edge.openConnections;
     edge.destroyAll();
     http.destroy();
-    for (const t of retireTimers) clearTimeout(t);
+    connections.stop();
     await closed;
     ticketWatch?.close();
     await certificates!.stop();
@@ -401,18 +273,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
     for (const c of old.clusters.values()) http.retireCluster(c);
-    recheckOpen();
-    const graceMs = next.timeouts.shutdownGrace;
-    for (const o of open.values()) {
-      if (o.mode !== 'connection' || o.conn.revoked || o.conn.retired) continue;
-      const why = removedFor(o, g);
-      if (!why) continue;
-      o.conn.retired = `${why} by a reload`;
-      const t = setTimeout(() => { retireTimers.delete(t); o.socket.destroy(); }, graceMs);
-      t.unref();
-      retireTimers.add(t);
-      o.socket.once('close', () => { clearTimeout(t); retireTimers.delete(t); });
-    }
+    // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
+    connections.recheck(trust());
+    connections.retireRemoved(next.timeouts.shutdownGrace);
     return { ok: true, changes: summarizeChanges(changes), generation: g.number };
   };
 
@@ -497,28 +360,4 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       return r;
     },
   };
-}
-
-/** Why an open connection-mode connection has lost what it uses in generation `g`, or undefined. */
-function removedFor(o: OpenConnection, g: Generation): string | undefined {
-  const u = g.config.upstreams[o.upstream!];
-  if (!u) return `upstream ${o.upstream} removed`;
-  if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
-  const route = g.router.forConnection(o.conn.sni)?.primary;
-  if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
-  return undefined;
-}
-
-/** Intermediates the client sent after its leaf, as DER. */
-function peerChain(socket: TLSSocket): Buffer[] {
-  const out: Buffer[] = [];
-  let c = socket.getPeerCertificate(true) as import('node:tls').DetailedPeerCertificate | undefined;
-  const seen = new Set<string>();
-  while (c && c.raw && !seen.has(c.fingerprint256)) {
-    seen.add(c.fingerprint256);
-    if (seen.size > 1) out.push(c.raw);
-    if (!c.issuerCertificate || c.issuerCertificate === c) break;
-    c = c.issuerCertificate;
-  }
-  return out;
 }

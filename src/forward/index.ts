@@ -15,3 +15,4 @@ export { Router, type ConnectionRoutes } from './router.js';
 export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
+export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
