@@ -31,18 +31,18 @@ export interface UpstreamClusterOptions {
   caPem: string;
   /** name checked in the server certificate and sent as SNI; default: the server's host */
   servername?: string;
-  /** default TLSv1.3 */
-  minVersion?: 'TLSv1.2' | 'TLSv1.3';
-  /** default round-robin */
-  balance?: BalancePolicy;
-  /** default 5000 */
-  connectTimeoutMs?: number;
-  /** how long a failed server is skipped; default 10000 */
-  failTimeoutMs?: number;
+  /** lowest TLS version (upstreams.*.minVersion; its default is the schema's) */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** upstreams.*.balance */
+  balance: BalancePolicy;
+  /** max time to connect and finish the handshake, ms (upstreams.*.connectTimeout) */
+  connectTimeoutMs: number;
+  /** how long a failed server is skipped, ms (upstreams.*.failTimeout) */
+  failTimeoutMs: number;
   /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
   starttls?: UpstreamStarttls;
-  /** start the next server's connect when one is pending this long; default 300 (connect-race.ts) */
-  connectRaceMs?: number;
+  /** start the next server's connect when one is pending this long, ms (upstreams.*.connectRace; connect-race.ts) */
+  connectRaceMs: number;
   /** a server went down or came back up (once per change) */
   onStateChange?: HealthOptions['onStateChange'];
 }
@@ -83,15 +83,14 @@ export class UpstreamCluster {
   /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
   private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
+  private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
     this.name = opts.name;
-    this.opts = {
-      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
-    };
+    // every default is the schema's (config/schema.ts): none here
+    this.opts = opts;
     this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
