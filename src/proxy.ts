@@ -73,6 +73,8 @@ export interface RunningProxy {
   reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
   /** the generation serving new connections (1 at start, one more per applied config) */
   generation(): number;
+  /** a reload refused before it reached the proxy (the config file has problems): counted in the metrics */
+  reloadRefused(): void;
   /** ready to take traffic: listening, not draining, certificates loaded, every route has a healthy server */
   ready(): Readiness;
   status(): ProxyStatus;
@@ -354,6 +356,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     address, stop, minter, metrics, ready, status,
     get certificates() { return certificates!; },
     generation: () => current.number,
+    reloadRefused: () => { metrics?.reloads.inc({ outcome: 'failed' }); },
     reload: (next) => {
       const r = reloading.then(() => reload(next));
       reloading = r;

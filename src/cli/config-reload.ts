@@ -31,9 +31,9 @@ export async function validateForReload(file: string, logger: Logger): Promise<V
 }
 
 /** What a single-process proxy does on SIGHUP or POST /reload. */
-export async function reloadFromFile(file: string, proxy: { reload(next?: { config: Config; source?: { file: string; digest: string; loadedAt: Date } }): Promise<ReloadOutcome> }, logger: Logger): Promise<ReloadOutcome> {
+export async function reloadFromFile(file: string, proxy: { reload(next?: { config: Config; source?: { file: string; digest: string; loadedAt: Date } }): Promise<ReloadOutcome>; reloadRefused(): void }, logger: Logger): Promise<ReloadOutcome> {
   const v = await validateForReload(file, logger);
-  if (!v.ok) return v.outcome;
+  if (!v.ok) { proxy.reloadRefused(); return v.outcome; }
   const { config, file: f, digest, loadedAt } = v.loaded;
   return proxy.reload({ config, source: { file: f, digest, loadedAt } });
 }
