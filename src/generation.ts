@@ -31,6 +31,13 @@ export interface GenerationOptions {
   minter?: CredentialSource;
   /** the client trust of now (the certificate store's CAs and CRLs) */
   trust: () => ClientTrust;
+  /**
+   * The generation this one replaces: a server that stays in an upstream whose
+   * settings (other than its server list) did not change keeps what is known of
+   * it — unhealthy by the checks, or in its fail timeout — rather than being
+   * tried again as if new.
+   */
+  previous?: Pick<Generation, 'config' | 'clusters'>;
 }
 
 export interface Generation extends RequestRouting {
@@ -52,7 +59,7 @@ export interface Generation extends RequestRouting {
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
 /** Builds a whole generation; throws (and leaves nothing running) if any part cannot be built. */
-export async function buildGeneration({ config, logger, number, minter, trust }: GenerationOptions): Promise<Generation> {
+export async function buildGeneration({ config, logger, number, minter, trust, previous }: GenerationOptions): Promise<Generation> {
   const clusters = new Map<string, UpstreamCluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
@@ -62,6 +69,7 @@ export async function buildGeneration({ config, logger, number, minter, trust }:
       onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
     }));
   }
+  if (previous) carryServerState(previous, config, clusters);
   const binder = new IdentityBinder({ routes: config.routes, upstreams: config.upstreams, clusters, minter });
   const router = new Router(config.routes);
   const verifier = new ClientVerifier({
@@ -100,4 +108,21 @@ export async function buildGeneration({ config, logger, number, minter, trust }:
       protocols.stop();
     },
   };
+}
+
+/** Health and fail-timeout state of the servers that stay, in upstreams whose settings besides `servers` are unchanged. */
+function carryServerState(previous: Pick<Generation, 'config' | 'clusters'>, config: Config, clusters: ReadonlyMap<string, UpstreamCluster>): void {
+  const settings = (u: Config['upstreams'][string]) => JSON.stringify({ ...u, servers: undefined });
+  for (const [name, cluster] of clusters) {
+    const before = previous.config.upstreams[name];
+    const old = previous.clusters.get(name);
+    if (!before || !old || settings(before) !== settings(config.upstreams[name])) continue;
+    for (const s of cluster.servers) {
+      const o = old.servers.find((x) => x.address === s.address);
+      if (!o) continue;
+      s.healthy = o.healthy;
+      s.lastCheck = o.lastCheck;
+      s.failedUntil = o.failedUntil;
+    }
+  }
 }

@@ -256,7 +256,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     let certs: EdgeCertificates | undefined;
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, previous: current });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
