@@ -86,6 +86,9 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
           setTimeout(finish, 1000).unref();
         });
         socket.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
+        // request/response protocols: a small write goes out now, not after the peer's delayed ACK
+        client.setNoDelay(true);
+        socket.setNoDelay(true);
         client.pipe(socket);
         socket.pipe(client);
         client.resume();
