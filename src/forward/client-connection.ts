@@ -3,6 +3,7 @@ import type { RouteConfig } from '../config/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
+import type { PresentedIdentity } from './upstream-diagnosis.js';
 
 /** What the edge learned about one client connection; kept with the socket for its life. */
 export interface ClientConnection {
@@ -39,6 +40,8 @@ export interface UpstreamBinding {
   balanceKey?: string;
   /** identity headers to add (header/both identity) */
   headers?: Record<string, string>;
+  /** what the presented client certificate is, for the diagnosis of an upstream refusal */
+  presenting?: PresentedIdentity;
 }
 
 export type BindUpstream = (route: RouteConfig, conn: ClientConnection) => UpstreamBinding;

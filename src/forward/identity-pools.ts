@@ -131,7 +131,7 @@ class IdentityDispatcher implements UpstreamDispatcher {
           cb(err as Error, null);
           return;
         }
-        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
+        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions, presenting: binding.presenting }).then(
           (socket) => { socket.setNoDelay(true); cb(null, socket); },
           (err: Error) => cb(Object.assign(err, { [CONNECT_FAILED]: true }), null),
         );
