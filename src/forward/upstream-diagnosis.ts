@@ -141,7 +141,7 @@ function presented(p: PresentedIdentity | undefined): { what: string; fix: strin
  */
 export function diagnoseVerification(ctx: HandshakeContext, code: string, peer: DetailedPeerCertificate | undefined): HandshakeDiagnosis {
   const p = summarizePeer(peer);
-  const where = `upstream ${ctx.upstream} server ${ctx.server}`;
+  const where = `upstream ${ctx.upstream} server ${ctx.server} (${code})`;
   const carries = `it carries ${list(p.names)}, issued by "${p.issuer ?? 'unknown'}"`;
   const base = { upstream: ctx.upstream, server: ctx.server, servername: ctx.checked, certNames: p.names, certSubject: p.subject, certIssuer: p.issuer, certNotAfter: p.notAfter, tlsCode: code };
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
@@ -158,7 +158,7 @@ export function diagnoseVerification(ctx: HandshakeContext, code: string, peer: 
   }
   // UNKNOWN_ISSUER and any other chain problem: the trust store is the key to look at
   const fix = `upstreams.${ctx.upstream}.ca`;
-  const why = UNKNOWN_ISSUER.has(code) ? `its certificate's issuer "${p.issuer ?? 'unknown'}" is not trusted by ${fix}` : `its certificate chain does not verify against ${fix} (${code})`;
+  const why = UNKNOWN_ISSUER.has(code) ? `its certificate's issuer "${p.issuer ?? 'unknown'}" is not trusted by ${fix}` : `its certificate chain does not verify against ${fix}`;
   return { ...base, kind: 'unknown-issuer', fix, message: `${where}: ${why}; it carries ${list(p.names)}. Add the CA that issued the server's certificate to ${fix}` };
 }
 
