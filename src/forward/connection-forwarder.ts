@@ -103,7 +103,8 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
       },
       (err: Error) => {
         if (isAlpnRefusal(err.cause ?? err)) {
-          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but the servers refused it (no_application_protocol); re-learning what they speak (to override: upstreams.${o.cluster.name}.alpn)`, findDiagnosis(err));
+          const d = findDiagnosis(err);
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but ${d ? `server ${d.server}` : 'the servers'} refused it (no_application_protocol); re-learning what they speak (to override: upstreams.${o.cluster.name}.alpn)`, d);
           o.onAlpnMismatch?.(undefined);
           finish();
           return;

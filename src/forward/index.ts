@@ -18,3 +18,4 @@ export {
   diagnosisFields, findDiagnosis, presentedIdentity, UpstreamHandshakeError,
   type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
 } from './upstream-diagnosis.js';
+export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';

@@ -196,6 +196,19 @@ export function diagnoseTlsError(ctx: HandshakeContext, err: Error & { code?: st
   return undefined;
 }
 
+/**
+ * The server closed the connection right after the handshake without a word
+ * (a Node.js server refusing a client certificate closes without an alert):
+ * said by `check --connect`, which sends nothing, so a refusal is the likely reason.
+ */
+export function diagnoseSilentClose(ctx: HandshakeContext): HandshakeDiagnosis {
+  const p = presented(ctx.presenting);
+  return {
+    kind: 'client-certificate-refused', upstream: ctx.upstream, server: ctx.server, servername: ctx.checked, tlsCode: 'CLOSED_AFTER_HANDSHAKE', fix: p.fix,
+    message: `upstream ${ctx.upstream} server ${ctx.server}: it closed the connection right after the handshake without an alert, most likely refusing the client certificate countersign presented, ${p.what}. ${p.todo.charAt(0).toUpperCase()}${p.todo.slice(1)}`,
+  };
+}
+
 /** The edge negotiated a protocol the server does not answer with. */
 export function diagnoseAlpnMismatch(ctx: HandshakeContext, expected: string | false, got: string | false): HandshakeDiagnosis {
   const fix = `upstreams.${ctx.upstream}.alpn`;
