@@ -155,7 +155,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       presenting: delegatedPresenting,
     };
   };
-  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
+  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string | string[]> => {
     const key = `${route.header}\0${route.headerName ?? ''}`;
     let h = conn.headerCache.get(key);
     if (!h) {

@@ -20,7 +20,7 @@ export interface ClientConnection {
   /** set when the connection is closed because its client is no longer trusted (revoked, …): the reason */
   revoked?: string;
   /** per-connection memo: identity headers by route, keyed by format */
-  headerCache: Map<string, Record<string, string>>;
+  headerCache: Map<string, Record<string, string | string[]>>;
 }
 
 /** How a request or connection reaches its upstream, with whose identity. */
@@ -39,7 +39,7 @@ export interface UpstreamBinding {
   /** the client identity, for `balance: identity-hash` (undefined: anonymous) */
   balanceKey?: string;
   /** identity headers to add (header/both identity) */
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
   /** what the presented client certificate is, for the diagnosis of an upstream refusal */
   presenting?: PresentedIdentity;
 }

@@ -234,7 +234,7 @@ export class HttpForwarder {
     }
   }
 
-  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, identity?: Record<string, string>): Record<string, string | string[]> {
+  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
     const src = req.headers as Record<string, string | string[] | undefined>;
     const listed = connectionTokens(src.connection);
     const out: Record<string, string | string[]> = {};
