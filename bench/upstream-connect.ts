@@ -4,7 +4,7 @@
  * server that requires a client certificate (TLS 1.3, no resumption), rounds
  * alternating between the two builds. Usage (after tsc):
  *   node dist/bench/upstream-connect.js <other dist root> [connects per round] [rounds]
- * e.g. a build of main in /tmp/main-build: dist/bench/upstream-connect.js /tmp/main-build/dist 1000 5
+ * e.g. a build of main in /tmp/main-build: dist/bench/upstream-connect.js /tmp/main-build/dist 200 30
  */
 import { createServer } from 'node:tls';
 import { join } from 'node:path';
@@ -24,9 +24,8 @@ const server = createServer({ cert: pki.backend.certPem, key: pki.backend.keyPem
 server.on('tlsClientError', () => {});
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const port = (server.address() as { port: number }).port;
-const client = pki.clients.alice; // any certificate of a CA the server trusts would do; mint-free: use the delegation CA itself
+// the client certificate: the delegation CA's own (self-signed, trusted by the server): no minting in the loop
 const creds = { certPem: pki.delegationCa.certPem, keyPem: pki.delegationCa.keyPem };
-void client;
 
 async function round(C: typeof UpstreamCluster): Promise<number> {
   const cluster = new C({ name: 'b', servers: [`127.0.0.1:${port}`], caPem: pki.backendCa.certPem, servername: 'backend.internal' });
@@ -39,9 +38,10 @@ async function round(C: typeof UpstreamCluster): Promise<number> {
 
 const results: Record<'this' | 'other', number[]> = { this: [], other: [] };
 await round(UpstreamCluster); await round(other.UpstreamCluster); // warm-up
+// alternate, and swap which goes first each round, so load changes on a shared machine hit both alike
 for (let r = 0; r < rounds; r++) {
-  results.this.push(await round(UpstreamCluster));
-  results.other.push(await round(other.UpstreamCluster));
+  if (r % 2 === 0) { results.this.push(await round(UpstreamCluster)); results.other.push(await round(other.UpstreamCluster)); }
+  else { results.other.push(await round(other.UpstreamCluster)); results.this.push(await round(UpstreamCluster)); }
 }
 server.close();
 const fmt = (a: number[]) => `median ${median(a).toFixed(3)} ms/connect (rounds: ${a.map((x) => x.toFixed(3)).join(', ')})`;
