@@ -136,8 +136,9 @@ test('the good server forwards, and its connection logs no failure', async () =>
   assert.equal(line.failure, undefined);
 });
 
-test('check --connect prints one line per server: ok with its ALPN, or the diagnosis; exit 1', async () => {
+test('check --connect prints one line per server: ok with its ALPN, or the diagnosis; exit 1', async (t) => {
   const r = await runCommand(process.execPath, [CLI, 'check', '--connect', configFile], { timeoutMs: 60_000 });
+  t.diagnostic(r.stdout + r.stderr);
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const lines = (r.stdout + r.stderr).split('\n');
   const lineOf = (k: string) => {
