@@ -24,6 +24,8 @@ export interface UpstreamServer extends RaceServer {
   healthy: boolean;
   /** the last active check, for /status */
   lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
+  /** the last TLS alert after a handshake (a refused client certificate), for errors that lose it (undici) */
+  lastRefusal?: { at: number; diagnosis: HandshakeDiagnosis };
 }
 
 export interface UpstreamClusterOptions {
@@ -198,7 +200,10 @@ export class UpstreamCluster {
         s.removeListener('error', failTls);
         // an alert right after the handshake (TLS 1.3: the server refusing our
         // client certificate) is tagged with its diagnosis for whoever logs it
-        s.once('error', (err: Error & { diagnosis?: HandshakeDiagnosis }) => { err.diagnosis ??= diagnoseTlsError(ctx(), err); });
+        s.once('error', (err: Error & { diagnosis?: HandshakeDiagnosis }) => {
+          err.diagnosis ??= diagnoseTlsError(ctx(), err);
+          if (err.diagnosis?.kind === 'client-certificate-refused') server.lastRefusal = { at: Date.now(), diagnosis: err.diagnosis };
+        });
         resolve(s);
       });
       };

@@ -74,6 +74,7 @@ before(async () => {
   }]));
   config.routes = KINDS.map((k) => ({ upstream: k, mode: 'connection', match: { sni: `${k}.test` } }));
   config.routes.push({ upstream: 'mismatch', mode: 'http', match: { sni: 'mismatch-http.test' } });
+  config.routes.push({ upstream: 'noclientca', mode: 'http', match: { sni: 'noclientca-http.test' } });
   configFile = await writeConfig(pki.dir, config);
   proxy = await startProxyProcess(configFile);
 });
@@ -123,6 +124,16 @@ test('http mode: the 502 request\'s log line carries the same diagnosis', async 
   assert.equal(line.fix, 'upstreams.mismatch.servername');
   assert.equal(line.server, `127.0.0.1:${ports.mismatch}`);
   assert.match(String(line.reason), /"backend\.internal".*DNS:other\.internal/);
+});
+
+test('http mode: a backend refusing the minted certificate after a TLS 1.3 handshake is diagnosed too', async () => {
+  const client = await tlsClient(proxy.port, pki.dir, 'alice', { servername: 'noclientca-http.test', checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1'] });
+  const closed = readUntilClose(client);
+  client.write('GET / HTTP/1.1\r\nhost: noclientca-http.test\r\nconnection: close\r\n\r\n');
+  assert.match((await closed).data, /^HTTP\/1\.1 502/);
+  const line = await proxy.waitForLog((l) => l.msg === 'request' && l.upstream === 'noclientca', 20_000);
+  assert.equal(line.failure, 'client-certificate-refused', JSON.stringify(line));
+  assert.equal(line.fix, 'delegation.ca');
 });
 
 test('the good server forwards, and its connection logs no failure', async () => {
