@@ -77,7 +77,7 @@ export function findDiagnosis(err: unknown): HandshakeDiagnosis | undefined {
 /** The stable log fields of a diagnosis (its message goes in `reason`). */
 export function diagnosisFields(d: HandshakeDiagnosis): Record<string, unknown> {
   return {
-    failure: d.kind, servername: d.servername, certNames: d.certNames, certIssuer: d.certIssuer,
+    failure: d.kind, servername: d.servername || undefined, certNames: d.certNames, certIssuer: d.certIssuer,
     certNotAfter: d.certNotAfter, tlsCode: d.tlsCode, fix: d.fix,
   };
 }
