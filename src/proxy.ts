@@ -12,7 +12,7 @@ import { DelegationMinter } from './delegation/index.js';
 import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
 import { loadKeyMaterial, loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import {
-  encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
+  encodeIdentityHeaders, forwardConnection, HttpForwarder, presentedIdentity, Router, UpstreamCluster, type PresentedIdentity,
   type BindUpstream, type ClientConnection, type UpstreamBinding,
 } from './forward/index.js';
 import { buildProxyHeader } from './edge/index.js';
@@ -111,13 +111,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
   // Header-mode routes present their own proxy certificate; each route's pools are
   // keyed by the route, so two routes with different proxy certificates never share one.
-  const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
+  const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string; presenting: PresentedIdentity }>();
   for (const [i, r] of config.routes.entries()) {
     if (!r.proxyCert) continue;
     const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
-    proxyIdentities.set(r, { context: clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}` });
+    proxyIdentities.set(r, { context: clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`, presenting: presentedIdentity('proxyCert', `routes[${i}].proxyCert`, m.certPem) });
   }
 
+  const delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', config.delegation && readFileSync(config.delegation.ca.cert));
   const router = new Router(config.routes);
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;
@@ -138,7 +139,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       const identityKey = balanceKey && config.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
       return { cluster, ...p, identityKey, headers, balanceKey };
     }
-    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
+    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers, presenting: { what: 'none' } };
     const client = conn.client;
     const current = () => {
       const creds = minter!.credentialsFor(client);
@@ -151,9 +152,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       identityKey: client.certSha256,
       headers,
       balanceKey,
+      presenting: delegatedPresenting,
     };
   };
-  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
+  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string | string[]> => {
     const key = `${route.header}\0${route.headerName ?? ''}`;
     let h = conn.headerCache.get(key);
     if (!h) {
@@ -285,13 +287,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       proxyHeader: upstreamConfig.proxyProtocol
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
+      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : o.outcome;
       publishConnection({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, ...o.diagnosis, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
     });
   };
 

@@ -14,3 +14,8 @@ export { Router } from './router.js';
 export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
+export {
+  diagnosisFields, findDiagnosis, presentedIdentity, UpstreamHandshakeError,
+  type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
+} from './upstream-diagnosis.js';
+export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';
