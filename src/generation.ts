@@ -70,7 +70,10 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
     }));
   }
   if (previous) carryServerState(previous, config, clusters);
-  const binder = new IdentityBinder({ routes: config.routes, upstreams: config.upstreams, clusters, minter });
+  const binder = new IdentityBinder({
+    routes: config.routes, upstreams: config.upstreams, clusters, minter,
+    delegationCaCert: config.delegation && readFileSync(config.delegation.ca.cert),
+  });
   const router = new Router(config.routes);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust,

@@ -179,7 +179,7 @@ const routeSchema = z.strictObject({
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
-  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert'),
+  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc', 'k8s-front-proxy']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),

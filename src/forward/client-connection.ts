@@ -3,6 +3,7 @@ import type { RouteConfig } from '../config/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
+import type { PresentedIdentity } from './upstream-diagnosis.js';
 
 /** What the edge learned about one client connection; kept with the socket for its life. */
 export interface ClientConnection {
@@ -25,7 +26,7 @@ export interface ClientConnection {
   /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
   bindings?: WeakMap<RouteConfig, UpstreamBinding>;
   /** per-connection memo: identity headers by route, keyed by format */
-  headerCache: Map<string, Record<string, string>>;
+  headerCache: Map<string, Record<string, string | string[]>>;
 }
 
 /** How a request or connection reaches its upstream, with whose identity. */
@@ -44,7 +45,9 @@ export interface UpstreamBinding {
   /** the client identity, for `balance: identity-hash` (undefined: anonymous) */
   balanceKey?: string;
   /** identity headers to add (header/both identity) */
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
+  /** what the presented client certificate is, for the diagnosis of an upstream refusal */
+  presenting?: PresentedIdentity;
 }
 
 export type BindUpstream = (route: RouteConfig, conn: ClientConnection) => UpstreamBinding;

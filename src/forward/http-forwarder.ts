@@ -12,6 +12,7 @@ import type { Logger } from '../observe/index.js';
 import type { RouteConfig } from '../config/index.js';
 import type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { diagnosisFields, findDiagnosis } from './upstream-diagnosis.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
 import { requestChannel, type RequestEvent } from '../observe/index.js';
@@ -169,7 +170,10 @@ export class HttpForwarder {
       new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
         const upstream = { route: route.upstream, upstream: binding.cluster.name };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
-        const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+        const diagnosis = findDiagnosis(err);
+        // an upstream handshake failure names the server, its certificate and the key to change
+        const reason = diagnosis?.message ?? (err as NodeJS.ErrnoException).code ?? err.message;
+        if (diagnosis) Object.assign(upstream, { server: diagnosis.server }, diagnosisFields(diagnosis));
         if (reason === 'ERR_CLIENT_CLOSED') {
           // nginx's 499: the client left first; the upstream request was aborted
           this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason: 'client-closed', ...upstream });
@@ -252,7 +256,7 @@ export class HttpForwarder {
     return names;
   }
 
-  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, strip: ReadonlySet<string>, identity?: Record<string, string>): Record<string, string | string[]> {
+  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, strip: ReadonlySet<string>, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
     const src = req.headers as Record<string, string | string[] | undefined>;
     const listed = connectionTokens(src.connection);
     const out: Record<string, string | string[]> = {};

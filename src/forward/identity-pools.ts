@@ -11,6 +11,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
+import type { HandshakeDiagnosis } from './upstream-diagnosis.js';
 import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
@@ -30,6 +31,9 @@ export interface IdentityPoolsOptions {
 export interface UpstreamDispatcher {
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
 }
+
+/** how long a server's last diagnosed refusal explains an undici socket error on it */
+const REFUSAL_MEMORY_MS = 2000;
 
 /** marks the errors of our connect function: the request never left, it may go elsewhere */
 const CONNECT_FAILED = Symbol('countersign.connectFailed');
@@ -122,7 +126,11 @@ class IdentityDispatcher implements UpstreamDispatcher {
     server.active++;
     let released = false;
     const release = () => { if (!released) { released = true; server.active--; } };
-    const retry = (err: Error): boolean => {
+    const retry = (err: Error & { diagnosis?: HandshakeDiagnosis }): boolean => {
+      // undici reports a TLS 1.3 refusal of our client certificate as "other side
+      // closed"; the socket's alert was diagnosed on the server a moment ago
+      const refusal = server.lastRefusal;
+      if (!err.diagnosis && refusal && Date.now() - refusal.at < REFUSAL_MEMORY_MS && (err as { code?: string }).code === 'UND_ERR_SOCKET') err.diagnosis = refusal.diagnosis;
       const body = options.body as { readableDidRead?: boolean } | null | undefined;
       const untouched = body == null || (typeof body === 'object' && 'readableDidRead' in body && !body.readableDidRead);
       if (!(err as { [CONNECT_FAILED]?: boolean })[CONNECT_FAILED] || !untouched || tried.size >= cluster.servers.length) return false;
@@ -154,7 +162,7 @@ class IdentityDispatcher implements UpstreamDispatcher {
           cb(err as Error, null);
           return;
         }
-        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
+        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions, presenting: binding.presenting }).then(
           (socket) => { socket.setNoDelay(true); cb(null, socket); },
           (err: Error) => cb(Object.assign(err, { [CONNECT_FAILED]: true }), null),
         );

@@ -16,3 +16,8 @@ export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type Upstr
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
 export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
+export {
+  diagnosisFields, findDiagnosis, presentedIdentity, UpstreamHandshakeError,
+  type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
+} from './upstream-diagnosis.js';
+export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';

@@ -10,6 +10,9 @@ import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
 import { isStalled, markDown, markUp, raceConnect, type HealthOptions, type RaceServer } from './connect-race.js';
 import { upstreamConnectChannel, type UpstreamConnectEvent } from '../observe/index.js';
 import { Balancer, type BalancePolicy } from './balancer.js';
+import {
+  diagnoseTlsError, diagnoseVerification, UpstreamHandshakeError, type HandshakeContext, type HandshakeDiagnosis, type PresentedIdentity,
+} from './upstream-diagnosis.js';
 
 export interface UpstreamServer extends RaceServer {
   host: string;
@@ -21,6 +24,8 @@ export interface UpstreamServer extends RaceServer {
   healthy: boolean;
   /** the last active check, for /status */
   lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
+  /** the last TLS alert after a handshake (a refused client certificate), for errors that lose it (undici) */
+  lastRefusal?: { at: number; diagnosis: HandshakeDiagnosis };
 }
 
 export interface UpstreamClusterOptions {
@@ -60,11 +65,14 @@ export interface ConnectOptions {
   proxyHeader?: Buffer;
   /** the client identity, for balance: identity-hash */
   balanceKey?: string;
+  /** what the client certificate presented is, for the diagnosis of a refusal (upstream-diagnosis.ts) */
+  presenting?: PresentedIdentity;
 }
 
 /** The server refused every ALPN protocol offered (no_application_protocol): not a server failure. */
 export function isAlpnRefusal(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined;
+  const e = err as { code?: string; message?: string; diagnosis?: HandshakeDiagnosis; cause?: unknown } | undefined;
+  if (e?.diagnosis) return e.diagnosis.kind === 'alpn';
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
@@ -150,6 +158,14 @@ export class UpstreamCluster {
       const timer = setTimeout(() => {
         fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
+      const ctx = (): HandshakeContext => ({
+        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: o.alpn, presenting: o.presenting,
+      });
+      // a TLS failure becomes a diagnosis (upstream-diagnosis.ts); refused, reset and timeouts say what they are already
+      const failTls = (err: Error) => {
+        const d = diagnoseTlsError(ctx(), err);
+        fail(d ? new UpstreamHandshakeError(d, { cause: err }) : err);
+      };
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
@@ -166,18 +182,32 @@ export class UpstreamCluster {
         secureContext: o.secureContext,
         ALPNProtocols: o.alpn,
         session: o.sessions?.get(sessionKey),
+        // verified below on secureConnect, before anything is written: a failed
+        // verification can then name the certificate the server really has
+        rejectUnauthorized: false,
         // half-close must pass through: a client's FIN must not end the upstream's reply
         ...({ allowHalfOpen: true } as object),
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
       if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
-      s.once('error', fail);
+      s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
+        if (!s.authorized) {
+          const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+          fail(new UpstreamHandshakeError(diagnoseVerification(ctx(), code, s.getPeerCertificate(true))));
+          return;
+        }
         settled = true;
         clearTimeout(timer);
-        s.removeListener('error', fail);
+        s.removeListener('error', failTls);
+        // an alert right after the handshake (TLS 1.3: the server refusing our
+        // client certificate) is tagged with its diagnosis for whoever logs it
+        s.once('error', (err: Error & { diagnosis?: HandshakeDiagnosis }) => {
+          err.diagnosis ??= diagnoseTlsError(ctx(), err);
+          if (err.diagnosis?.kind === 'client-certificate-refused') server.lastRefusal = { at: Date.now(), diagnosis: err.diagnosis };
+        });
         resolve(s);
       });
       };
@@ -236,5 +266,7 @@ export class UpstreamCluster {
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {
   const sans = (cert.subjectaltname ?? '').split(', ');
-  return sans.includes(`IP Address:${ip}`) ? undefined : new Error(`upstream certificate is not valid for IP ${ip} (set servername to the name in its certificate)`);
+  return sans.includes(`IP Address:${ip}`)
+    ? undefined
+    : Object.assign(new Error(`upstream certificate is not valid for IP ${ip} (set servername to the name in its certificate)`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
 }
