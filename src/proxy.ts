@@ -136,7 +136,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
     // through `certificates`: a reload may bring a new certificate store
-    contexts: { sniCallback: (name, cb) => certificates!.contexts.sniCallback(name, cb), defaultOptions: () => certificates!.contexts.defaultOptions() },
+    // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
+    contexts: {
+      sniCallback: function (this: unknown, name, cb) { certificates!.contexts.sniCallback.call(this, name, cb); },
+      defaultOptions: () => certificates!.contexts.defaultOptions(),
+    },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
