@@ -52,7 +52,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen, config, file: loaded.file, pidFile: config.pidFile,
+        workers, logger, admin: config.admin?.listen, config, file: loaded.file, pidFile: config.pidFile,
         // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
         acme: config.edge.acme ? async (publishChallenge) => {
           const { acmeManagerFor } = await import('../../edge/index.js');

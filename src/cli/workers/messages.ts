@@ -12,7 +12,6 @@ export type PrimaryMessage =
   /** the primary's ACME manager: new certificates, or a challenge to answer (acknowledged with `countersign:answer`) */
   | { type: 'countersign:acme'; id: number; certificates?: SharedAcmeCertificate[]; challenge?: ChallengeChange }
   | { type: 'countersign:stop' }
-  | { type: 'countersign:reload' }
   /** SIGUSR1 reached the primary: reopen log and audit files */
   | { type: 'countersign:reopen' }
   /** the admin listener (in the primary) asks each worker; answered with `countersign:answer` */
@@ -24,7 +23,7 @@ export interface ConfigText { text: string; file: string; digest: string; loaded
 /** What a worker that starts needs of the primary's ACME state. */
 export interface AcmeSnapshot { certificates: SharedAcmeCertificate[]; challenges: ChallengeChange[] }
 
-export type WorkerQuery = 'ready' | 'status' | 'metrics' | 'reload';
+export type WorkerQuery = 'ready' | 'status' | 'metrics';
 
 export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */

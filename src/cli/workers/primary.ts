@@ -25,8 +25,6 @@ import type { ConfigText } from './messages.js';
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
-  /** the workers' shutdown grace; the primary kills what is left this long after it */
-  graceMs: number;
   /** logs the "countersign listening" line once every worker listens */
   announce(listen: string): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
@@ -36,7 +34,7 @@ export interface PrimaryOptions {
    * its certificates and challenges go to the workers (acme-follower.ts).
    */
   acme?: (publishChallenge: (c: ChallengeChange) => Promise<void>) => Promise<AcmeManager | undefined>;
-  /** the config the workers start with, and its file (re-read on reload) */
+  /** the config the workers start with (its timeouts.shutdownGrace: the primary kills what is left this long after it), and its file (re-read on reload) */
   config: Config;
   file: string;
   /** written with the primary's pid once every worker listens */
@@ -165,7 +163,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     phase = 'stopping';
     for (const s of slots.values()) { clearTimeout(s.timer); send(s.worker, { type: 'countersign:stop' }); }
     if (alive().length === 0) { finish(exitCode); return; }
-    killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, o.graceMs + KILL_AFTER_GRACE_MS);
+    killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, running.timeouts.shutdownGrace + KILL_AFTER_GRACE_MS);
     killTimer.unref();
   };
 

@@ -70,7 +70,6 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     process.on('message', (m: unknown) => {
       if (!isPrimaryMessage(m)) return;
       if (m.type === 'countersign:stop') stop();
-      else if (m.type === 'countersign:reload') void proxy.reload();
       else if (m.type === 'countersign:apply') {
         // the primary validated the file; the text is parsed again here (schema only), then applied
         let next;
@@ -91,8 +90,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     const answer = async (what: WorkerQuery): Promise<unknown> => {
       if (what === 'ready') return proxy.ready();
       if (what === 'status') return proxy.status();
-      if (what === 'metrics') return proxy.metrics ? proxy.metrics.json() : [];
-      return proxy.reload();
+      return proxy.metrics ? proxy.metrics.json() : [];
     };
     // SIGUSR1 sent to a worker itself (or to the whole group) reopens its files too
     onReopenSignal(reopenFiles, logger);
