@@ -101,6 +101,8 @@ test('routes, upstreams and deny entries change under steady load in both modes 
   const httpLoad = steadyLoad((i) => get(agent, i === 0 ? `/b/${i}` : `/load/${i}`), 3);
   const tcpLoad = steadyLoad((i) => echoOnce(`ping ${i}\n`), 2);
   const progress = (n: number) => withTimeout(Promise.all([httpLoad.progress(n), tcpLoad.progress(n)]), `${n} more requests in each mode`, 30_000);
+  /** every loop has finished 2 more: nothing started before now is still in flight */
+  const settled = () => withTimeout(Promise.all([httpLoad.progressEach(2), tcpLoad.progressEach(2)]), 'what was in flight is done', 30_000);
   try {
     await progress(20);
 
@@ -112,7 +114,7 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     // 2. the first servers removed: once what was in flight is done, they get nothing more
     const removed = await reload(config({ web: [web2.port], tcp: [tcp2.port] }), 3);
     assert.match(String(removed.changes), new RegExp(`servers removed: web/127\\.0\\.0\\.1:${web1.port}, tcp/127\\.0\\.0\\.1:${tcp1.port}`));
-    await progress(10);
+    await settled();
     const web1Seen = web1.requests.length;
     const tcp1Seen = tcp1.connections.length;
     await progress(30);
@@ -125,6 +127,7 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     assert.match(String(routed.changes), /upstreams added: web-b/);
     const bOn = (b: HttpsBackend) => b.requests.filter((r) => r.url.startsWith('/b/')).length;
     await waitFor(() => bOn(web1) > 3, 'the changed route takes its requests', 30_000);
+    await settled();
     const bOnWeb2 = bOn(web2);
     await progress(20);
     assert.equal(bOn(web2), bOnWeb2, 'requests of the changed route no longer reach the old upstream');

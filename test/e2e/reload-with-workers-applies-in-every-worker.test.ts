@@ -87,7 +87,8 @@ test('every worker applies the reloaded config under load, with zero failed requ
     only2.upstreams.backend.servers = [`127.0.0.1:${web2.port}`];
     assert.equal((await reload(only2)).code, 0);
     assert.deepEqual(await generations(), [3, 3]);
-    await progress(20);
+    // every loop finished 2 more: nothing started before the reload is still in flight
+    await withTimeout(load.progressEach(2), 'what was in flight is done', 30_000);
     const seen = web1.requests.length;
     await progress(40);
     assert.equal(web1.requests.length, seen, 'no worker sends to the removed server');
