@@ -15,8 +15,8 @@ import type { HandshakeDiagnosis } from './upstream-diagnosis.js';
 import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
-  /** max identities whose pools are kept; default 1000 */
-  max?: number;
+  /** max identities whose pools are kept (limits.agentsPerUpstream; its default is the schema's) */
+  max: number;
   /** keep-alive time of an idle upstream connection, ms; default 30 000 */
   keepAliveTimeoutMs?: number;
   /** time to wait for response headers, ms */
@@ -44,7 +44,7 @@ export class IdentityPools {
   private readonly closing = new Set<IdentityDispatcher>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.identities = new LRUCache({
-      max: opts.max ?? 1000,
+      max: opts.max,
       // An identity nobody used for its keep-alive time has no connection left
       // worth keeping: it is closed and forgotten (it holds an identity's TLS state).
       ttl: opts.keepAliveTimeoutMs ?? 30_000,
