@@ -3,6 +3,8 @@
  * `kes.internal:7373`): the one parser, used by the schema to validate and by
  * everything that then needs the parts.
  */
+import { CountersignError } from '../errors.js';
+
 export interface HostPort {
   /** without brackets for IPv6 */
   host: string;
@@ -20,9 +22,9 @@ export function parseHostPort(s: string): HostPort | undefined {
   return { host: m[1].startsWith('[') ? m[1].slice(1, -1) : m[1], port };
 }
 
-/** Like parseHostPort, for a value the schema has already validated. */
+/** Like parseHostPort, for a value the schema has already validated; throws ERR_CONFIG_INVALID otherwise. */
 export function hostPortOf(s: string): HostPort {
   const hp = parseHostPort(s);
-  if (!hp) throw new Error(`not host:port: ${s}`);
+  if (!hp) throw new CountersignError('ERR_CONFIG_INVALID', `"${s}" is not host:port (e.g. 127.0.0.1:8443 or [::1]:8443)`);
   return hp;
 }

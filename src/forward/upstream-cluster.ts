@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
@@ -76,12 +77,8 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host, port: Number(s.slice(i + 1)) };
-}
+/** `host:port` → its parts: the config's one parser (config/host-port.ts) */
+export const parseHostPort = hostPortOf;
 
 /** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
 let clusterInstances = 0;
