@@ -28,7 +28,10 @@ const port = (server.address() as { port: number }).port;
 const creds = { certPem: pki.delegationCa.certPem, keyPem: pki.delegationCa.keyPem };
 
 async function round(C: typeof UpstreamCluster): Promise<number> {
-  const cluster = new C({ name: 'b', servers: [`127.0.0.1:${port}`], caPem: pki.backendCa.certPem, servername: 'backend.internal' });
+  const cluster = new C({
+    name: 'b', servers: [`127.0.0.1:${port}`], caPem: pki.backendCa.certPem, servername: 'backend.internal',
+    minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300,
+  });
   const ctx = cluster.buildContext(creds);
   const s0 = cluster.servers[0];
   const t0 = performance.now();

@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
+import { parseHostPort } from './host-port.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -70,7 +71,7 @@ const duration = (def: string) =>
     return ms;
   });
 
-const hostPort = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
 });
 const file = z.string().min(1, 'a file path is required');
@@ -230,6 +231,7 @@ export const configSchema = z.strictObject({
     })
       .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
   }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
+  pidFile: file.optional().describe('file holding the process id of `countersign start` (the primary with workers), written mode 0644 at start and removed at stop; `countersign reload` sends SIGHUP to it when there is no admin listener. Default: beside the config file, its name with `.pid` (`countersign.yaml` → `countersign.pid`)'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -26,8 +26,8 @@ export interface ClientVerifierOptions {
   cacheSize?: number;
   /** the client trust of now (CRLs, CAs): checked on every connection, resumed or not */
   trust?: () => ClientTrust;
-  /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth); default 4 */
-  maxChainDepth?: number;
+  /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth; its default is the schema's) */
+  maxChainDepth: number;
 }
 
 const OPENSSL_REASONS = new Map<string, RefusalReason>([
@@ -83,7 +83,7 @@ export class ClientVerifier {
       // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
       // Node completes the peer's chain with the issuers from the CA store, root included.
       const above = peerIntermediates(socket);
-      const depth = this.opts.maxChainDepth ?? 4;
+      const depth = this.opts.maxChainDepth;
       if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
       // A resumed session restores OpenSSL's old verdict: the chain must still reach a CA configured now.
       if (socket.isSessionReused() && !trust.chainsToCa(x, above)) return { ok: false, reason: 'unknown CA', detail: 'resumed session: the chain no longer verifies to edge.clientAuth.ca', client };

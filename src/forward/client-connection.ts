@@ -15,10 +15,16 @@ export interface ClientConnection {
   sni: string | undefined;
   remoteAddress: string;
   routes: ConnectionRoutes;
+  /** the router that computed `routes` (a reload brings a new one) */
+  router?: object;
   /** set when the client was refused: in http mode every request is answered with this */
   refusal?: { status: number; reason: string; detail: string };
   /** set when the connection is closed because its client is no longer trusted (revoked, …): the reason */
   revoked?: string;
+  /** set when a reload removed what the connection uses (its route, upstream or server): closed after the grace period */
+  retired?: string;
+  /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
+  bindings?: WeakMap<RouteConfig, UpstreamBinding>;
   /** per-connection memo: identity headers by route, keyed by format */
   headerCache: Map<string, Record<string, string | string[]>>;
 }

@@ -33,6 +33,8 @@ export interface ForwardConnectionOptions {
    */
   expectAlpn?: string | false;
   onAlpnMismatch?(server: UpstreamServer | undefined): void;
+  /** the upstream connection is up and piping, to `server` */
+  onConnected?(server: UpstreamServer): void;
   /** PROXY protocol header for the upstream */
   proxyHeader?: Buffer;
   idleTimeoutMs: number;
@@ -100,6 +102,7 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
         client.pipe(socket);
         socket.pipe(client);
         client.resume();
+        o.onConnected?.(s);
       },
       (err: Error) => {
         if (isAlpnRefusal(err.cause ?? err)) {

@@ -12,11 +12,11 @@ import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
 import type { HandshakeDiagnosis } from './upstream-diagnosis.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
-  /** max identities whose pools are kept; default 1000 */
-  max?: number;
+  /** max identities whose pools are kept (limits.agentsPerUpstream; its default is the schema's) */
+  max: number;
   /** keep-alive time of an idle upstream connection, ms; default 30 000 */
   keepAliveTimeoutMs?: number;
   /** time to wait for response headers, ms */
@@ -44,7 +44,7 @@ export class IdentityPools {
   private readonly closing = new Set<IdentityDispatcher>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.identities = new LRUCache({
-      max: opts.max ?? 1000,
+      max: opts.max,
       // An identity nobody used for its keep-alive time has no connection left
       // worth keeping: it is closed and forgotten (it holds an identity's TLS state).
       ttl: opts.keepAliveTimeoutMs ?? 30_000,
@@ -54,8 +54,17 @@ export class IdentityPools {
     });
   }
 
+  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's pools */
+  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
+  private nextClusterId = 1;
+  private clusterId(c: UpstreamCluster): number {
+    let id = this.clusterIds.get(c);
+    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
+    return id;
+  }
+
   get(binding: UpstreamBinding): UpstreamDispatcher {
-    const key = `${binding.cluster.name}\0${binding.identityKey}`;
+    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d) {
       d = new IdentityDispatcher(binding, this.opts);
@@ -73,6 +82,20 @@ export class IdentityPools {
       const d = this.identities.get(key)!;
       this.identities.delete(key); // (dispose closes it; destroy below cuts what is still running)
       d.destroy(); // its requests are not finished: the client is no longer trusted
+    }
+  }
+
+  /** Closes every pool of a cluster (replaced by a reload): requests in flight finish first, new ones never come. */
+  retire(cluster: UpstreamCluster): void {
+    const id = this.clusterIds.get(cluster);
+    if (id === undefined) return;
+    const prefix = `${id}\0`;
+    for (const key of [...this.identities.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const d = this.identities.get(key)!;
+      this.closing.add(d);
+      this.identities.delete(key); // dispose closes it gracefully
+      d.close().finally(() => this.closing.delete(d)).catch(() => {});
     }
   }
 

@@ -59,6 +59,7 @@ export async function checkUpstream(o: CheckUpstreamOptions): Promise<ServerChec
   const cluster = new UpstreamCluster({
     name: o.name, servers: u.servers, caPem: o.caPem, servername: u.servername, minVersion: u.minVersion,
     connectTimeoutMs: u.connectTimeout, starttls: u.starttls,
+    balance: u.balance, failTimeoutMs: u.failTimeout, connectRaceMs: u.connectRace,
   });
   const acceptWaitMs = o.acceptWaitMs ?? Math.min(u.connectTimeout, 1500);
   const results = await Promise.all(cluster.servers.map(async (server) => {

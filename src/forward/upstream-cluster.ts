@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
@@ -36,18 +37,18 @@ export interface UpstreamClusterOptions {
   caPem: string;
   /** name checked in the server certificate and sent as SNI; default: the server's host */
   servername?: string;
-  /** default TLSv1.3 */
-  minVersion?: 'TLSv1.2' | 'TLSv1.3';
-  /** default round-robin */
-  balance?: BalancePolicy;
-  /** default 5000 */
-  connectTimeoutMs?: number;
-  /** how long a failed server is skipped; default 10000 */
-  failTimeoutMs?: number;
+  /** lowest TLS version (upstreams.*.minVersion; its default is the schema's) */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** upstreams.*.balance */
+  balance: BalancePolicy;
+  /** max time to connect and finish the handshake, ms (upstreams.*.connectTimeout) */
+  connectTimeoutMs: number;
+  /** how long a failed server is skipped, ms (upstreams.*.failTimeout) */
+  failTimeoutMs: number;
   /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
   starttls?: UpstreamStarttls;
-  /** start the next server's connect when one is pending this long; default 300 (connect-race.ts) */
-  connectRaceMs?: number;
+  /** start the next server's connect when one is pending this long, ms (upstreams.*.connectRace; connect-race.ts) */
+  connectRaceMs: number;
   /** a server went down or came back up (once per change) */
   onStateChange?: HealthOptions['onStateChange'];
 }
@@ -76,25 +77,25 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host, port: Number(s.slice(i + 1)) };
-}
+/** `host:port` → its parts: the config's one parser (config/host-port.ts) */
+export const parseHostPort = hostPortOf;
+
+/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
+let clusterInstances = 0;
 
 export class UpstreamCluster {
   readonly name: string;
+  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
+  private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
+  private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
     this.name = opts.name;
-    this.opts = {
-      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
-    };
+    // every default is the schema's (config/schema.ts): none here
+    this.opts = opts;
     this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
@@ -147,7 +148,7 @@ export class UpstreamCluster {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${server.address}`;
+      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
