@@ -6,6 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection } from '../client-connection.js';
+import type { UpstreamCluster } from '../upstream-cluster.js';
 import { RelayConnection, type RelayHost } from './relay-connection.js';
 import { RelayPools } from './upstream-pool.js';
 
@@ -36,6 +37,9 @@ export class H1Relay {
   }
 
   forgetIdentity(identityKey: string): void { this.pools.forget(identityKey); }
+
+  /** A reload replaced this cluster. */
+  retireCluster(cluster: UpstreamCluster): void { this.pools.retire(cluster); }
 
   close(): void { this.closeIdle(); this.pools.close(); }
 

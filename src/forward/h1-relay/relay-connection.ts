@@ -17,20 +17,21 @@
 import { STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection, UpstreamBinding } from '../client-connection.js';
+import type { UpstreamServer } from '../upstream-cluster.js';
 import { isHopByHop } from '../hop-by-hop.js';
+import { diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from '../upstream-diagnosis.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './parser.js';
 import type { RelayPools, UpstreamConn, UpstreamUser } from './upstream-pool.js';
 
 /** What the relay asks of the http forwarder: the same checks, logs and fallback as the node path. */
 export interface RelayHost {
   pools: RelayPools;
-  identityNames: ReadonlySet<string>;
   maxHeaderSize: number;
   maxHeaderCount: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   admit(conn: ClientConnection, host: string | undefined, path: string):
-    | { ok: true; route: { upstream: string }; binding: UpstreamBinding }
+    | { ok: true; route: { upstream: string }; binding: UpstreamBinding; strip: ReadonlySet<string> }
     | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean };
   logRequest(method: string, conn: ClientConnection, path: string, started: number, status: number, extra: Record<string, unknown>): void;
   logRefused(conn: ClientConnection, reason: string): void;
@@ -68,8 +69,12 @@ class Exchange implements UpstreamUser {
   refusal: { status: number; message: string; reason: string; close: boolean; parseLevel?: boolean } | undefined;
   host: string | undefined;
   binding: UpstreamBinding | undefined;
+  /** identity header names stripped for this request's routing (any case, `_` for `-`) */
+  strip: ReadonlySet<string> | undefined;
   routeName = '';
   uc: UpstreamConn | undefined;
+  /** the server the request went to (for a refusal diagnosed on it) */
+  server: UpstreamServer | undefined;
   // response
   status = 0;
   headSent = false;
@@ -397,6 +402,7 @@ export class RelayConnection implements ParserEvents {
       return;
     }
     ex.binding = admitted.binding;
+    ex.strip = admitted.strip;
     ex.routeName = admitted.route.upstream;
     if (ex.url.charCodeAt(0) !== 47 /* / */) {
       // asterisk-form (OPTIONS *): the node path's undici cannot send it and answers 502; so does the relay
@@ -418,6 +424,7 @@ export class RelayConnection implements ParserEvents {
   /** Writes the rewritten head and what is already parsed of the body. */
   private send(ex: Exchange, uc: UpstreamConn): void {
     ex.uc = uc;
+    ex.server = uc.server;
     uc.user = ex;
     const s = uc.socket;
     s.cork();
@@ -464,7 +471,7 @@ export class RelayConnection implements ParserEvents {
         for (const t of raw[i + 1].split(',')) { const v = t.trim().toLowerCase(); if (v) (listed ??= []).push(v); }
       }
     }
-    const names = this.h.identityNames;
+    const names = ex.strip!;
     let head = `${ex.method} ${ex.url} HTTP/1.1\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
@@ -602,8 +609,15 @@ export class RelayConnection implements ParserEvents {
 
   private upstreamFailed(ex: Exchange, err: Error, timeout = false): void {
     if (ex.finished) return;
-    const reason = (err as NodeJS.ErrnoException).code ?? err.message;
-    const upstream = { route: ex.routeName, upstream: ex.binding?.cluster.name };
+    // a TLS 1.3 refusal of our certificate shows as a closed socket; the server's alert was diagnosed a moment ago
+    const refusal = ex.server?.lastRefusal;
+    const e = err as Error & { diagnosis?: HandshakeDiagnosis; code?: string };
+    if (!e.diagnosis && refusal && Date.now() - refusal.at < 2000 && e.code === 'UND_ERR_SOCKET') e.diagnosis = refusal.diagnosis;
+    const diagnosis = findDiagnosis(err);
+    // an upstream handshake failure names the server, its certificate and the key to change (as the node path)
+    const reason = diagnosis?.message ?? e.code ?? err.message;
+    const upstream: Record<string, unknown> = { route: ex.routeName, upstream: ex.binding?.cluster.name };
+    if (diagnosis) Object.assign(upstream, { server: diagnosis.server }, diagnosisFields(diagnosis));
     if (!ex.headSent) {
       const s = timeout ? 504 : 502;
       this.reply(ex, s, timeout ? 'upstream timed out' : 'upstream unavailable', !ex.reqDone, { outcome: 'upstream-error', reason, ...upstream });

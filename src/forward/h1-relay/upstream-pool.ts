@@ -14,7 +14,7 @@ import { maxHeaderSize as defaultMaxHeaderSize } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from '../client-connection.js';
-import type { UpstreamServer } from '../upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from '../upstream-cluster.js';
 import { createParser, type NativeHttpParser, type ParserEvents } from './parser.js';
 
 export interface RelayPoolsOptions {
@@ -127,9 +127,18 @@ export class RelayPools {
     });
   }
 
+  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's connections */
+  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
+  private nextClusterId = 1;
+  private clusterId(c: UpstreamCluster): number {
+    let id = this.clusterIds.get(c);
+    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
+    return id;
+  }
+
   /** The connections of this binding's (upstream, identity). */
   for(binding: UpstreamBinding): IdentityUpstreams {
-    const key = `${binding.cluster.name}\0${binding.identityKey}`;
+    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d || d.closed) {
       d = new IdentityUpstreams(binding, this.opts);
@@ -145,6 +154,18 @@ export class RelayPools {
       const d = this.identities.get(key)!;
       this.identities.delete(key);
       d.destroy();
+    }
+  }
+
+  /** A reload replaced this cluster: its idle connections close, busy ones when their exchange is done. */
+  retire(cluster: UpstreamCluster): void {
+    const id = this.clusterIds.get(cluster);
+    if (id === undefined) return;
+    for (const key of [...this.identities.keys()]) {
+      if (!key.startsWith(`${id}\0`)) continue;
+      const d = this.identities.get(key)!;
+      this.identities.delete(key); // dispose closes it
+      this.closing.add(d);
     }
   }
 
@@ -223,7 +244,7 @@ export class IdentityUpstreams {
       failed(err as Error, false);
       return;
     }
-    cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
+    cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions, presenting: this.binding.presenting }).then(
       (socket: TLSSocket) => {
         if (this.destroyed) {
           socket.destroy();
