@@ -488,7 +488,14 @@ export class RelayConnection implements ParserEvents {
     head += `x-forwarded-for: ${xff ? `${xff}, ${remote}` : remote}\r\nx-forwarded-proto: https\r\n`;
     if (host) head += `x-forwarded-host: ${host}\r\n`;
     const identity = ex.binding!.headers;
-    if (identity) for (const k in identity) head += `${k}: ${identity[k]}\r\n`;
+    if (identity) {
+      for (const k in identity) {
+        const v = identity[k];
+        // one line per value (the front-proxy format's X-Remote-Group is one header per group)
+        if (typeof v === 'string') head += `${k}: ${v}\r\n`;
+        else for (const one of v) head += `${k}: ${one}\r\n`;
+      }
+    }
     return head + '\r\n';
   }
 
