@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Config, RouteConfig } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
+import { AccessRules, ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
 import { loadKeyMaterial, loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import {
   encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
@@ -119,6 +119,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   }
 
   const router = new Router(config.routes);
+  const access = new AccessRules(config);
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;
   const verifier = new ClientVerifier({
@@ -173,6 +174,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       maxPools: config.limits.agentsPerUpstream,
       maxHeaderCount: config.limits.maxHeaderCount,
       http2Resets: config.limits.http2Resets,
+      refusedBy: (route, conn) => access.refusedBy(route, conn.client),
       extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     })
     : undefined;
@@ -262,6 +264,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (!conn.client && !route.allowAnonymous) {
       publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    const rule = access.refusedBy(route, conn.client);
+    if (rule) {
+      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
       socket.destroy();
       return;
     }

@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
 import { acmeSettingsProblems } from './acme-checks.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, type AllowConfig, type Config } from './schema.js';
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 
@@ -123,6 +123,7 @@ function crossCheck(c: Config): string[] {
     if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) p.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
     if (r.identity === 'header' && !r.proxyCert) p.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);
     if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
+    if (r.allow) p.push(...allowProblems(r.allow, `${at}.allow`, c.edge.clientAuth.mode));
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
   if (c.admin && !isSocketPath(c.admin.listen)) {
@@ -135,7 +136,19 @@ function crossCheck(c: Config): string[] {
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
   if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
   if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));
+  if (c.edge.allow) p.push(...allowProblems(c.edge.allow, 'edge.allow', c.edge.clientAuth.mode));
   return p;
+}
+
+/**
+ * With clientAuth.mode any, a client's certificate may be self-signed: its
+ * names say whatever the client wrote, so only `identities` (its key) can
+ * admit anyone.
+ */
+function allowProblems(a: AllowConfig, at: string, mode: Config['edge']['clientAuth']['mode']): string[] {
+  if (mode !== 'any') return [];
+  const byName = (['cn', 'ou', 'o', 'dns', 'uri', 'email'] as const).filter((k) => a[k] !== undefined);
+  return byName.map((k) => `${at}.${k}: with edge.clientAuth.mode: any a client may present a self-signed certificate with any ${k}; only allow.identities can be trusted there (or use mode: require)`);
 }
 
 function resolvePaths(c: Config, base: string): void {

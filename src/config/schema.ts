@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
+import { parseSpiffePattern } from '../pki/index.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -119,6 +120,27 @@ const acmeSchema = z.strictObject({
   renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
 });
 
+/**
+ * Edge access rules (ghostunnel's --allow-*): a client is allowed when any
+ * listed value matches its certificate. Every list given must hold at least one
+ * value (an empty list can never match), and nothing but `uri`'s trailing `/*`
+ * is a wildcard.
+ */
+const allowList = (what: string, item: z.ZodType<string>) => z.array(item).min(1, `an empty ${what} list can never match; remove it or list a value`);
+const allowSchema = z.strictObject({
+  cn: allowList('cn', z.string().min(1)).optional().describe('subject common names, compared exactly'),
+  ou: allowList('ou', z.string().min(1)).optional().describe('subject organizational units (any of the certificate\'s OUs), compared exactly'),
+  o: allowList('o', z.string().min(1)).optional().describe('subject organizations (any of the certificate\'s Os), compared exactly'),
+  dns: allowList('dns', z.string().regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$/, 'a DNS name like db.example.com (no wildcard: names are compared exactly, case-insensitively)')).optional()
+    .describe('DNS subjectAltNames, compared case-insensitively; no wildcards'),
+  uri: allowList('uri', z.string().superRefine((s, ctx) => {
+    const p = parseSpiffePattern(s);
+    if ('error' in p) ctx.addIssue({ code: 'custom', message: `"${s.length > 80 ? s.slice(0, 80) + '…' : s}" is not a SPIFFE ID: ${p.error} (e.g. spiffe://corp/ns/db/sa/api, or spiffe://corp/ns/db/* for one more path segment)` });
+  })).optional().describe('SPIFFE IDs in the URI subjectAltName; a last path segment `*` matches exactly one segment (`spiffe://corp/ns/db/*`)'),
+  email: allowList('email', z.string().regex(/^[^@\s]+@[^@\s]+$/, 'an email address like alice@example.com')).optional().describe('email subjectAltNames (rfc822Name); the domain is compared case-insensitively'),
+  identities: allowList('identities', identity).optional().describe('identities (hex SHA-256 of the public key, `countersign identity of FILE`)'),
+}).refine((a) => Object.values(a).some((v) => v !== undefined), 'an allow rule with no list can never match; list at least one of cn, ou, o, dns, uri, email, identities');
+
 const edgeSchema = z.strictObject({
   certificates: z.array(keyPair).default([]).describe('server certificates `{ cert, key }`, chosen by SNI from their SANs; the first is the default'),
   minVersion: tlsVersion.default(DEFAULTS.minVersion).describe('lowest TLS version clients may use'),
@@ -131,6 +153,7 @@ const edgeSchema = z.strictObject({
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
+  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
   acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
   sessionTickets: z.strictObject({
@@ -182,6 +205,7 @@ const routeSchema = z.strictObject({
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
+  allow: allowSchema.optional().describe('access rules of this route (replacing edge.allow): a client is allowed when any listed value matches; checked once per connection (connection mode) or per request routed here (http mode), resumed sessions included'),
 });
 
 export const configSchema = z.strictObject({
@@ -238,4 +262,5 @@ export type UpstreamConfig = Config['upstreams'][string];
 export type EdgeConfig = Config['edge'];
 export type HealthConfig = NonNullable<UpstreamConfig['health']>;
 export type AdminConfig = NonNullable<Config['admin']>;
+export type AllowConfig = z.output<typeof allowSchema>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;

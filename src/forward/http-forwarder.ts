@@ -36,13 +36,15 @@ export interface HttpForwarderOptions {
   maxHeaderCount: number;
   /** HTTP/2 stream resets a client connection may send (burst, then per second) before GOAWAY */
   http2Resets: ResetLimitOptions;
+  /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
+  refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 
 type Admission =
   | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding }
-  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean };
+  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
 export class HttpForwarder {
@@ -146,7 +148,7 @@ export class HttpForwarder {
     const admitted = this.admit(conn, host, path);
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
-      this.logRequest(req, conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
+      this.logRequest(req, conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
       return;
     }
     const { route, binding } = admitted;
@@ -223,6 +225,9 @@ export class HttpForwarder {
     if (!conn.client && !route.allowAnonymous) {
       return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
     }
+    // answered as a denied identity is (403 forbidden); the log names the rule
+    const rule = this.o.refusedBy?.(route, conn);
+    if (rule) return { ok: false, status: 403, message: 'client certificate refused: forbidden', outcome: 'refused', reason: 'not allowed', rule, route: route.upstream };
     try {
       return { ok: true, conn, route, binding: this.o.bind(route, conn) };
     } catch (err) {
@@ -254,14 +259,14 @@ export class HttpForwarder {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = this.bySocket.get(socket);
     const path = req.url ?? '/';
-    const fail = (status: number, message: string, outcome: string, reason?: string) => {
-      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason }, 'upgrade');
+    const fail = (status: number, message: string, outcome: string, reason?: string, rule?: string) => {
+      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason, ...(rule ? { rule } : {}) }, 'upgrade');
       const body = JSON.stringify({ error: message }) + '\n';
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
     if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) return fail(431, 'too many request header fields', 'bad-request', 'more header fields than limits.maxHeaderCount');
     const admitted = this.admit(conn, req.headers.host, path);
-    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason);
+    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason, admitted.rule);
     const { route, binding } = admitted;
     const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, binding.headers);
     const pool = this.pools.get(binding);

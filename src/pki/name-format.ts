@@ -42,3 +42,17 @@ export function formatDerName(der: Uint8Array): string {
   }
   return rdns.join(', ');
 }
+
+/** The attributes of a DER Name as (OID, text) pairs, in encoding order; non-string values are left out. */
+export function nameAttributes(der: Uint8Array): { type: string; value: string }[] {
+  const out: { type: string; value: string }[] = [];
+  const root = readRoot(der, TAG.SEQUENCE);
+  for (const rdn of readChildren(der, root)) {
+    for (const atv of readChildren(der, expectTag(rdn, TAG.SET, 'RDN'))) {
+      const [typeT, valueT] = readChildren(der, expectTag(atv, TAG.SEQUENCE, 'AttributeTypeAndValue'));
+      if (!STRING_TAGS.has(valueT.tag)) continue;
+      out.push({ type: decodeOid(content(der, expectTag(typeT, TAG.OID, 'attribute type'))), value: valueText(valueT.tag, content(der, valueT)) });
+    }
+  }
+  return out;
+}
