@@ -143,7 +143,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const client = conn.client;
     const current = () => {
       const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
     };
     return {
       cluster,
@@ -228,7 +228,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const routes = router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
-      publishConnection({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
+      publishConnection({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
       socket.destroy();
       return;
@@ -238,7 +238,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
     };
     if (!verdict.ok) {
-      publishConnection({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
+      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http' && http) {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
@@ -254,7 +254,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       track(socket, conn);
       socket.once('close', () => {
         const outcome = conn.revoked ? 'revoked' : 'closed';
-        publishConnection({ route: route.upstream, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
         if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
@@ -262,14 +262,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
-      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
+      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
       socket.destroy();
       return;
     }
     const rule = access.refusedBy(route, conn.client);
     if (rule) {
-      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', bytesIn: 0, bytesOut: 0 });
+      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
       socket.destroy();
       return;
@@ -278,7 +278,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     try {
       binding = bind(route, conn);
     } catch (err) {
-      publishConnection({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
+      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
       socket.destroy();
       return;
@@ -297,7 +297,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : o.outcome;
-      publishConnection({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
+      publishConnection({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
       logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');

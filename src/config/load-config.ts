@@ -130,6 +130,7 @@ function crossCheck(c: Config): string[] {
     const port = (s: string) => Number(s.slice(s.lastIndexOf(':') + 1));
     if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
+  if (c.audit?.stdout && !c.log.file) p.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
   if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
   const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
@@ -167,6 +168,7 @@ function resolvePaths(c: Config, base: string): void {
   for (const u of Object.values(c.upstreams)) u.ca = u.ca.map(abs);
   for (const r of c.routes) if (r.proxyCert) r.proxyCert = { cert: abs(r.proxyCert.cert), key: abs(r.proxyCert.key) };
   if (c.log.file) c.log.file = abs(c.log.file);
+  if (c.audit?.file) c.audit.file = abs(c.audit.file);
   if (c.admin && isSocketPath(c.admin.listen)) c.admin.listen = abs(c.admin.listen);
 }
 

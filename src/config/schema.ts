@@ -248,6 +248,11 @@ export const configSchema = z.strictObject({
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),
     file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
+  audit: z.strictObject({
+    file: file.optional().describe('append the audit records (JSON lines) to this file, created 0600; a restart continues the hash chain from its last line; reopened on SIGUSR1'),
+    stdout: z.literal(true).optional().describe('write the audit records to stdout instead (with log.file set, so stdout carries nothing else); the chain starts afresh at each start'),
+  }).refine((a) => (a.file === undefined) !== (a.stdout === undefined), 'give exactly one of file or stdout: true')
+    .optional().describe('audit log, off unless set: one hash-chained JSON record per connection and per http request (time, client address, identity, subject, route, upstream, minted serial, outcome, reason, duration, bytes); `countersign audit verify FILE` checks it'),
   admin: z.strictObject({
     listen: z.string().refine((v) => hostPort.safeParse(v).success || /^(\/|\.\/|\.\.\/)./.test(v), {
       message: 'expected host:port (e.g. 127.0.0.1:9901) or a unix socket path starting with / or ./',

@@ -39,6 +39,8 @@ export interface UpstreamBinding {
   balanceKey?: string;
   /** identity headers to add (header/both identity) */
   headers?: Record<string, string>;
+  /** serial of the minted certificate presented (delegated identity), for the audit log */
+  serial?: string;
 }
 
 export type BindUpstream = (route: RouteConfig, conn: ClientConnection) => UpstreamBinding;

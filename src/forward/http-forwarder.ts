@@ -156,10 +156,8 @@ export class HttpForwarder {
     const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
-    pool.dispatch(
-      { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
-      new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
-        const upstream = { route: route.upstream, upstream: binding.cluster.name };
+    const relay: ResponseRelay = new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
+        const upstream = { route: route.upstream, upstream: binding.cluster.name, ...(binding.serial ? { serial: binding.serial } : {}), bytesOut: relay.bytesOut };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const reason = (err as NodeJS.ErrnoException).code ?? err.message;
         if (reason === 'ERR_CLIENT_CLOSED') {
@@ -182,8 +180,8 @@ export class HttpForwarder {
           if ('stream' in res) resetOwnStream(res.stream, 2 /* INTERNAL_ERROR */);
           this.logRequest(req, conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
         }
-      }),
-    );
+      });
+    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
   }
 
   /**
@@ -201,7 +199,14 @@ export class HttpForwarder {
   /** One line per request at info; nothing is built when info is off. */
   private logRequest(req: AnyRequest, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
     if (requestChannel.hasSubscribers) {
-      requestChannel.publish({ route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started } satisfies RequestEvent);
+      const cl = Number(req.headers['content-length']);
+      requestChannel.publish({
+        route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started,
+        conn: conn?.id, remoteAddress: conn?.remoteAddress, identity: conn?.client?.identity, subject: conn?.client?.subject,
+        method: req.method, path, upstream: extra.upstream as string | undefined, serial: extra.serial as string | undefined,
+        reason: extra.reason as string | undefined, rule: extra.rule as string | undefined,
+        bytesIn: Number.isSafeInteger(cl) && cl >= 0 ? cl : undefined, bytesOut: extra.bytesOut as number | undefined,
+      } satisfies RequestEvent);
     }
     if (!this.o.logger.isLevelEnabled('info')) return;
     this.o.logger.info({
@@ -317,6 +322,8 @@ export class HttpForwarder {
  */
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
+  /** response body bytes relayed to the client */
+  bytesOut = 0;
   private done = false;
   /** the client went away (reset, closed) before the upstream answer was relayed */
   private gone = false;
@@ -367,6 +374,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.gone || clientIsGone(this.res)) { this.gone = true; controller.abort(clientClosed()); return; }
+    this.bytesOut += chunk.length;
     if (!(this.res as ServerResponse).write(chunk)) {
       controller.pause();
       this.res.once('drain', this.onDrain);

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
-import { createLogger, reopenFiles } from '../../observe/index.js';
+import { AuditLog, createLogger, reopenFiles, subscribeAudit } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
@@ -39,6 +39,15 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     // what `check` prints as warnings (the primary logs them once; its workers do not repeat them)
     if (!cluster.isWorker) for (const w of loaded.warnings) logger.warn({ reason: w }, 'config warning');
 
+    // the audit log belongs to one process: this one, or with workers the primary (workers send it their records)
+    let audit: AuditLog | undefined;
+    if (config.audit && !cluster.isWorker) {
+      try { audit = AuditLog.open({ file: config.audit.file, logger }); } catch (err) {
+        io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+        logger.flush?.();
+        return 1;
+      }
+    }
     if (cluster.isWorker) {
       const { runWorker } = await import('../workers/worker.js');
       process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io, source));
@@ -47,7 +56,7 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen,
+        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen, audit,
         // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
         acme: config.edge.acme ? async (publishChallenge) => {
           const { acmeManagerFor } = await import('../../edge/index.js');
@@ -58,10 +67,14 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
       process.exit(code);
     }
 
+    const a0 = audit;
+    const stopAudit = a0 ? subscribeAudit((e) => a0.append({ ...e, pid: process.pid })) : undefined;
+    const closeAudit = async () => { stopAudit?.(); await audit?.close(); };
     let proxy;
     try {
       proxy = await startProxy({ config, logger, source });
     } catch (err) {
+      await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
@@ -72,6 +85,7 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
       admin = await startLocalAdmin(config, p, logger);
     } catch (err) {
       await p.stop(0);
+      await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
@@ -81,7 +95,7 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     return new Promise<number>((resolve) => {
       onShutdownSignals({
         // the admin listener outlives the drain, so a balancer sees /readyz answer 503
-        onStop: async () => { await p.stop(); await a?.close(); resolve(0); },
+        onStop: async () => { await p.stop(); await a?.close(); await closeAudit(); resolve(0); },
         onReload: () => { void p.reload(); },
         log: (msg) => logger.info({ outcome: 'signal' }, msg),
       });
