@@ -47,7 +47,6 @@ export const ERROR_CODES = {
   ERR_EDGE_PREAMBLE: 'a client sent something other than TLS, or a pre-TLS request the listener is not configured for (`edge.starttls`)',
   ERR_PROXY_PROTOCOL: 'a PROXY protocol header was missing, malformed, or sent by a source not in `edge.proxyProtocol.trusted`',
   ERR_AUDIT_OPEN: 'the audit log file cannot be opened or read at start',
-  ERR_AUDIT_CHAIN: 'an audit log file does not verify: a line is not a record, or its hash chain is broken',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
