@@ -522,10 +522,17 @@ function headerBytes(raw: string[]): number {
   return n;
 }
 
+/**
+ * Headers of the answers the proxy writes itself (refusals, 404, 502, …; a
+ * backend's responses pass as the backend sent them): the listener speaks only
+ * TLS, so HSTS is true of it, and an error body is neither to sniff nor to cache.
+ */
+const OWN_ANSWER_HEADERS = { 'strict-transport-security': 'max-age=31536000', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
+
 function reply(res: AnyResponse, status: number, message: string, close = false): void {
   if (res.headersSent) { (res as ServerResponse).destroy?.(); return; }
   const body = JSON.stringify({ error: message }) + '\n';
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...OWN_ANSWER_HEADERS };
   if (close && !('stream' in res)) headers.connection = 'close';
   (res as ServerResponse).writeHead(status, headers);
   res.end(body);

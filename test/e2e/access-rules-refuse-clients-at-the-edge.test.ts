@@ -79,6 +79,9 @@ for (const mode of ['connection', 'http'] as const) {
         assert.equal(denied.status, r.status);
         assert.equal(r.body, denied.body, 'the same answer as a denied identity');
         assert.match(r.body, /client certificate refused: forbidden/);
+        // the proxy's own answers carry HSTS and nosniff (testssl's header checks)
+        assert.match(r.out, /^strict-transport-security: max-age=31536000\r$/mi);
+        assert.match(r.out, /^x-content-type-options: nosniff\r$/mi);
       } else {
         assert.equal(r.status, '', `closed without an answer: ${r.out}`);
         assert.equal(denied.status, '');
