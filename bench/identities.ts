@@ -83,7 +83,10 @@ async function main(): Promise<void> {
     for (const variant of variants) {
       const port = await freePort();
       const admin = `127.0.0.1:${await freePort()}`;
-      const cs = await startCountersign({ name: variant, dir: work, port, config: { ...countersignConfig(variant, pkiDir, port, backendPort), admin: { listen: admin } }, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [] });
+      const config = { ...countersignConfig(variant, pkiDir, port, backendPort), admin: { listen: admin } } as Record<string, Record<string, unknown>>;
+      // experiments: DELEGATION='{"cacheMemoryMiB":8}' merges into delegation, NODE_ARGS='--max-semi-space-size=4' into node's
+      if (process.env.DELEGATION) Object.assign(config.delegation, JSON.parse(process.env.DELEGATION));
+      const cs = await startCountersign({ name: variant, dir: work, port, config, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [] });
       try {
         await sleep(1000);
         const atStart = rssMiB(cs.pid);

@@ -219,7 +219,7 @@ export const configSchema = z.strictObject({
       .refine((ms) => ms >= DELEGATION_TTL_MIN_MS && ms <= DELEGATION_TTL_MAX_MS, 'must be at least 1m and at most 24h: minted certificates are short-lived (renewed after 2/3 of it)')
       .describe('lifetime cap of a minted certificate (never past the original\'s notAfter); between 1m and 24h'),
     cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
-    cacheMemoryMiB: z.number().positive().default(DEFAULTS.delegationCacheMemoryMiB).describe('memory budget of the minted-credentials cache, MiB (estimated: ~38 KiB an identity, most of it its upstream TLS context); the least recently used go first when either limit is reached'),
+    cacheMemoryMiB: z.number().positive().default(DEFAULTS.delegationCacheMemoryMiB).describe('memory budget of the minted-credentials cache, MiB (estimated: ~45 KiB an identity, most of it its upstream TLS context); the least recently used go first when either limit is reached'),
     embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
     extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1 (UUID-derived; parseable by Go)'),
   }).optional().describe('how identity is vouched for with minted certificates'),
