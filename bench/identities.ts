@@ -84,8 +84,10 @@ async function main(): Promise<void> {
       const port = await freePort();
       const admin = `127.0.0.1:${await freePort()}`;
       const config = { ...countersignConfig(variant, pkiDir, port, backendPort), admin: { listen: admin } } as Record<string, Record<string, unknown>>;
-      // experiments: DELEGATION='{"cacheMemoryMiB":8}' merges into delegation, NODE_ARGS='--max-semi-space-size=4' into node's
+      // experiments: DELEGATION='{"cacheMemoryMiB":8}' merges into delegation, LIMITS='{"agentsPerUpstream":256}' is limits,
+      // NODE_ARGS='--max-semi-space-size=4' goes after the shebang's flags
       if (process.env.DELEGATION) Object.assign(config.delegation, JSON.parse(process.env.DELEGATION));
+      if (process.env.LIMITS) config.limits = JSON.parse(process.env.LIMITS);
       const cs = await startCountersign({ name: variant, dir: work, port, config, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [] });
       try {
         await sleep(1000);

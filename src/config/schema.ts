@@ -26,7 +26,7 @@ export const DEFAULTS = {
   failTimeout: '10s',
   connectRace: '300ms',
   maxHeaderSize: 16_384,
-  agentsPerUpstream: 1000,
+  agentsPerUpstream: 256,
   maxHeaderCount: 100,
   /**
    * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
