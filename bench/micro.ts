@@ -11,6 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext, type TLSSocket } from 'node:tls';
+import { DEFAULTS } from '../src/config/index.js';
 import { DelegationMinter } from '../src/delegation/index.js';
 import { ClientVerifier } from '../src/edge/client-verifier.js';
 import { describeCertificate, loadSigningCa, certificatesDer } from '../src/pki/index.js';
@@ -68,7 +69,7 @@ export async function runMicro(pki: DevPki, certs: ClientCert[], iterations: num
     }
 
     // A returning client as the edge sees it: the peer certificate of a finished handshake.
-    const verifier = new ClientVerifier({ mode: 'require' });
+    const verifier = new ClientVerifier({ mode: 'require', maxChainDepth: DEFAULTS.maxChainDepth });
     const x509 = new X509Certificate(certificatesDer(certs[0].certPem)[0]);
     const socket = { getPeerX509Certificate: () => x509, authorized: true, authorizationError: null } as unknown as TLSSocket;
     verifier.verify(socket);

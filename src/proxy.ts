@@ -1,32 +1,24 @@
 /**
  * Composes the proxy from a validated config: edge listener → client verifier →
- * router → minter → forwarders. The only place that knows every room.
+ * router → minter → forwarders. The only place that knows every room. What a
+ * reload replaces is one generation (generation.ts): the edge and the http
+ * forwarder read it through `current`, and a reload swaps that one reference.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { channel } from 'node:diagnostics_channel';
-import { CountersignError } from './errors.js';
+import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import type { SecureContext, TLSSocket } from 'node:tls';
-import type { Config, RouteConfig } from './config/index.js';
+import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { AccessRules, ClientVerifier, EdgeListener, FileWatch, createEdgeCertificates, peerIntermediates, type ClientVerdict, type EdgeCertificates, type ServerContexts } from './edge/index.js';
-import { loadKeyMaterial, loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import {
-  encodeIdentityHeaders, forwardConnection, HttpForwarder, Router, UpstreamCluster,
-  type BindUpstream, type ClientConnection, type UpstreamBinding,
-} from './forward/index.js';
-import { buildProxyHeader } from './edge/index.js';
-import { createUpstreamProtocols } from './forward/index.js';
-import { cidrMatcher } from './config/index.js';
+import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
+import { ClientConnections, HttpForwarder } from './forward/index.js';
+import { cidrMatcher, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
-import { HealthChecker } from './forward/index.js';
 import type { EdgeAcme } from './edge/index.js';
-import { caCertificates, commonName, connectionChannel, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type ConnectionEvent, type Readiness, type ReloadOutcome } from './observe/index.js';
+import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
+import { caCertificates, commonName, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
 
-export const handshakeChannel = channel('countersign:edge:handshake');
-
-/** ALPN protocols of http mode, and the default of connection-mode upstreams */
-const HTTP_ALPN = ['h2', 'http/1.1'];
+export { handshakeChannel } from './forward/index.js';
 
 export interface ProxyOptions {
   config: Config;
@@ -59,6 +51,8 @@ export interface ProxyStatus {
   listen: string;
   draining: boolean;
   config?: { file: string; digest: string; loadedAt: string };
+  /** 1 at start, one more per config a reload applied */
+  generation: number;
   startedAt: string;
   certificates: { id: string; source: string; names: string[]; isDefault: boolean; subject?: string; issuer?: string; notAfter?: string; file?: string; lastError?: string }[];
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
@@ -70,8 +64,17 @@ export interface RunningProxy {
   address: { host: string; port: number };
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
-  /** re-read certificate, CA and CRL files now (SIGHUP, POST /reload); never throws */
-  reload(): Promise<ReloadOutcome>;
+  /**
+   * Applies a new validated config (routes, upstreams, edge.deny, …) as a new
+   * generation, then re-reads certificate, CA and CRL files; without `next`,
+   * only the files. A change that needs a restart refuses the whole reload and
+   * nothing changes. Never throws.
+   */
+  reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
+  /** the generation serving new connections (1 at start, one more per applied config) */
+  generation(): number;
+  /** a reload refused before it reached the proxy (the config file has problems): counted in the metrics */
+  reloadRefused(): void;
   /** ready to take traffic: listening, not draining, certificates loaded, every route has a healthy server */
   ready(): Readiness;
   status(): ProxyStatus;
@@ -80,10 +83,9 @@ export interface RunningProxy {
   certificates: EdgeCertificates;
 }
 
-const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
-
-export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source, acme }: ProxyOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
+  let source = givenSource;
   const metrics = wantMetrics ? new ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
@@ -96,107 +98,30 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     })
     : undefined;
 
-  const clusters = new Map<string, UpstreamCluster>();
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    clusters.set(name, new UpstreamCluster({
-      name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
-      balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
-      connectRaceMs: u.connectRace,
-      onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
-    }));
-  }
-  // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
-  const protocols = createUpstreamProtocols({ config, clusters, logger });
-  await protocols.ready;
-  const publishConnection = (e: ConnectionEvent) => { if (connectionChannel.hasSubscribers) connectionChannel.publish(e); };
-  // Header-mode routes present their own proxy certificate; each route's pools are
-  // keyed by the route, so two routes with different proxy certificates never share one.
-  const proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string }>();
-  for (const [i, r] of config.routes.entries()) {
-    if (!r.proxyCert) continue;
-    const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
-    proxyIdentities.set(r, { context: clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}` });
-  }
-
-  const router = new Router(config.routes);
-  const access = new AccessRules(config);
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;
-  const verifier = new ClientVerifier({
-    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth,
-    trust: () => certificates!.store.clientTrust(),
+  const trust = () => certificates!.store.clientTrust();
+  /** THE reference: what new connections and requests are routed and bound by */
+  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust }).catch((err) => { minter?.stop(); throw err; });
+
+  // always there: a reload may add the first http route
+  const http = new HttpForwarder({
+    routing: () => current, logger,
+    maxHeaderSize: config.limits.maxHeaderSize,
+    requestTimeoutMs: config.timeouts.request,
+    idleTimeoutMs: config.timeouts.idle,
+    maxPools: config.limits.agentsPerUpstream,
+    maxHeaderCount: config.limits.maxHeaderCount,
+    http2Resets: config.limits.http2Resets,
+  });
+  const connections = new ClientConnections({
+    routing: () => current, http, logger,
+    peerOf: (socket) => edge.peerOf(socket),
+    forget: (certSha256) => minter?.forget(certSha256),
   });
 
-  const bind: BindUpstream = (route, conn): UpstreamBinding => {
-    const cluster = clusters.get(route.upstream)!;
-    const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
-      ? headersFor(route, conn)
-      : undefined;
-    const balanceKey = conn.client?.identity;
-    if (route.identity === 'header') {
-      const p = proxyIdentities.get(route)!;
-      // identity-hash sends each identity to its own server, so its connections cannot be shared
-      const identityKey = balanceKey && config.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
-      return { cluster, ...p, identityKey, headers, balanceKey };
-    }
-    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers };
-    const client = conn.client;
-    const current = () => {
-      const creds = minter!.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
-    };
-    return {
-      cluster,
-      ...current(),
-      current,
-      identityKey: client.certSha256,
-      headers,
-      balanceKey,
-    };
-  };
-  const headersFor = (route: RouteConfig, conn: ClientConnection): Record<string, string> => {
-    const key = `${route.header}\0${route.headerName ?? ''}`;
-    let h = conn.headerCache.get(key);
-    if (!h) {
-      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain: conn.chain }, { headerName: route.headerName });
-      conn.headerCache.set(key, h);
-    }
-    return h;
-  };
-
-  const needsHttp = config.routes.some((r) => r.mode === 'http');
-  const http = needsHttp
-    ? new HttpForwarder({
-      router, bind, logger,
-      maxHeaderSize: config.limits.maxHeaderSize,
-      requestTimeoutMs: config.timeouts.request,
-      idleTimeoutMs: config.timeouts.idle,
-      maxPools: config.limits.agentsPerUpstream,
-      maxHeaderCount: config.limits.maxHeaderCount,
-      http2Resets: config.limits.http2Resets,
-      refusedBy: (route, conn) => access.refusedBy(route, conn.client),
-      extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
-    })
-    : undefined;
-
-  // Active health checks present the route's proxy certificate when one exists, else none.
-  const checkers: HealthChecker[] = [];
-  for (const [name, u] of Object.entries(config.upstreams)) {
-    if (!u.health) continue;
-    const cluster = clusters.get(name)!;
-    const proxyRoute = config.routes.find((r) => r.upstream === name && proxyIdentities.has(r));
-    const context = proxyRoute ? proxyIdentities.get(proxyRoute)!.context : undefined;
-    checkers.push(new HealthChecker({
-      cluster,
-      check: { type: u.health.type, intervalMs: u.health.interval, timeoutMs: u.health.timeout, path: u.health.path, expectStatus: u.health.expectStatus, unhealthyAfter: u.health.unhealthyAfter, healthyAfter: u.health.healthyAfter },
-      secureContext: () => context ?? cluster.anonymous(),
-      alpn: u.alpn ?? HTTP_ALPN,
-      host: u.servername,
-      logger: logger.child({ component: 'health' }),
-    }));
-  }
-
-  certificates = await createEdgeCertificates({ config, logger, acme });
+  const stopEarly = async () => { await current.stop(); minter?.stop(); };
+  certificates = await createEdgeCertificates({ config, logger, acme }).catch(async (err) => { await stopEarly(); throw err; });
   let ticketKeys = givenTicketKeys;
   // a fleet's shared key file wins over the keys a primary hands its workers
   const ticketFile = config.edge.sessionTickets?.keyFile;
@@ -206,129 +131,43 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return t.keys;
   };
   if (ticketFile) {
-    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); throw err; }
+    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
-  let nextId = 1;
-  /** open client connections that were admitted, for the re-check when the client trust changes */
-  const open = new Map<number, { socket: TLSSocket; conn: ClientConnection }>();
-  const track = (socket: TLSSocket, conn: ClientConnection) => {
-    open.set(conn.id, { socket, conn });
-    socket.once('close', () => open.delete(conn.id));
-  };
-
-  const onSecureConnection = (socket: TLSSocket) => {
-    const t0 = performance.now();
-    const id = nextId++;
-    socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
-    const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    const peer = edge.peerOf(socket);
-    const remoteAddress = peer.address;
-    const verdict: ClientVerdict = verifier.verify(socket);
-    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
-    const routes = router.forConnection(sni);
-    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
-    if (!routes) {
-      publishConnection({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
-      logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
-      socket.destroy();
-      return;
-    }
-    const route = routes.primary;
-    const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, headerCache: new Map(),
-    };
-    if (!verdict.ok) {
-      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
-      if (route.mode === 'http' && http) {
-        conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http.accept(socket, conn);
-      } else {
-        socket.destroy();
-      }
-      return;
-    }
-    if (route.mode === 'http') {
-      if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
-      // below info nothing is logged: no listener, no log object per connection
-      track(socket, conn);
-      socket.once('close', () => {
-        const outcome = conn.revoked ? 'revoked' : 'closed';
-        publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
-        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-      });
-      http!.accept(socket, conn);
-      return;
-    }
-    if (!conn.client && !route.allowAnonymous) {
-      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    const rule = access.refusedBy(route, conn.client);
-    if (rule) {
-      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    let binding: UpstreamBinding;
-    try {
-      binding = bind(route, conn);
-    } catch (err) {
-      publishConnection({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    // half-close passes through: a client's FIN must not end the upstream's reply
-    socket.allowHalfOpen = true;
-    track(socket, conn);
-    const upstreamConfig = config.upstreams[route.upstream];
-    forwardConnection(socket, {
-      cluster: binding.cluster, secureContext: binding.context,
-      ...protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
-      onAlpnMismatch: (server) => protocols.mismatch(route.upstream, server?.address),
-      proxyHeader: upstreamConfig.proxyProtocol
-        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
-        : undefined,
-      idleTimeoutMs: config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey,
-    }).then((o) => {
-      const outcome = conn.revoked ? 'revoked' : o.outcome;
-      publishConnection({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
-      const level = outcome === 'closed' ? 'info' : 'warn';
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
-    });
-  };
-
   const edge = new EdgeListener({
-    ...hostPort(config.listen),
-    contexts: certificates.contexts,
+    ...hostPortOf(config.listen),
+    // through `certificates`: a reload may bring a new certificate store
+    // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
+    contexts: {
+      sniCallback: function (this: unknown, name, cb) { certificates!.contexts.sniCallback.call(this, name, cb); },
+      defaultOptions: () => certificates!.contexts.defaultOptions(),
+    },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered) => {
-      const route = router.forConnection(sni)?.primary;
+      const g = current;
+      const route = g.router.forConnection(sni)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
-      return protocols.select(route.upstream, offered);
+      return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
-    onSecureConnection,
+    onSecureConnection: (socket) => connections.handle(socket),
     onClientError: (err, remoteAddress) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
       logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
-    takeOver: certificates.takeOver,
+    takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
     starttls: config.edge.starttls,
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
   });
-  certificates.attach(edge);
+  /** the listener's default context follows the store's swaps; a trust change re-checks open connections */
+  const adopt = (c: EdgeCertificates) => {
+    c.attach(edge);
+    c.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust') && c === certificates) onTrustChanged(); });
+  };
 
   // Session tickets: keys derived from a base (the fleet's key file, the keys a
   // primary hands its workers, or random) and the client trust's digest. A CA or
@@ -359,67 +198,92 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
     : undefined;
 
-  /**
-   * The client trust changed (a CRL or CA file): every open connection is checked
-   * again, and those of clients now refused are closed, with their minted
-   * credentials and upstream pools dropped.
-   */
+  /** The client trust changed (a CRL or CA file): new ticket keys, and the open connections are checked again. */
   const onTrustChanged = () => {
-    const trust = certificates!.store.clientTrust();
-    edge.setTicketKeys(ticketKeysFor(trust.digest));
-    for (const { socket, conn } of [...open.values()]) {
-      const client = conn.client;
-      if (!client) continue;
-      let verdict = verifier.recheck(client, trust);
-      if (verdict.ok && config.edge.clientAuth.mode !== 'any') {
-        const x = socket.getPeerX509Certificate();
-        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
-      }
-      if (verdict.ok) continue;
-      conn.revoked = verdict.reason;
-      minter?.forget(client.certSha256);
-      http?.forgetIdentity(client.certSha256);
-      socket.destroy();
-    }
+    edge.setTicketKeys(ticketKeysFor(trust().digest));
+    connections.recheck(trust());
   };
-  certificates.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust')) onTrustChanged(); });
-    const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); minter?.stop(); protocols.stop(); metrics?.close(); throw err; });
-  for (const c of checkers) c.start();
+  adopt(certificates);
+  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  current.start();
   let cas = caCertificates(config);
   metrics?.setSources({
     minter: minter ? () => minter.stats() : undefined,
-    servers: () => [...clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
+    servers: () => [...current.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
       ...certificates!.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
-  const stop = (graceMs = config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+  const stop = (graceMs = current.config.timeouts.shutdownGrace) => (stopping ??= (async () => {
     draining = true;
     const closed = edge.stopAccepting();
-    await Promise.all(checkers.map((c) => c.stop()));
+    await current.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
-    http?.close().catch(() => {});
+    http.close().catch(() => {});
     const deadline = Date.now() + graceMs;
     while (edge.openConnections > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
+      http.closeIdle(); // keep-alive connections go as soon as their last request is done
     }
     const left = edge.openConnections;
     edge.destroyAll();
-    http?.destroy();
+    http.destroy();
+    connections.stop();
     await closed;
     ticketWatch?.close();
     await certificates!.stop();
     minter?.stop();
-    protocols.stop();
     metrics?.close();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
+
+  /**
+   * Swaps in a new generation built from `next`: new connections and requests
+   * use it at once; connection-mode connections keep the upstream they are
+   * piped to unless the reload removed it (or its server, or the route that
+   * sent them there): those are closed after timeouts.shutdownGrace. Clients
+   * now on edge.deny are closed at once.
+   */
+  const applyConfig = async (next: Config): Promise<{ ok: true; changes: string; generation: number } | { ok: false; problems: string[] }> => {
+    const changes = configChanges(current.config, next);
+    if (changes.restartRequired.length) {
+      return { ok: false, problems: changes.restartRequired.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`) };
+    }
+    if (changes.none) return { ok: true, changes: 'config unchanged', generation: current.number };
+    let g: Generation;
+    // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
+    let certs: EdgeCertificates | undefined;
+    try {
+      if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, previous: current });
+    } catch (err) {
+      await certs?.stop();
+      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
+    }
+    if (stopping) { await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
+    const old = current;
+    if (certs) {
+      const oldCerts = certificates!;
+      certificates = certs;
+      adopt(certs);
+      edge.setTicketKeys(ticketKeysFor(trust().digest));
+      void oldCerts.stop();
+    }
+    current = g;
+    g.start();
+    void old.stop();
+    // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
+    for (const c of old.clusters.values()) http.retireCluster(c);
+    // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
+    connections.recheck(trust());
+    connections.retireRemoved(next.timeouts.shutdownGrace);
+    return { ok: true, changes: summarizeChanges(changes), generation: g.number };
+  };
 
   const ready = (): Readiness => {
     const reasons: string[] = [];
@@ -428,8 +292,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
     for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
     const now = Date.now();
-    for (const [i, r] of config.routes.entries()) {
-      const cluster = clusters.get(r.upstream)!;
+    const g = current;
+    for (const [i, r] of g.config.routes.entries()) {
+      const cluster = g.clusters.get(r.upstream)!;
       if (cluster.servers.some((s) => cluster.isEligible(s, now))) continue;
       const why = cluster.servers.map((s) => `${s.address} ${!s.healthy ? `unhealthy (${s.lastCheck?.reason ?? 'health check failed'})` : 'failing (passive)'}`);
       reasons.push(`routes[${i}] → upstream ${r.upstream}: no healthy server: ${why.join('; ')}`);
@@ -437,64 +302,69 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return { ready: reasons.length === 0, reasons };
   };
 
-  const status = (): ProxyStatus => ({
-    pid: process.pid,
-    listen: `${address.host}:${address.port}`,
-    draining,
-    config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
-    startedAt: startedAt.toISOString(),
-    certificates: certificates!.store.list().map((c) => ({
-      id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
-      notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
-    })),
-    cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
-    upstreams: Object.fromEntries([...clusters.values()].map((c) => [c.name, {
-      balance: config.upstreams[c.name].balance,
-      servers: c.servers.map((s) => ({
-        address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
-        lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+  const status = (): ProxyStatus => {
+    const g = current;
+    return {
+      pid: process.pid,
+      listen: `${address.host}:${address.port}`,
+      draining,
+      config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
+      generation: g.number,
+      startedAt: startedAt.toISOString(),
+      certificates: certificates!.store.list().map((c) => ({
+        id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
+        notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
       })),
-    }])),
-    delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
-  });
+      cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
+      upstreams: Object.fromEntries([...g.clusters.values()].map((c) => [c.name, {
+        balance: g.config.upstreams[c.name].balance,
+        servers: c.servers.map((s) => ({
+          address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
+          lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
+        })),
+      }])),
+      delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+    };
+  };
+
+  /** reloads run one at a time: a second SIGHUP waits for the first */
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = async (next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome> => {
+    let applied: Awaited<ReturnType<typeof applyConfig>> | undefined;
+    try {
+      if (next) {
+        applied = await applyConfig(next.config);
+        if (!applied.ok) {
+          metrics?.reloads.inc({ outcome: 'failed' });
+          logger.error({ outcome: 'failed', problems: applied.problems, file: next.source?.file }, 'reload refused; the running config keeps serving');
+          return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
+        }
+        if (next.source) source = next.source;
+      }
+      const tickets = reloadTicketKeys();
+      const r = await certificates!.reload();
+      cas = caCertificates(current.config);
+      const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
+      metrics?.reloads.inc({ outcome });
+      const changes = applied?.ok ? applied.changes : undefined;
+      logger.info({ outcome, generation: current.number, changes, reloaded: r.reloaded, failed: r.failed }, 'reload');
+      return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, generation: current.number, changes, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
+    } catch (err) {
+      metrics?.reloads.inc({ outcome: 'failed' });
+      logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
+      return { ok: false, outcome: 'failed', reason: (err as Error).message };
+    }
+  };
 
   return {
-    address, stop, minter, certificates: certificates!, metrics, ready, status,
-    reload: async (): Promise<ReloadOutcome> => {
-      try {
-        const tickets = reloadTicketKeys();
-        const r = await certificates!.reload();
-        cas = caCertificates(config);
-        const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
-        metrics?.reloads.inc({ outcome });
-        logger.info({ outcome, reloaded: r.reloaded, failed: r.failed }, 'reload');
-        return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
-      } catch (err) {
-        metrics?.reloads.inc({ outcome: 'failed' });
-        logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
-        return { ok: false, outcome: 'failed', reason: (err as Error).message };
-      }
+    address, stop, minter, metrics, ready, status,
+    get certificates() { return certificates!; },
+    generation: () => current.number,
+    reloadRefused: () => { metrics?.reloads.inc({ outcome: 'failed' }); },
+    reload: (next) => {
+      const r = reloading.then(() => reload(next));
+      reloading = r;
+      return r;
     },
   };
-}
-
-function hostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host, port: Number(s.slice(i + 1)) };
-}
-
-/** Intermediates the client sent after its leaf, as DER. */
-function peerChain(socket: TLSSocket): Buffer[] {
-  const out: Buffer[] = [];
-  let c = socket.getPeerCertificate(true) as import('node:tls').DetailedPeerCertificate | undefined;
-  const seen = new Set<string>();
-  while (c && c.raw && !seen.has(c.fingerprint256)) {
-    seen.add(c.fingerprint256);
-    if (seen.size > 1) out.push(c.raw);
-    if (!c.issuerCertificate || c.issuerCertificate === c) break;
-    c = c.issuerCertificate;
-  }
-  return out;
 }

@@ -42,6 +42,7 @@ https://localhost:${opts.port} {
       tls_server_name backend.internal
       keepalive 300s
       keepalive_idle_conns 64
+      keepalive_idle_conns_per_host 64
     }
   }
 }

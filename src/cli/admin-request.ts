@@ -3,7 +3,7 @@
  * `certs status` and `reload` ask the running process rather than the files.
  */
 import { request } from 'node:http';
-import { isSocketPath } from '../config/index.js';
+import { hostPortOf, isSocketPath } from '../config/index.js';
 
 export interface AdminAnswer { status: number; body: unknown }
 
@@ -11,12 +11,12 @@ export function adminRequest(listen: string, path: string, method = 'GET', timeo
   let target: { socketPath: string } | { host: string; port: number };
   if (isSocketPath(listen)) target = { socketPath: listen };
   else {
-    const i = listen.lastIndexOf(':');
-    let host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+    const hp = hostPortOf(listen);
+    let host = hp.host;
     // a wildcard listen address is reached on loopback
     if (host === '0.0.0.0') host = '127.0.0.1';
     if (host === '::') host = '::1';
-    target = { host, port: Number(listen.slice(i + 1)) };
+    target = { host, port: hp.port };
   }
   return new Promise((resolve, reject) => {
     const req = request({ ...target, path, method, timeout: timeoutMs }, (res) => {

@@ -8,8 +8,10 @@ import type { Logger } from '../observe/index.js';
 import { startAdminServer, type RunningAdminServer } from '../observe/index.js';
 import { METRICS_CONTENT_TYPE } from '../observe/index.js';
 import type { RunningProxy } from '../proxy.js';
+import type { ReloadOutcome } from '../observe/index.js';
 
-export async function startLocalAdmin(config: Config, proxy: RunningProxy, logger: Logger): Promise<RunningAdminServer | undefined> {
+/** `reload` answers POST /reload: the whole config from its file (config-reload.ts) */
+export async function startLocalAdmin(config: Config, proxy: RunningProxy, logger: Logger, reload: () => Promise<ReloadOutcome> = () => proxy.reload()): Promise<RunningAdminServer | undefined> {
   if (!config.admin) return undefined;
   return startAdminServer({
     listen: config.admin.listen,
@@ -18,7 +20,7 @@ export async function startLocalAdmin(config: Config, proxy: RunningProxy, logge
       ready: async () => proxy.ready(),
       metrics: async () => ({ contentType: METRICS_CONTENT_TYPE, text: proxy.metrics ? await proxy.metrics.text() : '' }),
       status: async () => proxy.status(),
-      reload: () => proxy.reload(),
+      reload,
     },
   });
 }

@@ -20,7 +20,7 @@ export function onShutdownSignals(h: SignalHandlers): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  if (h.onReload) process.on('SIGHUP', () => { h.log('SIGHUP: reloading certificates'); h.onReload!(); });
+  if (h.onReload) process.on('SIGHUP', () => { h.log('SIGHUP: reloading'); h.onReload!(); });
 }
 
 /**

@@ -5,3 +5,5 @@ export { parseDuration, formatDuration } from './duration.js';
 export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSettings } from './acme-checks.js';
 export { checkCertificates, type CheckResult } from './check-certificates.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
+export { configChanges, changedKeys, describeRoute, summarizeChanges, RELOADABLE_KEYS, CERTIFICATE_STORE_KEYS, type ConfigChanges } from './reload-diff.js';
+export { parseHostPort, hostPortOf, type HostPort } from './host-port.js';

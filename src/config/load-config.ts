@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
@@ -14,6 +14,7 @@ import { acmeSettingsProblems } from './acme-checks.js';
 import { configSchema, type AllowConfig, type Config } from './schema.js';
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
+import { hostPortOf } from './host-port.js';
 
 export class ConfigError extends CountersignError {
   /** what would have been warned about too (see check-certificates.ts) */
@@ -109,6 +110,7 @@ export function parseConfigObject(input: unknown, baseDir: string, file = '<conf
   const config = r.data;
   const problems = crossCheck(config);
   resolvePaths(config, baseDir);
+  defaultPidFile(config, file);
   if (problems.length) throw new ConfigError(file, problems, { config });
   return config;
 }
@@ -127,7 +129,7 @@ function crossCheck(c: Config): string[] {
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
   if (c.admin && !isSocketPath(c.admin.listen)) {
-    const port = (s: string) => Number(s.slice(s.lastIndexOf(':') + 1));
+    const port = (s: string) => hostPortOf(s).port;
     if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
   if (c.audit?.stdout && !c.log.file) p.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
@@ -170,6 +172,13 @@ function resolvePaths(c: Config, base: string): void {
   if (c.log.file) c.log.file = abs(c.log.file);
   if (c.audit?.file) c.audit.file = abs(c.audit.file);
   if (c.admin && isSocketPath(c.admin.listen)) c.admin.listen = abs(c.admin.listen);
+  if (c.pidFile) c.pidFile = abs(c.pidFile);
+}
+
+/** pidFile's default: beside a config file, its name with `.pid` (none for a config that is not a file). */
+function defaultPidFile(c: Config, file: string): void {
+  if (c.pidFile || !isAbsolute(file)) return;
+  c.pidFile = join(dirname(file), `${basename(file, extname(file))}.pid`);
 }
 
 /** admin.listen: a unix socket path (the schema allows `/…`, `./…`, `../…`) rather than host:port */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
 import { parseSpiffePattern } from '../pki/index.js';
+import { parseHostPort } from './host-port.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -71,7 +72,7 @@ const duration = (def: string) =>
     return ms;
   });
 
-const hostPort = z.string().refine((s) => /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
 });
 const file = z.string().min(1, 'a file path is required');
@@ -201,7 +202,7 @@ const routeSchema = z.strictObject({
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
-  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert'),
+  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc', 'k8s-front-proxy']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
@@ -259,6 +260,7 @@ export const configSchema = z.strictObject({
     })
       .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
   }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
+  pidFile: file.optional().describe('file holding the process id of `countersign start` (the primary with workers), written mode 0644 at start and removed at stop; `countersign reload` sends SIGHUP to it when there is no admin listener. Default: beside the config file, its name with `.pid` (`countersign.yaml` → `countersign.pid`)'),
 });
 
 export type Config = z.output<typeof configSchema>;

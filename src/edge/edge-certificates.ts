@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { AcmeConfig, Config } from '../config/index.js';
-import { DEFAULTS } from '../config/index.js';
+import { DEFAULTS, hostPortOf } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
 import type { AcmeFollower, AcmeManager, AcmeManagerOptions, AcmeStorage, TlsAlpnResponder } from './acme/index.js';
 import type { EdgeLogger } from './logger.js';
@@ -40,9 +40,7 @@ export interface EdgeCertificatesOptions {
   acme?: EdgeAcme;
 }
 
-function portOf(listen: string): number {
-  return Number(listen.slice(listen.lastIndexOf(':') + 1));
-}
+const portOf = (listen: string): number => hostPortOf(listen).port;
 
 /** acme-client takes ~0.4 s to load, so it is imported only when ACME is configured. */
 /** Where http-01 is answered: the configured httpListen, by default 0.0.0.0:80 with http-01, none with tls-alpn-01. */

@@ -3,6 +3,7 @@ import type { RouteConfig } from '../config/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
+import type { PresentedIdentity } from './upstream-diagnosis.js';
 
 /** What the edge learned about one client connection; kept with the socket for its life. */
 export interface ClientConnection {
@@ -14,12 +15,18 @@ export interface ClientConnection {
   sni: string | undefined;
   remoteAddress: string;
   routes: ConnectionRoutes;
+  /** the router that computed `routes` (a reload brings a new one) */
+  router?: object;
   /** set when the client was refused: in http mode every request is answered with this */
   refusal?: { status: number; reason: string; detail: string };
   /** set when the connection is closed because its client is no longer trusted (revoked, …): the reason */
   revoked?: string;
+  /** set when a reload removed what the connection uses (its route, upstream or server): closed after the grace period */
+  retired?: string;
+  /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
+  bindings?: WeakMap<RouteConfig, UpstreamBinding>;
   /** per-connection memo: identity headers by route, keyed by format */
-  headerCache: Map<string, Record<string, string>>;
+  headerCache: Map<string, Record<string, string | string[]>>;
 }
 
 /** How a request or connection reaches its upstream, with whose identity. */
@@ -38,7 +45,9 @@ export interface UpstreamBinding {
   /** the client identity, for `balance: identity-hash` (undefined: anonymous) */
   balanceKey?: string;
   /** identity headers to add (header/both identity) */
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
+  /** what the presented client certificate is, for the diagnosis of an upstream refusal */
+  presenting?: PresentedIdentity;
   /** serial of the minted certificate presented (delegated identity), for the audit log */
   serial?: string;
 }

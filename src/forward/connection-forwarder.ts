@@ -5,7 +5,8 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { isAlpnRefusal, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
+import { isAlpnRefusal, type ConnectOptions, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
+import { diagnoseAlpnMismatch, diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from './upstream-diagnosis.js';
 
 export interface ConnectionOutcome {
   outcome: 'closed' | 'upstream-unavailable' | 'upstream-error' | 'client-error' | 'idle-timeout' | 'alpn-mismatch';
@@ -16,6 +17,8 @@ export interface ConnectionOutcome {
   /** bytes sent to the client */
   bytesOut: number;
   durationMs: number;
+  /** an upstream handshake failure: what is wrong and the key to change (upstream-diagnosis.ts), as log fields */
+  diagnosis?: Record<string, unknown>;
 }
 
 export interface ForwardConnectionOptions {
@@ -30,12 +33,16 @@ export interface ForwardConnectionOptions {
    */
   expectAlpn?: string | false;
   onAlpnMismatch?(server: UpstreamServer | undefined): void;
+  /** the upstream connection is up and piping, to `server` */
+  onConnected?(server: UpstreamServer): void;
   /** PROXY protocol header for the upstream */
   proxyHeader?: Buffer;
   idleTimeoutMs: number;
   sessions?: Map<string, Buffer>;
   /** the client identity, for balance: identity-hash */
   balanceKey?: string;
+  /** what the presented client certificate is, for a diagnosis when the server refuses it */
+  presenting?: ConnectOptions['presenting'];
 }
 
 export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions): Promise<ConnectionOutcome> {
@@ -45,23 +52,24 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     let server: string | undefined;
     let outcome: ConnectionOutcome['outcome'] = 'closed';
     let reason: string | undefined;
+    let diagnosis: HandshakeDiagnosis | undefined;
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
       client.destroy();
       upstream?.destroy();
-      resolve({ outcome, reason, server, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
+      resolve({ outcome, reason, server, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...(diagnosis ? { diagnosis: diagnosisFields(diagnosis) } : {}) });
     };
-    const setOutcome = (o: ConnectionOutcome['outcome'], r: string) => {
-      if (outcome === 'closed') { outcome = o; reason = r; }
+    const setOutcome = (o: ConnectionOutcome['outcome'], r: string, d?: HandshakeDiagnosis) => {
+      if (outcome === 'closed') { outcome = o; reason = r; diagnosis = d; }
     };
     client.on('error', (err) => { setOutcome('client-error', err.message); finish(); });
     client.once('close', () => { if (!upstream) setOutcome('client-error', 'client left before the upstream answered'); finish(); });
     client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
     client.pause();
 
-    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey }).then(
+    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey, presenting: o.presenting }).then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
         const expected = o.expectAlpn ?? o.alpn ?? false;
@@ -69,7 +77,8 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
         if (got !== expected) {
           server = s.address;
           socket.destroy();
-          setOutcome('alpn-mismatch', `the client negotiated ALPN ${expected || 'none'} but server ${s.address} answered ${got || 'none'}; re-learning what it speaks`);
+          const d = diagnoseAlpnMismatch({ upstream: o.cluster.name, server: s.address, checked: '' }, expected, got);
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${expected || 'none'} but server ${s.address} answered ${got || 'none'}; re-learning what it speaks (to override: ${d.fix})`, d);
           o.onAlpnMismatch?.(s);
           finish();
           return;
@@ -78,7 +87,8 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
         server = s.address;
         s.active++;
         socket.once('close', () => { s.active--; });
-        socket.on('error', (err) => { setOutcome('upstream-error', err.message); finish(); });
+        // a refusal of our client certificate after a TLS 1.3 handshake arrives here, diagnosed by the cluster
+        socket.on('error', (err) => { const d = findDiagnosis(err); setOutcome('upstream-error', d?.message ?? err.message, d); finish(); });
         socket.once('close', () => {
           // The upstream finished: let what it sent drain to the client, then close.
           if (!client.writableEnded) client.end();
@@ -86,18 +96,23 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
           setTimeout(finish, 1000).unref();
         });
         socket.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
+        // request/response protocols: a small write goes out now, not after the peer's delayed ACK
+        client.setNoDelay(true);
+        socket.setNoDelay(true);
         client.pipe(socket);
         socket.pipe(client);
         client.resume();
+        o.onConnected?.(s);
       },
       (err: Error) => {
         if (isAlpnRefusal(err.cause ?? err)) {
-          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but the servers refused it (no_application_protocol); re-learning what they speak`);
+          const d = findDiagnosis(err);
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but ${d ? `server ${d.server}` : 'the servers'} refused it (no_application_protocol); re-learning what they speak (to override: upstreams.${o.cluster.name}.alpn)`, d);
           o.onAlpnMismatch?.(undefined);
           finish();
           return;
         }
-        setOutcome('upstream-unavailable', err.message);
+        setOutcome('upstream-unavailable', err.message, findDiagnosis(err));
         server = undefined;
         finish();
       },

@@ -12,15 +12,30 @@ import type { Logger } from '../observe/index.js';
 import type { RouteConfig } from '../config/index.js';
 import type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { diagnosisFields, findDiagnosis } from './upstream-diagnosis.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
 import { requestChannel, type RequestEvent } from '../observe/index.js';
 import { isNormalizedPath, type Router } from './router.js';
+import type { UpstreamCluster } from './upstream-cluster.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
 
-export interface HttpForwarderOptions {
+/** What routes a request and binds it to its upstream: the proxy's current generation. */
+export interface RequestRouting {
   router: Router;
   bind: BindUpstream;
+  /** identity header names of the routes (custom headerName values), stripped from what clients send */
+  extraIdentityHeaders: readonly string[];
+  /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
+  refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
+}
+
+export interface HttpForwarderOptions {
+  /**
+   * The routing of now, read once per request: after a reload, requests on a
+   * connection that was open before it go by the new config.
+   */
+  routing: () => RequestRouting;
   logger: Logger;
   /** max request header bytes; default 16 KiB */
   maxHeaderSize: number;
@@ -30,20 +45,16 @@ export interface HttpForwarderOptions {
   idleTimeoutMs: number;
   /** max upstream pools across identities */
   maxPools: number;
-  /** extra identity header names to strip (custom headerName values) */
-  extraIdentityHeaders: string[];
   /** max request header fields; more gets 431 */
   maxHeaderCount: number;
   /** HTTP/2 stream resets a client connection may send (burst, then per second) before GOAWAY */
   http2Resets: ResetLimitOptions;
-  /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
-  refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 
 type Admission =
-  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding }
+  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding; strip: ReadonlySet<string> }
   | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
@@ -51,7 +62,8 @@ export class HttpForwarder {
   private readonly h1: Http1Server;
   private readonly h2: Http2Server;
   private readonly pools: IdentityPools;
-  private readonly identityNames: ReadonlySet<string>;
+  /** the identity header names to strip, per routing (a reload may rename one) */
+  private readonly identityNames = new WeakMap<RequestRouting, ReadonlySet<string>>();
   private readonly bySocket = new WeakMap<object, ClientConnection>();
   private readonly bySession = new WeakMap<Http2Session, ClientConnection>();
   private pendingH2: ClientConnection | undefined;
@@ -61,7 +73,6 @@ export class HttpForwarder {
   private readonly isClosing = () => this.closing;
 
   constructor(private readonly o: HttpForwarderOptions) {
-    this.identityNames = identityHeaderNames(o.extraIdentityHeaders);
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
     this.h1 = createHttp1Server({
       // Headers must arrive within timeouts.request; a body may take as long as it
@@ -152,14 +163,17 @@ export class HttpForwarder {
       return;
     }
     const { route, binding } = admitted;
-    const headers = this.upstreamHeaders(req, admitted.conn, host, binding.headers);
+    const headers = this.upstreamHeaders(req, admitted.conn, host, admitted.strip, binding.headers);
     const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
     const relay: ResponseRelay = new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
         const upstream = { route: route.upstream, upstream: binding.cluster.name, ...(binding.serial ? { serial: binding.serial } : {}), bytesOut: relay.bytesOut };
         if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
-        const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+        const diagnosis = findDiagnosis(err);
+        // an upstream handshake failure names the server, its certificate and the key to change
+        const reason = diagnosis?.message ?? (err as NodeJS.ErrnoException).code ?? err.message;
+        if (diagnosis) Object.assign(upstream, { server: diagnosis.server }, diagnosisFields(diagnosis));
         if (reason === 'ERR_CLIENT_CLOSED') {
           // nginx's 499: the client left first; the upstream request was aborted
           this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason: 'client-closed', ...upstream });
@@ -225,28 +239,40 @@ export class HttpForwarder {
     // the refusal's reason was logged once, with the connection ("client refused")
     if (conn.refusal) return { ok: false, status: conn.refusal.status, message: `client certificate refused: ${conn.refusal.reason}`, outcome: 'refused', close: true };
     if (!isNormalizedPath(path)) return { ok: false, status: 400, message: 'request path must not contain dot segments or encoded slashes', outcome: 'bad-path' };
-    const route = this.o.router.forRequest(conn.routes, host, path);
+    const routing = this.o.routing();
+    // the connection's routes were computed by the router of its time; a reload since gives a new router
+    const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni);
+    const route = routes && routing.router.forRequest(routes, host, path);
     if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
     if (!conn.client && !route.allowAnonymous) {
       return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
     }
     // answered as a denied identity is (403 forbidden); the log names the rule
-    const rule = this.o.refusedBy?.(route, conn);
+    const rule = routing.refusedBy?.(route, conn);
     if (rule) return { ok: false, status: 403, message: 'client certificate refused: forbidden', outcome: 'refused', reason: 'not allowed', rule, route: route.upstream };
     try {
-      return { ok: true, conn, route, binding: this.o.bind(route, conn) };
+      // once per (connection, route): the identity is the connection's; a pool takes fresh credentials per upstream connection
+      let binding = conn.bindings?.get(route);
+      if (!binding) { binding = routing.bind(route, conn); (conn.bindings ??= new WeakMap()).set(route, binding); }
+      return { ok: true, conn, route, binding, strip: this.namesOf(routing) };
     } catch (err) {
       return { ok: false, status: 403, message: 'client certificate refused', outcome: 'refused', reason: (err as Error).message, route: route.upstream };
     }
   }
 
-  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, identity?: Record<string, string>): Record<string, string | string[]> {
+  private namesOf(routing: RequestRouting): ReadonlySet<string> {
+    let names = this.identityNames.get(routing);
+    if (!names) { names = identityHeaderNames([...routing.extraIdentityHeaders]); this.identityNames.set(routing, names); }
+    return names;
+  }
+
+  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, strip: ReadonlySet<string>, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
     const src = req.headers as Record<string, string | string[] | undefined>;
     const listed = connectionTokens(src.connection);
     const out: Record<string, string | string[]> = {};
     for (const name in src) {
       const v = src[name];
-      if (v === undefined || isHopByHop(name, listed) || this.identityNames.has(name)) continue;
+      if (v === undefined || isHopByHop(name, listed) || strip.has(name)) continue;
       // Node has already answered `Expect: 100-continue` (and undici refuses the header)
       if (name === 'expect') continue;
       out[name] = v;
@@ -273,7 +299,7 @@ export class HttpForwarder {
     const admitted = this.admit(conn, req.headers.host, path);
     if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason, admitted.rule);
     const { route, binding } = admitted;
-    const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, binding.headers);
+    const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, admitted.strip, binding.headers);
     const pool = this.pools.get(binding);
     const protocol = String(req.headers.upgrade ?? 'websocket');
     const log = (status: number, outcome: string, reason?: string) => this.o.logger.info({
@@ -296,6 +322,11 @@ export class HttpForwarder {
     this.closeIdle();
     for (const s of this.sessions) s.close();
     await this.pools.close();
+  }
+
+  /** Closes the upstream pools of a cluster that a reload replaced, once their requests are done. */
+  retireCluster(cluster: UpstreamCluster): void {
+    this.pools.retire(cluster);
   }
 
   /** Closes the upstream pools of an identity (its client was revoked). */

@@ -8,18 +8,26 @@
  *   `tls.proxy.header.cert` and Keycloak's nginx provider read);
  * - `rfc9440`: `Client-Cert: :<base64 DER>:` and, when the client sent
  *   intermediates, `Client-Cert-Chain: :<b64>:, :<b64>:` (RFC 9440);
- * - `xfcc`: Envoy's `X-Forwarded-Client-Cert` (see xfcc-header.ts).
+ * - `xfcc`: Envoy's `X-Forwarded-Client-Cert` (see xfcc-header.ts);
+ * - `k8s-front-proxy`: the Kubernetes API server's request-header
+ *   authentication: `X-Remote-User` = the subject's CN, one `X-Remote-Group`
+ *   per O, as Go's pkix.Name reads them (the last CN; every O in encoding
+ *   order), presented with the route's proxyCert as the front-proxy client
+ *   certificate. Values are sent as their UTF-8 bytes.
  *
  * Cost: encoding is per connection (the forwarder computes it once and keeps it
  * with the socket); stripping is per request and is one Set lookup per header
  * name, deleting only when a spoofed header is actually there.
  */
 import { CountersignError } from '../errors.js';
-import { toPem } from '../pki/index.js';
+import { nameAttributes, parseCertificateFields, toPem } from '../pki/index.js';
 import { escapeUriComponentLikeNginx } from './nginx-uri-escape.js';
 import { assertValidXfccBy, encodeXfcc } from './xfcc-header.js';
 
-export type IdentityHeaderFormat = 'kes' | 'nginx' | 'rfc9440' | 'xfcc';
+export type IdentityHeaderFormat = 'kes' | 'nginx' | 'rfc9440' | 'xfcc' | 'k8s-front-proxy';
+
+/** Identity headers to add to a request: a header repeated once per value when it is a list. */
+export type IdentityHeaders = Record<string, string | string[]>;
 
 /** The header each format writes when no `headerName` is configured. */
 export const DEFAULT_IDENTITY_HEADER: Readonly<Record<IdentityHeaderFormat, string>> = {
@@ -27,7 +35,13 @@ export const DEFAULT_IDENTITY_HEADER: Readonly<Record<IdentityHeaderFormat, stri
   nginx: 'X-Tls-Client-Cert',
   rfc9440: 'Client-Cert',
   xfcc: 'X-Forwarded-Client-Cert',
+  'k8s-front-proxy': 'X-Remote-User',
 };
+
+/** the Kubernetes front-proxy group header (`--requestheader-group-headers`) */
+export const K8S_GROUP_HEADER = 'X-Remote-Group';
+/** every header starting with this is a user "extra" for the API server (`--requestheader-extra-headers-prefix`) */
+export const K8S_EXTRA_PREFIX = 'x-remote-extra-';
 
 /**
  * Every header a backend somewhere reads as "the proxy verified this client".
@@ -57,6 +71,8 @@ export const IDENTITY_HEADER_NAMES: readonly string[] = [
   'x-ssl-client-verify', 'x-ssl-client-dn', 'x-ssl-client-s-dn', 'x-ssl-client-i-dn', 'x-ssl-client-serial',
   'x-ssl-client-fingerprint', 'x-ssl-client-sha1', 'x-client-verify', 'x-client-dn', 'x-ssl-subject', 'x-ssl-issuer',
   'ssl-client-verify', 'ssl-client-s-dn', 'ssl-client-i-dn',
+  // Kubernetes API server request-header authentication (front proxy); X-Remote-Extra-* by prefix
+  'x-remote-user', 'x-remote-group',
 ];
 
 /**
@@ -89,7 +105,8 @@ function assertHeaderName(name: string): void {
  */
 class HeaderNameSet extends Set<string> {
   override has(name: string): boolean {
-    return super.has(normalizeHeaderName(name));
+    const n = normalizeHeaderName(name);
+    return super.has(n) || n.startsWith(K8S_EXTRA_PREFIX);
   }
 }
 
@@ -116,7 +133,7 @@ export function stripIdentityHeaders(headers: Record<string, string | string[] |
   // a HeaderNameSet normalizes in has(); a plain Set of lower-case names needs it done here
   const normalizes = names instanceof HeaderNameSet;
   for (const key of Object.keys(headers)) {
-    if (names.has(normalizes ? key : normalizeHeaderName(key))) {
+    if (names.has(normalizes ? key : normalizeHeaderName(key)) || (!normalizes && normalizeHeaderName(key).startsWith(K8S_EXTRA_PREFIX))) {
       delete headers[key];
       removed.push(key);
     }
@@ -133,7 +150,7 @@ export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: Re
   const removed: string[] = [];
   const normalizes = names instanceof HeaderNameSet;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (names.has(normalizes ? rawHeaders[i] : normalizeHeaderName(rawHeaders[i]))) {
+    if (names.has(normalizes ? rawHeaders[i] : normalizeHeaderName(rawHeaders[i])) || (!normalizes && normalizeHeaderName(rawHeaders[i]).startsWith(K8S_EXTRA_PREFIX))) {
       kept ??= rawHeaders.slice(0, i);
       removed.push(rawHeaders[i]);
     } else if (kept) {
@@ -164,7 +181,9 @@ const sfBinary = (b: Uint8Array) => `:${Buffer.from(b).toString('base64')}:`;
  * An encoder for one route: options are checked here, once, so the per-connection
  * call does no validation. Returns the header(s) to add for one client certificate.
  */
-export function identityHeaderEncoder(format: IdentityHeaderFormat, opts: IdentityHeaderOptions = {}): (peer: PeerCertificateForHeaders) => Record<string, string> {
+export function identityHeaderEncoder(format: Exclude<IdentityHeaderFormat, 'k8s-front-proxy'>, opts?: IdentityHeaderOptions): (peer: PeerCertificateForHeaders) => Record<string, string>;
+export function identityHeaderEncoder(format: IdentityHeaderFormat, opts?: IdentityHeaderOptions): (peer: PeerCertificateForHeaders) => IdentityHeaders;
+export function identityHeaderEncoder(format: IdentityHeaderFormat, opts: IdentityHeaderOptions = {}): (peer: PeerCertificateForHeaders) => IdentityHeaders {
   const name = opts.headerName ?? DEFAULT_IDENTITY_HEADER[format];
   assertHeaderName(name);
   if (opts.by !== undefined) {
@@ -185,12 +204,36 @@ export function identityHeaderEncoder(format: IdentityHeaderFormat, opts: Identi
     }
     case 'xfcc':
       return (peer) => ({ [name]: encodeXfcc(peer.der, peer.chain, { by: opts.by }) });
+    case 'k8s-front-proxy':
+      if (opts.headerName !== undefined) throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', 'headerName does not apply to header: k8s-front-proxy (the API server reads X-Remote-User and X-Remote-Group; --requestheader-username-headers names them)');
+      return (peer) => k8sFrontProxyHeaders(peer.der);
     default:
-      throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `unknown identity header format ${JSON.stringify(format)}; use kes, nginx, rfc9440 or xfcc`);
+      throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `unknown identity header format ${JSON.stringify(format)}; use kes, nginx, rfc9440, xfcc or k8s-front-proxy`);
   }
 }
 
 /** The header(s) to add for one client certificate (one-off form of identityHeaderEncoder). */
-export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): Record<string, string> {
+export function encodeIdentityHeaders(format: Exclude<IdentityHeaderFormat, 'k8s-front-proxy'>, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): Record<string, string>;
+export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): IdentityHeaders;
+export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): IdentityHeaders {
   return identityHeaderEncoder(format, opts)(peer);
+}
+
+const OID_CN = '2.5.4.3';
+const OID_O = '2.5.4.10';
+
+/** A header value as its UTF-8 bytes (Node writes header strings as latin1); control characters are refused. */
+function headerValue(v: string, what: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(v)) throw new CountersignError('ERR_IDENTITY_HEADER_VALUE', `the client certificate's ${what} ${JSON.stringify(v)} holds a control character and cannot be sent in a header`);
+  return Buffer.from(v, 'utf8').toString('latin1');
+}
+
+/** X-Remote-User from the subject's CN (the last one, as Go reads it), one X-Remote-Group per O. */
+export function k8sFrontProxyHeaders(der: Buffer): IdentityHeaders {
+  const attrs = nameAttributes(parseCertificateFields(der).subject);
+  const cn = attrs.filter((a) => a.oid === OID_CN).at(-1)?.value;
+  if (!cn) throw new CountersignError('ERR_IDENTITY_HEADER_VALUE', 'the client certificate has no CN: the Kubernetes API server needs one as the user name (X-Remote-User)');
+  const groups = attrs.filter((a) => a.oid === OID_O).map((a) => headerValue(a.value, 'O'));
+  return { [DEFAULT_IDENTITY_HEADER['k8s-front-proxy']]: headerValue(cn, 'CN'), ...(groups.length ? { [K8S_GROUP_HEADER]: groups } : {}) };
 }

@@ -11,11 +11,12 @@ import { Pool, type Dispatcher } from 'undici';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from './client-connection.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { HandshakeDiagnosis } from './upstream-diagnosis.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 
 export interface IdentityPoolsOptions {
-  /** max identities whose pools are kept; default 1000 */
-  max?: number;
+  /** max identities whose pools are kept (limits.agentsPerUpstream; its default is the schema's) */
+  max: number;
   /** keep-alive time of an idle upstream connection, ms; default 30 000 */
   keepAliveTimeoutMs?: number;
   /** time to wait for response headers, ms */
@@ -31,6 +32,9 @@ export interface UpstreamDispatcher {
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
 }
 
+/** how long a server's last diagnosed refusal explains an undici socket error on it */
+const REFUSAL_MEMORY_MS = 2000;
+
 /** marks the errors of our connect function: the request never left, it may go elsewhere */
 const CONNECT_FAILED = Symbol('countersign.connectFailed');
 
@@ -40,7 +44,7 @@ export class IdentityPools {
   private readonly closing = new Set<IdentityDispatcher>();
   constructor(private readonly opts: IdentityPoolsOptions) {
     this.identities = new LRUCache({
-      max: opts.max ?? 1000,
+      max: opts.max,
       // An identity nobody used for its keep-alive time has no connection left
       // worth keeping: it is closed and forgotten (it holds an identity's TLS state).
       ttl: opts.keepAliveTimeoutMs ?? 30_000,
@@ -50,8 +54,17 @@ export class IdentityPools {
     });
   }
 
+  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's pools */
+  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
+  private nextClusterId = 1;
+  private clusterId(c: UpstreamCluster): number {
+    let id = this.clusterIds.get(c);
+    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
+    return id;
+  }
+
   get(binding: UpstreamBinding): UpstreamDispatcher {
-    const key = `${binding.cluster.name}\0${binding.identityKey}`;
+    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d) {
       d = new IdentityDispatcher(binding, this.opts);
@@ -69,6 +82,20 @@ export class IdentityPools {
       const d = this.identities.get(key)!;
       this.identities.delete(key); // (dispose closes it; destroy below cuts what is still running)
       d.destroy(); // its requests are not finished: the client is no longer trusted
+    }
+  }
+
+  /** Closes every pool of a cluster (replaced by a reload): requests in flight finish first, new ones never come. */
+  retire(cluster: UpstreamCluster): void {
+    const id = this.clusterIds.get(cluster);
+    if (id === undefined) return;
+    const prefix = `${id}\0`;
+    for (const key of [...this.identities.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const d = this.identities.get(key)!;
+      this.closing.add(d);
+      this.identities.delete(key); // dispose closes it gracefully
+      d.close().finally(() => this.closing.delete(d)).catch(() => {});
     }
   }
 
@@ -99,7 +126,11 @@ class IdentityDispatcher implements UpstreamDispatcher {
     server.active++;
     let released = false;
     const release = () => { if (!released) { released = true; server.active--; } };
-    const retry = (err: Error): boolean => {
+    const retry = (err: Error & { diagnosis?: HandshakeDiagnosis }): boolean => {
+      // undici reports a TLS 1.3 refusal of our client certificate as "other side
+      // closed"; the socket's alert was diagnosed on the server a moment ago
+      const refusal = server.lastRefusal;
+      if (!err.diagnosis && refusal && Date.now() - refusal.at < REFUSAL_MEMORY_MS && (err as { code?: string }).code === 'UND_ERR_SOCKET') err.diagnosis = refusal.diagnosis;
       const body = options.body as { readableDidRead?: boolean } | null | undefined;
       const untouched = body == null || (typeof body === 'object' && 'readableDidRead' in body && !body.readableDidRead);
       if (!(err as { [CONNECT_FAILED]?: boolean })[CONNECT_FAILED] || !untouched || tried.size >= cluster.servers.length) return false;
@@ -131,7 +162,7 @@ class IdentityDispatcher implements UpstreamDispatcher {
           cb(err as Error, null);
           return;
         }
-        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions }).then(
+        cluster.attempt(server, { secureContext: credentials.context, alpn: ['http/1.1'], sessions: credentials.sessions, presenting: binding.presenting }).then(
           (socket) => { socket.setNoDelay(true); cb(null, socket); },
           (err: Error) => cb(Object.assign(err, { [CONNECT_FAILED]: true }), null),
         );

@@ -5,12 +5,19 @@
  */
 export type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 export { forwardConnection, type ConnectionOutcome, type ForwardConnectionOptions } from './connection-forwarder.js';
-export { HttpForwarder, type HttpForwarderOptions } from './http-forwarder.js';
+export { HttpForwarder, type HttpForwarderOptions, type RequestRouting } from './http-forwarder.js';
+export { IdentityBinder, type CredentialSource, type IdentityBinderOptions } from './identity-binder.js';
 export {
   encodeIdentityHeaders, identityHeaderEncoder, DEFAULT_IDENTITY_HEADER, IDENTITY_HEADER_NAMES,
   type IdentityHeaderFormat, type IdentityHeaderOptions, type PeerCertificateForHeaders,
 } from './identity-headers.js';
-export { Router } from './router.js';
+export { Router, type ConnectionRoutes } from './router.js';
 export { UpstreamCluster, parseHostPort, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
+export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
+export {
+  diagnosisFields, findDiagnosis, presentedIdentity, UpstreamHandshakeError,
+  type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
+} from './upstream-diagnosis.js';
+export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';

@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
@@ -10,6 +11,9 @@ import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
 import { isStalled, markDown, markUp, raceConnect, type HealthOptions, type RaceServer } from './connect-race.js';
 import { upstreamConnectChannel, type UpstreamConnectEvent } from '../observe/index.js';
 import { Balancer, type BalancePolicy } from './balancer.js';
+import {
+  diagnoseTlsError, diagnoseVerification, UpstreamHandshakeError, type HandshakeContext, type HandshakeDiagnosis, type PresentedIdentity,
+} from './upstream-diagnosis.js';
 
 export interface UpstreamServer extends RaceServer {
   host: string;
@@ -21,6 +25,8 @@ export interface UpstreamServer extends RaceServer {
   healthy: boolean;
   /** the last active check, for /status */
   lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
+  /** the last TLS alert after a handshake (a refused client certificate), for errors that lose it (undici) */
+  lastRefusal?: { at: number; diagnosis: HandshakeDiagnosis };
 }
 
 export interface UpstreamClusterOptions {
@@ -31,18 +37,18 @@ export interface UpstreamClusterOptions {
   caPem: string;
   /** name checked in the server certificate and sent as SNI; default: the server's host */
   servername?: string;
-  /** default TLSv1.3 */
-  minVersion?: 'TLSv1.2' | 'TLSv1.3';
-  /** default round-robin */
-  balance?: BalancePolicy;
-  /** default 5000 */
-  connectTimeoutMs?: number;
-  /** how long a failed server is skipped; default 10000 */
-  failTimeoutMs?: number;
+  /** lowest TLS version (upstreams.*.minVersion; its default is the schema's) */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** upstreams.*.balance */
+  balance: BalancePolicy;
+  /** max time to connect and finish the handshake, ms (upstreams.*.connectTimeout) */
+  connectTimeoutMs: number;
+  /** how long a failed server is skipped, ms (upstreams.*.failTimeout) */
+  failTimeoutMs: number;
   /** preamble before the upstream TLS handshake (PostgreSQL SSLRequest) */
   starttls?: UpstreamStarttls;
-  /** start the next server's connect when one is pending this long; default 300 (connect-race.ts) */
-  connectRaceMs?: number;
+  /** start the next server's connect when one is pending this long, ms (upstreams.*.connectRace; connect-race.ts) */
+  connectRaceMs: number;
   /** a server went down or came back up (once per change) */
   onStateChange?: HealthOptions['onStateChange'];
 }
@@ -60,33 +66,36 @@ export interface ConnectOptions {
   proxyHeader?: Buffer;
   /** the client identity, for balance: identity-hash */
   balanceKey?: string;
+  /** what the client certificate presented is, for the diagnosis of a refusal (upstream-diagnosis.ts) */
+  presenting?: PresentedIdentity;
 }
 
 /** The server refused every ALPN protocol offered (no_application_protocol): not a server failure. */
 export function isAlpnRefusal(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined;
+  const e = err as { code?: string; message?: string; diagnosis?: HandshakeDiagnosis; cause?: unknown } | undefined;
+  if (e?.diagnosis) return e.diagnosis.kind === 'alpn';
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  let host = s.slice(0, i);
-  if (host.startsWith('[')) host = host.slice(1, -1);
-  return { host, port: Number(s.slice(i + 1)) };
-}
+/** `host:port` → its parts: the config's one parser (config/host-port.ts) */
+export const parseHostPort = hostPortOf;
+
+/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
+let clusterInstances = 0;
 
 export class UpstreamCluster {
   readonly name: string;
+  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
+  private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
-  private readonly opts: Required<Omit<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>> & Pick<UpstreamClusterOptions, 'servername' | 'starttls' | 'onStateChange'>;
+  private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
 
   constructor(opts: UpstreamClusterOptions) {
     this.name = opts.name;
-    this.opts = {
-      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 10_000, connectRaceMs: 300, ...opts,
-    };
+    // every default is the schema's (config/schema.ts): none here
+    this.opts = opts;
     this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
@@ -139,13 +148,21 @@ export class UpstreamCluster {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${server.address}`;
+      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
       const timer = setTimeout(() => {
         fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
+      const ctx = (): HandshakeContext => ({
+        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: o.alpn, presenting: o.presenting,
+      });
+      // a TLS failure becomes a diagnosis (upstream-diagnosis.ts); refused, reset and timeouts say what they are already
+      const failTls = (err: Error) => {
+        const d = diagnoseTlsError(ctx(), err);
+        fail(d ? new UpstreamHandshakeError(d, { cause: err }) : err);
+      };
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
@@ -162,18 +179,32 @@ export class UpstreamCluster {
         secureContext: o.secureContext,
         ALPNProtocols: o.alpn,
         session: o.sessions?.get(sessionKey),
+        // verified below on secureConnect, before anything is written: a failed
+        // verification can then name the certificate the server really has
+        rejectUnauthorized: false,
         // half-close must pass through: a client's FIN must not end the upstream's reply
         ...({ allowHalfOpen: true } as object),
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
       if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
-      s.once('error', fail);
+      s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
+        if (!s.authorized) {
+          const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+          fail(new UpstreamHandshakeError(diagnoseVerification(ctx(), code, s.getPeerCertificate(true))));
+          return;
+        }
         settled = true;
         clearTimeout(timer);
-        s.removeListener('error', fail);
+        s.removeListener('error', failTls);
+        // an alert right after the handshake (TLS 1.3: the server refusing our
+        // client certificate) is tagged with its diagnosis for whoever logs it
+        s.once('error', (err: Error & { diagnosis?: HandshakeDiagnosis }) => {
+          err.diagnosis ??= diagnoseTlsError(ctx(), err);
+          if (err.diagnosis?.kind === 'client-certificate-refused') server.lastRefusal = { at: Date.now(), diagnosis: err.diagnosis };
+        });
         resolve(s);
       });
       };
@@ -232,5 +263,7 @@ export class UpstreamCluster {
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {
   const sans = (cert.subjectaltname ?? '').split(', ');
-  return sans.includes(`IP Address:${ip}`) ? undefined : new Error(`upstream certificate is not valid for IP ${ip} (set servername to the name in its certificate)`);
+  return sans.includes(`IP Address:${ip}`)
+    ? undefined
+    : Object.assign(new Error(`upstream certificate is not valid for IP ${ip} (set servername to the name in its certificate)`), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
 }

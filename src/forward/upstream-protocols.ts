@@ -4,10 +4,10 @@
  * the configured `alpn` override or an AlpnCatalog learned from the servers.
  */
 import { isIP } from 'node:net';
-import type { Config } from '../config/index.js';
+import type { Config, UpstreamConfig } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
 import { buildProxyHeader } from '../edge/index.js';
-import { AlpnCatalog } from './upstream-alpn.js';
+import { AlpnCatalog, type ProbeTarget } from './upstream-alpn.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { dialUpstream } from './upstream-preamble.js';
 
@@ -27,6 +27,23 @@ export interface UpstreamProtocols {
   stop(): void;
 }
 
+/** How a server of upstream `name` is probed (its preamble and PROXY header included). */
+export function probeTarget(name: string, u: UpstreamConfig, s: { host: string; port: number; address: string }): ProbeTarget {
+  return {
+    host: s.host, port: s.port,
+    servername: u.servername ?? (isIP(s.host) ? undefined : s.host),
+    minVersion: u.minVersion,
+    timeoutMs: u.connectTimeout,
+    dial: u.starttls || u.proxyProtocol
+      ? (onSocket) => dialUpstream({
+        host: s.host, port: s.port, what: `upstream ${name} ${s.address}`, starttls: u.starttls,
+        // a probe is the proxy's own connection: LOCAL (v2) / UNKNOWN (v1)
+        proxyHeader: u.proxyProtocol ? buildProxyHeader(u.proxyProtocol, undefined, undefined) : undefined,
+      }, onSocket)
+      : undefined,
+  };
+}
+
 export function createUpstreamProtocols({ config, clusters, logger }: { config: Config; clusters: Map<string, UpstreamCluster>; logger: Logger }): UpstreamProtocols {
   const catalogs = new Map<string, AlpnCatalog>();
   const probedOnce = new Set<string>();
@@ -39,19 +56,7 @@ export function createUpstreamProtocols({ config, clusters, logger }: { config: 
       implied: u.starttls === 'postgres' ? ['postgresql'] : [],
       // a mismatch re-probes at most once a second per server
       minReprobeMs: 1000,
-      target: (s) => ({
-        host: s.host, port: s.port,
-        servername: u.servername ?? (isIP(s.host) ? undefined : s.host),
-        minVersion: u.minVersion,
-        timeoutMs: u.connectTimeout,
-        dial: u.starttls || u.proxyProtocol
-          ? (onSocket) => dialUpstream({
-            host: s.host, port: s.port, what: `upstream ${name} ${s.address}`, starttls: u.starttls,
-            // a probe is the proxy's own connection: LOCAL (v2) / UNKNOWN (v1)
-            proxyHeader: u.proxyProtocol ? buildProxyHeader(u.proxyProtocol, undefined, undefined) : undefined,
-          }, onSocket)
-          : undefined,
-      }),
+      target: (s) => probeTarget(name, u, s),
       onLearned: (server, speaks, previous) => {
         const key = `${name}\0${server}`;
         if (speaks === undefined) {

@@ -13,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmod, lstat, unlink } from 'node:fs/promises';
-import { isSocketPath } from '../config/index.js';
+import { hostPortOf, isSocketPath } from '../config/index.js';
 import { CountersignError } from '../errors.js';
 import type { Logger } from './logger.js';
 
@@ -53,10 +53,7 @@ export async function startAdminServer(o: AdminServerOptions): Promise<RunningAd
     await chmod(o.listen, 0o600);
     address = o.listen;
   } else {
-    const i = o.listen.lastIndexOf(':');
-    let host = o.listen.slice(0, i);
-    if (host.startsWith('[')) host = host.slice(1, -1);
-    const port = Number(o.listen.slice(i + 1));
+    const { host, port } = hostPortOf(o.listen);
     await listen(server, o.listen, () => server.listen(port, host));
     const a = server.address() as { address: string; port: number };
     address = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;

@@ -21,7 +21,7 @@ const ATTR = { '2.5.4.3': 'cn', '2.5.4.11': 'ou', '2.5.4.10': 'o' } as const;
 export function certificateNames(fields: CertificateFields): CertificateNames {
   const names: CertificateNames = { cn: [], ou: [], o: [], dns: [], email: [], uri: [] };
   for (const a of nameAttributes(fields.subject)) {
-    const k = ATTR[a.type as keyof typeof ATTR];
+    const k = ATTR[a.oid as keyof typeof ATTR];
     if (k) names[k].push(a.value);
   }
   const ext = findExtension(fields, OID.subjectAltName);

@@ -43,15 +43,22 @@ export function formatDerName(der: Uint8Array): string {
   return rdns.join(', ');
 }
 
-/** The attributes of a DER Name as (OID, text) pairs, in encoding order; non-string values are left out. */
-export function nameAttributes(der: Uint8Array): { type: string; value: string }[] {
-  const out: { type: string; value: string }[] = [];
+/** One attribute of a DER Name, in encoding order (multi-valued RDNs flattened). */
+export interface NameAttribute { oid: string; short?: string; value: string }
+
+/**
+ * The attributes of a DER Name in the order they are encoded, RDN by RDN and,
+ * within a multi-valued RDN, as encoded: what Go's pkix.Name reads (its
+ * `Organization` is every O in this order; its `CommonName` the last CN).
+ */
+export function nameAttributes(der: Uint8Array): NameAttribute[] {
   const root = readRoot(der, TAG.SEQUENCE);
+  const out: NameAttribute[] = [];
   for (const rdn of readChildren(der, root)) {
     for (const atv of readChildren(der, expectTag(rdn, TAG.SET, 'RDN'))) {
       const [typeT, valueT] = readChildren(der, expectTag(atv, TAG.SEQUENCE, 'AttributeTypeAndValue'));
-      if (!STRING_TAGS.has(valueT.tag)) continue;
-      out.push({ type: decodeOid(content(der, expectTag(typeT, TAG.OID, 'attribute type'))), value: valueText(valueT.tag, content(der, valueT)) });
+      const oid = decodeOid(content(der, expectTag(typeT, TAG.OID, 'attribute type')));
+      out.push({ oid, short: SHORT[oid], value: valueText(valueT.tag, content(der, valueT)) });
     }
   }
   return out;

@@ -5,8 +5,9 @@
  * before anything is minted, the way a denied identity is (a closed
  * connection; 403 "client certificate refused: forbidden"), and the log names
  * the rule. A session saved while a rule admitted the client, resumed
- * (`openssl s_client -sess_in`) after a restart with a narrower rule and the
- * same session-ticket key file, is refused too.
+ * (`openssl s_client -sess_in`) after a reload (SIGHUP) that narrows the rule,
+ * or after a restart with the same session-ticket key file, is refused too;
+ * in connection mode the reload also closes the client's open connection.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { baseConfig, makePki, runCli, startProxyProcess, writeConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
-import { identityOfFile, writeIssued } from '../helpers/e2e.js';
+import { identityOfFile, readUntilClose, tlsClient, writeIssued } from '../helpers/e2e.js';
 import { runCommand } from '../helpers/run-command.js';
 
 let pki: TestPki;
@@ -35,13 +36,16 @@ before(async () => {
   await writeFile(keyFile, randomBytes(80), { mode: 0o600 });
 });
 
-async function proxyWith(mode: 'connection' | 'http', allow: Record<string, string[]>, name: string): Promise<ProxyProcess> {
-  const config = baseConfig(pki.dir, backend.port, { mode, allow }, {
+function configFor(mode: 'connection' | 'http', allow: Record<string, string[]>): Record<string, unknown> {
+  return baseConfig(pki.dir, backend.port, { mode, allow }, {
     clientAuth: { mode: 'require', ca: `${pki.dir}/client-ca.crt` },
     deny: [identityOfFile(pki.dir, 'root')],
     sessionTickets: { keyFile },
   });
-  const p = await startProxyProcess(await writeConfig(pki.dir, config, `${name}.yaml`));
+}
+
+async function proxyWith(mode: 'connection' | 'http', allow: Record<string, string[]>, name: string): Promise<ProxyProcess> {
+  const p = await startProxyProcess(await writeConfig(pki.dir, configFor(mode, allow), `${name}.yaml`));
   cleanups.push(() => p.stop());
   return p;
 }
@@ -95,27 +99,55 @@ for (const mode of ['connection', 'http'] as const) {
     }
   });
 
-  test(`${mode} mode: a session saved while the rule admitted the client is refused when resumed after a restart with a narrower rule`, async () => {
-    const before = await proxyWith(mode, { cn: ['alice', 'bob'] }, `${mode}-wide`);
+  test(`${mode} mode: after a reload that narrows the rule, a session saved before is refused when resumed${mode === 'connection' ? ', and the open connection is closed' : ''}`, async () => {
+    const wide = { cn: ['alice', 'bob'] };
+    const proxy = await proxyWith(mode, wide, `${mode}-reload`);
     const sess = join(pki.dir, `${mode}-bob.sess`);
     const aliceSess = join(pki.dir, `${mode}-alice.sess`);
+    const first = await request(proxy.port, 'bob', { out: sess });
+    assert.equal(first.status, 'HTTP/1.1 200 OK', first.out);
+    assert.equal((await request(proxy.port, 'alice', { out: aliceSess })).status, 'HTTP/1.1 200 OK');
+    // an open connection of bob's, from before the reload
+    const open = await tlsClient(proxy.port, pki.dir, 'bob', { ALPNProtocols: ['http/1.1'] });
+    const closed = readUntilClose(open);
+
+    const mark = proxy.logs.length;
+    await writeConfig(pki.dir, configFor(mode, { cn: ['alice'] }), `${mode}-reload.yaml`);
+    proxy.child.kill('SIGHUP');
+    const reloaded = await proxy.waitForLog((l) => l.msg === 'reload' && proxy.logs.indexOf(l) >= mark, 15_000);
+    assert.equal(reloaded.outcome, 'ok', JSON.stringify(reloaded));
+    if (mode === 'connection') {
+      await closed; // closed by the reload: the rule no longer admits bob
+      const line = await proxy.waitForLog((l) => l.outcome === 'revoked' && l.reason === 'not allowed' && String(l.subject).startsWith('CN=bob'));
+      assert.equal(line.msg, 'connection');
+    } else {
+      open.destroy();
+    }
+    const served = reached('bob');
+    const r = await request(proxy.port, 'bob', { in: sess });
+    assert.ok(r.reused, `the saved session resumed (the trust did not change, nor the ticket keys): ${r.out}`);
+    assert.equal(r.status, mode === 'http' ? 'HTTP/1.1 403 Forbidden' : '', r.out);
+    assert.equal(reached('bob'), served, 'the resumed session reached nothing');
+    const line = await proxy.waitForLog((l) => l.reason === 'not allowed' && String(l.subject).startsWith('CN=bob') && proxy.logs.indexOf(l) >= mark && l.outcome === 'refused');
+    assert.equal(line.rule, 'routes[0].allow');
+    // the narrowed rule still admits alice on her resumed session
+    const a = await request(proxy.port, 'alice', { in: aliceSess });
+    assert.ok(a.reused);
+    assert.equal(a.status, 'HTTP/1.1 200 OK', a.out);
+  });
+
+  test(`${mode} mode: a session saved while the rule admitted the client is refused when resumed after a restart with a narrower rule`, async () => {
+    const before = await proxyWith(mode, { cn: ['alice', 'bob'] }, `${mode}-wide`);
+    const sess = join(pki.dir, `${mode}-bob-restart.sess`);
     const first = await request(before.port, 'bob', { out: sess });
     assert.equal(first.status, 'HTTP/1.1 200 OK', first.out);
-    assert.equal((await request(before.port, 'alice', { out: aliceSess })).status, 'HTTP/1.1 200 OK');
     await before.stop();
-
     const narrowed = await proxyWith(mode, { cn: ['alice'] }, `${mode}-narrow`);
     const served = reached('bob');
     const r = await request(narrowed.port, 'bob', { in: sess });
     assert.ok(r.reused, `the saved session resumed (same ticket key file): ${r.out}`);
     assert.equal(r.status, mode === 'http' ? 'HTTP/1.1 403 Forbidden' : '', r.out);
     assert.equal(reached('bob'), served, 'the resumed session reached nothing');
-    const line = await narrowed.waitForLog((l) => l.reason === 'not allowed' && String(l.subject).startsWith('CN=bob'));
-    assert.equal(line.rule, 'routes[0].allow');
-    // the rule still admits alice on her resumed session
-    const a = await request(narrowed.port, 'alice', { in: aliceSess });
-    assert.ok(a.reused);
-    assert.equal(a.status, 'HTTP/1.1 200 OK', a.out);
   });
 }
 

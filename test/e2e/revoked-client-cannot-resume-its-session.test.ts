@@ -7,6 +7,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
@@ -16,6 +17,7 @@ import { runCommand } from '../helpers/run-command.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { startProxy } from '../../src/proxy.js';
+import { issueCertificate } from '../../src/pki/dev/index.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); });
@@ -87,4 +89,31 @@ test('with ticket keys kept across the trust change, a resumed session is re-che
   assert.match(r.status, /^HTTP\/1\.1 400/, r.out);
   assert.equal(backend.requests.length, served);
   assert.ok(lines.some((l) => l.msg === 'client refused' && l.reason === 'revoked'));
+});
+
+test('after edge.clientAuth.ca is replaced by another CA, a returning client of the old CA cannot resume (its earlier check is not reused)', async () => {
+  const { pki, backend, configFile } = await setUp(1);
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', destination: new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }) });
+  const proxy = await startProxy({ config: (await loadConfig(configFile)).config, logger, rotateTicketKeysOnTrustChange: false });
+  cleanups.push(() => proxy.stop(1000));
+  const sess = join(pki.dir, 'alice-ca.sess');
+  // twice: the second connection is a returning client whose CA check was remembered
+  for (const s of [{ out: sess }, { in: sess, out: sess }]) {
+    const r = await sClientRequest(proxy.address.port, pki, 'alice', s);
+    assert.equal(r.status, 'HTTP/1.1 200 OK', r.out);
+  }
+  const other = await issueCertificate({ subject: 'CN=another client CA', ca: true });
+  const caFile = join(pki.dir, 'client-ca.crt');
+  await writeFile(`${caFile}.tmp`, other.certPem);
+  await rename(`${caFile}.tmp`, caFile);
+  const deadline = Date.now() + 15_000;
+  while (!lines.some((l) => l.msg === 'client trust reloaded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(lines.some((l) => l.msg === 'client trust reloaded'), 'the new CA file was loaded');
+  const served = backend.requests.length;
+  const r = await sClientRequest(proxy.address.port, pki, 'alice', { in: sess });
+  assert.ok(r.reused, 'the session resumed (the keys were kept)');
+  assert.match(r.status, /^HTTP\/1\.1 400/, r.out);
+  assert.equal(backend.requests.length, served, 'nothing reached the backend');
+  assert.ok(lines.some((l) => l.msg === 'client refused' && l.reason === 'unknown CA'), JSON.stringify(lines.filter((l) => l.msg === 'client refused')));
 });

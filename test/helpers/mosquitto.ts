@@ -25,6 +25,26 @@ export async function startMosquitto(o: { pkiDir: string; acl: string; extra?: s
     'require_certificate true', 'use_identity_as_username true', 'tls_version tlsv1.3',
     o.extra ?? '', '',
   ].join('\n'));
+  return launch(dir, port);
+}
+
+/**
+ * Mosquitto from a config text (an example's mosquitto.conf): `certs/` points
+ * at the test's PKI, `acl_file` at `acl` written next to it, the first
+ * `listener` at a free loopback port.
+ */
+export async function startMosquittoFromConfig(o: { conf: string; acl: string; pkiDir: string }): Promise<Mosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'countersign-mosquitto-'));
+  const port = await freePort();
+  await writeFile(join(dir, 'acl'), o.acl);
+  const conf = o.conf.replace(/\bcerts\//g, `${o.pkiDir}/`).replace(/^acl_file .*$/m, `acl_file ${join(dir, 'acl')}`).replace(/^listener .*$/m, `listener ${port} 127.0.0.1`);
+  await writeFile(join(dir, 'mosquitto.conf'), [
+    ...(process.getuid?.() === 0 ? ['user root'] : []), 'persistence false', 'log_dest stderr', 'log_type all', conf, '',
+  ].join('\n'));
+  return launch(dir, port);
+}
+
+async function launch(dir: string, port: number): Promise<Mosquitto> {
   const child: ChildProcess = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });

@@ -238,7 +238,7 @@ test('xfcc: a URI SAN crafted to look like extra XFCC fields stays one quoted va
 // ---- options --------------------------------------------------------------------
 
 test('default header names per format', () => {
-  assert.deepEqual(DEFAULT_IDENTITY_HEADER, { kes: 'X-Tls-Client-Cert', nginx: 'X-Tls-Client-Cert', rfc9440: 'Client-Cert', xfcc: 'X-Forwarded-Client-Cert' });
+  assert.deepEqual(DEFAULT_IDENTITY_HEADER, { kes: 'X-Tls-Client-Cert', nginx: 'X-Tls-Client-Cert', rfc9440: 'Client-Cert', xfcc: 'X-Forwarded-Client-Cert', 'k8s-front-proxy': 'X-Remote-User' });
 });
 
 test('an invalid headerName is refused when the encoder is built', () => {

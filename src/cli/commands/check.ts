@@ -14,8 +14,9 @@ import { isCountersignError } from '../../errors.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
+import { runConnectChecks } from '../check-connect.js';
 
-const USAGE = 'countersign check [--config] FILE [--strict]';
+const USAGE = 'countersign check [--config] FILE [--strict] [--connect]';
 
 export const command: Command = {
   name: 'check',
@@ -24,11 +25,16 @@ export const command: Command = {
   help: `usage: ${USAGE}
   --config, -c FILE  the configuration to check (or give FILE alone)
   --strict           count warnings as problems (exit 1), e.g. in CI
+  --connect          also try each upstream server once, presenting what the proxy
+                     would (a throwaway certificate minted by the delegation CA,
+                     each header route's proxyCert); one line per server: ok with
+                     the ALPN it speaks, or what is wrong and the key to change
 Refuses everything \`countersign start\` refuses, and warns about what would
 break clients later (certificates expiring within delegation.ttl, route names
-no certificate covers). Exit status: 0 good, 1 problems, 2 usage.`,
+no certificate covers). Exit status: 0 good, 1 problems (or, with --connect,
+a server that failed), 2 usage.`,
   async run(args, io) {
-    const { values, positionals } = parseCommandArgs(args, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' } }, USAGE);
+    const { values, positionals } = parseCommandArgs(args, { config: { type: 'string', short: 'c' }, strict: { type: 'boolean' }, connect: { type: 'boolean' } }, USAGE);
     const files = [...(values.config ? [values.config] : []), ...positionals];
     if (files.length !== 1) {
       io.err(`countersign check: ${files.length === 0 ? 'missing the config file' : `expected one config file, got ${files.map((f) => `"${f}"`).join(' ')}`} (usage: ${USAGE})`);
@@ -49,6 +55,13 @@ no certificate covers). Exit status: 0 good, 1 problems, 2 usage.`,
     if (warnings.length && values.strict) {
       io.err(`${file}: ${warnings.length} warning${warnings.length === 1 ? '' : 's'} (--strict counts them as problems)`);
       return 1;
+    }
+    if (values.connect) {
+      const failed = await runConnectChecks(config, io);
+      if (failed) {
+        io.err(`${file}: ${failed} upstream connection${failed === 1 ? '' : 's'} failed`);
+        return 1;
+      }
     }
     io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
     return 0;

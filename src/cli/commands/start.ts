@@ -10,6 +10,8 @@ import { loadConfigForCli } from '../load-config-for-cli.js';
 import { onReopenSignal, onShutdownSignals } from '../signals.js';
 import { startLocalAdmin } from '../admin.js';
 import { WORKER_SLOT_ENV } from '../workers/messages.js';
+import { reloadFromFile } from '../config-reload.js';
+import { writePidFile } from '../pid-file.js';
 
 export const command: Command = {
   name: 'start',
@@ -19,8 +21,11 @@ export const command: Command = {
   --config, -c FILE  the configuration (or give FILE alone)
   --log-level LEVEL  ${LOG_LEVELS.join(', ')} (default: log.level of the config)
   --pretty           human-readable logs instead of JSON lines
-Refuses to start on anything \`countersign check\` refuses. SIGHUP reloads
-certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
+Refuses to start on anything \`countersign check\` refuses. SIGHUP (or
+\`countersign reload\`) re-reads the config file and applies it if \`check\`
+would pass it (routes, upstreams, edge.deny; other keys need a restart), and
+re-reads certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.
+Writes the process id to pidFile (default: beside the config, FILE.pid).`,
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, {
       config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', choices: LOG_LEVELS }, pretty: { type: 'boolean' },
@@ -56,7 +61,7 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, graceMs: config.timeouts.shutdownGrace, admin: config.admin?.listen, audit,
+        workers, logger, admin: config.admin?.listen, config, file: loaded.file, pidFile: config.pidFile, audit,
         // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
         acme: config.edge.acme ? async (publishChallenge) => {
           const { acmeManagerFor } = await import('../../edge/index.js');
@@ -70,21 +75,26 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     const a0 = audit;
     const stopAudit = a0 ? subscribeAudit((e) => a0.append({ ...e, pid: process.pid })) : undefined;
     const closeAudit = async () => { stopAudit?.(); await audit?.close(); };
+    // before the "listening" line: whoever waits for it finds the pid file
+    const removePidFile = writePidFile(config.pidFile, logger);
     let proxy;
     try {
       proxy = await startProxy({ config, logger, source });
     } catch (err) {
+      removePidFile();
       await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
     }
     const p = proxy;
+    const reload = () => reloadFromFile(loaded.file, p, logger);
     let admin;
     try {
-      admin = await startLocalAdmin(config, p, logger);
+      admin = await startLocalAdmin(config, p, logger, reload);
     } catch (err) {
       await p.stop(0);
+      removePidFile();
       await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
@@ -95,8 +105,8 @@ certificate, CA and CRL files; SIGTERM or Ctrl-C stops gracefully.`,
     return new Promise<number>((resolve) => {
       onShutdownSignals({
         // the admin listener outlives the drain, so a balancer sees /readyz answer 503
-        onStop: async () => { await p.stop(); await a?.close(); await closeAudit(); resolve(0); },
-        onReload: () => { void p.reload(); },
+        onStop: async () => { await p.stop(); await a?.close(); await closeAudit(); removePidFile(); resolve(0); },
+        onReload: () => { void reload(); },
         log: (msg) => logger.info({ outcome: 'signal' }, msg),
       });
     });

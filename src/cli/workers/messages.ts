@@ -7,20 +7,24 @@ import type { ChallengeChange, SharedAcmeCertificate } from '../../edge/acme/ind
 import type { AuditEvent } from '../../observe/index.js';
 
 export type PrimaryMessage =
-  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */; acme?: AcmeSnapshot }
+  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */; acme?: AcmeSnapshot; config?: ConfigText }
+  /** apply this config (validated by the primary); answered with `countersign:answer` (a ReloadOutcome) */
+  | { type: 'countersign:apply'; id: number; config: ConfigText }
   /** the primary's ACME manager: new certificates, or a challenge to answer (acknowledged with `countersign:answer`) */
   | { type: 'countersign:acme'; id: number; certificates?: SharedAcmeCertificate[]; challenge?: ChallengeChange }
   | { type: 'countersign:stop' }
-  | { type: 'countersign:reload' }
   /** SIGUSR1 reached the primary: reopen log and audit files */
   | { type: 'countersign:reopen' }
   /** the admin listener (in the primary) asks each worker; answered with `countersign:answer` */
   | { type: 'countersign:query'; id: number; what: WorkerQuery };
 
+/** A config as the primary validated it: the text itself, so a worker never reads a file that changed since. */
+export interface ConfigText { text: string; file: string; digest: string; loadedAt: string }
+
 /** What a worker that starts needs of the primary's ACME state. */
 export interface AcmeSnapshot { certificates: SharedAcmeCertificate[]; challenges: ChallengeChange[] }
 
-export type WorkerQuery = 'ready' | 'status' | 'metrics' | 'reload';
+export type WorkerQuery = 'ready' | 'status' | 'metrics';
 
 export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */

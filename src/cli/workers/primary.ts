@@ -3,7 +3,9 @@
  * of nginx's master: it forks the workers (node:cluster shares the listener
  * between them), hands them one set of session-ticket keys, replaces a worker
  * that dies, and turns signals into orders: SIGTERM/SIGINT stop every worker
- * gracefully (a second one kills them), SIGHUP reloads certificates in all.
+ * gracefully (a second one kills them); SIGHUP (and POST /reload) re-reads the
+ * config file, validates it once here, and has every worker apply the same
+ * text — a worker that fails to apply it is replaced by one started with it.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
@@ -14,12 +16,15 @@ import type { ProxyStatus } from '../../proxy.js';
 import { onReopenSignal } from '../signals.js';
 import { isWorkerMessage, WORKER_SLOT_ENV, type AcmeSnapshot, type PrimaryMessage, type WorkerQuery } from './messages.js';
 import { shareCertificates, type AcmeManager, type ChallengeChange } from '../../edge/acme/index.js';
+import { configChanges, type Config } from '../../config/index.js';
+import type { ReloadOutcome } from '../../observe/index.js';
+import { validateForReload } from '../config-reload.js';
+import { writePidFile } from '../pid-file.js';
+import type { ConfigText } from './messages.js';
 
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
-  /** the workers' shutdown grace; the primary kills what is left this long after it */
-  graceMs: number;
   /** logs the "countersign listening" line once every worker listens */
   announce(listen: string): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
@@ -31,6 +36,11 @@ export interface PrimaryOptions {
    * its certificates and challenges go to the workers (acme-follower.ts).
    */
   acme?: (publishChallenge: (c: ChallengeChange) => Promise<void>) => Promise<AcmeManager | undefined>;
+  /** the config the workers start with (its timeouts.shutdownGrace: the primary kills what is left this long after it), and its file (re-read on reload) */
+  config: Config;
+  file: string;
+  /** written with the primary's pid once every worker listens */
+  pidFile?: string;
 }
 
 /** how long a worker may take to answer the admin listener's question */
@@ -49,6 +59,10 @@ interface Slot { worker?: Worker; ready: boolean; startedAt: number; backoffMs: 
 /** Runs until the workers are stopped; resolves with the process exit code. */
 export function runPrimary(o: PrimaryOptions): Promise<number> {
   const ticketKeys = randomBytes(48).toString('base64');
+  /** the config every worker serves; its text once a reload replaced the file's (a new worker gets it) */
+  let running = o.config;
+  let runningText: ConfigText | undefined;
+  let removePidFile = () => {};
   const slots = new Map<number, Slot>();
   let phase: 'starting' | 'running' | 'stopping' = 'starting';
   let exitCode = 0;
@@ -95,7 +109,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     w.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
       if (m.type === 'countersign:audit') { o.audit?.append(m.event); return; }
-      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot() }); initialized.add(w); return; }
+      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot(), config: runningText }); initialized.add(w); return; }
       if (m.type === 'countersign:answer') {
         const p = pending.get(m.id);
         pending.delete(m.id);
@@ -105,7 +119,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       slot.ready = true;
       if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
       if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; o.announce(m.listen); startAcme(); }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(m.listen); startAcme(); }
     });
     w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
   };
@@ -152,7 +166,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     phase = 'stopping';
     for (const s of slots.values()) { clearTimeout(s.timer); send(s.worker, { type: 'countersign:stop' }); }
     if (alive().length === 0) { finish(exitCode); return; }
-    killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, o.graceMs + KILL_AFTER_GRACE_MS);
+    killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, running.timeouts.shutdownGrace + KILL_AFTER_GRACE_MS);
     killTimer.unref();
   };
 
@@ -171,8 +185,8 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   process.on('SIGINT', () => onStopSignal('SIGINT'));
   process.on('SIGTERM', () => onStopSignal('SIGTERM'));
   process.on('SIGHUP', () => {
-    o.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading certificates in every worker');
-    for (const s of slots.values()) send(s.worker, { type: 'countersign:reload' });
+    o.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading the config and certificates in every worker');
+    void reloadAll();
   });
   onReopenSignal(async () => {
     for (const s of slots.values()) send(s.worker, { type: 'countersign:reopen' });
@@ -207,11 +221,50 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       const first = all.find((a) => a.error === undefined)?.result as ProxyStatus | undefined;
       return { ...first, pid: process.pid, phase, workers: all.map((a) => ({ worker: a.worker, pid: a.pid, error: a.error, status: a.result })) };
     },
-    reload: async () => {
-      const all = await askAll('reload');
-      const ok = all.every((a) => a.error === undefined && (a.result as { ok: boolean }).ok);
-      return { ok, outcome: ok ? 'ok' : 'failed', workers: all.map((a) => ({ worker: a.worker, error: a.error, ...(a.result as object | undefined) })) };
-    },
+    reload: () => reloadAll(),
+  };
+
+  /**
+   * The whole config from its file: validated once, here, as `check` does; a
+   * key that needs a restart refuses it; then every worker applies the same
+   * text. A worker that cannot apply it is stopped and replaced (its
+   * replacement starts with that text). Reloads run one at a time.
+   */
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reloadAll = (): Promise<ReloadOutcome> => {
+    const r = reloading.then(() => reloadOnce());
+    reloading = r;
+    return r;
+  };
+  const reloadOnce = async (): Promise<ReloadOutcome> => {
+    const v = await validateForReload(o.file, o.logger);
+    if (!v.ok) return v.outcome;
+    const restart = configChanges(running, v.loaded.config).restartRequired;
+    if (restart.length) {
+      const problems = restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`);
+      o.logger.error({ outcome: 'failed', problems, file: o.file }, 'reload refused; the running config keeps serving');
+      return { ok: false, outcome: 'failed', reason: `reload refused: ${problems.join('; ')}`, problems };
+    }
+    running = v.loaded.config;
+    runningText = { text: v.text, file: v.loaded.file, digest: v.loaded.digest, loadedAt: v.loaded.loadedAt.toISOString() };
+    const config = runningText;
+    const all = await Promise.all([...slots.entries()].map(async ([n, s]) => {
+      const w = s.worker;
+      if (!w || !s.ready) return { worker: n, error: 'not running (it starts with the new config)' };
+      try {
+        return { worker: n, pid: w.process.pid, result: await ask(w, (id) => ({ type: 'countersign:apply', id, config })) as ReloadOutcome };
+      } catch (err) { return { worker: n, pid: w.process.pid, error: (err as Error).message }; }
+    }));
+    for (const a of all) {
+      const failed = a.error !== undefined ? a.error : a.result?.outcome === 'failed' ? String(a.result.reason ?? 'failed') : undefined;
+      if (failed === undefined || a.pid === undefined) continue;
+      o.logger.error({ worker: a.worker, pid: a.pid, outcome: 'failed', reason: failed }, 'worker did not apply the reloaded config; replacing it');
+      const s = slots.get(a.worker);
+      if (s?.worker?.process.pid === a.pid) s.worker.process.kill('SIGTERM');
+    }
+    const ok = all.every((a) => a.error === undefined && a.result?.ok);
+    const first = all.find((a) => a.result?.ok)?.result;
+    return { ok, outcome: ok ? 'ok' : 'failed', changes: first?.changes, generation: first?.generation, workers: all.map((a) => ({ worker: a.worker, error: a.error, ...(a.result ?? {}) })) };
   };
 
   let admin: RunningAdminServer | undefined;
@@ -229,6 +282,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   }).then(async (code) => {
     await acme?.stop();
     await admin?.close();
+    removePidFile();
     await o.audit?.close();
     o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped');
     return code;

@@ -3,12 +3,12 @@
  * proxy on the listener the primary shares, with the primary's session-ticket
  * keys, and stops or reloads when the primary says so.
  */
-import type { Config } from '../../config/index.js';
+import { parseConfigText, type Config } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
 import type { Logger } from '../../observe/index.js';
 import { startProxy, type RunningProxy } from '../../proxy.js';
 import type { CliIo } from '../command.js';
-import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage, type WorkerQuery } from './messages.js';
+import { isPrimaryMessage, type ConfigText, type PrimaryMessage, type WorkerMessage, type WorkerQuery } from './messages.js';
 import { reopenFiles, subscribeAudit } from '../../observe/index.js';
 import { acmeFollowerFor } from '../../edge/index.js';
 import { onReopenSignal, reopenAndLog } from '../signals.js';
@@ -23,6 +23,15 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
   } catch (err) {
     io.err((err as Error).message);
     return 1;
+  }
+  // a worker started after a reload serves the config its siblings serve, not the file's of now
+  if (init.config) {
+    try {
+      ({ config, source } = parseConfigFrom(init.config));
+    } catch (err) {
+      io.err(isCountersignError(err) ? err.message : (err as Error).message);
+      return 1;
+    }
   }
   // ACME: the primary's manager sends certificates and challenges; the follower serves them
   const acme = await acmeFollowerFor(config, logger);
@@ -63,7 +72,15 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     process.on('message', (m: unknown) => {
       if (!isPrimaryMessage(m)) return;
       if (m.type === 'countersign:stop') stop();
-      else if (m.type === 'countersign:reload') void proxy.reload();
+      else if (m.type === 'countersign:apply') {
+        // the primary validated the file; the text is parsed again here (schema only), then applied
+        let next;
+        try { next = parseConfigFrom(m.config); } catch (err) {
+          if (process.connected) send({ type: 'countersign:answer', id: m.id, result: { ok: false, outcome: 'failed', reason: (err as Error).message } });
+          return;
+        }
+        proxy.reload(next).then((result) => { if (process.connected) send({ type: 'countersign:answer', id: m.id, result }); });
+      }
       else if (m.type === 'countersign:reopen') void reopenAndLog(reopenFiles, logger, 'reopen (from the primary)');
       else if (m.type === 'countersign:query') {
         answer(m.what).then(
@@ -75,8 +92,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     const answer = async (what: WorkerQuery): Promise<unknown> => {
       if (what === 'ready') return proxy.ready();
       if (what === 'status') return proxy.status();
-      if (what === 'metrics') return proxy.metrics ? proxy.metrics.json() : [];
-      return proxy.reload();
+      return proxy.metrics ? proxy.metrics.json() : [];
     };
     // SIGUSR1 sent to a worker itself (or to the whole group) reopens its files too
     onReopenSignal(reopenFiles, logger);
@@ -99,4 +115,8 @@ function firstInit(): Promise<Extract<PrimaryMessage, { type: 'countersign:init'
     process.on('message', on);
     process.send!({ type: 'countersign:hello' } satisfies WorkerMessage);
   });
+}
+
+function parseConfigFrom(c: ConfigText): { config: Config; source: { file: string; digest: string; loadedAt: Date } } {
+  return { config: parseConfigText(c.text, c.file), source: { file: c.file, digest: c.digest, loadedAt: new Date(c.loadedAt) } };
 }

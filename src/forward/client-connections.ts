@@ -1,0 +1,246 @@
+/**
+ * What happens to a client connection once its TLS handshake is done: the
+ * verdict of the current generation's verifier, the route by SNI, the refusal
+ * (closed, or in http mode answered 400/403 by the http forwarder), and
+ * otherwise the http forwarder or one upstream connection (connection mode),
+ * with one `connection` log line at the end. Admitted connections are kept so
+ * they can be checked again: when the client trust changes (CRL, CA) or a
+ * reload puts a client on edge.deny (closed at once), and when a reload
+ * removes what a connection-mode connection uses (closed after the grace
+ * period).
+ */
+import { channel } from 'node:diagnostics_channel';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { Config } from '../config/index.js';
+import { buildProxyHeader, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
+import type { ClientConnection, UpstreamBinding } from './client-connection.js';
+import { forwardConnection } from './connection-forwarder.js';
+import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
+import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamProtocols } from './upstream-protocols.js';
+
+/** published after each verification: `{ id, sni, verdict, durationMs }` */
+export const handshakeChannel = channel('countersign:edge:handshake');
+
+/** What a connection is decided by: the proxy's current generation. */
+export interface ConnectionRouting extends RequestRouting {
+  config: Config;
+  verifier: ClientVerifier;
+  access: AccessRules;
+  protocols: UpstreamProtocols;
+}
+
+export interface ClientConnectionsOptions {
+  /** the generation of now, read once per connection */
+  routing: () => ConnectionRouting;
+  http: HttpForwarder;
+  logger: Logger;
+  /** the client's address (from its PROXY header when one was accepted) */
+  peerOf(socket: TLSSocket): Endpoint;
+  /** a client is no longer trusted: drop its minted credentials (the http pools are dropped here) */
+  forget(certSha256: string): void;
+}
+
+interface OpenConnection {
+  socket: TLSSocket;
+  conn: ClientConnection;
+  mode: 'connection' | 'http';
+  /** connection mode: the upstream and server it is piped to */
+  upstream?: string;
+  server?: UpstreamServer;
+}
+
+export class ClientConnections {
+  private nextId = 1;
+  private readonly open = new Map<number, OpenConnection>();
+  /** connections whose route, upstream or server a reload removed: closed after the grace period */
+  private readonly retireTimers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly o: ClientConnectionsOptions) {}
+
+  private publish(e: ConnectionEvent): void {
+    if (connectionChannel.hasSubscribers) connectionChannel.publish(e);
+  }
+
+  private track(o: OpenConnection): void {
+    this.open.set(o.conn.id, o);
+    o.socket.once('close', () => this.open.delete(o.conn.id));
+  }
+
+  /** Takes a client connection whose handshake is done. */
+  readonly handle = (socket: TLSSocket): void => {
+    const { logger, http } = this.o;
+    const t0 = performance.now();
+    const id = this.nextId++;
+    // one generation for the whole decision, even if a reload swaps it meanwhile
+    const g = this.o.routing();
+    socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
+    const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
+    const peer = this.o.peerOf(socket);
+    const remoteAddress = peer.address;
+    const verdict: ClientVerdict = g.verifier.verify(socket);
+    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
+    const routes = g.router.forConnection(sni);
+    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
+    if (!routes) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
+      logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
+      socket.destroy();
+      return;
+    }
+    const route = routes.primary;
+    const conn: ClientConnection = {
+      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
+    };
+    if (!verdict.ok) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
+      if (route.mode === 'http') {
+        conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
+        http.accept(socket, conn);
+      } else {
+        socket.destroy();
+      }
+      return;
+    }
+    if (route.mode === 'http') {
+      if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
+      // below info nothing is logged: no listener, no log object per connection
+      this.track({ socket, conn, mode: 'http' });
+      socket.once('close', () => {
+        const outcome = conn.revoked ? 'revoked' : 'closed';
+        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+      });
+      http.accept(socket, conn);
+      return;
+    }
+    if (!conn.client && !route.allowAnonymous) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    // the access rules (allow) of the route, on every connection, resumed sessions too
+    const rule = g.access.refusedBy(route, conn.client);
+    if (rule) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    let binding: UpstreamBinding;
+    try {
+      binding = g.bind(route, conn);
+    } catch (err) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    // half-close passes through: a client's FIN must not end the upstream's reply
+    socket.allowHalfOpen = true;
+    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
+    this.track(tracked);
+    const upstreamConfig = g.config.upstreams[route.upstream];
+    forwardConnection(socket, {
+      cluster: binding.cluster, secureContext: binding.context,
+      ...g.protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
+      onAlpnMismatch: (server) => g.protocols.mismatch(route.upstream, server?.address),
+      onConnected: (server) => { tracked.server = server; },
+      proxyHeader: upstreamConfig.proxyProtocol
+        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
+        : undefined,
+      idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+    }).then((o) => {
+      const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
+      this.publish({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
+      const level = outcome === 'closed' ? 'info' : 'warn';
+      if (!logger.isLevelEnabled(level)) return;
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? conn.retired ?? o.reason, ...o.diagnosis, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+    });
+  };
+
+  /**
+   * Every open connection checked again against `trust`, the current
+   * verifier (its deny list) and, in connection mode, the current access rules:
+   * those of clients now refused are closed at once,
+   * their credentials and upstream pools dropped, logged as `revoked`.
+   */
+  recheck(trust: ClientTrust): void {
+    const g = this.o.routing();
+    const verifier = g.verifier;
+    for (const { socket, conn, mode } of [...this.open.values()]) {
+      const client = conn.client;
+      if (!client) continue;
+      let verdict = verifier.recheck(client, trust);
+      if (verdict.ok && verifier.mode !== 'any') {
+        const x = socket.getPeerX509Certificate();
+        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      }
+      // a reload that narrows a connection-mode route's access rule closes who it no longer admits
+      // (http mode checks the rule of the current config on every request)
+      if (verdict.ok && mode === 'connection') {
+        const route = g.router.forConnection(conn.sni)?.primary;
+        const rule = route && g.access.refusedBy(route, client);
+        if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
+      }
+      if (verdict.ok) continue;
+      conn.revoked = verdict.reason;
+      this.o.forget(client.certSha256);
+      this.o.http.forgetIdentity(client.certSha256);
+      socket.destroy();
+    }
+  }
+
+  /**
+   * After a reload: a connection-mode connection whose upstream, server or
+   * route the current generation no longer has may go on for `graceMs`, then
+   * is closed (logged as `retired`).
+   */
+  retireRemoved(graceMs: number): void {
+    const g = this.o.routing();
+    for (const o of this.open.values()) {
+      if (o.mode !== 'connection' || o.conn.revoked || o.conn.retired) continue;
+      const why = removedFor(o, g);
+      if (!why) continue;
+      o.conn.retired = `${why} by a reload`;
+      const t = setTimeout(() => { this.retireTimers.delete(t); o.socket.destroy(); }, graceMs);
+      t.unref();
+      this.retireTimers.add(t);
+      o.socket.once('close', () => { clearTimeout(t); this.retireTimers.delete(t); });
+    }
+  }
+
+  /** At stop: no retirement is pending any more (the listener closes what is left). */
+  stop(): void {
+    for (const t of this.retireTimers) clearTimeout(t);
+    this.retireTimers.clear();
+  }
+}
+
+/** Why an open connection-mode connection has lost what it uses in generation `g`, or undefined. */
+function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined {
+  const u = g.config.upstreams[o.upstream!];
+  if (!u) return `upstream ${o.upstream} removed`;
+  if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
+  const route = g.router.forConnection(o.conn.sni)?.primary;
+  if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
+  return undefined;
+}
+
+/** Intermediates the client sent after its leaf, as DER. */
+function peerChain(socket: TLSSocket): Buffer[] {
+  const out: Buffer[] = [];
+  let c = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+  const seen = new Set<string>();
+  while (c && c.raw && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    if (seen.size > 1) out.push(c.raw);
+    if (!c.issuerCertificate || c.issuerCertificate === c) break;
+    c = c.issuerCertificate;
+  }
+  return out;
+}

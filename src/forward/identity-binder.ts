@@ -1,0 +1,93 @@
+/**
+ * How a client reaches a route's upstream, with whose identity: a minted
+ * certificate (delegated), the route's own proxy certificate plus identity
+ * headers (header), or both. Built once per runtime from the config; the edge
+ * (connection mode) and the http forwarder ask it for a binding.
+ */
+import { readFileSync } from 'node:fs';
+import type { SecureContext } from 'node:tls';
+import type { RouteConfig, UpstreamConfig } from '../config/index.js';
+import { loadKeyMaterial, type CertificateInfo } from '../pki/index.js';
+import type { ClientConnection, UpstreamBinding } from './client-connection.js';
+import { encodeIdentityHeaders } from './identity-headers.js';
+import type { UpstreamCluster } from './upstream-cluster.js';
+import { presentedIdentity, type PresentedIdentity } from './upstream-diagnosis.js';
+
+/** What the binder needs of the delegation minter: current credentials of a client. */
+export interface CredentialSource {
+  credentialsFor(client: CertificateInfo): {
+    secureContext(key: string, build: (c: { chainPem: string; keyPem: string }) => SecureContext): SecureContext;
+    sessions: Map<string, Buffer>;
+    /** the minted certificate's serial (for the audit log) */
+    readonly serial?: string;
+  };
+}
+
+export interface IdentityBinderOptions {
+  routes: readonly RouteConfig[];
+  upstreams: Readonly<Record<string, UpstreamConfig>>;
+  clusters: ReadonlyMap<string, UpstreamCluster>;
+  /** the delegation minter; undefined when no route delegates */
+  minter?: CredentialSource;
+  /** the delegation CA certificate (PEM), named in the diagnosis when an upstream refuses a minted certificate */
+  delegationCaCert?: Buffer;
+}
+
+export class IdentityBinder {
+  /** header-mode routes present their own proxy certificate; pools are keyed by route, so two never share one */
+  private readonly proxyIdentities = new Map<RouteConfig, { context: SecureContext; identityKey: string; presenting: PresentedIdentity }>();
+  /** what a minted certificate is, for the diagnosis of an upstream refusal */
+  private readonly delegatedPresenting: PresentedIdentity;
+
+  constructor(private readonly o: IdentityBinderOptions) {
+    for (const [i, r] of o.routes.entries()) {
+      if (!r.proxyCert) continue;
+      const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
+      this.proxyIdentities.set(r, {
+        context: o.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
+        presenting: presentedIdentity('proxyCert', `routes[${i}].proxyCert`, m.certPem),
+      });
+    }
+    this.delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', o.delegationCaCert);
+  }
+
+  /** The TLS context an active health check of `upstream` presents: a route's proxy certificate, else none. */
+  healthContext(upstream: string): SecureContext | undefined {
+    const route = this.o.routes.find((r) => r.upstream === upstream && this.proxyIdentities.has(r));
+    return route ? this.proxyIdentities.get(route)!.context : undefined;
+  }
+
+  /** The binding of one connection (connection mode) or request (http mode) to its route's upstream; throws when minting fails. */
+  readonly bind = (route: RouteConfig, conn: ClientConnection): UpstreamBinding => {
+    const cluster = this.o.clusters.get(route.upstream)!;
+    const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
+      ? this.headersFor(route, conn)
+      : undefined;
+    const balanceKey = conn.client?.identity;
+    if (route.identity === 'header') {
+      const p = this.proxyIdentities.get(route)!;
+      // identity-hash sends each identity to its own server, so its connections cannot be shared
+      const identityKey = balanceKey && this.o.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
+      return { cluster, ...p, identityKey, headers, balanceKey };
+    }
+    if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers, presenting: { what: 'none' } };
+    const client = conn.client;
+    const minter = this.o.minter!;
+    const current = () => {
+      const creds = minter.credentialsFor(client);
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
+    };
+    return { cluster, ...current(), current, identityKey: client.certSha256, headers, balanceKey, presenting: this.delegatedPresenting };
+  };
+
+  /** The identity headers of a route for a connection, encoded once per connection and format. */
+  headersFor(route: RouteConfig, conn: ClientConnection): Record<string, string | string[]> {
+    const key = `${route.header}\0${route.headerName ?? ''}`;
+    let h = conn.headerCache.get(key);
+    if (!h) {
+      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain: conn.chain }, { headerName: route.headerName });
+      conn.headerCache.set(key, h);
+    }
+    return h;
+  }
+}
