@@ -11,6 +11,6 @@ process.on('SIGUSR1', () => {});
 // generation is scavenged more often, so the garbage of each connection (sockets,
 // certificates, and the native memory they hold) goes sooner. Measured with
 // bench/identities.ts, 10,000 identities, connection mode: RSS 543 MiB with the
-// default, 319 MiB with 2 (docs/performance.md). `node bin/countersign.js` does not
+// default, 319 MiB with 2, in one run each (docs/performance.md). `node bin/countersign.js` does not
 // read the shebang: give the flag yourself, or set NODE_OPTIONS.
 await import('../dist/src/cli/main.js');
