@@ -23,6 +23,7 @@ import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
 import { peakRssKiB } from './lib/proc.js';
 import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
+import { request } from 'node:http';
 
 const N = Number(process.argv[2] ?? 10_000);
 /** the default upstream keep-alive of http mode's pools, plus a margin */
@@ -32,6 +33,27 @@ const rssMiB = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 };
+
+/** Where the memory is, from the admin listener's metrics (prom-client's process and Node metrics). */
+function memoryBreakdown(admin: string): Promise<Record<string, number>> {
+  const [host, port] = admin.split(':');
+  return new Promise((resolve) => {
+    const req = request({ host, port: Number(port), path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => {
+        const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(body)?.[1] ?? NaN);
+        const mib = (b: number) => Math.round(b / 1024 / 1024);
+        resolve({
+          heapUsedMiB: mib(v('countersign_nodejs_heap_size_used_bytes')), heapTotalMiB: mib(v('countersign_nodejs_heap_size_total_bytes')),
+          externalMiB: mib(v('countersign_nodejs_external_memory_bytes')), mintedCached: v('countersign_delegation_cache_entries'),
+        });
+      });
+    });
+    req.on('error', () => resolve({}));
+    req.end();
+  });
+}
 
 function loadClient(work: string, job: ConnectionsJob): Promise<ConnectionsResult> {
   const file = join(work, `job-${job.from}.json`);
@@ -57,17 +79,26 @@ async function main(): Promise<void> {
   const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
   const rows: Record<string, unknown>[] = [];
   try {
-    for (const variant of ['connection-delegated', 'http-delegated'] as CountersignVariant[]) {
+    const variants = (process.env.VARIANTS ?? 'connection-delegated,http-delegated').split(',') as CountersignVariant[];
+    for (const variant of variants) {
       const port = await freePort();
-      const cs = await startCountersign({ name: variant, dir: work, port, config: countersignConfig(variant, pkiDir, port, backendPort) });
+      const admin = `127.0.0.1:${await freePort()}`;
+      const config = { ...countersignConfig(variant, pkiDir, port, backendPort), admin: { listen: admin } } as Record<string, Record<string, unknown>>;
+      // experiments: DELEGATION='{"cacheMemoryMiB":8}' merges into delegation, LIMITS='{"agentsPerUpstream":256}' is limits,
+      // NODE_ARGS='--max-semi-space-size=4' goes after the shebang's flags
+      if (process.env.DELEGATION) Object.assign(config.delegation, JSON.parse(process.env.DELEGATION));
+      if (process.env.LIMITS) config.limits = JSON.parse(process.env.LIMITS);
+      const cs = await startCountersign({ name: variant, dir: work, port, config, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [] });
       try {
         await sleep(1000);
         const atStart = rssMiB(cs.pid);
         const r = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: N, concurrency: 8, maxMs: 30 * 60_000 });
         const afterLoad = rssMiB(cs.pid);
+        const memAfterLoad = await memoryBreakdown(admin);
         await sleep(IDLE_WAIT_MS);
         const afterIdle = rssMiB(cs.pid);
-        const row = { variant, identities: N, completed: r.completed, errors: r.errors, firstError: r.firstError, rssAtStartMiB: atStart, rssAfterLoadMiB: afterLoad, rssAfterIdleMiB: afterIdle, peakRssMiB: Math.round(peakRssKiB(cs.pid) / 1024), perSecond: Math.round(r.perSecond) };
+        const memAfterIdle = await memoryBreakdown(admin);
+        const row = { variant, identities: N, completed: r.completed, errors: r.errors, firstError: r.firstError, rssAtStartMiB: atStart, rssAfterLoadMiB: afterLoad, rssAfterIdleMiB: afterIdle, peakRssMiB: Math.round(peakRssKiB(cs.pid) / 1024), perSecond: Math.round(r.perSecond), memAfterLoad, memAfterIdle };
         rows.push(row);
         process.stdout.write(`${JSON.stringify(row)}\n`);
       } finally { await cs.stop(); }

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   ERR_UPSTREAM_HANDSHAKE: 'the TLS handshake with an upstream server failed; the message names the server, the name checked, the certificate\'s names and issuer, and the key to change',
   ERR_EDGE_PREAMBLE: 'a client sent something other than TLS, or a pre-TLS request the listener is not configured for (`edge.starttls`)',
   ERR_PROXY_PROTOCOL: 'a PROXY protocol header was missing, malformed, or sent by a source not in `edge.proxyProtocol.trusted`',
+  ERR_AUDIT_OPEN: 'the audit log file cannot be opened or read at start',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,7 +2,7 @@
  * One generation of the proxy: everything built from one validated config
  * that decides where a connection or request goes and as whom — the router,
  * the upstream clusters (with what they speak and their health checks), the
- * client verifier (its deny list) and the identity binder. The edge and the
+ * client verifier (its deny list), the access rules and the identity binder. The edge and the
  * http forwarder read the current generation through one reference; a reload
  * builds the next one completely and swaps that reference (proxy.ts). An open
  * connection keeps the generation it started with (its route, cluster and
@@ -14,7 +14,7 @@
  * (config/reload-diff.ts names them).
  */
 import type { Config } from './config/index.js';
-import { ClientVerifier, type ClientTrust } from './edge/index.js';
+import { AccessRules, ClientVerifier, type ClientTrust } from './edge/index.js';
 import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
 import type { Logger } from './observe/index.js';
 import { readFileSync } from 'node:fs';
@@ -47,6 +47,8 @@ export interface Generation extends RequestRouting {
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
   readonly protocols: UpstreamProtocols;
   readonly verifier: ClientVerifier;
+  /** the access rules (`routes[].allow`, `edge.allow`) of this config */
+  readonly access: AccessRules;
   readonly binder: IdentityBinder;
   /** binder.bind: a connection's or request's upstream binding */
   readonly bind: BindUpstream;
@@ -75,6 +77,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
     delegationCaCert: config.delegation && readFileSync(config.delegation.ca.cert),
   });
   const router = new Router(config.routes);
+  const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust,
   });
@@ -103,7 +106,8 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
   }
   let started = false;
   return {
-    number, config, router, clusters, protocols, verifier, binder, bind: binder.bind,
+    number, config, router, clusters, protocols, verifier, access, binder, bind: binder.bind,
+    refusedBy: (route, conn) => access.refusedBy(route, conn.client),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {

@@ -1,11 +1,12 @@
 /**
- * Starts the built CLI as a user would (`node bin/countersign.js start --config
- * FILE`) on a port picked here. Logging is at `warn`, the counterpart of nginx's
+ * Starts the built CLI as a user would (`countersign start --config FILE`: node
+ * with the flags of the CLI's shebang) on a port picked here. Logging is at `warn`, the counterpart of nginx's
  * `access_log off`: at `info` countersign writes one JSON line per request and
  * per connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,17 @@ import { waitForPort } from './net.js';
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 /** the CLI to benchmark; COUNTERSIGN_BENCH_CLI points at another build (e.g. to compare a change) */
 export const CLI = process.env.COUNTERSIGN_BENCH_CLI ?? join(REPO_ROOT, 'bin/countersign.js');
+
+/**
+ * The Node flags of the CLI's shebang (`#!/usr/bin/env -S node --max-semi-space-size=2`):
+ * what the installed `countersign` command (the npm bin link, the Docker image, the
+ * systemd unit) runs with, so the bench runs it the same way through `node`.
+ */
+export function shebangNodeArgs(cli = CLI): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
 
 export type CountersignVariant = 'connection-delegated' | 'http-delegated' | 'http-header';
 
@@ -58,7 +70,7 @@ export async function startCountersign(opts: {
 }): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  return startNodeServer(`countersign (${opts.name})`, [...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port);
+  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(), ...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port);
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */

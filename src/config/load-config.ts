@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
 import { acmeSettingsProblems } from './acme-checks.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, type AllowConfig, type Config } from './schema.js';
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 import { hostPortOf } from './host-port.js';
@@ -125,19 +125,33 @@ function crossCheck(c: Config): string[] {
     if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) p.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
     if (r.identity === 'header' && !r.proxyCert) p.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);
     if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
+    if (r.allow) p.push(...allowProblems(r.allow, `${at}.allow`, c.edge.clientAuth.mode));
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
   if (c.admin && !isSocketPath(c.admin.listen)) {
     const port = (s: string) => hostPortOf(s).port;
     if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
+  if (c.audit?.stdout && !c.log.file) p.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
   if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
   const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
   if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
   if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
   if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));
+  if (c.edge.allow) p.push(...allowProblems(c.edge.allow, 'edge.allow', c.edge.clientAuth.mode));
   return p;
+}
+
+/**
+ * With clientAuth.mode any, a client's certificate may be self-signed: its
+ * names say whatever the client wrote, so only `identities` (its key) can
+ * admit anyone.
+ */
+function allowProblems(a: AllowConfig, at: string, mode: Config['edge']['clientAuth']['mode']): string[] {
+  if (mode !== 'any') return [];
+  const byName = (['cn', 'ou', 'o', 'dns', 'uri', 'email'] as const).filter((k) => a[k] !== undefined);
+  return byName.map((k) => `${at}.${k}: with edge.clientAuth.mode: any a client may present a self-signed certificate with any ${k}; only allow.identities can be trusted there (or use mode: require)`);
 }
 
 function resolvePaths(c: Config, base: string): void {
@@ -156,6 +170,7 @@ function resolvePaths(c: Config, base: string): void {
   for (const u of Object.values(c.upstreams)) u.ca = u.ca.map(abs);
   for (const r of c.routes) if (r.proxyCert) r.proxyCert = { cert: abs(r.proxyCert.cert), key: abs(r.proxyCert.key) };
   if (c.log.file) c.log.file = abs(c.log.file);
+  if (c.audit?.file) c.audit.file = abs(c.audit.file);
   if (c.admin && isSocketPath(c.admin.listen)) c.admin.listen = abs(c.admin.listen);
   if (c.pidFile) c.pidFile = abs(c.pidFile);
 }

@@ -1,6 +1,6 @@
 /**
  * What a reload changes between the running config and a new one, and which
- * of the changes need a restart. `routes`, `upstreams`, `edge.deny` and
+ * of the changes need a restart. `routes`, `upstreams`, `edge.deny`, `edge.allow` and
  * `timeouts.shutdownGrace` are applied by a reload (a new generation of the
  * proxy); so are the edge certificates and client trust (`edge.certificates`,
  * `edge.clientAuth`, `edge.minVersion`, `edge.ciphers`,
@@ -16,7 +16,7 @@
 import type { Config } from './schema.js';
 
 /** Keys (and everything under them) that a reload applies. */
-export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'timeouts.shutdownGrace'] as const;
+export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace'] as const;
 /** Keys a reload applies by building a new certificate store (not with edge.acme). */
 export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 

@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
+import { parseSpiffePattern } from '../pki/index.js';
 import { parseHostPort } from './host-port.js';
 
 export const DEFAULTS = {
@@ -26,7 +27,7 @@ export const DEFAULTS = {
   failTimeout: '10s',
   connectRace: '300ms',
   maxHeaderSize: 16_384,
-  agentsPerUpstream: 1000,
+  agentsPerUpstream: 256,
   maxHeaderCount: 100,
   http1: 'relay',
   /**
@@ -121,6 +122,27 @@ const acmeSchema = z.strictObject({
   renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
 });
 
+/**
+ * Edge access rules (ghostunnel's --allow-*): a client is allowed when any
+ * listed value matches its certificate. Every list given must hold at least one
+ * value (an empty list can never match), and nothing but `uri`'s trailing `/*`
+ * is a wildcard.
+ */
+const allowList = (what: string, item: z.ZodType<string>) => z.array(item).min(1, `an empty ${what} list can never match; remove it or list a value`);
+const allowSchema = z.strictObject({
+  cn: allowList('cn', z.string().min(1)).optional().describe('subject common names, compared exactly'),
+  ou: allowList('ou', z.string().min(1)).optional().describe('subject organizational units (any of the certificate\'s OUs), compared exactly'),
+  o: allowList('o', z.string().min(1)).optional().describe('subject organizations (any of the certificate\'s Os), compared exactly'),
+  dns: allowList('dns', z.string().regex(/^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$/, 'a DNS name like db.example.com (no wildcard: names are compared exactly, case-insensitively)')).optional()
+    .describe('DNS subjectAltNames, compared case-insensitively; no wildcards'),
+  uri: allowList('uri', z.string().superRefine((s, ctx) => {
+    const p = parseSpiffePattern(s);
+    if ('error' in p) ctx.addIssue({ code: 'custom', message: `"${s.length > 80 ? s.slice(0, 80) + '…' : s}" is not a SPIFFE ID: ${p.error} (e.g. spiffe://corp/ns/db/sa/api, or spiffe://corp/ns/db/* for one more path segment)` });
+  })).optional().describe('SPIFFE IDs in the URI subjectAltName; a last path segment `*` matches exactly one segment (`spiffe://corp/ns/db/*`)'),
+  email: allowList('email', z.string().regex(/^[^@\s]+@[^@\s]+$/, 'an email address like alice@example.com')).optional().describe('email subjectAltNames (rfc822Name); the domain is compared case-insensitively'),
+  identities: allowList('identities', identity).optional().describe('identities (hex SHA-256 of the public key, `countersign identity of FILE`)'),
+}).refine((a) => Object.values(a).some((v) => v !== undefined), 'an allow rule with no list can never match; list at least one of cn, ou, o, dns, uri, email, identities');
+
 const edgeSchema = z.strictObject({
   certificates: z.array(keyPair).default([]).describe('server certificates `{ cert, key }`, chosen by SNI from their SANs; the first is the default'),
   minVersion: tlsVersion.default(DEFAULTS.minVersion).describe('lowest TLS version clients may use'),
@@ -133,6 +155,7 @@ const edgeSchema = z.strictObject({
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
+  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
   acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
   sessionTickets: z.strictObject({
@@ -184,6 +207,7 @@ const routeSchema = z.strictObject({
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
+  allow: allowSchema.optional().describe('access rules of this route (replacing edge.allow): a client is allowed when any listed value matches; checked once per connection (connection mode) or per request routed here (http mode), resumed sessions included'),
 });
 
 export const configSchema = z.strictObject({
@@ -197,7 +221,7 @@ export const configSchema = z.strictObject({
       .refine((ms) => ms >= DELEGATION_TTL_MIN_MS && ms <= DELEGATION_TTL_MAX_MS, 'must be at least 1m and at most 24h: minted certificates are short-lived (renewed after 2/3 of it)')
       .describe('lifetime cap of a minted certificate (never past the original\'s notAfter); between 1m and 24h'),
     cache: z.number().int().positive().default(DEFAULTS.delegationCache).describe('max cached minted certificates'),
-    cacheMemoryMiB: z.number().positive().default(DEFAULTS.delegationCacheMemoryMiB).describe('memory budget of the minted-credentials cache, MiB (estimated: ~38 KiB an identity, most of it its upstream TLS context); the least recently used go first when either limit is reached'),
+    cacheMemoryMiB: z.number().positive().default(DEFAULTS.delegationCacheMemoryMiB).describe('memory budget of the minted-credentials cache, MiB (estimated: ~45 KiB an identity, most of it its upstream TLS context); the least recently used go first when either limit is reached'),
     embedOriginal: z.boolean().default(false).describe('embed the whole original certificate in the extension'),
     extensionOid: z.string().regex(/^\d+(\.\d+)+$/, 'an OID in dotted form').optional().describe('OID of the delegation extension; default 1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1 (UUID-derived; parseable by Go)'),
   }).optional().describe('how identity is vouched for with minted certificates'),
@@ -229,6 +253,11 @@ export const configSchema = z.strictObject({
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),
     file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
+  audit: z.strictObject({
+    file: file.optional().describe('append the audit records (JSON lines) to this file, created 0600; a restart continues the hash chain from its last line; reopened on SIGUSR1'),
+    stdout: z.literal(true).optional().describe('write the audit records to stdout instead (with log.file set, so stdout carries nothing else); the chain starts afresh at each start'),
+  }).refine((a) => (a.file === undefined) !== (a.stdout === undefined), 'give exactly one of file or stdout: true')
+    .optional().describe('audit log, off unless set: one hash-chained JSON record per connection and per http request (time, client address, identity, subject, route, upstream, minted serial, outcome, reason, duration, bytes); `countersign audit verify FILE` checks it'),
   admin: z.strictObject({
     listen: z.string().refine((v) => hostPort.safeParse(v).success || /^(\/|\.\/|\.\.\/)./.test(v), {
       message: 'expected host:port (e.g. 127.0.0.1:9901) or a unix socket path starting with / or ./',
@@ -244,4 +273,5 @@ export type UpstreamConfig = Config['upstreams'][string];
 export type EdgeConfig = Config['edge'];
 export type HealthConfig = NonNullable<UpstreamConfig['health']>;
 export type AdminConfig = NonNullable<Config['admin']>;
+export type AllowConfig = z.output<typeof allowSchema>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;

@@ -22,7 +22,10 @@ export interface ClientVerifierOptions {
   mode: ClientAuthMode;
   /** identities (hex SPKI SHA-256) never served */
   deny?: Iterable<string>;
-  /** parsed certificates kept by DER hash, so a returning client is not re-parsed; default 10 000 */
+  /**
+   * parsed certificates kept by DER hash, so a returning client is not re-parsed
+   * (~4 KiB of heap each; a parse is ~20 µs, next to a ~2 ms handshake); default 2 000
+   */
   cacheSize?: number;
   /** the client trust of now (CRLs, CAs): checked on every connection, resumed or not */
   trust?: () => ClientTrust;
@@ -52,7 +55,7 @@ export class ClientVerifier {
   private readonly issuedUnder = new WeakMap<CertificateInfo, string>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
-    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000 });
+    this.cache = new LRUCache({ max: opts.cacheSize ?? 2_000 });
   }
 
   get mode(): ClientAuthMode { return this.opts.mode; }

@@ -15,3 +15,4 @@ export {
 export { FileWatch } from './file-watch.js';
 export { peerIntermediates, type ClientTrust } from './client-trust.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
+export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';

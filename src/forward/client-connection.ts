@@ -48,6 +48,8 @@ export interface UpstreamBinding {
   headers?: Record<string, string | string[]>;
   /** what the presented client certificate is, for the diagnosis of an upstream refusal */
   presenting?: PresentedIdentity;
+  /** serial of the minted certificate presented (delegated identity), for the audit log */
+  serial?: string;
 }
 
 export type BindUpstream = (route: RouteConfig, conn: ClientConnection) => UpstreamBinding;

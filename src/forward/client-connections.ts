@@ -12,7 +12,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config/index.js';
-import { buildProxyHeader, peerIntermediates, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { buildProxyHeader, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
@@ -27,6 +27,7 @@ export const handshakeChannel = channel('countersign:edge:handshake');
 export interface ConnectionRouting extends RequestRouting {
   config: Config;
   verifier: ClientVerifier;
+  access: AccessRules;
   protocols: UpstreamProtocols;
 }
 
@@ -83,7 +84,7 @@ export class ClientConnections {
     const routes = g.router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
-      this.publish({ route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
+      this.publish({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
       socket.destroy();
       return;
@@ -93,7 +94,7 @@ export class ClientConnections {
       id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
-      this.publish({ route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http') {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
@@ -109,7 +110,7 @@ export class ClientConnections {
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
         const outcome = conn.revoked ? 'revoked' : 'closed';
-        this.publish({ route: route.upstream, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
         if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
@@ -117,8 +118,16 @@ export class ClientConnections {
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
-      this.publish({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
+      socket.destroy();
+      return;
+    }
+    // the access rules (allow) of the route, on every connection, resumed sessions too
+    const rule = g.access.refusedBy(route, conn.client);
+    if (rule) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
       socket.destroy();
       return;
     }
@@ -126,7 +135,7 @@ export class ClientConnections {
     try {
       binding = g.bind(route, conn);
     } catch (err) {
-      this.publish({ route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
       socket.destroy();
       return;
@@ -147,7 +156,7 @@ export class ClientConnections {
       idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
-      this.publish({ route: route.upstream, mode: 'connection', outcome, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
+      this.publish({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
       logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? conn.retired ?? o.reason, ...o.diagnosis, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
@@ -155,19 +164,28 @@ export class ClientConnections {
   };
 
   /**
-   * Every open connection checked again against `trust` and the current
-   * verifier (its deny list): those of clients now refused are closed at once,
+   * Every open connection checked again against `trust`, the current
+   * verifier (its deny list) and, in connection mode, the current access rules:
+   * those of clients now refused are closed at once,
    * their credentials and upstream pools dropped, logged as `revoked`.
    */
   recheck(trust: ClientTrust): void {
-    const verifier = this.o.routing().verifier;
-    for (const { socket, conn } of [...this.open.values()]) {
+    const g = this.o.routing();
+    const verifier = g.verifier;
+    for (const { socket, conn, mode } of [...this.open.values()]) {
       const client = conn.client;
       if (!client) continue;
       let verdict = verifier.recheck(client, trust);
       if (verdict.ok && verifier.mode !== 'any') {
         const x = socket.getPeerX509Certificate();
         if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      }
+      // a reload that narrows a connection-mode route's access rule closes who it no longer admits
+      // (http mode checks the rule of the current config on every request)
+      if (verdict.ok && mode === 'connection') {
+        const route = g.router.forConnection(conn.sni)?.primary;
+        const rule = route && g.access.refusedBy(route, client);
+        if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
       }
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;

@@ -27,6 +27,8 @@ export interface RequestRouting {
   bind: BindUpstream;
   /** identity header names of the routes (custom headerName values), stripped from what clients send */
   extraIdentityHeaders: readonly string[];
+  /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
+  refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
 }
 
 export interface HttpForwarderOptions {
@@ -60,7 +62,7 @@ type AnyRequest = IncomingMessage | Http2ServerRequest;
 
 type Admission =
   | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding; strip: ReadonlySet<string> }
-  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean };
+  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
 export class HttpForwarder {
@@ -187,7 +189,7 @@ export class HttpForwarder {
     const admitted = this.admit(conn, host, path);
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
-      this.logRequest(req.method ?? 'GET', conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
+      this.logRequest(req.method ?? 'GET', conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
       return;
     }
     const { route, binding } = admitted;
@@ -195,10 +197,8 @@ export class HttpForwarder {
     const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
-    pool.dispatch(
-      { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
-      new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
-        const upstream = { route: route.upstream, upstream: binding.cluster.name };
+    const relay: ResponseRelay = new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
+        const upstream = { route: route.upstream, upstream: binding.cluster.name, ...(binding.serial ? { serial: binding.serial } : {}), bytesIn: contentLengthOf(req.headers['content-length']), bytesOut: relay.bytesOut };
         if (!err) { this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const diagnosis = findDiagnosis(err);
         // an upstream handshake failure names the server, its certificate and the key to change
@@ -224,8 +224,8 @@ export class HttpForwarder {
           if ('stream' in res) resetOwnStream(res.stream, 2 /* INTERNAL_ERROR */);
           this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
         }
-      }),
-    );
+      });
+    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
   }
 
   /**
@@ -243,7 +243,13 @@ export class HttpForwarder {
   /** One line per request at info; nothing is built when info is off. */
   private logRequest(method: string, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
     if (requestChannel.hasSubscribers) {
-      requestChannel.publish({ route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started } satisfies RequestEvent);
+      requestChannel.publish({
+        route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started,
+        conn: conn?.id, remoteAddress: conn?.remoteAddress, identity: conn?.client?.identity, subject: conn?.client?.subject,
+        method, path, upstream: extra.upstream as string | undefined, serial: extra.serial as string | undefined,
+        reason: extra.reason as string | undefined, rule: extra.rule as string | undefined,
+        bytesIn: extra.bytesIn as number | undefined, bytesOut: extra.bytesOut as number | undefined,
+      } satisfies RequestEvent);
     }
     if (!this.o.logger.isLevelEnabled('info')) return;
     this.o.logger.info({
@@ -270,6 +276,9 @@ export class HttpForwarder {
     if (!conn.client && !route.allowAnonymous) {
       return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
     }
+    // answered as a denied identity is (403 forbidden); the log names the rule
+    const rule = routing.refusedBy?.(route, conn);
+    if (rule) return { ok: false, status: 403, message: 'client certificate refused: forbidden', outcome: 'refused', reason: 'not allowed', rule, route: route.upstream };
     try {
       // once per (connection, route): the identity is the connection's; a pool takes fresh credentials per upstream connection
       let binding = conn.bindings?.get(route);
@@ -310,14 +319,14 @@ export class HttpForwarder {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = this.bySocket.get(socket);
     const path = req.url ?? '/';
-    const fail = (status: number, message: string, outcome: string, reason?: string) => {
-      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason }, 'upgrade');
+    const fail = (status: number, message: string, outcome: string, reason?: string, rule?: string) => {
+      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason, ...(rule ? { rule } : {}) }, 'upgrade');
       const body = JSON.stringify({ error: message }) + '\n';
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
     if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) return fail(431, 'too many request header fields', 'bad-request', 'more header fields than limits.maxHeaderCount');
     const admitted = this.admit(conn, req.headers.host, path);
-    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason);
+    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason, admitted.rule);
     const { route, binding } = admitted;
     const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, admitted.strip, binding.headers);
     const pool = this.pools.get(binding);
@@ -378,6 +387,8 @@ export class HttpForwarder {
  */
 class ResponseRelay implements Dispatcher.DispatchHandler {
   private status = 0;
+  /** response body bytes relayed to the client */
+  bytesOut = 0;
   private done = false;
   /** the client went away (reset, closed) before the upstream answer was relayed */
   private gone = false;
@@ -428,6 +439,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.gone || clientIsGone(this.res)) { this.gone = true; controller.abort(clientClosed()); return; }
+    this.bytesOut += chunk.length;
     if (!(this.res as ServerResponse).write(chunk)) {
       controller.pause();
       this.res.once('drain', this.onDrain);
@@ -575,11 +587,24 @@ function headerBytes(raw: string[]): number {
   return n;
 }
 
+/**
+ * Headers of the answers the proxy writes itself (refusals, 404, 502, …; a
+ * backend's responses pass as the backend sent them): the listener speaks only
+ * TLS, so HSTS is true of it, and an error body is neither to sniff nor to cache.
+ */
+const OWN_ANSWER_HEADERS = { 'strict-transport-security': 'max-age=31536000', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
+
 function reply(res: AnyResponse, status: number, message: string, close = false): void {
   if (res.headersSent) { (res as ServerResponse).destroy?.(); return; }
   const body = JSON.stringify({ error: message }) + '\n';
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...OWN_ANSWER_HEADERS };
   if (close && !('stream' in res)) headers.connection = 'close';
   (res as ServerResponse).writeHead(status, headers);
   res.end(body);
+}
+
+/** A request's Content-Length as a byte count (what the audit log records as bytesIn), or undefined. */
+function contentLengthOf(v: string | string[] | undefined): number | undefined {
+  const n = typeof v === 'string' ? Number(v) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -18,6 +18,8 @@ export interface CredentialSource {
   credentialsFor(client: CertificateInfo): {
     secureContext(key: string, build: (c: { chainPem: string; keyPem: string }) => SecureContext): SecureContext;
     sessions: Map<string, Buffer>;
+    /** the minted certificate's serial (for the audit log) */
+    readonly serial?: string;
   };
 }
 
@@ -73,7 +75,7 @@ export class IdentityBinder {
     const minter = this.o.minter!;
     const current = () => {
       const creds = minter.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions };
+      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
     };
     return { cluster, ...current(), current, identityKey: client.certSha256, headers, balanceKey, presenting: this.delegatedPresenting };
   };

@@ -15,11 +15,34 @@ export interface ConnectionEvent {
   reason?: string;
   bytesIn: number;
   bytesOut: number;
+  /** the rest is what the audit log records (optional for publishers that do not know it) */
+  conn?: number;
+  remoteAddress?: string;
+  identity?: string;
+  subject?: string;
+  sni?: string;
+  /** the upstream cluster and server that served the connection */
+  upstream?: string;
+  server?: string;
+  /** serial of the minted certificate presented upstream */
+  serial?: string;
+  /** the access rule that refused the client */
+  rule?: string;
+  durationMs?: number;
 }
 export const connectionChannel = channel('countersign:forward:connection');
 
 /** an http-mode request was answered */
-export interface RequestEvent { route: string; status: number; outcome: string; durationMs: number }
+export interface RequestEvent {
+  route: string; status: number; outcome: string; durationMs: number;
+  /** the rest is what the audit log records */
+  conn?: number; remoteAddress?: string; identity?: string; subject?: string;
+  method?: string; path?: string; upstream?: string; serial?: string; reason?: string; rule?: string;
+  /** the request's Content-Length, when it had one */
+  bytesIn?: number;
+  /** response body bytes relayed to the client */
+  bytesOut?: number;
+}
 export const requestChannel = channel('countersign:forward:request');
 
 /** one upstream TLS connection attempt (connect + handshake) */

@@ -10,3 +10,5 @@ export { describeCertificate, identityOf, assertCurrentlyValid, serialHex, sha1,
 export { loadKeyMaterial, loadSigningCa, loadCertificates, type KeyMaterial, type KeyMaterialInput } from './key-material.js';
 export { formatDerName, nameAttributes, type NameAttribute } from './name-format.js';
 export { readTicketKeyFile, nodeTicketKeys, type TicketKeyFile } from './session-ticket-keys.js';
+export { certificateNames, type CertificateNames } from './certificate-names.js';
+export { parseSpiffeId, parseSpiffePattern, spiffeMatches, SPIFFE_ID_MAX_LENGTH, type SpiffeId, type SpiffePattern } from './spiffe-id.js';

@@ -86,3 +86,25 @@ test('maxChainDepth: 2 refuses a chain of 4 and serves a client issued by the ro
   assert.equal(await served(custom.port, 'alice'), true);
   assert.equal(await served(custom.port, 'deep4'), false);
 });
+
+test('TLS 1.2: a client-initiated renegotiation is refused (testssl: "Secure Client-Initiated Renegotiation")', async () => {
+  const s = await tlsClient(proxy.port, pki.dir, 'alice', { maxVersion: 'TLSv1.2' });
+  try {
+    assert.equal(s.getProtocol(), 'TLSv1.2');
+    const err = await new Promise<Error | null>((resolve) => {
+      s.once('error', resolve);
+      s.once('close', () => resolve(new Error('closed')));
+      const started = s.renegotiate({ rejectUnauthorized: false }, (e) => resolve(e ?? null));
+      if (!started) resolve(new Error('not started'));
+    });
+    assert.ok(err, 'the renegotiation did not complete');
+    assert.match(String(err.message), /renegotiat|alert|closed|handshake/i, String(err));
+  } finally { s.destroy(); }
+  // and openssl's: R on the session line
+  const r = await runCommand('openssl', [
+    's_client', '-connect', `127.0.0.1:${proxy.port}`, '-servername', 'localhost', '-tls1_2',
+    '-cert', `${pki.dir}/alice.crt`, '-key', `${pki.dir}/alice.key`, '-CAfile', `${pki.dir}/edge-ca.crt`,
+  ], { input: 'R\n', timeoutMs: 10_000 });
+  assert.match(r.stdout + r.stderr, /RENEGOTIATING/);
+  assert.match(r.stdout + r.stderr, /no renegotiation|alert|error/i, r.stdout + r.stderr);
+});

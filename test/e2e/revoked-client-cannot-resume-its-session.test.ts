@@ -66,6 +66,8 @@ for (const workers of [1, 2]) {
       assert.match(r.status, /^HTTP\/1\.1 400/, `try ${i + 1}: ${r.out}`);
     }
     assert.equal(backend.requests.length, served, 'nothing of the revoked client reached the backend');
+    // a refusal's log line may come after its answer (the log is written asynchronously): wait for the fourth
+    await proxy.waitForLog(() => proxy.logs.slice(mark).filter((l) => l.msg === 'client refused').length >= 4, 15_000);
     const refusals = proxy.logs.slice(mark).filter((l) => l.msg === 'client refused');
     assert.ok(refusals.length >= 4 && refusals.every((l) => l.reason === 'revoked'), JSON.stringify(refusals));
   });

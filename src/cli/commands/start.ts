@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
-import { createLogger, reopenFiles } from '../../observe/index.js';
+import { AuditLog, createLogger, reopenFiles, subscribeAudit } from '../../observe/index.js';
 import { startProxy } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
@@ -44,6 +44,15 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
     // what `check` prints as warnings (the primary logs them once; its workers do not repeat them)
     if (!cluster.isWorker) for (const w of loaded.warnings) logger.warn({ reason: w }, 'config warning');
 
+    // the audit log belongs to one process: this one, or with workers the primary (workers send it their records)
+    let audit: AuditLog | undefined;
+    if (config.audit && !cluster.isWorker) {
+      try { audit = AuditLog.open({ file: config.audit.file, logger }); } catch (err) {
+        io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
+        logger.flush?.();
+        return 1;
+      }
+    }
     if (cluster.isWorker) {
       const { runWorker } = await import('../workers/worker.js');
       process.exit(await runWorker(config, logger.child({ worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }), io, source));
@@ -52,7 +61,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
     if (workers > 1) {
       const { runPrimary } = await import('../workers/primary.js');
       const code = await runPrimary({
-        workers, logger, admin: config.admin?.listen, config, file: loaded.file, pidFile: config.pidFile,
+        workers, logger, admin: config.admin?.listen, config, file: loaded.file, pidFile: config.pidFile, audit,
         // the one ACME manager runs in the primary; the workers answer its challenges on their listeners
         acme: config.edge.acme ? async (publishChallenge) => {
           const { acmeManagerFor } = await import('../../edge/index.js');
@@ -63,6 +72,9 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
       process.exit(code);
     }
 
+    const a0 = audit;
+    const stopAudit = a0 ? subscribeAudit((e) => a0.append({ ...e, pid: process.pid })) : undefined;
+    const closeAudit = async () => { stopAudit?.(); await audit?.close(); };
     // before the "listening" line: whoever waits for it finds the pid file
     const removePidFile = writePidFile(config.pidFile, logger);
     let proxy;
@@ -70,6 +82,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
       proxy = await startProxy({ config, logger, source });
     } catch (err) {
       removePidFile();
+      await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
@@ -82,6 +95,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
     } catch (err) {
       await p.stop(0);
       removePidFile();
+      await closeAudit();
       io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
       logger.flush?.();
       return 1;
@@ -91,7 +105,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
     return new Promise<number>((resolve) => {
       onShutdownSignals({
         // the admin listener outlives the drain, so a balancer sees /readyz answer 503
-        onStop: async () => { await p.stop(); await a?.close(); removePidFile(); resolve(0); },
+        onStop: async () => { await p.stop(); await a?.close(); await closeAudit(); removePidFile(); resolve(0); },
         onReload: () => { void reload(); },
         log: (msg) => logger.info({ outcome: 'signal' }, msg),
       });

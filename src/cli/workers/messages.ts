@@ -4,6 +4,7 @@
  * the whole process group, and only the primary decides what a signal means.
  */
 import type { ChallengeChange, SharedAcmeCertificate } from '../../edge/acme/index.js';
+import type { AuditEvent } from '../../observe/index.js';
 
 export type PrimaryMessage =
   | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */; acme?: AcmeSnapshot; config?: ConfigText }
@@ -29,7 +30,9 @@ export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */
   | { type: 'countersign:hello' }
   | { type: 'countersign:ready'; listen: string }
-  | { type: 'countersign:answer'; id: number; result?: unknown; error?: string };
+  | { type: 'countersign:answer'; id: number; result?: unknown; error?: string }
+  /** one audit record: the primary writes the one chain */
+  | { type: 'countersign:audit'; event: AuditEvent };
 
 /** Env var naming a worker's slot (1..N), so its log lines say which it is. */
 export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';

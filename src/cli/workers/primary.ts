@@ -9,7 +9,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { reopenFiles, type Logger } from '../../observe/index.js';
+import { reopenFiles, type AuditLog, type Logger } from '../../observe/index.js';
 import { startAdminServer, type AdminHandlers, type RunningAdminServer } from '../../observe/index.js';
 import { aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsJson } from '../../observe/index.js';
 import type { ProxyStatus } from '../../proxy.js';
@@ -29,6 +29,8 @@ export interface PrimaryOptions {
   announce(listen: string): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
   admin?: string;
+  /** audit: the primary writes the records its workers send */
+  audit?: AuditLog;
   /**
    * edge.acme: builds the one ACME manager, run here once every worker listens;
    * its certificates and challenges go to the workers (acme-follower.ts).
@@ -106,6 +108,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
     w.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
+      if (m.type === 'countersign:audit') { o.audit?.append(m.event); return; }
       if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot(), config: runningText }); initialized.add(w); return; }
       if (m.type === 'countersign:answer') {
         const p = pending.get(m.id);
@@ -208,7 +211,10 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     },
     metrics: async () => {
       const all = await askAll('metrics');
-      return { contentType: METRICS_CONTENT_TYPE, text: await aggregateMetrics(all.filter((a) => a.error === undefined).map((a) => a.result as MetricsJson)) };
+      const workerMetrics = all.filter((a) => a.error === undefined).map((a) => a.result as MetricsJson);
+      // the audit log is written here: its failures are the primary's to count
+      if (o.audit) workerMetrics.push([{ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', type: 'counter', aggregator: 'sum', values: [{ value: o.audit.failureCount, labels: {} }] }] as unknown as MetricsJson);
+      return { contentType: METRICS_CONTENT_TYPE, text: await aggregateMetrics(workerMetrics) };
     },
     status: async () => {
       const all = await askAll('status');
@@ -277,6 +283,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     await acme?.stop();
     await admin?.close();
     removePidFile();
+    await o.audit?.close();
     o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped');
     return code;
   });

@@ -9,7 +9,7 @@ import type { Logger } from '../../observe/index.js';
 import { startProxy, type RunningProxy } from '../../proxy.js';
 import type { CliIo } from '../command.js';
 import { isPrimaryMessage, type ConfigText, type PrimaryMessage, type WorkerMessage, type WorkerQuery } from './messages.js';
-import { reopenFiles } from '../../observe/index.js';
+import { reopenFiles, subscribeAudit } from '../../observe/index.js';
 import { acmeFollowerFor } from '../../edge/index.js';
 import { onReopenSignal, reopenAndLog } from '../signals.js';
 
@@ -51,6 +51,8 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
   // Ctrl-C reaches every process in the terminal's group; the primary answers it for all.
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
+  // audit records go to the primary, which keeps the one hash chain
+  if (config.audit) subscribeAudit((event) => { if (process.connected) send({ type: 'countersign:audit', event: { ...event, pid: process.pid } }); });
   let proxy: RunningProxy;
   try {
     proxy = await startProxy({ config, logger, ticketKeys: Buffer.from(init.ticketKeys, 'base64'), announce: false, source, acme });

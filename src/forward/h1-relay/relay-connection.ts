@@ -32,7 +32,7 @@ export interface RelayHost {
   keepAliveTimeoutMs: number;
   admit(conn: ClientConnection, host: string | undefined, path: string):
     | { ok: true; route: { upstream: string }; binding: UpstreamBinding; strip: ReadonlySet<string> }
-    | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean };
+    | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
   logRequest(method: string, conn: ClientConnection, path: string, started: number, status: number, extra: Record<string, unknown>): void;
   logRefused(conn: ClientConnection, reason: string): void;
   /** the proxy is stopping: answer with Connection: close */
@@ -51,8 +51,14 @@ type Framing = typeof NONE | typeof LENGTH | typeof CHUNKED | typeof UNTIL_CLOSE
 const socketGone = (reason: string) => Object.assign(new Error(reason), { code: 'UND_ERR_SOCKET' });
 
 /** One request and its answer. */
+/** What every answer of the proxy's own carries (as the node path's reply()): HSTS, nosniff, no-store. */
+const OWN_ANSWER_HEAD = 'strict-transport-security: max-age=31536000\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\n';
+
 class Exchange implements UpstreamUser {
   started = performance.now();
+  /** the client socket's byte counters when the exchange began (the audit log's bytesIn/bytesOut) */
+  readAt = 0;
+  writtenAt = 0;
   /** request body framing (NONE, LENGTH, CHUNKED) */
   reqBody: Framing = NONE;
   /** body bytes parsed before the upstream connection was ready */
@@ -217,6 +223,8 @@ export class RelayConnection implements ParserEvents {
     this.headChunks = undefined;
     const method = METHODS[methodNum ?? -1] ?? 'GET';
     const ex = new Exchange(this, method, url, major === 1 && minor === 0, raw, keepAlive);
+    ex.readAt = this.socket.bytesRead;
+    ex.writtenAt = this.socket.bytesWritten;
     let hosts = 0, expect = false, count = 0;
     for (let i = 0; i < raw.length; i += 2) {
       count++;
@@ -350,7 +358,7 @@ export class RelayConnection implements ParserEvents {
     const uc = ex.uc;
     ex.uc = undefined;
     uc?.kill();
-    if (ex.binding) this.h.logRequest(ex.method, this.conn, ex.url, ex.started, 499, { outcome: 'client-closed', reason: 'client-closed', route: ex.routeName, upstream: ex.binding.cluster.name });
+    if (ex.binding) this.log(ex, 499, { outcome: 'client-closed', reason: 'client-closed', route: ex.routeName, upstream: ex.binding.cluster.name });
   }
 
   private handOff(): void {
@@ -398,7 +406,7 @@ export class RelayConnection implements ParserEvents {
     }
     const admitted = this.h.admit(this.conn, ex.host, ex.url);
     if (!admitted.ok) {
-      this.reply(ex, admitted.status, admitted.message, admitted.close ?? false, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
+      this.reply(ex, admitted.status, admitted.message, admitted.close ?? false, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
       return;
     }
     ex.binding = admitted.binding;
@@ -569,7 +577,7 @@ export class RelayConnection implements ParserEvents {
         ex.finished = true;
         ex.uc?.kill();
         ex.uc = undefined;
-        this.h.logRequest(ex.method, this.conn, ex.url, ex.started, ex.status, { outcome: 'client-stalled', reason: 'client stopped reading for timeouts.request', route: ex.routeName, upstream: ex.binding!.cluster.name });
+        this.log(ex, ex.status, { outcome: 'client-stalled', reason: 'client stopped reading for timeouts.request', route: ex.routeName, upstream: ex.binding!.cluster.name });
         this.socket.destroy();
       }, this.h.requestTimeoutMs);
       ex.stallTimer.unref();
@@ -586,7 +594,7 @@ export class RelayConnection implements ParserEvents {
     uc.disarmTimer();
     // the connection goes back only when the request went whole and the upstream keeps it
     uc.release(ex.upstreamKeepAlive && ex.reqSent);
-    this.h.logRequest(ex.method, this.conn, ex.url, ex.started, ex.status, { outcome: 'ok', route: ex.routeName, upstream: ex.binding!.cluster.name });
+    this.log(ex, ex.status, { outcome: 'ok', route: ex.routeName, upstream: ex.binding!.cluster.name });
     this.finish(ex, this.endAfter);
   }
 
@@ -632,9 +640,18 @@ export class RelayConnection implements ParserEvents {
       // mid-response: the client must see a broken response, not a short one
       ex.finished = true;
       if (ex.stallTimer) clearTimeout(ex.stallTimer);
-      this.h.logRequest(ex.method, this.conn, ex.url, ex.started, ex.status, { outcome: 'upstream-error', reason, ...upstream });
+      this.log(ex, ex.status, { outcome: 'upstream-error', reason, ...upstream });
       this.socket.destroy();
     }
+  }
+
+  /** One request line (and audit record): the minted serial, and the bytes this exchange moved on the client connection. */
+  private log(ex: Exchange, status: number, extra: Record<string, unknown>): void {
+    this.h.logRequest(ex.method, this.conn, ex.url, ex.started, status, {
+      ...(ex.binding?.serial ? { serial: ex.binding.serial } : {}),
+      bytesIn: this.socket.bytesRead - ex.readAt, bytesOut: this.socket.bytesWritten - ex.writtenAt,
+      ...extra,
+    });
   }
 
   /** An answer of the proxy's own (JSON, as the node path's reply()). */
@@ -643,8 +660,8 @@ export class RelayConnection implements ParserEvents {
     // a request whose body is not read to its end leaves the connection unusable
     // (read to its end first, as Node's server does: the connection stays usable)
     const closeIt = close || !ex.keepAlive || this.h.closing();
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${closeIt ? 'connection: close\r\n' : ex.http10 ? 'connection: keep-alive\r\n' : ''}\r\n`;
-    this.h.logRequest(ex.method, this.conn, ex.url, ex.started, status, extra);
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${OWN_ANSWER_HEAD}${closeIt ? 'connection: close\r\n' : ex.http10 ? 'connection: keep-alive\r\n' : ''}\r\n`;
+    this.log(ex, status, extra);
     if (!closeIt && !ex.reqDone && this.parsing === ex) {
       ex.deferredReply = head + body;
       ex.pending = undefined;

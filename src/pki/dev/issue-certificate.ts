@@ -51,6 +51,10 @@ export interface IssueOptions {
   omitBasicConstraints?: boolean;
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** URI subjectAltNames (e.g. SPIFFE IDs) */
+  uris?: string[];
+  /** email (rfc822Name) subjectAltNames */
+  emails?: string[];
   /** extended key usage of a leaf; default 'client' */
   usage?: 'server' | 'client' | 'both';
   /** default: one minute ago */
@@ -95,6 +99,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
   const names: X509.JsonGeneralName[] = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(opts.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+    ...(opts.emails ?? []).map((value) => ({ type: 'email' as const, value })),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
