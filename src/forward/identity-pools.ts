@@ -54,17 +54,9 @@ export class IdentityPools {
     });
   }
 
-  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's pools */
-  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
-  private nextClusterId = 1;
-  private clusterId(c: UpstreamCluster): number {
-    let id = this.clusterIds.get(c);
-    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
-    return id;
-  }
 
   get(binding: UpstreamBinding): UpstreamDispatcher {
-    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
+    const key = `${binding.cluster.id}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d) {
       d = new IdentityDispatcher(binding, this.opts);
@@ -87,8 +79,7 @@ export class IdentityPools {
 
   /** Closes every pool of a cluster (replaced by a reload): requests in flight finish first, new ones never come. */
   retire(cluster: UpstreamCluster): void {
-    const id = this.clusterIds.get(cluster);
-    if (id === undefined) return;
+    const id = cluster.id;
     const prefix = `${id}\0`;
     for (const key of [...this.identities.keys()]) {
       if (!key.startsWith(prefix)) continue;

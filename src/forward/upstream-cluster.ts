@@ -83,7 +83,14 @@ export const parseHostPort = hostPortOf;
 /** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
 let clusterInstances = 0;
 
+let nextClusterId = 1;
+
 export class UpstreamCluster {
+  /**
+   * Unique per cluster object: what pools and sessions are keyed by, so a
+   * reload's new cluster of the same name never reaches the old one's connections.
+   */
+  readonly id = nextClusterId++;
   readonly name: string;
   /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
   private readonly sessionScope = `${++clusterInstances}`;

@@ -127,18 +127,10 @@ export class RelayPools {
     });
   }
 
-  /** a number per cluster object: a reload's new cluster of the same name never reaches the old one's connections */
-  private readonly clusterIds = new WeakMap<UpstreamCluster, number>();
-  private nextClusterId = 1;
-  private clusterId(c: UpstreamCluster): number {
-    let id = this.clusterIds.get(c);
-    if (id === undefined) { id = this.nextClusterId++; this.clusterIds.set(c, id); }
-    return id;
-  }
 
   /** The connections of this binding's (upstream, identity). */
   for(binding: UpstreamBinding): IdentityUpstreams {
-    const key = `${this.clusterId(binding.cluster)}\0${binding.identityKey}`;
+    const key = `${binding.cluster.id}\0${binding.identityKey}`;
     let d = this.identities.get(key);
     if (!d || d.closed) {
       d = new IdentityUpstreams(binding, this.opts);
@@ -159,8 +151,7 @@ export class RelayPools {
 
   /** A reload replaced this cluster: its idle connections close, busy ones when their exchange is done. */
   retire(cluster: UpstreamCluster): void {
-    const id = this.clusterIds.get(cluster);
-    if (id === undefined) return;
+    const id = cluster.id;
     for (const key of [...this.identities.keys()]) {
       if (!key.startsWith(`${id}\0`)) continue;
       const d = this.identities.get(key)!;
