@@ -12,6 +12,7 @@ import { makePki, writeConfig, startProxyProcess, baseConfig, runCli, type Proxy
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { tlsClient } from '../helpers/e2e.js';
 import { adminJson } from '../helpers/admin-client.js';
+import { askOnSocket as ask } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -31,20 +32,6 @@ before(async () => {
 });
 after(async () => { await proxy?.stop(); await web1?.close(); await web2?.close(); });
 
-/** one HTTP/1.1 request on an open keep-alive socket; resolves with the status line */
-function ask(s: TLSSocket, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    let data = '';
-    const onData = (d: Buffer) => {
-      data += d.toString();
-      const end = data.indexOf('\r\n\r\n');
-      const len = /content-length: (\d+)/i.exec(data);
-      if (end >= 0 && len && data.length >= end + 4 + Number(len[1])) { s.removeListener('data', onData); resolve(data.split('\r\n')[0]); }
-    };
-    s.on('data', onData);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-  });
-}
 
 const generation = async () => (await adminJson<{ generation: number }>(socket(), '/status')).body.generation;
 const served = async () => { const s = await tlsClient(proxy.port, pki.dir, 'alice', { ALPNProtocols: ['http/1.1'] }); const line = await ask(s, '/new'); s.destroy(); return line; };

@@ -12,6 +12,7 @@ import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess,
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { readUntilClose, tlsClient, writeIssued } from '../helpers/e2e.js';
 import { withTimeout } from '../helpers/wait.js';
+import { askOnSocket as ask } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let web: HttpsBackend;
@@ -30,19 +31,6 @@ before(async () => {
 });
 after(async () => { await proxy?.stop(); await web?.close(); });
 
-function ask(s: TLSSocket, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    let data = '';
-    const onData = (d: Buffer) => {
-      data += d.toString();
-      const end = data.indexOf('\r\n\r\n');
-      const len = /content-length: (\d+)/i.exec(data);
-      if (end >= 0 && len && data.length >= end + 4 + Number(len[1])) { s.removeListener('data', onData); resolve(data.split('\r\n')[0]); }
-    };
-    s.on('data', onData);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-  });
-}
 const h1 = { ALPNProtocols: ['http/1.1'] };
 async function reload(next: Record<string, any>, generation: number) {
   await writeConfig(pki.dir, next);

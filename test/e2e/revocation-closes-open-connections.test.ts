@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, startTlsBackend, type HttpsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { tlsClient, writeClientCertificates, writeCrl, readUntilClose } from '../helpers/e2e.js';
+import { askOnSocket as ask } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let web: HttpsBackend;
@@ -29,20 +30,6 @@ before(async () => {
 });
 after(async () => { await proxy?.stop(); await web?.close(); await tcp?.close(); });
 
-/** one HTTP/1.1 keep-alive request on an open socket; resolves with the status line */
-function ask(s: TLSSocket, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    let data = '';
-    const onData = (d: Buffer) => {
-      data += d.toString();
-      const end = data.indexOf('\r\n\r\n');
-      const len = /content-length: (\d+)/i.exec(data);
-      if (end >= 0 && len && data.length >= end + 4 + Number(len[1])) { s.removeListener('data', onData); resolve(data.split('\r\n')[0]); }
-    };
-    s.on('data', onData);
-    s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-  });
-}
 
 function echo(s: TLSSocket, text: string): Promise<string> {
   return new Promise((resolve) => { s.once('data', (d: Buffer) => resolve(d.toString())); s.write(text); });

@@ -102,3 +102,18 @@ export function sClient(port: number, pkiDir: string, who: string | undefined, o
     ...(o.args ?? []),
   ], { input: o.input ?? 'ping\n', timeoutMs: 8000 });
 }
+
+/** One HTTP/1.1 keep-alive request on an open TLS socket (GET `path`, Host localhost); resolves with the response's status line. */
+export function askOnSocket(s: TLSSocket, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    let data = '';
+    const onData = (d: Buffer) => {
+      data += d.toString();
+      const end = data.indexOf('\r\n\r\n');
+      const len = /content-length: (\d+)/i.exec(data);
+      if (end >= 0 && len && data.length >= end + 4 + Number(len[1])) { s.removeListener('data', onData); resolve(data.split('\r\n')[0]); }
+    };
+    s.on('data', onData);
+    s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+}
