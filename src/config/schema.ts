@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
 import { parseHostPort } from './host-port.js';
+import { IDENTITY_HEADER_FORMATS } from '../identity-headers/index.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -179,7 +180,7 @@ const routeSchema = z.strictObject({
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
-  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc', 'k8s-front-proxy']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
+  header: z.enum(IDENTITY_HEADER_FORMATS).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
