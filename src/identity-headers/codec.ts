@@ -48,6 +48,8 @@ export interface IdentityHeaderCodec<Decoded> {
   readonly defaultHeaderName: string;
   /** true when decode() returns the client's certificate (what countersign/backend needs for an identity) */
   readonly carriesCertificate: boolean;
+  /** true when the encoder writes the client's intermediates (`peer.chain`), so the proxy must collect them */
+  readonly sendsChain: boolean;
   /**
    * An encoder with `opts` checked here, once (ERR_IDENTITY_HEADER_OPTIONS), so
    * the per-connection call does no validation. Returns the header(s) to add

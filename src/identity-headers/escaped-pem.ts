@@ -49,6 +49,7 @@ export function escapedPemCodec(format: 'kes' | 'nginx'): IdentityHeaderCodec<De
   return {
     defaultHeaderName: DEFAULT_NAME,
     carriesCertificate: true,
+    sendsChain: false,
     encoder(opts = {}) {
       const name = opts.headerName ?? DEFAULT_NAME;
       assertHeaderName(name);

@@ -45,6 +45,7 @@ export function decodeRfc9440Header(certLines: string[], chainLines?: string[], 
 export const rfc9440Codec: IdentityHeaderCodec<DecodedCertificate> = {
   defaultHeaderName: DEFAULT_NAME,
   carriesCertificate: true,
+  sendsChain: true,
   encoder(opts = {}) {
     const name = opts.headerName ?? DEFAULT_NAME;
     assertHeaderName(name);

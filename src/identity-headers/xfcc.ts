@@ -181,6 +181,10 @@ export function decodeXfccHeader(lines: string[], header = DEFAULT_NAME.toLowerC
 export const xfccCodec: IdentityHeaderCodec<DecodedCertificate> = {
   defaultHeaderName: DEFAULT_NAME,
   carriesCertificate: true,
+  // encodeXfcc writes Chain= when given a chain, but the proxy gives it none: Envoy sends
+  // Chain= only with set_current_client_cert_details.chain (off by default), and the
+  // edge's verified chain would add the trust anchor to every header
+  sendsChain: false,
   encoder(opts = {}) {
     const name = opts.headerName ?? DEFAULT_NAME;
     assertHeaderName(name);
