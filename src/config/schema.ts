@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
 import { parseHostPort } from './host-port.js';
-import { IDENTITY_HEADER_FORMATS } from '../identity-headers/index.js';
+import { IDENTITY_HEADER_FORMATS, identityHeaderCodec } from '../identity-headers/index.js';
+import { CountersignError } from '../errors.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -184,6 +185,14 @@ const routeSchema = z.strictObject({
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
+}).superRefine((r, ctx) => {
+  // the header format's own option check (a token; none for k8s-front-proxy), so `check` refuses what a request would
+  try {
+    identityHeaderCodec(r.header).encoder({ headerName: r.headerName });
+  } catch (err) {
+    if (!(err instanceof CountersignError)) throw err;
+    ctx.addIssue({ code: 'custom', path: ['headerName'], message: err.message });
+  }
 });
 
 export const configSchema = z.strictObject({

@@ -49,6 +49,15 @@ test('the minter\'s limits come from the schema: a config without them gets DEFA
   assert.deepEqual(delegationLimits(set.delegation!), { ttlMs: 600_000, cacheSize: 50, cacheMemoryBytes: 1_572_864 });
 });
 
+test('routes[].headerName is checked by the header format, as a request would: a token, and none for k8s-front-proxy', () => {
+  const withRoute = (extra: string) => minimal.replace('  - upstream: kes\n', `  - upstream: kes\n${extra}`);
+  assert.deepEqual(problems(withRoute('    headerName: X-SSL-Client-Cert\n')), []);
+  const bad = problems(withRoute('    headerName: bad header\n'));
+  assert.ok(bad.some((l) => l.startsWith('routes[0].headerName:') && l.includes('not a valid HTTP header name')), bad.join('\n'));
+  const k8s = problems(withRoute('    mode: http\n    identity: header\n    header: k8s-front-proxy\n    headerName: X-User\n'));
+  assert.ok(k8s.some((l) => l.startsWith('routes[0].headerName:') && l.includes('does not apply to header: k8s-front-proxy')), k8s.join('\n'));
+});
+
 test('paths are resolved relative to the config file', () => {
   const c = parseConfigText(minimal, '/etc/cs/countersign.yaml');
   assert.equal(c.edge.certificates[0].cert, '/etc/cs/certs/edge.crt');
