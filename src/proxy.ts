@@ -111,6 +111,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     maxPools: config.limits.agentsPerUpstream,
     maxHeaderCount: config.limits.maxHeaderCount,
     http2Resets: config.limits.http2Resets,
+    http1: config.http.http1,
   });
   const connections = new ClientConnections({
     routing: () => current, http, logger,

@@ -30,6 +30,7 @@ export const DEFAULTS = {
   maxHeaderSize: 16_384,
   agentsPerUpstream: 1000,
   maxHeaderCount: 100,
+  http1: 'relay',
   /**
    * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
    * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).
@@ -230,6 +231,9 @@ export const configSchema = z.strictObject({
       perSecond: z.number().positive().default(DEFAULTS.http2ResetRate).describe('stream resets per second it may keep sending'),
     }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
+  http: z.strictObject({
+    http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
+  }).prefault({}).describe('http mode'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),

@@ -19,6 +19,7 @@ import { requestChannel, type RequestEvent } from '../observe/index.js';
 import { isNormalizedPath, type Router } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
+import { H1Relay } from './h1-relay/index.js';
 
 /** What routes a request and binds it to its upstream: the proxy's current generation. */
 export interface RequestRouting {
@@ -47,6 +48,12 @@ export interface HttpForwarderOptions {
   maxHeaderCount: number;
   /** HTTP/2 stream resets a client connection may send (burst, then per second) before GOAWAY */
   http2Resets: ResetLimitOptions;
+  /**
+   * who serves HTTP/1.1 client connections: `node` (Node's http server and undici
+   * pools) or `relay` (h1-relay/: heads parsed, bodies moved as bytes); default here node,
+   * the config's `http.http1` default is relay
+   */
+  http1?: 'node' | 'relay';
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -69,9 +76,30 @@ export class HttpForwarder {
   private closing = false;
   private readonly sessions = new Set<Http2Session>();
   private readonly isClosing = () => this.closing;
+  private readonly relay: H1Relay | undefined;
 
   constructor(private readonly o: HttpForwarderOptions) {
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
+    if (o.http1 === 'relay') {
+      this.relay = new H1Relay({
+        maxPools: o.maxPools,
+        maxHeaderSize: o.maxHeaderSize,
+        maxHeaderCount: o.maxHeaderCount,
+        requestTimeoutMs: o.requestTimeoutMs,
+        keepAliveTimeoutMs: Math.min(o.idleTimeoutMs, 60_000),
+        admit: (conn, host, path) => this.admit(conn, host, path),
+        logRequest: (method, conn, path, started, status, extra) => this.logRequest(method, conn, path, started, status, extra),
+        logRefused: (conn, reason) => this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
+        closing: this.isClosing,
+        // Upgrade, Expect and CONNECT: Node's server takes the connection, the request's bytes put back
+        handOff: (socket, conn, data) => {
+          this.bySocket.set(socket, conn);
+          socket.unshift(data);
+          this.h1.emit('connection', socket);
+          socket.resume();
+        },
+      });
+    }
     this.h1 = createHttp1Server({
       // Headers must arrive within timeouts.request; a body may take as long as it
       // keeps moving (no gap over timeouts.request: bodyGapTimeout in onRequest), as
@@ -127,6 +155,8 @@ export class HttpForwarder {
       this.pendingH2 = conn;
       this.h2.emit('connection', socket);
       this.pendingH2 = undefined;
+    } else if (this.relay) {
+      this.relay.accept(socket, conn);
     } else {
       this.bySocket.set(socket, conn);
       this.h1.emit('connection', socket);
@@ -146,18 +176,18 @@ export class HttpForwarder {
     // HTTP/1.1 header size is enforced by the parser; HTTP/2 (HPACK-decoded) here
     if ('stream' in req && headerBytes(req.rawHeaders) > this.o.maxHeaderSize) {
       reply(res, 431, 'request header fields too large');
-      this.logRequest(req, conn, path, started, 431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
+      this.logRequest(req.method ?? 'GET', conn, path, started, 431, { outcome: 'bad-request', reason: 'headers larger than limits.maxHeaderSize' });
       return;
     }
     if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) {
       reply(res, 431, 'too many request header fields');
-      this.logRequest(req, conn, path, started, 431, { outcome: 'bad-request', reason: 'more header fields than limits.maxHeaderCount' });
+      this.logRequest(req.method ?? 'GET', conn, path, started, 431, { outcome: 'bad-request', reason: 'more header fields than limits.maxHeaderCount' });
       return;
     }
     const admitted = this.admit(conn, host, path);
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
-      this.logRequest(req, conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
+      this.logRequest(req.method ?? 'GET', conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route });
       return;
     }
     const { route, binding } = admitted;
@@ -169,30 +199,30 @@ export class HttpForwarder {
       { path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null },
       new ResponseRelay(res, this.isClosing, this.o.requestTimeoutMs, (status, err) => {
         const upstream = { route: route.upstream, upstream: binding.cluster.name };
-        if (!err) { this.logRequest(req, conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
+        if (!err) { this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'ok', ...upstream }); return; }
         const diagnosis = findDiagnosis(err);
         // an upstream handshake failure names the server, its certificate and the key to change
         const reason = diagnosis?.message ?? (err as NodeJS.ErrnoException).code ?? err.message;
         if (diagnosis) Object.assign(upstream, { server: diagnosis.server }, diagnosisFields(diagnosis));
         if (reason === 'ERR_CLIENT_CLOSED') {
           // nginx's 499: the client left first; the upstream request was aborted
-          this.logRequest(req, conn, path, started, 499, { outcome: 'client-closed', reason: 'client-closed', ...upstream });
+          this.logRequest(req.method ?? 'GET', conn, path, started, 499, { outcome: 'client-closed', reason: 'client-closed', ...upstream });
           return;
         }
         if (reason === 'ERR_CLIENT_STALLED') {
-          this.logRequest(req, conn, path, started, status, { outcome: 'client-stalled', reason: 'client stopped reading for timeouts.request', ...upstream });
+          this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'client-stalled', reason: 'client stopped reading for timeouts.request', ...upstream });
           return;
         }
         if (!res.headersSent) {
           const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
           const s = timeout ? 504 : 502;
           reply(res, s, timeout ? 'upstream timed out' : 'upstream unavailable');
-          this.logRequest(req, conn, path, started, s, { outcome: 'upstream-error', reason, ...upstream });
+          this.logRequest(req.method ?? 'GET', conn, path, started, s, { outcome: 'upstream-error', reason, ...upstream });
         } else {
           // Mid-response failure: the client must see a broken response, not a short one.
           (res as ServerResponse).destroy?.(err);
           if ('stream' in res) resetOwnStream(res.stream, 2 /* INTERNAL_ERROR */);
-          this.logRequest(req, conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
+          this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
         }
       }),
     );
@@ -211,13 +241,13 @@ export class HttpForwarder {
   }
 
   /** One line per request at info; nothing is built when info is off. */
-  private logRequest(req: AnyRequest, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
+  private logRequest(method: string, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
     if (requestChannel.hasSubscribers) {
       requestChannel.publish({ route: (extra.route as string | undefined) ?? '', status, outcome: String(extra.outcome), durationMs: performance.now() - started } satisfies RequestEvent);
     }
     if (!this.o.logger.isLevelEnabled('info')) return;
     this.o.logger.info({
-      conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: req.method, path, status,
+      conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method, path, status,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra,
     }, 'request');
   }
@@ -311,27 +341,32 @@ export class HttpForwarder {
     this.closing = true;
     this.closeIdle();
     for (const s of this.sessions) s.close();
+    this.relay?.close();
     await this.pools.close();
   }
 
   /** Closes the upstream pools of a cluster that a reload replaced, once their requests are done. */
   retireCluster(cluster: UpstreamCluster): void {
     this.pools.retire(cluster);
+    this.relay?.retireCluster(cluster);
   }
 
   /** Closes the upstream pools of an identity (its client was revoked). */
   forgetIdentity(identityKey: string): void {
     this.pools.forget(identityKey);
+    this.relay?.forgetIdentity(identityKey);
   }
 
   /** During a graceful stop: closes HTTP/1.1 keep-alive connections that are idle now. */
   closeIdle(): void {
     this.h1.closeIdleConnections();
+    this.relay?.closeIdle();
   }
 
   destroy(): void {
     this.h1.closeAllConnections?.();
     for (const s of this.sessions) s.destroy();
+    this.relay?.destroy();
     this.pools.destroy();
   }
 }
