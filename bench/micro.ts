@@ -11,7 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createSecureContext, type TLSSocket } from 'node:tls';
-import { DEFAULTS } from '../src/config/index.js';
+import { DEFAULT_DELEGATION_LIMITS, DEFAULTS } from '../src/config/index.js';
 import { DelegationMinter } from '../src/delegation/index.js';
 import { ClientVerifier } from '../src/edge/client-verifier.js';
 import { describeCertificate, loadSigningCa, certificatesDer } from '../src/pki/index.js';
@@ -31,7 +31,7 @@ export interface MicroResult {
 export async function runMicro(pki: DevPki, certs: ClientCert[], iterations: number): Promise<MicroResult> {
   const ca = loadSigningCa({ certPem: pki.delegationCa.certPem, keyPem: pki.delegationCa.keyPem, what: 'delegation.ca' });
   const originals = certs.slice(0, iterations * 2).map((c) => describeCertificate(certificatesDer(c.certPem)[0]));
-  const minter = new DelegationMinter({ ca, keyPoolSize: 64 });
+  const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca, keyPoolSize: 64 });
   await minter.ready();
   const backendCa = pki.backendCa.certPem;
   try {

@@ -12,7 +12,7 @@ import { DelegationMinter } from './delegation/index.js';
 import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, HttpForwarder } from './forward/index.js';
-import { cidrMatcher, hostPortOf } from './config/index.js';
+import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
@@ -90,9 +90,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-      ttlMs: config.delegation.ttl,
-      cacheSize: config.delegation.cache,
-      cacheMemoryBytes: Math.round(config.delegation.cacheMemoryMiB * 1024 * 1024),
+      ...delegationLimits(config.delegation),
       embedOriginal: config.delegation.embedOriginal,
       extensionOid: config.delegation.extensionOid,
     })

@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/index.js';
+import { delegationLimits, type Config } from '../config/index.js';
 import { DelegationMinter } from '../delegation/index.js';
 import { checkUpstream, presentedIdentity, type CheckIdentity, type ServerCheck } from '../forward/index.js';
 import { describeCertificate, loadKeyMaterial, loadSigningCa } from '../pki/index.js';
@@ -30,7 +30,7 @@ async function identitiesFor(config: Config): Promise<Map<string, CheckIdentity[
         const probe = await issueCertificate({ subject: PROBE_SUBJECT });
         const minter = new DelegationMinter({
           ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-          ttlMs: config.delegation.ttl, embedOriginal: config.delegation.embedOriginal, extensionOid: config.delegation.extensionOid, keyPoolSize: 1,
+          ...delegationLimits(config.delegation), embedOriginal: config.delegation.embedOriginal, extensionOid: config.delegation.extensionOid, keyPoolSize: 1,
         });
         const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)));
         delegated = {

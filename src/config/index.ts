@@ -7,3 +7,4 @@ export { checkCertificates, type CheckResult } from './check-certificates.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { configChanges, changedKeys, describeRoute, summarizeChanges, RELOADABLE_KEYS, CERTIFICATE_STORE_KEYS, type ConfigChanges } from './reload-diff.js';
 export { parseHostPort, hostPortOf, type HostPort } from './host-port.js';
+export { delegationLimits, DEFAULT_DELEGATION_LIMITS, type DelegationLimits } from './delegation-limits.js';

@@ -9,6 +9,8 @@ import { parseDuration } from './duration.js';
 import { parseCidr } from './cidr.js';
 import { parseSpiffePattern } from '../pki/index.js';
 import { parseHostPort } from './host-port.js';
+import { IDENTITY_HEADER_FORMATS, identityHeaderCodec } from '../identity-headers/index.js';
+import { CountersignError } from '../errors.js';
 
 export const DEFAULTS = {
   listen: '0.0.0.0:8443',
@@ -203,11 +205,19 @@ const routeSchema = z.strictObject({
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
-  header: z.enum(['kes', 'nginx', 'rfc9440', 'xfcc', 'k8s-front-proxy']).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
+  header: z.enum(IDENTITY_HEADER_FORMATS).default('kes').describe('identity header format: `kes`/`nginx` X-Tls-Client-Cert, `rfc9440` Client-Cert, `xfcc` X-Forwarded-Client-Cert, `k8s-front-proxy` X-Remote-User (CN) and one X-Remote-Group per O (Kubernetes request-header authentication, with proxyCert as the front-proxy certificate)'),
   headerName: z.string().min(1).optional().describe('rename the identity header'),
   proxyCert: keyPair.optional().describe('the proxy\'s own client certificate for header identity (the one the backend lists as a trusted proxy)'),
   allowAnonymous: z.boolean().default(false).describe('with clientAuth.mode optional: forward clients without a certificate'),
   allow: allowSchema.optional().describe('access rules of this route (replacing edge.allow): a client is allowed when any listed value matches; checked once per connection (connection mode) or per request routed here (http mode), resumed sessions included'),
+}).superRefine((r, ctx) => {
+  // the header format's own option check (a token; none for k8s-front-proxy), so `check` refuses what a request would
+  try {
+    identityHeaderCodec(r.header).encoder({ headerName: r.headerName });
+  } catch (err) {
+    if (!(err instanceof CountersignError)) throw err;
+    ctx.addIssue({ code: 'custom', path: ['headerName'], message: err.message });
+  }
 });
 
 export const configSchema = z.strictObject({

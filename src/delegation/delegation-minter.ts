@@ -13,10 +13,6 @@ import { createCaSigner, type CaSigner } from './ca-signer.js';
 import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
 import { KeyPool } from './key-pool.js';
 
-export const DEFAULT_TTL_MS = 3600_000;
-export const DEFAULT_CACHE_SIZE = 10_000;
-/** memory budget of the cache, bytes (estimated); default 64 MiB */
-export const DEFAULT_CACHE_MEMORY_BYTES = 64 * 1024 * 1024;
 /**
  * What one upstream TLS context costs, measured on Node 24 / OpenSSL 3
  * (createSecureContext with a key, a certificate and a CA: ~42 KiB of RSS, 2,000
@@ -30,15 +26,20 @@ export const RENEW_AFTER_FRACTION = 2 / 3;
 
 export const mintChannel = channel('countersign:delegation:mint');
 
+/**
+ * The three limits have no defaults here: they are config keys (`delegation.ttl`,
+ * `cache`, `cacheMemoryMiB`) whose defaults live in the schema only; config's
+ * `delegationLimits()` / `DEFAULT_DELEGATION_LIMITS` give them in these units.
+ */
 export interface DelegationMinterOptions {
   /** the delegation CA (loadSigningCa checks it may sign) */
   ca: KeyMaterial;
-  /** lifetime cap of a minted certificate in ms; default 1 h */
-  ttlMs?: number;
-  /** max cached certificates; default 10 000 */
-  cacheSize?: number;
-  /** max estimated memory of the cache in bytes (TLS contexts and sessions included); default 64 MiB */
-  cacheMemoryBytes?: number;
+  /** lifetime cap of a minted certificate in ms */
+  ttlMs: number;
+  /** max cached certificates */
+  cacheSize: number;
+  /** max estimated memory of the cache in bytes (TLS contexts and sessions included) */
+  cacheMemoryBytes: number;
   /** embed the whole original certificate in the extension; default false */
   embedOriginal?: boolean;
   /** delegation extension OID; default DELEGATION_OID */
@@ -97,14 +98,14 @@ export class DelegationMinter {
 
   constructor(opts: DelegationMinterOptions) {
     this.signer = createCaSigner(opts.ca);
-    this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
+    this.ttlMs = opts.ttlMs;
     this.embedOriginal = opts.embedOriginal ?? false;
     this.extensionOid = opts.extensionOid;
     // bounded by count and by estimated memory (one TLS context is ~35 KiB: 10 000
     // identities with a context each would be ~350 MiB); the least recently used goes first
     this.cache = new LRUCache({
-      max: opts.cacheSize ?? DEFAULT_CACHE_SIZE,
-      maxSize: opts.cacheMemoryBytes ?? DEFAULT_CACHE_MEMORY_BYTES,
+      max: opts.cacheSize,
+      maxSize: opts.cacheMemoryBytes,
       sizeCalculation: (c) => c.estimatedBytes,
     });
     this.pool = new KeyPool({ size: opts.keyPoolSize });

@@ -3,6 +3,6 @@ export { createCaSigner, type CaSigner } from './ca-signer.js';
 export { mintCertificate, NOT_BEFORE_SKEW_MS, type MintedCertificate, type MintOptions } from './certificate-minter.js';
 export { KeyPool, DEFAULT_KEY_POOL_SIZE, type PooledKey } from './key-pool.js';
 export {
-  DelegationMinter, DelegatedCredentials, DEFAULT_CACHE_SIZE, DEFAULT_TTL_MS, RENEW_AFTER_FRACTION, mintChannel,
+  DelegationMinter, DelegatedCredentials, RENEW_AFTER_FRACTION, mintChannel,
   type DelegationMinterOptions, type MinterStats, type MintEvent,
 } from './delegation-minter.js';

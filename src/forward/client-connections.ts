@@ -14,6 +14,7 @@ import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config/index.js';
 import { buildProxyHeader, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
+import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
@@ -105,7 +106,7 @@ export class ClientConnections {
       return;
     }
     if (route.mode === 'http') {
-      if (conn.client && (route.header === 'rfc9440')) conn.chain = peerChain(socket);
+      if (conn.client && IDENTITY_HEADER_CODECS[route.header]?.sendsChain) conn.chain = peerChain(socket); // rfc9440
       // below info nothing is logged: no listener, no log object per connection
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {

@@ -9,7 +9,7 @@ import type { SecureContext } from 'node:tls';
 import type { RouteConfig, UpstreamConfig } from '../config/index.js';
 import { loadKeyMaterial, type CertificateInfo } from '../pki/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
-import { encodeIdentityHeaders } from './identity-headers.js';
+import { encodeIdentityHeaders, IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { presentedIdentity, type PresentedIdentity } from './upstream-diagnosis.js';
 
@@ -85,7 +85,10 @@ export class IdentityBinder {
     const key = `${route.header}\0${route.headerName ?? ''}`;
     let h = conn.headerCache.get(key);
     if (!h) {
-      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain: conn.chain }, { headerName: route.headerName });
+      // only a format that sends the chain gets it: the connection's chain was collected for its first route,
+      // and a request may go to another route's format
+      const chain = IDENTITY_HEADER_CODECS[route.header].sendsChain ? conn.chain : undefined;
+      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain }, { headerName: route.headerName });
       conn.headerCache.set(key, h);
     }
     return h;

@@ -1,47 +1,19 @@
 /**
- * Identity headers: how a header-mode route tells the backend who the client is,
- * and how every client-supplied copy of such a header is removed first.
- *
- * Formats (docs/identity-headers.md):
- * - `kes` / `nginx`: `X-Tls-Client-Cert` = nginx's `$ssl_client_escaped_cert`,
- *   the leaf PEM URL-escaped byte for byte as nginx escapes it (what KES's
- *   `tls.proxy.header.cert` and Keycloak's nginx provider read);
- * - `rfc9440`: `Client-Cert: :<base64 DER>:` and, when the client sent
- *   intermediates, `Client-Cert-Chain: :<b64>:, :<b64>:` (RFC 9440);
- * - `xfcc`: Envoy's `X-Forwarded-Client-Cert` (see xfcc-header.ts);
- * - `k8s-front-proxy`: the Kubernetes API server's request-header
- *   authentication: `X-Remote-User` = the subject's CN, one `X-Remote-Group`
- *   per O, as Go's pkix.Name reads them (the last CN; every O in encoding
- *   order), presented with the route's proxyCert as the front-proxy client
- *   certificate. Values are sent as their UTF-8 bytes.
+ * Identity headers, the proxy's side: the encoders come from the codecs
+ * (src/identity-headers/, one module a format, shared with countersign/backend;
+ * docs/identity-headers.md), and here is how every client-supplied copy of
+ * such a header is removed first.
  *
  * Cost: encoding is per connection (the forwarder computes it once and keeps it
  * with the socket); stripping is per request and is one Set lookup per header
  * name, deleting only when a spoofed header is actually there.
  */
-import { CountersignError } from '../errors.js';
-import { nameAttributes, parseCertificateFields, toPem } from '../pki/index.js';
-import { escapeUriComponentLikeNginx } from './nginx-uri-escape.js';
-import { assertValidXfccBy, encodeXfcc } from './xfcc-header.js';
+import { assertHeaderName, K8S_EXTRA_PREFIX } from '../identity-headers/index.js';
 
-export type IdentityHeaderFormat = 'kes' | 'nginx' | 'rfc9440' | 'xfcc' | 'k8s-front-proxy';
-
-/** Identity headers to add to a request: a header repeated once per value when it is a list. */
-export type IdentityHeaders = Record<string, string | string[]>;
-
-/** The header each format writes when no `headerName` is configured. */
-export const DEFAULT_IDENTITY_HEADER: Readonly<Record<IdentityHeaderFormat, string>> = {
-  kes: 'X-Tls-Client-Cert',
-  nginx: 'X-Tls-Client-Cert',
-  rfc9440: 'Client-Cert',
-  xfcc: 'X-Forwarded-Client-Cert',
-  'k8s-front-proxy': 'X-Remote-User',
-};
-
-/** the Kubernetes front-proxy group header (`--requestheader-group-headers`) */
-export const K8S_GROUP_HEADER = 'X-Remote-Group';
-/** every header starting with this is a user "extra" for the API server (`--requestheader-extra-headers-prefix`) */
-export const K8S_EXTRA_PREFIX = 'x-remote-extra-';
+export {
+  DEFAULT_IDENTITY_HEADER, encodeIdentityHeaders, identityHeaderEncoder, k8sFrontProxyHeaders, K8S_EXTRA_PREFIX, K8S_GROUP_HEADER,
+  type IdentityHeaderFormat, type IdentityHeaderOptions, type IdentityHeaders, type PeerCertificateForHeaders,
+} from '../identity-headers/index.js';
 
 /**
  * Every header a backend somewhere reads as "the proxy verified this client".
@@ -87,15 +59,6 @@ export function normalizeHeaderName(name: string): string {
     if ((c >= 0x41 && c <= 0x5a) || c === 0x5f) return name.toLowerCase().replaceAll('_', '-');
   }
   return name;
-}
-
-/** RFC 9110 token: what a configured header name must be. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function assertHeaderName(name: string): void {
-  if (!TOKEN.test(name)) {
-    throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `headerName ${JSON.stringify(name)} is not a valid HTTP header name; use letters, digits and "-", e.g. X-Tls-Client-Cert`);
-  }
 }
 
 /**
@@ -158,82 +121,4 @@ export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: Re
     }
   }
   return { kept: kept ?? rawHeaders, removed };
-}
-
-export interface PeerCertificateForHeaders {
-  /** the client's leaf certificate, DER */
-  der: Buffer;
-  /** the rest of the client's chain, leaf excluded, leaf's issuer first (intermediates; the trust anchor may be included, RFC 9440 allows either) */
-  chain?: Buffer[];
-}
-
-export interface IdentityHeaderOptions {
-  /** header to write instead of the format's default (rfc9440: the chain goes in `<headerName>-Chain`) */
-  headerName?: string;
-  /** xfcc only: the By= value (the proxy's own URI); omitted by default */
-  by?: string;
-}
-
-/** Base64 DER as an RFC 8941 Byte Sequence. */
-const sfBinary = (b: Uint8Array) => `:${Buffer.from(b).toString('base64')}:`;
-
-/**
- * An encoder for one route: options are checked here, once, so the per-connection
- * call does no validation. Returns the header(s) to add for one client certificate.
- */
-export function identityHeaderEncoder(format: Exclude<IdentityHeaderFormat, 'k8s-front-proxy'>, opts?: IdentityHeaderOptions): (peer: PeerCertificateForHeaders) => Record<string, string>;
-export function identityHeaderEncoder(format: IdentityHeaderFormat, opts?: IdentityHeaderOptions): (peer: PeerCertificateForHeaders) => IdentityHeaders;
-export function identityHeaderEncoder(format: IdentityHeaderFormat, opts: IdentityHeaderOptions = {}): (peer: PeerCertificateForHeaders) => IdentityHeaders {
-  const name = opts.headerName ?? DEFAULT_IDENTITY_HEADER[format];
-  assertHeaderName(name);
-  if (opts.by !== undefined) {
-    if (format !== 'xfcc') throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `"by" applies only to header: xfcc, not ${format}`);
-    assertValidXfccBy(opts.by);
-  }
-  switch (format) {
-    case 'kes':
-    case 'nginx':
-      return (peer) => ({ [name]: escapeUriComponentLikeNginx(toPem(peer.der)) });
-    case 'rfc9440': {
-      const chainName = `${name}-Chain`;
-      return (peer) => {
-        const out: Record<string, string> = { [name]: sfBinary(peer.der) };
-        if (peer.chain && peer.chain.length > 0) out[chainName] = peer.chain.map(sfBinary).join(', ');
-        return out;
-      };
-    }
-    case 'xfcc':
-      return (peer) => ({ [name]: encodeXfcc(peer.der, peer.chain, { by: opts.by }) });
-    case 'k8s-front-proxy':
-      if (opts.headerName !== undefined) throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', 'headerName does not apply to header: k8s-front-proxy (the API server reads X-Remote-User and X-Remote-Group; --requestheader-username-headers names them)');
-      return (peer) => k8sFrontProxyHeaders(peer.der);
-    default:
-      throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', `unknown identity header format ${JSON.stringify(format)}; use kes, nginx, rfc9440, xfcc or k8s-front-proxy`);
-  }
-}
-
-/** The header(s) to add for one client certificate (one-off form of identityHeaderEncoder). */
-export function encodeIdentityHeaders(format: Exclude<IdentityHeaderFormat, 'k8s-front-proxy'>, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): Record<string, string>;
-export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): IdentityHeaders;
-export function encodeIdentityHeaders(format: IdentityHeaderFormat, peer: PeerCertificateForHeaders, opts?: IdentityHeaderOptions): IdentityHeaders {
-  return identityHeaderEncoder(format, opts)(peer);
-}
-
-const OID_CN = '2.5.4.3';
-const OID_O = '2.5.4.10';
-
-/** A header value as its UTF-8 bytes (Node writes header strings as latin1); control characters are refused. */
-function headerValue(v: string, what: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(v)) throw new CountersignError('ERR_IDENTITY_HEADER_VALUE', `the client certificate's ${what} ${JSON.stringify(v)} holds a control character and cannot be sent in a header`);
-  return Buffer.from(v, 'utf8').toString('latin1');
-}
-
-/** X-Remote-User from the subject's CN (the last one, as Go reads it), one X-Remote-Group per O. */
-export function k8sFrontProxyHeaders(der: Buffer): IdentityHeaders {
-  const attrs = nameAttributes(parseCertificateFields(der).subject);
-  const cn = attrs.filter((a) => a.oid === OID_CN).at(-1)?.value;
-  if (!cn) throw new CountersignError('ERR_IDENTITY_HEADER_VALUE', 'the client certificate has no CN: the Kubernetes API server needs one as the user name (X-Remote-User)');
-  const groups = attrs.filter((a) => a.oid === OID_O).map((a) => headerValue(a.value, 'O'));
-  return { [DEFAULT_IDENTITY_HEADER['k8s-front-proxy']]: headerValue(cn, 'CN'), ...(groups.length ? { [K8S_GROUP_HEADER]: groups } : {}) };
 }

@@ -15,6 +15,7 @@ import {
 import { describeCertificate, identityOf } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { backendTestPki, close, forgedDelegation, get, listen, type BackendTestPki } from '../helpers/backend-tls.js';
 
 let pki: BackendTestPki;
@@ -149,7 +150,7 @@ test('percent-encoded paths are matched decoded, as KES matches r.URL.Path', asy
 });
 
 test('connection level on node:tls: identify(socket) is cached per socket, and embedded originals come through', async () => {
-  const embedding = new DelegationMinter({ ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal: true });
+  const embedding = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal: true });
   const creds = embedding.credentialsFor(describeCertificate(pki.alice.cert.raw));
   const identifier = createIdentifier({ delegationCAs: [pki.delegationCa.cert] });
   const seen: Array<[ResolvedIdentity, ResolvedIdentity]> = [];

@@ -19,6 +19,7 @@ import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createIdentifier } from '../../src/backend/index.js';
 import { DelegationMinter } from '../../src/delegation/index.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { describeCertificate, loadSigningCa } from '../../src/pki/index.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
 import { baseConfig, makePki, startProxyProcess, writeConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
@@ -79,7 +80,7 @@ test('clients through either instance reach a backend that trusts and pins only 
 });
 
 test('a minted chain verifies with openssl verify -purpose sslclient against the root, and not without the intermediate', async () => {
-  const minter = new DelegationMinter({ ca: loadSigningCa({ certPem: readFileSync(join(dir, 'a.crt')), keyPem: readFileSync(join(dir, 'a.key')), what: 'delegation.ca' }) });
+  const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: loadSigningCa({ certPem: readFileSync(join(dir, 'a.crt')), keyPem: readFileSync(join(dir, 'a.key')), what: 'delegation.ca' }) });
   try {
     const creds = minter.credentialsFor(describeCertificate(pki.pki.clients.alice.cert));
     const blocks = creds.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
@@ -98,7 +99,7 @@ test('a minted chain verifies with openssl verify -purpose sslclient against the
 test('an intermediate under another root is refused by the backend library even if the TLS server trusts that root', async () => {
   const rogueRoot = await issueCertificate({ subject: 'CN=fleet delegation root', ca: true }); // same name, other key
   const rogueInt = await issueCertificate({ subject: 'CN=delegation intermediate, OU=instance a', ca: true, issuer: rogueRoot });
-  const minter = new DelegationMinter({ ca: loadSigningCa({ certPem: rogueInt.certPem, keyPem: rogueInt.keyPem, what: 'delegation.ca' }) });
+  const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: loadSigningCa({ certPem: rogueInt.certPem, keyPem: rogueInt.keyPem, what: 'delegation.ca' }) });
   const identifier = createIdentifier({ delegationCAs: root.certPem });
   const server = createServer({
     cert: readFileSync(join(pki.dir, 'backend.crt')), key: readFileSync(join(pki.dir, 'backend.key')),

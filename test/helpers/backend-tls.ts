@@ -6,6 +6,7 @@
  */
 import { request } from 'node:https';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
@@ -43,7 +44,7 @@ export async function backendTestPki(opts: { embedOriginal?: boolean } = {}): Pr
   const base = await delegationTestPki();
   const forgerCa = await issueCertificate({ subject: 'CN=some other CA the server trusts', ca: true });
   const proxy = await issueCertificate({ subject: 'CN=header proxy', issuer: base.clientCa });
-  const minter = new DelegationMinter({ ca: base.delegationMaterial, keyPoolSize: 2, embedOriginal: opts.embedOriginal });
+  const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: base.delegationMaterial, keyPoolSize: 2, embedOriginal: opts.embedOriginal });
   const creds = minter.credentialsFor(describeCertificate(base.alice.cert.raw));
   return {
     ...base, forgerCa, proxy, minter,

@@ -4,10 +4,12 @@
  *
  * - countersign/backend is installed by backends that know nothing of the
  *   proxy: it reaches only backend/, pki/ (never pki/dev/, the certificate
- *   issuance), delegation/'s codec and errors, and no package but Node's own
- *   (walked over the compiled module graph, so what a backend really loads);
+ *   issuance), identity-headers/ (the header codecs the proxy encodes with),
+ *   delegation/'s codec and errors, and no package but Node's own (walked
+ *   over the compiled module graph, so what a backend really loads);
+ * - identity-headers/ imports only pki/ and errors (so the backend may use it);
  * - the edge and the backend library never import each other;
- * - the lower layers (errors, pki, delegation, config, observe) never import
+ * - the lower layers (errors, pki, identity-headers, delegation, config, observe) never import
  *   the upper ones (edge, forward, cli, proxy.ts, generation.ts, backend); nothing outside
  *   cli/ imports cli/; only the entry points import proxy.ts, and only
  *   proxy.ts imports generation.ts;
@@ -75,7 +77,7 @@ function sourceEdges(): Edge[] {
 /** "edge" for edge/acme/acme-manager.ts; the file name itself (proxy.ts, errors.ts) for a file at the top of src/. */
 const folderOf = (file: string) => file.split('/')[0];
 
-const LOWER = new Set(['errors.ts', 'version.ts', 'did-you-mean.ts', 'pki', 'delegation', 'config', 'observe']);
+const LOWER = new Set(['errors.ts', 'version.ts', 'did-you-mean.ts', 'pki', 'identity-headers', 'delegation', 'config', 'observe']);
 const UPPER = new Set(['edge', 'forward', 'cli', 'proxy.ts', 'generation.ts', 'index.ts', 'backend']);
 const ENTRY_POINTS = new Set(['index.ts', 'cli']);
 const FRONT_DOOR_EXCEPTIONS = [{ from: 'backend', to: 'delegation/extension-codec.ts' }];
@@ -88,7 +90,9 @@ function violations(edges: Edge[]): string[] {
     const b = folderOf(to);
     if (a === b) continue;
     const say = (why: string) => out.push(`${from} → ${to}: ${why}`);
-    if (a === 'backend' && !['pki', 'delegation', 'errors.ts'].includes(b)) say('the backend library imports only pki/, delegation/ and errors');
+    if (a === 'backend' && !['pki', 'identity-headers', 'delegation', 'errors.ts'].includes(b)) say('the backend library imports only pki/, identity-headers/, delegation/ and errors');
+    if (a === 'identity-headers' && !['pki', 'errors.ts'].includes(b)) say('identity-headers/ imports only pki/ and errors (the backend library imports it)');
+    if (a === 'identity-headers' && to.startsWith('pki/dev/')) say('identity-headers/ never imports certificate issuance (pki/dev/)');
     if (a === 'backend' && to.startsWith('pki/dev/')) say('the backend library never imports certificate issuance (pki/dev/)');
     if (a === 'backend' && b === 'delegation' && to !== 'delegation/extension-codec.ts') say('the backend library imports only the codec of delegation/');
     if ((a === 'edge' && b === 'backend') || (a === 'backend' && b === 'edge')) say('the edge and the backend library never import each other');
@@ -104,10 +108,11 @@ function violations(edges: Edge[]): string[] {
   return out;
 }
 
-test('the backend entry point reaches only backend/, pki/, delegation/ and errors', () => {
+test('the backend entry point reaches only backend/, pki/, identity-headers/, delegation/ and errors', () => {
   const { files } = graph(resolve(DIST_SRC, 'backend/index.js'));
   assert.ok(files.includes('backend/identifier.js') && files.includes('delegation/extension-codec.js'), 'the walk found the graph');
-  const outside = files.filter((f) => !/^(backend|pki|delegation)\//.test(f) && f !== 'errors.js');
+  assert.ok(files.includes('identity-headers/index.js') && files.includes('identity-headers/xfcc.js'), 'the backend decodes with the shared codecs');
+  const outside = files.filter((f) => !/^(backend|pki|identity-headers|delegation)\//.test(f) && f !== 'errors.js');
   assert.deepEqual(outside, []);
 });
 
@@ -133,8 +138,13 @@ test('every source import keeps the dependency rules and the front-door rule', (
 
 test('each rule fails on a made-up violation (the checks can fail)', () => {
   const cases: [Edge, RegExp][] = [
-    [{ from: 'backend/identifier.ts', to: 'config/index.ts' }, /imports only pki\/, delegation\/ and errors/],
-    [{ from: 'backend/identifier.ts', to: 'observe/index.ts' }, /imports only pki\/, delegation\/ and errors/],
+    [{ from: 'backend/identifier.ts', to: 'config/index.ts' }, /imports only pki\/, identity-headers\/, delegation\/ and errors/],
+    [{ from: 'backend/identifier.ts', to: 'observe/index.ts' }, /imports only pki\/, identity-headers\/, delegation\/ and errors/],
+    [{ from: 'backend/identity-headers.ts', to: 'identity-headers/xfcc.ts' }, /only through an index\.ts/],
+    [{ from: 'identity-headers/xfcc.ts', to: 'delegation/index.ts' }, /identity-headers\/ imports only pki\/ and errors/],
+    [{ from: 'identity-headers/xfcc.ts', to: 'observe/index.ts' }, /identity-headers\/ imports only pki\/ and errors/],
+    [{ from: 'identity-headers/xfcc.ts', to: 'pki/dev/index.ts' }, /identity-headers\/ never imports certificate issuance/],
+    [{ from: 'identity-headers/index.ts', to: 'forward/index.ts' }, /identity-headers is a lower layer and never imports forward/],
     [{ from: 'backend/identifier.ts', to: 'pki/dev/index.ts' }, /never imports certificate issuance/],
     [{ from: 'backend/identifier.ts', to: 'delegation/index.ts' }, /only the codec of delegation/],
     [{ from: 'edge/edge-listener.ts', to: 'backend/index.ts' }, /never import each other/],
@@ -154,6 +164,10 @@ test('each rule fails on a made-up violation (the checks can fail)', () => {
   // and the allowed shapes pass
   assert.deepEqual(violations([
     { from: 'backend/identifier.ts', to: 'delegation/extension-codec.ts' },
+    { from: 'backend/identity-headers.ts', to: 'identity-headers/index.ts' },
+    { from: 'forward/identity-headers.ts', to: 'identity-headers/index.ts' },
+    { from: 'config/schema.ts', to: 'identity-headers/index.ts' },
+    { from: 'identity-headers/xfcc.ts', to: 'pki/index.ts' },
     { from: 'cli/commands/certs-status.ts', to: 'edge/acme/index.ts' },
     { from: 'edge/acme/acme-manager.ts', to: 'edge/server-certificate.ts' },
     { from: 'proxy.ts', to: 'errors.ts' },

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { command } from '../../src/cli/commands/inspect.js';
 import { DelegationMinter } from '../../src/delegation/delegation-minter.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { DELEGATION_OID } from '../../src/delegation/extension-codec.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate } from '../../src/pki/dev/issue-certificate.js';
@@ -29,7 +30,7 @@ async function inspect(args: string[]) {
 }
 
 function mint(embedOriginal: boolean) {
-  const m = new DelegationMinter({ ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal });
+  const m = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal });
   minters.push(m);
   return m.credentialsFor(describeCertificate(pki.alice.cert.raw));
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfigText, ConfigError, parseDuration } from '../../src/config/index.js';
+import { parseConfigText, ConfigError, parseDuration, delegationLimits, DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { withReferenceTable } from '../../src/config/config-reference.js';
 import { REPO_ROOT } from '../helpers/proxy-process.js';
 
@@ -39,6 +39,23 @@ test('a minimal config gets the safe defaults', () => {
   assert.equal(c.delegation!.ttl, 3_600_000);
   assert.equal(c.timeouts.idle, 300_000);
   assert.equal(c.listen, '0.0.0.0:8443');
+});
+
+test('the minter\'s limits come from the schema: a config without them gets DEFAULT_DELEGATION_LIMITS (1h, 10 000, 64 MiB)', () => {
+  const c = parseConfigText(minimal, '/etc/cs/countersign.yaml');
+  assert.deepEqual(delegationLimits(c.delegation!), DEFAULT_DELEGATION_LIMITS);
+  assert.deepEqual(DEFAULT_DELEGATION_LIMITS, { ttlMs: 3_600_000, cacheSize: 10_000, cacheMemoryBytes: 64 * 1024 * 1024 });
+  const set = parseConfigText(minimal.replace('  ca: { cert: certs/d.crt, key: certs/d.key }\n', '  ca: { cert: certs/d.crt, key: certs/d.key }\n  ttl: 10m\n  cache: 50\n  cacheMemoryMiB: 1.5\n'), '/etc/cs/countersign.yaml');
+  assert.deepEqual(delegationLimits(set.delegation!), { ttlMs: 600_000, cacheSize: 50, cacheMemoryBytes: 1_572_864 });
+});
+
+test('routes[].headerName is checked by the header format, as a request would: a token, and none for k8s-front-proxy', () => {
+  const withRoute = (extra: string) => minimal.replace('  - upstream: kes\n', `  - upstream: kes\n${extra}`);
+  assert.deepEqual(problems(withRoute('    headerName: X-SSL-Client-Cert\n')), []);
+  const bad = problems(withRoute('    headerName: bad header\n'));
+  assert.ok(bad.some((l) => l.startsWith('routes[0].headerName:') && l.includes('not a valid HTTP header name')), bad.join('\n'));
+  const k8s = problems(withRoute('    mode: http\n    identity: header\n    header: k8s-front-proxy\n    headerName: X-User\n'));
+  assert.ok(k8s.some((l) => l.startsWith('routes[0].headerName:') && l.includes('does not apply to header: k8s-front-proxy')), k8s.join('\n'));
 });
 
 test('paths are resolved relative to the config file', () => {

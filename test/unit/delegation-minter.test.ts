@@ -4,6 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { isCountersignError, type ErrorCode } from '../../src/errors.js';
 import { DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
 import { loadSigningCa, type KeyMaterial } from '../../src/pki/key-material.js';
@@ -18,7 +19,7 @@ const clients: IssuedCertificate[] = [];
 const minters: DelegationMinter[] = [];
 
 function minter(opts: { ttlMs?: number; cacheSize?: number; cacheMemoryBytes?: number } = {}): DelegationMinter {
-  const m = new DelegationMinter({ ca: material, keyPoolSize: 2, ...opts });
+  const m = new DelegationMinter({ ca: material, keyPoolSize: 2, ...DEFAULT_DELEGATION_LIMITS, ...opts });
   minters.push(m);
   return m;
 }

@@ -11,8 +11,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { escapeUriComponentLikeNginx, nginxEscapesByte } from '../../src/forward/nginx-uri-escape.js';
-import { formatNameRfc2253 } from '../../src/forward/openssl-rfc2253-name.js';
+import { escapeUriComponentLikeNginx, nginxEscapesByte } from '../../src/identity-headers/nginx-uri-escape.js';
+import { formatNameRfc2253 } from '../../src/identity-headers/openssl-rfc2253-name.js';
 import { certificatesDer, der, parseCertificateFields } from '../../src/pki/index.js';
 import { issueCertificate } from '../../src/pki/dev/index.js';
 

@@ -16,46 +16,9 @@ import {
 } from '../../src/forward/identity-headers.js';
 import { der } from '../../src/pki/index.js';
 import { issueCertificate } from '../../src/pki/dev/index.js';
+import { FIXTURE_INTERMEDIATE_PEM as INTERMEDIATE_PEM, FIXTURE_LEAF_PEM as LEAF_PEM, NGINX_ESCAPED_FIXTURE_LEAF as NGINX_ESCAPED_LEAF } from '../helpers/golden-certificates.js';
 
-// ---- the fixed certificate -------------------------------------------------
-// Made once with the openssl CLI (ECDSA P-256, valid until 2126):
-//   subject C=DE / O=Müller + Söhne, "GmbH" / OU=a=b + OU=team one (one RDN) / CN=alice smith
-//   SANs DNS alice.example.com, DNS *.alice.example, URI spiffe://example.org/ns/a/sa/alice,
-//        URI https://x.example/?a=1;b=2, email alice@example.com
-//   issued by INTERMEDIATE_PEM (CN=Fixture Intermediate CA)
-const LEAF_PEM = `-----BEGIN CERTIFICATE-----
-MIIChTCCAiugAwIBAgIUQ3e7OVDozE4EtHiN6tTpNyfGgkQwCgYIKoZIzj0EAwIw
-IjEgMB4GA1UEAwwXRml4dHVyZSBJbnRlcm1lZGlhdGUgQ0EwIBcNMjYxMTIzMDU0
-ODMyWhgPMjEyNjEwMzAwNTQ4MzJaMGUxCzAJBgNVBAYTAkRFMSEwHwYDVQQKDBhN
-w7xsbGVyICsgU8O2aG5lLCAiR21iSCIxHTAKBgNVBAsMA2E9YjAPBgNVBAsMCHRl
-YW0gb25lMRQwEgYDVQQDDAthbGljZSBzbWl0aDBZMBMGByqGSM49AgEGCCqGSM49
-AwEHA0IABKcvIfcY4i1s91XSfzrmxsb3xfZpQKLVj4j0sIkJDKvKMnaxBKEFyYAx
-8SKoEMTFPBvbymfzTCOU0sVU24rCMDejgfkwgfYwDAYDVR0TAQH/BAIwADAOBgNV
-HQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUHAwIwgYAGA1UdEQR5MHeCEWFs
-aWNlLmV4YW1wbGUuY29tgg8qLmFsaWNlLmV4YW1wbGWGInNwaWZmZTovL2V4YW1w
-bGUub3JnL25zL2Evc2EvYWxpY2WGGmh0dHBzOi8veC5leGFtcGxlLz9hPTE7Yj0y
-gRFhbGljZUBleGFtcGxlLmNvbTAdBgNVHQ4EFgQU6leZ6DVN0UQAsWorFLK+3w6w
-uwUwHwYDVR0jBBgwFoAU5HYQbChPPwXUL8K62q7QFjMpmacwCgYIKoZIzj0EAwID
-SAAwRQIgXuuIbNDLKhmkzoFFHLCrcBLzBGUk1naWr3yRryjwuWECIQD5MZZfh+Dh
-x1TE6dIaHTO/M4btiFXIfjk1oYiJEewO7A==
------END CERTIFICATE-----
-`;
-
-const INTERMEDIATE_PEM = `-----BEGIN CERTIFICATE-----
-MIIBpzCCAUygAwIBAgIUBHFifwH77fVneaB4VtAoDpi3mwYwCgYIKoZIzj0EAwIw
-GjEYMBYGA1UEAwwPRml4dHVyZSBSb290IENBMCAXDTI2MTEyMzA1NDgzMloYDzIx
-MjYxMDMwMDU0ODMyWjAiMSAwHgYDVQQDDBdGaXh0dXJlIEludGVybWVkaWF0ZSBD
-QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDkCFj2xolN5wGlLjZF45XymdV7d
-5vxkB9M2TBSJZHMDRPCLHzw3L3rJGBe3tdh3UbDl89y4ha/+k66LGb+3BOajZjBk
-MBIGA1UdEwEB/wQIMAYBAf8CAQAwDgYDVR0PAQH/BAQDAgEGMB0GA1UdDgQWBBTk
-dhBsKE8/BdQvwrrartAWMymZpzAfBgNVHSMEGDAWgBTXK6K3QzttZ0rGlpAT4pX/
-q6cSfDAKBggqhkjOPQQDAgNJADBGAiEAyiOtvNbzHI5iVnogjgRBBvqD8abpDWxN
-C1JfrB7PnUgCIQDuWBauc3D/xgnj7ulDHLyQkms7igEc5IVtvsXkTkM9pw==
------END CERTIFICATE-----
-`;
-
-/** `$ssl_client_escaped_cert` for LEAF_PEM, captured from nginx 1.22.1 (Debian nginx-light). */
-const NGINX_ESCAPED_LEAF = '-----BEGIN%20CERTIFICATE-----%0AMIIChTCCAiugAwIBAgIUQ3e7OVDozE4EtHiN6tTpNyfGgkQwCgYIKoZIzj0EAwIw%0AIjEgMB4GA1UEAwwXRml4dHVyZSBJbnRlcm1lZGlhdGUgQ0EwIBcNMjYxMTIzMDU0%0AODMyWhgPMjEyNjEwMzAwNTQ4MzJaMGUxCzAJBgNVBAYTAkRFMSEwHwYDVQQKDBhN%0Aw7xsbGVyICsgU8O2aG5lLCAiR21iSCIxHTAKBgNVBAsMA2E9YjAPBgNVBAsMCHRl%0AYW0gb25lMRQwEgYDVQQDDAthbGljZSBzbWl0aDBZMBMGByqGSM49AgEGCCqGSM49%0AAwEHA0IABKcvIfcY4i1s91XSfzrmxsb3xfZpQKLVj4j0sIkJDKvKMnaxBKEFyYAx%0A8SKoEMTFPBvbymfzTCOU0sVU24rCMDejgfkwgfYwDAYDVR0TAQH%2FBAIwADAOBgNV%0AHQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUHAwIwgYAGA1UdEQR5MHeCEWFs%0AaWNlLmV4YW1wbGUuY29tgg8qLmFsaWNlLmV4YW1wbGWGInNwaWZmZTovL2V4YW1w%0AbGUub3JnL25zL2Evc2EvYWxpY2WGGmh0dHBzOi8veC5leGFtcGxlLz9hPTE7Yj0y%0AgRFhbGljZUBleGFtcGxlLmNvbTAdBgNVHQ4EFgQU6leZ6DVN0UQAsWorFLK%2B3w6w%0AuwUwHwYDVR0jBBgwFoAU5HYQbChPPwXUL8K62q7QFjMpmacwCgYIKoZIzj0EAwID%0ASAAwRQIgXuuIbNDLKhmkzoFFHLCrcBLzBGUk1naWr3yRryjwuWECIQD5MZZfh%2BDh%0Ax1TE6dIaHTO%2FM4btiFXIfjk1oYiJEewO7A%3D%3D%0A-----END%20CERTIFICATE-----%0A';
+// ---- the fixed certificate (test/helpers/golden-certificates.ts) ----------
 
 /** `openssl x509 -noout -fingerprint -sha256` of LEAF_PEM, lower case without colons. */
 const LEAF_SHA256 = '4fa37e26b338e3bf7e2791e159f70ae2072944163c98dd7032d2ea9e3e89c010';

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { DelegationMinter } from '../../src/delegation/index.js';
+import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { k8sFrontProxyHeaders } from '../../src/forward/identity-headers.js';
 import { describeCertificate, formatDerName, loadSigningCa, nameAttributes, parseCertificateFields } from '../../src/pki/index.js';
 import { issueCertificate } from '../../src/pki/dev/index.js';
@@ -23,7 +24,7 @@ for (const subject of SUBJECTS) {
   test(`the minted subject is the original's DER byte for byte: ${subject}`, async () => {
     const ca = await issueCertificate({ subject: 'CN=test delegation CA', ca: true });
     const client = await issueCertificate({ subject, issuer: await issueCertificate({ subject: 'CN=client CA', ca: true }) });
-    const minter = new DelegationMinter({ ca: loadSigningCa({ certPem: ca.certPem, keyPem: ca.keyPem, what: 'delegation.ca' }), keyPoolSize: 1 });
+    const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: loadSigningCa({ certPem: ca.certPem, keyPem: ca.keyPem, what: 'delegation.ca' }), keyPoolSize: 1 });
     const original = new X509Certificate(client.certPem);
     const minted = new X509Certificate(minter.credentialsFor(describeCertificate(original)).certPem);
     const a = parseCertificateFields(original.raw).subject;

@@ -16,6 +16,13 @@
  *
  * Envoy's XFCC `Cert=` uses its own PercentEncoding::urlEncode (unreserved:
  * ALPHA DIGIT "*" "-" "." "_"); on a PEM it produces the same bytes as this.
+ *
+ * Hand-written on purpose, against the house habit of preferring a package:
+ * the contract is "what nginx sends" (KES, Keycloak and others parse nginx's
+ * `$ssl_client_escaped_cert`), so it must match nginx byte for byte, and no URL
+ * encoder (encodeURIComponent, querystring.escape, the npm ones) uses nginx's
+ * table. Pinned by values captured from a real nginx
+ * (test/unit/identity-headers.test.ts, test/interop/nginx-escaped-cert.test.ts).
  */
 
 /** nginx's `uri_component` escape bitmap: 8 words of 32 bits, one bit a byte value. */
