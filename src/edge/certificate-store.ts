@@ -6,6 +6,11 @@
  * store and a failed reload leaves the previous state serving (ghostunnel's
  * certloader rule). Connections already open keep the context they were
  * established with; nothing here ever closes a socket.
+ *
+ * This file composes the sources: file pairs (`file-certificate-source.ts`),
+ * client trust files (`trust-files.ts`) and pushed sources such as ACME
+ * (`source-units.ts`, behind `CertificateSource` in `certificate-source.ts`);
+ * the served state itself is built by `served-state.ts`.
  */
 import { channel } from 'node:diagnostics_channel';
 import type { ClientHello } from './client-hello.js';
