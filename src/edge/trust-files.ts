@@ -1,6 +1,8 @@
 /**
  * The client-auth trust the edge reads from files: CA bundles and CRLs. Loaded and
  * validated as a unit so a half-written bundle never replaces a good one.
+ * `TrustFileSource` keeps the trust served now and stages reloads for the
+ * certificate store, which puts it into every context's `ca`/`crl`.
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
@@ -8,6 +10,8 @@ import { CountersignError } from '../errors.js';
 import { der, loadCertificates, formatDerName, pemBlocks, toPem, parseCertificateFields } from '../pki/index.js';
 import { digestOf } from './server-certificate.js';
 import { buildClientTrust, type ClientTrust } from './client-trust.js';
+import { reasonOf, type EdgeLogger } from './logger.js';
+import { statusError, type EmitEvent, type ReloadResult, type StagedChange, type StatusError } from './certificate-source.js';
 
 const { TAG, content, decodeTime, raw, readChildren, readRoot } = der;
 
@@ -33,6 +37,104 @@ export interface LoadedTrust {
   warnings: string[];
   /** revoked serials and CA certificates, for the checks OpenSSL skips on a resumed session */
   clientTrust: ClientTrust;
+}
+
+export interface TrustStatus {
+  caFiles: string[];
+  crlFiles: string[];
+  /** certificates in the CA files */
+  caCertificates: number;
+  /** e.g. a CA without a CRL while CRL checking is on: its clients are rejected */
+  warnings: string[];
+  lastReload: Date;
+  lastError?: StatusError;
+}
+
+/** The id the trust files have in reload results and store events. */
+export const TRUST_ID = 'trust';
+
+/** The CA bundles and CRLs served now, their reload state, and staged reloads. */
+export class TrustFileSource {
+  private trust: LoadedTrust;
+  private loadedAt = new Date();
+  private refusedDigest: string | undefined;
+  private error: StatusError | undefined;
+
+  private constructor(
+    private readonly files: TrustFiles,
+    trust: LoadedTrust,
+    private readonly logger: EdgeLogger,
+    private readonly emit: EmitEvent,
+  ) {
+    this.trust = trust;
+  }
+
+  /** Reads and validates the files (none is fine: then there is no file trust); throws on a problem. */
+  static async load(files: TrustFiles, logger: EdgeLogger, emit: EmitEvent): Promise<TrustFileSource> {
+    return new TrustFileSource(files, await loadTrustFiles(files), logger, emit);
+  }
+
+  /** the trust served now */
+  get loaded(): LoadedTrust { return this.trust; }
+
+  /** every file to watch */
+  paths(): string[] {
+    return [...(this.files.ca ?? []), ...(this.files.crl ?? [])];
+  }
+
+  logWarnings(trust: LoadedTrust = this.trust): void {
+    for (const w of trust.warnings) this.logger.warn({ reason: w }, 'client trust warning');
+  }
+
+  /**
+   * Re-reads the files (when any are configured). A read or parse problem is
+   * refused now (into `result`); unchanged content is listed as such. Returns
+   * the new trust, staged, or undefined when nothing is to be applied.
+   */
+  async prepare(force: boolean, result: ReloadResult): Promise<StagedChange<LoadedTrust> | undefined> {
+    if ((this.files.ca?.length ?? 0) + (this.files.crl?.length ?? 0) === 0) return undefined;
+    let candidate: LoadedTrust;
+    try {
+      candidate = await loadTrustFiles(this.files);
+    } catch (err) {
+      this.refuse(err, result);
+      return undefined;
+    }
+    if (candidate.digest === this.trust.digest || (!force && candidate.digest === this.refusedDigest)) {
+      if (candidate.digest === this.trust.digest) { this.refusedDigest = undefined; this.error = undefined; }
+      result.unchanged.push(TRUST_ID);
+      return undefined;
+    }
+    return {
+      ids: [TRUST_ID],
+      value: candidate,
+      commit: () => { this.trust = candidate; this.loadedAt = new Date(); this.refusedDigest = undefined; this.error = undefined; },
+      announce: () => {
+        this.logger.info({ ca: this.files.ca, crl: this.files.crl, caCertificates: candidate.caCertificates }, 'client trust reloaded');
+        this.logWarnings(candidate);
+      },
+      refuse: (err, res) => this.refuse(err, res, candidate.digest),
+    };
+  }
+
+  status(): TrustStatus {
+    return {
+      caFiles: [...(this.files.ca ?? [])],
+      crlFiles: [...(this.files.crl ?? [])],
+      caCertificates: this.trust.caCertificates,
+      warnings: [...this.trust.warnings],
+      lastReload: this.loadedAt,
+      lastError: this.error,
+    };
+  }
+
+  private refuse(err: unknown, result: ReloadResult, digest?: string): void {
+    this.refusedDigest = digest;
+    this.error = statusError(err);
+    result.failed.push({ id: TRUST_ID, code: this.error.code, message: this.error.message });
+    this.logger.error({ ca: this.files.ca, crl: this.files.crl, ...reasonOf(err) }, 'client trust reload refused; still using the previous CA bundle and CRLs');
+    this.emit({ type: 'refused', id: TRUST_ID, code: this.error.code, message: this.error.message });
+  }
 }
 
 export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {

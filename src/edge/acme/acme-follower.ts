@@ -8,7 +8,7 @@
  * the validation connection answers it. Keys travel over the IPC channel only,
  * never through the environment.
  */
-import type { CertificateSource, SourceCertificate } from '../certificate-store.js';
+import type { CertificateSource, SourceCertificate } from '../certificate-source.js';
 import { silentLogger, type EdgeLogger } from '../logger.js';
 import { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js';
 import { parseListen } from './acme-manager.js';

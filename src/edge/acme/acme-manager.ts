@@ -19,7 +19,7 @@ import { createSecureContext } from 'node:tls';
 import acme from 'acme-client';
 import { acmeDirectoryUrl, acmeSettingsProblems, ACME_DIRECTORIES } from '../../config/index.js';
 import { CountersignError } from '../../errors.js';
-import type { CertificateSource, SourceCertificate, StatusError } from '../certificate-store.js';
+import type { CertificateSource, SourceCertificate, StatusError } from '../certificate-source.js';
 import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
 import { loadServerCertificate, normalizeName, type ServerCertificate } from '../server-certificate.js';
 import { withAcmeScope, createAcmeAgent, type AcmeAgent } from './acme-http.js';
