@@ -11,6 +11,19 @@ export function connectionTokens(value: string | string[] | undefined): string[]
   return (Array.isArray(value) ? value.join(',') : value).split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
 }
 
+/** The Connection tokens of a raw header list (name, value, name, value, …), lower-cased; empty when none. */
+export function rawConnectionTokens(raw: readonly string[]): string[] {
+  let listed: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 10 && n.toLowerCase() === 'connection') {
+      for (const t of raw[i + 1].split(',')) { const v = t.trim().toLowerCase(); if (v) (listed ??= []).push(v); }
+    }
+  }
+  return listed ?? NO_TOKENS;
+}
+const NO_TOKENS: string[] = [];
+
 export function isHopByHop(name: string, listed: readonly string[]): boolean {
   return HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' pseudo-header */ || (listed.length > 0 && listed.includes(name));
 }

@@ -18,7 +18,7 @@ import { STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection, UpstreamBinding } from '../client-connection.js';
 import type { UpstreamServer } from '../upstream-cluster.js';
-import { isHopByHop } from '../hop-by-hop.js';
+import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
 import { diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from '../upstream-diagnosis.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './parser.js';
 import type { RelayPools, UpstreamConn, UpstreamUser } from './upstream-pool.js';
@@ -469,23 +469,17 @@ export class RelayConnection implements ParserEvents {
    */
   private requestHead(ex: Exchange): string {
     const raw = ex.rawHeaders;
-    let listed: string[] | undefined;
     let xff: string | undefined;
     let te: string | undefined;
     // Connection tokens first (they may come after the fields they name)
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i];
-      if (n.length === 10 && n.toLowerCase() === 'connection') {
-        for (const t of raw[i + 1].split(',')) { const v = t.trim().toLowerCase(); if (v) (listed ??= []).push(v); }
-      }
-    }
+    const listed = rawConnectionTokens(raw);
     const names = ex.strip!;
     let head = `${ex.method} ${ex.url} HTTP/1.1\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
       if (lower === 'x-forwarded-for') { xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue; }
       if (lower === 'te') { te = te === undefined ? raw[i + 1] : `${te}, ${raw[i + 1]}`; continue; }
-      if (isHopByHop(lower, listed ?? NO_TOKENS) || names.has(lower) || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+      if (isHopByHop(lower, listed) || names.has(lower) || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
       head += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
     if (ex.reqBody === CHUNKED) head += 'transfer-encoding: chunked\r\n';
@@ -521,19 +515,17 @@ export class RelayConnection implements ParserEvents {
     // hung up (its FIN ended the socket) before the answer came
     if (!this.socket.writable) { this.clientLeft(ex); return 1; }
     const noBody = ex.method === 'HEAD' || status === 204 || status === 304;
-    let listed: string[] | undefined;
+    const listed = rawConnectionTokens(raw);
     let length = false, chunked = false;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
-      if (n.length === 10 && n.toLowerCase() === 'connection') {
-        for (const t of raw[i + 1].split(',')) { const v = t.trim().toLowerCase(); if (v) (listed ??= []).push(v); }
-      } else if (n.length === 14 && n.toLowerCase() === 'content-length') length = true;
+      if (n.length === 14 && n.toLowerCase() === 'content-length') length = true;
       else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') chunked = true;
     }
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
-      if (isHopByHop(n.toLowerCase(), listed ?? NO_TOKENS)) continue;
+      if (isHopByHop(n.toLowerCase(), listed)) continue;
       head += `${n}: ${raw[i + 1]}\r\n`;
     }
     if (noBody) ex.resFraming = NONE;
@@ -691,5 +683,4 @@ export class RelayConnection implements ParserEvents {
   }
 }
 
-const NO_TOKENS: readonly string[] = [];
 const uncork = (s: TLSSocket) => s.uncork();
