@@ -9,7 +9,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { makePki, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
@@ -17,6 +17,7 @@ import { startHttpsBackend, startTlsBackend, type HttpsBackend, type TlsBackend 
 import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { getOk } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -63,20 +64,7 @@ after(async () => { await proxy?.stop(); await Promise.all([web1, web2, tcp1, tc
 
 const read = (f: string) => readFileSync(`${pki.dir}/${f}`);
 
-/** one http request on a keep-alive agent; rejects on anything but a whole 200 */
-function get(agent: Agent, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', path, agent, ca: read('edge-ca.crt') }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`GET ${path}: ${res.statusCode} ${body}`))));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => reject(new Error(`GET ${path}: ${err.message}`)));
-    req.end();
-  });
-}
+const get = (agent: Agent, path: string) => getOk(agent, proxy.port, read('edge-ca.crt'), path);
 
 /** one connection-mode connection: a line out, the same line back, closed */
 function echoOnce(text: string): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, baseConfig, runCli, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
@@ -17,6 +17,7 @@ import { adminJson } from '../helpers/admin-client.js';
 import { childPids } from '../helpers/process-ports.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
+import { getOk } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -44,18 +45,7 @@ after(async () => {
 });
 
 const read = (f: string) => readFileSync(`${pki.dir}/${f}`);
-function get(agent: Agent, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: proxy.port, servername: 'localhost', path, agent, ca: read('edge-ca.crt') }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`GET ${path}: ${res.statusCode} ${body}`))));
-    });
-    req.on('error', (err) => reject(new Error(`GET ${path}: ${err.message}`)));
-    req.end();
-  });
-}
+const get = (agent: Agent, path: string) => getOk(agent, proxy.port, read('edge-ca.crt'), path);
 type Status = { workers: { worker: number; pid: number; status?: { generation: number } }[] };
 const generations = async () => (await adminJson<Status>(socket, '/status')).body.workers.map((w) => w.status?.generation);
 

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { certificatesDer, identityOf } from '../../src/pki/index.js';
 import { issueCertificate, type IssuedCertificate, type IssueOptions } from '../../src/pki/dev/index.js';
@@ -115,5 +116,20 @@ export function askOnSocket(s: TLSSocket, path: string): Promise<string> {
     };
     s.on('data', onData);
     s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+}
+
+/** One GET over HTTPS on a keep-alive agent (servername localhost); resolves on a whole 200, rejects on anything else, naming the path. */
+export function getOk(agent: import('node:https').Agent, port: number, ca: Buffer, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, servername: 'localhost', path, agent, ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`GET ${path}: ${res.statusCode} ${body}`))));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => reject(new Error(`GET ${path}: ${err.message}`)));
+    req.end();
   });
 }
