@@ -3,14 +3,14 @@
  * a client certificate from the delegation CA, `use_identity_as_username`, and
  * an ACL file, so the broker authorizes by the minted certificate's CN.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './openssl-server.js';
 import { runCommand, type CommandResult } from './run-command.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
 
-export interface Mosquitto { port: number; output(): string; stop(): Promise<void> }
+export type Mosquitto = ServerProcess;
 
 export async function startMosquitto(o: { pkiDir: string; acl: string; extra?: string }): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-mosquitto-'));
@@ -44,25 +44,8 @@ export async function startMosquittoFromConfig(o: { conf: string; acl: string; p
   return launch(dir, port);
 }
 
-async function launch(dir: string, port: number): Promise<Mosquitto> {
-  const child: ChildProcess = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const deadline = Date.now() + 15_000;
-  while (!/mosquitto version [\d.]+ running/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+function launch(dir: string, port: number): Promise<Mosquitto> {
+  return startServerProcess({ command: 'mosquitto', args: ['-c', join(dir, 'mosquitto.conf')], ready: /mosquitto version [\d.]+ running/, port, dir });
 }
 
 /** mosquitto_pub through the proxy as `who`; `alpn` sends that ALPN protocol. */
