@@ -95,16 +95,23 @@ export function revokedSerials(der: Buffer): { issuer: Buffer; serials: string[]
   return { issuer, serials };
 }
 
-/** The intermediates a client sent after its leaf, from the live socket. */
-export function peerIntermediates(socket: TLSSocket): X509Certificate[] {
-  const out: X509Certificate[] = [];
+/** The certificates a client sent after its leaf, as DER, from the live socket. */
+export function peerChainDer(socket: TLSSocket): Buffer[] {
+  const out: Buffer[] = [];
   let c = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
   const seen = new Set<string>();
   while (c && c.raw && !seen.has(c.fingerprint256)) {
     seen.add(c.fingerprint256);
-    if (seen.size > 1) { try { out.push(new X509Certificate(c.raw)); } catch { /* skip */ } }
+    if (seen.size > 1) out.push(c.raw);
     if (!c.issuerCertificate || c.issuerCertificate === c) break;
     c = c.issuerCertificate;
   }
+  return out;
+}
+
+/** The intermediates a client sent after its leaf, from the live socket. */
+export function peerIntermediates(socket: TLSSocket): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const der of peerChainDer(socket)) { try { out.push(new X509Certificate(der)); } catch { /* skip */ } }
   return out;
 }

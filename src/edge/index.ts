@@ -13,6 +13,6 @@ export {
   type CertificateStoreEvent, type ServerCertificateStatus, type TrustStatus, type ReloadResult,
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
-export { peerIntermediates, type ClientTrust } from './client-trust.js';
+export { peerIntermediates, peerChainDer, type ClientTrust } from './client-trust.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';

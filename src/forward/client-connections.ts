@@ -10,9 +10,9 @@
  * period).
  */
 import { channel } from 'node:diagnostics_channel';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/index.js';
-import { buildProxyHeader, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { buildProxyHeader, peerChainDer, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
@@ -106,7 +106,7 @@ export class ClientConnections {
       return;
     }
     if (route.mode === 'http') {
-      if (conn.client && IDENTITY_HEADER_CODECS[route.header]?.sendsChain) conn.chain = peerChain(socket); // rfc9440
+      if (conn.client && IDENTITY_HEADER_CODECS[route.header]?.sendsChain) conn.chain = peerChainDer(socket); // rfc9440
       // below info nothing is logged: no listener, no log object per connection
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
@@ -232,16 +232,3 @@ function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined
   return undefined;
 }
 
-/** Intermediates the client sent after its leaf, as DER. */
-function peerChain(socket: TLSSocket): Buffer[] {
-  const out: Buffer[] = [];
-  let c = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
-  const seen = new Set<string>();
-  while (c && c.raw && !seen.has(c.fingerprint256)) {
-    seen.add(c.fingerprint256);
-    if (seen.size > 1) out.push(c.raw);
-    if (!c.issuerCertificate || c.issuerCertificate === c) break;
-    c = c.issuerCertificate;
-  }
-  return out;
-}
