@@ -13,7 +13,7 @@
  * pools) is owned by proxy.ts; the settings behind it need a restart
  * (config/reload-diff.ts names them).
  */
-import type { Config } from './config/index.js';
+import { listenersOf, type Config } from './config/index.js';
 import { AccessRules, ClientVerifier, type ClientTrust } from './edge/index.js';
 import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
 import type { Logger } from './observe/index.js';
@@ -76,7 +76,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
     routes: config.routes, upstreams: config.upstreams, clusters, minter,
     delegationCaCert: config.delegation && readFileSync(config.delegation.ca.cert),
   });
-  const router = new Router(config.routes);
+  const router = new Router(config.routes, listenersOf(config).map((l) => l.name));
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust,

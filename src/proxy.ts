@@ -7,9 +7,9 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import { configChanges, summarizeChanges, type Config } from './config/index.js';
+import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { FileWatch, ListenerSet, createEdgeCertificates, type EdgeCertificates, type ListenerStatus, type PreparedListeners } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, HttpForwarder } from './forward/index.js';
 import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
@@ -49,6 +49,8 @@ export interface ProxyOptions {
 export interface ProxyStatus {
   pid: number;
   listen: string;
+  /** every listener (`main` is `listen`) and its open connections */
+  listeners: ListenerStatus[];
   draining: boolean;
   config?: { file: string; digest: string; loadedAt: string };
   /** 1 at start, one more per config a reload applied */
@@ -61,7 +63,10 @@ export interface ProxyStatus {
 }
 
 export interface RunningProxy {
+  /** the address of `listen` (the main listener) */
   address: { host: string; port: number };
+  /** every listener's address bound, by name (`main` is `listen`) */
+  addresses(): Record<string, string>;
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
   /**
@@ -132,8 +137,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   if (ticketFile) {
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
-  const edge = new EdgeListener({
-    ...hostPortOf(config.listen),
+  // every port: `listen` and `listeners`, each an EdgeListener with these options (listener-set.ts)
+  const edge = new ListenerSet({ optionsFor: (spec) => ({
+    name: spec.name,
+    ...hostPortOf(spec.listen),
+    starttls: spec.starttls,
     // through `certificates`: a reload may bring a new certificate store
     // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
     contexts: {
@@ -142,26 +150,25 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
-    selectAlpn: (sni, offered) => {
+    selectAlpn: (sni, offered, listener) => {
       const g = current;
-      const route = g.router.forConnection(sni)?.primary;
+      const route = g.router.forConnection(sni, listener)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
       return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     maxConnections: config.limits.maxConnections,
-    onSecureConnection: (socket) => connections.handle(socket),
-    onClientError: (err, remoteAddress) => {
-      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
-      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
+    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onClientError: (err, remoteAddress, listener) => {
+      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
+      logger.info({ listener, remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
-    starttls: config.edge.starttls,
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
-  });
+  }) });
   /** the listener's default context follows the store's swaps; a trust change re-checks open connections */
   const adopt = (c: EdgeCertificates) => {
     c.attach(edge);
@@ -203,7 +210,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     connections.recheck(trust());
   };
   adopt(certificates);
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  await edge.prepare(listenersOf(config)).then((p) => p.commit(), async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  const address = edge.address(MAIN_LISTENER)!;
   current.start();
   let cas = caCertificates(config);
   metrics?.setSources({
@@ -214,7 +222,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: edge.addresses()[MAIN_LISTENER], listeners: edge.addresses(), routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -257,14 +265,18 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     let g: Generation;
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
     let certs: EdgeCertificates | undefined;
+    // new listeners are bound first (their connections wait for the swap); one that cannot bind refuses the reload
+    let ports: PreparedListeners | undefined;
     try {
+      ports = await edge.prepare(listenersOf(next));
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
       g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, previous: current });
     } catch (err) {
+      await ports?.abort();
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
     }
-    if (stopping) { await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
+    if (stopping) { await ports.abort(); await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
     const old = current;
     if (certs) {
       const oldCerts = certificates!;
@@ -274,6 +286,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       void oldCerts.stop();
     }
     current = g;
+    // the new listeners accept now that their routes are current; the removed ones stop accepting
+    ports.commit();
     g.start();
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
@@ -306,6 +320,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return {
       pid: process.pid,
       listen: `${address.host}:${address.port}`,
+      listeners: edge.status(),
       draining,
       config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
       generation: g.number,
@@ -357,6 +372,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   return {
     address, stop, minter, metrics, ready, status,
+    addresses: () => edge.addresses(),
     get certificates() { return certificates!; },
     generation: () => current.number,
     reloadRefused: () => { metrics?.reloads.inc({ outcome: 'failed' }); },

@@ -11,7 +11,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
-import type { Config } from '../config/index.js';
+import { MAIN_LISTENER, type Config } from '../config/index.js';
 import { buildProxyHeader, peerChainDer, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
@@ -69,8 +69,8 @@ export class ClientConnections {
     o.socket.once('close', () => this.open.delete(o.conn.id));
   }
 
-  /** Takes a client connection whose handshake is done. */
-  readonly handle = (socket: TLSSocket): void => {
+  /** Takes a client connection whose handshake is done, on listener `listener`. */
+  readonly handle = (socket: TLSSocket, listener: string): void => {
     const { logger, http } = this.o;
     const t0 = performance.now();
     const id = this.nextId++;
@@ -81,9 +81,9 @@ export class ClientConnections {
     const peer = this.o.peerOf(socket);
     const remoteAddress = peer.address;
     const verdict: ClientVerdict = g.verifier.verify(socket);
-    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
-    const routes = g.router.forConnection(sni);
-    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
+    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, listener, verdict, durationMs: performance.now() - t0 });
+    const routes = g.router.forConnection(sni, listener);
+    const base = { conn: id, listener, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
@@ -92,7 +92,7 @@ export class ClientConnections {
     }
     const route = routes.primary;
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, listener, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
@@ -110,9 +110,10 @@ export class ClientConnections {
       // below info nothing is logged: no listener, no log object per connection
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
-        const outcome = conn.revoked ? 'revoked' : 'closed';
-        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
-        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : 'closed';
+        const reason = conn.revoked ?? conn.retired;
+        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (reason) logger.warn({ ...base, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
       http.accept(socket, conn);
@@ -184,7 +185,7 @@ export class ClientConnections {
       // a reload that narrows a connection-mode route's access rule closes who it no longer admits
       // (http mode checks the rule of the current config on every request)
       if (verdict.ok && mode === 'connection') {
-        const route = g.router.forConnection(conn.sni)?.primary;
+        const route = g.router.forConnection(conn.sni, conn.listener)?.primary;
         const rule = route && g.access.refusedBy(route, client);
         if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
       }
@@ -197,14 +198,14 @@ export class ClientConnections {
   }
 
   /**
-   * After a reload: a connection-mode connection whose upstream, server or
-   * route the current generation no longer has may go on for `graceMs`, then
-   * is closed (logged as `retired`).
+   * After a reload: a connection whose listener the current generation no
+   * longer has, or a connection-mode one whose upstream, server or route it no
+   * longer has, may go on for `graceMs`, then is closed (logged as `retired`).
    */
   retireRemoved(graceMs: number): void {
     const g = this.o.routing();
     for (const o of this.open.values()) {
-      if (o.mode !== 'connection' || o.conn.revoked || o.conn.retired) continue;
+      if (o.conn.revoked || o.conn.retired) continue;
       const why = removedFor(o, g);
       if (!why) continue;
       o.conn.retired = `${why} by a reload`;
@@ -222,12 +223,14 @@ export class ClientConnections {
   }
 }
 
-/** Why an open connection-mode connection has lost what it uses in generation `g`, or undefined. */
+/** Why an open connection has lost what it uses in generation `g`, or undefined. */
 function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined {
+  if (o.conn.listener !== MAIN_LISTENER && !g.config.listeners.some((l) => l.name === o.conn.listener)) return `listener ${o.conn.listener} removed`;
+  if (o.mode !== 'connection') return undefined;
   const u = g.config.upstreams[o.upstream!];
   if (!u) return `upstream ${o.upstream} removed`;
   if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
-  const route = g.router.forConnection(o.conn.sni)?.primary;
+  const route = g.router.forConnection(o.conn.sni, o.conn.listener)?.primary;
   if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
   return undefined;
 }

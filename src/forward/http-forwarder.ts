@@ -270,7 +270,7 @@ export class HttpForwarder {
     if (!isNormalizedPath(path)) return { ok: false, status: 400, message: 'request path must not contain dot segments or encoded slashes', outcome: 'bad-path' };
     const routing = this.o.routing();
     // the connection's routes were computed by the router of its time; a reload since gives a new router
-    const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni);
+    const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni, conn.listener);
     const route = routes && routing.router.forRequest(routes, host, path);
     if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
     if (!conn.client && !route.allowAnonymous) {

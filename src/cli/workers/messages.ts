@@ -29,7 +29,7 @@ export type WorkerQuery = 'ready' | 'status' | 'metrics';
 export type WorkerMessage =
   /** sent first: a message that arrived before the worker listened for it would be lost */
   | { type: 'countersign:hello' }
-  | { type: 'countersign:ready'; listen: string }
+  | { type: 'countersign:ready'; listen: string; /** every listener's address, by name */ listeners?: Record<string, string> }
   | { type: 'countersign:answer'; id: number; result?: unknown; error?: string }
   /** one audit record: the primary writes the one chain */
   | { type: 'countersign:audit'; event: AuditEvent };

@@ -20,13 +20,14 @@ import { configChanges, type Config } from '../../config/index.js';
 import type { ReloadOutcome } from '../../observe/index.js';
 import { validateForReload } from '../config-reload.js';
 import { writePidFile } from '../pid-file.js';
+import { newListenersThatCannotBind } from './bind-check.js';
 import type { ConfigText } from './messages.js';
 
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
   /** logs the "countersign listening" line once every worker listens */
-  announce(listen: string): void;
+  announce(listen: string, listeners?: Record<string, string>): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
   admin?: string;
   /** audit: the primary writes the records its workers send */
@@ -119,7 +120,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       slot.ready = true;
       if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
       if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(m.listen); startAcme(); }
+      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(m.listen, m.listeners); startAcme(); }
     });
     w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
   };
@@ -240,8 +241,14 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     const v = await validateForReload(o.file, o.logger);
     if (!v.ok) return v.outcome;
     const restart = configChanges(running, v.loaded.config).restartRequired;
-    if (restart.length) {
-      const problems = restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`);
+    // a listener whose address is taken would fail in every worker (the sockets are bound here, by node:cluster):
+    // refused before any worker tries, so that no worker is replaced by one that cannot start
+    const unbindable = await newListenersThatCannotBind(running, v.loaded.config);
+    if (restart.length || unbindable.length) {
+      const problems = [
+        ...restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`),
+        ...unbindable,
+      ];
       o.logger.error({ outcome: 'failed', problems, file: o.file }, 'reload refused; the running config keeps serving');
       return { ok: false, outcome: 'failed', reason: `reload refused: ${problems.join('; ')}`, problems };
     }

@@ -61,7 +61,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     return 1;
   }
   process.removeListener('message', early);
-  send({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}` });
+  send({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}`, listeners: proxy.addresses() });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = () => {
