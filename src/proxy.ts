@@ -11,7 +11,7 @@ import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Confi
 import { DelegationMinter } from './delegation/index.js';
 import { FileWatch, ListenerSet, createEdgeCertificates, type EdgeCertificates, type ListenerStatus, type PreparedListeners } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, HttpForwarder } from './forward/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, HttpForwarder, serverFirstDialer } from './forward/index.js';
 import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
@@ -161,9 +161,16 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     onSecureConnection: (socket, listener) => connections.handle(socket, listener),
     onClientError: (err, remoteAddress, listener) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
+      // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
+      const diagnosis = findDiagnosis(err);
+      if (err.code?.startsWith('ERR_UPSTREAM')) {
+        logger.warn({ listener, remoteAddress, outcome: 'upstream-unavailable', reason: err.message, ...(diagnosis ? diagnosisFields(diagnosis) : {}) }, 'handshake failed');
+        return;
+      }
       logger.info({ listener, remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
+    dialServerFirst: serverFirstDialer(() => current),
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions

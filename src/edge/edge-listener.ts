@@ -10,6 +10,8 @@ import { CountersignError } from '../errors.js';
 import { readClientHello, type ClientHello } from './client-hello.js';
 import { answerPostgresStarttls, peekBytes, readPrefix, type EdgeStarttls } from './preamble.js';
 import { parseProxyHeader, unmap, V2_MAX, type Endpoint } from './proxy-protocol.js';
+import { relayServerFirst, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream } from './server-first.js';
+import { isServerFirst } from '../config/index.js';
 
 const PEER = Symbol('countersign.peer');
 type RawSocket = Socket & { [PEER]?: Endpoint };
@@ -56,6 +58,12 @@ export interface EdgeListenerOptions {
   proxyProtocol?: { trusted(address: string): boolean };
   /** what comes before TLS on this listener (PostgreSQL SSLRequest); `retarget` may change it */
   starttls?: EdgeStarttls;
+  /**
+   * Where the server speaks first (`starttls: mysql | nats`): opens the
+   * upstream of listener `listener`'s route and reads its greeting, for the
+   * client `peer` that connected to `local` (server-first.ts).
+   */
+  dialServerFirst?: (listener: string, peer: Endpoint, local: Endpoint) => Promise<ServerFirstUpstream>;
   /** session-ticket keys (48 bytes) shared with the other worker processes */
   ticketKeys?: Buffer;
   /**
@@ -144,14 +152,17 @@ export class EdgeListener {
       if (pp && pp.trusted(socketPeer.address)) {
         const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
         if (!h.local && h.source) raw[PEER] = unmap(h.source);
-      } else if (pp) {
+      } else if (pp && !isServerFirst(this.current.starttls)) {
         // the first byte of a v2 (\r) or v1 ("P") header is never that of TLS or PostgreSQL
+        // (where the server speaks first the client waits for it: relayServerFirst looks instead)
         const first = await peekBytes(raw, 1);
         if (first[0] === 0x0d || first[0] === 0x50) {
           throw new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header from ${socketPeer.address}, which is not in edge.proxyProtocol.trusted`);
         }
       }
-      if (this.current.starttls === 'postgres') await answerPostgresStarttls(raw);
+      const starttls = this.current.starttls;
+      if (starttls === 'postgres') await answerPostgresStarttls(raw);
+      else if (starttls === 'mysql' || starttls === 'nats') await this.serverFirst(raw, starttls, Boolean(pp && !pp.trusted(socketPeer.address)));
       const hello = await readClientHello(raw, { timeoutMs: this.o.handshakeTimeoutMs });
       clearTimeout(timer);
       if (raw.destroyed) return;
@@ -163,8 +174,33 @@ export class EdgeListener {
       if (raw.destroyed) return;
       const e = err as Error & { code?: string };
       this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address, this.current.name);
-      raw.destroy();
+      // a protocol error written with end() goes out before the socket is destroyed
+      if (raw.writableEnded && !raw.writableFinished) {
+        raw.once('finish', () => raw.destroy());
+        setTimeout(() => raw.destroy(), 1000).unref();
+      } else {
+        raw.destroy();
+      }
     }
+  }
+
+  /**
+   * A server-first listener: the upstream is dialled now (the forwarder's
+   * `dialServerFirst`), its greeting relayed, the client's TLS request read
+   * (server-first.ts). Within the same handshake timeout as the rest.
+   */
+  private async serverFirst(raw: RawSocket, protocol: ServerFirstProtocol, proxyProtocolRefused: boolean): Promise<void> {
+    const dial = this.o.dialServerFirst;
+    if (!dial) throw new CountersignError('ERR_EDGE_PREAMBLE', `listener ${this.current.name}: starttls ${protocol} without an upstream dialler`);
+    let upstream: ServerFirstUpstream;
+    try {
+      upstream = await dial(this.current.name, raw[PEER] ?? unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 }), { address: raw.localAddress ?? '', port: raw.localPort ?? 0 });
+    } catch (err) {
+      if (!raw.destroyed) raw.end(serverFirstError(protocol, 'the database is unavailable; try again later'));
+      throw err;
+    }
+    if (raw.destroyed) { upstream.abort(); return; }
+    await relayServerFirst(raw, protocol, upstream, { proxyProtocolRefused });
   }
 
   /**

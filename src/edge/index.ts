@@ -17,3 +17,6 @@ export { FileWatch } from './file-watch.js';
 export { peerIntermediates, peerChainDer, type ClientTrust } from './client-trust.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';
+export * as mysqlWire from './mysql-wire.js';
+export * as natsWire from './nats-wire.js';
+export { serverFirstOf, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream, type ServerFirstHandover } from './server-first.js';

@@ -12,7 +12,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
 import { MAIN_LISTENER, type Config } from '../config/index.js';
-import { buildProxyHeader, peerChainDer, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { buildProxyHeader, peerChainDer, peerIntermediates, serverFirstOf, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
@@ -20,6 +20,7 @@ import { forwardConnection } from './connection-forwarder.js';
 import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
 import type { UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
+import type { ServerFirstDial } from './server-first-dial.js';
 
 /** published after each verification: `{ id, sni, verdict, durationMs }` */
 export const handshakeChannel = channel('countersign:edge:handshake');
@@ -142,6 +143,14 @@ export class ClientConnections {
       socket.destroy();
       return;
     }
+    // a server-first listener: the upstream was dialled as the client connected; it must be this route's
+    const handover = serverFirstOf<ServerFirstDial>(socket);
+    if (handover && handover.upstream.cluster !== binding.cluster) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'reloaded', bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'a reload changed the upstream during the client\'s handshake; it may reconnect' }, 'client refused');
+      socket.destroy();
+      return;
+    }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
     const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
@@ -156,6 +165,7 @@ export class ClientConnections {
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
       idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+      over: handover && { socket: handover.upstream.socket, server: handover.upstream.server, request: handover.request },
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
       this.publish({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
