@@ -10,9 +10,11 @@
  * `docBlock(file, name)` returns that block's text; a missing or repeated name
  * throws, so renaming or deleting a block fails the test that runs it.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { REPO_ROOT } from './proxy-process.js';
+import { readFileSync, readdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { CLI, REPO_ROOT } from './proxy-process.js';
+import { runCommand, type CommandResult } from './run-command.js';
 
 export interface DocBlock {
   /** the markdown file, relative to the repository root */
@@ -87,4 +89,28 @@ export function commandArgs(block: DocBlock, program: string): string[] {
   const lines = shellCommands(block).filter((l) => l.split(/\s+/)[0] === program);
   if (lines.length !== 1) throw new Error(`${block.file}:${block.line}: ${lines.length} command lines start with ${program} (expected one)`);
   return lines[0].split(/\s+/).slice(1).filter((w) => !w.includes('…'));
+}
+
+/** A block's commands except those starting with `program` (a server the test starts itself). */
+export function commandsBesides(block: DocBlock, program: string): string[] {
+  return shellCommands(block).filter((l) => l.split(/\s+/)[0] !== program);
+}
+
+let shimDir: string | undefined;
+
+/** PATH with `countersign` (this clone's CLI, run by this Node) first, as an installed package puts it. */
+function pathWithCli(): string {
+  if (!shimDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-bin-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'countersign'), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`, { mode: 0o755 });
+    shimDir = dir;
+  }
+  return [shimDir, process.env.PATH].join(delimiter);
+}
+
+/** Runs shell commands as a user types them (sh -e: the first failure stops), in `cwd`, with `countersign` on PATH. */
+export function runShell(commands: string | string[], o: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CommandResult> {
+  const script = Array.isArray(commands) ? commands.join('\n') : commands;
+  return runCommand('sh', ['-ec', script], { cwd: o.cwd, env: { ...process.env, ...o.env, PATH: pathWithCli() }, timeoutMs: o.timeoutMs ?? 60_000 });
 }

@@ -35,11 +35,15 @@ export async function makePki(prefix = 'countersign-pki-'): Promise<TestPki> {
  * one is named) are copied next to it. Mode 0755, so a server that drops
  * privileges (Mosquitto started as root) can enter it. `pki.dir` is `certs/`.
  */
-export async function makeWorkdir(o: { example?: string } = {}): Promise<{ dir: string; pki: TestPki }> {
+export async function makeWorkdir(o?: { example?: string }): Promise<{ dir: string; pki: TestPki }>;
+/** `pki: false`: `certs/` is left for the doc's own `countersign certs init --out certs`. */
+export async function makeWorkdir(o: { example?: string; pki: false }): Promise<{ dir: string }>;
+export async function makeWorkdir(o: { example?: string; pki?: boolean } = {}): Promise<{ dir: string; pki?: TestPki }> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-workdir-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   await chmod(dir, 0o755);
   if (o.example) await cp(join(REPO_ROOT, 'examples', o.example), dir, { recursive: true });
+  if (o.pki === false) return { dir };
   const certs = join(dir, 'certs');
   await mkdir(certs, { recursive: true });
   return { dir, pki: await pkiIn(certs) };

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { makeWorkdir, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { exampleConfig } from '../helpers/examples.js';
 import { docEtcdFlags, etcdctl, startEtcdCluster, type EtcdCluster } from '../helpers/etcd.js';
-import { commandArgs, docBlock } from '../helpers/doc-blocks.js';
+import { commandArgs, docBlock, runShell } from '../helpers/doc-blocks.js';
 import { runCommand } from '../helpers/run-command.js';
 
 for (const doc of ['examples/etcd/README.md', 'docs/unaware-backends.md']) {
@@ -35,7 +35,7 @@ for (const doc of ['examples/etcd/README.md', 'docs/unaware-backends.md']) {
       proxy = await startProxyProcess(await writeConfig(pki.dir, config));
       // the doc's setup as written; only the proxy's port is this test's
       const setup = docBlock(doc, 'etcd-roles').text.replaceAll('localhost:2379', `localhost:${proxy.port}`);
-      const r = await runCommand('sh', ['-ec', setup], { cwd: work.dir, timeoutMs: 60_000 });
+      const r = await runShell(setup, { cwd: work.dir });
       assert.equal(r.code, 0, `${doc}: the etcd-roles block failed:\n${r.stdout}${r.stderr}`);
     });
     after(async () => { await proxy?.stop(); await etcd?.stop(); });
