@@ -36,6 +36,7 @@ export class SeenIntermediates {
   /** Keeps every certificate above the leaf of a path OpenSSL and the trust verified. */
   remember(path: ClientPath): void {
     for (const p of path.slice(1)) {
+      if (p.selfIssued) continue; // a root: only a configured CA can anchor a path anyway
       const fp = p.x509.fingerprint256;
       if (this.byFingerprint.get(fp)) continue; // known (the get refreshes its recency)
       this.byFingerprint.set(fp, p.x509);
