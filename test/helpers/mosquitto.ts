@@ -53,7 +53,7 @@ export function mosquittoPub(port: number, pkiDir: string, who: string, topic: s
   return runCommand('mosquitto_pub', [
     '-h', 'localhost', '-p', String(port), '--cafile', `${pkiDir}/edge-ca.crt`, '--cert', `${pkiDir}/${who}.crt`, '--key', `${pkiDir}/${who}.key`,
     ...(alpn ? ['--tls-alpn', alpn] : []), '-t', topic, '-m', message, '-q', '1', '-d',
-  ], { timeoutMs: 15_000 });
+  ], { timeoutMs: 60_000 });
 }
 
 /** mosquitto_sub through the proxy as `who`: waits for `count` messages (or the timeout). */

@@ -24,5 +24,5 @@ export async function startRedis(o: { conf: string; pkiDir: string }): Promise<R
 export function redisCli(port: number, pkiDir: string, who: string, args: string[], caFile = `${pkiDir}/edge-ca.crt`): Promise<CommandResult> {
   return runCommand('redis-cli', [
     '--tls', '-h', 'localhost', '-p', String(port), '--cacert', caFile, '--cert', `${pkiDir}/${who}.crt`, '--key', `${pkiDir}/${who}.key`, ...args,
-  ], { timeoutMs: 15_000 });
+  ], { timeoutMs: 60_000 });
 }

@@ -18,7 +18,7 @@ export async function startServerProcess(o: { command: string; args: string[]; r
     if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
     await rm(o.dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   while (!o.ready.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) { await stop(); throw new Error(`${o.command} did not start: ${out}`); }
     await new Promise((r) => setTimeout(r, 50));
