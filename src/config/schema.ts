@@ -47,6 +47,21 @@ export const DEFAULTS = {
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
+  /** how often the renewal loop looks at certificates even when nothing is due (certmagic: 10 min) */
+  acmeRenewCheckInterval: '10m',
+  /** renew when this fraction of a certificate's lifetime remains (certmagic's 1/3) */
+  acmeRenewalWindowRatio: 1 / 3,
+  /** first retry delay after a failed issuance or renewal (doubles, jittered) */
+  acmeRetryMin: '1m',
+  /** cap of that retry delay */
+  acmeRetryMax: '1h',
+  /** first and longest wait between polls of a pending challenge or order */
+  acmePollMin: '500ms',
+  acmePollMax: '5s',
+  /** a challenge or order still pending this long fails the attempt */
+  acmeValidationTimeout: '2m',
+  /** per HTTP request to the ACME server */
+  acmeRequestTimeout: '30s',
   healthType: 'tls',
   healthInterval: '5s',
   healthTimeout: '2s',
@@ -121,7 +136,7 @@ const acmeSchema = z.strictObject({
   storage: z.union([file, z.strictObject({ etcd: etcdStorageSchema.describe('etcd over mTLS, shared by a fleet: one instance orders each certificate (an etcd lease is the lock), every instance serves it') })])
     .describe('directory for the account key, certificates and keys (0600), reused after a restart; or `{ etcd: { endpoints, prefix, tls } }` to share them across instances'),
   eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
-  renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
+  renewCheckInterval: duration(DEFAULTS.acmeRenewCheckInterval).describe('how often the renewal loop looks at the certificates'),
 });
 
 /**
