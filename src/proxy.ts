@@ -9,10 +9,10 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, HttpForwarder } from './forward/index.js';
-import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
+import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
@@ -58,6 +58,8 @@ export interface ProxyStatus {
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
   upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
+  /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
+  connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
 }
 
 export interface RunningProxy {
@@ -107,7 +109,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     routing: () => current, logger,
     maxHeaderSize: config.limits.maxHeaderSize,
     requestTimeoutMs: config.timeouts.request,
-    idleTimeoutMs: config.timeouts.idle,
+    keepAliveTimeoutMs: config.timeouts.keepAlive,
     maxPools: config.limits.agentsPerUpstream,
     maxHeaderCount: config.limits.maxHeaderCount,
     http2Resets: config.limits.http2Resets,
@@ -132,6 +134,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   if (ticketFile) {
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
+  const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
+  if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
+  const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
     // through `certificates`: a reload may bring a new certificate store
@@ -149,7 +154,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
-    maxConnections: config.limits.maxConnections,
+    maxConnections: limit.max,
+    onLimit: limitLog.refused,
     onSecureConnection: (socket) => connections.handle(socket),
     onClientError: (err, remoteAddress) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
@@ -214,7 +220,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -233,6 +239,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     edge.destroyAll();
     http.destroy();
     connections.stop();
+    limitLog.stop();
     await closed;
     ticketWatch?.close();
     await certificates!.stop();
@@ -323,6 +330,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         })),
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+      connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
     };
   };
 

@@ -1,8 +1,8 @@
 export { createLogger, silentLogger, REDACT_PATHS, type Logger, type LoggerOptions } from './logger.js';
 export { onReopen, reopenFiles, type ReopenFn, type ReopenResult } from './reopen.js';
 export {
-  connectionChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel, handshakeFailedChannel, auditWriteFailureChannel,
-  type ConnectionEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent, type HandshakeFailedEvent, type AuditWriteFailureEvent,
+  connectionChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel, handshakeFailedChannel, auditWriteFailureChannel, connectionRefusedChannel,
+  type ConnectionEvent, type ConnectionRefusedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent, type HandshakeFailedEvent, type AuditWriteFailureEvent,
 } from './channels.js';
 export { ProxyMetrics, aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsSources, type MetricsJson } from './metrics.js';
 export { caCertificates, commonName, type CaKind, type CaCertificateExpiry } from './certificate-expiry.js';
