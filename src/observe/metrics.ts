@@ -11,6 +11,8 @@
  */
 import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { EventLoopDelaySampler } from './event-loop-delay.js';
 import {
   auditWriteFailureChannel, connectionChannel, connectionRefusedChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
   type ConnectionEvent, type ConnectionRefusedEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
@@ -23,6 +25,9 @@ export interface MetricsSources {
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
 }
+
+/** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
+const LOOP_DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -46,8 +51,21 @@ export class ProxyMetrics {
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly auditFailures = new Counter({ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', registers: [this.registry] });
 
+  readonly loopDelay = new Histogram({ name: 'countersign_event_loop_delay_seconds', help: 'how late a timer due every 10 ms ran: time a connection or request waited for the event loop (long synchronous work, GC, CPU not given)', buckets: LOOP_DELAY_BUCKETS, registers: [this.registry] });
+  private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+
   constructor(o: { defaultMetrics?: boolean } = {}) {
     const self = this;
+    new Gauge({
+      name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
+        self.lastElu = now;
+      },
+    });
+    this.loopSampler.start();
     new Counter({
       name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
       collect() { this.reset(); this.inc(self.sources.minter?.().hits ?? 0); },
@@ -119,6 +137,7 @@ export class ProxyMetrics {
   get contentType(): string { return this.registry.contentType; }
 
   close(): void {
+    this.loopSampler.stop();
     for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
     this.subscriptions.length = 0;
   }
