@@ -11,12 +11,12 @@ import { configChanges, summarizeChanges, type Config } from './config/index.js'
 import { DelegationMinter } from './delegation/index.js';
 import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, HttpForwarder } from './forward/index.js';
+import { ClientConnections, loadHttpForwarder, type HttpForwarder } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
-import { caCertificates, commonName, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
+import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
 
 export { handshakeChannel } from './forward/index.js';
 
@@ -88,7 +88,7 @@ export interface RunningProxy {
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
-  const metrics = wantMetrics ? new ProxyMetrics() : undefined;
+  const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -104,19 +104,26 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   /** THE reference: what new connections and requests are routed and bound by */
   let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust }).catch((err) => { minter?.stop(); throw err; });
 
-  // always there: a reload may add the first http route
-  const http = new HttpForwarder({
-    routing: () => current, logger,
-    maxHeaderSize: config.limits.maxHeaderSize,
-    requestTimeoutMs: config.timeouts.request,
-    keepAliveTimeoutMs: config.timeouts.keepAlive,
-    maxPools: config.limits.agentsPerUpstream,
-    maxHeaderCount: config.limits.maxHeaderCount,
-    http2Resets: config.limits.http2Resets,
-    http1: config.http.http1,
-  });
+  // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
+  let http: HttpForwarder | undefined;
+  const loadHttpFor = async (c: Config): Promise<void> => {
+    if (http || !c.routes.some((r) => r.mode === 'http')) return;
+    const Forwarder = await loadHttpForwarder();
+    // limits and timeouts need a restart: the start config's are the ones in force
+    http ??= new Forwarder({
+      routing: () => current, logger,
+      maxHeaderSize: config.limits.maxHeaderSize,
+      requestTimeoutMs: config.timeouts.request,
+      keepAliveTimeoutMs: config.timeouts.keepAlive,
+      maxPools: config.limits.agentsPerUpstream,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      http2Resets: config.limits.http2Resets,
+      http1: config.http.http1,
+    });
+  };
+  await loadHttpFor(config).catch(async (err) => { await current.stop(); minter?.stop(); throw err; });
   const connections = new ClientConnections({
-    routing: () => current, http, logger,
+    routing: () => current, http: () => http, logger,
     peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
@@ -229,15 +236,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const closed = edge.stopAccepting();
     await current.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
-    http.close().catch(() => {});
+    http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
     while (edge.openConnections > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      http.closeIdle(); // keep-alive connections go as soon as their last request is done
+      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
     }
     const left = edge.openConnections;
     edge.destroyAll();
-    http.destroy();
+    http?.destroy();
     connections.stop();
     limitLog.stop();
     await closed;
@@ -267,6 +274,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
       g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, previous: current });
+      // the first http-mode route: its forwarder is there before a connection can be routed to it
+      await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
@@ -284,7 +293,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     g.start();
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
-    for (const c of old.clusters.values()) http.retireCluster(c);
+    for (const c of old.clusters.values()) http?.retireCluster(c);
     // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
     connections.recheck(trust());
     connections.retireRemoved(next.timeouts.shutdownGrace);

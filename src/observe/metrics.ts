@@ -148,4 +148,3 @@ export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string
   return AggregatorRegistry.aggregate(perWorker).metrics();
 }
 
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
