@@ -5,7 +5,7 @@ export {
   type ConnectionEvent, type ConnectionRefusedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent, type HandshakeFailedEvent, type AuditWriteFailureEvent,
 } from './channels.js';
 export type { ProxyMetrics, MetricsSources, MetricsJson } from './metrics.js';
-export { loadMetrics, aggregateMetrics, METRICS_CONTENT_TYPE } from './metrics-loader.js';
+export { loadMetrics, aggregateMetrics, auditMetricsJson, METRICS_CONTENT_TYPE } from './metrics-loader.js';
 export { caCertificates, commonName, type CaKind, type CaCertificateExpiry } from './certificate-expiry.js';
 export { startAdminServer, type Readiness, type ReloadOutcome, type AdminHandlers, type AdminServerOptions, type RunningAdminServer } from './admin-server.js';
 export { ADMIN_REQUEST_HEADER, adminGuard, adminHostAccepts, type AdminGuard } from './admin-guard.js';

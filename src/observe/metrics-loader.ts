@@ -16,3 +16,8 @@ export const loadMetrics = () => import('./metrics.js');
 export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string> {
   return (await loadMetrics()).aggregateMetrics(perWorker);
 }
+
+/** The audit log's failure counter as metrics JSON (the primary's own, summed with the workers'). */
+export async function auditMetricsJson(failureCount: number): Promise<MetricsJson> {
+  return (await loadMetrics()).auditMetricsJson(failureCount);
+}
