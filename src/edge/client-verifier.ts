@@ -4,19 +4,26 @@
  * (rejectUnauthorized: false) so that the reason can be logged precisely and,
  * in http mode, answered with a 4xx body.
  */
-import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { peerIntermediates, type ClientTrust } from './client-trust.js';
+import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust } from './client-trust.js';
+import { SeenIntermediates } from './seen-intermediates.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
 export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'denied identity' | 'malformed certificate' | 'invalid certificate' | 'chain too deep' | 'not allowed';
 
 export type ClientVerdict =
-  | { ok: true; client: CertificateInfo | undefined }
+  | { ok: true; client: CertificateInfo | undefined; path?: ClientPath }
   | { ok: false; reason: RefusalReason; detail: string; client?: CertificateInfo };
+
+/** What an admitted connection keeps for its re-checks: the client and the path it was admitted by. */
+export interface Admitted {
+  client: CertificateInfo;
+  /** leaf first, up to a configured CA (mode any: the leaf alone); absent without a client trust */
+  path?: ClientPath;
+}
 
 export interface ClientVerifierOptions {
   mode: ClientAuthMode;
@@ -29,6 +36,11 @@ export interface ClientVerifierOptions {
   cacheSize?: number;
   /** the client trust of now (CRLs, CAs): checked on every connection, resumed or not */
   trust?: () => ClientTrust;
+  /**
+   * intermediates seen in verified paths, shared across generations: a resumed
+   * session carries only the leaf, so its path is built again from these
+   */
+  intermediates?: SeenIntermediates;
   /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth; its default is the schema's) */
   maxChainDepth: number;
 }
@@ -47,15 +59,17 @@ const OPENSSL_REASONS = new Map<string, RefusalReason>([
 export class ClientVerifier {
   private readonly deny: Set<string>;
   private readonly cache: LRUCache<string, CertificateInfo>;
+  private readonly intermediates: SeenIntermediates;
   /**
-   * The trust digest under which a cached client was found issued by a
-   * configured CA: a returning client skips the signature check (≈90 µs) until
-   * the CA or CRL files change. Weak, so it goes with the cache entry.
+   * The path a cached client was found to chain by, and the trust digest it was
+   * built under: a returning client skips the signature checks (≈90 µs each)
+   * until the CA or CRL files change. Weak, so it goes with the cache entry.
    */
-  private readonly issuedUnder = new WeakMap<CertificateInfo, string>();
+  private readonly paths = new WeakMap<CertificateInfo, { digest: string; path: ClientPath }>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
     this.cache = new LRUCache({ max: opts.cacheSize ?? 2_000 });
+    this.intermediates = opts.intermediates ?? new SeenIntermediates();
   }
 
   get mode(): ClientAuthMode { return this.opts.mode; }
@@ -82,35 +96,72 @@ export class ClientVerifier {
       return { ok: false, reason: OPENSSL_REASONS.get(code) ?? 'invalid certificate', detail: code, client };
     }
     const trust = this.opts.trust?.();
-    if (this.opts.mode !== 'any' && trust && !this.issuedByCa(client, x, trust)) {
-      // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
-      // Node completes the peer's chain with the issuers from the CA store, root included.
-      const above = peerIntermediates(socket);
-      const depth = this.opts.maxChainDepth;
-      if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
-      // A resumed session restores OpenSSL's old verdict: the chain must still reach a CA configured now.
-      if (socket.isSessionReused() && !trust.chainsToCa(x, above)) return { ok: false, reason: 'unknown CA', detail: 'resumed session: the chain no longer verifies to edge.clientAuth.ca', client };
+    if (!trust) return this.checks(client, undefined, undefined, now);
+    if (this.opts.mode === 'any' || !trust.hasCas) return this.checks(client, [pathCertificate(x)], trust, now);
+    const memo = this.paths.get(client);
+    let path = memo?.digest === trust.digest ? memo.path : undefined;
+    if (!path) {
+      // A resumed session restores OpenSSL's old verdict and carries the leaf only: the
+      // path is built again, under the CAs configured now, from intermediates seen before.
+      const reused = socket.isSessionReused();
+      const sent = reused ? [] : peerIntermediates(socket);
+      path = trust.pathOf(x, (issuerKey) => [...sent, ...this.intermediates.named(issuerKey)]);
+      if (!path) {
+        return {
+          ok: false, reason: 'unknown CA', client,
+          detail: reused
+            ? 'resumed session: the chain does not verify to edge.clientAuth.ca now (or its intermediates are not known to this process: add them to edge.clientAuth.ca)'
+            : 'the chain does not verify to edge.clientAuth.ca',
+        };
+      }
+      if (!reused) this.intermediates.remember(path);
+      this.paths.set(client, { digest: trust.digest, path });
     }
-    return this.recheck(client, trust, now);
+    const depth = this.opts.maxChainDepth;
+    if (path.length - 1 > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${path.length - 1} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
+    return this.checks(client, path, trust, now);
   }
 
-  private issuedByCa(client: CertificateInfo, x: X509Certificate, trust: ClientTrust): boolean {
-    if (this.issuedUnder.get(client) === trust.digest) return true;
-    if (!trust.issuedByCa(x)) return false;
-    this.issuedUnder.set(client, trust.digest);
-    return true;
+  /**
+   * An open connection checked again (the CRLs, the CAs or the deny list
+   * changed): its path is built again under `trust` from the certificates it
+   * was admitted by, then every check that depends on time and trust is made.
+   */
+  recheck(admitted: Admitted, trust = this.opts.trust?.(), now = Date.now()): ClientVerdict {
+    const { client } = admitted;
+    if (!trust || !admitted.path) return this.checks(client, admitted.path, trust, now);
+    let path = admitted.path;
+    if (this.opts.mode !== 'any' && trust.hasCas) {
+      const above = path.slice(1).map((p) => p.x509);
+      const rebuilt = trust.pathOf(path[0].x509, (issuerKey) => [...above, ...this.intermediates.named(issuerKey)]);
+      if (!rebuilt) return { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      path = rebuilt;
+    }
+    return this.checks(client, path, trust, now);
   }
 
   /**
    * The checks that depend on time and on trust that can change, and so are made
    * for every connection (a resumed session skips OpenSSL's) and again for open
-   * connections when the CRLs change: revocation, validity, the deny list.
+   * connections when the CRLs change: revocation of every certificate of the
+   * path, validity, the deny list.
    */
-  recheck(client: CertificateInfo, trust = this.opts.trust?.(), now = Date.now()): ClientVerdict {
-    if (trust?.isRevoked(client.fields)) return { ok: false, reason: 'revoked', detail: 'serial is listed by the CRL of its issuer', client };
+  private checks(client: CertificateInfo, path: ClientPath | undefined, trust: ClientTrust | undefined, now: number): ClientVerdict {
+    const revoked = path && trust?.revokedIn(path);
+    if (revoked) {
+      const detail = revoked === path[0]
+        ? 'serial is listed by the CRL of its issuer'
+        : `the CA certificate "${revoked.subject}" above the leaf (serial ${revoked.serial.toUpperCase()}) is listed by the CRL of its issuer`;
+      return { ok: false, reason: 'revoked', detail, client };
+    }
+    // the CAs above the leaf: OpenSSL checked their validity at the full handshake, not since
+    for (const ca of path?.slice(1) ?? []) {
+      if (now > ca.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `the CA certificate "${ca.subject}" above the leaf expired at ${ca.notAfter.toISOString()}`, client };
+      if (now < ca.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `the CA certificate "${ca.subject}" above the leaf is valid from ${ca.notBefore.toISOString()}`, client };
+    }
     if (now > client.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `expired at ${client.notAfter.toISOString()}`, client };
     if (now < client.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `valid from ${client.notBefore.toISOString()}`, client };
     if (this.deny.has(client.identity)) return { ok: false, reason: 'denied identity', detail: 'identity is on edge.deny', client };
-    return { ok: true, client };
+    return { ok: true, client, path };
   }
 }

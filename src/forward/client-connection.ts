@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig } from '../config/index.js';
+import type { ClientPath } from '../edge/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
@@ -10,6 +11,8 @@ export interface ClientConnection {
   id: number;
   /** the verified client certificate; undefined for an anonymous client */
   client: CertificateInfo | undefined;
+  /** the verified path the client was admitted by (leaf first), for its re-checks */
+  path?: ClientPath;
   /** certificates the client sent after its leaf (for Client-Cert-Chain) */
   chain: Buffer[];
   sni: string | undefined;

@@ -78,8 +78,6 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-/** `host:port` → its parts: the config's one parser (config/host-port.ts) */
-export const parseHostPort = hostPortOf;
 
 let nextClusterId = 1;
 
@@ -116,7 +114,7 @@ export class UpstreamCluster {
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
     this.tlsDigest = upstreamTlsDigest(opts);
-    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
+    this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
 

@@ -9,7 +9,9 @@
  *   extension for alice is refused (ERR_DELEGATION_UNTRUSTED_ISSUER);
  * - alice connecting directly is refused, unless the server runs with --allow-direct;
  * - through a second countersign whose delegation CA is a per-instance
- *   intermediate under a pinned root, alice is identified too.
+ *   intermediate under a pinned root, alice is identified too;
+ * - a TLS session resumed after its minted certificate expired is refused
+ *   (the validity checks hold on every request, not once per TLS session).
  *
  * Every example server takes the same command line (see backends/README.md).
  */
@@ -22,7 +24,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate } from '../../src/pki/dev/index.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
+import { loadSigningCa } from '../../src/pki/key-material.js';
 import { DELEGATION_OID, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
+import { createCaSigner } from '../../src/delegation/ca-signer.js';
+import { mintCertificate } from '../../src/delegation/certificate-minter.js';
+import { KeyPool } from '../../src/delegation/key-pool.js';
+import { connect as tlsConnect } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
+import { untilPast } from './wait.js';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from './proxy-process.js';
 import { runCommand, type CommandResult } from './run-command.js';
 
@@ -64,6 +73,41 @@ function json(r: CommandResult): { status: number; body: Record<string, string> 
   let body: Record<string, string>;
   try { body = JSON.parse(text); } catch { throw new Error(`not JSON (status ${status}): ${text} ${r.stderr}`); }
   return { status, body };
+}
+
+interface RawResponse { status: number; body: Record<string, string>; reused: boolean; session?: Buffer }
+
+/**
+ * One HTTP/1.1 request on a fresh TLS 1.2 connection presenting `cert`, offering
+ * `session` for resumption by session id (no tickets: the server keeps the
+ * session, as a server-side session cache does); resolves with the answer and
+ * whether the session was resumed, or rejects when the handshake fails.
+ */
+function requestOnce(port: number, ca: string, cert: { certPem: string; keyPem: string }, path: string, session?: Buffer): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let newSession: Buffer | undefined = session;
+    const s = tlsConnect({
+      host: '127.0.0.1', port, servername: 'localhost', ca, cert: cert.certPem, key: cert.keyPem,
+      maxVersion: 'TLSv1.2', secureOptions: cryptoConstants.SSL_OP_NO_TICKET, session, ALPNProtocols: ['http/1.1'],
+    });
+    s.on('session', (b: Buffer) => { newSession = b; });
+    let data = '';
+    let reused = false;
+    s.once('secureConnect', () => {
+      reused = s.isSessionReused();
+      s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    });
+    s.on('data', (d: Buffer) => { data += d.toString('utf8'); });
+    s.once('error', reject);
+    s.once('close', () => {
+      const head = data.indexOf('\r\n\r\n');
+      if (head < 0) { reject(new Error(`no HTTP answer (${data.length} bytes)`)); return; }
+      const status = Number(data.split(' ')[1]);
+      let body: Record<string, string>;
+      try { body = JSON.parse(data.slice(head + 4)); } catch { reject(new Error(`not JSON (status ${status}): ${data}`)); return; }
+      resolve({ status, body, reused, session: newSession });
+    });
+  });
 }
 
 /**
@@ -197,5 +241,25 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     assert.equal(r.body.identity, aliceIdentity);
     // the pinned key that vouched: the root (found through the intermediate), or the intermediate when pinned itself
     assert.equal(r.body.proxy, opts.pinIntermediate ? intermediateIdentity : rootIdentity);
+  });
+
+  test(`${language}: a TLS session resumed after its minted certificate expired is refused`, async () => {
+    // a minted certificate that lives ~2 s, as a leaked one would after delegation.ttl
+    const ca = createCaSigner(loadSigningCa({ certPem: pki.pki.delegationCa.certPem, keyPem: pki.pki.delegationCa.keyPem, what: 'delegation CA' }));
+    const pool = new KeyPool({ size: 0 });
+    const minted = mintCertificate(describeCertificate(pki.pki.clients.alice.cert), { ca, key: pool.take(), ttlMs: 2_500 });
+    pool.stop();
+    const backendCa = pki.pki.backendCa.certPem;
+    const first = await requestOnce(strict.port, backendCa, minted, '/v1/key/create/my-key');
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.identity, aliceIdentity);
+    await untilPast(minted.notAfter);
+    // resumed by session id where the server keeps sessions (Java, Python); a server that keeps none (Go
+    // resumes by ticket only) or does not resume an expired client's session refuses the full handshake
+    let second: RawResponse | Error;
+    try { second = await requestOnce(strict.port, backendCa, minted, '/v1/key/create/my-key', first.session); } catch (err) { second = err as Error; }
+    if (second instanceof Error) return;
+    assert.equal(second.status, 401, `${second.reused ? 'resumed' : 'full'} handshake after expiry answered ${JSON.stringify(second.body)}`);
+    assert.equal(second.body.code, 'ERR_CERT_EXPIRED');
   });
 }

@@ -111,28 +111,61 @@ public final class Identify {
 
   /**
    * The identity of a server-side TLS session (HttpsExchange.getSSLSession(),
-   * SSLSocket.getSession()), cached in the session: its peer certificate cannot
-   * change. The server's TrustManager must have verified the chain (a standard
-   * PKIX TrustManager with the delegation CA; never a trust-all one).
+   * SSLSocket.getSession()). What cannot change for the session's peer
+   * certificate (signatures, the decoded extension) is cached in the session;
+   * the validity checks run on every call, because a session outlives its
+   * handshake: a client may resume it after the minted certificate, the
+   * original or the delegation CA expired. The server's TrustManager must have
+   * verified the chain (a standard PKIX TrustManager with the delegation CA;
+   * never a trust-all one).
    */
   public Identity from(SSLSession session) throws CountersignException {
     String key = cacheKey;
     Object cached = session == null ? null : session.getValue(key);
-    if (cached instanceof Identity id) return id;
-    if (cached instanceof CountersignException e) throw new CountersignException(e.code(), e.detail(), e);
-    try {
-      Identity id = fromSession(session);
-      session.putValue(key, id);
-      return id;
-    } catch (CountersignException e) {
-      if (session != null) session.putValue(key, e);
-      throw e;
-    }
+    if (cached instanceof Examined e) return e.at(clock.instant());
+    Examined e = examineSession(session);
+    if (session != null) session.putValue(key, e);
+    return e.at(clock.instant());
   }
 
   private final String cacheKey = "dev.countersign.backend.Identify@" + Integer.toHexString(System.identityHashCode(this));
 
-  private Identity fromSession(SSLSession session) throws CountersignException {
+  /** One check of {@link Examined}: a validity window, or a refusal that no clock changes. */
+  private interface Check {
+    void run(Instant now) throws CountersignException;
+  }
+
+  /**
+   * What a peer certificate resolves to, as checks to run at a given time and
+   * the identity they guard: the time-independent work is done once, the
+   * validity windows are checked at every {@link #at}. The checks keep the
+   * order of the full examination, so the first failure is the same error.
+   */
+  private record Examined(List<Check> checks, Identity identity) {
+    Identity at(Instant now) throws CountersignException {
+      for (Check c : checks) c.run(now);
+      return identity;
+    }
+
+    static Examined refused(List<Check> before, CountersignException e) {
+      List<Check> checks = new ArrayList<>(before);
+      // a fresh exception per call, with the first as its cause (a thrown exception's stack is the caller's)
+      checks.add(now -> {
+        throw new CountersignException(e.code(), e.detail(), e);
+      });
+      return new Examined(List.copyOf(checks), null);
+    }
+  }
+
+  private Examined examineSession(SSLSession session) {
+    try {
+      return fromSession(session);
+    } catch (CountersignException e) {
+      return Examined.refused(List.of(), e);
+    }
+  }
+
+  private Examined fromSession(SSLSession session) throws CountersignException {
     Certificate[] chain;
     try {
       chain = session == null ? null : session.getPeerCertificates();
@@ -145,7 +178,7 @@ public final class Identify {
     }
     List<X509Certificate> presented = new ArrayList<>();
     for (int i = 1; i < chain.length; i++) if (chain[i] instanceof X509Certificate x) presented.add(x);
-    return from((X509Certificate) chain[0], presented);
+    return examine((X509Certificate) chain[0], presented);
   }
 
   /** The identity behind a peer certificate that the TLS layer has verified. */
@@ -160,6 +193,11 @@ public final class Identify {
    * signed by a pinned delegation CA key. Signatures decide, never names.
    */
   public Identity from(X509Certificate cert, List<X509Certificate> presented) throws CountersignException {
+    return examine(cert, presented).at(clock.instant());
+  }
+
+  /** The checks and identity of a peer certificate; throws what no clock can change before any validity window. */
+  private Examined examine(X509Certificate cert, List<X509Certificate> presented) throws CountersignException {
     TbsFields f = TbsFields.of(cert);
     String subject = Names.format(f.subject);
     String issuer = Names.format(f.issuer);
@@ -198,43 +236,56 @@ public final class Identify {
           + anchor.voucher.subject() + "\" but has no delegation extension " + oid + "; check that the proxy and backend use the same extension OID");
     }
     if (anchor != null) {
-      Instant now = clock.instant();
-      checkValidity("delegation CA", anchor.voucher.subject(), anchor.cert.getNotBefore().toInstant(), anchor.cert.getNotAfter().toInstant(), now, "replace the delegation CA");
+      List<Check> windows = new ArrayList<>();
+      X509Certificate ca = anchor.cert;
+      String caSubject = anchor.voucher.subject();
+      windows.add(now -> checkValidity("delegation CA", caSubject, ca.getNotBefore().toInstant(), ca.getNotAfter().toInstant(), now, "replace the delegation CA"));
       if (intermediate != null) {
-        checkValidity("delegation intermediate CA", Names.format(TbsFields.of(intermediate).subject), intermediate.getNotBefore().toInstant(),
-            intermediate.getNotAfter().toInstant(), now, "replace the proxy instance's intermediate");
+        X509Certificate im = intermediate;
+        String imSubject = Names.format(TbsFields.of(intermediate).subject);
+        windows.add(now -> checkValidity("delegation intermediate CA", imSubject, im.getNotBefore().toInstant(),
+            im.getNotAfter().toInstant(), now, "replace the proxy instance's intermediate"));
       }
-      checkValidity("delegated certificate", subject, cert.getNotBefore().toInstant(), cert.getNotAfter().toInstant(), now, "the proxy mints a fresh one on the next connection");
-      byte[] ext;
-      try {
-        ext = Der.expect(Der.root(wrapped, Der.OCTET_STRING), Der.OCTET_STRING, "extnValue").value(wrapped);
-      } catch (Der.DerException e) {
-        throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: " + e.getMessage());
-      }
-      DelegationExtension d = DelegationExtension.decode(ext);
-      if (d.certificate() != null && !MessageDigest.isEqual(sha256(d.certificate()), d.certSha256())) {
-        throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: the embedded certificate does not match certSha256");
-      }
+      windows.add(now -> checkValidity("delegated certificate", subject, cert.getNotBefore().toInstant(), cert.getNotAfter().toInstant(), now,
+          "the proxy mints a fresh one on the next connection"));
+      DelegationExtension d;
       String origSubject, origIssuer;
       try {
-        origSubject = Names.formatStrict(d.subject());
-        origIssuer = Names.formatStrict(d.issuer());
-      } catch (Der.DerException e) {
-        throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: a Name cannot be decoded (" + e.getMessage() + ")");
+        byte[] ext;
+        try {
+          ext = Der.expect(Der.root(wrapped, Der.OCTET_STRING), Der.OCTET_STRING, "extnValue").value(wrapped);
+        } catch (Der.DerException e) {
+          throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: " + e.getMessage());
+        }
+        d = DelegationExtension.decode(ext);
+        if (d.certificate() != null && !MessageDigest.isEqual(sha256(d.certificate()), d.certSha256())) {
+          throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: the embedded certificate does not match certSha256");
+        }
+        try {
+          origSubject = Names.formatStrict(d.subject());
+          origIssuer = Names.formatStrict(d.issuer());
+        } catch (Der.DerException e) {
+          throw new CountersignException(CountersignException.ERR_DELEGATION_EXTENSION_MALFORMED, "delegation extension: a Name cannot be decoded (" + e.getMessage() + ")");
+        }
+      } catch (CountersignException e) {
+        return Examined.refused(windows, e);
       }
-      if (now.isAfter(d.notAfter())) {
-        throw new CountersignException(CountersignException.ERR_CERT_EXPIRED, "the original client certificate \"" + origSubject + "\" expired at " + d.notAfter() + "; the client must renew it");
-      }
-      return new Identity("delegated", HEX.formatHex(d.spkiSha256()), HEX.formatHex(d.certSha256()), HEX.withUpperCase().formatHex(d.certSha1()),
-          origSubject, origIssuer, Der.serialHex(d.serial()), d.notAfter(), anchor.voucher, d.certificate());
+      Instant originalNotAfter = d.notAfter();
+      windows.add(now -> {
+        if (now.isAfter(originalNotAfter)) {
+          throw new CountersignException(CountersignException.ERR_CERT_EXPIRED, "the original client certificate \"" + origSubject + "\" expired at " + originalNotAfter + "; the client must renew it");
+        }
+      });
+      return new Examined(List.copyOf(windows), new Identity("delegated", HEX.formatHex(d.spkiSha256()), HEX.formatHex(d.certSha256()),
+          HEX.withUpperCase().formatHex(d.certSha1()), origSubject, origIssuer, Der.serialHex(d.serial()), d.notAfter(), anchor.voucher, d.certificate()));
     }
     if (!allowDirect) {
       throw new CountersignException(CountersignException.ERR_DIRECT_NOT_ALLOWED, "client \"" + subject + "\" (" + sha256Hex(f.spki)
           + ") connected directly, but this backend accepts only delegated identities; connect through countersign, or allowDirect(true)");
     }
     byte[] der = encoded(cert);
-    return new Identity("direct", sha256Hex(f.spki), sha256Hex(der), HEX.withUpperCase().formatHex(digest("SHA-1", der)), subject, issuer,
-        Der.serialHex(f.serial), cert.getNotAfter().toInstant(), null, der);
+    return new Examined(List.of(), new Identity("direct", sha256Hex(f.spki), sha256Hex(der), HEX.withUpperCase().formatHex(digest("SHA-1", der)), subject, issuer,
+        Der.serialHex(f.serial), cert.getNotAfter().toInstant(), null, der));
   }
 
   private static boolean verifies(X509Certificate cert, X509Certificate issuer) {
