@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 export const CLI = join(REPO_ROOT, 'bin/countersign.js');
 
-export { makePki, type TestPki } from './pki.js';
+export { makePki, makeWorkdir, type TestPki } from './pki.js';
 
 export interface LogLine { level: number; msg: string; [k: string]: unknown }
 
