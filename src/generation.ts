@@ -87,6 +87,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,
+    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable },
   });
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });

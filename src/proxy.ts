@@ -9,7 +9,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, FileWatch, ListenerSet, SeenIntermediates, createEdgeCertificates, type EdgeCertificates, type ListenerStatus, type PreparedListeners } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, FileWatch, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type ListenerStatus, type PreparedListeners, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
@@ -60,6 +60,8 @@ export interface ProxyStatus {
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
   upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
+  /** every revocation source (CRL files, distribution points, OCSP responders) and how fresh it is */
+  revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
   /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
   connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
 }
@@ -239,7 +241,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const address = edge.address(MAIN_LISTENER)!;
   current.start();
   let cas = caCertificates(config);
+  /** every revocation source as it stands now */
+  const revocationSources = (): RevocationSourceStatus[] => {
+    const graceMs = current.config.edge.clientAuth.revocation.grace;
+    const files = certificates!.store.trustStatus();
+    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+  };
   metrics?.setSources({
+    revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
     minter: minter ? () => minter.stats() : undefined,
     servers: () => [...current.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
@@ -339,6 +348,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const certs = certificates!.store.list();
     if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
     for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
+    // a source whose clients are refused for want of a fresh answer (onUnavailable: refuse)
+    if (current.config.edge.clientAuth.revocation.onUnavailable === 'refuse') {
+      for (const s of revocationSources()) {
+        if (s.state === 'stale') reasons.push(`revocation: the CRL of "${s.issuer}" from ${s.source} is past its nextUpdate (${s.nextUpdate?.toISOString()}) and edge.clientAuth.revocation.grace: the clients it covers are refused`);
+        if (s.state === 'none') reasons.push(`revocation: nothing obtained from ${s.source} yet${s.lastError ? ` (${s.lastError})` : ''}: the clients it covers are refused`);
+      }
+    }
     const now = Date.now();
     const g = current;
     for (const [i, r] of g.config.routes.entries()) {
@@ -373,6 +389,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         })),
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+      revocation: {
+        onUnavailable: g.config.edge.clientAuth.revocation.onUnavailable, graceMs: g.config.edge.clientAuth.revocation.grace,
+        sources: revocationSources().map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
+      },
       connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
     };
   };

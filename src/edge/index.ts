@@ -22,3 +22,4 @@ export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.
 export * as mysqlWire from './mysql-wire.js';
 export * as natsWire from './nats-wire.js';
 export { serverFirstOf, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream, type ServerFirstHandover } from './server-first.js';
+export { crlWork, crlSourceStatus, parseCrl, type RevocationSourceStatus } from './revocation/index.js';
