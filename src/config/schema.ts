@@ -20,6 +20,8 @@ export const DEFAULTS = {
   clientAuthMode: 'require',
   handshakeTimeout: '10s',
   idleTimeout: '5m',
+  keepAliveTimeout: '75s',
+  maxConnections: 10_000,
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
@@ -42,6 +44,8 @@ export const DEFAULTS = {
     'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
   ].join(':'),
   maxChainDepth: 4,
+  revocationGrace: '1h',
+  revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
   logLevel: 'info',
@@ -179,6 +183,11 @@ const edgeSchema = z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    revocation: z.strictObject({
+      onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
+        .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
+      grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
+    }).prefault({}).describe('how revocation is checked: every certificate of a client\'s chain (leaf and intermediates) is looked up in its issuer\'s CRL on every connection and again for open connections when a CRL changes'),
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
@@ -274,14 +283,15 @@ export const configSchema = z.strictObject({
   ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
-    idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
+    idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
+    keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
     request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
-    maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxConnections: z.number().int().positive().optional().describe(`max concurrent client connections per worker process (handshakes in progress included), like nginx\'s worker_connections. Default ${DEFAULTS.maxConnections}, or fewer when the open-file limit cannot hold two descriptors per connection (then (limit − 100) / 2, as HAProxy derives its maxconn). One more is closed on arrival, logged at warn (at most a line a second) and counted in countersign_connections_refused_total{reason="limit"}. Memory at the limit: ~130 KiB per connection-mode client (two TLS connections), ~70 KiB per http-mode client (docs/performance.md)`),
     maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
     http2Resets: z.strictObject({
       burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),

@@ -65,7 +65,8 @@ export class ListenerSet {
       for (const spec of specs) {
         const key = slotKey(spec);
         if (this.slots.has(key) || fresh.has(key)) continue;
-        const listener = new EdgeListener(this.o.optionsFor(spec));
+        // limits.maxConnections is one budget for every listener of the process
+        const listener = new EdgeListener({ ...this.o.optionsFor(spec), openConnections: () => this.openConnections });
         if (this.ticketKeys) listener.setTicketKeys(this.ticketKeys);
         fresh.set(key, { spec, listener, address: { host: '', port: 0 } });
         try {
