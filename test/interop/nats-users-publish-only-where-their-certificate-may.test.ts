@@ -40,7 +40,7 @@ before(async () => {
 after(async () => { await proxy?.stop(); await nats?.stop(); });
 
 function as(who: string): Promise<NatsConnection> {
-  const read = (f: string) => readFileSync(`${pki.dir}/${f}`);
+  const read = (f: string) => readFileSync(`${pki.dir}/${f}`, 'utf8');
   return connect({
     servers: `localhost:${port}`, timeout: 10_000, reconnect: false,
     tls: { ca: read('edge-ca.crt'), cert: read(`${who}.crt`), key: read(`${who}.key`) },

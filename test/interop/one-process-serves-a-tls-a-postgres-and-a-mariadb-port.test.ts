@@ -10,7 +10,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
-import { startPostgres, psqlThrough, type Postgres } from '../helpers/postgres.js';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { installForServer, startPostgres, psqlThrough, type Postgres } from '../helpers/postgres.js';
 import { startMariadb, mariadbThrough, type Mariadb } from '../helpers/mariadb.js';
 import { startTlsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { identityOfFile, tlsClient, upstreamTo } from '../helpers/e2e.js';
@@ -26,7 +28,17 @@ let ports: Record<string, number>;
 before(async () => {
   pki = await makePki();
   [pg, maria, tlsBackend] = await Promise.all([
-    startPostgres({ pkiDir: pki.dir, setupSql: `CREATE ROLE alice LOGIN; CREATE TABLE notes (note text); INSERT INTO notes VALUES ('pg says hi'); GRANT SELECT ON notes TO alice;` }),
+    startPostgres({
+      // TLS with the backend certificate, the delegation CA as the client CA, `cert` auth (docs/postgres.md)
+      prepare: async (data) => {
+        installForServer(`${pki.dir}/backend.crt`, data, 'server.crt');
+        installForServer(`${pki.dir}/backend.key`, data, 'server.key');
+        installForServer(`${pki.dir}/delegation-ca.crt`, data, 'delegation-ca.crt');
+        appendFileSync(join(data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'delegation-ca.crt'\n");
+        writeFileSync(join(data, 'pg_hba.conf'), 'local all postgres trust\nhostssl all all 127.0.0.1/32 cert\n');
+      },
+      setupSql: `CREATE ROLE alice LOGIN; CREATE TABLE notes (note text); INSERT INTO notes VALUES ('pg says hi'); GRANT SELECT ON notes TO alice;`,
+    }),
     startMariadb({ pkiDir: pki.dir }),
     startTlsBackend({ pkiDir: pki.dir }),
   ]);

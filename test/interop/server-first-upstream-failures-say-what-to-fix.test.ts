@@ -61,13 +61,14 @@ test('a MariaDB that refuses the minted certificate: the log line and check --co
   assert.equal(line.failure, 'client-certificate-refused', JSON.stringify(line));
   assert.equal(line.fix, 'delegation.ca');
   assert.match(String(line.reason), /upstream strict-maria server 127\.0\.0\.1:\d+: it refused the client certificate countersign presented, a certificate minted by the delegation CA "CN=countersign dev delegation CA" \(TLS alert unknown_ca\)/);
-  assert.match(strictMaria.output(), /unknown ca|certificate verify failed|SSL/i);
+  assert.match(strictMaria.output(), /Aborted connection \d+ to db: 'unconnected' user: 'unauthenticated'/, 'no one logged in');
 });
 
 test('a MariaDB without TLS: the client gets an ERR packet, the log says which server setting is missing', async () => {
   const r = await mariadbThrough(ports['plain-maria'], pki.dir, 'alice', 'alice', 'SELECT 1');
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /ERROR 1105 \(08S01\).*countersign: the database is unavailable/);
+  // the client asked for TLS, so it says it cannot vouch for an error sent before it: the message is ours
+  assert.match(r.stderr, /1105 - countersign: the database is unavailable/);
   const line = await proxy.waitForLog((l) => l.listener === 'plain-maria' && l.outcome === 'upstream-unavailable');
   assert.equal(line.failure, 'protocol');
   assert.match(String(line.reason), /does not offer TLS \(no CLIENT_SSL in its handshake\): set ssl_cert, ssl_key and ssl_ca in the server's my\.cnf/);
@@ -82,6 +83,7 @@ test('a NATS server that refuses the minted certificate: the log line names dele
   const line = await proxy.waitForLog((l) => l.msg === 'connection' && l.listener === 'strict-nats');
   assert.equal(line.failure, 'client-certificate-refused', JSON.stringify(line));
   assert.equal(line.fix, 'delegation.ca');
+  assert.match(String(line.reason), /\(TLS alert bad_certificate\)/, 'Go\'s alert, named plainly');
 });
 
 test('check --connect speaks both preambles and says the same for each server', async () => {
