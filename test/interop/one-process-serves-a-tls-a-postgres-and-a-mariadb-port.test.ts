@@ -27,21 +27,20 @@ let ports: Record<string, number>;
 
 before(async () => {
   pki = await makePki();
-  [pg, maria, tlsBackend] = await Promise.all([
-    startPostgres({
-      // TLS with the backend certificate, the delegation CA as the client CA, `cert` auth (docs/postgres.md)
-      prepare: async (data) => {
-        installForServer(`${pki.dir}/backend.crt`, data, 'server.crt');
-        installForServer(`${pki.dir}/backend.key`, data, 'server.key');
-        installForServer(`${pki.dir}/delegation-ca.crt`, data, 'delegation-ca.crt');
-        appendFileSync(join(data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'delegation-ca.crt'\n");
-        writeFileSync(join(data, 'pg_hba.conf'), 'local all postgres trust\nhostssl all all 127.0.0.1/32 cert\n');
-      },
-      setupSql: `CREATE ROLE alice LOGIN; CREATE TABLE notes (note text); INSERT INTO notes VALUES ('pg says hi'); GRANT SELECT ON notes TO alice;`,
-    }),
-    startMariadb({ pkiDir: pki.dir }),
-    startTlsBackend({ pkiDir: pki.dir }),
-  ]);
+  // one after the other: each is stopped by after() even when a later one fails to start
+  pg = await startPostgres({
+    // TLS with the backend certificate, the delegation CA as the client CA, `cert` auth (docs/postgres.md)
+    prepare: async (data) => {
+      installForServer(`${pki.dir}/backend.crt`, data, 'server.crt');
+      installForServer(`${pki.dir}/backend.key`, data, 'server.key');
+      installForServer(`${pki.dir}/delegation-ca.crt`, data, 'delegation-ca.crt');
+      appendFileSync(join(data, 'postgresql.conf'), "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'delegation-ca.crt'\n");
+      writeFileSync(join(data, 'pg_hba.conf'), 'local all postgres trust\nhostssl all all 127.0.0.1/32 cert\n');
+    },
+    setupSql: `CREATE ROLE alice LOGIN; CREATE TABLE notes (note text); INSERT INTO notes VALUES ('pg says hi'); GRANT SELECT ON notes TO alice;`,
+  });
+  maria = await startMariadb({ pkiDir: pki.dir });
+  tlsBackend = await startTlsBackend({ pkiDir: pki.dir });
   const config = baseConfig(pki.dir, tlsBackend.port) as Record<string, any>;
   config.listeners = [
     { name: 'pg', listen: '127.0.0.1:0', starttls: 'postgres' },

@@ -29,12 +29,11 @@ let ports: Record<string, number>;
 before(async () => {
   pki = await makePki();
   const otherCa = (text: string) => text.replace(/delegation-ca\.crt/g, 'client-ca.crt');
-  [strictMaria, plainMaria, strictNats] = await Promise.all([
-    startMariadb({ pkiDir: pki.dir, cnf: otherCa(mariadbDoc.cnf(pki.dir)) }),
-    // no ssl_* keys at all: MariaDB 10.11 then offers no TLS
-    startMariadb({ pkiDir: pki.dir, cnf: '', setupSql: 'CREATE USER alice@\'%\';' }),
-    startNats({ pkiDir: pki.dir, conf: otherCa(natsDocConf(pki.dir)) }),
-  ]);
+  // one after the other: each is stopped by after() even when a later one fails to start
+  strictMaria = await startMariadb({ pkiDir: pki.dir, cnf: otherCa(mariadbDoc.cnf(pki.dir)) });
+  // no ssl_* keys at all: MariaDB 10.11 then offers no TLS
+  plainMaria = await startMariadb({ pkiDir: pki.dir, cnf: '', setupSql: 'CREATE USER alice@\'%\';' });
+  strictNats = await startNats({ pkiDir: pki.dir, conf: otherCa(natsDocConf(pki.dir)) });
   const config = baseConfig(pki.dir, 1) as Record<string, any>;
   config.listeners = [
     { name: 'strict-maria', listen: '127.0.0.1:0', starttls: 'mysql' },
@@ -75,7 +74,7 @@ test('a MariaDB without TLS: the client gets an ERR packet, the log says which s
 });
 
 test('a NATS server that refuses the minted certificate: the log line names delegation.ca', async () => {
-  const read = (f: string) => readFileSync(`${pki.dir}/${f}`);
+  const read = (f: string) => readFileSync(`${pki.dir}/${f}`, 'utf8');
   await assert.rejects(connect({
     servers: `localhost:${ports['strict-nats']}`, timeout: 10_000, reconnect: false,
     tls: { ca: read('edge-ca.crt'), cert: read('alice.crt'), key: read('alice.key') },
