@@ -107,7 +107,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
   let started = false;
   return {
     number, config, router, clusters, protocols, verifier, access, binder, bind: binder.bind,
-    refusedBy: (route, conn) => access.refusedBy(route, conn.client),
+    refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {

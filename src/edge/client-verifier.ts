@@ -15,8 +15,20 @@ export type ClientAuthMode = 'require' | 'optional' | 'any';
 export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'denied identity' | 'malformed certificate' | 'invalid certificate' | 'chain too deep' | 'not allowed';
 
 export type ClientVerdict =
-  | { ok: true; client: CertificateInfo | undefined }
+  | {
+    ok: true; client: CertificateInfo | undefined;
+    /**
+     * A configured client CA vouched for the certificate's names: its chain
+     * passed the checks mode require makes. Always so in modes require and
+     * optional; in mode any only for a client that chains to
+     * edge.clientAuth.ca. False for an anonymous client. When false, no name of
+     * the certificate may reach a backend or match a rule: only its identity.
+     */
+    namesVouched: boolean;
+  }
   | { ok: false; reason: RefusalReason; detail: string; client?: CertificateInfo };
+
+type Refusal = Extract<ClientVerdict, { ok: false }>;
 
 export interface ClientVerifierOptions {
   mode: ClientAuthMode;
@@ -64,7 +76,7 @@ export class ClientVerifier {
     const x = socket.getPeerX509Certificate();
     if (!x) {
       if (this.opts.mode === 'require') return { ok: false, reason: 'no certificate', detail: 'the client presented no certificate' };
-      return { ok: true, client: undefined };
+      return { ok: true, client: undefined, namesVouched: false };
     }
     const der = x.raw;
     const key = sha256(der).toString('hex');
@@ -77,21 +89,40 @@ export class ClientVerifier {
       }
       this.cache.set(key, client);
     }
-    if (this.opts.mode !== 'any' && !socket.authorized) {
+    const trust = this.opts.trust?.();
+    // modes require and optional refuse a client no configured CA vouches for; mode any serves it
+    // by its identity alone (what is minted for it then carries no name of its own)
+    const unvouched = this.notVouched(socket, client, x, trust);
+    if (unvouched && this.opts.mode !== 'any') return unvouched;
+    const verdict = this.recheck(client, trust, now);
+    return verdict.ok ? { ...verdict, namesVouched: !unvouched } : verdict;
+  }
+
+  /**
+   * Why no configured CA vouches for the client's chain (the refusal modes
+   * require and optional give), or undefined when one does. OpenSSL's verdict
+   * first; then the chain must reach a CA configured now — on a resumed session
+   * (OpenSSL restores its old verdict), and always in mode any, where the
+   * handshake's verdict alone is not enough: without edge.clientAuth.ca
+   * OpenSSL would verify against its default root store.
+   */
+  private notVouched(socket: TLSSocket, client: CertificateInfo, x: X509Certificate, trust: ClientTrust | undefined): Refusal | undefined {
+    const any = this.opts.mode === 'any';
+    if (!socket.authorized) {
       const code = String(socket.authorizationError ?? 'UNKNOWN');
       return { ok: false, reason: OPENSSL_REASONS.get(code) ?? 'invalid certificate', detail: code, client };
     }
-    const trust = this.opts.trust?.();
-    if (this.opts.mode !== 'any' && trust && !this.issuedByCa(client, x, trust)) {
-      // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
-      // Node completes the peer's chain with the issuers from the CA store, root included.
-      const above = peerIntermediates(socket);
-      const depth = this.opts.maxChainDepth;
-      if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
-      // A resumed session restores OpenSSL's old verdict: the chain must still reach a CA configured now.
-      if (socket.isSessionReused() && !trust.chainsToCa(x, above)) return { ok: false, reason: 'unknown CA', detail: 'resumed session: the chain no longer verifies to edge.clientAuth.ca', client };
+    if (!trust) return any ? { ok: false, reason: 'unknown CA', detail: 'edge.clientAuth.ca is not configured', client } : undefined;
+    if (this.issuedByCa(client, x, trust)) return undefined;
+    // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
+    // Node completes the peer's chain with the issuers from the CA store, root included.
+    const above = peerIntermediates(socket);
+    const depth = this.opts.maxChainDepth;
+    if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
+    if ((any || socket.isSessionReused()) && !trust.chainsToCa(x, above)) {
+      return { ok: false, reason: 'unknown CA', detail: socket.isSessionReused() ? 'resumed session: the chain no longer verifies to edge.clientAuth.ca' : 'the chain does not verify to edge.clientAuth.ca', client };
     }
-    return this.recheck(client, trust, now);
+    return undefined;
   }
 
   private issuedByCa(client: CertificateInfo, x: X509Certificate, trust: ClientTrust): boolean {
@@ -106,7 +137,7 @@ export class ClientVerifier {
    * for every connection (a resumed session skips OpenSSL's) and again for open
    * connections when the CRLs change: revocation, validity, the deny list.
    */
-  recheck(client: CertificateInfo, trust = this.opts.trust?.(), now = Date.now()): ClientVerdict {
+  recheck(client: CertificateInfo, trust = this.opts.trust?.(), now = Date.now()): Refusal | { ok: true; client: CertificateInfo } {
     if (trust?.isRevoked(client.fields)) return { ok: false, reason: 'revoked', detail: 'serial is listed by the CRL of its issuer', client };
     if (now > client.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `expired at ${client.notAfter.toISOString()}`, client };
     if (now < client.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `valid from ${client.notBefore.toISOString()}`, client };

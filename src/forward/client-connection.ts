@@ -10,6 +10,12 @@ export interface ClientConnection {
   id: number;
   /** the verified client certificate; undefined for an anonymous client */
   client: CertificateInfo | undefined;
+  /**
+   * a configured client CA vouched for the certificate's names (the verdict's
+   * namesVouched): when false (clientAuth mode any) no name of it reaches the
+   * upstream or matches an access rule, only its identity
+   */
+  namesVouched: boolean;
   /** certificates the client sent after its leaf (for Client-Cert-Chain) */
   chain: Buffer[];
   sni: string | undefined;

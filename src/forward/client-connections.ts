@@ -16,6 +16,7 @@ import { buildProxyHeader, peerChainDer, peerIntermediates, type AccessRules, ty
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
+import { delegatedIdentityKeys } from './identity-binder.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
 import type { UpstreamServer } from './upstream-cluster.js';
@@ -92,7 +93,7 @@ export class ClientConnections {
     }
     const route = routes.primary;
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, namesVouched: verdict.ok && verdict.namesVouched, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
@@ -125,7 +126,7 @@ export class ClientConnections {
       return;
     }
     // the access rules (allow) of the route, on every connection, resumed sessions too
-    const rule = g.access.refusedBy(route, conn.client);
+    const rule = g.access.refusedBy(route, conn.client, conn.namesVouched);
     if (rule) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
@@ -177,7 +178,8 @@ export class ClientConnections {
       const client = conn.client;
       if (!client) continue;
       let verdict = verifier.recheck(client, trust);
-      if (verdict.ok && verifier.mode !== 'any') {
+      // in mode any, a connection whose names were vouched for loses that with its CA
+      if (verdict.ok && (verifier.mode !== 'any' || conn.namesVouched)) {
         const x = socket.getPeerX509Certificate();
         if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
       }
@@ -185,13 +187,13 @@ export class ClientConnections {
       // (http mode checks the rule of the current config on every request)
       if (verdict.ok && mode === 'connection') {
         const route = g.router.forConnection(conn.sni)?.primary;
-        const rule = route && g.access.refusedBy(route, client);
+        const rule = route && g.access.refusedBy(route, client, conn.namesVouched);
         if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
       }
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       this.o.forget(client.certSha256);
-      this.o.http.forgetIdentity(client.certSha256);
+      for (const key of delegatedIdentityKeys(client.certSha256)) this.o.http.forgetIdentity(key);
       socket.destroy();
     }
   }
