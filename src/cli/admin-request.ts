@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import { hostPortOf, isSocketPath } from '../config/index.js';
+import { ADMIN_REQUEST_HEADER } from '../observe/index.js';
 
 export interface AdminAnswer { status: number; body: unknown }
 
@@ -19,7 +20,8 @@ export function adminRequest(listen: string, path: string, method = 'GET', timeo
     target = { host, port: hp.port };
   }
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, path, method, timeout: timeoutMs }, (res) => {
+    // the header that tells the listener this is no browser page's cross-site request (observe/admin-guard.ts)
+    const req = request({ ...target, path, method, timeout: timeoutMs, headers: { [ADMIN_REQUEST_HEADER]: '1' } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { text += d; });

@@ -15,6 +15,7 @@ export async function startLocalAdmin(config: Config, proxy: RunningProxy, logge
   if (!config.admin) return undefined;
   return startAdminServer({
     listen: config.admin.listen,
+    hosts: config.admin.hosts,
     logger,
     handlers: {
       ready: async () => proxy.ready(),

@@ -273,6 +273,8 @@ export const configSchema = z.strictObject({
       message: 'expected host:port (e.g. 127.0.0.1:9901) or a unix socket path starting with / or ./',
     })
       .describe('`host:port` (keep it on loopback or a private network) or a unix socket path (created mode 0600); never the edge `listen` address'),
+    hosts: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a host name (no port, no scheme)')).optional()
+      .describe('names a TCP admin listener also answers to in the Host header (e.g. the DNS name Prometheus scrapes it by); accepted without it: its own address, any IP literal, and `localhost` on a loopback or wildcard address. Other Hosts get 403 (DNS rebinding)'),
   }).optional().describe('admin HTTP listener, off unless set: GET /healthz /readyz /metrics /status, POST /reload (see docs/operations.md)'),
   pidFile: file.optional().describe('file holding the process id of `countersign start` (the primary with workers), written mode 0644 at start and removed at stop; `countersign reload` sends SIGHUP to it when there is no admin listener. Default: beside the config file, its name with `.pid` (`countersign.yaml` → `countersign.pid`)'),
 });

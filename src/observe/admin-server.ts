@@ -8,6 +8,10 @@
  *   GET  /status   JSON: config, certificates, upstream servers
  *   POST /reload   what SIGHUP does; answers with the outcome (200, or 500 when it failed)
  *
+ * Before any of these, admin-guard.ts refuses (403, one warn line) a Host that
+ * is not the listener's address and a POST without X-Countersign-Admin: what
+ * a web page in a browser on this host could send.
+ *
  * The handlers come from whoever runs the proxy: one process, or the primary
  * of worker processes asking its workers.
  */
@@ -16,6 +20,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { hostPortOf, isSocketPath } from '../config/index.js';
 import { CountersignError } from '../errors.js';
 import type { Logger } from './logger.js';
+import { adminGuard, type AdminGuard } from './admin-guard.js';
 
 export interface Readiness { ready: boolean; reasons: string[] }
 export interface ReloadOutcome { ok: boolean; [k: string]: unknown }
@@ -30,6 +35,8 @@ export interface AdminHandlers {
 export interface AdminServerOptions {
   /** host:port, or a unix socket path (absolute) */
   listen: string;
+  /** admin.hosts: more names accepted in Host besides the listener's address, IP literals and localhost */
+  hosts?: readonly string[];
   handlers: AdminHandlers;
   logger: Logger;
 }
@@ -42,7 +49,9 @@ export interface RunningAdminServer {
 
 
 export async function startAdminServer(o: AdminServerOptions): Promise<RunningAdminServer> {
-  const server = createServer((req, res) => { handle(o, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
+  // set once the port is known (admin.listen may say 0)
+  let guard: AdminGuard = () => ({ status: 503, reason: 'starting' });
+  const server = createServer((req, res) => { handle(o, guard, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -52,11 +61,13 @@ export async function startAdminServer(o: AdminServerOptions): Promise<RunningAd
     await listen(server, o.listen, () => server.listen(o.listen));
     await chmod(o.listen, 0o600);
     address = o.listen;
+    guard = adminGuard({ listen: o.listen, socket: true });
   } else {
     const { host, port } = hostPortOf(o.listen);
     await listen(server, o.listen, () => server.listen(port, host));
     const a = server.address() as { address: string; port: number };
     address = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    guard = adminGuard({ listen: o.listen, boundPort: a.port, hosts: o.hosts, socket: false });
   }
   o.logger.info({ admin: address }, 'admin listening');
   return {
@@ -82,9 +93,15 @@ async function removeStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-async function handle(o: AdminServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(o: AdminServerOptions, guard: AdminGuard, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   const method = req.method ?? 'GET';
+  const refused = guard(req);
+  if (refused) {
+    req.resume();
+    o.logger.warn({ outcome: 'refused', method, path, host: req.headers.host, origin: req.headers.origin, remoteAddress: req.socket.remoteAddress, reason: refused.reason }, 'admin: request refused');
+    return send(res, refused.status, { error: refused.reason });
+  }
   const get = method === 'GET' || method === 'HEAD';
   if (path === '/healthz' && get) return send(res, 200, { ok: true });
   if (path === '/readyz' && get) {

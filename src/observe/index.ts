@@ -7,6 +7,7 @@ export {
 export { ProxyMetrics, aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsSources, type MetricsJson } from './metrics.js';
 export { caCertificates, commonName, type CaKind, type CaCertificateExpiry } from './certificate-expiry.js';
 export { startAdminServer, type Readiness, type ReloadOutcome, type AdminHandlers, type AdminServerOptions, type RunningAdminServer } from './admin-server.js';
+export { ADMIN_REQUEST_HEADER, adminGuard, adminHostAccepts, type AdminGuard } from './admin-guard.js';
 export {
   AuditLog, subscribeAudit, verifyAuditFile, verifyAuditLines, lastLine, auditEventOfConnection, auditEventOfRequest, AUDIT_GENESIS, AUDIT_BUFFER_BYTES,
   type AuditEvent, type AuditLogOptions, type AuditVerifyResult,

@@ -7,12 +7,17 @@ import { parsePrometheusText, type Family } from './prometheus-text.js';
 
 export interface AdminResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
-export function adminRequest(address: string, path: string, method = 'GET'): Promise<AdminResponse> {
+/**
+ * One request as an operator's tool makes it: with `X-Countersign-Admin: 1`
+ * (what `countersign reload` and the docs' curl send) unless `headers` says otherwise.
+ */
+export function adminRequest(address: string, path: string, method = 'GET', headers: Record<string, string | undefined> = { 'X-Countersign-Admin': '1' }): Promise<AdminResponse> {
   const target = address.startsWith('/')
     ? { socketPath: address }
     : { host: address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), port: Number(address.slice(address.lastIndexOf(':') + 1)) };
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, path, method, agent: false, timeout: 10_000 }, (res) => {
+    const given = Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[1] !== undefined));
+    const req = request({ ...target, path, method, agent: false, timeout: 10_000, headers: given }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });

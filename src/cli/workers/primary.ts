@@ -269,7 +269,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
 
   let admin: RunningAdminServer | undefined;
   const started = (async () => {
-    if (o.admin) admin = await startAdminServer({ listen: o.admin, handlers, logger: o.logger });
+    if (o.admin) admin = await startAdminServer({ listen: o.admin, hosts: o.config.admin?.hosts, handlers, logger: o.logger });
   })();
   return started.then(() => {
     for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
