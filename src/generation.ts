@@ -13,8 +13,8 @@
  * pools) is owned by proxy.ts; the settings behind it need a restart
  * (config/reload-diff.ts names them).
  */
-import type { Config } from './config/index.js';
-import { AccessRules, ClientVerifier, type ClientTrust } from './edge/index.js';
+import { cidrMatcher, type Config } from './config/index.js';
+import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
 import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
 import type { Logger } from './observe/index.js';
 import { readFileSync } from 'node:fs';
@@ -31,6 +31,8 @@ export interface GenerationOptions {
   minter?: CredentialSource;
   /** the client trust of now (the certificate store's CAs and CRLs) */
   trust: () => ClientTrust;
+  /** intermediates seen in clients' verified paths (outlives generations; resumed sessions carry only the leaf) */
+  intermediates?: SeenIntermediates;
   /**
    * The generation this one replaces: a server that stays in an upstream whose
    * settings (other than its server list) did not change keeps what is known of
@@ -61,7 +63,7 @@ export interface Generation extends RequestRouting {
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
 /** Builds a whole generation; throws (and leaves nothing running) if any part cannot be built. */
-export async function buildGeneration({ config, logger, number, minter, trust, previous }: GenerationOptions): Promise<Generation> {
+export async function buildGeneration({ config, logger, number, minter, trust, intermediates, previous }: GenerationOptions): Promise<Generation> {
   const clusters = new Map<string, UpstreamCluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
@@ -79,7 +81,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
   const router = new Router(config.routes);
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
-    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust,
+    mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,
   });
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });
@@ -109,6 +111,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, p
     number, config, router, clusters, protocols, verifier, access, binder, bind: binder.bind,
     refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
+    trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {
       await Promise.all(checkers.map((c) => c.stop()));

@@ -9,7 +9,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, HttpForwarder } from './forward/index.js';
 import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
@@ -100,7 +100,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   let certificates: EdgeCertificates | undefined;
   const trust = () => certificates!.store.clientTrust();
   /** THE reference: what new connections and requests are routed and bound by */
-  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust }).catch((err) => { minter?.stop(); throw err; });
+  // intermediates clients sent, kept across generations: resumed sessions carry only the leaf
+  const intermediates = new SeenIntermediates();
+  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates }).catch((err) => { minter?.stop(); throw err; });
 
   // always there: a reload may add the first http route
   const http = new HttpForwarder({
@@ -259,7 +261,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     let certs: EdgeCertificates | undefined;
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, previous: current });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };

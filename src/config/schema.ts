@@ -47,6 +47,21 @@ export const DEFAULTS = {
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
+  /** how often the renewal loop looks at certificates even when nothing is due (certmagic: 10 min) */
+  acmeRenewCheckInterval: '10m',
+  /** renew when this fraction of a certificate's lifetime remains (certmagic's 1/3) */
+  acmeRenewalWindowRatio: 1 / 3,
+  /** first retry delay after a failed issuance or renewal (doubles, jittered) */
+  acmeRetryMin: '1m',
+  /** cap of that retry delay */
+  acmeRetryMax: '1h',
+  /** first and longest wait between polls of a pending challenge or order */
+  acmePollMin: '500ms',
+  acmePollMax: '5s',
+  /** a challenge or order still pending this long fails the attempt */
+  acmeValidationTimeout: '2m',
+  /** per HTTP request to the ACME server */
+  acmeRequestTimeout: '30s',
   healthType: 'tls',
   healthInterval: '5s',
   healthTimeout: '2s',
@@ -121,7 +136,7 @@ const acmeSchema = z.strictObject({
   storage: z.union([file, z.strictObject({ etcd: etcdStorageSchema.describe('etcd over mTLS, shared by a fleet: one instance orders each certificate (an etcd lease is the lock), every instance serves it') })])
     .describe('directory for the account key, certificates and keys (0600), reused after a restart; or `{ etcd: { endpoints, prefix, tls } }` to share them across instances'),
   eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
-  renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
+  renewCheckInterval: duration(DEFAULTS.acmeRenewCheckInterval).describe('how often the renewal loop looks at the certificates'),
 });
 
 /**
@@ -256,6 +271,8 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
   http: z.strictObject({
+    trustedProxies: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).optional()
+      .describe('HTTP proxies in front of countersign (CIDR blocks) whose X-Forwarded-For, Forwarded and X-Forwarded-* are believed: their chain is kept and the peer appended, and the client address (X-Real-IP) is the last address in it that is not one of these (nginx `set_real_ip_from` with `real_ip_recursive on`, Envoy `xff_num_trusted_hops`). From every other peer those headers are dropped and set from the address the proxy saw (or the one a trusted PROXY-protocol balancer gave). Default: none'),
     http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
   }).prefault({}).describe('http mode'),
   log: z.strictObject({

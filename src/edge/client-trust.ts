@@ -9,22 +9,66 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { der as asn1 } from '../pki/index.js';
-import type { CertificateFields } from '../pki/index.js';
+import { der as asn1, formatDerName, parseCertificateFields } from '../pki/index.js';
 
 export interface ClientTrust {
   /** changes whenever the CA or CRL files' content does */
   readonly digest: string;
-  /** the certificate's serial is listed by a CRL of its issuer */
-  isRevoked(fields: Pick<CertificateFields, 'issuer' | 'serial'>): boolean;
+  /** CA certificates are configured (mode any has none): a client's path can be built */
+  readonly hasCas: boolean;
   /**
-   * The leaf chains to one of the CAs now configured (signature checks only;
-   * OpenSSL did the full path validation at the full handshake). Intermediates
-   * the client sent are followed.
+   * The client's certification path under the CAs configured now: the leaf
+   * first, then each issuer whose key verifies the one before (taken from
+   * `candidates` — what the client sent, or intermediates seen before — until
+   * a configured CA is reached, then from the configured CAs up to a
+   * self-signed one when they hold it). Undefined when no configured CA is
+   * reached. Signature and name checks only: OpenSSL made the full path
+   * validation at the full handshake.
    */
-  chainsToCa(leaf: X509Certificate, intermediates: X509Certificate[]): boolean;
-  /** the leaf was issued by a configured self-signed CA itself (chain depth 1): no chain walk needed */
-  issuedByCa(leaf: X509Certificate): boolean;
+  pathOf(leaf: X509Certificate, candidates: IssuerCandidates): ClientPath | undefined;
+  /** The first certificate of `path` whose serial a CRL of its issuer lists (every certificate but a self-signed root is looked up). */
+  revokedIn(path: ClientPath): PathCertificate | undefined;
+}
+
+/** One certificate of a client's path, with what a revocation lookup needs. */
+export interface PathCertificate {
+  readonly x509: X509Certificate;
+  /** hex of the issuer's DER Name: the key of the revoked serials of its CRLs */
+  readonly issuerKey: string;
+  /** hex of the subject's DER Name */
+  readonly subjectKey: string;
+  /** the serial, normalised (see normalSerial) */
+  readonly serial: string;
+  /** RFC 4514-style subject, for log lines */
+  readonly subject: string;
+  /** issuer and subject names are equal */
+  readonly selfIssued: boolean;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** Certificates that may have issued a certificate whose issuer Name is `issuerKey` (hex DER). */
+export type IssuerCandidates = (issuerKey: string) => Iterable<X509Certificate>;
+
+/** Leaf first; the last is a configured CA (or, for a path of one, the leaf alone in mode any). */
+export type ClientPath = readonly PathCertificate[];
+
+/** Paths are never longer than this (edge.clientAuth.maxChainDepth is at most 16). */
+const MAX_PATH = 18;
+
+const described = new WeakMap<X509Certificate, PathCertificate>();
+
+/** The path entry of one certificate, computed once per X509Certificate object. */
+export function pathCertificate(x509: X509Certificate): PathCertificate {
+  let p = described.get(x509);
+  if (!p) {
+    const f = parseCertificateFields(x509.raw);
+    const issuerKey = f.issuer.toString('hex');
+    const subjectKey = f.subject.toString('hex');
+    p = { x509, issuerKey, subjectKey, serial: normalSerial(f.serial), subject: formatDerName(f.subject), selfIssued: issuerKey === subjectKey, notBefore: f.notBefore, notAfter: f.notAfter };
+    described.set(x509, p);
+  }
+  return p;
 }
 
 /** Builds the trust from DER CRLs and the PEM CA bundles (as `loadTrustFiles` reads them). */
@@ -37,31 +81,51 @@ export function buildClientTrust(o: { digest: string; crlDers: Buffer[]; caPems:
     for (const s of serials) set.add(s);
     revoked.set(key, set);
   }
-  const cas: X509Certificate[] = [];
+  const casBySubject = new Map<string, PathCertificate[]>();
+  const caFingerprints = new Set<string>();
   for (const pem of o.caPems) {
     for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-      try { cas.push(new X509Certificate(block)); } catch { /* loadTrustFiles already refused bad bundles */ }
+      let ca: PathCertificate;
+      try { ca = pathCertificate(new X509Certificate(block)); } catch { continue; /* loadTrustFiles already refused bad bundles */ }
+      if (caFingerprints.has(ca.x509.fingerprint256)) continue;
+      caFingerprints.add(ca.x509.fingerprint256);
+      casBySubject.set(ca.subjectKey, [...(casBySubject.get(ca.subjectKey) ?? []), ca]);
     }
   }
-  const roots = cas.filter((c) => isIssuer(c, c));
+  const caIssuerOf = (cert: PathCertificate) => casBySubject.get(cert.issuerKey)?.find((ca) => isIssuer(ca.x509, cert.x509));
   return {
     digest: o.digest,
-    issuedByCa: (leaf) => roots.some((ca) => isIssuer(ca, leaf)),
-    isRevoked: (f) => revoked.get(f.issuer.toString('hex'))?.has(normalSerial(f.serial)) ?? false,
-    chainsToCa: (leaf, intermediates) => {
-      let cert = leaf;
-      const seen = new Set<string>();
-      for (let depth = 0; depth < 16; depth++) {
-        if (cas.some((ca) => isIssuer(ca, cert))) return true;
-        if (seen.has(cert.fingerprint256)) return false;
-        seen.add(cert.fingerprint256);
-        const next = intermediates.find((i) => isIssuer(i, cert));
-        if (!next) return false;
+    hasCas: caFingerprints.size > 0,
+    revokedIn: (path) => {
+      for (const cert of path) {
+        if (cert.selfIssued && caFingerprints.has(cert.x509.fingerprint256)) continue; // a configured root is trusted, not looked up
+        if (revoked.get(cert.issuerKey)?.has(cert.serial)) return cert;
+      }
+      return undefined;
+    },
+    pathOf: (leaf, candidates) => {
+      let cert = pathCertificate(leaf);
+      const path = [cert];
+      let anchored = caFingerprints.has(leaf.fingerprint256);
+      while (path.length < MAX_PATH && !(anchored && cert.selfIssued)) {
+        const fromCas = caIssuerOf(cert);
+        const next = fromCas ?? (anchored ? undefined : candidateIssuer(candidates(cert.issuerKey), cert));
+        if (!next || path.includes(next) || path.some((p) => p.x509.fingerprint256 === next.x509.fingerprint256)) break;
+        if (fromCas) anchored = true;
+        path.push(next);
         cert = next;
       }
-      return false;
+      return anchored ? path : undefined;
     },
   };
+}
+
+function candidateIssuer(pool: Iterable<X509Certificate>, cert: PathCertificate): PathCertificate | undefined {
+  for (const c of pool) {
+    const p = pathCertificate(c);
+    if (p.subjectKey === cert.issuerKey && isIssuer(c, cert.x509)) return p;
+  }
+  return undefined;
 }
 
 function isIssuer(ca: X509Certificate, cert: X509Certificate): boolean {

@@ -8,7 +8,8 @@ import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { peerIntermediates, type ClientTrust } from './client-trust.js';
+import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust } from './client-trust.js';
+import { SeenIntermediates } from './seen-intermediates.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
@@ -16,7 +17,7 @@ export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not y
 
 export type ClientVerdict =
   | {
-    ok: true; client: CertificateInfo | undefined;
+    ok: true; client: CertificateInfo | undefined; path?: ClientPath;
     /**
      * A configured client CA vouched for the certificate's names: its chain
      * passed the checks mode require makes. Always so in modes require and
@@ -26,9 +27,18 @@ export type ClientVerdict =
      */
     namesVouched: boolean;
   }
-  | { ok: false; reason: RefusalReason; detail: string; client?: CertificateInfo };
+  | Refusal;
 
-type Refusal = Extract<ClientVerdict, { ok: false }>;
+type Refusal = { ok: false; reason: RefusalReason; detail: string; client?: CertificateInfo };
+
+/** What an admitted connection keeps for its re-checks: the client, the path it was admitted by, whether a CA vouched for its names. */
+export interface Admitted {
+  client: CertificateInfo;
+  /** leaf first, up to a configured CA (mode any, names not vouched for: the leaf alone); absent without a client trust */
+  path?: ClientPath;
+  /** the verdict's namesVouched: in mode any, such a connection is closed when its chain no longer reaches a configured CA */
+  namesVouched: boolean;
+}
 
 export interface ClientVerifierOptions {
   mode: ClientAuthMode;
@@ -41,6 +51,11 @@ export interface ClientVerifierOptions {
   cacheSize?: number;
   /** the client trust of now (CRLs, CAs): checked on every connection, resumed or not */
   trust?: () => ClientTrust;
+  /**
+   * intermediates seen in verified paths, shared across generations: a resumed
+   * session carries only the leaf, so its path is built again from these
+   */
+  intermediates?: SeenIntermediates;
   /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth; its default is the schema's) */
   maxChainDepth: number;
 }
@@ -59,15 +74,17 @@ const OPENSSL_REASONS = new Map<string, RefusalReason>([
 export class ClientVerifier {
   private readonly deny: Set<string>;
   private readonly cache: LRUCache<string, CertificateInfo>;
+  private readonly intermediates: SeenIntermediates;
   /**
-   * The trust digest under which a cached client was found issued by a
-   * configured CA: a returning client skips the signature check (≈90 µs) until
-   * the CA or CRL files change. Weak, so it goes with the cache entry.
+   * The path a cached client was found to chain by, and the trust digest it was
+   * built under: a returning client skips the signature checks (≈90 µs each)
+   * until the CA or CRL files change. Weak, so it goes with the cache entry.
    */
-  private readonly issuedUnder = new WeakMap<CertificateInfo, string>();
+  private readonly paths = new WeakMap<CertificateInfo, { digest: string; path: ClientPath }>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
     this.cache = new LRUCache({ max: opts.cacheSize ?? 2_000 });
+    this.intermediates = opts.intermediates ?? new SeenIntermediates();
   }
 
   get mode(): ClientAuthMode { return this.opts.mode; }
@@ -89,59 +106,97 @@ export class ClientVerifier {
       }
       this.cache.set(key, client);
     }
-    const trust = this.opts.trust?.();
-    // modes require and optional refuse a client no configured CA vouches for; mode any serves it
-    // by its identity alone (what is minted for it then carries no name of its own)
-    const unvouched = this.notVouched(socket, client, x, trust);
-    if (unvouched && this.opts.mode !== 'any') return unvouched;
-    const verdict = this.recheck(client, trust, now);
-    return verdict.ok ? { ...verdict, namesVouched: !unvouched } : verdict;
-  }
-
-  /**
-   * Why no configured CA vouches for the client's chain (the refusal modes
-   * require and optional give), or undefined when one does. OpenSSL's verdict
-   * first; then the chain must reach a CA configured now — on a resumed session
-   * (OpenSSL restores its old verdict), and always in mode any, where the
-   * handshake's verdict alone is not enough: without edge.clientAuth.ca
-   * OpenSSL would verify against its default root store.
-   */
-  private notVouched(socket: TLSSocket, client: CertificateInfo, x: X509Certificate, trust: ClientTrust | undefined): Refusal | undefined {
     const any = this.opts.mode === 'any';
-    if (!socket.authorized) {
+    if (!any && !socket.authorized) {
       const code = String(socket.authorizationError ?? 'UNKNOWN');
       return { ok: false, reason: OPENSSL_REASONS.get(code) ?? 'invalid certificate', detail: code, client };
     }
-    if (!trust) return any ? { ok: false, reason: 'unknown CA', detail: 'edge.clientAuth.ca is not configured', client } : undefined;
-    if (this.issuedByCa(client, x, trust)) return undefined;
-    // Issued by an intermediate: the chain is walked (a root's direct leaf costs no walk).
-    // Node completes the peer's chain with the issuers from the CA store, root included.
-    const above = peerIntermediates(socket);
-    const depth = this.opts.maxChainDepth;
-    if (above.length > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${above.length} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
-    if ((any || socket.isSessionReused()) && !trust.chainsToCa(x, above)) {
-      return { ok: false, reason: 'unknown CA', detail: socket.isSessionReused() ? 'resumed session: the chain no longer verifies to edge.clientAuth.ca' : 'the chain does not verify to edge.clientAuth.ca', client };
+    const trust = this.opts.trust?.();
+    // mode any serves a client no configured CA vouches for by its identity alone (what is
+    // minted for it then carries no name of its own); modes require and optional refuse it
+    if (!trust) return this.checks(client, undefined, undefined, now, !any);
+    if (any) {
+      // vouched for: what mode require admits (OpenSSL's verdict, then a path to a CA
+      // configured now: without edge.clientAuth.ca, OpenSSL verifies against its default roots)
+      const vouched = socket.authorized && trust.hasCas ? this.caPath(socket, client, x, trust) : undefined;
+      if (vouched && !('ok' in vouched)) return this.checks(client, vouched, trust, now, true);
+      return this.checks(client, [pathCertificate(x)], trust, now, false);
     }
-    return undefined;
+    if (!trust.hasCas) return this.checks(client, [pathCertificate(x)], trust, now, true);
+    const path = this.caPath(socket, client, x, trust);
+    return 'ok' in path ? path : this.checks(client, path, trust, now, true);
   }
 
-  private issuedByCa(client: CertificateInfo, x: X509Certificate, trust: ClientTrust): boolean {
-    if (this.issuedUnder.get(client) === trust.digest) return true;
-    if (!trust.issuedByCa(x)) return false;
-    this.issuedUnder.set(client, trust.digest);
-    return true;
+  /** The client's path up to a CA configured now (memoised per trust digest), or why there is none. */
+  private caPath(socket: TLSSocket, client: CertificateInfo, x: X509Certificate, trust: ClientTrust): ClientPath | Refusal {
+    const memo = this.paths.get(client);
+    let path = memo?.digest === trust.digest ? memo.path : undefined;
+    if (!path) {
+      // A resumed session restores OpenSSL's old verdict and carries the leaf only: the
+      // path is built again, under the CAs configured now, from intermediates seen before.
+      const reused = socket.isSessionReused();
+      const sent = reused ? [] : peerIntermediates(socket);
+      path = trust.pathOf(x, (issuerKey) => [...sent, ...this.intermediates.named(issuerKey)]);
+      if (!path) {
+        return {
+          ok: false, reason: 'unknown CA', client,
+          detail: reused
+            ? 'resumed session: the chain does not verify to edge.clientAuth.ca now (or its intermediates are not known to this process: add them to edge.clientAuth.ca)'
+            : 'the chain does not verify to edge.clientAuth.ca',
+        };
+      }
+      if (!reused) this.intermediates.remember(path);
+      this.paths.set(client, { digest: trust.digest, path });
+    }
+    const depth = this.opts.maxChainDepth;
+    if (path.length - 1 > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${path.length - 1} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
+    return path;
+  }
+
+  /**
+   * An open connection checked again (the CRLs, the CAs or the deny list
+   * changed): its path is built again under `trust` from the certificates it
+   * was admitted by, then every check that depends on time and trust is made.
+   */
+  recheck(admitted: Admitted, trust = this.opts.trust?.(), now = Date.now()): ClientVerdict {
+    const { client, namesVouched } = admitted;
+    if (!trust || !admitted.path) return this.checks(client, admitted.path, trust, now, namesVouched);
+    let path = admitted.path;
+    // in mode any, a connection whose names were vouched for loses that with its CA: it is closed
+    // (it reconnects as a client no CA vouches for, minted without its names)
+    if ((this.opts.mode !== 'any' || namesVouched) && trust.hasCas) {
+      const above = path.slice(1).map((p) => p.x509);
+      const rebuilt = trust.pathOf(path[0].x509, (issuerKey) => [...above, ...this.intermediates.named(issuerKey)]);
+      if (!rebuilt) return { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
+      path = rebuilt;
+    } else if (this.opts.mode === 'any' && namesVouched) {
+      return { ok: false, reason: 'unknown CA', detail: 'edge.clientAuth.ca no longer lists a CA', client };
+    }
+    return this.checks(client, path, trust, now, namesVouched);
   }
 
   /**
    * The checks that depend on time and on trust that can change, and so are made
    * for every connection (a resumed session skips OpenSSL's) and again for open
-   * connections when the CRLs change: revocation, validity, the deny list.
+   * connections when the CRLs change: revocation of every certificate of the
+   * path, validity, the deny list.
    */
-  recheck(client: CertificateInfo, trust = this.opts.trust?.(), now = Date.now()): Refusal | { ok: true; client: CertificateInfo } {
-    if (trust?.isRevoked(client.fields)) return { ok: false, reason: 'revoked', detail: 'serial is listed by the CRL of its issuer', client };
+  private checks(client: CertificateInfo, path: ClientPath | undefined, trust: ClientTrust | undefined, now: number, namesVouched: boolean): ClientVerdict {
+    const revoked = path && trust?.revokedIn(path);
+    if (revoked) {
+      const detail = revoked === path[0]
+        ? 'serial is listed by the CRL of its issuer'
+        : `the CA certificate "${revoked.subject}" above the leaf (serial ${revoked.serial.toUpperCase()}) is listed by the CRL of its issuer`;
+      return { ok: false, reason: 'revoked', detail, client };
+    }
+    // the CAs above the leaf: OpenSSL checked their validity at the full handshake, not since
+    for (const ca of path?.slice(1) ?? []) {
+      if (now > ca.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `the CA certificate "${ca.subject}" above the leaf expired at ${ca.notAfter.toISOString()}`, client };
+      if (now < ca.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `the CA certificate "${ca.subject}" above the leaf is valid from ${ca.notBefore.toISOString()}`, client };
+    }
     if (now > client.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `expired at ${client.notAfter.toISOString()}`, client };
     if (now < client.notBefore.getTime()) return { ok: false, reason: 'not yet valid', detail: `valid from ${client.notBefore.toISOString()}`, client };
     if (this.deny.has(client.identity)) return { ok: false, reason: 'denied identity', detail: 'identity is on edge.deny', client };
-    return { ok: true, client };
+    return { ok: true, client, path, namesVouched };
   }
 }

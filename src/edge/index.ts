@@ -5,7 +5,7 @@
  * when a config asks for it.
  */
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
-export { ClientVerifier, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
+export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
   createCertificateStore, certificateStoreChannel,
@@ -13,6 +13,7 @@ export {
   type CertificateStoreEvent, type ServerCertificateStatus, type TrustStatus, type ReloadResult,
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
-export { peerIntermediates, peerChainDer, type ClientTrust } from './client-trust.js';
+export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
+export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';

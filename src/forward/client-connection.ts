@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig } from '../config/index.js';
+import type { ClientPath } from '../edge/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
@@ -10,6 +11,8 @@ export interface ClientConnection {
   id: number;
   /** the verified client certificate; undefined for an anonymous client */
   client: CertificateInfo | undefined;
+  /** the verified path the client was admitted by (leaf first), for its re-checks */
+  path?: ClientPath;
   /**
    * a configured client CA vouched for the certificate's names (the verdict's
    * namesVouched): when false (clientAuth mode any) no name of it reaches the

@@ -12,7 +12,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/index.js';
-import { buildProxyHeader, peerChainDer, peerIntermediates, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { buildProxyHeader, peerChainDer, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
@@ -93,7 +93,7 @@ export class ClientConnections {
     }
     const route = routes.primary;
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, namesVouched: verdict.ok && verdict.namesVouched, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, namesVouched: verdict.ok && verdict.namesVouched, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
@@ -177,12 +177,9 @@ export class ClientConnections {
     for (const { socket, conn, mode } of [...this.open.values()]) {
       const client = conn.client;
       if (!client) continue;
-      let verdict = verifier.recheck(client, trust);
-      // in mode any, a connection whose names were vouched for loses that with its CA
-      if (verdict.ok && (verifier.mode !== 'any' || conn.namesVouched)) {
-        const x = socket.getPeerX509Certificate();
-        if (x && !trust.issuedByCa(x) && !trust.chainsToCa(x, peerIntermediates(socket))) verdict = { ok: false, reason: 'unknown CA', detail: 'no longer verifies to edge.clientAuth.ca', client };
-      }
+      // the whole path (leaf, intermediates) against the new CRLs and CAs, as a handshake is
+      let verdict = verifier.recheck({ client, path: conn.path, namesVouched: conn.namesVouched }, trust);
+      if (verdict.ok) conn.path = verdict.path;
       // a reload that narrows a connection-mode route's access rule closes who it no longer admits
       // (http mode checks the rule of the current config on every request)
       if (verdict.ok && mode === 'connection') {

@@ -4,7 +4,7 @@ export {
   connectionChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel, handshakeFailedChannel, auditWriteFailureChannel,
   type ConnectionEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent, type HandshakeFailedEvent, type AuditWriteFailureEvent,
 } from './channels.js';
-export { ProxyMetrics, aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsSources, type MetricsJson } from './metrics.js';
+export { ProxyMetrics, aggregateMetrics, auditMetricsJson, METRICS_CONTENT_TYPE, type MetricsSources, type MetricsJson } from './metrics.js';
 export { caCertificates, commonName, type CaKind, type CaCertificateExpiry } from './certificate-expiry.js';
 export { startAdminServer, type Readiness, type ReloadOutcome, type AdminHandlers, type AdminServerOptions, type RunningAdminServer } from './admin-server.js';
 export { ADMIN_REQUEST_HEADER, adminGuard, adminHostAccepts, type AdminGuard } from './admin-guard.js';

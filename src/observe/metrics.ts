@@ -28,6 +28,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
+/** Written by whichever process holds the audit log: a worker's proxy without workers, the primary with them. */
+const AUDIT_FAILURES = { name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written' } as const;
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   private sources: MetricsSources = {};
@@ -43,7 +46,7 @@ export class ProxyMetrics {
   readonly connectDuration = new Histogram({ name: 'countersign_upstream_connect_duration_seconds', help: 'upstream TCP connect and TLS handshake time', labelNames: ['upstream', 'outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly healthChanges = new Counter({ name: 'countersign_upstream_health_changes_total', help: 'active health state changes of upstream servers', labelNames: ['upstream', 'server', 'state'], registers: [this.registry] });
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly auditFailures = new Counter({ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', registers: [this.registry] });
+  readonly auditFailures = new Counter({ ...AUDIT_FAILURES, registers: [this.registry] });
 
   constructor(o: { defaultMetrics?: boolean } = {}) {
     const self = this;
@@ -120,6 +123,16 @@ export class ProxyMetrics {
     for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
     this.subscriptions.length = 0;
   }
+}
+
+/**
+ * The primary's own metric (with workers the audit log is written there), as
+ * the workers send theirs, so aggregateMetrics sums it with their zeros.
+ */
+export async function auditMetricsJson(failureCount: number): Promise<MetricsJson> {
+  const registry = new Registry();
+  new Counter({ ...AUDIT_FAILURES, registers: [registry] }).inc(failureCount);
+  return registry.getMetricsAsJSON();
 }
 
 /** Sums the workers' metrics (each metric by its aggregator) into Prometheus text. */

@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
-import { writeClientCertificates, writeCrl } from '../helpers/e2e.js';
-import { runCommand } from '../helpers/run-command.js';
+import { sClientRequest as sClientRequestAs, writeClientCertificates, writeCrl } from '../helpers/e2e.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { startProxy } from '../../src/proxy.js';
@@ -22,16 +21,7 @@ import { issueCertificate } from '../../src/pki/dev/index.js';
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); });
 
-/** One HTTP/1.1 request with openssl s_client as `who`, saving or resuming a session; the status line and whether it resumed. */
-async function sClientRequest(port: number, pki: TestPki, who: string, session: { out?: string; in?: string }) {
-  const r = await runCommand('openssl', [
-    's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', `${pki.dir}/edge-ca.crt`,
-    '-cert', `${pki.dir}/${who}.crt`, '-key', `${pki.dir}/${who}.key`, '-alpn', 'http/1.1', '-ign_eof',
-    ...(session.out ? ['-sess_out', session.out] : []), ...(session.in ? ['-sess_in', session.in] : []),
-  ], { input: 'GET /resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', timeoutMs: 15_000 });
-  const status = /HTTP\/1\.1 \d+[^\r\n]*/.exec(r.stdout)?.[0] ?? '';
-  return { status, reused: /^Reused,/m.test(r.stdout), out: r.stdout };
-}
+const sClientRequest = (port: number, pki: TestPki, who: string, session: { out?: string; in?: string }) => sClientRequestAs(port, pki.dir, who, session);
 
 async function setUp(workers: number) {
   const pki = await makePki();

@@ -133,3 +133,21 @@ export function getOk(agent: import('node:https').Agent, port: number, ca: Buffe
     req.end();
   });
 }
+
+/**
+ * One HTTP/1.1 request (GET `path`, Connection: close) with `openssl s_client`
+ * as `who`, saving the TLS session to `session.out` and/or resuming the one in
+ * `session.in`: the status line ('' when the proxy closed), whether the
+ * session was resumed, and what s_client printed. s_client sends the first
+ * certificate of <who>.crt only: intermediates go in `session.chain` (a PEM file).
+ */
+export async function sClientRequest(port: number, pkiDir: string, who: string, session: { out?: string; in?: string; chain?: string } = {}, path = '/resume') {
+  const r = await runCommand('openssl', [
+    's_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', `${pkiDir}/edge-ca.crt`,
+    '-cert', `${pkiDir}/${who}.crt`, '-key', `${pkiDir}/${who}.key`, '-alpn', 'http/1.1', '-ign_eof',
+    ...(session.out ? ['-sess_out', session.out] : []), ...(session.in ? ['-sess_in', session.in] : []),
+    ...(session.chain ? ['-cert_chain', session.chain] : []),
+  ], { input: `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, timeoutMs: 15_000 });
+  const status = /HTTP\/1\.1 \d+[^\r\n]*/.exec(r.stdout)?.[0] ?? '';
+  return { status, reused: /^Reused,/m.test(r.stdout), out: r.stdout };
+}

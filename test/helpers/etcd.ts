@@ -33,7 +33,32 @@ export interface EtcdMember {
 
 export interface EtcdCluster { members: EtcdMember[]; stop(): Promise<void> }
 
-export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: string; key?: string }): Promise<EtcdCluster> {
+/** The flags the harness sets itself (names, addresses, data directory, cluster): a doc's values for them are placeholders. */
+const HARNESS_FLAGS = new Set([
+  '--name', '--data-dir', '--listen-client-urls', '--advertise-client-urls', '--listen-peer-urls', '--initial-advertise-peer-urls',
+  '--initial-cluster', '--initial-cluster-state', '--initial-cluster-token',
+]);
+
+/** A doc's etcd arguments without the flags the harness sets (each with its value, when it has one). */
+export function docEtcdFlags(args: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const [flag] = args[i].split('=');
+    const takesNext = !args[i].includes('=') && i + 1 < args.length && !args[i + 1].startsWith('--');
+    if (HARNESS_FLAGS.has(flag)) { if (takesNext) i++; continue; }
+    kept.push(args[i]);
+    if (takesNext) kept.push(args[++i]);
+  }
+  return kept;
+}
+
+/**
+ * `flags`: the TLS and auth flags as a doc gives them (see docEtcdFlags),
+ * run in `cwd` so that its relative paths (`certs/backend.crt`) resolve as
+ * they do for a user; default: the test PKI's backend certificate, client
+ * certificates required from the delegation CA.
+ */
+export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: string; key?: string; flags?: string[]; cwd?: string }): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'countersign-etcd-'));
   const ports = await Promise.all(Array.from({ length: o.n }, async () => ({ client: await freePort(), peer: await freePort() })));
   const names = ports.map((_, i) => `m${i}`);
@@ -48,10 +73,12 @@ export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: st
         '--listen-client-urls', `https://127.0.0.1:${ports[i].client}`, '--advertise-client-urls', `https://127.0.0.1:${ports[i].client}`,
         '--listen-peer-urls', `http://127.0.0.1:${ports[i].peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${ports[i].peer}`,
         '--initial-cluster', initialCluster, '--initial-cluster-state', state, '--initial-cluster-token', 'countersign-test',
-        '--cert-file', o.cert ?? `${o.pkiDir}/backend.crt`, '--key-file', o.key ?? `${o.pkiDir}/backend.key`,
-        '--client-cert-auth', '--trusted-ca-file', `${o.pkiDir}/delegation-ca.crt`,
+        ...(o.flags ?? [
+          '--cert-file', o.cert ?? `${o.pkiDir}/backend.crt`, '--key-file', o.key ?? `${o.pkiDir}/backend.key`,
+          '--client-cert-auth', '--trusted-ca-file', `${o.pkiDir}/delegation-ca.crt`,
+        ]),
         '--heartbeat-interval', '100', '--election-timeout', '1000', '--logger', 'zap', '--log-outputs', 'stderr',
-      ], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ], { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => { out += d; });
       child.stderr!.on('data', (d) => { out += d; });
       const c = child;

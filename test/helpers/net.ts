@@ -29,7 +29,7 @@ export interface WaitForPortOptions {
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, opts: WaitForPortOptions = {}): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
   const tail = () => (opts.logs ? `:\n${opts.logs()}` : '');
   for (;;) {

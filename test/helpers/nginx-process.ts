@@ -85,7 +85,7 @@ export async function launchNginx(o: { dir: string; port: number; http: string; 
   };
   const what = o.what ?? 'nginx';
   try {
-    await waitForPort(o.port, { alive: () => !exited, what, timeoutMs: 15_000 });
+    await waitForPort(o.port, { alive: () => !exited, what, timeoutMs: 60_000 });
   } catch (err) {
     const log = await errorLog();
     await stop();

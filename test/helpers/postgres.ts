@@ -1,18 +1,19 @@
 /**
  * A real PostgreSQL 15 server (Debian's binaries in /usr/lib/postgresql/15/bin)
- * in a temp directory, for the interop tests: TLS on 127.0.0.1 with
- * `hostssl all all 127.0.0.1/32 cert` and `ssl_ca_file` = the delegation CA, so
- * it authenticates the minted certificate's CN as the database user. As root
- * it runs as the `postgres` user (PostgreSQL refuses to run as root): the
- * directory is handed to that user and the server started through `setpriv`,
- * which execs, so the pid we hold is the postmaster's.
+ * in a temp directory, for the interop tests, set up as a doc says (TLS with
+ * `ssl_ca_file` = the delegation CA, `hostssl … cert`), so it authenticates
+ * the minted certificate's CN as the database user. As root it runs as the
+ * `postgres` user (PostgreSQL refuses to run as root): the directory is handed
+ * to that user and the server started through `setpriv`, which execs, so the
+ * pid we hold is the postmaster's.
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
-import { chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './openssl-server.js';
 import { runCommand, type CommandResult } from './run-command.js';
+import { docBlock, runShell } from './doc-blocks.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -25,34 +26,40 @@ function asPostgres(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-export async function startPostgres(o: { pkiDir: string; setupSql: string }): Promise<Postgres> {
-  const dir = mkdtempSync(join(tmpdir(), 'countersign-pg-'));
+/** Runs `cmd` as the server's owner: `postgres` when the test is root (PostgreSQL refuses root), else this user. */
+export function asServerOwner(cmd: string, args: string[]): [string, string[]] {
   const owner = asPostgres();
-  const wrap = (cmd: string, args: string[]): [string, string[]] => owner
+  return owner
     ? ['setpriv', ['--reuid', String(owner.uid), '--regid', String(owner.gid), '--init-groups', '--', cmd, ...args]]
     : [cmd, args];
+}
+
+/**
+ * A fresh cluster (initdb, local connections trusted until `prepare` says
+ * otherwise), set up by `prepare(dataDir)` — a doc's steps: certificates,
+ * postgresql.conf and pg_hba.conf — then started on a free loopback port and
+ * given `setupSql` (run as the `postgres` user over the Unix socket, as a
+ * `local … peer` line expects). The docs' client network `10.0.0.0/8` in
+ * pg_hba.conf is this test's loopback. The harness's own settings (address,
+ * port, socket directory, fsync off, connection logging) are appended last.
+ */
+export async function startPostgres(o: { prepare: (dataDir: string) => Promise<void>; setupSql: string }): Promise<Postgres> {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-pg-'));
+  const owner = asPostgres();
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const data = join(dir, 'data');
-  const [c, a] = wrap(`${PG_BIN}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const [c, a] = asServerOwner(`${PG_BIN}/initdb`, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const init = await runCommand(c, a, { timeoutMs: 60_000 });
   if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-  for (const [from, to] of [['backend.crt', 'server.crt'], ['backend.key', 'server.key'], ['delegation-ca.crt', 'ca.crt']]) {
-    copyFileSync(join(o.pkiDir, from), join(data, to));
-    chmodSync(join(data, to), 0o600);
-    if (owner) chownSync(join(data, to), owner.uid, owner.gid);
-  }
+  await o.prepare(data);
+  const hba = join(data, 'pg_hba.conf');
+  writeFileSync(hba, readFileSync(hba, 'utf8').replaceAll('10.0.0.0/8', '127.0.0.1/32'));
   const port = await freePort();
   appendFileSync(join(data, 'postgresql.conf'), [
-    '', `listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${dir}'`,
-    'ssl = on', `ssl_cert_file = 'server.crt'`, `ssl_key_file = 'server.key'`, `ssl_ca_file = 'ca.crt'`,
-    `ssl_min_protocol_version = 'TLSv1.3'`, 'fsync = off', 'log_connections = on', `log_min_messages = info`, '',
+    '', '# the test harness', `listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${dir}'`,
+    'fsync = off', 'log_connections = on', `log_min_messages = info`, '',
   ].join('\n'));
-  writeFileSync(join(data, 'pg_hba.conf'), [
-    'local all postgres trust',
-    'hostssl all all 127.0.0.1/32 cert',
-    '',
-  ].join('\n'));
-  const [sc, sa] = wrap(`${PG_BIN}/postgres`, ['-D', data]);
+  const [sc, sa] = asServerOwner(`${PG_BIN}/postgres`, ['-D', data]);
   const child: ChildProcess = spawn(sc, sa, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -63,7 +70,10 @@ export async function startPostgres(o: { pkiDir: string; setupSql: string }): Pr
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const sql = (query: string) => runCommand('psql', ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-c', query], { timeoutMs: 30_000 });
+  const sql = (query: string) => {
+    const [pc, pa] = asServerOwner('psql', ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-c', query]);
+    return runCommand(pc, pa, { timeoutMs: 30_000 });
+  };
   const setup = await sql(o.setupSql);
   if (setup.code !== 0) throw new Error(`setup SQL failed: ${setup.stderr}`);
   return {
@@ -77,6 +87,18 @@ export async function startPostgres(o: { pkiDir: string; setupSql: string }): Pr
   };
 }
 
+/**
+ * Copies a PKI file into the data directory under the name a postgresql.conf
+ * gives it, owned by the server's user (keys 0600, as PostgreSQL demands).
+ */
+export function installForServer(from: string, dataDir: string, name: string): void {
+  const to = join(dataDir, name);
+  copyFileSync(from, to);
+  chmodSync(to, name.endsWith('.key') ? 0o600 : 0o644);
+  const owner = asPostgres();
+  if (owner) chownSync(to, owner.uid, owner.gid);
+}
+
 /** psql through the proxy as `who` (certificate), asking for database user `user`. */
 export function psqlThrough(proxyPort: number, pkiDir: string, who: string, user: string, query: string): Promise<CommandResult> {
   const conn = [
@@ -84,4 +106,16 @@ export function psqlThrough(proxyPort: number, pkiDir: string, who: string, user
     `sslrootcert=${pkiDir}/edge-ca.crt`, `sslcert=${pkiDir}/${who}.crt`, `sslkey=${pkiDir}/${who}.key`, 'connect_timeout=10',
   ].join(' ');
   return runCommand('psql', [conn, '-X', '-A', '-t', '-c', query], { timeoutMs: 30_000 });
+}
+
+/**
+ * examples/postgres/README.md's server block, run as written by sh in `workdir`
+ * (the example's files; `certs/` from the block's own `countersign certs
+ * init`) with PGDATA the fresh cluster's data directory.
+ */
+export function prepareAsExample(workdir: string): (dataDir: string) => Promise<void> {
+  return async (dataDir) => {
+    const r = await runShell(docBlock('examples/postgres/README.md', 'postgres-server').text, { cwd: workdir, env: { PGDATA: dataDir } });
+    if (r.code !== 0) throw new Error(`examples/postgres/README.md's postgres-server block failed:\n${r.stdout}${r.stderr}`);
+  };
 }

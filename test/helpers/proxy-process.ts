@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 export const CLI = join(REPO_ROOT, 'bin/countersign.js');
 
-export { makePki, type TestPki } from './pki.js';
+export { makePki, makeWorkdir, type TestPki } from './pki.js';
 
 export interface LogLine { level: number; msg: string; [k: string]: unknown }
 
@@ -73,7 +73,7 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = [], 
   if (opts.logFile) followFile(opts.logFile, onData, child);
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000) => {
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 30_000) => {
     const found = logs.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise<LogLine>((res, rej) => {
@@ -84,7 +84,7 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = [], 
   };
   return new Promise((resolve, reject) => {
     exited.then((code) => reject(new Error(`countersign exited with ${code} before listening: ${stderr}`)));
-    waitForLog((l) => l.msg === 'countersign listening', 15_000).then((l) => {
+    waitForLog((l) => l.msg === 'countersign listening', 60_000).then((l) => {
       const port = Number(String(l.listen).split(':').pop());
       resolve({
         port, child, logs, stderr: () => stderr, waitForLog,

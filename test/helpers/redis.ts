@@ -1,10 +1,8 @@
 /**
- * A real Redis (Debian's redis-server 7) for the interop tests, started from a
- * config text (an example's redis.conf): `certs/` points at the test's PKI,
- * `tls-port` at a free loopback port; data in a temp directory, nothing saved.
+ * A real Redis (Debian's redis-server 7) for the interop tests, started as a
+ * doc says, in a work directory.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './net.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
@@ -12,17 +10,24 @@ import { runCommand, type CommandResult } from './run-command.js';
 
 export type Redis = ServerProcess;
 
-export async function startRedis(o: { conf: string; pkiDir: string }): Promise<Redis> {
-  const dir = await mkdtemp(join(tmpdir(), 'countersign-redis-'));
+/**
+ * Redis as a user starts it: `redis-server ARGS` (a doc's command line, e.g.
+ * `redis.conf`) in `cwd`, the directory holding the config and `certs/`, so
+ * relative paths resolve as they do for the user. Only the address is this
+ * test's: `tls-port` a free port, bound to loopback.
+ */
+export async function startRedisIn(o: { cwd: string; args: string[] }): Promise<Redis> {
   const port = await freePort();
-  const conf = o.conf.replace(/\bcerts\//g, `${o.pkiDir}/`).replace(/^tls-port .*$/m, `tls-port ${port}`);
-  await writeFile(join(dir, 'redis.conf'), [conf, 'bind 127.0.0.1', `dir ${dir}`, 'save ""', 'appendonly no', 'daemonize no', 'logfile ""', ''].join('\n'));
-  return startServerProcess({ command: 'redis-server', args: [join(dir, 'redis.conf')], ready: /Ready to accept connections/, port, dir });
+  const confFile = join(o.cwd, o.args[0]);
+  const conf = await readFile(confFile, 'utf8');
+  if (!/^tls-port \d+/m.test(conf)) throw new Error(`${confFile}: no tls-port line`);
+  await writeFile(confFile, `${conf.replace(/^tls-port \d+.*$/m, `tls-port ${port}`)}\nbind 127.0.0.1\n`);
+  return startServerProcess({ command: 'redis-server', args: o.args, cwd: o.cwd, ready: /Ready to accept connections/, port });
 }
 
 /** redis-cli over TLS to `port` as `who` (a PKI file name), trusting `caFile`. */
 export function redisCli(port: number, pkiDir: string, who: string, args: string[], caFile = `${pkiDir}/edge-ca.crt`): Promise<CommandResult> {
   return runCommand('redis-cli', [
     '--tls', '-h', 'localhost', '-p', String(port), '--cacert', caFile, '--cert', `${pkiDir}/${who}.crt`, '--key', `${pkiDir}/${who}.key`, ...args,
-  ], { timeoutMs: 15_000 });
+  ], { timeoutMs: 60_000 });
 }

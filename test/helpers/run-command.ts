@@ -10,7 +10,7 @@ export function runCommand(cmd: string, args: string[], opts: { input?: string |
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
     // a program that exits without reading its input (curl) makes the write fail with EPIPE; its exit code tells

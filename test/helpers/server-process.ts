@@ -1,24 +1,25 @@
 /**
  * A real server started by the tests (Mosquitto, Redis): its output kept, ready
  * when a line of it matches, stopped by its pid (SIGTERM) with its temp
- * directory removed.
+ * directory (`dir`, if given) removed. `cwd`: where it starts, for the
+ * relative paths of its config.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 
 export interface ServerProcess { port: number; output(): string; stop(): Promise<void> }
 
-export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir: string }): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(o.command, o.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir?: string; cwd?: string }): Promise<ServerProcess> {
+  const child: ChildProcess = spawn(o.command, o.args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
     if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
-    await rm(o.dir, { recursive: true, force: true });
+    if (o.dir) await rm(o.dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   while (!o.ready.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) { await stop(); throw new Error(`${o.command} did not start: ${out}`); }
     await new Promise((r) => setTimeout(r, 50));

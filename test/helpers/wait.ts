@@ -11,7 +11,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * returns that; a probe that throws counts as "not yet" (its last error is in
  * the timeout message).
  */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 8_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -99,7 +99,7 @@ test('mosquitto_pub with ALPN mqtt and without both reach Mosquitto, which sees 
   const sub = mosquittoSub(port, pki.dir, 'alice', 'sensors/t', { count: 2, timeoutS: 30 });
   const deadline = Date.now() + 15_000;
   while (!mqtt.output().includes('Sending SUBACK') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const a = await mosquittoPub(port, pki.dir, 'alice', 'sensors/t', 'with-alpn', 'mqtt');
+  const a = await mosquittoPub(port, pki.dir, 'alice', 'sensors/t', 'with-alpn', { alpn: 'mqtt' });
   assert.equal(a.code, 0, a.stderr + a.stdout);
   const b = await mosquittoPub(port, pki.dir, 'alice', 'sensors/t', 'without-alpn');
   assert.equal(b.code, 0, b.stderr + b.stdout);

@@ -1,0 +1,72 @@
+/**
+ * The client trust's own path building and CRL lookups (what a resumed
+ * session and the re-check of an open connection rely on): issuers are
+ * followed by signature, not by name; every certificate of the path is looked
+ * up in its issuer's CRL; a configured root is not.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
+import { buildClientTrust, type ClientTrust } from '../../src/edge/client-trust.js';
+import { SeenIntermediates } from '../../src/edge/seen-intermediates.js';
+import { pemBlocks } from '../../src/pki/index.js';
+import { crlPem } from '../helpers/crl.js';
+
+let root: IssuedCertificate;
+let inter: IssuedCertificate;
+let leaf: IssuedCertificate;
+let impostor: IssuedCertificate; // same name as the intermediate, another key
+
+const der = async (pem: Promise<string>) => pemBlocks(Buffer.from(await pem))[0].der;
+const trustWith = async (crls: Promise<string>[]): Promise<ClientTrust> =>
+  buildClientTrust({ digest: String(Math.random()), crlDers: await Promise.all(crls.map(der)), caPems: [root.certPem] });
+const only = (...certs: X509Certificate[]) => () => certs;
+
+before(async () => {
+  root = await issueCertificate({ subject: 'CN=test root', ca: true });
+  inter = await issueCertificate({ subject: 'CN=test intermediate', ca: true, issuer: root });
+  leaf = await issueCertificate({ subject: 'CN=leaf', issuer: inter });
+  const otherRoot = await issueCertificate({ subject: 'CN=other root', ca: true });
+  impostor = await issueCertificate({ subject: 'CN=test intermediate', ca: true, issuer: otherRoot });
+});
+
+test('the path runs from the leaf through the intermediate to the configured root', async () => {
+  const trust = await trustWith([]);
+  const path = trust.pathOf(leaf.cert, only(inter.cert));
+  assert.deepEqual(path?.map((p) => p.subject), ['CN=leaf', 'CN=test intermediate', 'CN=test root']);
+});
+
+test('an intermediate with the right name but another key is not taken as the issuer', async () => {
+  const trust = await trustWith([]);
+  assert.equal(trust.pathOf(leaf.cert, only(impostor.cert)), undefined);
+  assert.equal(trust.pathOf(leaf.cert, only(impostor.cert, inter.cert))?.length, 3);
+});
+
+test('without its intermediate a leaf has no path', async () => {
+  assert.equal((await trustWith([])).pathOf(leaf.cert, only()), undefined);
+});
+
+test('a revoked intermediate is found by the root\'s CRL; a revoked leaf by the intermediate\'s', async () => {
+  const path = (await trustWith([])).pathOf(leaf.cert, only(inter.cert))!;
+  assert.equal((await trustWith([crlPem(root), crlPem(inter)])).revokedIn(path), undefined);
+  const interRevoked = await trustWith([crlPem(root, [inter]), crlPem(inter)]);
+  assert.equal(interRevoked.revokedIn(interRevoked.pathOf(leaf.cert, only(inter.cert))!)?.subject, 'CN=test intermediate');
+  const leafRevoked = await trustWith([crlPem(root), crlPem(inter, [leaf])]);
+  assert.equal(leafRevoked.revokedIn(leafRevoked.pathOf(leaf.cert, only(inter.cert))!)?.subject, 'CN=leaf');
+});
+
+test('a CRL naming the root\'s own serial does not revoke the configured root', async () => {
+  const trust = await trustWith([crlPem(root, [root])]);
+  assert.equal(trust.revokedIn(trust.pathOf(leaf.cert, only(inter.cert))!), undefined);
+});
+
+test('seen intermediates are found by the issuer name a certificate carries, and bounded', async () => {
+  const trust = await trustWith([]);
+  const seen = new SeenIntermediates(1);
+  seen.remember(trust.pathOf(leaf.cert, only(inter.cert))!); // intermediate and root: the bound keeps one
+  assert.equal(seen.size, 1);
+  const fresh = new SeenIntermediates();
+  fresh.remember(trust.pathOf(leaf.cert, only(inter.cert))!);
+  assert.equal(trust.pathOf(leaf.cert, fresh.named)?.length, 3);
+});
