@@ -5,14 +5,19 @@
  * `CN=<its identity>` without its SANs, and countersign/backend reports its
  * claimed names as not vouched for; the client CA's alice keeps her names.
  * Both modes; a rule on cn admits only the vouched alice, a rule on
- * identities admits the self-signed client by its key.
+ * identities admits the self-signed client by its key. When the client CA is
+ * replaced, alice's open connection (minted with her names) is closed; the
+ * self-signed client's, which never had names, goes on.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, startTlsBackend, type HttpsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
-import { identityOfFile, sClient, upstreamTo, writeIssued } from '../helpers/e2e.js';
+import { writeFile } from 'node:fs/promises';
+import { issueCertificate } from '../../src/pki/dev/index.js';
+import { identityOfFile, readUntilClose, sClient, tlsClient, upstreamTo, writeIssued } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let web: HttpsBackend;
@@ -90,4 +95,23 @@ test('connection: a rule on cn and dns refuses the self-signed "alice"', async (
   assert.equal(pipe.connections.length, forwarded);
   const real = await sClient(proxy.port, pki.dir, 'alice', { servername: 'alice-only.test' });
   assert.equal(real.stdout, 'CN=alice, O=countersign dev|CN=alice, O=countersign dev|true\n');
+});
+
+test('the client CA replaced: an open connection minted with vouched names is closed, one without names goes on', async () => {
+  const mark = proxy.logs.length;
+  const before = pipe.connections.length;
+  const alice = await tlsClient(proxy.port, pki.dir, 'alice', { servername: 'pipe.test', checkServerIdentity: () => undefined });
+  const self = await tlsClient(proxy.port, pki.dir, 'impostor', { servername: 'pipe.test', checkServerIdentity: () => undefined });
+  await waitFor(() => pipe.connections.length >= before + 2, 'both piped upstream');
+  const aliceClosed = readUntilClose(alice);
+  const other = await issueCertificate({ subject: 'CN=another client CA', ca: true });
+  await writeFile(`${pki.dir}/client-ca.crt`, other.certPem);
+  await aliceClosed;
+  const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'connection' && l.outcome === 'revoked');
+  assert.equal(line.reason, 'unknown CA');
+  assert.equal(line.identity, identityOfFile(pki.dir, 'alice'));
+  assert.equal(self.destroyed, false, 'the connection without names is not closed');
+  const answer = readUntilClose(self);
+  self.write('ping\n');
+  assert.equal((await answer).data, `CN=${impostor}|CN=alice, O=countersign dev|false\n`);
 });
