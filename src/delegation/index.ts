@@ -4,5 +4,5 @@ export { mintCertificate, neutralSubject, NOT_BEFORE_SKEW_MS, type MintedCertifi
 export { KeyPool, DEFAULT_KEY_POOL_SIZE, type PooledKey } from './key-pool.js';
 export {
   DelegationMinter, DelegatedCredentials, RENEW_AFTER_FRACTION, mintChannel,
-  type CredentialsRequest, type DelegationMinterOptions, type MinterStats, type MintEvent,
+  type CredentialsRequest, type DelegationMinterOptions, type MinterStats, type MintEvent, type UpstreamContextKey,
 } from './delegation-minter.js';
