@@ -14,7 +14,7 @@
  * (config/reload-diff.ts names them).
  */
 import { cidrMatcher, type Config } from './config/index.js';
-import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
+import { AccessRules, ClientVerifier, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
 import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
 import type { Logger } from './observe/index.js';
 import { readFileSync } from 'node:fs';
@@ -33,6 +33,8 @@ export interface GenerationOptions {
   trust: () => ClientTrust;
   /** intermediates seen in clients' verified paths (outlives generations; resumed sessions carry only the leaf) */
   intermediates?: SeenIntermediates;
+  /** revocation sources besides the CRL files (distribution points, OCSP): they outlive generations */
+  revocation?: RevocationHooks;
   /**
    * The generation this one replaces: a server that stays in an upstream whose
    * settings (other than its server list) did not change keeps what is known of
@@ -63,7 +65,7 @@ export interface Generation extends RequestRouting {
 const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
 
 /** Builds a whole generation; throws (and leaves nothing running) if any part cannot be built. */
-export async function buildGeneration({ config, logger, number, minter, trust, intermediates, previous }: GenerationOptions): Promise<Generation> {
+export async function buildGeneration({ config, logger, number, minter, trust, intermediates, revocation, previous }: GenerationOptions): Promise<Generation> {
   const clusters = new Map<string, UpstreamCluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
@@ -82,7 +84,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,
-    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable },
+    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable, ...revocation },
   });
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });

@@ -9,7 +9,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
+import { EdgeListener, FileWatch, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, HttpForwarder } from './forward/index.js';
 import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
@@ -104,7 +104,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   /** THE reference: what new connections and requests are routed and bound by */
   // intermediates clients sent, kept across generations: resumed sessions carry only the leaf
   const intermediates = new SeenIntermediates();
-  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates }).catch((err) => { minter?.stop(); throw err; });
+  // CRLs from distribution points (edge.clientAuth.revocation.fetch): a change re-checks the open connections
+  const rev = config.edge.clientAuth.revocation;
+  let onRevocationChanged = () => {};
+  const revocation = await RevocationSources.create({
+    fetch: rev.fetch, refreshIntervalMs: rev.refreshInterval, timeoutMs: rev.timeout, graceMs: rev.grace, stateDir: config.stateDir,
+    logger: logger.child({ component: 'revocation' }), onChange: () => onRevocationChanged(),
+  });
+  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates, revocation: revocation.hooks }).catch((err) => { revocation.stop(); minter?.stop(); throw err; });
 
   // always there: a reload may add the first http route
   const http = new HttpForwarder({
@@ -123,7 +130,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     forget: (certSha256) => minter?.forget(certSha256),
   });
 
-  const stopEarly = async () => { await current.stop(); minter?.stop(); };
+  const stopEarly = async () => { await current.stop(); revocation.stop(); minter?.stop(); };
+  onRevocationChanged = () => connections.recheck(trust());
   certificates = await createEdgeCertificates({ config, logger, acme }).catch(async (err) => { await stopEarly(); throw err; });
   let ticketKeys = givenTicketKeys;
   // a fleet's shared key file wins over the keys a primary hands its workers
@@ -203,10 +211,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   /** The client trust changed (a CRL or CA file): new ticket keys, and the open connections are checked again. */
   const onTrustChanged = () => {
+    revocation.followCas(trust());
     edge.setTicketKeys(ticketKeysFor(trust().digest));
     connections.recheck(trust());
   };
   adopt(certificates);
+  revocation.followCas(trust());
   const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
   current.start();
   let cas = caCertificates(config);
@@ -214,7 +224,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const revocationSources = (): RevocationSourceStatus[] => {
     const graceMs = current.config.edge.clientAuth.revocation.grace;
     const files = certificates!.store.trustStatus();
-    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+    return [
+      ...trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs })),
+      ...revocation.status(),
+    ];
   };
   metrics?.setSources({
     revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
@@ -246,6 +259,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     connections.stop();
     await closed;
     ticketWatch?.close();
+    revocation.stop();
     await certificates!.stop();
     minter?.stop();
     metrics?.close();
@@ -270,7 +284,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     let certs: EdgeCertificates | undefined;
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, revocation: revocation.hooks, previous: current });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };

@@ -35,6 +35,11 @@ export interface RevocationOptions {
   extra?: () => readonly CrlSet[];
   /** a CRL is expected for this certificate (it names a distribution point that is fetched) */
   expects?: (cert: PathCertificate) => boolean;
+  /**
+   * Asks for what is not known yet about a path (a distribution point's first
+   * CRL, an OCSP answer): a promise to wait for before deciding, or undefined
+   */
+  prepare?: (path: ClientPath) => Promise<unknown> | undefined;
 }
 
 /** Without edge.clientAuth.revocation (library use): no grace, refuse. */
@@ -91,7 +96,12 @@ export class ClientVerifier {
 
   get mode(): ClientAuthMode { return this.opts.mode; }
 
-  verify(socket: TLSSocket, now = Date.now()): ClientVerdict {
+  /**
+   * The verdict on a connection whose handshake is done: at once, or (when the
+   * revocation status of a certificate must first be fetched) a promise,
+   * settled within the revocation timeout. Never rejects.
+   */
+  verify(socket: TLSSocket, now = Date.now()): ClientVerdict | Promise<ClientVerdict> {
     const x = socket.getPeerX509Certificate();
     if (!x) {
       if (this.opts.mode === 'require') return { ok: false, reason: 'no certificate', detail: 'the client presented no certificate' };
@@ -136,6 +146,12 @@ export class ClientVerifier {
     }
     const depth = this.opts.maxChainDepth;
     if (path.length - 1 > depth) return { ok: false, reason: 'chain too deep', detail: `the chain has ${path.length - 1} certificates above the leaf; edge.clientAuth.maxChainDepth is ${depth}`, client };
+    const pending = this.opts.revocation?.prepare?.(path);
+    if (pending) {
+      const known = path;
+      const decided = client;
+      return pending.then(() => undefined, () => undefined).then(() => this.checks(decided, known, this.opts.trust?.() ?? trust, Date.now()));
+    }
     return this.checks(client, path, trust, now);
   }
 

@@ -71,7 +71,6 @@ export class ClientConnections {
 
   /** Takes a client connection whose handshake is done. */
   readonly handle = (socket: TLSSocket): void => {
-    const { logger, http } = this.o;
     const t0 = performance.now();
     const id = this.nextId++;
     // one generation for the whole decision, even if a reload swaps it meanwhile
@@ -79,8 +78,17 @@ export class ClientConnections {
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
     const peer = this.o.peerOf(socket);
+    const verdict = g.verifier.verify(socket);
+    if (!(verdict instanceof Promise)) return this.decide({ socket, g, id, t0, sni, peer }, verdict);
+    // the revocation status of a certificate is being fetched (first CRL of a distribution point, OCSP)
+    verdict.then((v) => { if (!socket.destroyed) this.decide({ socket, g, id, t0, sni, peer }, v); else this.o.logger.info({ conn: id, outcome: 'closed', reason: 'the client left while its revocation status was fetched' }, 'connection'); });
+  };
+
+  /** What follows the verdict: route, refusal or admission, hand-over to a forwarder. */
+  private decide(c: { socket: TLSSocket; g: ConnectionRouting; id: number; t0: number; sni: string | undefined; peer: Endpoint }, verdict: ClientVerdict): void {
+    const { logger, http } = this.o;
+    const { socket, g, id, t0, sni, peer } = c;
     const remoteAddress = peer.address;
-    const verdict: ClientVerdict = g.verifier.verify(socket);
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
     const routes = g.router.forConnection(sni);
     const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };

@@ -62,6 +62,10 @@ export interface IssueOptions {
   /** default: notBefore + 365 days */
   notAfter?: Date;
   extraExtensions?: { oid: string; critical: boolean; value: Uint8Array }[];
+  /** CRL distribution points (URIs) where the issuer publishes the CRL that covers this certificate */
+  crlUrls?: string[];
+  /** OCSP responders (URIs) named in authorityInfoAccess */
+  ocspUrls?: string[];
 }
 
 function algorithmParams(a: KeyAlgorithm): { gen: EcKeyGenParams | RsaHashedKeyGenParams | Algorithm; sign: Algorithm | EcdsaParams } {
@@ -103,6 +107,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     ...(opts.emails ?? []).map((value) => ({ type: 'email' as const, value })),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  if (opts.crlUrls?.length) extensions.push(new x509.CRLDistributionPointsExtension(opts.crlUrls));
+  if (opts.ocspUrls?.length) extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: opts.ocspUrls.map((value) => new x509.GeneralName('url', value)) }));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
   if (opts.issuer) {
     const issuerCert = new x509.X509Certificate(opts.issuer.cert.raw);
