@@ -9,14 +9,14 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, HttpForwarder } from './forward/index.js';
-import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
+import { ClientConnections, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
+import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
-import { caCertificates, commonName, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
+import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
 
 export { handshakeChannel } from './forward/index.js';
 
@@ -60,6 +60,8 @@ export interface ProxyStatus {
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
   /** every revocation source (CRL files, distribution points, OCSP responders) and how fresh it is */
   revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
+  /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
+  connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
 }
 
 export interface RunningProxy {
@@ -69,8 +71,10 @@ export interface RunningProxy {
   /**
    * Applies a new validated config (routes, upstreams, edge.deny, …) as a new
    * generation, then re-reads certificate, CA and CRL files; without `next`,
-   * only the files. A change that needs a restart refuses the whole reload and
-   * nothing changes. Never throws.
+   * the running config with its files. Upstream CA bundles and proxy
+   * certificates are read again either way: new bytes in the same files make a
+   * new generation too. A change that needs a restart refuses the whole reload
+   * and nothing changes. Never throws.
    */
   reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
   /** the generation serving new connections (1 at start, one more per applied config) */
@@ -88,7 +92,7 @@ export interface RunningProxy {
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
-  const metrics = wantMetrics ? new ProxyMetrics() : undefined;
+  const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -113,19 +117,26 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   });
   let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates, revocation: revocation.hooks }).catch((err) => { revocation.stop(); minter?.stop(); throw err; });
 
-  // always there: a reload may add the first http route
-  const http = new HttpForwarder({
-    routing: () => current, logger,
-    maxHeaderSize: config.limits.maxHeaderSize,
-    requestTimeoutMs: config.timeouts.request,
-    idleTimeoutMs: config.timeouts.idle,
-    maxPools: config.limits.agentsPerUpstream,
-    maxHeaderCount: config.limits.maxHeaderCount,
-    http2Resets: config.limits.http2Resets,
-    http1: config.http.http1,
-  });
+  // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
+  let http: HttpForwarder | undefined;
+  const loadHttpFor = async (c: Config): Promise<void> => {
+    if (http || !c.routes.some((r) => r.mode === 'http')) return;
+    const Forwarder = await loadHttpForwarder();
+    // limits and timeouts need a restart: the start config's are the ones in force
+    http ??= new Forwarder({
+      routing: () => current, logger,
+      maxHeaderSize: config.limits.maxHeaderSize,
+      requestTimeoutMs: config.timeouts.request,
+      keepAliveTimeoutMs: config.timeouts.keepAlive,
+      maxPools: config.limits.agentsPerUpstream,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      http2Resets: config.limits.http2Resets,
+      http1: config.http.http1,
+    });
+  };
+  await loadHttpFor(config).catch(async (err) => { await current.stop(); minter?.stop(); throw err; });
   const connections = new ClientConnections({
-    routing: () => current, http, logger,
+    routing: () => current, http: () => http, logger,
     peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
@@ -144,6 +155,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   if (ticketFile) {
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
+  const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
+  if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
+  const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
     // through `certificates`: a reload may bring a new certificate store
@@ -161,7 +175,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
-    maxConnections: config.limits.maxConnections,
+    maxConnections: limit.max,
+    onLimit: limitLog.refused,
     onSecureConnection: (socket) => connections.handle(socket),
     onClientError: (err, remoteAddress) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
@@ -238,7 +253,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -247,16 +262,17 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const closed = edge.stopAccepting();
     await current.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
-    http.close().catch(() => {});
+    http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
     while (edge.openConnections > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      http.closeIdle(); // keep-alive connections go as soon as their last request is done
+      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
     }
     const left = edge.openConnections;
     edge.destroyAll();
-    http.destroy();
+    http?.destroy();
     connections.stop();
+    limitLog.stop();
     await closed;
     ticketWatch?.close();
     revocation.stop();
@@ -278,13 +294,22 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (changes.restartRequired.length) {
       return { ok: false, problems: changes.restartRequired.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`) };
     }
-    if (changes.none) return { ok: true, changes: 'config unchanged', generation: current.number };
+    // the upstream CA bundles and proxy certificates, read again whatever the text says: one rotated in place applies
+    let files: UpstreamFiles;
+    try { files = readUpstreamFiles(next); } catch (err) {
+      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot read the upstream files: ${(err as Error).message}`] };
+    }
+    const rotated = rotatedUpstreamFiles(current.files, files);
+    if (changes.none && rotated.length === 0) return { ok: true, changes: 'config unchanged', generation: current.number };
+    const summary = [changes.none ? '' : summarizeChanges(changes), rotated.length ? `files changed: ${rotated.join(', ')}` : ''].filter(Boolean).join('; ');
     let g: Generation;
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
     let certs: EdgeCertificates | undefined;
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, revocation: revocation.hooks, previous: current });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, revocation: revocation.hooks, previous: current, files });
+      // the first http-mode route: its forwarder is there before a connection can be routed to it
+      await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
@@ -302,11 +327,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     g.start();
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
-    for (const c of old.clusters.values()) http.retireCluster(c);
+    for (const c of old.clusters.values()) http?.retireCluster(c);
     // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
     connections.recheck(trust());
     connections.retireRemoved(next.timeouts.shutdownGrace);
-    return { ok: true, changes: summarizeChanges(changes), generation: g.number };
+    return { ok: true, changes: summary, generation: g.number };
   };
 
   const ready = (): Readiness => {
@@ -359,29 +384,29 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         onUnavailable: g.config.edge.clientAuth.revocation.onUnavailable, graceMs: g.config.edge.clientAuth.revocation.grace,
         sources: revocationSources().map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
       },
+      connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
     };
   };
 
   /** reloads run one at a time: a second SIGHUP waits for the first */
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = async (next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome> => {
-    let applied: Awaited<ReturnType<typeof applyConfig>> | undefined;
     try {
-      if (next) {
-        applied = await applyConfig(next.config);
-        if (!applied.ok) {
-          metrics?.reloads.inc({ outcome: 'failed' });
-          logger.error({ outcome: 'failed', problems: applied.problems, file: next.source?.file }, 'reload refused; the running config keeps serving');
-          return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
-        }
-        if (next.source) source = next.source;
+      // without a new config, a copy of the running one (a new generation must bring new route
+      // objects: connections memoise their bindings by route): its upstream files are read again all the same
+      const applied = await applyConfig(next?.config ?? structuredClone(current.config));
+      if (!applied.ok) {
+        metrics?.reloads.inc({ outcome: 'failed' });
+        logger.error({ outcome: 'failed', problems: applied.problems, file: next?.source?.file }, 'reload refused; the running config keeps serving');
+        return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
       }
+      if (next?.source) source = next.source;
       const tickets = reloadTicketKeys();
       const r = await certificates!.reload();
       cas = caCertificates(current.config);
       const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
       metrics?.reloads.inc({ outcome });
-      const changes = applied?.ok ? applied.changes : undefined;
+      const changes = applied.changes;
       logger.info({ outcome, generation: current.number, changes, reloaded: r.reloaded, failed: r.failed }, 'reload');
       return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, generation: current.number, changes, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
     } catch (err) {

@@ -6,8 +6,8 @@
  * with one `connection` log line at the end. Admitted connections are kept so
  * they can be checked again: when the client trust changes (CRL, CA) or a
  * reload puts a client on edge.deny (closed at once), and when a reload
- * removes what a connection-mode connection uses (closed after the grace
- * period).
+ * removes what a connection-mode connection uses, or changes how its upstream
+ * is verified (CA, servername: closed after the grace period).
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
@@ -18,7 +18,7 @@ import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
 
 /** published after each verification: `{ id, sni, verdict, durationMs }` */
@@ -30,12 +30,14 @@ export interface ConnectionRouting extends RequestRouting {
   verifier: ClientVerifier;
   access: AccessRules;
   protocols: UpstreamProtocols;
+  clusters: ReadonlyMap<string, UpstreamCluster>;
 }
 
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  http: HttpForwarder;
+  /** the http forwarder; there (loaded) whenever the routing has an http-mode route */
+  http: () => HttpForwarder | undefined;
   logger: Logger;
   /** the client's address (from its PROXY header when one was accepted) */
   peerOf(socket: TLSSocket): Endpoint;
@@ -47,9 +49,10 @@ interface OpenConnection {
   socket: TLSSocket;
   conn: ClientConnection;
   mode: 'connection' | 'http';
-  /** connection mode: the upstream and server it is piped to */
+  /** connection mode: the upstream and server it is piped to, and the cluster that verified that server */
   upstream?: string;
   server?: UpstreamServer;
+  cluster?: UpstreamCluster;
 }
 
 export class ClientConnections {
@@ -86,7 +89,7 @@ export class ClientConnections {
 
   /** What follows the verdict: route, refusal or admission, hand-over to a forwarder. */
   private decide(c: { socket: TLSSocket; g: ConnectionRouting; id: number; t0: number; sni: string | undefined; peer: Endpoint }, verdict: ClientVerdict): void {
-    const { logger, http } = this.o;
+    const { logger } = this.o;
     const { socket, g, id, t0, sni, peer } = c;
     const remoteAddress = peer.address;
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
@@ -99,6 +102,8 @@ export class ClientConnections {
       return;
     }
     const route = routes.primary;
+    // there whenever a route is in http mode: a generation with one is built only after it is loaded
+    const http = this.o.http();
     const conn: ClientConnection = {
       id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
@@ -107,7 +112,7 @@ export class ClientConnections {
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http') {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http.accept(socket, conn);
+        http!.accept(socket, conn);
       } else {
         socket.destroy();
       }
@@ -123,7 +128,7 @@ export class ClientConnections {
         if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
-      http.accept(socket, conn);
+      http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
@@ -151,7 +156,7 @@ export class ClientConnections {
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
-    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
+    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream, cluster: binding.cluster };
     this.track(tracked);
     const upstreamConfig = g.config.upstreams[route.upstream];
     forwardConnection(socket, {
@@ -197,15 +202,16 @@ export class ClientConnections {
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       this.o.forget(client.certSha256);
-      this.o.http.forgetIdentity(client.certSha256);
+      this.o.http()?.forgetIdentity(client.certSha256);
       socket.destroy();
     }
   }
 
   /**
    * After a reload: a connection-mode connection whose upstream, server or
-   * route the current generation no longer has may go on for `graceMs`, then
-   * is closed (logged as `retired`).
+   * route the current generation no longer has, or whose server was verified
+   * under a CA or servername the upstream no longer has, may go on for
+   * `graceMs`, then is closed (logged as `retired`).
    */
   retireRemoved(graceMs: number): void {
     const g = this.o.routing();
@@ -233,6 +239,7 @@ function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined
   const u = g.config.upstreams[o.upstream!];
   if (!u) return `upstream ${o.upstream} removed`;
   if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
+  if (o.cluster && g.clusters.get(o.upstream!)?.tlsDigest !== o.cluster.tlsDigest) return `verification of upstream ${o.upstream} (ca, servername, minVersion) changed`;
   const route = g.router.forConnection(o.conn.sni)?.primary;
   if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
   return undefined;
