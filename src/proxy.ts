@@ -112,7 +112,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const rev = config.edge.clientAuth.revocation;
   let onRevocationChanged = () => {};
   const revocation = await RevocationSources.create({
-    fetch: rev.fetch, refreshIntervalMs: rev.refreshInterval, timeoutMs: rev.timeout, graceMs: rev.grace, stateDir: config.stateDir,
+    fetch: rev.fetch, ocsp: rev.ocsp, refreshIntervalMs: rev.refreshInterval, timeoutMs: rev.timeout, graceMs: rev.grace, stateDir: config.stateDir,
     logger: logger.child({ component: 'revocation' }), onChange: () => onRevocationChanged(),
   });
   let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates, revocation: revocation.hooks }).catch((err) => { revocation.stop(); minter?.stop(); throw err; });

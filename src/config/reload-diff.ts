@@ -18,7 +18,7 @@ import type { Config } from './schema.js';
 /** Keys (and everything under them) that a reload applies. */
 export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace', 'http.trustedProxies'] as const;
 /** Keys under a reloadable one that still need a restart: the revocation fetchers live as long as the process. */
-export const RESTART_KEYS = ['edge.clientAuth.revocation.fetch', 'edge.clientAuth.revocation.refreshInterval', 'edge.clientAuth.revocation.timeout'] as const;
+export const RESTART_KEYS = ['edge.clientAuth.revocation.fetch', 'edge.clientAuth.revocation.refreshInterval', 'edge.clientAuth.revocation.timeout', 'edge.clientAuth.revocation.ocsp'] as const;
 /** Keys a reload applies by building a new certificate store (not with edge.acme). */
 export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 

@@ -7,7 +7,7 @@
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate } from './client-trust.js';
+import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
 import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
 
@@ -40,6 +40,8 @@ export interface RevocationOptions {
    * CRL, an OCSP answer): a promise to wait for before deciding, or undefined
    */
   prepare?: (path: ClientPath) => Promise<unknown> | undefined;
+  /** what OCSP answers say about a path: revoked, or (ocsp: hard) unknown */
+  ocsp?: (path: ClientPath) => PathRevocation | undefined;
 }
 
 /** Without edge.clientAuth.revocation (library use): no grace, refuse. */
@@ -191,6 +193,9 @@ export class ClientVerifier {
     if (found?.status === 'unavailable' && r.onUnavailable === 'refuse') {
       return { ok: false, reason: 'revocation unknown', detail: `${found.why} (edge.clientAuth.revocation.onUnavailable: refuse)`, client };
     }
+    const answered = path && r.ocsp?.(path);
+    if (answered?.status === 'revoked') return { ok: false, reason: 'revoked', detail: `"${answered.cert.subject}" is revoked, says ${answered.source}`, client };
+    if (answered?.status === 'unavailable') return { ok: false, reason: 'revocation unknown', detail: answered.why, client };
     // the CAs above the leaf: OpenSSL checked their validity at the full handshake, not since
     for (const ca of path?.slice(1) ?? []) {
       if (now > ca.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `the CA certificate "${ca.subject}" above the leaf expired at ${ca.notAfter.toISOString()}`, client };

@@ -1,18 +1,21 @@
 /**
  * The revocation sources besides the CRL files, as one object that lives as
- * long as the process: CRLs from distribution points (`fetch: true`) — and
+ * long as the process: CRLs from distribution points (`fetch: true`) and
+ * OCSP answers (`ocsp: soft | hard`) — and
  * the hooks the client verifier calls (more CRLs, which certificates expect
  * one, what to fetch before deciding) and the status rows they add.
  */
-import type { ClientPath, ClientTrust, PathCertificate } from '../client-trust.js';
+import type { ClientPath, ClientTrust, PathCertificate, PathRevocation } from '../client-trust.js';
 import { reasonOf, type EdgeLogger } from '../logger.js';
 import type { CrlSet } from './crl-set.js';
 import { DistributionPoints } from './distribution-points.js';
+import { OcspChecker } from './ocsp-checker.js';
 import type { RevocationSourceStatus } from './source-status.js';
 import { RevocationStateStore } from './state-store.js';
 
 export interface RevocationSourcesOptions {
   fetch: boolean;
+  ocsp: 'off' | 'soft' | 'hard';
   refreshIntervalMs: number;
   timeoutMs: number;
   graceMs: number;
@@ -27,13 +30,16 @@ export interface RevocationHooks {
   extra: () => readonly CrlSet[];
   expects: (cert: PathCertificate) => boolean;
   prepare: (path: ClientPath) => Promise<unknown> | undefined;
+  /** what OCSP answers say about a path (undefined: nothing against it) */
+  ocsp: (path: ClientPath) => PathRevocation | undefined;
 }
 
 export class RevocationSources {
-  private constructor(private readonly dp: DistributionPoints | undefined) {}
+  private constructor(private readonly dp: DistributionPoints | undefined, private readonly oc: OcspChecker | undefined) {}
 
   static async create(o: RevocationSourcesOptions): Promise<RevocationSources> {
-    if (!o.fetch) return new RevocationSources(undefined);
+    const oc = o.ocsp === 'off' ? undefined : new OcspChecker({ mode: o.ocsp, timeoutMs: o.timeoutMs, maxAgeMs: o.refreshIntervalMs, logger: o.logger, onChange: o.onChange });
+    if (!o.fetch) return new RevocationSources(undefined, oc);
     let warned = false;
     const store = new RevocationStateStore(o.stateDir);
     const dp = new DistributionPoints({
@@ -47,13 +53,17 @@ export class RevocationSources {
       },
     });
     await dp.restore();
-    return new RevocationSources(dp);
+    return new RevocationSources(dp, oc);
   }
 
   readonly hooks: RevocationHooks = {
     extra: () => (this.dp ? [this.dp.current()] : []),
     expects: (cert) => this.dp?.expects(cert) ?? false,
-    prepare: (path) => this.dp?.prepare(path),
+    prepare: (path) => {
+      const waits = [this.dp?.prepare(path), this.oc?.prepare(path)].filter((p) => p !== undefined);
+      return waits.length ? Promise.all(waits) : undefined;
+    },
+    ocsp: (path) => this.oc?.statusOf(path),
   };
 
   /** Follows the distribution points named by the configured CAs themselves (an intermediate in the bundle names its root's). */
@@ -65,7 +75,7 @@ export class RevocationSources {
     }
   }
 
-  status(): RevocationSourceStatus[] { return this.dp?.status() ?? []; }
+  status(): RevocationSourceStatus[] { return [...(this.dp?.status() ?? []), ...(this.oc?.status() ?? [])]; }
 
-  stop(): void { this.dp?.stop(); }
+  stop(): void { this.dp?.stop(); this.oc?.stop(); }
 }

@@ -55,8 +55,8 @@ export interface IssueOptions {
   uris?: string[];
   /** email (rfc822Name) subjectAltNames */
   emails?: string[];
-  /** extended key usage of a leaf; default 'client' */
-  usage?: 'server' | 'client' | 'both';
+  /** extended key usage of a leaf; default 'client' ('ocsp': an OCSP responder's, id-kp-OCSPSigning) */
+  usage?: 'server' | 'client' | 'both' | 'ocsp';
   /** default: one minute ago */
   notBefore?: Date;
   /** default: notBefore + 365 days */
@@ -98,6 +98,7 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     const eku: string[] = [];
     if (usage === 'server' || usage === 'both') eku.push(x509.ExtendedKeyUsage.serverAuth);
     if (usage === 'client' || usage === 'both') eku.push(x509.ExtendedKeyUsage.clientAuth);
+    if (usage === 'ocsp') eku.push(x509.ExtendedKeyUsage.ocspSigning);
     extensions.push(new x509.ExtendedKeyUsageExtension(eku));
   }
   const names: X509.JsonGeneralName[] = [
