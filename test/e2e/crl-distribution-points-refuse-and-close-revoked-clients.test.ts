@@ -20,6 +20,8 @@ import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js
 import { askOnSocket as ask, tlsClient, readUntilClose } from '../helpers/e2e.js';
 import { startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { crlPem } from '../helpers/crl.js';
+import { runCli } from '../helpers/proxy-process.js';
+import { adminJson } from '../helpers/admin-client.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
 
 let pki: TestPki;
@@ -60,6 +62,7 @@ before(async () => {
     clientAuth: { mode: 'require', ca: `${pki.dir}/client-ca.crt`, revocation: { fetch: true, refreshInterval: REFRESH, timeout: '3s' } },
   }) as Record<string, unknown>;
   config.stateDir = join(pki.dir, 'state');
+  config.admin = { listen: join(pki.dir, 'admin.sock') };
   configFile = await writeConfig(pki.dir, config);
   proxy = await startProxyProcess(configFile);
 });
@@ -82,6 +85,14 @@ test('a client is served once the CRLs of its chain are fetched from their distr
   assert.equal(await ask(daveOpen, '/dave-first'), 'HTTP/1.1 200 OK');
   const fetched = proxy.logs.filter((l) => l.msg === 'CRL fetched from its distribution point').map((l) => l.url);
   assert.deepEqual(new Set(fetched), new Set([`http://127.0.0.1:${nginx.port}/root.crl`, `http://127.0.0.1:${nginx.port}/intermediate.crl`]));
+});
+
+test('countersign certs status shows each distribution point with its freshness; /readyz is ready', async () => {
+  const r = await runCli(['certs', 'status', '--config', configFile, '--json']);
+  const rows = (JSON.parse(r.stdout) as { rows: { kind: string; names: string; where: string; notAfter?: string; note?: string }[] }).rows.filter((x) => x.kind === 'revocation (crl-dp)');
+  assert.deepEqual(new Set(rows.map((x) => x.where)), new Set([`http://127.0.0.1:${nginx.port}/root.crl`, `http://127.0.0.1:${nginx.port}/intermediate.crl`]), r.stdout);
+  for (const row of rows) { assert.ok(row.notAfter, 'the nextUpdate is shown'); assert.equal(row.note, undefined, 'fresh'); }
+  assert.equal((await adminJson(join(pki.dir, 'admin.sock'), '/readyz')).status, 200);
 });
 
 test('a CRL revoking carol at the distribution point closes her open connection within the refresh interval and refuses her', async (t) => {
