@@ -9,7 +9,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, EdgeListener, type CacheStats, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, loadHttpForwarder, type HttpForwarder } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
@@ -60,6 +60,17 @@ export interface ProxyStatus {
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
   /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
   connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
+  /**
+   * What each bounded cache of this process holds and weighs: entries, its
+   * bound, and estimated bytes (measured per entry; docs/performance.md).
+   * `delegation` also has its memory budget (delegation.cacheMemoryMiB), which
+   * evicts the least recently used first.
+   */
+  caches: {
+    delegation?: CacheStats & { budgetBytes: number; pooledKeys: number };
+    parsedClientCertificates: CacheStats;
+    seenIntermediates: CacheStats;
+  };
 }
 
 export interface RunningProxy {
@@ -342,6 +353,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
       connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
+      caches: {
+        delegation: minter ? (({ size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }) => ({ entries: size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }))(minter.stats()) : undefined,
+        parsedClientCertificates: g.verifier.cacheStats(),
+        seenIntermediates: intermediates.cacheStats(),
+      },
     };
   };
 
