@@ -67,15 +67,15 @@ export class EdgeListener {
   private readonly sockets = new Set<Socket>();
   private ticketKeys: Buffer | undefined;
 
-  constructor(private readonly o: EdgeListenerOptions) {
-    this.ticketKeys = o.ticketKeys;
+  constructor(private readonly opts: EdgeListenerOptions) {
+    this.ticketKeys = opts.ticketKeys;
     const common = {
-      ...o.contexts.defaultOptions(),
-      SNICallback: o.contexts.sniCallback,
+      ...opts.contexts.defaultOptions(),
+      SNICallback: opts.contexts.sniCallback,
       requestCert: true,
       rejectUnauthorized: false,
-      handshakeTimeout: o.handshakeTimeoutMs,
-      ...(o.sessionIdContext ? { sessionIdContext: o.sessionIdContext } : {}),
+      handshakeTimeout: opts.handshakeTimeoutMs,
+      ...(opts.sessionIdContext ? { sessionIdContext: opts.sessionIdContext } : {}),
       // A client's FIN during the handshake must close the socket at once (not
       // linger until handshakeTimeout); connection mode turns half-close on for
       // its sockets once the handshake is done.
@@ -86,16 +86,16 @@ export class EdgeListener {
     // before TLS) decides which of the two gets the socket.
     this.tls = createTlsServer({
       ...common,
-      ...(o.selectAlpn
-        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
-        : { ALPNProtocols: o.alpn }),
+      ...(opts.selectAlpn
+        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => opts.selectAlpn!(servername || undefined, protocols) }
+        : { ALPNProtocols: opts.alpn }),
     });
     this.tlsNoAlpn = createTlsServer(common);
     for (const server of [this.tls, this.tlsNoAlpn]) {
       if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
-      server.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
+      server.on('secureConnection', (s: TLSSocket) => opts.onSecureConnection(s));
       server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-        o.onClientError(err, this.peerOf(s).address);
+        opts.onClientError(err, this.peerOf(s).address);
         s.destroy();
       });
     }
@@ -117,10 +117,10 @@ export class EdgeListener {
     const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
     const timer = setTimeout(() => {
       raw.destroy();
-      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address);
-    }, this.o.handshakeTimeoutMs);
+      this.opts.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.opts.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address);
+    }, this.opts.handshakeTimeoutMs);
     try {
-      const pp = this.o.proxyProtocol;
+      const pp = this.opts.proxyProtocol;
       if (pp && pp.trusted(socketPeer.address)) {
         const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
         if (!h.local && h.source) raw[PEER] = unmap(h.source);
@@ -131,18 +131,18 @@ export class EdgeListener {
           throw new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header from ${socketPeer.address}, which is not in edge.proxyProtocol.trusted`);
         }
       }
-      if (this.o.starttls?.includes('postgres')) await answerPostgresStarttls(raw);
-      const hello = await readClientHello(raw, { timeoutMs: this.o.handshakeTimeoutMs });
+      if (this.opts.starttls?.includes('postgres')) await answerPostgresStarttls(raw);
+      const hello = await readClientHello(raw, { timeoutMs: this.opts.handshakeTimeoutMs });
       clearTimeout(timer);
       if (raw.destroyed) return;
-      if (this.o.takeOver?.(raw, hello)) return;
-      const chosen = hello.alpnProtocols.length ? (this.o.selectAlpn ? this.o.selectAlpn(hello.serverName, hello.alpnProtocols) : this.o.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
+      if (this.opts.takeOver?.(raw, hello)) return;
+      const chosen = hello.alpnProtocols.length ? (this.opts.selectAlpn ? this.opts.selectAlpn(hello.serverName, hello.alpnProtocols) : this.opts.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
       (chosen ? this.tls : this.tlsNoAlpn).emit('connection', raw);
     } catch (err) {
       clearTimeout(timer);
       if (raw.destroyed) return;
       const e = err as Error & { code?: string };
-      this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address);
+      this.opts.onClientError(e, raw[PEER]?.address ?? socketPeer.address);
       raw.destroy();
     }
   }
@@ -159,7 +159,7 @@ export class EdgeListener {
       server.setSecureContext({
         ...options,
         ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
-        ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
+        ...(this.opts.sessionIdContext ? { sessionIdContext: this.opts.sessionIdContext } : {}),
       });
     }
   }
@@ -177,16 +177,16 @@ export class EdgeListener {
 
   listen(): Promise<{ host: string; port: number }> {
     const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => { void this.accept(s); });
-    if (this.o.maxConnections) server.maxConnections = this.o.maxConnections;
+    if (this.opts.maxConnections) server.maxConnections = this.opts.maxConnections;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
+        reject(new CountersignError('ERR_LISTEN', `listen ${this.opts.host}:${this.opts.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
       };
       server.once('error', onError);
-      server.listen(this.o.port, this.o.host, () => {
+      server.listen(this.opts.port, this.opts.host, () => {
         server.removeListener('error', onError);
         const a = server.address();
-        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.o.host, port: this.o.port });
+        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.opts.host, port: this.opts.port });
       });
     });
   }

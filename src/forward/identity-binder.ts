@@ -39,27 +39,27 @@ export class IdentityBinder {
   /** what a minted certificate is, for the diagnosis of an upstream refusal */
   private readonly delegatedPresenting: PresentedIdentity;
 
-  constructor(private readonly o: IdentityBinderOptions) {
-    for (const [i, r] of o.routes.entries()) {
+  constructor(private readonly opts: IdentityBinderOptions) {
+    for (const [i, r] of opts.routes.entries()) {
       if (!r.proxyCert) continue;
       const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
       this.proxyIdentities.set(r, {
-        context: o.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
+        context: opts.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
         presenting: presentedIdentity('proxyCert', `routes[${i}].proxyCert`, m.certPem),
       });
     }
-    this.delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', o.delegationCaCert);
+    this.delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', opts.delegationCaCert);
   }
 
   /** The TLS context an active health check of `upstream` presents: a route's proxy certificate, else none. */
   healthContext(upstream: string): SecureContext | undefined {
-    const route = this.o.routes.find((r) => r.upstream === upstream && this.proxyIdentities.has(r));
+    const route = this.opts.routes.find((r) => r.upstream === upstream && this.proxyIdentities.has(r));
     return route ? this.proxyIdentities.get(route)!.context : undefined;
   }
 
   /** The binding of one connection (connection mode) or request (http mode) to its route's upstream; throws when minting fails. */
   readonly bind = (route: RouteConfig, conn: ClientConnection): UpstreamBinding => {
-    const cluster = this.o.clusters.get(route.upstream)!;
+    const cluster = this.opts.clusters.get(route.upstream)!;
     const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
       ? this.headersFor(route, conn)
       : undefined;
@@ -67,12 +67,12 @@ export class IdentityBinder {
     if (route.identity === 'header') {
       const p = this.proxyIdentities.get(route)!;
       // identity-hash sends each identity to its own server, so its connections cannot be shared
-      const identityKey = balanceKey && this.o.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
+      const identityKey = balanceKey && this.opts.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
       return { cluster, ...p, identityKey, headers, balanceKey };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers, presenting: { what: 'none' } };
     const client = conn.client;
-    const minter = this.o.minter!;
+    const minter = this.opts.minter!;
     const current = () => {
       const creds = minter.credentialsFor(client);
       return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
@@ -83,14 +83,14 @@ export class IdentityBinder {
   /** The identity headers of a route for a connection, encoded once per connection and format. */
   headersFor(route: RouteConfig, conn: ClientConnection): Record<string, string | string[]> {
     const key = `${route.header}\0${route.headerName ?? ''}`;
-    let h = conn.headerCache.get(key);
-    if (!h) {
+    let headers = conn.headerCache.get(key);
+    if (!headers) {
       // only a format that sends the chain gets it: the connection's chain was collected for its first route,
       // and a request may go to another route's format
       const chain = IDENTITY_HEADER_CODECS[route.header].sendsChain ? conn.chain : undefined;
-      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain }, { headerName: route.headerName });
-      conn.headerCache.set(key, h);
+      headers = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain }, { headerName: route.headerName });
+      conn.headerCache.set(key, headers);
     }
-    return h;
+    return headers;
   }
 }

@@ -77,20 +77,18 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
-let clusterInstances = 0;
-
+/** numbers each cluster object (its `id`) */
 let nextClusterId = 1;
 
 export class UpstreamCluster {
   /**
-   * Unique per cluster object: what pools and sessions are keyed by, so a
-   * reload's new cluster of the same name never reaches the old one's connections.
+   * Unique per cluster object: what pools and upstream TLS sessions are keyed
+   * by, so a reload's new cluster of the same name never reaches the old one's
+   * connections, nor resumes its sessions (a reload may change the CA or
+   * servername, and Node skips the name check on a resumed session).
    */
   readonly id = nextClusterId++;
   readonly name: string;
-  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
-  private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
   private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
@@ -147,12 +145,12 @@ export class UpstreamCluster {
   }
 
   /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
-  connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  connectTo(server: UpstreamServer, connectOpts: ConnectOptions): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate name check on a resumed session, so a session is
       // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
+      const sessionKey = `${this.name}\0${this.id}\0${server.address}`;
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
@@ -160,7 +158,7 @@ export class UpstreamCluster {
         fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
       const ctx = (): HandshakeContext => ({
-        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: o.alpn, presenting: o.presenting,
+        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: connectOpts.alpn, presenting: connectOpts.presenting,
       });
       // a TLS failure becomes a diagnosis (upstream-diagnosis.ts); refused, reset and timeouts say what they are already
       const failTls = (err: Error) => {
@@ -180,9 +178,9 @@ export class UpstreamCluster {
       const s = socket = tlsConnect({
         ...(pre ? { socket: pre } : { host: server.host, port: server.port }),
         servername,
-        secureContext: o.secureContext,
-        ALPNProtocols: o.alpn,
-        session: o.sessions?.get(sessionKey),
+        secureContext: connectOpts.secureContext,
+        ALPNProtocols: connectOpts.alpn,
+        session: connectOpts.sessions?.get(sessionKey),
         // verified below on secureConnect, before anything is written: a failed
         // verification can then name the certificate the server really has
         rejectUnauthorized: false,
@@ -191,7 +189,7 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
+      if (connectOpts.sessions) s.on('session', (sess: Buffer) => connectOpts.sessions!.set(sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
@@ -212,8 +210,8 @@ export class UpstreamCluster {
         resolve(s);
       });
       };
-      if (o.proxyHeader || this.opts.starttls) {
-        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+      if (connectOpts.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: connectOpts.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
           .then(start, fail);
       } else {
         start();
@@ -226,13 +224,13 @@ export class UpstreamCluster {
    * server's fail timeout, a success ends it; each attempt is a
    * `countersign:upstream:connect` event (the connect-time metric).
    */
-  async attempt(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  async attempt(server: UpstreamServer, connectOpts: ConnectOptions): Promise<TLSSocket> {
     const t0 = performance.now();
     const publish = (ok: boolean) => {
       if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
     };
     try {
-      const socket = await this.connectTo(server, o);
+      const socket = await this.connectTo(server, connectOpts);
       this.markUp(server);
       publish(true);
       return socket;
@@ -248,12 +246,12 @@ export class UpstreamCluster {
    * Connects to the first server that answers, failing over to the others.
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
-  async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
+  async connect(connectOpts: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
     try {
       return await raceConnect<UpstreamServer>({
-        pick: (tried) => this.pick(tried, Date.now(), o.balanceKey),
+        pick: (tried) => this.pick(tried, Date.now(), connectOpts.balanceKey),
         // attempt() marks the server down or up and publishes the connect event
-        attempt: (s) => this.attempt(s, o),
+        attempt: (s) => this.attempt(s, connectOpts),
         raceDelayMs: this.opts.connectRaceMs,
         failed: () => {},
         succeeded: () => {},

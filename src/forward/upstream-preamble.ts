@@ -27,16 +27,16 @@ export interface DialOptions {
  * Opens TCP, writes the preamble and resolves with the socket, ready for TLS.
  * The caller bounds the time (it destroys the socket on its own timeout).
  */
-export function dialUpstream(o: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
+export function dialUpstream(opts: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: o.host, port: o.port, allowHalfOpen: true });
+    const socket = netConnect({ host: opts.host, port: opts.port, allowHalfOpen: true });
     onSocket?.(socket);
     const fail = (err: Error) => { socket.destroy(); reject(err); };
     socket.once('error', fail);
-    socket.once('close', () => reject(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${o.what}: connection closed before TLS`)));
+    socket.once('close', () => reject(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${opts.what}: connection closed before TLS`)));
     socket.once('connect', () => {
-      if (o.proxyHeader) socket.write(o.proxyHeader);
-      if (o.starttls !== 'postgres') { socket.removeListener('error', fail); socket.removeAllListeners('close'); resolve(socket); return; }
+      if (opts.proxyHeader) socket.write(opts.proxyHeader);
+      if (opts.starttls !== 'postgres') { socket.removeListener('error', fail); socket.removeAllListeners('close'); resolve(socket); return; }
       socket.write(PG_SSL_REQUEST);
       socket.once('data', (d: Buffer) => {
         socket.pause();
@@ -50,7 +50,7 @@ export function dialUpstream(o: DialOptions, onSocket?: (s: Socket) => void): Pr
           : d[0] === 0x53 ? 'S followed by more bytes (refused: data before the TLS handshake)'
             : d[0] === 0x45 ? 'an error message (is it PostgreSQL?)'
               : `0x${d[0].toString(16)} (not a PostgreSQL server?)`;
-        fail(new CountersignError('ERR_UPSTREAM_STARTTLS', `${o.what}: PostgreSQL SSLRequest answered ${what}; check upstreams.<name>.starttls and the server`));
+        fail(new CountersignError('ERR_UPSTREAM_STARTTLS', `${opts.what}: PostgreSQL SSLRequest answered ${what}; check upstreams.<name>.starttls and the server`));
       });
     });
   });

@@ -48,7 +48,7 @@ export class ProxyMetrics {
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly auditFailures = new Counter({ ...AUDIT_FAILURES, registers: [this.registry] });
 
-  constructor(o: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
     const self = this;
     new Counter({
       name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
@@ -74,7 +74,7 @@ export class ProxyMetrics {
         for (const c of self.sources.certificates?.() ?? []) this.set({ kind: c.kind, subject: c.subject }, Math.round((c.notAfter.getTime() - now) / 1000));
       },
     });
-    if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
       const v = (m as { verdict: { ok: boolean; reason?: string } }).verdict;
