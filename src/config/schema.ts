@@ -277,6 +277,8 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
   http: z.strictObject({
+    trustedProxies: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).optional()
+      .describe('HTTP proxies in front of countersign (CIDR blocks) whose X-Forwarded-For, Forwarded and X-Forwarded-* are believed: their chain is kept and the peer appended, and the client address (X-Real-IP) is the last address in it that is not one of these (nginx `set_real_ip_from` with `real_ip_recursive on`, Envoy `xff_num_trusted_hops`). From every other peer those headers are dropped and set from the address the proxy saw (or the one a trusted PROXY-protocol balancer gave). Default: none'),
     http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
   }).prefault({}).describe('http mode'),
   log: z.strictObject({
