@@ -20,6 +20,8 @@ export const DEFAULTS = {
   clientAuthMode: 'require',
   handshakeTimeout: '10s',
   idleTimeout: '5m',
+  keepAliveTimeout: '75s',
+  maxConnections: 10_000,
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
@@ -262,14 +264,15 @@ export const configSchema = z.strictObject({
   ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
-    idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
+    idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
+    keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
     request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
-    maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxConnections: z.number().int().positive().optional().describe(`max concurrent client connections per worker process (handshakes in progress included), like nginx\'s worker_connections. Default ${DEFAULTS.maxConnections}, or fewer when the open-file limit cannot hold two descriptors per connection (then (limit − 100) / 2, as HAProxy derives its maxconn). One more is closed on arrival, logged at warn (at most a line a second) and counted in countersign_connections_refused_total{reason="limit"}. Memory at the limit: ~130 KiB per connection-mode client (two TLS connections), ~70 KiB per http-mode client (docs/performance.md)`),
     maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
     http2Resets: z.strictObject({
       burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),

@@ -54,8 +54,8 @@ export interface HttpForwarderOptions {
   maxHeaderSize: number;
   /** time for the upstream to answer (headers), and max gap between body chunks, ms */
   requestTimeoutMs: number;
-  /** idle keep-alive time of a client connection, ms */
-  idleTimeoutMs: number;
+  /** how long a client connection may wait for its next request (HTTP/1.1 keep-alive, an idle HTTP/2 session), ms (timeouts.keepAlive) */
+  keepAliveTimeoutMs: number;
   /** max upstream pools across identities */
   maxPools: number;
   /** max request header fields; more gets 431 */
@@ -101,7 +101,7 @@ export class HttpForwarder {
         maxHeaderSize: o.maxHeaderSize,
         maxHeaderCount: o.maxHeaderCount,
         requestTimeoutMs: o.requestTimeoutMs,
-        keepAliveTimeoutMs: Math.min(o.idleTimeoutMs, 60_000),
+        keepAliveTimeoutMs: o.keepAliveTimeoutMs,
         admit: (conn, head) => this.admit(conn, head),
         logRequest: (method, conn, path, started, status, extra) => this.logRequest(method, conn, path, started, status, extra),
         logRefused: (conn, reason) => this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
@@ -120,7 +120,7 @@ export class HttpForwarder {
       // keeps moving (no gap over timeouts.request: bodyGapTimeout in onRequest), as
       // with nginx's client_header_timeout and client_body_timeout. Node's
       // requestTimeout would cut a large upload that is simply slower in total.
-      maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
+      maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: o.keepAliveTimeoutMs,
       // how often slow headers (headersTimeout) are looked for; Node's default is 30 s
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
     }, (req, res) => this.onRequest(req, res));
@@ -156,7 +156,7 @@ export class HttpForwarder {
       });
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
-      session.setTimeout(o.idleTimeoutMs, () => session.close());
+      session.setTimeout(o.keepAliveTimeoutMs, () => session.close());
     });
     this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.onRequest(req, res));
   }

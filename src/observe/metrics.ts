@@ -11,9 +11,11 @@
  */
 import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { EventLoopDelaySampler } from './event-loop-delay.js';
 import {
-  auditWriteFailureChannel, connectionChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
-  type ConnectionEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
+  auditWriteFailureChannel, connectionChannel, connectionRefusedChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
+  type ConnectionEvent, type ConnectionRefusedEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
 } from './channels.js';
 
 /** What the metrics read at scrape time. */
@@ -23,6 +25,9 @@ export interface MetricsSources {
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
 }
+
+/** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
+const LOOP_DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -39,6 +44,7 @@ export class ProxyMetrics {
   readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'countersign_connections_refused_total', help: 'client connections closed on arrival, before TLS, by reason (limit: limits.maxConnections reached)', labelNames: ['reason'], registers: [this.registry] });
   readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
@@ -48,8 +54,21 @@ export class ProxyMetrics {
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly auditFailures = new Counter({ ...AUDIT_FAILURES, registers: [this.registry] });
 
+  readonly loopDelay = new Histogram({ name: 'countersign_event_loop_delay_seconds', help: 'how late a timer due every 10 ms ran: time a connection or request waited for the event loop (long synchronous work, GC, CPU not given)', buckets: LOOP_DELAY_BUCKETS, registers: [this.registry] });
+  private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const self = this;
+    new Gauge({
+      name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
+        self.lastElu = now;
+      },
+    });
+    this.loopSampler.start();
     new Counter({
       name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
       collect() { this.reset(); this.inc(self.sources.minter?.().hits ?? 0); },
@@ -102,6 +121,7 @@ export class ProxyMetrics {
       this.healthChanges.inc({ upstream: e.upstream, server: e.server, state: e.healthy ? 'healthy' : 'unhealthy' });
     });
     this.on(auditWriteFailureChannel.name as string, () => { this.auditFailures.inc(); });
+    this.on(connectionRefusedChannel.name as string, (m) => { this.connectionsRefused.inc({ reason: (m as ConnectionRefusedEvent).reason }); });
   }
 
   private on(name: string, fn: (m: unknown) => void): void {
@@ -120,6 +140,7 @@ export class ProxyMetrics {
   get contentType(): string { return this.registry.contentType; }
 
   close(): void {
+    this.loopSampler.stop();
     for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
     this.subscriptions.length = 0;
   }
@@ -140,4 +161,3 @@ export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string
   return AggregatorRegistry.aggregate(perWorker).metrics();
 }
 
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
