@@ -75,6 +75,8 @@ export class EdgeListener {
   readonly tlsNoAlpn: TlsServer;
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
+  /** resolved when the last open connection closes */
+  private readonly idleWaiters: (() => void)[] = [];
   private ticketKeys: Buffer | undefined;
 
   constructor(private readonly opts: EdgeListenerOptions) {
@@ -182,7 +184,16 @@ export class EdgeListener {
 
   private track(s: Socket): void {
     this.sockets.add(s);
-    s.once('close', () => this.sockets.delete(s));
+    s.once('close', () => {
+      this.sockets.delete(s);
+      if (this.sockets.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  /** Resolves once no connection is open (at once when none is): what a drain waits for. */
+  whenIdle(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.idleWaiters.push(resolve); });
   }
 
   listen(): Promise<{ host: string; port: number }> {

@@ -23,6 +23,7 @@ import { shareCertificates, type AcmeManager, type ChallengeChange } from '../..
 import { configChanges, type Config } from '../../config/index.js';
 import type { ReloadOutcome } from '../../observe/index.js';
 import { validateForReload } from '../config-reload.js';
+import { oneAtATime, refuseReload, restartProblems } from '../../runtime/index.js';
 import { writePidFile } from '../pid-file.js';
 import type { ConfigText } from './messages.js';
 
@@ -259,21 +260,12 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
    * text. A worker that cannot apply it is stopped and replaced (its
    * replacement starts with that text). Reloads run one at a time.
    */
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reloadAll = (): Promise<ReloadOutcome> => {
-    const r = reloading.then(() => reloadOnce());
-    reloading = r;
-    return r;
-  };
   const reloadOnce = async (): Promise<ReloadOutcome> => {
     const v = await validateForReload(opts.file, opts.logger);
     if (!v.ok) return v.outcome;
-    const restart = configChanges(running, v.loaded.config).restartRequired;
-    if (restart.length) {
-      const problems = restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`);
-      opts.logger.error({ outcome: 'failed', problems, file: opts.file }, 'reload refused; the running config keeps serving');
-      return { ok: false, outcome: 'failed', reason: `reload refused: ${problems.join('; ')}`, problems };
-    }
+    // the same refusal, in the same words, as a single process's reload (runtime/reload-gate.ts)
+    const problems = restartProblems(configChanges(running, v.loaded.config));
+    if (problems.length) return refuseReload(opts.logger, problems, opts.file);
     running = v.loaded.config;
     runningText = { text: v.text, file: v.loaded.file, digest: v.loaded.digest, loadedAt: v.loaded.loadedAt.toISOString() };
     const config = runningText;
@@ -295,6 +287,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     const first = all.find((a) => a.result?.ok)?.result;
     return { ok, outcome: ok ? 'ok' : 'failed', changes: first?.changes, generation: first?.generation, workers: all.map((a) => ({ worker: a.worker, error: a.error, ...(a.result ?? {}) })) };
   };
+
+  const reloadAll = oneAtATime(reloadOnce);
 
   let admin: RunningAdminServer | undefined;
   const started = (async () => {
