@@ -7,12 +7,15 @@
  * and the teardown of a failed start.
  */
 import { readFileSync } from 'node:fs';
-import { CountersignError } from './errors.js';
-import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, type Config, type ConfigChanges } from './config/index.js';
+import { CountersignError, isCountersignError } from './errors.js';
+import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, EdgeListener, SeenIntermediates, createEdgeCertificates, type EdgeAcme, type EdgeCertificates } from './edge/index.js';
+import {
+  ConnectionLimitLog, openFileLimit, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
+} from './edge/index.js';
 import { loadSigningCa } from './pki/index.js';
-import { ClientConnections, loadHttpForwarder, type HttpForwarder } from './forward/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder } from './forward/index.js';
 import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import {
@@ -49,14 +52,19 @@ export interface ProxyOptions {
 }
 
 export interface RunningProxy {
+  /** the address of `listen` (the main listener) */
   address: { host: string; port: number };
+  /** every listener's address bound, by name (`main` is `listen`) */
+  addresses(): Record<string, string>;
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
   /**
    * Applies a new validated config (routes, upstreams, edge.deny, …) as a new
    * generation, then re-reads certificate, CA and CRL files; without `next`,
-   * only the files. A change that needs a restart refuses the whole reload and
-   * nothing changes. Never throws.
+   * the running config with its files. Upstream CA bundles and proxy
+   * certificates are read again either way: new bytes in the same files make a
+   * new generation too. A change that needs a restart refuses the whole reload
+   * and nothing changes. Never throws.
    */
   reload(next?: { config: Config; source?: ConfigSource }): Promise<ReloadOutcome>;
   /** the generation serving new connections (1 at start, one more per applied config) */
@@ -72,7 +80,7 @@ export interface RunningProxy {
 }
 
 /** What a reload builds before anything swaps. */
-interface PreparedReload { generation: Generation; certificates?: EdgeCertificates }
+interface PreparedReload { generation: Generation; certificates?: EdgeCertificates; listeners: PreparedListeners }
 
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
@@ -132,8 +140,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
-  const edge = new EdgeListener({
-    ...hostPortOf(config.listen),
+  // every port: `listen` and `listeners`, each an EdgeListener with these options (listener-set.ts)
+  const edge = new ListenerSet({ optionsFor: (spec) => ({
+    name: spec.name,
+    ...hostPortOf(spec.listen),
+    starttls: spec.starttls,
     // through the state: a reload may bring a new certificate store
     // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
     contexts: {
@@ -142,26 +153,33 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
-    selectAlpn: (sni, offered) => {
+    selectAlpn: (sni, offered, listener) => {
       const generation = serving.generation;
-      const route = generation.router.forConnection(sni)?.primary;
+      const route = generation.router.forConnection(sni, listener)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
       return generation.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
+    // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket) => connections.handle(socket),
-    onClientError: (err, remoteAddress) => {
-      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
-      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
+    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onClientError: (err, remoteAddress, listener) => {
+      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
+      // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
+      const diagnosis = findDiagnosis(err);
+      if (err.code?.startsWith('ERR_UPSTREAM')) {
+        logger.warn({ listener, remoteAddress, outcome: 'upstream-unavailable', reason: err.message, ...(diagnosis ? diagnosisFields(diagnosis) : {}) }, 'handshake failed');
+        return;
+      }
+      logger.info({ listener, remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: (socket, hello) => serving.certificates.takeOver?.(socket, hello) ?? false,
-    starttls: config.edge.starttls,
+    dialServerFirst: serverFirstDialer(() => serving.generation),
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys: tickets.keysFor(trust().digest),
     sessionIdContext: tickets.sessionIdContext,
-  });
+  }) });
 
   /** Keys in use follow the trust: a ticket issued under another trust is not resumed. */
   const applyTicketKeys = () => edge.setTicketKeys(tickets.keysFor(trust().digest));
@@ -178,10 +196,18 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   applyTicketKeys();
   const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
   teardown.add(stopTicketWatch);
-  const address = await teardown.guard(edge.listen());
+  await teardown.guard(edge.prepare(listenersOf(config)).then((prepared) => prepared.commit()));
+  const address = edge.address(MAIN_LISTENER)!;
   serving.generation.start();
   let cas = caCertificates(config);
+  /** every revocation source as it stands now */
+  const revocationSources = (): RevocationSourceStatus[] => {
+    const graceMs = serving.generation.config.edge.clientAuth.revocation.grace;
+    const files = serving.certificates.store.trustStatus();
+    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+  };
   metrics?.setSources({
+    revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
     minter: minter ? () => minter.stats() : undefined,
     servers: () => [...serving.generation.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
@@ -189,7 +215,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, maxConnections: limit.max, routes: config.routes.length, upstreams: [...serving.generation.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: edge.addresses()[MAIN_LISTENER], listeners: edge.addresses(), maxConnections: limit.max, routes: config.routes.length, upstreams: [...serving.generation.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -224,18 +250,31 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     generation: () => serving.generation.number,
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
     prepare: async (next: Config, changes: ConfigChanges) => {
-      const store = changes.certificateStore ? await createEdgeCertificates({ config: next, logger }) : undefined;
+      // the upstream CA bundles and proxy certificates, read again whatever the text says: one rotated in place applies
+      let files;
+      try { files = readUpstreamFiles(next); } catch (err) {
+        throw new CountersignError('ERR_CONFIG_INVALID', isCountersignError(err) ? err.message : `cannot read the upstream files: ${(err as Error).message}`, { cause: err });
+      }
+      const rotated = rotatedUpstreamFiles(serving.generation.files, files);
+      if (changes.none && rotated.length === 0) return undefined;
+      const summary = [changes.none ? '' : summarizeChanges(changes), rotated.length ? `files changed: ${rotated.join(', ')}` : ''].filter(Boolean).join('; ');
+      // new listeners are bound first (their connections wait for the swap); one that cannot bind refuses the reload
+      const listeners = await edge.prepare(listenersOf(next));
+      // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
+      let store: EdgeCertificates | undefined;
       try {
-        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, previous: serving.generation });
+        if (changes.certificateStore) store = await createEdgeCertificates({ config: next, logger });
+        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, previous: serving.generation, files });
         // the first http-mode route: its forwarder is there before a connection can be routed to it
         await loadHttpFor(next).catch(async (err) => { await generation.stop(); throw err; });
-        return { generation, certificates: store };
+        return { build: { generation, certificates: store, listeners }, changes: summary };
       } catch (err) {
+        await listeners.abort();
         await store?.stop();
         throw err;
       }
     },
-    discard: async ({ generation, certificates: store }) => { await generation.stop(); await store?.stop(); },
+    discard: async ({ generation, certificates: store, listeners }) => { await listeners.abort(); await generation.stop(); await store?.stop(); },
     stopping: () => stopping !== undefined,
     /**
      * New connections and requests use the new generation at once;
@@ -244,13 +283,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
      * there): those are closed after timeouts.shutdownGrace. Clients now on
      * edge.deny are closed at once.
      */
-    commit: ({ generation, certificates: store }) => {
+    commit: ({ generation, certificates: store, listeners }) => {
       const before = serving.swap({ generation, certificates: store });
       if (store) {
         adopt(store);
         applyTicketKeys();
         void before.certificates.stop();
       }
+      // the new listeners accept now that their routes are current; the removed ones stop accepting
+      listeners.commit();
       generation.start();
       void before.generation.stop();
       // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
@@ -273,14 +314,17 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   const snapshot = (): StatusSnapshot => ({
     address, draining, source, startedAt, cas,
+    listeners: edge.status(),
     generation: serving.generation,
     certificates: serving.certificates.store.list(),
     minter: minter?.stats(),
+    revocation: revocationSources(),
     connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
   });
 
   return {
     address, stop, minter, metrics,
+    addresses: () => edge.addresses(),
     ready: () => proxyReadiness(snapshot()),
     status: () => proxyStatus(snapshot()),
     get certificates() { return serving.certificates; },

@@ -32,7 +32,7 @@ async function identitiesFor(config: Config): Promise<Map<string, CheckIdentity[
           ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
           ...delegationLimits(config.delegation), embedOriginal: config.delegation.embedOriginal, extensionOid: config.delegation.extensionOid, keyPoolSize: 1,
         });
-        const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)));
+        const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)), { namesVouched: false });
         delegated = {
           label: 'delegated', credentials: { certPem: c.chainPem, keyPem: c.keyPem },
           presenting: presentedIdentity('delegated', 'delegation.ca', readFileSync(config.delegation.ca.cert)),
@@ -55,6 +55,7 @@ export function formatServerCheck(r: ServerCheck, showIdentity: boolean): string
   const who = `${r.upstream} ${r.server}${showIdentity ? ` as ${r.identity}` : ''}`;
   if (r.ok) {
     const alpn = r.speaks === undefined ? 'ALPN unknown (the probe got no answer)'
+      : r.alpnSource === 'protocol' ? 'no ALPN (the server speaks first)'
       : r.speaks.length ? `ALPN ${r.speaks.join(', ')} (${r.alpnSource})` : `no ALPN (${r.alpnSource})`;
     const accepted = r.accepted === 'no-alert' ? 'client certificate not refused' : 'client certificate accepted';
     return `ok    ${who}: ${r.tls ?? 'TLS'}, ${alpn}, ${accepted}`;

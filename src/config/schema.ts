@@ -50,6 +50,8 @@ export const DEFAULTS = {
     'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
   ].join(':'),
   maxChainDepth: 4,
+  revocationGrace: '1h',
+  revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
   logLevel: 'info',
@@ -97,6 +99,16 @@ const duration = (def: string) =>
     }
     return ms;
   });
+
+/** the name of the listener on `listen` */
+export const MAIN_LISTENER = 'main';
+/** what may come before TLS on a listener, by protocol */
+export const LISTENER_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** what an upstream says before TLS */
+export const UPSTREAM_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** protocols whose server speaks first (its greeting before the client's TLS request) */
+export const SERVER_FIRST_STARTTLS: readonly string[] = ['mysql', 'nats'];
+const listenerName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a listener name uses letters, digits, _ . - (at most 64)');
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
@@ -174,13 +186,18 @@ const edgeSchema = z.strictObject({
   ciphers: z.string().min(1).default(DEFAULTS.edgeCiphers).refine(opensslAccepts, 'OpenSSL accepts none of these ciphers; give an OpenSSL cipher list, e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256')
     .describe('OpenSSL cipher list offered to clients (TLS 1.3 suites by their TLS_ names); default Mozilla\'s "intermediate": AEAD with forward secrecy only'),
   clientAuth: z.strictObject({
-    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
-    ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
+    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included. In mode `any` a name no `ca` vouches for never reaches a backend as a name: such a client is minted `CN=<its identity>` without its SANs, access rules on names do not match it, and `header: xfcc` / `k8s-front-proxy` are refused'),
+    ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list). With mode `any`, optional: the clients it vouches for keep their names (subject, SANs); the TLS server then lists these CAs in its certificate request, and a Go client sends only a certificate one of them issued'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    revocation: z.strictObject({
+      onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
+        .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
+      grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
+    }).prefault({}).describe('how revocation is checked: every certificate of a client\'s chain (leaf and intermediates) is looked up in its issuer\'s CRL on every connection and again for open connections when a CRL changes'),
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
-  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted'),
+  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted. Names match only when a `clientAuth.ca` vouched for them (in mode `any`, a self-signed certificate matches only by `identities`)'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
   acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
   sessionTickets: z.strictObject({
@@ -214,7 +231,7 @@ const upstreamSchema = z.strictObject({
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
   health: healthSchema.optional().describe('active health checks of every server (passive ejection by failTimeout stays)'),
   alpn: z.array(z.string().min(1).max(255)).optional().describe('override: the ALPN protocols the servers speak, in preference order (`[]` for none). Default: learned from each server by probe handshakes (h2, http/1.1, http/1.0, mqtt, postgresql and protocols clients offer); on connection-mode routes the edge negotiates only what the servers speak and offers the chosen one upstream'),
-  starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
+  starttls: z.enum(UPSTREAM_STARTTLS).optional().describe('what the server says before TLS. `postgres`: send PostgreSQL\'s SSLRequest and expect `S`. `mysql` (MySQL, MariaDB) and `nats` (NATS 2.9 and later): the server speaks first — on a listener with the same `starttls` its greeting (with its auth nonce) is relayed to the client and the client\'s own TLS request passed on; health checks and `check --connect` send their own'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
   connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
 });
@@ -225,6 +242,7 @@ const routeSchema = z.strictObject({
     sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
     host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
     pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode); the longest match wins'),
+    listener: listenerName.optional().describe('the listener the client came in on (`main` is `listen`, else a `listeners[].name`). A listener that some route names is served only by the routes that name it; the others are served by the routes that name none'),
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
@@ -243,8 +261,15 @@ const routeSchema = z.strictObject({
   }
 });
 
+const listenerSchema = z.strictObject({
+  name: listenerName.refine((n) => n !== MAIN_LISTENER, `"${MAIN_LISTENER}" is the name of \`listen\`; give this listener another name`).describe('what routes (`match.listener`), logs, `/status` and metrics call it'),
+  listen: hostPort.describe('its address, host:port'),
+  starttls: z.enum(LISTENER_STARTTLS).optional().describe('what comes before TLS on this port. `postgres` answers PostgreSQL\'s SSLRequest (direct TLS works too). `mysql` (MySQL, MariaDB) and `nats`: the server speaks first, so the listener has exactly one route, whose upstream (with the same `starttls`) is dialled as the client connects; its greeting is relayed with only the TLS flag set, the client\'s TLS request starts the handshake, and a client that does not ask for TLS gets the protocol\'s own error. Default: TLS first'),
+});
+
 export const configSchema = z.strictObject({
-  listen: hostPort.default(DEFAULTS.listen).describe('address of the TLS listener'),
+  listen: hostPort.default(DEFAULTS.listen).describe('address of the main TLS listener (named `main` in routes, logs and metrics)'),
+  listeners: z.array(listenerSchema).default([]).describe('more ports beside `listen`, sharing the edge\'s certificates, client auth and rules: `{ name, listen, starttls }`; routes pick them by `match.listener`. A reload adds and removes them without touching the others\' connections'),
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(DEFAULTS.workers)
     .describe('processes serving the listener (like nginx\'s worker_processes); `auto` is one per CPU. Each keeps its own delegation cache and upstream pools; TLS session tickets are shared'),
   edge: edgeSchema.describe('the client-facing TLS listener'),
@@ -313,3 +338,6 @@ export type HealthConfig = NonNullable<UpstreamConfig['health']>;
 export type AdminConfig = NonNullable<Config['admin']>;
 export type AllowConfig = z.output<typeof allowSchema>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;
+export type ListenerConfig = Config['listeners'][number];
+export type ListenerStarttls = (typeof LISTENER_STARTTLS)[number];
+export type UpstreamStarttlsName = (typeof UPSTREAM_STARTTLS)[number];

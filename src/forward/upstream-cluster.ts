@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { createHash } from 'node:crypto';
 import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
@@ -80,6 +81,17 @@ export function isAlpnRefusal(err: unknown): boolean {
 /** numbers each cluster object (its `id`) */
 let nextClusterId = 1;
 
+/**
+ * SHA-256 of what an upstream's TLS is built from and checked against: the CA
+ * bundle, the servername and the lowest version. Equal settings give equal
+ * digests, so a reload that keeps them reuses the identities' TLS contexts and
+ * sessions; any change gives a new digest, so nothing built or verified under
+ * the old settings is used again.
+ */
+export function upstreamTlsDigest(settings: Pick<UpstreamClusterOptions, 'caPem' | 'servername' | 'minVersion'>): string {
+  return createHash('sha256').update(JSON.stringify([settings.caPem, settings.servername ?? null, settings.minVersion])).digest('hex');
+}
+
 export class UpstreamCluster {
   /**
    * Unique per cluster object: what pools and upstream TLS sessions are keyed
@@ -89,6 +101,11 @@ export class UpstreamCluster {
    */
   readonly id = nextClusterId++;
   readonly name: string;
+  /**
+   * upstreamTlsDigest of this cluster's settings: what the identities' TLS
+   * contexts and sessions for it are keyed by (a reload may change its CA or servername)
+   */
+  readonly tlsDigest: string;
   readonly servers: UpstreamServer[];
   private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
@@ -98,6 +115,7 @@ export class UpstreamCluster {
     this.name = opts.name;
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
+    this.tlsDigest = upstreamTlsDigest(opts);
     this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
@@ -144,13 +162,17 @@ export class UpstreamCluster {
     markUp(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange });
   }
 
-  /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
-  connectTo(server: UpstreamServer, connectOpts: ConnectOptions): Promise<TLSSocket> {
+  /**
+   * One TLS connection to one server; rejects on TLS/verification errors and on timeout.
+   * `over`: a connection already open before TLS (a server-first greeting was
+   * read on it): `request` is written first (MySQL's SSLRequest), then TLS.
+   */
+  connectTo(server: UpstreamServer, connectOpts: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
-      // Node skips the certificate name check on a resumed session, so a session is
-      // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${this.id}\0${server.address}`;
+      // Node skips the certificate checks on a resumed session (OpenSSL restores the
+      // old verdict), so a session is only ever resumed under the CA and servername that verified it.
+      const sessionKey = upstreamSessionKey(this.name, server.address, this.tlsDigest);
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
@@ -189,7 +211,7 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      if (connectOpts.sessions) s.on('session', (sess: Buffer) => connectOpts.sessions!.set(sessionKey, sess));
+      if (connectOpts.sessions) s.on('session', (sess: Buffer) => keepSession(connectOpts.sessions!, sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
@@ -210,8 +232,12 @@ export class UpstreamCluster {
         resolve(s);
       });
       };
-      if (connectOpts.proxyHeader || this.opts.starttls) {
-        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: connectOpts.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+      if (over) {
+        raw = over.socket;
+        if (over.request?.length) over.socket.write(over.request);
+        start(over.socket);
+      } else if (connectOpts.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, upstream: this.name, proxyHeader: connectOpts.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
           .then(start, fail);
       } else {
         start();
@@ -224,13 +250,13 @@ export class UpstreamCluster {
    * server's fail timeout, a success ends it; each attempt is a
    * `countersign:upstream:connect` event (the connect-time metric).
    */
-  async attempt(server: UpstreamServer, connectOpts: ConnectOptions): Promise<TLSSocket> {
+  async attempt(server: UpstreamServer, connectOpts: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     const t0 = performance.now();
     const publish = (ok: boolean) => {
       if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
     };
     try {
-      const socket = await this.connectTo(server, connectOpts);
+      const socket = await this.connectTo(server, connectOpts, over);
       this.markUp(server);
       publish(true);
       return socket;
@@ -261,6 +287,18 @@ export class UpstreamCluster {
       throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
     }
   }
+}
+
+/** `upstream \0 server \0 digest`: one session slot per server of an upstream, valid under one digest. */
+export function upstreamSessionKey(upstream: string, server: string, tlsDigest: string): string {
+  return `${upstream}\0${server}\0${tlsDigest}`;
+}
+
+/** Keeps `session` under `key`, dropping the same server's sessions kept under another digest (they can never be used again). */
+function keepSession(sessions: Map<string, Buffer>, key: string, session: Buffer): void {
+  const slot = key.slice(0, key.lastIndexOf('\0') + 1);
+  for (const k of sessions.keys()) if (k !== key && k.startsWith(slot)) sessions.delete(k);
+  sessions.set(key, session);
 }
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {

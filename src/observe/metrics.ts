@@ -24,6 +24,11 @@ export interface MetricsSources {
   /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
+  /** revocation: the work done on CRLs (never per handshake) and every source with its freshness */
+  revocation?: () => {
+    work: { parses: number; signatureChecks: number };
+    sources: { kind: string; source: string; lastSuccess?: Date; thisUpdate?: Date; entries: number; failures: number }[];
+  };
 }
 
 /** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
@@ -41,11 +46,11 @@ export class ProxyMetrics {
   private sources: MetricsSources = {};
   private readonly subscriptions: [string, (m: unknown) => void][] = [];
 
-  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
+  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by listener, route, mode and outcome', labelNames: ['listener', 'route', 'mode', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'countersign_connections_refused_total', help: 'client connections closed on arrival, before TLS, by reason (limit: limits.maxConnections reached)', labelNames: ['reason'], registers: [this.registry] });
-  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by listener and reason', labelNames: ['listener', 'reason'], registers: [this.registry] });
   readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'countersign_sent_bytes_total', help: 'bytes sent to clients, by route', labelNames: ['route'], registers: [this.registry] });
@@ -93,17 +98,45 @@ export class ProxyMetrics {
         for (const c of self.sources.certificates?.() ?? []) this.set({ kind: c.kind, subject: c.subject }, Math.round((c.notAfter.getTime() - now) / 1000));
       },
     });
+    new Counter({
+      name: 'countersign_crl_parses_total', help: 'CRLs parsed (each once, when loaded or fetched; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.parses ?? 0); },
+    });
+    new Counter({
+      name: 'countersign_crl_signature_checks_total', help: 'CRL signature checks (once per CRL and issuer key; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.signatureChecks ?? 0); },
+    });
+    const revocationSources = () => self.sources.revocation?.().sources ?? [];
+    new Gauge({
+      name: 'countersign_revocation_source_last_success_timestamp_seconds', help: 'when a revocation source (CRL file, distribution point, OCSP responder) was last read or answered, Unix seconds', labelNames: ['kind', 'source'], aggregator: 'min', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) if (s.lastSuccess) this.set({ kind: s.kind, source: s.source }, Math.round(s.lastSuccess.getTime() / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_age_seconds', help: 'age of what a revocation source last gave (now minus the CRL\'s thisUpdate)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); const now = Date.now(); for (const s of revocationSources()) if (s.thisUpdate) this.set({ kind: s.kind, source: s.source }, Math.round((now - s.thisUpdate.getTime()) / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_entries', help: 'revoked entries a revocation source lists now (CRL entries; OCSP: cached answers)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.set({ kind: s.kind, source: s.source }, s.entries); },
+    });
+    new Counter({
+      name: 'countersign_revocation_source_failures_total', help: 'failed reads, fetches or OCSP requests of a revocation source', labelNames: ['kind', 'source'], registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.inc({ kind: s.kind, source: s.source }, s.failures); },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
-      const v = (m as { verdict: { ok: boolean; reason?: string } }).verdict;
-      if (!v.ok) this.refusals.inc({ reason: v.reason ?? 'unknown' });
+      const { verdict: v, listener } = m as { verdict: { ok: boolean; reason?: string }; listener?: string };
+      if (!v.ok) this.refusals.inc({ listener: listener ?? 'main', reason: v.reason ?? 'unknown' });
     });
-    this.on(handshakeFailedChannel.name as string, (m) => { this.refusals.inc({ reason: `handshake failed: ${(m as HandshakeFailedEvent).reason}` }); });
+    this.on(handshakeFailedChannel.name as string, (m) => {
+      const e = m as HandshakeFailedEvent;
+      this.refusals.inc({ listener: e.listener ?? 'main', reason: `handshake failed: ${e.reason}` });
+    });
     this.on('countersign:delegation:mint', () => { this.mints.inc(); });
     this.on(connectionChannel.name as string, (m) => {
       const e = m as ConnectionEvent;
-      this.connections.inc({ route: e.route, mode: e.mode, outcome: e.outcome });
+      this.connections.inc({ listener: e.listener ?? 'main', route: e.route, mode: e.mode, outcome: e.outcome });
       if (e.bytesIn) this.bytesIn.inc({ route: e.route }, e.bytesIn);
       if (e.bytesOut) this.bytesOut.inc({ route: e.route }, e.bytesOut);
     });

@@ -7,7 +7,7 @@
  * to build and swap; the order, the refusals and the one `reload` log line are
  * here.
  */
-import { configChanges, summarizeChanges, type Config, type ConfigChanges } from '../config/index.js';
+import { configChanges, type Config, type ConfigChanges } from '../config/index.js';
 import { isCountersignError } from '../errors.js';
 import type { ReloadResult } from '../edge/index.js';
 import type { ReloadOutcome } from '../observe/index.js';
@@ -22,8 +22,12 @@ export interface ReloaderOptions<Prepared> {
   running(): Config;
   /** the generation serving now (1 at start) */
   generation(): number;
-  /** builds what `next` needs, whole, touching nothing that serves; throws to refuse */
-  prepare(next: Config, changes: ConfigChanges): Promise<Prepared>;
+  /**
+   * Builds what `next` needs, whole, touching nothing that serves, with what
+   * changed in words; undefined when nothing did (the text and every file the
+   * same). Throws to refuse.
+   */
+  prepare(next: Config, changes: ConfigChanges): Promise<{ build: Prepared; changes: string } | undefined>;
   /** swaps what `prepare` built in (one step); resolves to the new generation's number */
   commit(prepared: Prepared): number;
   /** what `prepare` built, not used after all (the proxy is stopping) */
@@ -40,8 +44,9 @@ export interface ReloaderOptions<Prepared> {
 
 export class Reloader<Prepared> {
   /**
-   * Applies `next` (when given) as a new generation, then re-reads the files;
-   * without `next`, only the files. One at a time: a second call waits for the first.
+   * Applies `next` as a new generation, then re-reads the files; without
+   * `next`, the running config with its files (files rotated in place make a
+   * new generation too). One at a time: a second call waits for the first.
    */
   readonly reload: (next?: { config: Config; source?: ConfigSource }) => Promise<ReloadOutcome>;
 
@@ -54,21 +59,20 @@ export class Reloader<Prepared> {
 
   private async reloadOnce(next?: { config: Config; source?: ConfigSource }): Promise<ReloadOutcome> {
     const { logger } = this.opts;
-    let changes: string | undefined;
     try {
-      if (next) {
-        const applied = await this.apply(next.config);
-        if (!applied.ok) {
-          this.opts.count?.('failed');
-          return refuseReload(logger, applied.problems, next.source?.file);
-        }
-        changes = applied.changes;
-        if (next.source) this.opts.applied?.(next.source);
+      // without a new config, a copy of the running one (a new generation must bring new route
+      // objects: connections memoise their bindings by route)
+      const applied = await this.apply(next?.config ?? structuredClone(this.opts.running()));
+      if (!applied.ok) {
+        this.opts.count?.('failed');
+        return refuseReload(logger, applied.problems, next?.source?.file);
       }
+      if (next?.source) this.opts.applied?.(next.source);
       const { files, tickets } = await this.opts.reloadFiles();
       const outcome = files.failed.length || tickets === 'failed' ? 'partial' : 'ok';
       this.opts.count?.(outcome);
       const generation = this.opts.generation();
+      const changes = applied.changes;
       logger.info({ outcome, generation, changes, reloaded: files.reloaded, failed: files.failed }, 'reload');
       return { ok: files.failed.length === 0 && tickets !== 'failed', outcome, generation, changes, sessionTicketKey: tickets, reloaded: files.reloaded, unchanged: files.unchanged, failed: files.failed };
     } catch (err) {
@@ -82,18 +86,18 @@ export class Reloader<Prepared> {
     const changes = configChanges(this.opts.running(), next);
     const problems = restartProblems(changes);
     if (problems.length) return { ok: false, problems };
-    if (changes.none) return { ok: true, changes: 'config unchanged' };
-    let prepared: Prepared;
+    let prepared: Awaited<ReturnType<ReloaderOptions<Prepared>['prepare']>>;
     try {
       prepared = await this.opts.prepare(next, changes);
     } catch (err) {
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
     }
+    if (!prepared) return { ok: true, changes: 'config unchanged' };
     if (this.opts.stopping()) {
-      await this.opts.discard(prepared);
+      await this.opts.discard(prepared.build);
       return { ok: false, problems: ['stopping: the reload was not applied'] };
     }
-    this.opts.commit(prepared);
-    return { ok: true, changes: summarizeChanges(changes) };
+    this.opts.commit(prepared.build);
+    return { ok: true, changes: prepared.changes };
   }
 }

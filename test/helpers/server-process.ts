@@ -1,5 +1,5 @@
 /**
- * A real server started by the tests (Mosquitto, Redis): its output kept, ready
+ * A real server started by the tests (Mosquitto, Redis, MariaDB, NATS): its output kept, ready
  * when a line of it matches, stopped by its pid (SIGTERM) with its temp
  * directory (`dir`, if given) removed. `cwd`: where it starts, for the
  * relative paths of its config.
@@ -10,7 +10,7 @@ import { waitForOutput } from './wait.js';
 
 export interface ServerProcess { port: number; output(): string; stop(): Promise<void> }
 
-export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir?: string; cwd?: string }): Promise<ServerProcess> {
+export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir?: string; cwd?: string; readyTimeoutMs?: number }): Promise<ServerProcess> {
   const child: ChildProcess = spawn(o.command, o.args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -21,7 +21,7 @@ export async function startServerProcess(o: { command: string; args: string[]; r
     if (o.dir) await rm(o.dir, { recursive: true, force: true });
   };
   try {
-    await waitForOutput(child, () => out, o.ready, o.command);
+    await waitForOutput(child, () => out, o.ready, o.command, o.readyTimeoutMs ?? 60_000);
   } catch (err) {
     await stop();
     throw new Error(`${o.command} did not start: ${(err as Error).message}`);

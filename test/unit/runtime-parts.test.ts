@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseConfigObject, type Config } from '../../src/config/index.js';
+import { parseConfigObject, summarizeChanges, type Config } from '../../src/config/index.js';
 import { buildGeneration, type Generation } from '../../src/generation.js';
 import type { ReloadResult } from '../../src/edge/index.js';
 import { createLogger } from '../../src/observe/index.js';
@@ -131,7 +131,12 @@ describe('reloader and status', () => {
       logger,
       running: () => serving.config,
       generation: () => serving.number,
-      prepare: async (next) => { steps.push('prepare'); if (opts.failBuild) throw new Error('the CA file is gone'); return build(next, serving.number + 1); },
+      prepare: async (next, changes) => {
+        steps.push('prepare');
+        if (opts.failBuild) throw new Error('the CA file is gone');
+        if (changes.none) return undefined; // (and no file rotated)
+        return { build: await build(next, serving.number + 1), changes: summarizeChanges(changes) };
+      },
       commit: (next) => { steps.push('commit'); serving = next; return next.number; },
       discard: async (next) => { steps.push('discard'); await next.stop(); },
       stopping: () => opts.stopping ?? false,
@@ -152,10 +157,11 @@ describe('reloader and status', () => {
     assert.equal(serving().number, 2);
     assert.deepEqual(counted, ['ok']);
     assert.deepEqual(logger.lines.map((l) => l.msg), ['reload']);
-    // no config: only the files
+    // no config: the running one again — unchanged, so nothing is swapped, and the files are re-read
     const filesOnly = await reloader.reload();
     assert.equal(filesOnly.generation, 2);
-    assert.deepEqual(steps, ['prepare', 'commit', 'files', 'files']);
+    assert.equal(filesOnly.changes, 'config unchanged');
+    assert.deepEqual(steps, ['prepare', 'commit', 'files', 'prepare', 'files']);
   });
 
   it('refuses a key that needs a restart, and a config whose parts cannot be built, without swapping anything', async () => {
@@ -165,6 +171,7 @@ describe('reloader and status', () => {
     assert.equal(refused.ok, false);
     assert.deepEqual(refused.problems, restartProblems({ restartRequired: ['listen'] }), 'the same text as the primary\'s');
     assert.deepEqual(restart.steps, [], 'nothing built, nothing re-read');
+    assert.equal(restart.logger.lines.filter((l) => l.msg === 'reload refused; the running config keeps serving').length, 1);
     assert.deepEqual(restart.counted, ['failed']);
 
     const broken = reloaderOn(first, { failBuild: true });
@@ -192,6 +199,7 @@ describe('reloader and status', () => {
     const generation = await build(config(), 3);
     const snapshot: StatusSnapshot = {
       address: { host: '127.0.0.1', port: 8443 }, draining: false, startedAt: new Date('2026-01-01T00:00:00Z'), generation,
+      listeners: [{ name: 'main', listen: '127.0.0.1:8443', address: '127.0.0.1:8443', connections: 2 }], revocation: [],
       certificates: [], cas: [], connections: { open: 2, max: 10, maxFrom: 'config', refusedAtLimit: 0 },
     };
     const status = proxyStatus(snapshot, 42);

@@ -25,13 +25,14 @@ import type { ReloadOutcome } from '../../observe/index.js';
 import { validateForReload } from '../config-reload.js';
 import { oneAtATime, refuseReload, restartProblems } from '../../runtime/index.js';
 import { writePidFile } from '../pid-file.js';
+import { newListenersThatCannotBind } from './bind-check.js';
 import type { ConfigText } from './messages.js';
 
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
   /** logs the "countersign listening" line once every worker listens */
-  announce(listen: string): void;
+  announce(listen: string, listeners?: Record<string, string>): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
   admin?: string;
   /** audit: the primary writes the records its workers send */
@@ -138,7 +139,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         const { type } = notice;
         switch (type) {
           case 'countersign:audit': opts.audit?.append(notice.event); return;
-          case 'countersign:ready': onReady(n, slot, worker, notice.listen); return;
+          case 'countersign:ready': onReady(n, slot, worker, notice.listen, notice.listeners); return;
           default: throw unexpectedMessage(type);
         }
       },
@@ -146,11 +147,11 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     worker.on('exit', (code, signal) => { initialized.delete(worker); channel.close(); onExit(n, slot, worker, code, signal); });
   };
 
-  const onReady = (n: number, slot: Slot, worker: Worker, listen: string) => {
+  const onReady = (n: number, slot: Slot, worker: Worker, listen: string, listeners?: Record<string, string>) => {
     slot.ready = true;
     if (phase === 'stopping') { tell(slot, { type: 'countersign:stop' }); return; }
     if (phase === 'running') { opts.logger.info({ worker: n, pid: worker.process.pid }, 'worker restarted'); return; }
-    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(opts.pidFile, opts.logger); opts.announce(listen); startAcme(); }
+    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(opts.pidFile, opts.logger); opts.announce(listen, listeners); startAcme(); }
   };
 
   const onExit = (n: number, slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
@@ -263,8 +264,13 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const reloadOnce = async (): Promise<ReloadOutcome> => {
     const v = await validateForReload(opts.file, opts.logger);
     if (!v.ok) return v.outcome;
-    // the same refusal, in the same words, as a single process's reload (runtime/reload-gate.ts)
-    const problems = restartProblems(configChanges(running, v.loaded.config));
+    // the same refusal, in the same words, as a single process's reload (runtime/reload-gate.ts); and
+    // a listener whose address is taken would fail in every worker (the sockets are bound here, by node:cluster):
+    // refused before any worker tries, so that no worker is replaced by one that cannot start
+    const problems = [
+      ...restartProblems(configChanges(running, v.loaded.config)),
+      ...await newListenersThatCannotBind(running, v.loaded.config),
+    ];
     if (problems.length) return refuseReload(opts.logger, problems, opts.file);
     running = v.loaded.config;
     runningText = { text: v.text, file: v.loaded.file, digest: v.loaded.digest, loadedAt: v.loaded.loadedAt.toISOString() };
