@@ -319,6 +319,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     certificates: serving.certificates.store.list(),
     minter: minter?.stats(),
     revocation: revocationSources(),
+    caches: {
+      delegation: minter ? (({ size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }) => ({ entries: size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }))(minter.stats()) : undefined,
+      parsedClientCertificates: serving.generation.verifier.cacheStats(),
+      seenIntermediates: intermediates.cacheStats(),
+    },
     connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
   });
 

@@ -3,7 +3,7 @@
  * parts (pure functions: a test gives a generation and a certificate list, no
  * listener needed).
  */
-import type { ListenerStatus, RevocationSourceStatus, ServerCertificateStatus } from '../edge/index.js';
+import type { CacheStats, ListenerStatus, RevocationSourceStatus, ServerCertificateStatus } from '../edge/index.js';
 import type { Generation } from '../generation.js';
 import type { CaCertificateExpiry, Readiness } from '../observe/index.js';
 
@@ -26,6 +26,17 @@ export interface ProxyStatus {
   revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
   /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
   connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
+  /**
+   * What each bounded cache of this process holds and weighs: entries, its
+   * bound, and estimated bytes (measured per entry; docs/performance.md).
+   * `delegation` also has its memory budget (delegation.cacheMemoryMiB), which
+   * evicts the least recently used first.
+   */
+  caches: {
+    delegation?: CacheStats & { budgetBytes: number; pooledKeys: number };
+    parsedClientCertificates: CacheStats;
+    seenIntermediates: CacheStats;
+  };
 }
 
 /** The parts of a running proxy that its status is read from, as they are now. */
@@ -43,6 +54,7 @@ export interface StatusSnapshot {
   /** every revocation source as it stands now */
   revocation: RevocationSourceStatus[];
   connections: ProxyStatus['connections'];
+  caches: ProxyStatus['caches'];
 }
 
 export function proxyStatus(now: StatusSnapshot, pid = process.pid): ProxyStatus {
@@ -73,6 +85,7 @@ export function proxyStatus(now: StatusSnapshot, pid = process.pid): ProxyStatus
       sources: now.revocation.map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
     },
     connections: now.connections,
+    caches: now.caches,
   };
 }
 

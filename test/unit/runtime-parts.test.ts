@@ -201,6 +201,7 @@ describe('reloader and status', () => {
       address: { host: '127.0.0.1', port: 8443 }, draining: false, startedAt: new Date('2026-01-01T00:00:00Z'), generation,
       listeners: [{ name: 'main', listen: '127.0.0.1:8443', address: '127.0.0.1:8443', connections: 2 }], revocation: [],
       certificates: [], cas: [], connections: { open: 2, max: 10, maxFrom: 'config', refusedAtLimit: 0 },
+      caches: { parsedClientCertificates: generation.verifier.cacheStats(), seenIntermediates: { entries: 0, maxEntries: 0, estimatedBytes: 0 } },
     };
     const status = proxyStatus(snapshot, 42);
     assert.equal(status.pid, 42);
