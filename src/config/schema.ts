@@ -25,6 +25,12 @@ export const DEFAULTS = {
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
+  /**
+   * connection mode, after the upstream closed: how long what it sent may take
+   * to reach the client before both sides are closed (a client that stops
+   * reading must not hold the connection open)
+   */
+  upstreamCloseDrainMs: 1_000,
   delegationTtl: '1h',
   delegationCache: 10_000,
   delegationCacheMemoryMiB: 64,
