@@ -111,7 +111,15 @@ export class DelegatedCredentials {
   }
 }
 
-export interface MinterStats { hits: number; misses: number; renewals: number; size: number; /** estimated memory of the cache, bytes */ estimatedBytes: number }
+export interface MinterStats {
+  hits: number; misses: number; renewals: number; size: number;
+  /** estimated memory of the cache, bytes */
+  estimatedBytes: number;
+  /** the bounds: entries (delegation.cache) and bytes (delegation.cacheMemoryMiB) */
+  maxEntries: number; budgetBytes: number;
+  /** keys generated ahead and ready (a first-time identity takes one) */
+  pooledKeys: number;
+}
 
 export class DelegationMinter {
   private readonly signer: CaSigner;
@@ -170,7 +178,12 @@ export class DelegationMinter {
     this.cache.delete(cacheKey(certSha256, false));
   }
 
-  stats(): MinterStats { return { ...this.counters, size: this.cache.size, estimatedBytes: this.cache.calculatedSize }; }
+  stats(): MinterStats {
+    return {
+      ...this.counters, size: this.cache.size, estimatedBytes: this.cache.calculatedSize,
+      maxEntries: this.cache.max, budgetBytes: this.cache.maxSize, pooledKeys: this.pool.available,
+    };
+  }
 
   /** Resolves when the key pool is full. */
   ready(): Promise<void> { return this.pool.ready(); }

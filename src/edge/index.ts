@@ -7,7 +7,7 @@
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
 export { ListenerSet, type ListenerSetOptions, type ListenerStatus, type PreparedListeners } from './listener-set.js';
 export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
-export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
+export { ClientVerifier, PARSED_CERTIFICATE_BYTES, type CacheStats, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
   createCertificateStore, certificateStoreChannel,
@@ -22,4 +22,4 @@ export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.
 export * as mysqlWire from './mysql-wire.js';
 export * as natsWire from './nats-wire.js';
 export { serverFirstOf, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream, type ServerFirstHandover } from './server-first.js';
-export { crlWork, crlSourceStatus, parseCrl, type RevocationSourceStatus } from './revocation/index.js';
+export { crlWork, crlSourceStatus, parseCrl, RevocationSources, type RevocationHooks, type RevocationSourceStatus } from './revocation/index.js';

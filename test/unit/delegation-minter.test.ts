@@ -46,8 +46,9 @@ test('a cache hit returns the same credentials object', () => {
   const first = m.credentialsFor(info(clients[0]), { namesVouched: true });
   const second = m.credentialsFor(info(clients[0]), { namesVouched: true });
   assert.equal(second, first);
-  const { estimatedBytes, ...counts } = m.stats();
+  const { estimatedBytes, maxEntries, budgetBytes, pooledKeys, ...counts } = m.stats();
   assert.deepEqual(counts, { hits: 1, misses: 1, renewals: 0, size: 1 });
+  assert.ok(maxEntries > 0 && budgetBytes > 0 && pooledKeys >= 0);
   assert.ok(estimatedBytes > 36 * 1024, 'an entry is weighed with its TLS context');
 });
 
