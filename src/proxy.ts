@@ -11,7 +11,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
 import {
-  Admission, ConnectionLimitLog, openFileLimit, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
 import { loadSigningCa } from './pki/index.js';
@@ -103,7 +103,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const trust = () => state!.certificates.store.clientTrust();
   // intermediates clients sent, kept across generations: resumed sessions carry only the leaf
   const intermediates = new SeenIntermediates();
-  const first = await teardown.guard(buildGeneration({ config, logger, number: 1, minter, trust, intermediates }));
+  // CRLs from distribution points and OCSP answers (edge.clientAuth.revocation): a change re-checks the open connections
+  const rev = config.edge.clientAuth.revocation;
+  let onRevocationChanged = () => {};
+  const revocation = await teardown.guard(RevocationSources.create({
+    fetch: rev.fetch, ocsp: rev.ocsp, refreshIntervalMs: rev.refreshInterval, timeoutMs: rev.timeout, graceMs: rev.grace, stateDir: config.stateDir,
+    logger: logger.child({ component: 'revocation' }), onChange: () => onRevocationChanged(),
+  }));
+  teardown.add(() => revocation.stop());
+  const first = await teardown.guard(buildGeneration({ config, logger, number: 1, minter, trust, intermediates, revocation: revocation.hooks }));
   teardown.add(() => first.stop());
 
   // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
@@ -137,7 +145,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     routing: () => serving.generation, http: () => http, logger,
     forget: (certSha256) => minter?.forget(certSha256),
   });
-  const admission = new Admission({ policy: () => serving.generation.admission, onRevoked: connections.revoked });
+  const admission = new Admission({ policy: () => serving.generation.admission, onRevoked: connections.revoked, logger });
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
@@ -164,7 +172,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket, listener) => connections.handle(admission.admit(socket, listener)),
+    onSecureConnection: (socket, listener) => admission.admit(socket, listener, connections.handle),
     onClientError: (err, remoteAddress, listener) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
       // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
@@ -190,10 +198,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     store.store.subscribe((e) => {
       if (e.type !== 'swapped' || !e.reloaded.includes('trust') || store !== serving.certificates) return;
       applyTicketKeys();
+      revocation.followCas(trust());
       admission.recheck(trust());
     });
   };
   adopt(certificates);
+  onRevocationChanged = () => admission.recheck(trust());
+  revocation.followCas(trust());
   applyTicketKeys();
   const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
   teardown.add(stopTicketWatch);
@@ -205,7 +216,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const revocationSources = (): RevocationSourceStatus[] => {
     const graceMs = serving.generation.config.edge.clientAuth.revocation.grace;
     const files = serving.certificates.store.trustStatus();
-    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+    return [
+      ...trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs })),
+      ...revocation.status(),
+    ];
   };
   metrics?.setSources({
     revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
@@ -239,6 +253,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     limitLog.stop();
     await closed;
     stopTicketWatch();
+    revocation.stop();
     await serving.certificates.stop();
     minter?.stop();
     metrics?.close();
@@ -265,7 +280,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       let store: EdgeCertificates | undefined;
       try {
         if (changes.certificateStore) store = await createEdgeCertificates({ config: next, logger });
-        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, previous: serving.generation, files });
+        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, revocation: revocation.hooks, previous: serving.generation, files });
         // the first http-mode route: its forwarder is there before a connection can be routed to it
         await loadHttpFor(next).catch(async (err) => { await generation.stop(); throw err; });
         return { build: { generation, certificates: store, listeners }, changes: summary };

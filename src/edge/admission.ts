@@ -18,6 +18,7 @@ import type { ClientPath, ClientTrust } from './client-trust.js';
 import { peerChainDer } from './client-trust.js';
 import type { ClientVerdict, ClientVerifier } from './client-verifier.js';
 import { peerOf } from './edge-listener.js';
+import type { EdgeLogger } from './logger.js';
 import type { Endpoint } from './proxy-protocol.js';
 
 /** published after each verification: `{ id, sni, listener, verdict, durationMs }` */
@@ -66,6 +67,8 @@ export interface AdmissionOptions {
    * forward drops what it gave the client and logs it as revoked.
    */
   onRevoked(conn: AdmittedConnection, reason: string): void;
+  /** for a client that leaves while its revocation status is fetched */
+  logger: Pick<EdgeLogger, 'info'>;
 }
 
 interface Tracked extends AdmittedConnection {
@@ -84,13 +87,35 @@ export class Admission {
     this.opts = opts;
   }
 
-  /** Decides on a connection whose handshake is done; every admitted one is kept for its re-verification while open. */
-  admit(socket: TLSSocket, listener: string): AdmittedConnection {
+  /**
+   * Decides on a connection whose handshake is done and hands the decision to
+   * `handOver` — at once, or once the client's revocation status has been
+   * fetched (a distribution point's first CRL, OCSP). Every admitted
+   * connection is kept for its re-verification while it is open.
+   */
+  admit(socket: TLSSocket, listener: string, handOver: (conn: AdmittedConnection) => void): void {
     const startedAt = performance.now();
     const id = this.nextId++;
     const policy = this.opts.policy();
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    let verdict: ClientVerdict = policy.verifier.verify(socket);
+    const verdict = policy.verifier.verify(socket);
+    if (!(verdict instanceof Promise)) {
+      handOver(this.decided({ id, socket, listener, sni, startedAt }, policy, verdict));
+      return;
+    }
+    verdict.then((v) => {
+      if (socket.destroyed) {
+        this.opts.logger.info({ conn: id, listener, outcome: 'closed', reason: 'the client left while its revocation status was fetched' }, 'connection');
+        return;
+      }
+      handOver(this.decided({ id, socket, listener, sni, startedAt }, policy, v));
+    });
+  }
+
+  /** The admitted connection for `verdict`, after the connection-mode rule; kept when admitted. */
+  private decided(at: { id: number; socket: TLSSocket; listener: string; sni: string | undefined; startedAt: number }, policy: AdmissionPolicy, given: ClientVerdict): AdmittedConnection {
+    const { id, socket, listener, sni, startedAt } = at;
+    let verdict = given;
     let rule: string | undefined;
     if (verdict.ok) {
       rule = policy.connectionRule({ sni, listener, client: verdict.client, namesVouched: verdict.namesVouched });

@@ -65,10 +65,10 @@ describe('edge admission', () => {
       watch: false,
     });
     policy = { verifier: verifier(), connectionRule: (c) => (c.client?.subject === 'CN=blocked' ? 'routes[0].allow' : undefined) };
-    admission = new Admission({ policy: () => policy, onRevoked: (c, reason) => revoked.push({ id: c.id, reason }) });
+    admission = new Admission({ policy: () => policy, onRevoked: (c, reason) => revoked.push({ id: c.id, reason }), logger: { info() {} } });
     server = createTlsServer({ ...store.defaultContextOptions(), requestCert: true, rejectUnauthorized: false }, (s) => {
       s.on('error', () => {});
-      admitted.push(admission.admit(s, 'main'));
+      admission.admit(s, 'main', (conn) => admitted.push(conn));
     });
     port = await listen(server);
   });
