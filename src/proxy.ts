@@ -11,7 +11,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
 import {
-  ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
 import { loadSigningCa } from './pki/index.js';
@@ -23,7 +23,7 @@ import {
   type ConfigSource, type ProxyStatus, type StatusSnapshot,
 } from './runtime/index.js';
 
-export { handshakeChannel } from './forward/index.js';
+export { handshakeChannel } from './edge/index.js';
 export type { ProxyStatus } from './runtime/index.js';
 
 export interface ProxyOptions {
@@ -140,11 +140,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   }));
   const serving = state = new RuntimeState({ generation: first, certificates });
 
+  // the walk of a connection: the edge admits it (and re-verifies it while open), forward routes and forwards it
   const connections = new ClientConnections({
     routing: () => serving.generation, http: () => http, logger,
-    peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
+  const admission = new Admission({ policy: () => serving.generation.admission, onRevoked: connections.revoked, logger });
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
@@ -171,7 +172,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onSecureConnection: (socket, listener) => admission.admit(socket, listener, connections.handle),
     onClientError: (err, remoteAddress, listener) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
       // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
@@ -198,11 +199,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       if (e.type !== 'swapped' || !e.reloaded.includes('trust') || store !== serving.certificates) return;
       applyTicketKeys();
       revocation.followCas(trust());
-      connections.recheck(trust());
+      admission.recheck(trust());
     });
   };
   adopt(certificates);
-  onRevocationChanged = () => connections.recheck(trust());
+  onRevocationChanged = () => admission.recheck(trust());
   revocation.followCas(trust());
   applyTicketKeys();
   const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
@@ -312,7 +313,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
       for (const c of before.generation.clusters.values()) http?.retireCluster(c);
       // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
-      connections.recheck(trust());
+      admission.recheck(trust());
       connections.retireRemoved(generation.config.timeouts.shutdownGrace);
       return generation.number;
     },
