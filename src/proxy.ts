@@ -83,18 +83,26 @@ export interface RunningProxy {
   certificates: EdgeCertificates;
 }
 
+/**
+ * The minter a config's `delegation` section describes: what `start` mints
+ * with, and what `countersign mint` shows. `keyPoolSize`: keys drawn ahead
+ * (the proxy's default; one for a single mint).
+ */
+export function delegationMinterFor(delegation: NonNullable<Config['delegation']>, o: { keyPoolSize?: number } = {}): DelegationMinter {
+  return new DelegationMinter({
+    ca: loadSigningCa({ certPem: readFileSync(delegation.ca.cert), keyPem: readFileSync(delegation.ca.key), what: 'delegation.ca' }),
+    ...delegationLimits(delegation),
+    embedOriginal: delegation.embedOriginal,
+    extensionOid: delegation.extensionOid,
+    keyPoolSize: o.keyPoolSize,
+  });
+}
+
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
   const metrics = wantMetrics ? new ProxyMetrics() : undefined;
-  const minter = config.delegation
-    ? new DelegationMinter({
-      ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-      ...delegationLimits(config.delegation),
-      embedOriginal: config.delegation.embedOriginal,
-      extensionOid: config.delegation.extensionOid,
-    })
-    : undefined;
+  const minter = config.delegation ? delegationMinterFor(config.delegation) : undefined;
 
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
   let certificates: EdgeCertificates | undefined;

@@ -22,6 +22,22 @@ export function nameMatches(pattern: string, name: string | undefined): boolean 
   return p === n;
 }
 
+/**
+ * Whether a request target (query included) is under `prefix` at a segment
+ * boundary: the prefix itself, or the prefix followed by `/` or `?` (a prefix
+ * ending in `/` ends at a boundary already). So `/v1/status` serves
+ * `/v1/status`, `/v1/status/x` and `/v1/status?x`, never `/v1/statusfoo`: a
+ * route's `allow` covers exactly the API it names (Envoy's
+ * `path_separated_prefix`; nginx's `location /v1/status` is a plain string
+ * prefix and would admit `/v1/statusfoo`).
+ */
+export function pathUnderPrefix(path: string, prefix: string): boolean {
+  if (!path.startsWith(prefix)) return false;
+  if (path.length === prefix.length || prefix.endsWith('/')) return true;
+  const next = path.charCodeAt(prefix.length);
+  return next === 47 /* / */ || next === 63 /* ? */;
+}
+
 function hostOnly(host: string): string {
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
   const i = host.lastIndexOf(':');
@@ -67,7 +83,7 @@ export class Router {
     const h = host ? hostOnly(host) : undefined;
     for (const r of conn.http) {
       if (r.match?.host && !nameMatches(r.match.host, h)) continue;
-      if (r.match?.pathPrefix && !path.startsWith(r.match.pathPrefix)) continue;
+      if (r.match?.pathPrefix && !pathUnderPrefix(path, r.match.pathPrefix)) continue;
       const score = (r.match?.host ? 100_000 : 0) + (r.match?.pathPrefix?.length ?? 0);
       if (score > bestScore) { best = r; bestScore = score; }
     }

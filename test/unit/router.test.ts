@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Router, isNormalizedPath, nameMatches } from '../../src/forward/router.js';
+import { Router, isNormalizedPath, nameMatches, pathUnderPrefix } from '../../src/forward/router.js';
 import { parseConfigObject } from '../../src/config/index.js';
 
 const config = (routes: unknown[]) => parseConfigObject({
@@ -44,6 +44,20 @@ test('in http mode the longest path prefix wins, and a host match beats none', (
   assert.equal(r.forRequest(conn, 'kes.example.com:8443', '/v1/status')!.upstream, 'a');
   assert.equal(r.forRequest(conn, 'admin.example.com', '/v1/key/create/x')!.upstream, 'c');
   assert.equal(r.forRequest(conn, 'kes.example.com', '/metrics'), undefined);
+});
+
+test('a path prefix matches at a segment boundary: /v1/status never admits /v1/statusfoo', () => {
+  const c = config([
+    { upstream: 'a', mode: 'http', match: { pathPrefix: '/v1/status' }, allow: { identities: ['a'.repeat(64)] } },
+    { upstream: 'b', mode: 'http', match: { pathPrefix: '/v1/' } },
+  ]);
+  const r = new Router(c.routes);
+  const conn = r.forConnection(undefined)!;
+  for (const path of ['/v1/status', '/v1/status/', '/v1/status/x', '/v1/status?verbose=1']) assert.equal(r.forRequest(conn, undefined, path)!.upstream, 'a', path);
+  for (const path of ['/v1/statusfoo', '/v1/status.json', '/v1/status-x']) assert.equal(r.forRequest(conn, undefined, path)!.upstream, 'b', path);
+  assert.equal(pathUnderPrefix('/v1/key/x', '/v1/key/'), true);
+  assert.equal(pathUnderPrefix('/v1/key', '/v1/key/'), false, 'a prefix ending in / needs it');
+  assert.equal(pathUnderPrefix('/anything', '/'), true);
 });
 
 test('paths with dot segments or encoded separators are not normalized', () => {
