@@ -13,7 +13,7 @@
  * pools) is owned by proxy.ts; the settings behind it need a restart
  * (config/reload-diff.ts names them).
  */
-import type { Config } from './config/index.js';
+import { cidrMatcher, type Config } from './config/index.js';
 import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
 import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
 import type { Logger } from './observe/index.js';
@@ -111,6 +111,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
     number, config, router, clusters, protocols, verifier, access, binder, bind: binder.bind,
     refusedBy: (route, conn) => access.refusedBy(route, conn.client),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
+    trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {
       await Promise.all(checkers.map((c) => c.stop()));

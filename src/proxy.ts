@@ -9,14 +9,14 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, HttpForwarder } from './forward/index.js';
-import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
+import { ClientConnections, loadHttpForwarder, type HttpForwarder } from './forward/index.js';
+import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
-import { caCertificates, commonName, handshakeFailedChannel, ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
+import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
 
 export { handshakeChannel } from './forward/index.js';
 
@@ -58,6 +58,8 @@ export interface ProxyStatus {
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
   upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
+  /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
+  connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
 }
 
 export interface RunningProxy {
@@ -101,7 +103,7 @@ export function delegationMinterFor(delegation: NonNullable<Config['delegation']
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
-  const metrics = wantMetrics ? new ProxyMetrics() : undefined;
+  const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   const minter = config.delegation ? delegationMinterFor(config.delegation) : undefined;
 
   // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
@@ -112,19 +114,26 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const intermediates = new SeenIntermediates();
   let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates }).catch((err) => { minter?.stop(); throw err; });
 
-  // always there: a reload may add the first http route
-  const http = new HttpForwarder({
-    routing: () => current, logger,
-    maxHeaderSize: config.limits.maxHeaderSize,
-    requestTimeoutMs: config.timeouts.request,
-    idleTimeoutMs: config.timeouts.idle,
-    maxPools: config.limits.agentsPerUpstream,
-    maxHeaderCount: config.limits.maxHeaderCount,
-    http2Resets: config.limits.http2Resets,
-    http1: config.http.http1,
-  });
+  // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
+  let http: HttpForwarder | undefined;
+  const loadHttpFor = async (c: Config): Promise<void> => {
+    if (http || !c.routes.some((r) => r.mode === 'http')) return;
+    const Forwarder = await loadHttpForwarder();
+    // limits and timeouts need a restart: the start config's are the ones in force
+    http ??= new Forwarder({
+      routing: () => current, logger,
+      maxHeaderSize: config.limits.maxHeaderSize,
+      requestTimeoutMs: config.timeouts.request,
+      keepAliveTimeoutMs: config.timeouts.keepAlive,
+      maxPools: config.limits.agentsPerUpstream,
+      maxHeaderCount: config.limits.maxHeaderCount,
+      http2Resets: config.limits.http2Resets,
+      http1: config.http.http1,
+    });
+  };
+  await loadHttpFor(config).catch(async (err) => { await current.stop(); minter?.stop(); throw err; });
   const connections = new ClientConnections({
-    routing: () => current, http, logger,
+    routing: () => current, http: () => http, logger,
     peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
@@ -142,6 +151,9 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   if (ticketFile) {
     try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
   }
+  const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
+  if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
+  const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
   const edge = new EdgeListener({
     ...hostPortOf(config.listen),
     // through `certificates`: a reload may bring a new certificate store
@@ -159,7 +171,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
-    maxConnections: config.limits.maxConnections,
+    maxConnections: limit.max,
+    onLimit: limitLog.refused,
     onSecureConnection: (socket) => connections.handle(socket),
     onClientError: (err, remoteAddress) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
@@ -224,7 +237,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: `${address.host}:${address.port}`, maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -233,16 +246,17 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const closed = edge.stopAccepting();
     await current.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
-    http.close().catch(() => {});
+    http?.close().catch(() => {});
     const deadline = Date.now() + graceMs;
     while (edge.openConnections > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      http.closeIdle(); // keep-alive connections go as soon as their last request is done
+      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
     }
     const left = edge.openConnections;
     edge.destroyAll();
-    http.destroy();
+    http?.destroy();
     connections.stop();
+    limitLog.stop();
     await closed;
     ticketWatch?.close();
     await certificates!.stop();
@@ -270,6 +284,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
       g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current });
+      // the first http-mode route: its forwarder is there before a connection can be routed to it
+      await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
     } catch (err) {
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
@@ -287,7 +303,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     g.start();
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
-    for (const c of old.clusters.values()) http.retireCluster(c);
+    for (const c of old.clusters.values()) http?.retireCluster(c);
     // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
     connections.recheck(trust());
     connections.retireRemoved(next.timeouts.shutdownGrace);
@@ -333,6 +349,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         })),
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+      connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
     };
   };
 

@@ -16,7 +16,7 @@
 import type { Config } from './schema.js';
 
 /** Keys (and everything under them) that a reload applies. */
-export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace'] as const;
+export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace', 'http.trustedProxies'] as const;
 /** Keys a reload applies by building a new certificate store (not with edge.acme). */
 export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 

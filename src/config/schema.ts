@@ -20,6 +20,8 @@ export const DEFAULTS = {
   clientAuthMode: 'require',
   handshakeTimeout: '10s',
   idleTimeout: '5m',
+  keepAliveTimeout: '75s',
+  maxConnections: 10_000,
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
@@ -47,6 +49,21 @@ export const DEFAULTS = {
   logLevel: 'info',
   acmeChallenge: 'http-01',
   acmeHttpListen: '0.0.0.0:80',
+  /** how often the renewal loop looks at certificates even when nothing is due (certmagic: 10 min) */
+  acmeRenewCheckInterval: '10m',
+  /** renew when this fraction of a certificate's lifetime remains (certmagic's 1/3) */
+  acmeRenewalWindowRatio: 1 / 3,
+  /** first retry delay after a failed issuance or renewal (doubles, jittered) */
+  acmeRetryMin: '1m',
+  /** cap of that retry delay */
+  acmeRetryMax: '1h',
+  /** first and longest wait between polls of a pending challenge or order */
+  acmePollMin: '500ms',
+  acmePollMax: '5s',
+  /** a challenge or order still pending this long fails the attempt */
+  acmeValidationTimeout: '2m',
+  /** per HTTP request to the ACME server */
+  acmeRequestTimeout: '30s',
   healthType: 'tls',
   healthInterval: '5s',
   healthTimeout: '2s',
@@ -137,7 +154,7 @@ const acmeSchema = z.strictObject({
   storage: z.union([file, z.strictObject({ etcd: etcdStorageSchema.describe('etcd over mTLS, shared by a fleet: one instance orders each certificate (an etcd lease is the lock), every instance serves it') })])
     .describe('directory for the account key, certificates and keys (0600), reused after a restart; or `{ etcd: { endpoints, prefix, tls } }` to share them across instances'),
   eab: z.strictObject({ kid: z.string().min(1).describe('key identifier'), hmacKey: z.string().min(1).describe('base64url HMAC key') }).optional().describe('external account binding: key id and base64url HMAC key from the CA'),
-  renewCheckInterval: duration('10m').describe('how often the renewal loop looks at the certificates'),
+  renewCheckInterval: duration(DEFAULTS.acmeRenewCheckInterval).describe('how often the renewal loop looks at the certificates'),
 });
 
 /**
@@ -217,7 +234,7 @@ const routeSchema = z.strictObject({
   match: z.strictObject({
     sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
     host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
-    pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode), matched at a segment boundary: `/v1/status` serves `/v1/status`, `/v1/status/…` and `/v1/status?…`, never `/v1/statusfoo`; the longest match wins'),
+    pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode), matched on whole segments: `/v1/status` serves `/v1/status` and `/v1/status/…` (any query), never `/v1/statusfoo`; the longest match wins'),
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
@@ -257,14 +274,15 @@ export const configSchema = z.strictObject({
   ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
-    idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
+    idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
+    keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
     request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
-    maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxConnections: z.number().int().positive().optional().describe(`max concurrent client connections per worker process (handshakes in progress included), like nginx\'s worker_connections. Default ${DEFAULTS.maxConnections}, or fewer when the open-file limit cannot hold two descriptors per connection (then (limit − 100) / 2, as HAProxy derives its maxconn). One more is closed on arrival, logged at warn (at most a line a second) and counted in countersign_connections_refused_total{reason="limit"}. Memory at the limit: ~130 KiB per connection-mode client (two TLS connections), ~70 KiB per http-mode client (docs/performance.md)`),
     maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
     http2Resets: z.strictObject({
       burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),
@@ -272,6 +290,8 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('HTTP/2 rapid-reset limit (CVE-2023-44487) per client connection; past it the connection gets GOAWAY ENHANCE_YOUR_CALM and is closed'),
   }).prefault({}).describe('resource limits'),
   http: z.strictObject({
+    trustedProxies: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).optional()
+      .describe('HTTP proxies in front of countersign (CIDR blocks) whose X-Forwarded-For, Forwarded and X-Forwarded-* are believed: their chain is kept and the peer appended, and the client address (X-Real-IP) is the last address in it that is not one of these (nginx `set_real_ip_from` with `real_ip_recursive on`, Envoy `xff_num_trusted_hops`). From every other peer those headers are dropped and set from the address the proxy saw (or the one a trusted PROXY-protocol balancer gave). Default: none'),
     http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
   }).prefault({}).describe('http mode'),
   log: z.strictObject({

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { AcmeConfig, Config } from '../config/index.js';
-import { DEFAULTS, hostPortOf } from '../config/index.js';
+import { acmeTiming, DEFAULTS, hostPortOf } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
 import type { AcmeFollower, AcmeManager, AcmeManagerOptions, AcmeStorage, TlsAlpnResponder } from './acme/index.js';
 import type { EdgeLogger } from './logger.js';
@@ -24,8 +24,7 @@ export interface EdgeCertificates {
   contexts: ServerContexts;
   /** ACME tls-alpn-01: takes a socket whose ClientHello asks for a pending challenge; undefined when not needed */
   takeOver?: (socket: Socket, hello: ClientHello) => boolean;
-  /** keeps the listener's default (no-SNI) context in step with reloads */
-  /** keeps the server's default context current (a tls.Server, or the EdgeListener) */
+  /** keeps the server's default (no-SNI) context in step with reloads (a tls.Server, or the EdgeListener) */
   attach(server: Pick<TlsServer, 'setSecureContext'>): void;
   reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
@@ -42,7 +41,6 @@ export interface EdgeCertificatesOptions {
 
 const portOf = (listen: string): number => hostPortOf(listen).port;
 
-/** acme-client takes ~0.4 s to load, so it is imported only when ACME is configured. */
 /** Where http-01 is answered: the configured httpListen, by default 0.0.0.0:80 with http-01, none with tls-alpn-01. */
 function acmeHttpListen(a: NonNullable<Config['edge']['acme']>): string | undefined {
   return a.httpListen ?? (a.challenge === 'http-01' ? DEFAULTS.acmeHttpListen : undefined);
@@ -59,6 +57,7 @@ export async function acmeFollowerFor(config: Config, logger: Logger): Promise<A
   return new AcmeFollower({ httpListen: acmeHttpListen(a), httpsPort: portOf(config.listen) || 443, logger: logger.child({ component: 'acme' }) });
 }
 
+/** The ACME manager `edge.acme` asks for (acme-client takes ~0.4 s to load, so it is imported only then). */
 export async function acmeManagerFor(config: Config, logger: Logger, overrides: Partial<AcmeManagerOptions> = {}): Promise<AcmeManager | undefined> {
   const a = config.edge.acme;
   if (!a) return undefined;
@@ -74,7 +73,7 @@ export async function acmeManagerFor(config: Config, logger: Logger, overrides: 
     httpsPort: portOf(config.listen) || 443,
     storage,
     eab: a.eab,
-    checkIntervalMs: a.renewCheckInterval,
+    ...acmeTiming(a),
     logger: logger.child({ component: 'acme' }),
     ...overrides,
   });

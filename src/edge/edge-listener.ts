@@ -35,7 +35,17 @@ export interface EdgeListenerOptions {
   selectAlpn?: (servername: string | undefined, offered: string[]) => string | undefined;
   /** max time for a TLS handshake, ms */
   handshakeTimeoutMs: number;
-  maxConnections?: number;
+  /**
+   * Max concurrent client connections (limits.maxConnections), counted from
+   * accept to close, handshakes in progress included. One more is closed at
+   * once and reported to `onLimit`. Counted here rather than by net.Server's
+   * own maxConnections: with node:cluster that one makes the primary hand the
+   * refused connection back and forth in a busy loop (measured on Node 24),
+   * and it gives the caller no say in how a refusal is reported.
+   */
+  maxConnections: number;
+  /** a connection was closed on arrival because maxConnections was reached */
+  onLimit?(remoteAddress: string | undefined): void;
   onSecureConnection(socket: TLSSocket): void;
   /** a handshake that failed: garbage, wrong protocol, timeout, disconnect */
   onClientError(err: Error & { code?: string }, remoteAddress: string | undefined): void;
@@ -176,8 +186,15 @@ export class EdgeListener {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => { void this.accept(s); });
-    if (this.o.maxConnections) server.maxConnections = this.o.maxConnections;
+    const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => {
+      if (this.sockets.size >= this.o.maxConnections) {
+        const remoteAddress = s.remoteAddress && unmap({ address: s.remoteAddress, port: 0 }).address;
+        s.destroy();
+        this.o.onLimit?.(remoteAddress);
+        return;
+      }
+      void this.accept(s);
+    });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));

@@ -5,6 +5,7 @@
  * when a config asks for it.
  */
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
+export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
 export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {

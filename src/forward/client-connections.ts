@@ -35,7 +35,8 @@ export interface ConnectionRouting extends RequestRouting {
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  http: HttpForwarder;
+  /** the http forwarder; there (loaded) whenever the routing has an http-mode route */
+  http: () => HttpForwarder | undefined;
   logger: Logger;
   /** the client's address (from its PROXY header when one was accepted) */
   peerOf(socket: TLSSocket): Endpoint;
@@ -71,7 +72,7 @@ export class ClientConnections {
 
   /** Takes a client connection whose handshake is done. */
   readonly handle = (socket: TLSSocket): void => {
-    const { logger, http } = this.o;
+    const { logger } = this.o;
     const t0 = performance.now();
     const id = this.nextId++;
     // one generation for the whole decision, even if a reload swaps it meanwhile
@@ -91,6 +92,8 @@ export class ClientConnections {
       return;
     }
     const route = routes.primary;
+    // there whenever a route is in http mode: a generation with one is built only after it is loaded
+    const http = this.o.http();
     const conn: ClientConnection = {
       id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
@@ -99,7 +102,7 @@ export class ClientConnections {
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http') {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http.accept(socket, conn);
+        http!.accept(socket, conn);
       } else {
         socket.destroy();
       }
@@ -115,7 +118,7 @@ export class ClientConnections {
         if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
-      http.accept(socket, conn);
+      http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
@@ -189,7 +192,7 @@ export class ClientConnections {
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       this.o.forget(client.certSha256);
-      this.o.http.forgetIdentity(client.certSha256);
+      this.o.http()?.forgetIdentity(client.certSha256);
       socket.destroy();
     }
   }

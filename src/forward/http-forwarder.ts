@@ -16,7 +16,10 @@ import { diagnosisFields, findDiagnosis } from './upstream-diagnosis.js';
 import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
 import { requestChannel, type RequestEvent } from '../observe/index.js';
-import { isNormalizedPath, type Router } from './router.js';
+import type { Router } from './router.js';
+import { hostName, normalizeTarget, requestHost } from './request-target.js';
+import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from './forwarded-headers.js';
+import { ownAnswerBody, ownAnswerHeaders, rawOwnAnswer } from './own-answers.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
 import { H1Relay } from './h1-relay/index.js';
@@ -29,6 +32,15 @@ export interface RequestRouting {
   extraIdentityHeaders: readonly string[];
   /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
   refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
+  /** `http.trustedProxies`: peers whose X-Forwarded-For and Forwarded are believed */
+  trustedProxies?: (address: string) => boolean;
+}
+
+/** What admit() reads of a request: its header fields, its `:authority` (HTTP/2), its target as sent. */
+export interface RequestHead {
+  raw: readonly string[];
+  authority?: string;
+  target: string;
 }
 
 export interface HttpForwarderOptions {
@@ -42,8 +54,8 @@ export interface HttpForwarderOptions {
   maxHeaderSize: number;
   /** time for the upstream to answer (headers), and max gap between body chunks, ms */
   requestTimeoutMs: number;
-  /** idle keep-alive time of a client connection, ms */
-  idleTimeoutMs: number;
+  /** how long a client connection may wait for its next request (HTTP/1.1 keep-alive, an idle HTTP/2 session), ms (timeouts.keepAlive) */
+  keepAliveTimeoutMs: number;
   /** max upstream pools across identities */
   maxPools: number;
   /** max request header fields; more gets 431 */
@@ -61,7 +73,8 @@ export interface HttpForwarderOptions {
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 
 type Admission =
-  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding; strip: ReadonlySet<string> }
+  /** `target`: the normalized request target (what is forwarded); `host`: the canonical Host */
+  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding; strip: ReadonlySet<string>; target: string; host: string | undefined; trusted?: (address: string) => boolean }
   | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
@@ -88,8 +101,8 @@ export class HttpForwarder {
         maxHeaderSize: o.maxHeaderSize,
         maxHeaderCount: o.maxHeaderCount,
         requestTimeoutMs: o.requestTimeoutMs,
-        keepAliveTimeoutMs: Math.min(o.idleTimeoutMs, 60_000),
-        admit: (conn, host, path) => this.admit(conn, host, path),
+        keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+        admit: (conn, head) => this.admit(conn, head),
         logRequest: (method, conn, path, started, status, extra) => this.logRequest(method, conn, path, started, status, extra),
         logRefused: (conn, reason) => this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
         closing: this.isClosing,
@@ -107,7 +120,7 @@ export class HttpForwarder {
       // keeps moving (no gap over timeouts.request: bodyGapTimeout in onRequest), as
       // with nginx's client_header_timeout and client_body_timeout. Node's
       // requestTimeout would cut a large upload that is simply slower in total.
-      maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: Math.min(o.idleTimeoutMs, 60_000),
+      maxHeaderSize: o.maxHeaderSize, headersTimeout: o.requestTimeoutMs, requestTimeout: 0, keepAliveTimeout: o.keepAliveTimeoutMs,
       // how often slow headers (headersTimeout) are looked for; Node's default is 30 s
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(o.requestTimeoutMs / 2))),
     }, (req, res) => this.onRequest(req, res));
@@ -125,8 +138,8 @@ export class HttpForwarder {
       const conn = this.bySocket.get(socket);
       this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, outcome: 'bad-request', reason: err.code ?? err.message }, 'request refused');
       if (socket.writable) {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        socket.end(rawOwnAnswer(status, '', { close: true }), 'latin1');
       } else socket.destroy();
     });
     this.h2 = createHttp2Server({
@@ -143,7 +156,7 @@ export class HttpForwarder {
       });
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
-      session.setTimeout(o.idleTimeoutMs, () => session.close());
+      session.setTimeout(o.keepAliveTimeoutMs, () => session.close());
     });
     this.h2.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => this.onRequest(req, res));
   }
@@ -174,7 +187,6 @@ export class HttpForwarder {
     const started = performance.now();
     const conn = this.connOf(req);
     const path = req.url ?? '/';
-    const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
     // HTTP/1.1 header size is enforced by the parser; HTTP/2 (HPACK-decoded) here
     if ('stream' in req && headerBytes(req.rawHeaders) > this.o.maxHeaderSize) {
       reply(res, 431, 'request header fields too large');
@@ -186,14 +198,14 @@ export class HttpForwarder {
       this.logRequest(req.method ?? 'GET', conn, path, started, 431, { outcome: 'bad-request', reason: 'more header fields than limits.maxHeaderCount' });
       return;
     }
-    const admitted = this.admit(conn, host, path);
+    const admitted = this.admit(conn, { raw: req.rawHeaders, authority: req.headers[':authority'] as string | undefined, target: path });
     if (!admitted.ok) {
       reply(res, admitted.status, admitted.message, admitted.close);
       this.logRequest(req.method ?? 'GET', conn, path, started, admitted.status, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
       return;
     }
     const { route, binding } = admitted;
-    const headers = this.upstreamHeaders(req, admitted.conn, host, admitted.strip, binding.headers);
+    const headers = this.upstreamHeaders(req, admitted, binding.headers);
     const pool = this.pools.get(binding);
     const hasBody = !(req.method === 'GET' || req.method === 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !('stream' in req)) this.bodyGapTimeout(req);
@@ -225,7 +237,7 @@ export class HttpForwarder {
           this.logRequest(req.method ?? 'GET', conn, path, started, status, { outcome: 'upstream-error', reason, ...upstream });
         }
       });
-    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
+    pool.dispatch({ path: admitted.target, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, relay);
   }
 
   /**
@@ -263,15 +275,22 @@ export class HttpForwarder {
    * connection was not refused, the path is normalized, a route serves it, the
    * route accepts this client, and its upstream identity can be bound.
    */
-  private admit(conn: ClientConnection | undefined, host: string | undefined, path: string): Admission {
+  admit(conn: ClientConnection | undefined, head: RequestHead): Admission {
     if (!conn) return { ok: false, status: 500, message: 'internal error: unknown connection', outcome: 'error' };
     // the refusal's reason was logged once, with the connection ("client refused")
     if (conn.refusal) return { ok: false, status: conn.refusal.status, message: `client certificate refused: ${conn.refusal.reason}`, outcome: 'refused', close: true };
-    if (!isNormalizedPath(path)) return { ok: false, status: 400, message: 'request path must not contain dot segments or encoded slashes', outcome: 'bad-path' };
+    // one normal form of the target and the Host, decided on and forwarded (request-target.ts)
+    const target = normalizeTarget(head.target);
+    if (!target.ok) return { ok: false, status: 400, message: `request target refused: ${target.reason}`, outcome: 'bad-path', reason: target.reason };
+    const host = requestHost(head.raw, head.authority);
+    if (!host.ok) return { ok: false, status: 400, message: host.reason, outcome: 'bad-request', reason: host.reason, close: true };
     const routing = this.o.routing();
+    if (host.host && routing.router.misdirected(conn.sni, hostName(host.host))) {
+      return { ok: false, status: 421, message: 'this host is not served on this connection; connect with its name as TLS server name', outcome: 'misdirected', reason: `Host ${host.host} on a connection for ${conn.sni ?? 'no server name'}` };
+    }
     // the connection's routes were computed by the router of its time; a reload since gives a new router
     const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni);
-    const route = routes && routing.router.forRequest(routes, host, path);
+    const route = routes && routing.router.forRequest(routes, host.host, target.path);
     if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
     if (!conn.client && !route.allowAnonymous) {
       return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
@@ -283,7 +302,7 @@ export class HttpForwarder {
       // once per (connection, route): the identity is the connection's; a pool takes fresh credentials per upstream connection
       let binding = conn.bindings?.get(route);
       if (!binding) { binding = routing.bind(route, conn); (conn.bindings ??= new WeakMap()).set(route, binding); }
-      return { ok: true, conn, route, binding, strip: this.namesOf(routing) };
+      return { ok: true, conn, route, binding, strip: this.namesOf(routing), target: target.target, host: host.host, trusted: routing.trustedProxies };
     } catch (err) {
       return { ok: false, status: 403, message: 'client certificate refused', outcome: 'refused', reason: (err as Error).message, route: route.upstream };
     }
@@ -295,52 +314,71 @@ export class HttpForwarder {
     return names;
   }
 
-  private upstreamHeaders(req: AnyRequest, conn: ClientConnection, host: string | undefined, strip: ReadonlySet<string>, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
+  private upstreamHeaders(req: AnyRequest, a: Extract<Admission, { ok: true }>, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
     const src = req.headers as Record<string, string | string[] | undefined>;
     const listed = connectionTokens(src.connection);
+    const fwd = { peer: a.conn.remoteAddress, host: a.host, trusted: a.trusted };
+    const client: ClientForwarding | undefined = trustsForwarding(fwd) ? {} : undefined;
     const out: Record<string, string | string[]> = {};
     for (const name in src) {
       const v = src[name];
-      if (v === undefined || isHopByHop(name, listed) || strip.has(name)) continue;
+      if (v === undefined || isHopByHop(name, listed) || a.strip.has(name)) continue;
       // Node has already answered `Expect: 100-continue` (and undici refuses the header)
       if (name === 'expect') continue;
+      if (isForwardingHeader(name)) {
+        if (client) for (const one of Array.isArray(v) ? v : [v]) collectForwarding(client, name, one);
+        continue;
+      }
       out[name] = v;
     }
     if (src['te'] === 'trailers') out['te'] = 'trailers';
-    if (host) out['host'] = host;
-    const xff = src['x-forwarded-for'];
-    out['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${conn.remoteAddress}` : conn.remoteAddress;
-    out['x-forwarded-proto'] = 'https';
-    if (host) out['x-forwarded-host'] = host;
+    if (a.host) out['host'] = a.host;
+    for (const [k, v] of forwardedHeaders(fwd, client)) out[k] = v;
     if (identity) Object.assign(out, identity);
     return out;
   }
 
+  /**
+   * An upgrade (WebSocket) is a request like any other: admitted the same way,
+   * refused with the same own answers, and recorded once (request log line,
+   * audit record, request metric) — when the tunnel closes after a 101, with
+   * the bytes it moved, or when it was refused or failed.
+   */
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const started = performance.now();
     const conn = this.bySocket.get(socket);
     const path = req.url ?? '/';
-    const fail = (status: number, message: string, outcome: string, reason?: string, rule?: string) => {
-      this.o.logger.info({ conn: conn?.id, identity: conn?.client?.identity, method: req.method, path, status, outcome, reason, ...(rule ? { rule } : {}) }, 'upgrade');
-      const body = JSON.stringify({ error: message }) + '\n';
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const method = req.method ?? 'GET';
+    const tls = socket as TLSSocket;
+    const readAt = tls.bytesRead ?? 0;
+    const writtenAt = tls.bytesWritten ?? 0;
+    let recorded = false;
+    const record = (status: number, extra: Record<string, unknown>) => {
+      if (recorded) return;
+      recorded = true;
+      this.logRequest(method, conn, path, started, status, { ...extra, bytesIn: (tls.bytesRead ?? 0) - readAt, bytesOut: (tls.bytesWritten ?? 0) - writtenAt });
     };
-    if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) return fail(431, 'too many request header fields', 'bad-request', 'more header fields than limits.maxHeaderCount');
-    const admitted = this.admit(conn, req.headers.host, path);
-    if (!admitted.ok) return fail(admitted.status, admitted.message, admitted.outcome, admitted.reason, admitted.rule);
+    const fail = (status: number, message: string, extra: Record<string, unknown>) => {
+      socket.end(rawOwnAnswer(status, message, { close: true }), 'latin1');
+      socket.once('close', () => record(status, extra));
+    };
+    if (headerCount(req.rawHeaders) > this.o.maxHeaderCount) return fail(431, 'too many request header fields', { outcome: 'bad-request', reason: 'more header fields than limits.maxHeaderCount' });
+    const admitted = this.admit(conn, { raw: req.rawHeaders, target: path });
+    if (!admitted.ok) return fail(admitted.status, admitted.message, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
     const { route, binding } = admitted;
-    const headers = this.upstreamHeaders(req, admitted.conn, req.headers.host, admitted.strip, binding.headers);
+    const headers = this.upstreamHeaders(req, admitted, binding.headers);
     const pool = this.pools.get(binding);
     const protocol = String(req.headers.upgrade ?? 'websocket');
-    const log = (status: number, outcome: string, reason?: string) => this.o.logger.info({
-      conn: admitted.conn.id, identity: admitted.conn.client?.identity, method: req.method, path, status, outcome, reason, route: route.upstream,
-    }, 'upgrade');
-    pool.dispatch({ path, method: req.method as Dispatcher.HttpMethod, headers, upgrade: protocol }, new UpgradeRelay(socket, head, protocol, {
-      upgraded: () => log(101, 'upgraded'),
+    const upstream = { route: route.upstream, upstream: binding.cluster.name, ...(binding.serial ? { serial: binding.serial } : {}) };
+    pool.dispatch({ path: admitted.target, method: req.method as Dispatcher.HttpMethod, headers, upgrade: protocol }, new UpgradeRelay(socket, head, protocol, {
+      // the tunnel is recorded when it ends: its duration and bytes are the request's
+      upgraded: () => socket.once('close', () => record(101, { outcome: 'upgraded', ...upstream })),
       // the backend said no (403, 426, …): the client gets its answer, as from nginx
-      refused: (status) => log(status, 'not-upgraded'),
+      refused: (status) => socket.once('close', () => record(status, { outcome: 'not-upgraded', ...upstream })),
       failed: (err, answered) => {
-        if (!answered) fail(502, 'upstream unavailable', 'upstream-error', (err as NodeJS.ErrnoException).code ?? err.message);
-        else { socket.destroy(); log(502, 'upstream-error', err.message); }
+        const reason = (err as NodeJS.ErrnoException).code ?? err.message;
+        if (!answered) fail(502, 'upstream unavailable', { outcome: 'upstream-error', reason, ...upstream });
+        else { socket.destroy(); record(502, { outcome: 'upstream-error', reason, ...upstream }); }
       },
     }));
   }
@@ -587,17 +625,10 @@ function headerBytes(raw: string[]): number {
   return n;
 }
 
-/**
- * Headers of the answers the proxy writes itself (refusals, 404, 502, …; a
- * backend's responses pass as the backend sent them): the listener speaks only
- * TLS, so HSTS is true of it, and an error body is neither to sniff nor to cache.
- */
-const OWN_ANSWER_HEADERS = { 'strict-transport-security': 'max-age=31536000', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' } as const;
-
 function reply(res: AnyResponse, status: number, message: string, close = false): void {
   if (res.headersSent) { (res as ServerResponse).destroy?.(); return; }
-  const body = JSON.stringify({ error: message }) + '\n';
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...OWN_ANSWER_HEADERS };
+  const body = ownAnswerBody(message);
+  const headers = ownAnswerHeaders(body);
   if (close && !('stream' in res)) headers.connection = 'close';
   (res as ServerResponse).writeHead(status, headers);
   res.end(body);

@@ -8,7 +8,14 @@
  * with the socket); stripping is per request and is one Set lookup per header
  * name, deleting only when a spoofed header is actually there.
  */
-import { assertHeaderName, K8S_EXTRA_PREFIX } from '../identity-headers/index.js';
+import { assertHeaderName } from '../identity-headers/index.js';
+
+/**
+ * Kubernetes request-header authentication reads X-Remote-User, -Group,
+ * -Extra-* and (since 1.32) -Uid, and a deployment may configure other
+ * names under the prefix: every `X-Remote-*` header from a client is removed.
+ */
+export const X_REMOTE_PREFIX = 'x-remote-';
 
 export {
   DEFAULT_IDENTITY_HEADER, encodeIdentityHeaders, identityHeaderEncoder, k8sFrontProxyHeaders, K8S_EXTRA_PREFIX, K8S_GROUP_HEADER,
@@ -43,8 +50,8 @@ export const IDENTITY_HEADER_NAMES: readonly string[] = [
   'x-ssl-client-verify', 'x-ssl-client-dn', 'x-ssl-client-s-dn', 'x-ssl-client-i-dn', 'x-ssl-client-serial',
   'x-ssl-client-fingerprint', 'x-ssl-client-sha1', 'x-client-verify', 'x-client-dn', 'x-ssl-subject', 'x-ssl-issuer',
   'ssl-client-verify', 'ssl-client-s-dn', 'ssl-client-i-dn',
-  // Kubernetes API server request-header authentication (front proxy); X-Remote-Extra-* by prefix
-  'x-remote-user', 'x-remote-group',
+  // Kubernetes API server request-header authentication (front proxy); every X-Remote-* by prefix
+  'x-remote-user', 'x-remote-group', 'x-remote-uid',
 ];
 
 /**
@@ -69,7 +76,7 @@ export function normalizeHeaderName(name: string): string {
 class HeaderNameSet extends Set<string> {
   override has(name: string): boolean {
     const n = normalizeHeaderName(name);
-    return super.has(n) || n.startsWith(K8S_EXTRA_PREFIX);
+    return super.has(n) || n.startsWith(X_REMOTE_PREFIX);
   }
 }
 
@@ -96,7 +103,7 @@ export function stripIdentityHeaders(headers: Record<string, string | string[] |
   // a HeaderNameSet normalizes in has(); a plain Set of lower-case names needs it done here
   const normalizes = names instanceof HeaderNameSet;
   for (const key of Object.keys(headers)) {
-    if (names.has(normalizes ? key : normalizeHeaderName(key)) || (!normalizes && normalizeHeaderName(key).startsWith(K8S_EXTRA_PREFIX))) {
+    if (names.has(normalizes ? key : normalizeHeaderName(key)) || (!normalizes && normalizeHeaderName(key).startsWith(X_REMOTE_PREFIX))) {
       delete headers[key];
       removed.push(key);
     }
@@ -113,7 +120,7 @@ export function stripIdentityRawHeaders(rawHeaders: readonly string[], names: Re
   const removed: string[] = [];
   const normalizes = names instanceof HeaderNameSet;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (names.has(normalizes ? rawHeaders[i] : normalizeHeaderName(rawHeaders[i])) || (!normalizes && normalizeHeaderName(rawHeaders[i]).startsWith(K8S_EXTRA_PREFIX))) {
+    if (names.has(normalizes ? rawHeaders[i] : normalizeHeaderName(rawHeaders[i])) || (!normalizes && normalizeHeaderName(rawHeaders[i]).startsWith(X_REMOTE_PREFIX))) {
       kept ??= rawHeaders.slice(0, i);
       removed.push(rawHeaders[i]);
     } else if (kept) {

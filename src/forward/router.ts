@@ -23,19 +23,17 @@ export function nameMatches(pattern: string, name: string | undefined): boolean 
 }
 
 /**
- * Whether a request target (query included) is under `prefix` at a segment
- * boundary: the prefix itself, or the prefix followed by `/` or `?` (a prefix
- * ending in `/` ends at a boundary already). So `/v1/status` serves
- * `/v1/status`, `/v1/status/x` and `/v1/status?x`, never `/v1/statusfoo`: a
- * route's `allow` covers exactly the API it names (Envoy's
- * `path_separated_prefix`; nginx's `location /v1/status` is a plain string
- * prefix and would admit `/v1/statusfoo`).
+ * Whether a request's path (decoded, no query: what routes match on) is under
+ * `prefix` at a segment boundary: the prefix itself, or the prefix followed by
+ * `/` (a prefix ending in `/` ends at a boundary already). So `/v1/status`
+ * serves `/v1/status` and `/v1/status/x`, never `/v1/statusfoo`: a route's
+ * `allow` covers exactly the API it names (Envoy's `path_separated_prefix`;
+ * nginx's `location /v1/status` is a plain string prefix and would admit
+ * `/v1/statusfoo`).
  */
 export function pathUnderPrefix(path: string, prefix: string): boolean {
   if (!path.startsWith(prefix)) return false;
-  if (path.length === prefix.length || prefix.endsWith('/')) return true;
-  const next = path.charCodeAt(prefix.length);
-  return next === 47 /* / */ || next === 63 /* ? */;
+  return path.length === prefix.length || prefix.endsWith('/') || path.charCodeAt(prefix.length) === 47 /* / */;
 }
 
 function hostOnly(host: string): string {
@@ -77,6 +75,21 @@ export class Router {
     return routes;
   }
 
+  /**
+   * Whether a request naming `host` (a canonical name, no port) belongs on
+   * another connection: the host is a name of routes bound by `match.sni` that
+   * a connection made with `sni` does not reach. Answered 421 Misdirected
+   * Request (as nginx and Envoy do), so no Host reaches, over a connection made
+   * for another name, a route that is bound to its SNI.
+   */
+  misdirected(sni: string | undefined, host: string | undefined): boolean {
+    if (!host || this.sniRoutes.length === 0) return false;
+    const byHost = this.sniRoutes.filter((r) => nameMatches(r.match!.sni!, host));
+    if (byHost.length === 0) return false;
+    const bySni = sni ? this.sniRoutes.filter((r) => nameMatches(r.match!.sni!, sni)) : [];
+    return byHost.length !== bySni.length || byHost.some((r, i) => r !== bySni[i]);
+  }
+
   forRequest(conn: ConnectionRoutes, host: string | undefined, path: string): RouteConfig | undefined {
     let best: RouteConfig | undefined;
     let bestScore = -1;
@@ -89,20 +102,4 @@ export class Router {
     }
     return best;
   }
-}
-
-/**
- * Whether a request target is in normal form: origin-form, no `.`/`..` segments,
- * no encoded `/`, `\\` or `.`, none encoded twice (`%252e`, `%252f`: a backend
- * that decodes once more would see a dot segment), no encoded NUL. Anything else is refused before routing, so a
- * pathPrefix route is a boundary a client cannot step around (nginx normalizes
- * instead; refusing is simpler and no honest client sends such paths).
- */
-export function isNormalizedPath(target: string): boolean {
-  const q = target.indexOf('?');
-  const path = q === -1 ? target : target.slice(0, q);
-  if (path.charCodeAt(0) !== 47 /* / */) return target === '*';
-  if (/%2f|%5c|%2e|%00/i.test(path) || /%25(?:25)*(?:2e|2f|5c|00)/i.test(path) || path.includes('\\') || path.includes('\0')) return false;
-  for (const seg of path.split('/')) if (seg === '.' || seg === '..') return false;
-  return true;
 }

@@ -77,9 +77,6 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-/** `host:port` → its parts: the config's one parser (config/host-port.ts) */
-export const parseHostPort = hostPortOf;
-
 /** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
 let clusterInstances = 0;
 
@@ -103,7 +100,7 @@ export class UpstreamCluster {
     this.name = opts.name;
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
-    this.servers = opts.servers.map((s) => ({ ...parseHostPort(s), address: s, active: 0, failedUntil: 0, healthy: true }));
+    this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
 

@@ -60,3 +60,7 @@ export const handshakeFailedChannel = channel('countersign:edge:handshake-failed
 /** the audit log could not write a record (published by the audit module) */
 export interface AuditWriteFailureEvent { reason?: string }
 export const auditWriteFailureChannel = channel('countersign:audit:write-failure');
+
+/** a client connection was closed on arrival, before any TLS: a limit was reached (`limits.maxConnections`) */
+export interface ConnectionRefusedEvent { reason: 'limit'; remoteAddress?: string }
+export const connectionRefusedChannel = channel('countersign:edge:connection-refused');

@@ -11,9 +11,11 @@
  */
 import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { EventLoopDelaySampler } from './event-loop-delay.js';
 import {
-  auditWriteFailureChannel, connectionChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
-  type ConnectionEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
+  auditWriteFailureChannel, connectionChannel, connectionRefusedChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
+  type ConnectionEvent, type ConnectionRefusedEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
 } from './channels.js';
 
 /** What the metrics read at scrape time. */
@@ -24,9 +26,15 @@ export interface MetricsSources {
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
 }
 
+/** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
+const LOOP_DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Written by whichever process holds the audit log: a worker's proxy without workers, the primary with them. */
+const AUDIT_FAILURES = { name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written' } as const;
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -36,6 +44,7 @@ export class ProxyMetrics {
   readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'countersign_connections_refused_total', help: 'client connections closed on arrival, before TLS, by reason (limit: limits.maxConnections reached)', labelNames: ['reason'], registers: [this.registry] });
   readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
@@ -43,10 +52,23 @@ export class ProxyMetrics {
   readonly connectDuration = new Histogram({ name: 'countersign_upstream_connect_duration_seconds', help: 'upstream TCP connect and TLS handshake time', labelNames: ['upstream', 'outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly healthChanges = new Counter({ name: 'countersign_upstream_health_changes_total', help: 'active health state changes of upstream servers', labelNames: ['upstream', 'server', 'state'], registers: [this.registry] });
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
-  readonly auditFailures = new Counter({ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', registers: [this.registry] });
+  readonly auditFailures = new Counter({ ...AUDIT_FAILURES, registers: [this.registry] });
+
+  readonly loopDelay = new Histogram({ name: 'countersign_event_loop_delay_seconds', help: 'how late a timer due every 10 ms ran: time a connection or request waited for the event loop (long synchronous work, GC, CPU not given)', buckets: LOOP_DELAY_BUCKETS, registers: [this.registry] });
+  private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
   constructor(o: { defaultMetrics?: boolean } = {}) {
     const self = this;
+    new Gauge({
+      name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
+        self.lastElu = now;
+      },
+    });
+    this.loopSampler.start();
     new Counter({
       name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
       collect() { this.reset(); this.inc(self.sources.minter?.().hits ?? 0); },
@@ -99,6 +121,7 @@ export class ProxyMetrics {
       this.healthChanges.inc({ upstream: e.upstream, server: e.server, state: e.healthy ? 'healthy' : 'unhealthy' });
     });
     this.on(auditWriteFailureChannel.name as string, () => { this.auditFailures.inc(); });
+    this.on(connectionRefusedChannel.name as string, (m) => { this.connectionsRefused.inc({ reason: (m as ConnectionRefusedEvent).reason }); });
   }
 
   private on(name: string, fn: (m: unknown) => void): void {
@@ -117,9 +140,20 @@ export class ProxyMetrics {
   get contentType(): string { return this.registry.contentType; }
 
   close(): void {
+    this.loopSampler.stop();
     for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
     this.subscriptions.length = 0;
   }
+}
+
+/**
+ * The primary's own metric (with workers the audit log is written there), as
+ * the workers send theirs, so aggregateMetrics sums it with their zeros.
+ */
+export async function auditMetricsJson(failureCount: number): Promise<MetricsJson> {
+  const registry = new Registry();
+  new Counter({ ...AUDIT_FAILURES, registers: [registry] }).inc(failureCount);
+  return registry.getMetricsAsJSON();
 }
 
 /** Sums the workers' metrics (each metric by its aggregator) into Prometheus text. */
@@ -127,4 +161,3 @@ export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string
   return AggregatorRegistry.aggregate(perWorker).metrics();
 }
 
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;

@@ -1,9 +1,10 @@
 /**
  * Http mode rewrites headers as a reverse proxy must: hop-by-hop headers (the
  * fixed list, and every name listed in Connection) never cross it in either
- * direction; identity headers sent by a client are removed; X-Forwarded-For is
- * appended to, X-Forwarded-Proto and -Host set; end-to-end headers and Host
- * pass unchanged.
+ * direction; identity headers sent by a client are removed; X-Forwarded-For,
+ * X-Real-IP, Forwarded, X-Forwarded-Proto and -Host are set from what the proxy
+ * saw, a client's own copies dropped (no trusted proxies configured);
+ * end-to-end headers and Host pass unchanged.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,14 +60,29 @@ test('TE: trailers is the one TE value forwarded', async () => {
 });
 
 for (const version of ['--http1.1', '--http2']) {
-  test(`X-Forwarded-For/Proto/Host are set (${version.slice(2)})`, async () => {
+  test(`X-Forwarded-For, X-Real-IP, Forwarded, X-Forwarded-Proto/Host are set from what the proxy saw (${version.slice(2)})`, async () => {
     const plain = JSON.parse(curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/echo`, [version])).body).headers;
     assert.equal(plain['x-forwarded-for'], '127.0.0.1');
+    assert.equal(plain['x-real-ip'], '127.0.0.1');
+    assert.equal(plain.forwarded, `for=127.0.0.1;host="localhost:${proxy.port}";proto=https`);
     assert.equal(plain['x-forwarded-proto'], 'https');
     assert.equal(plain['x-forwarded-host'], `localhost:${proxy.port}`);
     assert.equal(plain.host, `localhost:${proxy.port}`);
-    const chained = JSON.parse(curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/echo`, [version, ...H('X-Forwarded-For: 203.0.113.7')])).body).headers;
-    assert.equal(chained['x-forwarded-for'], '203.0.113.7, 127.0.0.1', 'appended to, not replaced');
+  });
+
+  test(`a client's own forwarding headers are dropped, not appended to (${version.slice(2)})`, async () => {
+    const lies = JSON.parse(curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/echo`, [version,
+      ...H('X-Forwarded-For: 6.6.6.6'), ...H('X-Real-IP: 6.6.6.6'), ...H('Forwarded: for=6.6.6.6'), ...H('X-Forwarded-Host: evil.example'),
+      ...H('X-Forwarded-Proto: http'), ...H('X-Forwarded-Port: 80'), ...H('X-Forwarded-Prefix: /admin'), ...H('X_Forwarded_For: 6.6.6.6'),
+      ...H('True-Client-IP: 6.6.6.6'), ...H('X-Client-IP: 6.6.6.6'),
+    ])).body).headers as Record<string, string>;
+    assert.equal(lies['x-forwarded-for'], '127.0.0.1', 'not appended to');
+    assert.equal(lies['x-real-ip'], '127.0.0.1');
+    assert.equal(lies.forwarded, `for=127.0.0.1;host="localhost:${proxy.port}";proto=https`);
+    assert.equal(lies['x-forwarded-host'], `localhost:${proxy.port}`);
+    assert.equal(lies['x-forwarded-proto'], 'https');
+    for (const gone of ['x-forwarded-port', 'x-forwarded-prefix', 'x_forwarded_for', 'true-client-ip', 'x-client-ip']) assert.equal(lies[gone], undefined, gone);
+    assert.doesNotMatch(JSON.stringify(lies), /6\.6\.6\.6|evil/);
   });
 }
 

@@ -4,8 +4,9 @@
  * client certificate from its `--requestheader-client-ca-file` (here the CA of
  * the proxy's proxyCert) whose CN is in `--requestheader-allowed-names`, then
  * takes the user from X-Remote-User and one group per X-Remote-Group header.
- * A client's own X-Remote-User / X-Remote-Group / X-Remote-Extra-* never reach
- * it; a direct request with those headers but no front-proxy certificate is
+ * A client's own X-Remote-User / X-Remote-Group / X-Remote-Extra-* /
+ * X-Remote-Uid (read since Kubernetes 1.32), or any other X-Remote-* header,
+ * never reach it, over HTTP/1.1 or HTTP/2; a direct request with those headers but no front-proxy certificate is
  * not believed.
  */
 import { test, after, before } from 'node:test';
@@ -35,7 +36,13 @@ before(async () => {
     const headers = req.headersDistinct;
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(frontProxy
-      ? { authenticatedBy: 'requestheader', user: headers['x-remote-user'], groups: headers['x-remote-group'] ?? [], extra: Object.keys(req.headers).filter((h) => h.startsWith('x-remote-extra-')) }
+      ? {
+        authenticatedBy: 'requestheader', user: headers['x-remote-user'], groups: headers['x-remote-group'] ?? [], extra: Object.keys(req.headers).filter((h) => h.startsWith('x-remote-extra-')),
+        // the apiserver's --requestheader-uid-headers (1.32), and whatever else under the prefix arrived
+        ...(headers['x-remote-uid'] ? { uid: headers['x-remote-uid'] } : {}),
+        ...(Object.keys(req.headers).some((h) => h.replaceAll('_', '-').startsWith('x-remote-') && !['x-remote-user', 'x-remote-group', 'x-remote-uid'].includes(h) && !h.startsWith('x-remote-extra-'))
+          ? { other: Object.keys(req.headers).filter((h) => h.replaceAll('_', '-').startsWith('x-remote-')) } : {}),
+      }
       : { authenticatedBy: 'none', cn: peer.subject?.CN ?? null }));
   });
   const t = trackSockets(apiserver);
@@ -67,6 +74,16 @@ test('X-Remote-* headers a client sends are removed before the request is forwar
   assert.equal(r.status, 200, r.body);
   assert.deepEqual(JSON.parse(r.body), { authenticatedBy: 'requestheader', user: ['alice'], groups: ['countersign dev'], extra: [] });
 });
+
+for (const version of ['--http1.1', '--http2']) {
+  test(`${version.slice(2)}: X-Remote-Uid and every other X-Remote-* header a client sends are removed`, async () => {
+    const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/api`, [version,
+      '-H', 'X-Remote-Uid: 0', '-H', 'x_remote_uid: 0', '-H', 'X-Remote-Groups: system:masters', '-H', 'X-Remote-Anything: x',
+    ]));
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(JSON.parse(r.body), { authenticatedBy: 'requestheader', user: ['alice'], groups: ['countersign dev'], extra: [] });
+  });
+}
 
 test('sent directly without the front-proxy certificate, the same headers are not believed', async () => {
   const r = curlStatus(await curl(pki.dir, 'jane', `https://127.0.0.1:${port}/api`, ['--cacert', pki.file('backend-ca.crt'), '-H', 'X-Remote-User: system:admin']));

@@ -179,7 +179,7 @@ export async function startRelay(pebble: Pebble): Promise<AcmeRelay> {
 }
 
 /** Records a manager's events; `next()` waits for one that matches. */
-export function recordEvents(manager: AcmeManager): { all: AcmeEvent[]; next: (match: (e: AcmeEvent) => boolean, what: string, timeoutMs?: number) => Promise<AcmeEvent> } {
+export function recordEvents(manager: Pick<AcmeManager, 'on'>): { all: AcmeEvent[]; next: (match: (e: AcmeEvent) => boolean, what: string, timeoutMs?: number) => Promise<AcmeEvent> } {
   const all: AcmeEvent[] = [];
   const waiters = new Set<{ match: (e: AcmeEvent) => boolean; resolve: (e: AcmeEvent) => void }>();
   manager.on((e) => {

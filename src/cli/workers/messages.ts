@@ -2,21 +2,52 @@
  * What the primary and its worker processes say to each other over the cluster
  * IPC channel. Workers act on these, not on signals: a terminal's Ctrl-C reaches
  * the whole process group, and only the primary decides what a signal means.
+ *
+ * Each side sends requests (answered once, by id, through ipc-channel.ts) and
+ * notices (not answered). Every type is listed below and in the `*_TYPES`
+ * lists a receiver checks against: anything else is refused and logged.
  */
 import type { ChallengeChange, SharedAcmeCertificate } from '../../edge/acme/index.js';
-import type { AuditEvent } from '../../observe/index.js';
+import type { AuditEvent, MetricsJson, ReloadOutcome } from '../../observe/index.js';
+import type { ProxyStatus } from '../../proxy.js';
 
-export type PrimaryMessage =
-  | { type: 'countersign:init'; ticketKeys: string /* base64, 48 bytes */; acme?: AcmeSnapshot; config?: ConfigText }
-  /** apply this config (validated by the primary); answered with `countersign:answer` (a ReloadOutcome) */
-  | { type: 'countersign:apply'; id: number; config: ConfigText }
-  /** the primary's ACME manager: new certificates, or a challenge to answer (acknowledged with `countersign:answer`) */
-  | { type: 'countersign:acme'; id: number; certificates?: SharedAcmeCertificate[]; challenge?: ChallengeChange }
+/** What the primary asks a worker (answered with `AnswerTo<…>`). */
+export type PrimaryRequest =
+  /** apply this config (validated by the primary) */
+  | { type: 'countersign:apply'; config: ConfigText }
+  /** the primary's ACME manager: new certificates, or a challenge to answer before the CA validates */
+  | { type: 'countersign:acme'; certificates?: SharedAcmeCertificate[]; challenge?: ChallengeChange }
+  /** the admin listener (in the primary) asks each worker */
+  | { type: 'countersign:query'; what: WorkerQuery };
+
+/** What the primary tells a worker. */
+export type PrimaryNotice =
   | { type: 'countersign:stop' }
   /** SIGUSR1 reached the primary: reopen log and audit files */
-  | { type: 'countersign:reopen' }
-  /** the admin listener (in the primary) asks each worker; answered with `countersign:answer` */
-  | { type: 'countersign:query'; id: number; what: WorkerQuery };
+  | { type: 'countersign:reopen' };
+
+/** What a worker asks the primary. */
+export type WorkerRequest =
+  /** sent first (a message that arrived before the worker listened for it would be lost); answered with its InitPayload */
+  { type: 'countersign:hello' };
+
+/** What a worker tells the primary. */
+export type WorkerNotice =
+  | { type: 'countersign:ready'; listen: string }
+  /** one audit record: the primary writes the one chain */
+  | { type: 'countersign:audit'; event: AuditEvent };
+
+export const PRIMARY_REQUEST_TYPES = ['countersign:apply', 'countersign:acme', 'countersign:query'] as const satisfies readonly PrimaryRequest['type'][];
+export const PRIMARY_NOTICE_TYPES = ['countersign:stop', 'countersign:reopen'] as const satisfies readonly PrimaryNotice['type'][];
+export const WORKER_REQUEST_TYPES = ['countersign:hello'] as const satisfies readonly WorkerRequest['type'][];
+export const WORKER_NOTICE_TYPES = ['countersign:ready', 'countersign:audit'] as const satisfies readonly WorkerNotice['type'][];
+
+/** What a worker starts with: the fleet's ticket keys, the ACME state, and the config its siblings serve. */
+export interface InitPayload {
+  ticketKeys: string /* base64, 48 bytes */;
+  acme?: AcmeSnapshot;
+  config?: ConfigText;
+}
 
 /** A config as the primary validated it: the text itself, so a worker never reads a file that changed since. */
 export interface ConfigText { text: string; file: string; digest: string; loadedAt: string }
@@ -26,20 +57,20 @@ export interface AcmeSnapshot { certificates: SharedAcmeCertificate[]; challenge
 
 export type WorkerQuery = 'ready' | 'status' | 'metrics';
 
-export type WorkerMessage =
-  /** sent first: a message that arrived before the worker listened for it would be lost */
-  | { type: 'countersign:hello' }
-  | { type: 'countersign:ready'; listen: string }
-  | { type: 'countersign:answer'; id: number; result?: unknown; error?: string }
-  /** one audit record: the primary writes the one chain */
-  | { type: 'countersign:audit'; event: AuditEvent };
+/** What each query is answered with. */
+export interface QueryAnswers {
+  ready: { ready: boolean; reasons: string[] };
+  status: ProxyStatus;
+  metrics: MetricsJson;
+}
+
+/** The answer to a request, by its type. */
+export type AnswerTo<R> =
+  R extends { type: 'countersign:apply' } ? ReloadOutcome
+    : R extends { type: 'countersign:acme' } ? true
+      : R extends { type: 'countersign:query'; what: infer W extends WorkerQuery } ? QueryAnswers[W]
+        : R extends { type: 'countersign:hello' } ? InitPayload
+          : never;
 
 /** Env var naming a worker's slot (1..N), so its log lines say which it is. */
 export const WORKER_SLOT_ENV = 'COUNTERSIGN_WORKER';
-
-/** Ours rather than another IPC user's; each side only ever receives the other's kind. */
-const isOurs = (m: unknown): boolean =>
-  typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('countersign:');
-
-export const isPrimaryMessage = (m: unknown): m is PrimaryMessage => isOurs(m);
-export const isWorkerMessage = (m: unknown): m is WorkerMessage => isOurs(m);

@@ -11,10 +11,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { reopenFiles, type AuditLog, type Logger } from '../../observe/index.js';
 import { startAdminServer, type AdminHandlers, type RunningAdminServer } from '../../observe/index.js';
-import { aggregateMetrics, METRICS_CONTENT_TYPE, type MetricsJson } from '../../observe/index.js';
+import { aggregateMetrics, auditMetricsJson, METRICS_CONTENT_TYPE, type MetricsJson } from '../../observe/index.js';
 import type { ProxyStatus } from '../../proxy.js';
 import { onReopenSignal } from '../signals.js';
-import { isWorkerMessage, WORKER_SLOT_ENV, type AcmeSnapshot, type PrimaryMessage, type WorkerQuery } from './messages.js';
+import {
+  WORKER_NOTICE_TYPES, WORKER_REQUEST_TYPES, WORKER_SLOT_ENV,
+  type AcmeSnapshot, type InitPayload, type PrimaryNotice, type PrimaryRequest, type QueryAnswers, type WorkerNotice, type WorkerQuery, type WorkerRequest,
+} from './messages.js';
+import { IpcChannel, unexpectedMessage, type IpcPort } from './ipc-channel.js';
 import { shareCertificates, type AcmeManager, type ChallengeChange } from '../../edge/acme/index.js';
 import { configChanges, type Config } from '../../config/index.js';
 import type { ReloadOutcome } from '../../observe/index.js';
@@ -54,7 +58,18 @@ const MAX_BACKOFF_MS = 30_000;
 /** time the workers get beyond their grace period before they are killed */
 const KILL_AFTER_GRACE_MS = 5_000;
 
-interface Slot { worker?: Worker; ready: boolean; startedAt: number; backoffMs: number; timer?: NodeJS.Timeout }
+type ToWorker = IpcChannel<PrimaryRequest, PrimaryNotice, WorkerRequest, WorkerNotice>;
+
+interface Slot { worker?: Worker; channel?: ToWorker; ready: boolean; startedAt: number; backoffMs: number; timer?: NodeJS.Timeout }
+
+/** A worker's end of the channel, as node:cluster gives it. */
+function workerPort(worker: Worker): IpcPort {
+  return {
+    send: (message) => { worker.send(message); },
+    isConnected: () => worker.isConnected(),
+    onMessage: (listener) => { worker.on('message', listener); return () => { worker.removeListener('message', listener); }; },
+  };
+}
 
 /** Runs until the workers are stopped; resolves with the process exit code. */
 export function runPrimary(o: PrimaryOptions): Promise<number> {
@@ -69,18 +84,13 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   let finish: (code: number) => void;
   const done = new Promise<number>((r) => { finish = r; });
 
-  const send = (w: Worker | undefined, m: PrimaryMessage) => { if (w?.isConnected()) w.send(m); };
-  let nextQuery = 1;
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  /** sends one worker a message that it answers; rejects when it does not answer in time (it may be dying) */
-  const ask = (w: Worker, m: (id: number) => PrimaryMessage): Promise<unknown> => new Promise((resolve, reject) => {
-    const id = nextQuery++;
-    const t = setTimeout(() => { pending.delete(id); reject(new Error(`no answer within ${QUERY_TIMEOUT_MS} ms`)); }, QUERY_TIMEOUT_MS);
-    pending.set(id, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
-    if (!w.isConnected()) { pending.get(id)!.reject(new Error('not connected')); pending.delete(id); return; }
-    w.send(m(id));
-  });
-  const query = (w: Worker, what: WorkerQuery) => ask(w, (id) => ({ type: 'countersign:query', id, what }));
+  /** the notice to one slot's worker, if it is there */
+  const tell = (slot: Slot | undefined, notice: PrimaryNotice) => { slot?.channel?.notify(notice); };
+  const query = <W extends WorkerQuery>(slot: Slot, what: W): Promise<QueryAnswers[W]> => {
+    if (!slot.channel) return Promise.reject(new Error('not running'));
+    // AnswerTo of a generic `what` stays unresolved for the compiler; it is QueryAnswers[W] by its definition
+    return slot.channel.request({ type: 'countersign:query', what }) as Promise<QueryAnswers[W]>;
+  };
 
   // ACME: the manager runs here; workers get its certificates and pending challenges
   let acme: AcmeManager | undefined;
@@ -89,14 +99,14 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     ? { certificates: acme ? shareCertificates(acme.certificates()) : [], challenges: [...challenges.values()] }
     : undefined);
   /** every worker that has its init (a later one gets the state in its init) */
-  const initialized = new Set<Worker>();
-  const toWorkers = async (m: Omit<Extract<PrimaryMessage, { type: 'countersign:acme' }>, 'id'>) => {
-    await Promise.all([...initialized].filter((w) => w.isConnected()).map((w) => ask(w, (id) => ({ ...m, id })).catch((err: Error) => {
+  const initialized = new Map<Worker, ToWorker>();
+  const toWorkers = async (update: Extract<PrimaryRequest, { type: 'countersign:acme' }>) => {
+    await Promise.all([...initialized].filter(([, channel]) => channel.connected).map(([w, channel]) => channel.request(update).catch((err: Error) => {
       o.logger.warn({ pid: w.process.pid, reason: err.message }, 'a worker did not take the ACME update');
     })));
   };
   const publishChallenge = async (c: ChallengeChange) => {
-    const key = c.op.endsWith('http') ? `http:${(c as { token: string }).token}` : `tls:${(c as { domain: string }).domain}`;
+    const key = 'token' in c ? `http:${c.token}` : `tls:${c.domain}`;
     if (c.op.startsWith('set')) challenges.set(key, c); else challenges.delete(key);
     await toWorkers({ type: 'countersign:acme', challenge: c });
   };
@@ -105,28 +115,47 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const fork = (n: number) => {
     const slot = slots.get(n)!;
     const w = cluster.fork({ [WORKER_SLOT_ENV]: String(n) });
-    Object.assign(slot, { worker: w, ready: false, startedAt: Date.now(), timer: undefined });
-    w.on('message', (m: unknown) => {
-      if (!isWorkerMessage(m)) return;
-      if (m.type === 'countersign:audit') { o.audit?.append(m.event); return; }
-      if (m.type === 'countersign:hello') { send(w, { type: 'countersign:init', ticketKeys, acme: acmeSnapshot(), config: runningText }); initialized.add(w); return; }
-      if (m.type === 'countersign:answer') {
-        const p = pending.get(m.id);
-        pending.delete(m.id);
-        if (m.error !== undefined) p?.reject(new Error(m.error)); else p?.resolve(m.result);
-        return;
-      }
-      slot.ready = true;
-      if (phase === 'stopping') { send(w, { type: 'countersign:stop' }); return; }
-      if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-      if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(m.listen); startAcme(); }
+    const channel: ToWorker = new IpcChannel({
+      port: workerPort(w),
+      takes: { requests: WORKER_REQUEST_TYPES, notices: WORKER_NOTICE_TYPES },
+      peer: () => ({ worker: n, pid: w.process.pid }),
+      timeoutMs: QUERY_TIMEOUT_MS,
+      logger: o.logger,
     });
-    w.on('exit', (code, signal) => { initialized.delete(w); onExit(n, slot, w, code, signal); });
+    Object.assign(slot, { worker: w, channel, ready: false, startedAt: Date.now(), timer: undefined });
+    channel.serve({
+      request: async (request): Promise<InitPayload> => {
+        const { type } = request;
+        switch (type) {
+          case 'countersign:hello':
+            initialized.set(w, channel);
+            return { ticketKeys, acme: acmeSnapshot(), config: runningText };
+          default: throw unexpectedMessage(type);
+        }
+      },
+      notice: (notice) => {
+        const { type } = notice;
+        switch (type) {
+          case 'countersign:audit': o.audit?.append(notice.event); return;
+          case 'countersign:ready': onReady(n, slot, w, notice.listen); return;
+          default: throw unexpectedMessage(type);
+        }
+      },
+    });
+    w.on('exit', (code, signal) => { initialized.delete(w); channel.close(); onExit(n, slot, w, code, signal); });
+  };
+
+  const onReady = (n: number, slot: Slot, w: Worker, listen: string) => {
+    slot.ready = true;
+    if (phase === 'stopping') { tell(slot, { type: 'countersign:stop' }); return; }
+    if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
+    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(listen); startAcme(); }
   };
 
   const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
     if (slot.worker !== w) return;
     slot.worker = undefined;
+    slot.channel = undefined;
     if (phase === 'stopping') {
       if (code !== 0) exitCode = 1;
       if (alive().length === 0) finish(exitCode);
@@ -164,7 +193,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   let killTimer: NodeJS.Timeout | undefined;
   const stopAll = () => {
     phase = 'stopping';
-    for (const s of slots.values()) { clearTimeout(s.timer); send(s.worker, { type: 'countersign:stop' }); }
+    for (const s of slots.values()) { clearTimeout(s.timer); tell(s, { type: 'countersign:stop' }); }
     if (alive().length === 0) { finish(exitCode); return; }
     killTimer ??= setTimeout(() => { for (const s of alive()) s.worker!.process.kill('SIGKILL'); }, running.timeouts.shutdownGrace + KILL_AFTER_GRACE_MS);
     killTimer.unref();
@@ -189,14 +218,14 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     void reloadAll();
   });
   onReopenSignal(async () => {
-    for (const s of slots.values()) send(s.worker, { type: 'countersign:reopen' });
+    for (const s of slots.values()) tell(s, { type: 'countersign:reopen' });
     return reopenFiles();
   }, o.logger);
 
   /** every worker's answer, or why there is none */
-  const askAll = async (what: WorkerQuery) => Promise.all([...slots.entries()].map(async ([n, s]) => {
+  const askAll = async <W extends WorkerQuery>(what: W): Promise<{ worker: number; pid?: number; result?: QueryAnswers[W]; error?: string }[]> => Promise.all([...slots.entries()].map(async ([n, s]) => {
     if (!s.worker || !s.ready) return { worker: n, error: 'not running' };
-    try { return { worker: n, pid: s.worker.process.pid, result: await query(s.worker, what) }; } catch (err) { return { worker: n, error: (err as Error).message }; }
+    try { return { worker: n, pid: s.worker.process.pid, result: await query(s, what) }; } catch (err) { return { worker: n, error: (err as Error).message }; }
   }));
   const handlers: AdminHandlers = {
     ready: async () => {
@@ -205,20 +234,20 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       const reasons: string[] = [];
       for (const a of await askAll('ready')) {
         if (a.error !== undefined) { reasons.push(`worker ${a.worker}: ${a.error}`); continue; }
-        for (const r of (a.result as { reasons: string[] }).reasons) reasons.push(`worker ${a.worker}: ${r}`);
+        for (const r of a.result?.reasons ?? []) reasons.push(`worker ${a.worker}: ${r}`);
       }
       return { ready: reasons.length === 0, reasons };
     },
     metrics: async () => {
       const all = await askAll('metrics');
-      const workerMetrics = all.filter((a) => a.error === undefined).map((a) => a.result as MetricsJson);
+      const workerMetrics = all.flatMap((a): MetricsJson[] => (a.result ? [a.result] : []));
       // the audit log is written here: its failures are the primary's to count
-      if (o.audit) workerMetrics.push([{ name: 'countersign_audit_write_failures_total', help: 'audit records that could not be written', type: 'counter', aggregator: 'sum', values: [{ value: o.audit.failureCount, labels: {} }] }] as unknown as MetricsJson);
+      if (o.audit) workerMetrics.push(await auditMetricsJson(o.audit.failureCount));
       return { contentType: METRICS_CONTENT_TYPE, text: await aggregateMetrics(workerMetrics) };
     },
     status: async () => {
       const all = await askAll('status');
-      const first = all.find((a) => a.error === undefined)?.result as ProxyStatus | undefined;
+      const first: ProxyStatus | undefined = all.find((a) => a.error === undefined)?.result;
       return { ...first, pid: process.pid, phase, workers: all.map((a) => ({ worker: a.worker, pid: a.pid, error: a.error, status: a.result })) };
     },
     reload: () => reloadAll(),
@@ -250,9 +279,9 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     const config = runningText;
     const all = await Promise.all([...slots.entries()].map(async ([n, s]) => {
       const w = s.worker;
-      if (!w || !s.ready) return { worker: n, error: 'not running (it starts with the new config)' };
+      if (!w || !s.channel || !s.ready) return { worker: n, error: 'not running (it starts with the new config)' };
       try {
-        return { worker: n, pid: w.process.pid, result: await ask(w, (id) => ({ type: 'countersign:apply', id, config })) as ReloadOutcome };
+        return { worker: n, pid: w.process.pid, result: await s.channel.request({ type: 'countersign:apply', config }) };
       } catch (err) { return { worker: n, pid: w.process.pid, error: (err as Error).message }; }
     }));
     for (const a of all) {

@@ -11,7 +11,7 @@
 import type { CertificateSource, SourceCertificate } from '../certificate-source.js';
 import { silentLogger, type EdgeLogger } from '../logger.js';
 import { ChallengeRegistry, type ChallengeChange } from './challenge-registry.js';
-import { parseListen } from './acme-manager.js';
+import { parseListen } from './acme-options.js';
 import { startHttpChallengeServer, type HttpChallengeServer } from './http-challenge-server.js';
 import { createTlsAlpnResponder, type TlsAlpnResponder } from './tls-alpn-responder.js';
 

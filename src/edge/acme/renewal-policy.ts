@@ -5,15 +5,10 @@
  * 10-second certificate renews just as sensibly.
  */
 
-/** Renew when this fraction of the certificate's lifetime remains. */
-export const DEFAULT_RENEWAL_WINDOW_RATIO = 1 / 3;
-/** First retry delay after a failed issuance or renewal. */
-export const DEFAULT_RETRY_MIN_MS = 60_000;
-/** Cap of the exponential retry delay. */
-export const DEFAULT_RETRY_MAX_MS = 3_600_000;
+// The defaults (1/3, retries from 1 min to 1 h) are the schema's: config/acme-timing.ts.
 
 /** The moment renewal becomes due: `ratio` of the lifetime before notAfter. */
-export function renewalDueAt(validity: { notBefore: Date; notAfter: Date }, ratio = DEFAULT_RENEWAL_WINDOW_RATIO): Date {
+export function renewalDueAt(validity: { notBefore: Date; notAfter: Date }, ratio: number): Date {
   const nb = validity.notBefore.getTime();
   const na = validity.notAfter.getTime();
   return new Date(na - (na - nb) * ratio);

@@ -19,6 +19,9 @@ import type { TLSSocket } from 'node:tls';
 import type { ClientConnection, UpstreamBinding } from '../client-connection.js';
 import type { UpstreamServer } from '../upstream-cluster.js';
 import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
+import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from '../forwarded-headers.js';
+import { rawOwnAnswer } from '../own-answers.js';
+import { isIdempotent } from '../request-target.js';
 import { diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from '../upstream-diagnosis.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './parser.js';
 import type { RelayPools, UpstreamConn, UpstreamUser } from './upstream-pool.js';
@@ -30,8 +33,8 @@ export interface RelayHost {
   maxHeaderCount: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  admit(conn: ClientConnection, host: string | undefined, path: string):
-    | { ok: true; route: { upstream: string }; binding: UpstreamBinding; strip: ReadonlySet<string> }
+  admit(conn: ClientConnection, head: { raw: readonly string[]; target: string }):
+    | { ok: true; route: { upstream: string }; binding: UpstreamBinding; strip: ReadonlySet<string>; target: string; host: string | undefined; trusted?: (address: string) => boolean }
     | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
   logRequest(method: string, conn: ClientConnection, path: string, started: number, status: number, extra: Record<string, unknown>): void;
   logRefused(conn: ClientConnection, reason: string): void;
@@ -51,9 +54,6 @@ type Framing = typeof NONE | typeof LENGTH | typeof CHUNKED | typeof UNTIL_CLOSE
 const socketGone = (reason: string) => Object.assign(new Error(reason), { code: 'UND_ERR_SOCKET' });
 
 /** One request and its answer. */
-/** What every answer of the proxy's own carries (as the node path's reply()): HSTS, nosniff, no-store. */
-const OWN_ANSWER_HEAD = 'strict-transport-security: max-age=31536000\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\n';
-
 class Exchange implements UpstreamUser {
   started = performance.now();
   /** the client socket's byte counters when the exchange began (the audit log's bytesIn/bytesOut) */
@@ -73,7 +73,11 @@ class Exchange implements UpstreamUser {
   retried = false;
   /** a refusal decided while parsing (answered when its turn comes) */
   refusal: { status: number; message: string; reason: string; close: boolean; parseLevel?: boolean } | undefined;
+  /** the canonical Host (admit) */
   host: string | undefined;
+  /** the normalized request target, what is forwarded (admit) */
+  target = '';
+  trusted: ((address: string) => boolean) | undefined;
   binding: UpstreamBinding | undefined;
   /** identity header names stripped for this request's routing (any case, `_` for `-`) */
   strip: ReadonlySet<string> | undefined;
@@ -231,7 +235,7 @@ export class RelayConnection implements ParserEvents {
       const n = raw[i];
       const len = n.length;
       // only the names the relay cares about are lower-cased
-      if (len === 4 && n.toLowerCase() === 'host') { if (hosts++ === 0) ex.host = raw[i + 1]; }
+      if (len === 4 && n.toLowerCase() === 'host') hosts++;
       else if (len === 6 && n.toLowerCase() === 'expect') expect = true;
       else if (len === 14 && n.toLowerCase() === 'content-length') { if (ex.reqBody === NONE) ex.reqBody = LENGTH; }
       else if (len === 17 && n.toLowerCase() === 'transfer-encoding') ex.reqBody = CHUNKED;
@@ -305,7 +309,7 @@ export class RelayConnection implements ParserEvents {
       if (now - this.headStartedAt >= limit - 1) {
         // Node's headersTimeout: 408, as the node path's clientError handler answers
         this.h.logRefused(this.conn, 'ERR_HTTP_REQUEST_TIMEOUT');
-        this.endWith('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        this.endWith(rawOwnAnswer(408, '', { close: true }));
       } else this.armReqTimer();
       return;
     }
@@ -380,8 +384,7 @@ export class RelayConnection implements ParserEvents {
   private refuseParse(): void {
     const err = this.parseError!;
     this.h.logRefused(this.conn, err.code ?? err.message);
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    this.endWith(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    this.endWith(rawOwnAnswer(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, '', { close: true }));
   }
 
   private endWith(response: string): void {
@@ -398,21 +401,24 @@ export class RelayConnection implements ParserEvents {
     if (r) {
       if (r.parseLevel) {
         this.h.logRefused(this.conn, r.reason);
-        this.finish(ex, true, `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        this.finish(ex, true, rawOwnAnswer(r.status, '', { close: true }));
       } else {
         this.reply(ex, r.status, r.message, r.close, { outcome: 'bad-request', reason: r.reason });
       }
       return;
     }
-    const admitted = this.h.admit(this.conn, ex.host, ex.url);
+    const admitted = this.h.admit(this.conn, { raw: ex.rawHeaders, target: ex.url });
     if (!admitted.ok) {
       this.reply(ex, admitted.status, admitted.message, admitted.close ?? false, { outcome: admitted.outcome, reason: admitted.reason, route: admitted.route, ...(admitted.rule ? { rule: admitted.rule } : {}) });
       return;
     }
     ex.binding = admitted.binding;
     ex.strip = admitted.strip;
+    ex.target = admitted.target;
+    ex.host = admitted.host;
+    ex.trusted = admitted.trusted;
     ex.routeName = admitted.route.upstream;
-    if (ex.url.charCodeAt(0) !== 47 /* / */) {
+    if (ex.target.charCodeAt(0) !== 47 /* / */) {
       // asterisk-form (OPTIONS *): the node path's undici cannot send it and answers 502; so does the relay
       this.reply(ex, 502, 'upstream unavailable', false, { outcome: 'upstream-error', reason: 'UND_ERR_INVALID_ARG', route: ex.routeName, upstream: ex.binding.cluster.name });
       return;
@@ -434,6 +440,7 @@ export class RelayConnection implements ParserEvents {
     ex.uc = uc;
     ex.server = uc.server;
     uc.user = ex;
+    uc.received = 0;
     const s = uc.socket;
     s.cork();
     s.write(this.requestHead(ex), 'latin1');
@@ -469,26 +476,25 @@ export class RelayConnection implements ParserEvents {
    */
   private requestHead(ex: Exchange): string {
     const raw = ex.rawHeaders;
-    let xff: string | undefined;
     let te: string | undefined;
     // Connection tokens first (they may come after the fields they name)
     const listed = rawConnectionTokens(raw);
     const names = ex.strip!;
-    let head = `${ex.method} ${ex.url} HTTP/1.1\r\n`;
+    const fwd = { peer: this.conn.remoteAddress, host: ex.host, trusted: ex.trusted };
+    const client: ClientForwarding | undefined = trustsForwarding(fwd) ? {} : undefined;
+    let head = `${ex.method} ${ex.target} HTTP/1.1\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i].toLowerCase();
-      if (lower === 'x-forwarded-for') { xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue; }
       if (lower === 'te') { te = te === undefined ? raw[i + 1] : `${te}, ${raw[i + 1]}`; continue; }
-      if (isHopByHop(lower, listed) || names.has(lower) || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+      if (isHopByHop(lower, listed) || names.has(lower)) continue;
+      // X-Forwarded-*, Forwarded, X-Real-IP: ours, built below (a trusted proxy's collected)
+      if (isForwardingHeader(lower)) { if (client) collectForwarding(client, raw[i], raw[i + 1]); continue; }
       head += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
     if (ex.reqBody === CHUNKED) head += 'transfer-encoding: chunked\r\n';
     if (te === 'trailers') head += 'te: trailers\r\n';
-    const host = ex.host;
-    if (host) head += `host: ${host}\r\n`;
-    const remote = this.conn.remoteAddress;
-    head += `x-forwarded-for: ${xff ? `${xff}, ${remote}` : remote}\r\nx-forwarded-proto: https\r\n`;
-    if (host) head += `x-forwarded-host: ${host}\r\n`;
+    if (ex.host) head += `host: ${ex.host}\r\n`;
+    for (const [k, v] of forwardedHeaders(fwd, client)) head += `${k}: ${v}\r\n`;
     const identity = ex.binding!.headers;
     if (identity) {
       for (const k in identity) {
@@ -596,8 +602,10 @@ export class RelayConnection implements ParserEvents {
     const uc = ex.uc;
     ex.uc = undefined;
     uc?.kill();
-    // a reused keep-alive connection the server had closed meanwhile: once more on a new one
-    if (!ex.headSent && uc && uc.uses > 0 && !ex.retried && ex.reqBody === NONE && !this.dead) {
+    // A reused keep-alive connection the server had closed meanwhile: once more on a new one,
+    // only when sending it twice cannot do harm (an idempotent method, RFC 9110 §9.2.2, with no
+    // body) and no byte of an answer came (the server may have acted on it otherwise).
+    if (!ex.headSent && uc && uc.uses > 0 && uc.received === 0 && !ex.retried && ex.reqBody === NONE && isIdempotent(ex.method) && !this.dead) {
       ex.retried = true;
       this.acquire(ex);
       return;
@@ -648,19 +656,18 @@ export class RelayConnection implements ParserEvents {
 
   /** An answer of the proxy's own (JSON, as the node path's reply()). */
   private reply(ex: Exchange, status: number, message: string, close: boolean, extra: Record<string, unknown>): void {
-    const body = JSON.stringify({ error: message }) + '\n';
     // a request whose body is not read to its end leaves the connection unusable
     // (read to its end first, as Node's server does: the connection stays usable)
     const closeIt = close || !ex.keepAlive || this.h.closing();
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${OWN_ANSWER_HEAD}${closeIt ? 'connection: close\r\n' : ex.http10 ? 'connection: keep-alive\r\n' : ''}\r\n`;
+    const answer = rawOwnAnswer(status, message, { close: closeIt, http10: ex.http10 });
     this.log(ex, status, extra);
     if (!closeIt && !ex.reqDone && this.parsing === ex) {
-      ex.deferredReply = head + body;
+      ex.deferredReply = answer;
       ex.pending = undefined;
       this.updateReading();
       return;
     }
-    this.finish(ex, closeIt || !ex.reqDone, head + body);
+    this.finish(ex, closeIt || !ex.reqDone, answer);
   }
 
   private finish(ex: Exchange, close: boolean, response?: string): void {

@@ -45,6 +45,8 @@ export class UpstreamConn {
   user: UpstreamUser | undefined;
   /** requests sent on it before (a reused connection may have been closed by the server meanwhile) */
   uses = 0;
+  /** bytes received since its current user took it (0: the server has said nothing to this request) */
+  received = 0;
   dead = false;
   private readonly events: ParserEvents;
   private timer: NodeJS.Timeout | undefined;
@@ -59,6 +61,7 @@ export class UpstreamConn {
     };
     this.parser = createParser('response', MAX_RESPONSE_HEAD, this.events);
     socket.on('data', (d: Buffer) => {
+      this.received += d.length;
       const r = this.parser.execute(d);
       if (typeof r !== 'number') this.fail(r);
     });
