@@ -9,9 +9,9 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, loadHttpForwarder, type HttpForwarder } from './forward/index.js';
+import { ClientConnections, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
@@ -58,6 +58,8 @@ export interface ProxyStatus {
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
   upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
+  /** every revocation source (CRL files, distribution points, OCSP responders) and how fresh it is */
+  revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
   /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
   connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
 }
@@ -69,8 +71,10 @@ export interface RunningProxy {
   /**
    * Applies a new validated config (routes, upstreams, edge.deny, …) as a new
    * generation, then re-reads certificate, CA and CRL files; without `next`,
-   * only the files. A change that needs a restart refuses the whole reload and
-   * nothing changes. Never throws.
+   * the running config with its files. Upstream CA bundles and proxy
+   * certificates are read again either way: new bytes in the same files make a
+   * new generation too. A change that needs a restart refuses the whole reload
+   * and nothing changes. Never throws.
    */
   reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
   /** the generation serving new connections (1 at start, one more per applied config) */
@@ -229,7 +233,14 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
   current.start();
   let cas = caCertificates(config);
+  /** every revocation source as it stands now */
+  const revocationSources = (): RevocationSourceStatus[] => {
+    const graceMs = current.config.edge.clientAuth.revocation.grace;
+    const files = certificates!.store.trustStatus();
+    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+  };
   metrics?.setSources({
+    revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
     minter: minter ? () => minter.stats() : undefined,
     servers: () => [...current.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
@@ -277,13 +288,20 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     if (changes.restartRequired.length) {
       return { ok: false, problems: changes.restartRequired.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`) };
     }
-    if (changes.none) return { ok: true, changes: 'config unchanged', generation: current.number };
+    // the upstream CA bundles and proxy certificates, read again whatever the text says: one rotated in place applies
+    let files: UpstreamFiles;
+    try { files = readUpstreamFiles(next); } catch (err) {
+      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot read the upstream files: ${(err as Error).message}`] };
+    }
+    const rotated = rotatedUpstreamFiles(current.files, files);
+    if (changes.none && rotated.length === 0) return { ok: true, changes: 'config unchanged', generation: current.number };
+    const summary = [changes.none ? '' : summarizeChanges(changes), rotated.length ? `files changed: ${rotated.join(', ')}` : ''].filter(Boolean).join('; ');
     let g: Generation;
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
     let certs: EdgeCertificates | undefined;
     try {
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current });
+      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current, files });
       // the first http-mode route: its forwarder is there before a connection can be routed to it
       await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
     } catch (err) {
@@ -307,7 +325,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
     connections.recheck(trust());
     connections.retireRemoved(next.timeouts.shutdownGrace);
-    return { ok: true, changes: summarizeChanges(changes), generation: g.number };
+    return { ok: true, changes: summary, generation: g.number };
   };
 
   const ready = (): Readiness => {
@@ -316,6 +334,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const certs = certificates!.store.list();
     if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
     for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
+    // a source whose clients are refused for want of a fresh answer (onUnavailable: refuse)
+    if (current.config.edge.clientAuth.revocation.onUnavailable === 'refuse') {
+      for (const s of revocationSources()) {
+        if (s.state === 'stale') reasons.push(`revocation: the CRL of "${s.issuer}" from ${s.source} is past its nextUpdate (${s.nextUpdate?.toISOString()}) and edge.clientAuth.revocation.grace: the clients it covers are refused`);
+        if (s.state === 'none') reasons.push(`revocation: nothing obtained from ${s.source} yet${s.lastError ? ` (${s.lastError})` : ''}: the clients it covers are refused`);
+      }
+    }
     const now = Date.now();
     const g = current;
     for (const [i, r] of g.config.routes.entries()) {
@@ -349,6 +374,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         })),
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+      revocation: {
+        onUnavailable: g.config.edge.clientAuth.revocation.onUnavailable, graceMs: g.config.edge.clientAuth.revocation.grace,
+        sources: revocationSources().map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
+      },
       connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
     };
   };
@@ -356,23 +385,22 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   /** reloads run one at a time: a second SIGHUP waits for the first */
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = async (next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome> => {
-    let applied: Awaited<ReturnType<typeof applyConfig>> | undefined;
     try {
-      if (next) {
-        applied = await applyConfig(next.config);
-        if (!applied.ok) {
-          metrics?.reloads.inc({ outcome: 'failed' });
-          logger.error({ outcome: 'failed', problems: applied.problems, file: next.source?.file }, 'reload refused; the running config keeps serving');
-          return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
-        }
-        if (next.source) source = next.source;
+      // without a new config, a copy of the running one (a new generation must bring new route
+      // objects: connections memoise their bindings by route): its upstream files are read again all the same
+      const applied = await applyConfig(next?.config ?? structuredClone(current.config));
+      if (!applied.ok) {
+        metrics?.reloads.inc({ outcome: 'failed' });
+        logger.error({ outcome: 'failed', problems: applied.problems, file: next?.source?.file }, 'reload refused; the running config keeps serving');
+        return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
       }
+      if (next?.source) source = next.source;
       const tickets = reloadTicketKeys();
       const r = await certificates!.reload();
       cas = caCertificates(current.config);
       const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
       metrics?.reloads.inc({ outcome });
-      const changes = applied?.ok ? applied.changes : undefined;
+      const changes = applied.changes;
       logger.info({ outcome, generation: current.number, changes, reloaded: r.reloaded, failed: r.failed }, 'reload');
       return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, generation: current.number, changes, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
     } catch (err) {

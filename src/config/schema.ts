@@ -44,6 +44,8 @@ export const DEFAULTS = {
     'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
   ].join(':'),
   maxChainDepth: 4,
+  revocationGrace: '1h',
+  revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
   logLevel: 'info',
@@ -187,6 +189,11 @@ const edgeSchema = z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    revocation: z.strictObject({
+      onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
+        .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
+      grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
+    }).prefault({}).describe('how revocation is checked: every certificate of a client\'s chain (leaf and intermediates) is looked up in its issuer\'s CRL on every connection and again for open connections when a CRL changes'),
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),

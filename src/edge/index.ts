@@ -18,3 +18,4 @@ export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } fr
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';
+export { crlWork, crlSourceStatus, parseCrl, type RevocationSourceStatus } from './revocation/index.js';

@@ -6,8 +6,8 @@
  * with one `connection` log line at the end. Admitted connections are kept so
  * they can be checked again: when the client trust changes (CRL, CA) or a
  * reload puts a client on edge.deny (closed at once), and when a reload
- * removes what a connection-mode connection uses (closed after the grace
- * period).
+ * removes what a connection-mode connection uses, or changes how its upstream
+ * is verified (CA, servername: closed after the grace period).
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
@@ -18,7 +18,7 @@ import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
 
 /** published after each verification: `{ id, sni, verdict, durationMs }` */
@@ -30,6 +30,7 @@ export interface ConnectionRouting extends RequestRouting {
   verifier: ClientVerifier;
   access: AccessRules;
   protocols: UpstreamProtocols;
+  clusters: ReadonlyMap<string, UpstreamCluster>;
 }
 
 export interface ClientConnectionsOptions {
@@ -48,9 +49,10 @@ interface OpenConnection {
   socket: TLSSocket;
   conn: ClientConnection;
   mode: 'connection' | 'http';
-  /** connection mode: the upstream and server it is piped to */
+  /** connection mode: the upstream and server it is piped to, and the cluster that verified that server */
   upstream?: string;
   server?: UpstreamServer;
+  cluster?: UpstreamCluster;
 }
 
 export class ClientConnections {
@@ -146,7 +148,7 @@ export class ClientConnections {
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
-    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
+    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream, cluster: binding.cluster };
     this.track(tracked);
     const upstreamConfig = g.config.upstreams[route.upstream];
     forwardConnection(socket, {
@@ -199,8 +201,9 @@ export class ClientConnections {
 
   /**
    * After a reload: a connection-mode connection whose upstream, server or
-   * route the current generation no longer has may go on for `graceMs`, then
-   * is closed (logged as `retired`).
+   * route the current generation no longer has, or whose server was verified
+   * under a CA or servername the upstream no longer has, may go on for
+   * `graceMs`, then is closed (logged as `retired`).
    */
   retireRemoved(graceMs: number): void {
     const g = this.o.routing();
@@ -228,6 +231,7 @@ function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined
   const u = g.config.upstreams[o.upstream!];
   if (!u) return `upstream ${o.upstream} removed`;
   if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
+  if (o.cluster && g.clusters.get(o.upstream!)?.tlsDigest !== o.cluster.tlsDigest) return `verification of upstream ${o.upstream} (ca, servername, minVersion) changed`;
   const route = g.router.forConnection(o.conn.sni)?.primary;
   if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
   return undefined;

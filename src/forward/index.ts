@@ -18,7 +18,8 @@ export {
   type IdentityHeaderFormat, type IdentityHeaderOptions, type PeerCertificateForHeaders,
 } from './identity-headers.js';
 export { Router, type ConnectionRoutes } from './router.js';
-export { UpstreamCluster, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
+export { UpstreamCluster, upstreamTlsDigest, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
+export { readUpstreamFiles, rotatedUpstreamFiles, type UpstreamFiles } from './upstream-files.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
 export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';

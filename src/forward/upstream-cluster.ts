@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { createHash } from 'node:crypto';
 import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
@@ -77,10 +78,19 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
-let clusterInstances = 0;
 
 let nextClusterId = 1;
+
+/**
+ * SHA-256 of what an upstream's TLS is built from and checked against: the CA
+ * bundle, the servername and the lowest version. Equal settings give equal
+ * digests, so a reload that keeps them reuses the identities' TLS contexts and
+ * sessions; any change gives a new digest, so nothing built or verified under
+ * the old settings is used again.
+ */
+export function upstreamTlsDigest(o: Pick<UpstreamClusterOptions, 'caPem' | 'servername' | 'minVersion'>): string {
+  return createHash('sha256').update(JSON.stringify([o.caPem, o.servername ?? null, o.minVersion])).digest('hex');
+}
 
 export class UpstreamCluster {
   /**
@@ -89,8 +99,11 @@ export class UpstreamCluster {
    */
   readonly id = nextClusterId++;
   readonly name: string;
-  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
-  private readonly sessionScope = `${++clusterInstances}`;
+  /**
+   * upstreamTlsDigest of this cluster's settings: what the identities' TLS
+   * contexts and sessions for it are keyed by (a reload may change its CA or servername)
+   */
+  readonly tlsDigest: string;
   readonly servers: UpstreamServer[];
   private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
@@ -100,6 +113,7 @@ export class UpstreamCluster {
     this.name = opts.name;
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
+    this.tlsDigest = upstreamTlsDigest(opts);
     this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
@@ -150,9 +164,9 @@ export class UpstreamCluster {
   connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
-      // Node skips the certificate name check on a resumed session, so a session is
-      // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
+      // Node skips the certificate checks on a resumed session (OpenSSL restores the
+      // old verdict), so a session is only ever resumed under the CA and servername that verified it.
+      const sessionKey = upstreamSessionKey(this.name, server.address, this.tlsDigest);
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
@@ -191,7 +205,7 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
+      if (o.sessions) s.on('session', (sess: Buffer) => keepSession(o.sessions!, sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
@@ -263,6 +277,18 @@ export class UpstreamCluster {
       throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
     }
   }
+}
+
+/** `upstream \0 server \0 digest`: one session slot per server of an upstream, valid under one digest. */
+export function upstreamSessionKey(upstream: string, server: string, tlsDigest: string): string {
+  return `${upstream}\0${server}\0${tlsDigest}`;
+}
+
+/** Keeps `session` under `key`, dropping the same server's sessions kept under another digest (they can never be used again). */
+function keepSession(sessions: Map<string, Buffer>, key: string, session: Buffer): void {
+  const slot = key.slice(0, key.lastIndexOf('\0') + 1);
+  for (const k of sessions.keys()) if (k !== key && k.startsWith(slot)) sessions.delete(k);
+  sessions.set(key, session);
 }
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {

@@ -24,6 +24,11 @@ export interface MetricsSources {
   /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
+  /** revocation: the work done on CRLs (never per handshake) and every source with its freshness */
+  revocation?: () => {
+    work: { parses: number; signatureChecks: number };
+    sources: { kind: string; source: string; lastSuccess?: Date; thisUpdate?: Date; entries: number; failures: number }[];
+  };
 }
 
 /** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
@@ -92,6 +97,31 @@ export class ProxyMetrics {
         const now = Date.now();
         for (const c of self.sources.certificates?.() ?? []) this.set({ kind: c.kind, subject: c.subject }, Math.round((c.notAfter.getTime() - now) / 1000));
       },
+    });
+    new Counter({
+      name: 'countersign_crl_parses_total', help: 'CRLs parsed (each once, when loaded or fetched; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.parses ?? 0); },
+    });
+    new Counter({
+      name: 'countersign_crl_signature_checks_total', help: 'CRL signature checks (once per CRL and issuer key; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.signatureChecks ?? 0); },
+    });
+    const revocationSources = () => self.sources.revocation?.().sources ?? [];
+    new Gauge({
+      name: 'countersign_revocation_source_last_success_timestamp_seconds', help: 'when a revocation source (CRL file, distribution point, OCSP responder) was last read or answered, Unix seconds', labelNames: ['kind', 'source'], aggregator: 'min', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) if (s.lastSuccess) this.set({ kind: s.kind, source: s.source }, Math.round(s.lastSuccess.getTime() / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_age_seconds', help: 'age of what a revocation source last gave (now minus the CRL\'s thisUpdate)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); const now = Date.now(); for (const s of revocationSources()) if (s.thisUpdate) this.set({ kind: s.kind, source: s.source }, Math.round((now - s.thisUpdate.getTime()) / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_entries', help: 'revoked entries a revocation source lists now (CRL entries; OCSP: cached answers)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.set({ kind: s.kind, source: s.source }, s.entries); },
+    });
+    new Counter({
+      name: 'countersign_revocation_source_failures_total', help: 'failed reads, fetches or OCSP requests of a revocation source', labelNames: ['kind', 'source'], registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.inc({ kind: s.kind, source: s.source }, s.failures); },
     });
     if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
