@@ -13,7 +13,7 @@
  * pools) is owned by proxy.ts; the settings behind it need a restart
  * (config/reload-diff.ts names them).
  */
-import { cidrMatcher, type Config } from './config/index.js';
+import { cidrMatcher, listenersOf, type Config } from './config/index.js';
 import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
 import {
   createUpstreamProtocols, HealthChecker, IdentityBinder, readUpstreamFiles, Router, UpstreamCluster,
@@ -83,7 +83,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
     routes: config.routes, upstreams: config.upstreams, clusters, minter, proxyCerts: files.proxyCerts,
     delegationCaCert: config.delegation && readFileSync(config.delegation.ca.cert),
   });
-  const router = new Router(config.routes);
+  const router = new Router(config.routes, listenersOf(config).map((l) => l.name));
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,

@@ -7,11 +7,11 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import { configChanges, summarizeChanges, type Config } from './config/index.js';
+import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type RevocationSourceStatus } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, FileWatch, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type ListenerStatus, type PreparedListeners, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
@@ -49,6 +49,8 @@ export interface ProxyOptions {
 export interface ProxyStatus {
   pid: number;
   listen: string;
+  /** every listener (`main` is `listen`) and its open connections */
+  listeners: ListenerStatus[];
   draining: boolean;
   config?: { file: string; digest: string; loadedAt: string };
   /** 1 at start, one more per config a reload applied */
@@ -65,7 +67,10 @@ export interface ProxyStatus {
 }
 
 export interface RunningProxy {
+  /** the address of `listen` (the main listener) */
   address: { host: string; port: number };
+  /** every listener's address bound, by name (`main` is `listen`) */
+  addresses(): Record<string, string>;
   /** stop accepting, let open connections finish up to `graceMs`, then close the rest */
   stop(graceMs?: number): Promise<void>;
   /**
@@ -158,8 +163,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
-  const edge = new EdgeListener({
-    ...hostPortOf(config.listen),
+  // every port: `listen` and `listeners`, each an EdgeListener with these options (listener-set.ts)
+  const edge = new ListenerSet({ optionsFor: (spec) => ({
+    name: spec.name,
+    ...hostPortOf(spec.listen),
+    starttls: spec.starttls,
     // through `certificates`: a reload may bring a new certificate store
     // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
     contexts: {
@@ -168,27 +176,34 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
-    selectAlpn: (sni, offered) => {
+    selectAlpn: (sni, offered, listener) => {
       const g = current;
-      const route = g.router.forConnection(sni)?.primary;
+      const route = g.router.forConnection(sni, listener)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
       return g.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
+    // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket) => connections.handle(socket),
-    onClientError: (err, remoteAddress) => {
-      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other' });
-      logger.info({ remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
+    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onClientError: (err, remoteAddress, listener) => {
+      if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
+      // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
+      const diagnosis = findDiagnosis(err);
+      if (err.code?.startsWith('ERR_UPSTREAM')) {
+        logger.warn({ listener, remoteAddress, outcome: 'upstream-unavailable', reason: err.message, ...(diagnosis ? diagnosisFields(diagnosis) : {}) }, 'handshake failed');
+        return;
+      }
+      logger.info({ listener, remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
     takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
-    starttls: config.edge.starttls,
+    dialServerFirst: serverFirstDialer(() => current),
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
     ticketKeys,
     // one fleet, one context: the instances sharing the key file resume each other's sessions
     sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
-  });
+  }) });
   /** the listener's default context follows the store's swaps; a trust change re-checks open connections */
   const adopt = (c: EdgeCertificates) => {
     c.attach(edge);
@@ -230,7 +245,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     connections.recheck(trust());
   };
   adopt(certificates);
-  const address = await edge.listen().catch(async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  await edge.prepare(listenersOf(config)).then((p) => p.commit(), async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  const address = edge.address(MAIN_LISTENER)!;
   current.start();
   let cas = caCertificates(config);
   /** every revocation source as it stands now */
@@ -248,7 +264,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: `${address.host}:${address.port}`, maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: edge.addresses()[MAIN_LISTENER], listeners: edge.addresses(), maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
@@ -299,16 +315,20 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     let g: Generation;
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
     let certs: EdgeCertificates | undefined;
+    // new listeners are bound first (their connections wait for the swap); one that cannot bind refuses the reload
+    let ports: PreparedListeners | undefined;
     try {
+      ports = await edge.prepare(listenersOf(next));
       if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
       g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current, files });
       // the first http-mode route: its forwarder is there before a connection can be routed to it
       await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
     } catch (err) {
+      await ports?.abort();
       await certs?.stop();
       return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
     }
-    if (stopping) { await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
+    if (stopping) { await ports.abort(); await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
     const old = current;
     if (certs) {
       const oldCerts = certificates!;
@@ -318,6 +338,8 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       void oldCerts.stop();
     }
     current = g;
+    // the new listeners accept now that their routes are current; the removed ones stop accepting
+    ports.commit();
     g.start();
     void old.stop();
     // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
@@ -357,6 +379,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     return {
       pid: process.pid,
       listen: `${address.host}:${address.port}`,
+      listeners: edge.status(),
       draining,
       config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
       generation: g.number,
@@ -412,6 +435,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
 
   return {
     address, stop, minter, metrics, ready, status,
+    addresses: () => edge.addresses(),
     get certificates() { return certificates!; },
     generation: () => current.number,
     reloadRefused: () => { metrics?.reloads.inc({ outcome: 'failed' }); },

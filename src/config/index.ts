@@ -1,4 +1,6 @@
-export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig, type HealthConfig, type AdminConfig, type AllowConfig } from './schema.js';
+export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig, type HealthConfig, type AdminConfig, type AllowConfig,
+  type ListenerConfig, type ListenerStarttls, type UpstreamStarttlsName, MAIN_LISTENER, LISTENER_STARTTLS, UPSTREAM_STARTTLS } from './schema.js';
+export { listenersOf, routesServing, isServerFirst, listenerProblems, type ListenerSpec } from './listeners.js';
 export { loadConfig, parseConfigText, parseConfigObject, ConfigError, isSocketPath, type LoadedConfig } from './load-config.js';
 export { checkConfigFiles } from './check-files.js';
 export { parseDuration, formatDuration } from './duration.js';

@@ -93,6 +93,16 @@ const text = (hint: (input: unknown) => string) =>
   z.string({ error: (issue) => (issue.input === undefined ? undefined : hint(issue.input)) });
 const shown = (input: unknown) => (typeof input === 'number' ? `the number ${input}` : JSON.stringify(input) ?? String(input));
 
+/** the name of the listener on `listen` */
+export const MAIN_LISTENER = 'main';
+/** what may come before TLS on a listener, by protocol */
+export const LISTENER_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** what an upstream says before TLS */
+export const UPSTREAM_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** protocols whose server speaks first (its greeting before the client's TLS request) */
+export const SERVER_FIRST_STARTTLS: readonly string[] = ['mysql', 'nats'];
+const listenerName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a listener name uses letters, digits, _ . - (at most 64)');
+
 const DURATION_HINT = 'write it like 500ms, 30s, 5m, 1h or 7d';
 const duration = (def: string) =>
   text((input) => (typeof input === 'number'
@@ -231,7 +241,7 @@ const upstreamSchema = z.strictObject({
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
   health: healthSchema.optional().describe('active health checks of every server (passive ejection by failTimeout stays)'),
   alpn: z.array(z.string().min(1).max(255)).optional().describe('override: the ALPN protocols the servers speak, in preference order (`[]` for none). Default: learned from each server by probe handshakes (h2, http/1.1, http/1.0, mqtt, postgresql and protocols clients offer); on connection-mode routes the edge negotiates only what the servers speak and offers the chosen one upstream'),
-  starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
+  starttls: z.enum(UPSTREAM_STARTTLS).optional().describe('what the server says before TLS. `postgres`: send PostgreSQL\'s SSLRequest and expect `S`. `mysql` (MySQL, MariaDB) and `nats` (NATS 2.9 and later): the server speaks first — on a listener with the same `starttls` its greeting (with its auth nonce) is relayed to the client and the client\'s own TLS request passed on; health checks and `check --connect` send their own'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
   connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
 });
@@ -242,6 +252,7 @@ const routeSchema = z.strictObject({
     sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
     host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
     pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode), matched on whole segments: `/v1/status` serves `/v1/status` and `/v1/status/…` (any query), never `/v1/statusfoo`; the longest match wins'),
+    listener: listenerName.optional().describe('the listener the client came in on (`main` is `listen`, else a `listeners[].name`). A listener that some route names is served only by the routes that name it; the others are served by the routes that name none'),
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
@@ -260,8 +271,15 @@ const routeSchema = z.strictObject({
   }
 });
 
+const listenerSchema = z.strictObject({
+  name: listenerName.refine((n) => n !== MAIN_LISTENER, `"${MAIN_LISTENER}" is the name of \`listen\`; give this listener another name`).describe('what routes (`match.listener`), logs, `/status` and metrics call it'),
+  listen: hostPort.describe('its address, host:port'),
+  starttls: z.enum(LISTENER_STARTTLS).optional().describe('what comes before TLS on this port. `postgres` answers PostgreSQL\'s SSLRequest (direct TLS works too). `mysql` (MySQL, MariaDB) and `nats`: the server speaks first, so the listener has exactly one route, whose upstream (with the same `starttls`) is dialled as the client connects; its greeting is relayed with only the TLS flag set, the client\'s TLS request starts the handshake, and a client that does not ask for TLS gets the protocol\'s own error. Default: TLS first'),
+});
+
 export const configSchema = z.strictObject({
-  listen: hostPort.default(DEFAULTS.listen).describe('address of the TLS listener'),
+  listen: hostPort.default(DEFAULTS.listen).describe('address of the main TLS listener (named `main` in routes, logs and metrics)'),
+  listeners: z.array(listenerSchema).default([]).describe('more ports beside `listen`, sharing the edge\'s certificates, client auth and rules: `{ name, listen, starttls }`; routes pick them by `match.listener`. A reload adds and removes them without touching the others\' connections'),
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(DEFAULTS.workers)
     .describe('processes serving the listener (like nginx\'s worker_processes); `auto` is one per CPU. Each keeps its own delegation cache and upstream pools; TLS session tickets are shared'),
   edge: edgeSchema.describe('the client-facing TLS listener'),
@@ -330,3 +348,6 @@ export type HealthConfig = NonNullable<UpstreamConfig['health']>;
 export type AdminConfig = NonNullable<Config['admin']>;
 export type AllowConfig = z.output<typeof allowSchema>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;
+export type ListenerConfig = Config['listeners'][number];
+export type ListenerStarttls = (typeof LISTENER_STARTTLS)[number];
+export type UpstreamStarttlsName = (typeof UPSTREAM_STARTTLS)[number];

@@ -28,3 +28,4 @@ export {
   type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
 } from './upstream-diagnosis.js';
 export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';
+export { serverFirstDialer, type ServerFirstDial } from './server-first-dial.js';

@@ -160,8 +160,12 @@ export class UpstreamCluster {
     markUp(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange });
   }
 
-  /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
-  connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  /**
+   * One TLS connection to one server; rejects on TLS/verification errors and on timeout.
+   * `over`: a connection already open before TLS (a server-first greeting was
+   * read on it): `request` is written first (MySQL's SSLRequest), then TLS.
+   */
+  connectTo(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate checks on a resumed session (OpenSSL restores the
@@ -226,8 +230,12 @@ export class UpstreamCluster {
         resolve(s);
       });
       };
-      if (o.proxyHeader || this.opts.starttls) {
-        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+      if (over) {
+        raw = over.socket;
+        if (over.request?.length) over.socket.write(over.request);
+        start(over.socket);
+      } else if (o.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, upstream: this.name, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
           .then(start, fail);
       } else {
         start();
@@ -240,13 +248,13 @@ export class UpstreamCluster {
    * server's fail timeout, a success ends it; each attempt is a
    * `countersign:upstream:connect` event (the connect-time metric).
    */
-  async attempt(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  async attempt(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     const t0 = performance.now();
     const publish = (ok: boolean) => {
       if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
     };
     try {
-      const socket = await this.connectTo(server, o);
+      const socket = await this.connectTo(server, o, over);
       this.markUp(server);
       publish(true);
       return socket;

@@ -46,11 +46,11 @@ export class ProxyMetrics {
   private sources: MetricsSources = {};
   private readonly subscriptions: [string, (m: unknown) => void][] = [];
 
-  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
+  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by listener, route, mode and outcome', labelNames: ['listener', 'route', 'mode', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'countersign_connections_refused_total', help: 'client connections closed on arrival, before TLS, by reason (limit: limits.maxConnections reached)', labelNames: ['reason'], registers: [this.registry] });
-  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by listener and reason', labelNames: ['listener', 'reason'], registers: [this.registry] });
   readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'countersign_sent_bytes_total', help: 'bytes sent to clients, by route', labelNames: ['route'], registers: [this.registry] });
@@ -126,14 +126,17 @@ export class ProxyMetrics {
     if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
-      const v = (m as { verdict: { ok: boolean; reason?: string } }).verdict;
-      if (!v.ok) this.refusals.inc({ reason: v.reason ?? 'unknown' });
+      const { verdict: v, listener } = m as { verdict: { ok: boolean; reason?: string }; listener?: string };
+      if (!v.ok) this.refusals.inc({ listener: listener ?? 'main', reason: v.reason ?? 'unknown' });
     });
-    this.on(handshakeFailedChannel.name as string, (m) => { this.refusals.inc({ reason: `handshake failed: ${(m as HandshakeFailedEvent).reason}` }); });
+    this.on(handshakeFailedChannel.name as string, (m) => {
+      const e = m as HandshakeFailedEvent;
+      this.refusals.inc({ listener: e.listener ?? 'main', reason: `handshake failed: ${e.reason}` });
+    });
     this.on('countersign:delegation:mint', () => { this.mints.inc(); });
     this.on(connectionChannel.name as string, (m) => {
       const e = m as ConnectionEvent;
-      this.connections.inc({ route: e.route, mode: e.mode, outcome: e.outcome });
+      this.connections.inc({ listener: e.listener ?? 'main', route: e.route, mode: e.mode, outcome: e.outcome });
       if (e.bytesIn) this.bytesIn.inc({ route: e.route }, e.bytesIn);
       if (e.bytesOut) this.bytesOut.inc({ route: e.route }, e.bytesOut);
     });
