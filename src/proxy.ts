@@ -9,7 +9,7 @@ import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Config } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, FileWatch, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type ListenerStatus, type PreparedListeners, type RevocationSourceStatus } from './edge/index.js';
+import { ConnectionLimitLog, openFileLimit, FileWatch, type CacheStats, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type ListenerStatus, type PreparedListeners, type RevocationSourceStatus } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
 import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder, type UpstreamFiles } from './forward/index.js';
 import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
@@ -64,6 +64,17 @@ export interface ProxyStatus {
   revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
   /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
   connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
+  /**
+   * What each bounded cache of this process holds and weighs: entries, its
+   * bound, and estimated bytes (measured per entry; docs/performance.md).
+   * `delegation` also has its memory budget (delegation.cacheMemoryMiB), which
+   * evicts the least recently used first.
+   */
+  caches: {
+    delegation?: CacheStats & { budgetBytes: number; pooledKeys: number };
+    parsedClientCertificates: CacheStats;
+    seenIntermediates: CacheStats;
+  };
 }
 
 export interface RunningProxy {
@@ -402,6 +413,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         sources: revocationSources().map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
       },
       connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
+      caches: {
+        delegation: minter ? (({ size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }) => ({ entries: size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }))(minter.stats()) : undefined,
+        parsedClientCertificates: g.verifier.cacheStats(),
+        seenIntermediates: intermediates.cacheStats(),
+      },
     };
   };
 

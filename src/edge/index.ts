@@ -7,7 +7,7 @@
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
 export { ListenerSet, type ListenerSetOptions, type ListenerStatus, type PreparedListeners } from './listener-set.js';
 export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
-export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
+export { ClientVerifier, PARSED_CERTIFICATE_BYTES, type CacheStats, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
   createCertificateStore, certificateStoreChannel,
@@ -16,6 +16,7 @@ export {
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
 export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
+export { loadTrustFiles } from './trust-files.js';
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';

@@ -7,14 +7,26 @@
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig, UpstreamConfig } from '../config/index.js';
 import type { CertificateInfo, KeyMaterial } from '../pki/index.js';
+import { CountersignError } from '../errors.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { encodeIdentityHeaders, IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { presentedIdentity, type PresentedIdentity } from './upstream-diagnosis.js';
 
+/**
+ * The pool and session key of a client's minted identity. A minting whose names
+ * were not vouched for is another identity upstream (another subject), so its
+ * connections are never shared with the vouched one's.
+ */
+export function delegatedIdentityKey(certSha256: string, namesVouched: boolean): string {
+  return namesVouched ? certSha256 : `${certSha256}:unvouched`;
+}
+/** Both keys a client certificate's pools may be under (to drop them all). */
+export const delegatedIdentityKeys = (certSha256: string): string[] => [delegatedIdentityKey(certSha256, true), delegatedIdentityKey(certSha256, false)];
+
 /** What the binder needs of the delegation minter: current credentials of a client. */
 export interface CredentialSource {
-  credentialsFor(client: CertificateInfo): {
+  credentialsFor(client: CertificateInfo, request: { namesVouched: boolean }): {
     secureContext(key: { upstream: string; digest: string }, build: (c: { chainPem: string; keyPem: string }) => SecureContext): SecureContext;
     sessions: Map<string, Buffer>;
     /** the minted certificate's serial (for the audit log) */
@@ -61,9 +73,12 @@ export class IdentityBinder {
   /** The binding of one connection (connection mode) or request (http mode) to its route's upstream; throws when minting fails. */
   readonly bind = (route: RouteConfig, conn: ClientConnection): UpstreamBinding => {
     const cluster = this.o.clusters.get(route.upstream)!;
-    const headers = (route.identity === 'header' || route.identity === 'both') && conn.client
-      ? this.headersFor(route, conn)
-      : undefined;
+    const sendsHeaders = (route.identity === 'header' || route.identity === 'both') && conn.client !== undefined;
+    // `check` refuses these formats under clientAuth mode any; this holds even if a config slipped past it
+    if (sendsHeaders && !conn.namesVouched && IDENTITY_HEADER_CODECS[route.header].sendsNames) {
+      throw new CountersignError('ERR_IDENTITY_HEADER_VALUE', `header: ${route.header} would send names that no client CA vouched for; refused (use header: kes or rfc9440, or clientAuth mode require)`);
+    }
+    const headers = sendsHeaders ? this.headersFor(route, conn) : undefined;
     const balanceKey = conn.client?.identity;
     if (route.identity === 'header') {
       const p = this.proxyIdentities.get(route)!;
@@ -73,14 +88,15 @@ export class IdentityBinder {
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers, presenting: { what: 'none' } };
     const client = conn.client;
+    const namesVouched = conn.namesVouched;
     const minter = this.o.minter!;
     const current = () => {
-      const creds = minter.credentialsFor(client);
+      const creds = minter.credentialsFor(client, { namesVouched });
       // keyed by the cluster's settings digest: a reload that swaps its CA never reaches a context built with the old one
       const context = creds.secureContext({ upstream: cluster.name, digest: cluster.tlsDigest }, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem }));
       return { context, sessions: creds.sessions, serial: creds.serial };
     };
-    return { cluster, ...current(), current, identityKey: client.certSha256, headers, balanceKey, presenting: this.delegatedPresenting };
+    return { cluster, ...current(), current, identityKey: delegatedIdentityKey(client.certSha256, namesVouched), headers, balanceKey, presenting: this.delegatedPresenting };
   };
 
   /** The identity headers of a route for a connection, encoded once per connection and format. */

@@ -20,7 +20,7 @@ import {
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
-  minter?: () => { hits: number; misses: number; renewals: number; size: number };
+  minter?: () => { hits: number; misses: number; renewals: number; size: number; estimatedBytes: number };
   /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
@@ -81,6 +81,10 @@ export class ProxyMetrics {
     new Counter({
       name: 'countersign_delegation_cache_misses_total', help: 'credential cache misses (a first-time certificate, or a renewal)', registers: [this.registry],
       collect() { this.reset(); const s = self.sources.minter?.(); this.inc(s ? s.misses + s.renewals : 0); },
+    });
+    new Gauge({
+      name: 'countersign_delegation_cache_estimated_bytes', help: 'estimated memory of the minted credentials held (TLS contexts, keys, certificates, sessions); bounded by delegation.cacheMemoryMiB', registers: [this.registry],
+      collect() { this.set(self.sources.minter?.().estimatedBytes ?? 0); },
     });
     new Gauge({
       name: 'countersign_delegation_cache_entries', help: 'minted credentials held in the cache', registers: [this.registry],

@@ -6,7 +6,9 @@
  * with `--out NAME` the certificate and its key (0600) are written, never
  * over an existing file, and a backend trusting only the delegation CA
  * identifies the client by it. The key is never printed. A client on
- * `edge.deny` gets nothing. docs/delegation.md's block runs as written.
+ * `edge.deny` gets nothing; one no configured CA vouches for is refused under
+ * `require` and minted `CN=<identity>` without its names under `any`, as the
+ * edge would. docs/delegation.md's block runs as written.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { baseConfig, makePki, makeWorkdir, runCli, writeConfig, type TestPki } from '../helpers/proxy-process.js';
 import { docBlock, runShell } from '../helpers/doc-blocks.js';
-import { identityOfFile } from '../helpers/e2e.js';
+import { identityOfFile, writeIssued } from '../helpers/e2e.js';
 import { startTlsBackend, type TlsBackend } from '../helpers/node-backend.js';
 
 let pki: TestPki;
@@ -102,4 +104,23 @@ test('docs/delegation.md\'s mint-and-inspect block, run as written next to an ex
   assert.match(r.stdout, /^ {4}original subject: +CN=alice, O=countersign dev$/m);
   assert.match(r.stdout, new RegExp(`^ {4}original identity: +${identityOfFile(join(dir, 'certs'), 'alice')}$`, 'm'));
   assert.doesNotMatch(r.stdout + r.stderr + readFileSync(join(dir, 'alice-minted.crt'), 'utf8'), /PRIVATE KEY/);
+});
+
+test('a client no configured CA vouches for: refused under require, minted CN=<identity> without its names under any', async () => {
+  await writeIssued(pki.dir, 'self', { subject: 'CN=self-made, O=system:masters', dnsNames: ['admin.example.com'] });
+  const refused = await mint('--for', pki.file('self.crt'));
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /self\.crt does not chain to edge\.clientAuth\.ca \(unknown CA\): the edge refuses this client under mode require, nothing is minted for it/);
+  assert.equal(refused.stdout, '');
+
+  const anyConfig = await writeConfig(pki.dir, baseConfig(pki.dir, backend.port, {}, { clientAuth: { mode: 'any' } }), 'any.yaml');
+  const r = await runCli(['mint', '--config', anyConfig, '--for', pki.file('self.crt')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /as CN=<identity>, its names vouched for by no configured CA \(mode any\)/);
+  const minted = join(pki.dir, 'self-minted.crt');
+  await writeFile(minted, r.stdout);
+  const report = JSON.parse((await runCli(['inspect', minted, '--json'])).stdout);
+  assert.equal(report.subject, `CN=${identityOfFile(pki.dir, 'self')}`);
+  assert.deepEqual(report.subjectAltNames, []);
+  assert.equal(report.delegation.originalIdentity, identityOfFile(pki.dir, 'self'));
 });
