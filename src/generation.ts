@@ -14,7 +14,7 @@
  * (config/reload-diff.ts names them).
  */
 import { cidrMatcher, listenersOf, type Config } from './config/index.js';
-import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
+import { AccessRules, ClientVerifier, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
 import {
   createUpstreamProtocols, HealthChecker, IdentityBinder, readUpstreamFiles, Router, UpstreamCluster,
   type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamFiles, type UpstreamProtocols,
@@ -36,6 +36,8 @@ export interface GenerationOptions {
   trust: () => ClientTrust;
   /** intermediates seen in clients' verified paths (outlives generations; resumed sessions carry only the leaf) */
   intermediates?: SeenIntermediates;
+  /** revocation sources besides the CRL files (distribution points, OCSP): they outlive generations */
+  revocation?: RevocationHooks;
   /**
    * The generation this one replaces: a server that stays in an upstream whose
    * settings (other than its server list) did not change keeps what is known of
@@ -68,7 +70,7 @@ export interface Generation extends RequestRouting {
 }
 
 /** Builds a whole generation; throws (and leaves nothing running) if any part cannot be built. */
-export async function buildGeneration({ config, logger, number, minter, trust, intermediates, previous, files = readUpstreamFiles(config) }: GenerationOptions): Promise<Generation> {
+export async function buildGeneration({ config, logger, number, minter, trust, intermediates, revocation, previous, files = readUpstreamFiles(config) }: GenerationOptions): Promise<Generation> {
   const clusters = new Map<string, UpstreamCluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
@@ -87,7 +89,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,
-    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable },
+    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable, ...revocation },
   });
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });

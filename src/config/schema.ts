@@ -25,6 +25,12 @@ export const DEFAULTS = {
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
+  /**
+   * connection mode, after the upstream closed: how long what it sent may take
+   * to reach the client before both sides are closed (a client that stops
+   * reading must not hold the connection open)
+   */
+  upstreamCloseDrainMs: 1_000,
   delegationTtl: '1h',
   delegationCache: 10_000,
   delegationCacheMemoryMiB: 64,
@@ -45,6 +51,9 @@ export const DEFAULTS = {
   ].join(':'),
   maxChainDepth: 4,
   revocationGrace: '1h',
+  revocationRefreshInterval: '1h',
+  revocationTimeout: '5s',
+  stateDir: 'state',
   revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
@@ -200,6 +209,10 @@ const edgeSchema = z.strictObject({
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list). With mode `any`, optional: the clients it vouches for keep their names (subject, SANs); the TLS server then lists these CAs in its certificate request, and a Go client sends only a certificate one of them issued'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
     revocation: z.strictObject({
+      fetch: z.boolean().default(false).describe('fetch CRLs from the `http:` distribution points named in the client CAs\' and clients\' certificates (each verified with its CA\'s key, kept in memory and under `stateDir`, refreshed before nextUpdate and every `refreshInterval`); a certificate that names one must then have a usable CRL from it (else `onUnavailable`). Changing it needs a restart'),
+      ocsp: z.enum(['off', 'soft', 'hard']).default('off').describe('OCSP for client certificates: each certificate of a client\'s chain that names an `http:` responder in its authorityInfoAccess is asked about once (answers cached until their nextUpdate, at most `refreshInterval`, and asked again while cached: a `revoked` answer closes that client\'s open connections). `hard`: a client whose status cannot be learned is refused; `soft`: it is admitted and the failure logged. Changing it needs a restart'),
+      refreshInterval: duration(DEFAULTS.revocationRefreshInterval).describe('at most this long between two fetches of one CRL, or two OCSP requests about one certificate (sooner when a nextUpdate comes first); after a failure, retries back off from 1 s up to this'),
+      timeout: duration(DEFAULTS.revocationTimeout).describe('one CRL fetch or OCSP request may take this long; a client waiting for the first answer about its certificates waits at most this'),
       onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
         .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
       grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
@@ -324,6 +337,7 @@ export const configSchema = z.strictObject({
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),
     file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
+  stateDir: file.default(DEFAULTS.stateDir).describe('directory (created 0700) where state that should survive a restart is kept: CRLs fetched from distribution points. Relative to the config file\'s directory; when it cannot be written countersign keeps that state in memory only and says so once'),
   audit: z.strictObject({
     file: file.optional().describe('append the audit records (JSON lines) to this file, created 0600; a restart continues the hash chain from its last line; reopened on SIGUSR1'),
     stdout: z.literal(true).optional().describe('write the audit records to stdout instead (with log.file set, so stdout carries nothing else); the chain starts afresh at each start'),

@@ -11,7 +11,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
-import { MAIN_LISTENER, type Config } from '../config/index.js';
+import { DEFAULTS, MAIN_LISTENER, type Config } from '../config/index.js';
 import { buildProxyHeader, peerChainDer, serverFirstOf, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
@@ -76,7 +76,6 @@ export class ClientConnections {
 
   /** Takes a client connection whose handshake is done, on listener `listener`. */
   readonly handle = (socket: TLSSocket, listener: string): void => {
-    const { logger } = this.o;
     const t0 = performance.now();
     const id = this.nextId++;
     // one generation for the whole decision, even if a reload swaps it meanwhile
@@ -84,8 +83,17 @@ export class ClientConnections {
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
     const peer = this.o.peerOf(socket);
+    const verdict = g.verifier.verify(socket);
+    if (!(verdict instanceof Promise)) return this.decide({ socket, g, id, t0, sni, peer, listener }, verdict);
+    // the revocation status of a certificate is being fetched (first CRL of a distribution point, OCSP)
+    verdict.then((v) => { if (!socket.destroyed) this.decide({ socket, g, id, t0, sni, peer, listener }, v); else this.o.logger.info({ conn: id, outcome: 'closed', reason: 'the client left while its revocation status was fetched' }, 'connection'); });
+  };
+
+  /** What follows the verdict: route, refusal or admission, hand-over to a forwarder. */
+  private decide(c: { socket: TLSSocket; g: ConnectionRouting; id: number; t0: number; sni: string | undefined; peer: Endpoint; listener: string }, verdict: ClientVerdict): void {
+    const { logger } = this.o;
+    const { socket, g, id, t0, sni, peer, listener } = c;
     const remoteAddress = peer.address;
-    const verdict: ClientVerdict = g.verifier.verify(socket);
     if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, listener, verdict, durationMs: performance.now() - t0 });
     const routes = g.router.forConnection(sni, listener);
     const base = { conn: id, listener, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
@@ -170,7 +178,7 @@ export class ClientConnections {
       proxyHeader: upstreamConfig.proxyProtocol
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+      idleTimeoutMs: g.config.timeouts.idle, drainAfterUpstreamCloseMs: DEFAULTS.upstreamCloseDrainMs, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
       over: handover && { socket: handover.upstream.socket, server: handover.upstream.server, request: handover.request },
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;

@@ -52,27 +52,27 @@ export class IdentityBinder {
   /** what a minted certificate is, for the diagnosis of an upstream refusal */
   private readonly delegatedPresenting: PresentedIdentity;
 
-  constructor(private readonly o: IdentityBinderOptions) {
-    for (const [i, r] of o.routes.entries()) {
-      const m = o.proxyCerts.get(i);
+  constructor(private readonly opts: IdentityBinderOptions) {
+    for (const [i, r] of opts.routes.entries()) {
+      const m = opts.proxyCerts.get(i);
       if (!r.proxyCert || !m) continue;
       this.proxyIdentities.set(r, {
-        context: o.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
+        context: opts.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
         presenting: presentedIdentity('proxyCert', `routes[${i}].proxyCert`, m.certPem),
       });
     }
-    this.delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', o.delegationCaCert);
+    this.delegatedPresenting = presentedIdentity('delegated', 'delegation.ca', opts.delegationCaCert);
   }
 
   /** The TLS context an active health check of `upstream` presents: a route's proxy certificate, else none. */
   healthContext(upstream: string): SecureContext | undefined {
-    const route = this.o.routes.find((r) => r.upstream === upstream && this.proxyIdentities.has(r));
+    const route = this.opts.routes.find((r) => r.upstream === upstream && this.proxyIdentities.has(r));
     return route ? this.proxyIdentities.get(route)!.context : undefined;
   }
 
   /** The binding of one connection (connection mode) or request (http mode) to its route's upstream; throws when minting fails. */
   readonly bind = (route: RouteConfig, conn: ClientConnection): UpstreamBinding => {
-    const cluster = this.o.clusters.get(route.upstream)!;
+    const cluster = this.opts.clusters.get(route.upstream)!;
     const sendsHeaders = (route.identity === 'header' || route.identity === 'both') && conn.client !== undefined;
     // `check` refuses these formats under clientAuth mode any; this holds even if a config slipped past it
     if (sendsHeaders && !conn.namesVouched && IDENTITY_HEADER_CODECS[route.header].sendsNames) {
@@ -83,13 +83,13 @@ export class IdentityBinder {
     if (route.identity === 'header') {
       const p = this.proxyIdentities.get(route)!;
       // identity-hash sends each identity to its own server, so its connections cannot be shared
-      const identityKey = balanceKey && this.o.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
+      const identityKey = balanceKey && this.opts.upstreams[route.upstream].balance === 'identity-hash' ? `${p.identityKey}:${balanceKey}` : p.identityKey;
       return { cluster, ...p, identityKey, headers, balanceKey };
     }
     if (!conn.client) return { cluster, context: cluster.anonymous(), identityKey: 'anonymous', headers, presenting: { what: 'none' } };
     const client = conn.client;
     const namesVouched = conn.namesVouched;
-    const minter = this.o.minter!;
+    const minter = this.opts.minter!;
     const current = () => {
       const creds = minter.credentialsFor(client, { namesVouched });
       // keyed by the cluster's settings digest: a reload that swaps its CA never reaches a context built with the old one
@@ -102,14 +102,14 @@ export class IdentityBinder {
   /** The identity headers of a route for a connection, encoded once per connection and format. */
   headersFor(route: RouteConfig, conn: ClientConnection): Record<string, string | string[]> {
     const key = `${route.header}\0${route.headerName ?? ''}`;
-    let h = conn.headerCache.get(key);
-    if (!h) {
+    let headers = conn.headerCache.get(key);
+    if (!headers) {
       // only a format that sends the chain gets it: the connection's chain was collected for its first route,
       // and a request may go to another route's format
       const chain = IDENTITY_HEADER_CODECS[route.header].sendsChain ? conn.chain : undefined;
-      h = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain }, { headerName: route.headerName });
-      conn.headerCache.set(key, h);
+      headers = encodeIdentityHeaders(route.header, { der: conn.client!.der, chain }, { headerName: route.headerName });
+      conn.headerCache.set(key, headers);
     }
-    return h;
+    return headers;
   }
 }

@@ -63,7 +63,7 @@ export class ProxyMetrics {
   private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
-  constructor(o: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
     const self = this;
     new Gauge({
       name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
@@ -127,7 +127,7 @@ export class ProxyMetrics {
       name: 'countersign_revocation_source_failures_total', help: 'failed reads, fetches or OCSP requests of a revocation source', labelNames: ['kind', 'source'], registers: [this.registry],
       collect() { this.reset(); for (const s of revocationSources()) this.inc({ kind: s.kind, source: s.source }, s.failures); },
     });
-    if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
       const { verdict: v, listener } = m as { verdict: { ok: boolean; reason?: string }; listener?: string };

@@ -12,12 +12,14 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, startTlsBackend, type HttpsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { getOk } from '../helpers/e2e.js';
+import { untilNothingInUse } from '../helpers/admin-client.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -47,9 +49,12 @@ function config(o: { web: number[]; tcp: number[]; routeB?: boolean; deny?: stri
       ...(o.routeB ? [{ upstream: 'web-b', match: { pathPrefix: '/b/' }, mode: 'http' }] : []),
       { upstream: 'web', mode: 'http' },
     ],
+    admin: { listen: adminSocket() },
     log: { level: 'info' },
   };
 }
+
+const adminSocket = () => join(pki.dir, 'admin.sock');
 
 before(async () => {
   pki = await makePki();
@@ -147,4 +152,6 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     assert.ok(h.ok > 100 && t.ok > 100, `load ran (${h.ok} requests, ${t.ok} connections)`);
     console.log(`# across 4 reloads: ${h.ok} http requests and ${t.ok} connection-mode connections, none failed`);
   }
+  // the baseline: with the clients gone, no connection stays open and no server keeps an active count
+  await untilNothingInUse(adminSocket());
 });

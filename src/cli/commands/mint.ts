@@ -18,7 +18,7 @@ import { X509Certificate } from 'node:crypto';
 import { certificatesDer, describeCertificate, type CertificateInfo } from '../../pki/index.js';
 import { loadTrustFiles } from '../../edge/index.js';
 import type { Config } from '../../config/index.js';
-import { delegationMinterFor } from '../../proxy.js';
+import { delegationMinterFor } from '../../runtime/index.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 import { loadConfigForCli } from '../load-config-for-cli.js';
