@@ -179,7 +179,11 @@ export class EdgeListener {
       }
       const starttls = this.current.starttls;
       if (starttls === 'postgres') await answerPostgresStarttls(raw);
-      else if (starttls === 'mysql' || starttls === 'nats') await this.serverFirst(raw, starttls, Boolean(pp && !pp.trusted(socketPeer.address)));
+      else if (starttls === 'mysql' || starttls === 'nats') {
+        await this.serverFirst(raw, starttls, Boolean(pp && !pp.trusted(socketPeer.address)));
+        // the client left while the upstream was dialled: nothing to report
+        if (raw.destroyed) { clearTimeout(timer); return; }
+      }
       const hello = await readClientHello(raw, { timeoutMs: this.opts.handshakeTimeoutMs });
       clearTimeout(timer);
       if (raw.destroyed) return;

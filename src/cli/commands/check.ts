@@ -66,7 +66,7 @@ a server that failed), 2 usage.`,
     }
     const revocation = describeRevocation(config);
     if (revocation) io.out(revocation);
-    io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
+    io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${config.listeners.length ? `, listeners: ${config.listeners.map((l) => `${l.name} ${l.listen}${l.starttls ? ` (${l.starttls})` : ''}`).join(', ')}` : ''}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
     return 0;
   },
 };
