@@ -6,20 +6,18 @@
  * (generation and certificate store), the reloader, status and readiness,
  * and the teardown of a failed start.
  */
-import { readFileSync } from 'node:fs';
 import { CountersignError, isCountersignError } from './errors.js';
-import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
+import { cidrMatcher, connectionLimit, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
 import {
   Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
-import { loadSigningCa } from './pki/index.js';
 import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder } from './forward/index.js';
 import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import {
-  proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
+  delegationMinterFor, proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
   type ConfigSource, type ProxyStatus, type StatusSnapshot,
 } from './runtime/index.js';
 
@@ -88,14 +86,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const teardown = new Teardown();
   const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   teardown.add(() => metrics?.close());
-  const minter = config.delegation
-    ? new DelegationMinter({
-      ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-      ...delegationLimits(config.delegation),
-      embedOriginal: config.delegation.embedOriginal,
-      extensionOid: config.delegation.extensionOid,
-    })
-    : undefined;
+  const minter = config.delegation ? delegationMinterFor(config.delegation) : undefined;
   teardown.add(() => minter?.stop());
 
   // the client trust of now, read through the state once it exists (the first generation is built before the store)

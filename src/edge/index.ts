@@ -17,6 +17,7 @@ export {
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
 export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
+export { loadTrustFiles } from './trust-files.js';
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';
