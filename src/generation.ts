@@ -14,7 +14,7 @@
  * (config/reload-diff.ts names them).
  */
 import { cidrMatcher, listenersOf, type Config } from './config/index.js';
-import { AccessRules, ClientVerifier, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
+import { AccessRules, ClientVerifier, type AdmissionPolicy, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
 import {
   createUpstreamProtocols, HealthChecker, IdentityBinder, readUpstreamFiles, Router, UpstreamCluster,
   type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamFiles, type UpstreamProtocols,
@@ -61,6 +61,8 @@ export interface Generation extends RequestRouting {
   /** the access rules (`routes[].allow`, `edge.allow`) of this config */
   readonly access: AccessRules;
   readonly binder: IdentityBinder;
+  /** what the edge admits connections by: the verifier, and the access rule of the connection-mode route a connection leads to */
+  readonly admission: AdmissionPolicy;
   /** binder.bind: a connection's or request's upstream binding */
   readonly bind: BindUpstream;
   /** starts the active health checks (once the generation is current) */
@@ -117,6 +119,16 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   let started = false;
   return {
     number, config, router, clusters, files, protocols, verifier, access, binder, bind: binder.bind,
+    admission: {
+      verifier,
+      connectionRule: (conn) => {
+        const route = router.forConnection(conn.sni, conn.listener)?.primary;
+        // http routes: the rule of the route each request goes to (forward); an anonymous client on a
+        // route that takes none is refused by forward as such ('no certificate')
+        if (!route || route.mode !== 'connection' || (!conn.client && !route.allowAnonymous)) return undefined;
+        return access.refusedBy(route, conn.client, conn.namesVouched);
+      },
+    },
     refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
