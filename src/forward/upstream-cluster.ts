@@ -92,6 +92,8 @@ export class UpstreamCluster {
   /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
   private readonly sessionScope = `${++clusterInstances}`;
   readonly servers: UpstreamServer[];
+  /** upstreams.*.connectRace, ms: what http mode's pool races its connects with too */
+  readonly connectRaceMs: number;
   private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
@@ -100,6 +102,7 @@ export class UpstreamCluster {
     this.name = opts.name;
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
+    this.connectRaceMs = opts.connectRaceMs;
     this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }

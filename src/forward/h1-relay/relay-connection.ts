@@ -23,7 +23,7 @@ import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwardi
 import { rawOwnAnswer } from '../own-answers.js';
 import { isIdempotent } from '../request-target.js';
 import { diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from '../upstream-diagnosis.js';
-import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './parser.js';
+import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from '../http/h1-parser.js';
 import type { RelayPools, UpstreamConn, UpstreamUser } from './upstream-pool.js';
 
 /** What the relay asks of the http forwarder: the same checks, logs and fallback as the node path. */

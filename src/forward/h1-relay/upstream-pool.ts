@@ -15,7 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { UpstreamBinding } from '../client-connection.js';
 import type { UpstreamCluster, UpstreamServer } from '../upstream-cluster.js';
-import { createParser, type NativeHttpParser, type ParserEvents } from './parser.js';
+import { createParser, type NativeHttpParser, type ParserEvents } from '../http/h1-parser.js';
 
 export interface RelayPoolsOptions {
   /** max identities whose connections are kept */
@@ -57,7 +57,7 @@ export class UpstreamConn {
       messageBegin: () => { if (!this.user) this.kill(); else this.user.messageBegin(); },
       headersComplete: (a, b, h, m, u, s, sm, up, ka) => this.user?.headersComplete(a, b, h, m, u, s, sm, up, ka),
       body: (c) => this.user?.body(c),
-      messageComplete: () => this.user?.messageComplete(),
+      messageComplete: (t) => this.user?.messageComplete(t),
     };
     this.parser = createParser('response', MAX_RESPONSE_HEAD, this.events);
     socket.on('data', (d: Buffer) => {
