@@ -9,39 +9,22 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Logger } from '../observe/index.js';
-import type { RouteConfig } from '../config/index.js';
-import type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
+import type { ClientConnection } from './client-connection.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { diagnosisFields, findDiagnosis } from './upstream-diagnosis.js';
-import { identityHeaderNames, stripIdentityHeaders } from './identity-headers.js';
 import { IdentityPools } from './identity-pools.js';
 import { requestChannel, type RequestEvent } from '../observe/index.js';
-import type { Router } from './router.js';
-import { hostName, normalizeTarget, requestHost } from './request-target.js';
+import { admit, type Admission, type Admitted, type RequestHead, type RequestRouting } from './http/admission.js';
 import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from './forwarded-headers.js';
-import { ownAnswerBody, ownAnswerHeaders, rawOwnAnswer } from './own-answers.js';
+import { ownAnswerBody, ownAnswerHeaders, rawOwnAnswer } from './http/own-answers.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from './http2-reset-limit.js';
-import { H1Relay } from './h1-relay/index.js';
+import { H1Downstream } from './http/h1-downstream.js';
+import { H1Upstream } from './http/h1-upstream.js';
+import { UpstreamPool } from './http/upstream-pool.js';
+import type { ExchangeContext, ExchangeRecord } from './http/exchange.js';
 
-/** What routes a request and binds it to its upstream: the proxy's current generation. */
-export interface RequestRouting {
-  router: Router;
-  bind: BindUpstream;
-  /** identity header names of the routes (custom headerName values), stripped from what clients send */
-  extraIdentityHeaders: readonly string[];
-  /** the access rule (`routes[i].allow`, `edge.allow`) that refuses this client on this route, if one does */
-  refusedBy?: (route: RouteConfig, conn: ClientConnection) => string | undefined;
-  /** `http.trustedProxies`: peers whose X-Forwarded-For and Forwarded are believed */
-  trustedProxies?: (address: string) => boolean;
-}
-
-/** What admit() reads of a request: its header fields, its `:authority` (HTTP/2), its target as sent. */
-export interface RequestHead {
-  raw: readonly string[];
-  authority?: string;
-  target: string;
-}
+export type { RequestRouting, RequestHead } from './http/admission.js';
 
 export interface HttpForwarderOptions {
   /**
@@ -72,10 +55,7 @@ export interface HttpForwarderOptions {
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
 
-type Admission =
-  /** `target`: the normalized request target (what is forwarded); `host`: the canonical Host */
-  | { ok: true; conn: ClientConnection; route: RouteConfig; binding: UpstreamBinding; strip: ReadonlySet<string>; target: string; host: string | undefined; trusted?: (address: string) => boolean }
-  | { ok: false; status: number; message: string; outcome: string; reason?: string; route?: string; close?: boolean; rule?: string };
+
 type AnyResponse = ServerResponse | Http2ServerResponse;
 
 export class HttpForwarder {
@@ -83,7 +63,6 @@ export class HttpForwarder {
   private readonly h2: Http2Server;
   private readonly pools: IdentityPools;
   /** the identity header names to strip, per routing (a reload may rename one) */
-  private readonly identityNames = new WeakMap<RequestRouting, ReadonlySet<string>>();
   private readonly bySocket = new WeakMap<object, ClientConnection>();
   private readonly bySession = new WeakMap<Http2Session, ClientConnection>();
   private pendingH2: ClientConnection | undefined;
@@ -91,30 +70,25 @@ export class HttpForwarder {
   private closing = false;
   private readonly sessions = new Set<Http2Session>();
   private readonly isClosing = () => this.closing;
-  private readonly relay: H1Relay | undefined;
+  /** the one upstream pool of the exchange (issue 24) */
+  readonly pool: UpstreamPool;
+  private readonly h1Connections = new Set<H1Downstream>();
+  private readonly useEngine: boolean;
+  private readonly ctx: ExchangeContext;
 
   constructor(private readonly o: HttpForwarderOptions) {
     this.pools = new IdentityPools({ max: o.maxPools, headersTimeoutMs: o.requestTimeoutMs, bodyTimeoutMs: o.requestTimeoutMs });
-    if (o.http1 === 'relay') {
-      this.relay = new H1Relay({
-        maxPools: o.maxPools,
-        maxHeaderSize: o.maxHeaderSize,
-        maxHeaderCount: o.maxHeaderCount,
-        requestTimeoutMs: o.requestTimeoutMs,
-        keepAliveTimeoutMs: Math.min(o.idleTimeoutMs, 60_000),
-        admit: (conn, head) => this.admit(conn, head),
-        logRequest: (method, conn, path, started, status, extra) => this.logRequest(method, conn, path, started, status, extra),
-        logRefused: (conn, reason) => this.o.logger.info({ conn: conn.id, identity: conn.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
-        closing: this.isClosing,
-        // Upgrade, Expect and CONNECT: Node's server takes the connection, the request's bytes put back
-        handOff: (socket, conn, data) => {
-          this.bySocket.set(socket, conn);
-          socket.unshift(data);
-          this.h1.emit('connection', socket);
-          socket.resume();
-        },
-      });
-    }
+    this.useEngine = o.http1 === 'relay';
+    this.pool = new UpstreamPool({
+      maxGroups: o.maxPools, keepAliveTimeoutMs: 30_000, maxConnectionsPerServer: 16, maxIdlePerServer: 16,
+      connection: (socket, server) => new H1Upstream(socket, server),
+    });
+    this.ctx = {
+      pool: this.pool,
+      routing: () => this.o.routing(),
+      requestTimeoutMs: o.requestTimeoutMs,
+      record: (r) => this.record(r),
+    };
     this.h1 = createHttp1Server({
       // Headers must arrive within timeouts.request; a body may take as long as it
       // keeps moving (no gap over timeouts.request: bodyGapTimeout in onRequest), as
@@ -170,8 +144,14 @@ export class HttpForwarder {
       this.pendingH2 = conn;
       this.h2.emit('connection', socket);
       this.pendingH2 = undefined;
-    } else if (this.relay) {
-      this.relay.accept(socket, conn);
+    } else if (this.useEngine) {
+      const c = new H1Downstream(socket, conn, {
+        ctx: this.ctx, maxHeaderSize: this.o.maxHeaderSize, maxHeaderCount: this.o.maxHeaderCount, requestTimeoutMs: this.o.requestTimeoutMs,
+        keepAliveTimeoutMs: Math.min(this.o.idleTimeoutMs, 60_000), closing: this.isClosing,
+        logRefused: (c, reason) => this.o.logger.info({ conn: c.id, identity: c.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
+        forget: (d) => this.h1Connections.delete(d),
+      });
+      this.h1Connections.add(c);
     } else {
       this.bySocket.set(socket, conn);
       this.h1.emit('connection', socket);
@@ -252,6 +232,15 @@ export class HttpForwarder {
     req.once('end', () => socket.setTimeout(0));
   }
 
+  /** An exchange's record: the request line, the audit record, the metrics. */
+  private record(r: ExchangeRecord): void {
+    this.logRequest(r.method, r.conn, r.path, r.started, r.status, {
+      outcome: r.outcome, ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.route ? { route: r.route } : {}), ...(r.upstream ? { upstream: r.upstream } : {}),
+      ...(r.server ? { server: r.server } : {}), ...(r.serial ? { serial: r.serial } : {}), ...(r.rule ? { rule: r.rule } : {}),
+      bytesIn: r.bytesIn, bytesOut: r.bytesOut, ...r.extra,
+    });
+  }
+
   /** One line per request at info; nothing is built when info is off. */
   private logRequest(method: string, conn: ClientConnection | undefined, path: string, started: number, status: number, extra: Record<string, unknown>): void {
     if (requestChannel.hasSubscribers) {
@@ -275,46 +264,11 @@ export class HttpForwarder {
    * connection was not refused, the path is normalized, a route serves it, the
    * route accepts this client, and its upstream identity can be bound.
    */
-  admit(conn: ClientConnection | undefined, head: RequestHead): Admission {
-    if (!conn) return { ok: false, status: 500, message: 'internal error: unknown connection', outcome: 'error' };
-    // the refusal's reason was logged once, with the connection ("client refused")
-    if (conn.refusal) return { ok: false, status: conn.refusal.status, message: `client certificate refused: ${conn.refusal.reason}`, outcome: 'refused', close: true };
-    // one normal form of the target and the Host, decided on and forwarded (request-target.ts)
-    const target = normalizeTarget(head.target);
-    if (!target.ok) return { ok: false, status: 400, message: `request target refused: ${target.reason}`, outcome: 'bad-path', reason: target.reason };
-    const host = requestHost(head.raw, head.authority);
-    if (!host.ok) return { ok: false, status: 400, message: host.reason, outcome: 'bad-request', reason: host.reason, close: true };
-    const routing = this.o.routing();
-    if (host.host && routing.router.misdirected(conn.sni, hostName(host.host))) {
-      return { ok: false, status: 421, message: 'this host is not served on this connection; connect with its name as TLS server name', outcome: 'misdirected', reason: `Host ${host.host} on a connection for ${conn.sni ?? 'no server name'}` };
-    }
-    // the connection's routes were computed by the router of its time; a reload since gives a new router
-    const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni);
-    const route = routes && routing.router.forRequest(routes, host.host, target.path);
-    if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
-    if (!conn.client && !route.allowAnonymous) {
-      return { ok: false, status: 403, message: 'this route requires a client certificate', outcome: 'refused', reason: 'no certificate', route: route.upstream };
-    }
-    // answered as a denied identity is (403 forbidden); the log names the rule
-    const rule = routing.refusedBy?.(route, conn);
-    if (rule) return { ok: false, status: 403, message: 'client certificate refused: forbidden', outcome: 'refused', reason: 'not allowed', rule, route: route.upstream };
-    try {
-      // once per (connection, route): the identity is the connection's; a pool takes fresh credentials per upstream connection
-      let binding = conn.bindings?.get(route);
-      if (!binding) { binding = routing.bind(route, conn); (conn.bindings ??= new WeakMap()).set(route, binding); }
-      return { ok: true, conn, route, binding, strip: this.namesOf(routing), target: target.target, host: host.host, trusted: routing.trustedProxies };
-    } catch (err) {
-      return { ok: false, status: 403, message: 'client certificate refused', outcome: 'refused', reason: (err as Error).message, route: route.upstream };
-    }
+  private admit(conn: ClientConnection | undefined, head: RequestHead): Admission {
+    return admit(this.o.routing(), conn, head);
   }
 
-  private namesOf(routing: RequestRouting): ReadonlySet<string> {
-    let names = this.identityNames.get(routing);
-    if (!names) { names = identityHeaderNames([...routing.extraIdentityHeaders]); this.identityNames.set(routing, names); }
-    return names;
-  }
-
-  private upstreamHeaders(req: AnyRequest, a: Extract<Admission, { ok: true }>, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
+  private upstreamHeaders(req: AnyRequest, a: Admitted, identity?: Record<string, string | string[]>): Record<string, string | string[]> {
     const src = req.headers as Record<string, string | string[] | undefined>;
     const listed = connectionTokens(src.connection);
     const fwd = { peer: a.conn.remoteAddress, host: a.host, trusted: a.trusted };
@@ -388,32 +342,34 @@ export class HttpForwarder {
     this.closing = true;
     this.closeIdle();
     for (const s of this.sessions) s.close();
-    this.relay?.close();
+    for (const c of [...this.h1Connections]) c.closeIfIdle();
+    this.pool.close();
     await this.pools.close();
   }
 
   /** Closes the upstream pools of a cluster that a reload replaced, once their requests are done. */
   retireCluster(cluster: UpstreamCluster): void {
     this.pools.retire(cluster);
-    this.relay?.retireCluster(cluster);
+    this.pool.retire(cluster);
   }
 
   /** Closes the upstream pools of an identity (its client was revoked). */
   forgetIdentity(identityKey: string): void {
     this.pools.forget(identityKey);
-    this.relay?.forgetIdentity(identityKey);
+    this.pool.forget(identityKey);
   }
 
   /** During a graceful stop: closes HTTP/1.1 keep-alive connections that are idle now. */
   closeIdle(): void {
     this.h1.closeIdleConnections();
-    this.relay?.closeIdle();
+    for (const c of [...this.h1Connections]) c.closeIfIdle();
   }
 
   destroy(): void {
     this.h1.closeAllConnections?.();
     for (const s of this.sessions) s.destroy();
-    this.relay?.destroy();
+    for (const c of [...this.h1Connections]) c.destroy();
+    this.pool.destroy();
     this.pools.destroy();
   }
 }

@@ -131,6 +131,19 @@ const CORPUS: [string, string][] = [
   ['Connection: close', `GET /a HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
 ];
 
+/**
+ * Where the engine answers differently from Node's http server on purpose
+ * (the statuses it gives): CONNECT is answered 405 (Node closes without a
+ * word); a body that came with its head needs no 100 Continue;
+ * an expectation it cannot meet closes the connection after its 417.
+ */
+const ENGINE_ANSWERS: Record<string, number[]> = {
+  'CONNECT': [405],
+  // (only the first status line is seen: the backend's JSON echo ends in a bare \n)
+  'Expect: 100-continue': [200],
+  'Expect: something else': [417],
+};
+
 interface Outcome { statuses: number[]; forwarded: string[] }
 
 /** Sends `raw` (+ END) and reads until the connection closes; returns the response status lines seen. */
@@ -170,9 +183,9 @@ async function viaBare(raw: string): Promise<Outcome> {
 for (const [name, raw] of CORPUS) {
   test(`relay ≡ node: ${name}`, async () => {
     const [node, relay, ref] = await Promise.all([viaProxy('node', raw), viaProxy('relay', raw), viaBare(raw)]);
-    assert.deepEqual(relay.statuses, node.statuses, `statuses (node path ${JSON.stringify(node)}, relay ${JSON.stringify(relay)})`);
+    assert.deepEqual(relay.statuses, ENGINE_ANSWERS[name] ?? node.statuses, `statuses (node path ${JSON.stringify(node)}, relay ${JSON.stringify(relay)})`);
     // (sorted: the node path may send pipelined requests on different upstream connections)
-    if (relay.statuses.some((st) => st === 400 || st === 431)) {
+    if (relay.statuses.some((st) => st === 400 || st === 431 || st === 405 || st === 417)) {
       // A refused connection: the relay forwards nothing the node path did not. (The node
       // path may have sent a request head before the parse error later in the same bytes
       // was seen: undici races Node's parser; the relay sends a head only after the bytes

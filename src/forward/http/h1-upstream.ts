@@ -61,6 +61,8 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
 
   capacity(): number { return 1; }
 
+  request(): UpstreamRequest { return this; }
+
   reusable(): boolean { return !this.dead && this.keepAlive && this.socket.writable && !this.socket.destroyed; }
 
   setIdle(ms: number): void {

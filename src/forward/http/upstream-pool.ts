@@ -39,6 +39,8 @@ export interface PooledConnection {
   readonly server: UpstreamServer;
   /** requests it may carry at once now: 1 for HTTP/1.1, the peer's stream limit for HTTP/2 */
   capacity(): number;
+  /** the object a leased request is driven through: the connection itself (HTTP/1.1), a new stream (HTTP/2) */
+  request(): import('./upstream-request.js').UpstreamRequest;
   /** requests it carries now (counted by the pool) */
   inFlight: number;
   /** requests it carried before this one (a reused HTTP/1.1 connection may have been closed by the server meanwhile) */
