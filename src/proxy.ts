@@ -11,7 +11,7 @@ import { configChanges, summarizeChanges, type Config } from './config/index.js'
 import { DelegationMinter } from './delegation/index.js';
 import { EdgeListener, FileWatch, SeenIntermediates, createEdgeCertificates, type EdgeCertificates } from './edge/index.js';
 import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, HttpForwarder } from './forward/index.js';
+import { ClientConnections, HttpEngine, type UpstreamPoolStats } from './forward/index.js';
 import { cidrMatcher, delegationLimits, hostPortOf } from './config/index.js';
 import type { Logger } from './observe/index.js';
 import type { EdgeAcme } from './edge/index.js';
@@ -58,6 +58,8 @@ export interface ProxyStatus {
   cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
   upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
   delegation?: { cached: number; hits: number; misses: number; renewals: number };
+  /** http mode's upstream pool: leases, busy connections, connects and waiters are 0 when no request is in flight */
+  http: UpstreamPoolStats;
 }
 
 export interface RunningProxy {
@@ -105,7 +107,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates }).catch((err) => { minter?.stop(); throw err; });
 
   // always there: a reload may add the first http route
-  const http = new HttpForwarder({
+  const http = new HttpEngine({
     routing: () => current, logger,
     maxHeaderSize: config.limits.maxHeaderSize,
     requestTimeoutMs: config.timeouts.request,
@@ -113,7 +115,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     maxPools: config.limits.agentsPerUpstream,
     maxHeaderCount: config.limits.maxHeaderCount,
     http2Resets: config.limits.http2Resets,
-    http1: config.http.http1,
   });
   const connections = new ClientConnections({
     routing: () => current, http, logger,
@@ -325,6 +326,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
         })),
       }])),
       delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
+      http: http.stats(),
     };
   };
 

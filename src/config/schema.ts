@@ -31,7 +31,6 @@ export const DEFAULTS = {
   maxHeaderSize: 16_384,
   agentsPerUpstream: 256,
   maxHeaderCount: 100,
-  http1: 'relay',
   /**
    * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
    * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).
@@ -72,6 +71,14 @@ export const DEFAULTS = {
   acmeEtcdPrefix: '/countersign/acme/',
   acmeEtcdLockTtl: '30s',
 } as const;
+
+/**
+ * Keys that existed once: a config that still sets one is told what became of
+ * it (instead of "unknown key"), by `check`, `start` and a reload alike.
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  'http.http1': 'is gone: http mode has one engine for HTTP/1.1 and HTTP/2 clients (and upgrades) since issue 24; delete the key',
+};
 
 /** pino's levels, for `log.level` and the CLI's `--log-level` */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -273,7 +280,6 @@ export const configSchema = z.strictObject({
   http: z.strictObject({
     trustedProxies: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).optional()
       .describe('HTTP proxies in front of countersign (CIDR blocks) whose X-Forwarded-For, Forwarded and X-Forwarded-* are believed: their chain is kept and the peer appended, and the client address (X-Real-IP) is the last address in it that is not one of these (nginx `set_real_ip_from` with `real_ip_recursive on`, Envoy `xff_num_trusted_hops`). From every other peer those headers are dropped and set from the address the proxy saw (or the one a trusted PROXY-protocol balancer gave). Default: none'),
-    http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
   }).prefault({}).describe('http mode'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),

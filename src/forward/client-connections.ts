@@ -17,7 +17,7 @@ import { connectionChannel, type ConnectionEvent, type Logger } from '../observe
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
-import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
+import type { HttpEngine, RequestRouting } from './http/index.js';
 import type { UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
 
@@ -35,7 +35,7 @@ export interface ConnectionRouting extends RequestRouting {
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  http: HttpForwarder;
+  http: HttpEngine;
   logger: Logger;
   /** the client's address (from its PROXY header when one was accepted) */
   peerOf(socket: TLSSocket): Endpoint;

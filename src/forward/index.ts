@@ -5,7 +5,7 @@
  */
 export type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 export { forwardConnection, type ConnectionOutcome, type ForwardConnectionOptions } from './connection-forwarder.js';
-export { HttpForwarder, type HttpForwarderOptions, type RequestRouting } from './http-forwarder.js';
+export { HttpEngine, type HttpEngineOptions, type RequestRouting, type UpstreamPoolStats } from './http/index.js';
 export { IdentityBinder, type CredentialSource, type IdentityBinderOptions } from './identity-binder.js';
 export {
   encodeIdentityHeaders, identityHeaderEncoder, DEFAULT_IDENTITY_HEADER, IDENTITY_HEADER_NAMES,

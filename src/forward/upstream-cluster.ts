@@ -25,7 +25,7 @@ export interface UpstreamServer extends RaceServer {
   healthy: boolean;
   /** the last active check, for /status */
   lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
-  /** the last TLS alert after a handshake (a refused client certificate), for errors that lose it (undici) */
+  /** the last TLS alert after a handshake (a refused client certificate), for a close that loses it (the pool's HTTP/1.1 connections) */
   lastRefusal?: { at: number; diagnosis: HandshakeDiagnosis };
 }
 

@@ -32,7 +32,7 @@ before(async () => {
       },
     },
   });
-  proxy = await startProxyProcess(await writeConfig(pki.dir, { ...baseConfig(pki.dir, backend.port, { mode: 'http' }), http: { http1: 'relay' } }));
+  proxy = await startProxyProcess(await writeConfig(pki.dir, baseConfig(pki.dir, backend.port, { mode: 'http' })));
 });
 after(async () => { await proxy?.stop(); await backend?.close(); });
 

@@ -47,7 +47,6 @@ before(async () => {
   });
   proxy = await startProxyProcess(await writeConfig(pki.dir, {
     ...baseConfig(pki.dir, backend.port, { mode: 'http' }),
-    http: { http1: 'relay' },
     timeouts: { request: '5s' },
   }));
 });
