@@ -112,6 +112,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
     refusedBy: (route, conn) => access.refusedBy(route, conn.client),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
+    upstreamHttp2: (upstream) => config.upstreams[upstream]?.http2 ?? 'auto',
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {
       await Promise.all(checkers.map((c) => c.stop()));

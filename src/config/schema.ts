@@ -28,6 +28,7 @@ export const DEFAULTS = {
   delegationCacheMemoryMiB: 64,
   failTimeout: '10s',
   connectRace: '300ms',
+  upstreamHttp2: 'auto',
   maxHeaderSize: 16_384,
   agentsPerUpstream: 256,
   maxHeaderCount: 100,
@@ -216,6 +217,7 @@ const upstreamSchema = z.strictObject({
   starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
   connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
+  http2: z.enum(['auto', 'on', 'off']).default(DEFAULTS.upstreamHttp2).describe('http mode: the protocol to the servers. `auto`: an HTTP/2 client\'s requests go over HTTP/2 when the server selects it (ALPN offers h2 and http/1.1; gRPC needs it), an HTTP/1.1 client\'s over HTTP/1.1, as connection mode offers upstream the protocol the client chose; `on`: every request over HTTP/2 (a server that does not speak it fails the connect); `off`: HTTP/1.1 only. Upgrades (WebSocket) always go over HTTP/1.1'),
 });
 
 const routeSchema = z.strictObject({

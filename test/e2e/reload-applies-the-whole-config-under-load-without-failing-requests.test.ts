@@ -18,6 +18,8 @@ import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { getOk } from '../helpers/e2e.js';
+import { waitForIdleCounts } from '../helpers/admin-client.js';
+import { freePort } from '../helpers/net.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -26,6 +28,7 @@ let tcp1: TlsBackend;
 let tcp2: TlsBackend;
 let proxy: ProxyProcess;
 let file: string;
+let adminAddress: string;
 const noNameCheck = { checkServerIdentity: () => undefined };
 
 const upstream = (ports: number[]) => ({ servers: ports.map((p) => `127.0.0.1:${p}`), ca: `${pki.dir}/backend-ca.crt`, servername: 'backend.internal' });
@@ -48,11 +51,14 @@ function config(o: { web: number[]; tcp: number[]; routeB?: boolean; deny?: stri
       { upstream: 'web', mode: 'http' },
     ],
     log: { level: 'info' },
+    // the same address in every config: admin.listen needs a restart to change
+    admin: { listen: adminAddress },
   };
 }
 
 before(async () => {
   pki = await makePki();
+  adminAddress = `127.0.0.1:${await freePort()}`;
   [web1, web2, tcp1, tcp2] = await Promise.all([
     startHttpsBackend({ pkiDir: pki.dir }), startHttpsBackend({ pkiDir: pki.dir }),
     startTlsBackend({ pkiDir: pki.dir }), startTlsBackend({ pkiDir: pki.dir }),
@@ -144,6 +150,8 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     agent.destroy();
     assert.deepEqual({ failed: h.failed, errors: h.errors }, { failed: 0, errors: [] }, 'http mode: no request failed');
     assert.deepEqual({ failed: t.failed, errors: t.errors }, { failed: 0, errors: [] }, 'connection mode: no connection failed');
+    // and nothing stays counted: the pool's leases, busy connections and waiters, every server's active count
+    await waitForIdleCounts(adminAddress);
     assert.ok(h.ok > 100 && t.ok > 100, `load ran (${h.ok} requests, ${t.ok} connections)`);
     console.log(`# across 4 reloads: ${h.ok} http requests and ${t.ok} connection-mode connections, none failed`);
   }

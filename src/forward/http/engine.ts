@@ -15,6 +15,7 @@ import type { ExchangeContext, ExchangeRecord } from './exchange.js';
 import { H1Downstream } from './h1-downstream.js';
 import { H1Upstream } from './h1-upstream.js';
 import { H2Downstream } from './h2-downstream.js';
+import { H2Upstream } from './h2-upstream.js';
 import { UpstreamPool, type UpstreamPoolStats } from './upstream-pool.js';
 
 export interface HttpEngineOptions {
@@ -55,7 +56,9 @@ export class HttpEngine {
     this.pool = new UpstreamPool({
       maxGroups: o.maxPools, keepAliveTimeoutMs: UPSTREAM_KEEPALIVE_MS,
       maxConnectionsPerServer: CONNECTIONS_PER_SERVER, maxIdlePerServer: CONNECTIONS_PER_SERVER,
-      connection: (socket, server) => new H1Upstream(socket, server),
+      connection: (socket, server, protocol) => protocol === 'h2'
+        ? new H2Upstream(socket, server, socket.servername || server.host)
+        : new H1Upstream(socket, server),
     });
     this.ctx = { pool: this.pool, routing: o.routing, requestTimeoutMs: o.requestTimeoutMs, record: (r) => this.record(r) };
     this.h2 = new H2Downstream({

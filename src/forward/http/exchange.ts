@@ -31,8 +31,11 @@ export interface ClientSide {
   readonly conn: ClientConnection | undefined;
   /** 1: HTTP/1.1, 2: HTTP/2 */
   readonly version: 1 | 2;
-  /** the answer's head, with the upstream's fields (name, value, …); `trailers`: the answer may end with trailers */
-  respond(status: number, raw: readonly string[], trailers: boolean): void;
+  /**
+   * The answer's head, with the upstream's fields (name, value, …); `trailers`:
+   * the answer may end with trailers; `complete`: the head is the whole answer.
+   */
+  respond(status: number, raw: readonly string[], trailers: boolean, complete: boolean): void;
   /** a piece of the answer's body; false when the client is full (then `drain` comes) */
   write(chunk: Buffer): boolean;
   /** the answer is complete */
@@ -249,14 +252,14 @@ export class Exchange implements UpstreamEvents {
 
   // ---- the answer, from the upstream (UpstreamEvents) --------------------------
 
-  head(status: number, raw: string[], interim: boolean): void {
+  head(status: number, raw: string[], interim: boolean, complete = false): void {
     // 100-continue and 103 stay between the proxy and the upstream
     if (interim || this.phase === 'done') return;
     this.status = status;
     this.response = 'head';
     // from here the timer is the answer's body gap (also for an answer that came before the request's end)
     this.arm('upstream');
-    this.client.respond(status, raw, this.upstreamHead!.trailers);
+    this.client.respond(status, raw, this.upstreamHead!.trailers, complete);
   }
 
   data(chunk: Buffer): void {
@@ -289,13 +292,14 @@ export class Exchange implements UpstreamEvents {
     // A reused connection the server had closed meanwhile: once more on a new one, only when
     // sending it twice cannot do harm (an idempotent method, RFC 9110 §9.2.2, with no body)
     // and no byte of an answer came (the server may have acted on it otherwise).
-    if (err.code === 'ERR_UPSTREAM_CLOSED' && this.response === 'none' && lease?.reused && (this.upstream?.received ?? 0) === 0
-      && !this.retried && this.req.body === 'none' && isIdempotent(this.req.method)) {
+    // And one the server never processed (HTTP/2 REFUSED_STREAM, past a GOAWAY), whatever its method.
+    if (err.code === 'ERR_UPSTREAM_CLOSED' && this.response === 'none' && !this.retried && this.req.body === 'none'
+      && (err.unprocessed || (lease?.reused && (this.upstream?.received ?? 0) === 0 && isIdempotent(this.req.method)))) {
       this.retried = true;
       this.disarm();
       this.lease = undefined;
       this.upstream = undefined;
-      lease.discard();
+      lease?.discard();
       this.leaseUpstream();
       return;
     }

@@ -40,6 +40,8 @@ export const FAILURES: Readonly<Record<FailureCode, FailureClass>> = {
 /** A failure of one exchange, with its code from the table (and the upstream's diagnosis when it has one). */
 export class UpstreamFailure extends CountersignError {
   declare readonly code: FailureCode & ErrorCode;
+  /** the server never processed the request (HTTP/2 REFUSED_STREAM, past a GOAWAY): it may go again, whatever its method */
+  unprocessed = false;
   /** the upstream handshake's diagnosis (it names what to change), when the failure comes from one */
   diagnosis: HandshakeDiagnosis | undefined;
 

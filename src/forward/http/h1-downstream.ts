@@ -90,7 +90,7 @@ class H1Request implements ClientSide {
 
   get conn(): ClientConnection { return this.d.conn; }
 
-  respond(status: number, raw: readonly string[], _trailers: boolean): void { this.d.respond(this, status, raw); }
+  respond(status: number, raw: readonly string[]): void { this.d.respond(this, status, raw); }
   write(chunk: Buffer): boolean { return this.d.writeBody(this, chunk); }
   end(trailers: readonly string[]): void { this.d.endBody(this, trailers); }
   abort(): void { this.d.socket.destroy(); }

@@ -39,7 +39,7 @@ class H2Request implements ClientSide {
 
   constructor(readonly stream: ServerHttp2Stream, readonly conn: ClientConnection | undefined, private readonly expectContinue: boolean) {}
 
-  respond(status: number, raw: readonly string[], trailers: boolean): void {
+  respond(status: number, raw: readonly string[], trailers: boolean, complete: boolean): void {
     if (this.gone()) return;
     const listed = rawConnectionTokens(raw);
     const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
@@ -52,6 +52,12 @@ class H2Request implements ClientSide {
       else headers[name] = [v as string, raw[i + 1]];
     }
     this.answered = true;
+    if (complete) {
+      // the whole answer is this head (gRPC's trailers-only answer carries grpc-status here)
+      this.ended = true;
+      this.stream.respond(headers, { endStream: true });
+      return;
+    }
     this.waitsForTrailers = trailers;
     if (trailers) this.stream.once('wantTrailers', () => { if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? {}); });
     this.stream.respond(headers, { waitForTrailers: trailers });

@@ -162,6 +162,8 @@ class ServerSlot {
   readonly connections = new Set<PooledConnection>();
   /** connects started and not finished */
   connecting = 0;
+  /** of those, the ones that offered h2: requests that can go over HTTP/2 wait for their session rather than open more */
+  h2Connecting = 0;
   readonly waiters: Waiter[] = [];
 
   constructor(readonly group: Group, readonly server: UpstreamServer) {}
@@ -271,7 +273,7 @@ class ServerSlot {
       const w = this.waiters[0];
       const c = this.take(w.protocol);
       if (c) { this.waiters.shift(); this.give(w, c); continue; }
-      if (this.open >= this.group.pool.o.maxConnectionsPerServer) return;
+      if (this.open >= this.group.pool.o.maxConnectionsPerServer || (w.protocol !== 'http/1.1' && this.h2Connecting > 0)) return;
       this.waiters.shift();
       this.group.connect(w, new Set(), this.server);
     }
@@ -301,7 +303,7 @@ class Group {
     const c = slot.take(want);
     if (c) { lease.connection = c; slot.use(c); cb(null, lease); return; }
     const w: Waiter = { protocol: want, lease, cb };
-    if (slot.open >= this.pool.o.maxConnectionsPerServer) { slot.waiters.push(w); return; }
+    if (slot.open >= this.pool.o.maxConnectionsPerServer || (want !== 'http/1.1' && slot.h2Connecting > 0)) { slot.waiters.push(w); return; }
     this.connect(w, new Set(), server);
   }
 
@@ -328,9 +330,11 @@ class Group {
       pick: (attempted) => (!attempted.has(first) && !tried.has(first) ? first : cluster.pick(new Set([...tried, ...attempted]), Date.now(), balanceKey)),
       attempt: (server) => {
         const slot = this.slotOf(server);
+        const h2 = alpn.includes('h2');
         slot.connecting++;
+        if (h2) slot.h2Connecting++;
         this.pool.connecting++;
-        const settle = () => { slot.connecting--; this.pool.connecting--; };
+        const settle = () => { slot.connecting--; if (h2) slot.h2Connecting--; this.pool.connecting--; };
         return cluster.attempt(server, { secureContext: credentials.context, alpn, sessions: credentials.sessions, presenting: this.binding.presenting }).then(
           (socket) => {
             settle();

@@ -26,9 +26,11 @@ export interface UpstreamHead {
 export interface UpstreamEvents {
   /**
    * The answer's head (1xx interim answers too: 100 and 103 are reported with
-   * `interim`); returns nothing. `raw`: name, value, … as the upstream sent them.
+   * `interim`). `raw`: name, value, … as the upstream sent them. `complete`:
+   * the head is the whole answer (an HTTP/2 HEADERS with END_STREAM: no body,
+   * no trailers — gRPC's trailers-only answer).
    */
-  head(status: number, raw: string[], interim: boolean): void;
+  head(status: number, raw: string[], interim: boolean, complete?: boolean): void;
   data(chunk: Buffer): void;
   /** the answer is complete; `trailers`: name, value, … (empty when none) */
   end(trailers: string[]): void;
