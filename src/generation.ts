@@ -13,9 +13,12 @@
  * pools) is owned by proxy.ts; the settings behind it need a restart
  * (config/reload-diff.ts names them).
  */
-import { cidrMatcher, type Config } from './config/index.js';
+import { cidrMatcher, listenersOf, type Config } from './config/index.js';
 import { AccessRules, ClientVerifier, type ClientTrust, type SeenIntermediates } from './edge/index.js';
-import { createUpstreamProtocols, HealthChecker, IdentityBinder, Router, UpstreamCluster, type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamProtocols } from './forward/index.js';
+import {
+  createUpstreamProtocols, HealthChecker, IdentityBinder, readUpstreamFiles, Router, UpstreamCluster,
+  type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamFiles, type UpstreamProtocols,
+} from './forward/index.js';
 import type { Logger } from './observe/index.js';
 import { readFileSync } from 'node:fs';
 
@@ -40,6 +43,8 @@ export interface GenerationOptions {
    * tried again as if new.
    */
   previous?: Pick<Generation, 'config' | 'clusters'>;
+  /** the upstream CA bundles and proxy certificates, already read (a reload reads them first, to compare); default: read here */
+  files?: UpstreamFiles;
 }
 
 export interface Generation extends RequestRouting {
@@ -47,6 +52,8 @@ export interface Generation extends RequestRouting {
   readonly config: Config;
   readonly router: Router;
   readonly clusters: ReadonlyMap<string, UpstreamCluster>;
+  /** the upstream CA bundles and proxy certificates this generation was built from, with their digests */
+  readonly files: UpstreamFiles;
   readonly protocols: UpstreamProtocols;
   readonly verifier: ClientVerifier;
   /** the access rules (`routes[].allow`, `edge.allow`) of this config */
@@ -60,14 +67,12 @@ export interface Generation extends RequestRouting {
   stop(): Promise<void>;
 }
 
-const readPem = (files: string[]) => files.map((f) => readFileSync(f, 'utf8')).join('\n');
-
 /** Builds a whole generation; throws (and leaves nothing running) if any part cannot be built. */
-export async function buildGeneration({ config, logger, number, minter, trust, intermediates, previous }: GenerationOptions): Promise<Generation> {
+export async function buildGeneration({ config, logger, number, minter, trust, intermediates, previous, files = readUpstreamFiles(config) }: GenerationOptions): Promise<Generation> {
   const clusters = new Map<string, UpstreamCluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     clusters.set(name, new UpstreamCluster({
-      name, servers: u.servers, caPem: readPem(u.ca), servername: u.servername, minVersion: u.minVersion,
+      name, servers: u.servers, caPem: files.caPem.get(name)!, servername: u.servername, minVersion: u.minVersion,
       balance: u.balance, connectTimeoutMs: u.connectTimeout, failTimeoutMs: u.failTimeout, starttls: u.starttls,
       connectRaceMs: u.connectRace,
       onStateChange: (server, state, d) => logger.warn({ upstream: name, server: server.address, state, reason: d.reason, retryInMs: d.retryInMs, failures: d.failures }, `upstream server ${state}`),
@@ -75,13 +80,14 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   }
   if (previous) carryServerState(previous, config, clusters);
   const binder = new IdentityBinder({
-    routes: config.routes, upstreams: config.upstreams, clusters, minter,
+    routes: config.routes, upstreams: config.upstreams, clusters, minter, proxyCerts: files.proxyCerts,
     delegationCaCert: config.delegation && readFileSync(config.delegation.ca.cert),
   });
-  const router = new Router(config.routes);
+  const router = new Router(config.routes, listenersOf(config).map((l) => l.name));
   const access = new AccessRules(config);
   const verifier = new ClientVerifier({
     mode: config.edge.clientAuth.mode, deny: config.edge.deny, maxChainDepth: config.edge.clientAuth.maxChainDepth, trust, intermediates,
+    revocation: { graceMs: config.edge.clientAuth.revocation.grace, onUnavailable: config.edge.clientAuth.revocation.onUnavailable },
   });
   // what each upstream speaks (ALPN): learned by probes unless `alpn` overrides it
   const protocols = createUpstreamProtocols({ config, clusters, logger });
@@ -108,7 +114,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   }
   let started = false;
   return {
-    number, config, router, clusters, protocols, verifier, access, binder, bind: binder.bind,
+    number, config, router, clusters, files, protocols, verifier, access, binder, bind: binder.bind,
     refusedBy: (route, conn) => access.refusedBy(route, conn.client),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
@@ -127,7 +133,8 @@ function carryServerState(previous: Pick<Generation, 'config' | 'clusters'>, con
   for (const [name, cluster] of clusters) {
     const before = previous.config.upstreams[name];
     const old = previous.clusters.get(name);
-    if (!before || !old || settings(before) !== settings(config.upstreams[name])) continue;
+    // a CA rotated in place is a change of settings too: what the checks knew was verified with the old one
+    if (!before || !old || settings(before) !== settings(config.upstreams[name]) || old.tlsDigest !== cluster.tlsDigest) continue;
     for (const s of cluster.servers) {
       const o = old.servers.find((x) => x.address === s.address);
       if (!o) continue;

@@ -67,15 +67,17 @@ export interface RunningNodeServer {
 
 export async function startCountersign(opts: {
   name: string; dir: string; port: number; config: Record<string, unknown>; nodeArgs?: string[];
+  /** the process's environment (default: this one's), e.g. to try allocator settings */
+  env?: NodeJS.ProcessEnv;
 }): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(), ...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port);
+  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(), ...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port, opts.env);
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */
-export async function startNodeServer(what: string, args: string[], port: number): Promise<RunningNodeServer> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startNodeServer(what: string, args: string[], port: number, env?: NodeJS.ProcessEnv): Promise<RunningNodeServer> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   // Keep a bounded tail only: the pipes must be drained, the content rarely matters.
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };

@@ -2,7 +2,7 @@
  * The CLI's client for the running proxy's admin listener (`admin.listen`):
  * `certs status` and `reload` ask the running process rather than the files.
  */
-import { request } from 'node:http';
+import { http } from '../node-http.js';
 import { hostPortOf, isSocketPath } from '../config/index.js';
 import { ADMIN_REQUEST_HEADER } from '../observe/index.js';
 
@@ -21,7 +21,7 @@ export function adminRequest(listen: string, path: string, method = 'GET', timeo
   }
   return new Promise((resolve, reject) => {
     // the header that tells the listener this is no browser page's cross-site request (observe/admin-guard.ts)
-    const req = request({ ...target, path, method, timeout: timeoutMs, headers: { [ADMIN_REQUEST_HEADER]: '1' } }, (res) => {
+    const req = http.request({ ...target, path, method, timeout: timeoutMs, headers: { [ADMIN_REQUEST_HEADER]: '1' } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { text += d; });

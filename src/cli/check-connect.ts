@@ -55,6 +55,7 @@ export function formatServerCheck(r: ServerCheck, showIdentity: boolean): string
   const who = `${r.upstream} ${r.server}${showIdentity ? ` as ${r.identity}` : ''}`;
   if (r.ok) {
     const alpn = r.speaks === undefined ? 'ALPN unknown (the probe got no answer)'
+      : r.alpnSource === 'protocol' ? 'no ALPN (the server speaks first)'
       : r.speaks.length ? `ALPN ${r.speaks.join(', ')} (${r.alpnSource})` : `no ALPN (${r.alpnSource})`;
     const accepted = r.accepted === 'no-alert' ? 'client certificate not refused' : 'client certificate accepted';
     return `ok    ${who}: ${r.tls ?? 'TLS'}, ${alpn}, ${accepted}`;

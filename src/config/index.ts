@@ -1,4 +1,6 @@
-export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig, type HealthConfig, type AdminConfig, type AllowConfig } from './schema.js';
+export { configSchema, DEFAULTS, LOG_LEVELS, type Config, type RouteConfig, type UpstreamConfig, type EdgeConfig, type AcmeConfig, type HealthConfig, type AdminConfig, type AllowConfig,
+  type ListenerConfig, type ListenerStarttls, type UpstreamStarttlsName, MAIN_LISTENER, LISTENER_STARTTLS, UPSTREAM_STARTTLS } from './schema.js';
+export { listenersOf, routesServing, isServerFirst, listenerProblems, type ListenerSpec } from './listeners.js';
 export { loadConfig, parseConfigText, parseConfigObject, ConfigError, isSocketPath, type LoadedConfig } from './load-config.js';
 export { checkConfigFiles } from './check-files.js';
 export { parseDuration, formatDuration } from './duration.js';
@@ -8,4 +10,5 @@ export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { configChanges, changedKeys, describeRoute, summarizeChanges, RELOADABLE_KEYS, CERTIFICATE_STORE_KEYS, type ConfigChanges } from './reload-diff.js';
 export { parseHostPort, hostPortOf, type HostPort } from './host-port.js';
 export { delegationLimits, DEFAULT_DELEGATION_LIMITS, type DelegationLimits } from './delegation-limits.js';
+export { connectionLimit, RESERVED_FILES, FILES_PER_CONNECTION, type ConnectionLimit } from './connection-limit.js';
 export { acmeTiming, DEFAULT_ACME_TIMING, type AcmeTiming } from './acme-timing.js';

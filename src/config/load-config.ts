@@ -15,6 +15,7 @@ import { configSchema, REMOVED_KEYS, type AllowConfig, type Config } from './sch
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 import { hostPortOf } from './host-port.js';
+import { listenerProblems } from './listeners.js';
 
 export class ConfigError extends CountersignError {
   /** what would have been warned about too (see check-certificates.ts) */
@@ -136,8 +137,7 @@ function crossCheck(c: Config): string[] {
   }
   if (c.audit?.stdout && !c.log.file) p.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
   if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
-  const defaults = c.routes.filter((r) => !r.match || Object.values(r.match).every((v) => v === undefined));
-  if (defaults.length > 1) p.push('routes: more than one route has no match; only one default route is allowed');
+  p.push(...listenerProblems(c));
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
   if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
   if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));

@@ -1,7 +1,8 @@
 /**
  * What a reload changes between the running config and a new one, and which
- * of the changes need a restart. `routes`, `upstreams`, `edge.deny`, `edge.allow` and
- * `timeouts.shutdownGrace` are applied by a reload (a new generation of the
+ * of the changes need a restart. `routes`, `upstreams`, `listeners`, `edge.deny`, `edge.allow` and
+ * `timeouts.shutdownGrace` are applied by a reload (`listeners`: the ones added
+ * are opened before anything swaps, the ones removed stop accepting after) (a new generation of the
  * proxy); so are the edge certificates and client trust (`edge.certificates`,
  * `edge.clientAuth`, `edge.minVersion`, `edge.ciphers`,
  * `edge.reloadPollInterval`: a new certificate store), except with
@@ -16,7 +17,7 @@
 import type { Config } from './schema.js';
 
 /** Keys (and everything under them) that a reload applies. */
-export const RELOADABLE_KEYS = ['routes', 'upstreams', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace', 'http.trustedProxies'] as const;
+export const RELOADABLE_KEYS = ['routes', 'upstreams', 'listeners', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace', 'http.trustedProxies'] as const;
 /** Keys a reload applies by building a new certificate store (not with edge.acme). */
 export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 
@@ -28,6 +29,8 @@ export interface ConfigChanges {
   /** servers by `upstream/host:port` */
   servers: { added: string[]; removed: string[] };
   deny: { added: string[]; removed: string[] };
+  /** listeners by `name (host:port)` */
+  listeners: { added: string[]; removed: string[] };
   /** other reloadable keys that changed (timeouts.shutdownGrace, edge.certificates, …) */
   other: string[];
   /** a new certificate store is needed (a CERTIFICATE_STORE_KEYS key changed) */
@@ -51,10 +54,11 @@ export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
 /** How a route is named in a log line: its match and upstream. */
 export function describeRoute(r: Config['routes'][number]): string {
   const m = r.match ?? {};
-  const match = [m.sni && `sni ${m.sni}`, m.host && `host ${m.host}`, m.pathPrefix && `path ${m.pathPrefix}`].filter(Boolean).join(' ');
+  const match = [m.listener && `listener ${m.listener}`, m.sni && `sni ${m.sni}`, m.host && `host ${m.host}`, m.pathPrefix && `path ${m.pathPrefix}`].filter(Boolean).join(' ');
   return `${match || 'default'} → ${r.upstream} (${r.mode})`;
 }
 
+const listenerKeys = (c: Config) => c.listeners.map((l) => `${l.name} (${l.listen}${l.starttls ? `, starttls ${l.starttls}` : ''})`);
 const minus = <T>(a: T[], b: T[]) => a.filter((x) => !b.includes(x));
 
 export function configChanges(current: Config, next: Config): ConfigChanges {
@@ -83,7 +87,8 @@ export function configChanges(current: Config, next: Config): ConfigChanges {
     },
     servers: { added: minus(servers(next), servers(current)), removed: minus(servers(current), servers(next)) },
     deny: { added: minus(next.edge.deny, current.edge.deny), removed: minus(current.edge.deny, next.edge.deny) },
-    other: changed.filter((k) => reloadable(k) && !/^(routes|upstreams|edge\.deny)(\.|$)/.test(k)),
+    listeners: { added: minus(listenerKeys(next), listenerKeys(current)), removed: minus(listenerKeys(current), listenerKeys(next)) },
+    other: changed.filter((k) => reloadable(k) && !/^(routes|upstreams|listeners|edge\.deny)(\.|$)/.test(k)),
     certificateStore: !acme && changed.some(storeKey),
     none: changed.length === 0,
   };
@@ -100,6 +105,8 @@ export function summarizeChanges(c: ConfigChanges): string {
   list('upstreams changed:', c.upstreams.changed);
   list('servers added:', c.servers.added);
   list('servers removed:', c.servers.removed);
+  list('listeners added:', c.listeners.added);
+  list('listeners removed:', c.listeners.removed);
   if (c.deny.added.length) parts.push(`deny entries added: ${c.deny.added.length}`);
   if (c.deny.removed.length) parts.push(`deny entries removed: ${c.deny.removed.length}`);
   list('changed:', c.other);

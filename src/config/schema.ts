@@ -20,6 +20,8 @@ export const DEFAULTS = {
   clientAuthMode: 'require',
   handshakeTimeout: '10s',
   idleTimeout: '5m',
+  keepAliveTimeout: '75s',
+  maxConnections: 10_000,
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
@@ -42,6 +44,8 @@ export const DEFAULTS = {
     'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
   ].join(':'),
   maxChainDepth: 4,
+  revocationGrace: '1h',
+  revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
   logLevel: 'info',
@@ -97,6 +101,16 @@ const duration = (def: string) =>
     }
     return ms;
   });
+
+/** the name of the listener on `listen` */
+export const MAIN_LISTENER = 'main';
+/** what may come before TLS on a listener, by protocol */
+export const LISTENER_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** what an upstream says before TLS */
+export const UPSTREAM_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
+/** protocols whose server speaks first (its greeting before the client's TLS request) */
+export const SERVER_FIRST_STARTTLS: readonly string[] = ['mysql', 'nats'];
+const listenerName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a listener name uses letters, digits, _ . - (at most 64)');
 
 const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
@@ -177,6 +191,11 @@ const edgeSchema = z.strictObject({
     mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
+    revocation: z.strictObject({
+      onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
+        .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
+      grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
+    }).prefault({}).describe('how revocation is checked: every certificate of a client\'s chain (leaf and intermediates) is looked up in its issuer\'s CRL on every connection and again for open connections when a CRL changes'),
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
@@ -214,7 +233,7 @@ const upstreamSchema = z.strictObject({
   failTimeout: duration(DEFAULTS.failTimeout).describe('a server that failed is skipped this long (unless all have failed)'),
   health: healthSchema.optional().describe('active health checks of every server (passive ejection by failTimeout stays)'),
   alpn: z.array(z.string().min(1).max(255)).optional().describe('override: the ALPN protocols the servers speak, in preference order (`[]` for none). Default: learned from each server by probe handshakes (h2, http/1.1, http/1.0, mqtt, postgresql and protocols clients offer); on connection-mode routes the edge negotiates only what the servers speak and offers the chosen one upstream'),
-  starttls: z.enum(['postgres']).optional().describe('`postgres`: send PostgreSQL\'s SSLRequest and expect `S` before the TLS handshake'),
+  starttls: z.enum(UPSTREAM_STARTTLS).optional().describe('what the server says before TLS. `postgres`: send PostgreSQL\'s SSLRequest and expect `S`. `mysql` (MySQL, MariaDB) and `nats` (NATS 2.9 and later): the server speaks first — on a listener with the same `starttls` its greeting (with its auth nonce) is relayed to the client and the client\'s own TLS request passed on; health checks and `check --connect` send their own'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
   connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
   http2: z.enum(['auto', 'on', 'off']).default(DEFAULTS.upstreamHttp2).describe('http mode: the protocol to the servers. `auto`: an HTTP/2 client\'s requests go over HTTP/2 when the server selects it (ALPN offers h2 and http/1.1; gRPC needs it), an HTTP/1.1 client\'s over HTTP/1.1, as connection mode offers upstream the protocol the client chose; `on`: every request over HTTP/2 (a server that does not speak it fails the connect); `off`: HTTP/1.1 only. Upgrades (WebSocket) always go over HTTP/1.1'),
@@ -226,6 +245,7 @@ const routeSchema = z.strictObject({
     sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
     host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
     pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode); the longest match wins'),
+    listener: listenerName.optional().describe('the listener the client came in on (`main` is `listen`, else a `listeners[].name`). A listener that some route names is served only by the routes that name it; the others are served by the routes that name none'),
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
   identity: z.enum(['delegated', 'header', 'both']).default('delegated').describe('`delegated`: present a minted certificate; `header`: present proxyCert and send the client certificate in a header; `both`'),
@@ -244,8 +264,15 @@ const routeSchema = z.strictObject({
   }
 });
 
+const listenerSchema = z.strictObject({
+  name: listenerName.refine((n) => n !== MAIN_LISTENER, `"${MAIN_LISTENER}" is the name of \`listen\`; give this listener another name`).describe('what routes (`match.listener`), logs, `/status` and metrics call it'),
+  listen: hostPort.describe('its address, host:port'),
+  starttls: z.enum(LISTENER_STARTTLS).optional().describe('what comes before TLS on this port. `postgres` answers PostgreSQL\'s SSLRequest (direct TLS works too). `mysql` (MySQL, MariaDB) and `nats`: the server speaks first, so the listener has exactly one route, whose upstream (with the same `starttls`) is dialled as the client connects; its greeting is relayed with only the TLS flag set, the client\'s TLS request starts the handshake, and a client that does not ask for TLS gets the protocol\'s own error. Default: TLS first'),
+});
+
 export const configSchema = z.strictObject({
-  listen: hostPort.default(DEFAULTS.listen).describe('address of the TLS listener'),
+  listen: hostPort.default(DEFAULTS.listen).describe('address of the main TLS listener (named `main` in routes, logs and metrics)'),
+  listeners: z.array(listenerSchema).default([]).describe('more ports beside `listen`, sharing the edge\'s certificates, client auth and rules: `{ name, listen, starttls }`; routes pick them by `match.listener`. A reload adds and removes them without touching the others\' connections'),
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(DEFAULTS.workers)
     .describe('processes serving the listener (like nginx\'s worker_processes); `auto` is one per CPU. Each keeps its own delegation cache and upstream pools; TLS session tickets are shared'),
   edge: edgeSchema.describe('the client-facing TLS listener'),
@@ -265,14 +292,15 @@ export const configSchema = z.strictObject({
   ).transform(ownMap).describe('named upstream clusters'),
   routes: z.array(routeSchema).min(1, 'at least one route is needed').describe('where connections and requests go'),
   timeouts: z.strictObject({
-    idle: duration(DEFAULTS.idleTimeout).describe('a connection with no traffic this long is closed'),
+    idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
+    keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
     request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({
     maxHeaderSize: z.number().int().min(1024).default(DEFAULTS.maxHeaderSize).describe('max request header bytes (http mode); larger gets 431'),
     agentsPerUpstream: z.number().int().positive().default(DEFAULTS.agentsPerUpstream).describe('max per-identity upstream pools kept (http mode); the least recently used is closed'),
-    maxConnections: z.number().int().positive().optional().describe('max concurrent client connections; unlimited when unset'),
+    maxConnections: z.number().int().positive().optional().describe(`max concurrent client connections per worker process (handshakes in progress included), like nginx\'s worker_connections. Default ${DEFAULTS.maxConnections}, or fewer when the open-file limit cannot hold two descriptors per connection (then (limit − 100) / 2, as HAProxy derives its maxconn). One more is closed on arrival, logged at warn (at most a line a second) and counted in countersign_connections_refused_total{reason="limit"}. Memory at the limit: ~130 KiB per connection-mode client (two TLS connections), ~70 KiB per http-mode client (docs/performance.md)`),
     maxHeaderCount: z.number().int().min(8).max(10_000).default(DEFAULTS.maxHeaderCount).describe('max request header fields (http mode, HTTP/1.1 and HTTP/2); more gets 431, nothing is cut silently'),
     http2Resets: z.strictObject({
       burst: z.number().int().positive().default(DEFAULTS.http2ResetBurst).describe('stream resets a client connection may send at once'),
@@ -312,3 +340,6 @@ export type HealthConfig = NonNullable<UpstreamConfig['health']>;
 export type AdminConfig = NonNullable<Config['admin']>;
 export type AllowConfig = z.output<typeof allowSchema>;
 export type AcmeConfig = NonNullable<EdgeConfig['acme']>;
+export type ListenerConfig = Config['listeners'][number];
+export type ListenerStarttls = (typeof LISTENER_STARTTLS)[number];
+export type UpstreamStarttlsName = (typeof UPSTREAM_STARTTLS)[number];

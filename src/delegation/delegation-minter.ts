@@ -50,9 +50,13 @@ export interface DelegationMinterOptions {
 
 export interface MintEvent { identity: string; certSha256: string; durationMs: number; notAfter: Date }
 
+/** Which upstream a TLS context is for, and a digest of the settings it was built from (CA, servername, …). */
+export interface UpstreamContextKey { upstream: string; digest: string }
+
 export class DelegatedCredentials {
   readonly renewAt: number;
-  private readonly contexts = new Map<string, SecureContext>();
+  /** one context per upstream, with the digest of the settings it was built from */
+  private readonly contexts = new Map<string, { digest: string; context: SecureContext }>();
   /** upstream TLS sessions for resumption, by server address; never shared across credentials */
   readonly sessions = new Map<string, Buffer>();
   /** called when the entry grew (a context was built), so the cache re-weighs it */
@@ -69,11 +73,19 @@ export class DelegatedCredentials {
   /** the minted certificate's serial, uppercase hex as OpenSSL prints it */
   get serial(): string { return (this.serialText ??= serialHex(parseCertificateFields(this.minted.certDer).serial)); }
   get notAfter(): Date { return this.minted.notAfter; }
-  /** The TLS context for one upstream, built once per (credentials, upstream). */
-  secureContext(upstreamKey: string, build: (c: DelegatedCredentials) => SecureContext): SecureContext {
-    let ctx = this.contexts.get(upstreamKey);
-    if (!ctx) { ctx = build(this); this.contexts.set(upstreamKey, ctx); this.onGrow?.(); }
-    return ctx;
+  /**
+   * The TLS context for one upstream, built once per (credentials, upstream
+   * settings): a reload that changes the upstream's CA or servername gets a new
+   * digest, so a context built under the old settings is never used again
+   * (it is replaced, not kept beside the new one).
+   */
+  secureContext(key: UpstreamContextKey, build: (c: DelegatedCredentials) => SecureContext): SecureContext {
+    const held = this.contexts.get(key.upstream);
+    if (held?.digest === key.digest) return held.context;
+    const context = build(this);
+    this.contexts.set(key.upstream, { digest: key.digest, context });
+    if (!held) this.onGrow?.();
+    return context;
   }
 
   /** Estimated memory of this entry, bytes: PEM text, one TLS context per upstream, a session per server. */

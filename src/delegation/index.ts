@@ -4,5 +4,5 @@ export { mintCertificate, NOT_BEFORE_SKEW_MS, type MintedCertificate, type MintO
 export { KeyPool, DEFAULT_KEY_POOL_SIZE, type PooledKey } from './key-pool.js';
 export {
   DelegationMinter, DelegatedCredentials, RENEW_AFTER_FRACTION, mintChannel,
-  type DelegationMinterOptions, type MinterStats, type MintEvent,
+  type DelegationMinterOptions, type MinterStats, type MintEvent, type UpstreamContextKey,
 } from './delegation-minter.js';

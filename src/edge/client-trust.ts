@@ -9,7 +9,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import { der as asn1, formatDerName, parseCertificateFields } from '../pki/index.js';
+import { formatDerName, parseCertificateFields } from '../pki/index.js';
+import { CrlSet, crlStatus, normalSerial, type ParsedCrl } from './revocation/index.js';
 
 export interface ClientTrust {
   /** changes whenever the CA or CRL files' content does */
@@ -26,9 +27,31 @@ export interface ClientTrust {
    * validation at the full handshake.
    */
   pathOf(leaf: X509Certificate, candidates: IssuerCandidates): ClientPath | undefined;
-  /** The first certificate of `path` whose serial a CRL of its issuer lists (every certificate but a self-signed root is looked up). */
-  revokedIn(path: ClientPath): PathCertificate | undefined;
+  /** the CRL files, parsed (signatures checked once per issuer key) */
+  readonly crls: CrlSet;
+  /**
+   * What the CRLs say about `path`: every certificate but a configured root
+   * is looked up in its issuer's CRLs (these files' and `o.extra`, e.g. those
+   * fetched from distribution points). The first revoked certificate, else
+   * the first whose status cannot be learned, else undefined (all good, or
+   * no CRL is expected for them).
+   */
+  revocationOf(path: ClientPath, o: RevocationQuery): PathRevocation | undefined;
 }
+
+export interface RevocationQuery {
+  now: number;
+  /** a CRL is used this long past its nextUpdate */
+  graceMs: number;
+  /** more CRLs than the files' (distribution points) */
+  extra?: readonly CrlSet[];
+  /** a CRL is expected for a certificate besides when CRL files are configured (e.g. it names a distribution point that is fetched) */
+  expects?: (cert: PathCertificate) => boolean;
+}
+
+export type PathRevocation =
+  | { status: 'revoked'; cert: PathCertificate; source: string }
+  | { status: 'unavailable'; cert: PathCertificate; why: string };
 
 /** One certificate of a client's path, with what a revocation lookup needs. */
 export interface PathCertificate {
@@ -72,15 +95,8 @@ export function pathCertificate(x509: X509Certificate): PathCertificate {
 }
 
 /** Builds the trust from DER CRLs and the PEM CA bundles (as `loadTrustFiles` reads them). */
-export function buildClientTrust(o: { digest: string; crlDers: Buffer[]; caPems: string[] }): ClientTrust {
-  const revoked = new Map<string, Set<string>>();
-  for (const der of o.crlDers) {
-    const { issuer, serials } = revokedSerials(der);
-    const key = issuer.toString('hex');
-    const set = revoked.get(key) ?? new Set<string>();
-    for (const s of serials) set.add(s);
-    revoked.set(key, set);
-  }
+export function buildClientTrust(o: { digest: string; crls: readonly ParsedCrl[]; caPems: string[] }): ClientTrust {
+  const crls = new CrlSet(o.crls);
   const casBySubject = new Map<string, PathCertificate[]>();
   const caFingerprints = new Set<string>();
   for (const pem of o.caPems) {
@@ -96,12 +112,29 @@ export function buildClientTrust(o: { digest: string; crlDers: Buffer[]; caPems:
   return {
     digest: o.digest,
     hasCas: caFingerprints.size > 0,
-    revokedIn: (path) => {
-      for (const cert of path) {
+    crls,
+    revocationOf: (path, q) => {
+      // with CRL files configured, OpenSSL's rule stays: every CA of the path must have a CRL
+      const filesRequire = o.crls.length > 0 && caFingerprints.size > 0;
+      const sets = [crls, ...(q.extra ?? [])];
+      let unavailable: PathRevocation | undefined;
+      for (const [i, cert] of path.entries()) {
         if (cert.selfIssued && caFingerprints.has(cert.x509.fingerprint256)) continue; // a configured root is trusted, not looked up
-        if (revoked.get(cert.issuerKey)?.has(cert.serial)) return cert;
+        const issuer = path[i + 1];
+        if (!issuer) {
+          // no issuer certificate (mode any): the CRL files by name and serial, as the operator gave them
+          const hit = crls.of(cert.issuerKey).find((c) => c.revoked.has(cert.serial));
+          if (hit) return { status: 'revoked', cert, source: hit.source };
+          continue;
+        }
+        const st = crlStatus(sets, {
+          issuerKey: cert.issuerKey, serial: cert.serial, issuer: issuer.x509, issuerName: issuer.subject,
+          required: filesRequire || (q.expects?.(cert) ?? false), now: q.now, graceMs: q.graceMs,
+        });
+        if (st.status === 'revoked') return { status: 'revoked', cert, source: st.crl.source };
+        if (st.status === 'unavailable') unavailable ??= { status: 'unavailable', cert, why: st.why };
       }
-      return undefined;
+      return unavailable;
     },
     pathOf: (leaf, candidates) => {
       let cert = pathCertificate(leaf);
@@ -130,33 +163,6 @@ function candidateIssuer(pool: Iterable<X509Certificate>, cert: PathCertificate)
 
 function isIssuer(ca: X509Certificate, cert: X509Certificate): boolean {
   try { return cert.checkIssued(ca) && cert.verify(ca.publicKey); } catch { return false; }
-}
-
-/** Serial INTEGER content bytes without leading 0x00 padding, hex: the same serial the same key. */
-function normalSerial(bytes: Uint8Array): string {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0 && (bytes[i + 1] & 0x80) === 0) i++;
-  return Buffer.from(bytes.subarray(i)).toString('hex');
-}
-
-/** The issuer Name and the revoked serials of a DER CertificateList (RFC 5280 §5.1). */
-export function revokedSerials(der: Buffer): { issuer: Buffer; serials: string[] } {
-  const [tbs] = asn1.readChildren(der, asn1.readRoot(der, asn1.TAG.SEQUENCE));
-  const f = asn1.readChildren(der, tbs);
-  let i = f[0]?.tag === asn1.TAG.INTEGER ? 1 : 0; // version
-  i++; // signature algorithm
-  const issuer = asn1.raw(der, f[i++]);
-  i++; // thisUpdate
-  if (f[i] && (f[i].tag === asn1.TAG.UTC_TIME || f[i].tag === asn1.TAG.GENERALIZED_TIME)) i++; // nextUpdate
-  const serials: string[] = [];
-  const list = f[i];
-  if (list && list.tag === asn1.TAG.SEQUENCE) {
-    for (const entry of asn1.readChildren(der, list)) {
-      const [serial] = asn1.readChildren(der, entry);
-      if (serial?.tag === asn1.TAG.INTEGER) serials.push(normalSerial(asn1.content(der, serial)));
-    }
-  }
-  return { issuer, serials };
 }
 
 /** The certificates a client sent after its leaf, as DER, from the live socket. */

@@ -7,12 +7,13 @@
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust } from './client-trust.js';
+import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate } from './client-trust.js';
+import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
-export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'denied identity' | 'malformed certificate' | 'invalid certificate' | 'chain too deep' | 'not allowed';
+export type RefusalReason = 'no certificate' | 'unknown CA' | 'expired' | 'not yet valid' | 'revoked' | 'revocation unknown' | 'denied identity' | 'malformed certificate' | 'invalid certificate' | 'chain too deep' | 'not allowed';
 
 export type ClientVerdict =
   | { ok: true; client: CertificateInfo | undefined; path?: ClientPath }
@@ -24,6 +25,20 @@ export interface Admitted {
   /** leaf first, up to a configured CA (mode any: the leaf alone); absent without a client trust */
   path?: ClientPath;
 }
+
+export interface RevocationOptions {
+  /** a CRL is still used this long past its nextUpdate (edge.clientAuth.revocation.grace) */
+  graceMs: number;
+  /** when no usable CRL says whether a certificate is revoked: refuse the client, or admit it */
+  onUnavailable: 'refuse' | 'admit';
+  /** CRLs from other sources than the files (distribution points), as of now */
+  extra?: () => readonly CrlSet[];
+  /** a CRL is expected for this certificate (it names a distribution point that is fetched) */
+  expects?: (cert: PathCertificate) => boolean;
+}
+
+/** Without edge.clientAuth.revocation (library use): no grace, refuse. */
+const STRICT_REVOCATION: RevocationOptions = { graceMs: 0, onUnavailable: 'refuse' };
 
 export interface ClientVerifierOptions {
   mode: ClientAuthMode;
@@ -41,6 +56,8 @@ export interface ClientVerifierOptions {
    * session carries only the leaf, so its path is built again from these
    */
   intermediates?: SeenIntermediates;
+  /** what to do when a certificate's revocation status cannot be learned, and the CRLs besides the files' */
+  revocation?: RevocationOptions;
   /** max certificates above the leaf in a client's chain (edge.clientAuth.maxChainDepth; its default is the schema's) */
   maxChainDepth: number;
 }
@@ -147,12 +164,16 @@ export class ClientVerifier {
    * path, validity, the deny list.
    */
   private checks(client: CertificateInfo, path: ClientPath | undefined, trust: ClientTrust | undefined, now: number): ClientVerdict {
-    const revoked = path && trust?.revokedIn(path);
-    if (revoked) {
-      const detail = revoked === path[0]
-        ? 'serial is listed by the CRL of its issuer'
-        : `the CA certificate "${revoked.subject}" above the leaf (serial ${revoked.serial.toUpperCase()}) is listed by the CRL of its issuer`;
+    const r = this.opts.revocation ?? STRICT_REVOCATION;
+    const found = path && trust?.revocationOf(path, { now, graceMs: r.graceMs, extra: r.extra?.(), expects: r.expects });
+    if (found?.status === 'revoked') {
+      const detail = found.cert === path![0]
+        ? `serial is listed by the CRL of its issuer (${found.source})`
+        : `the CA certificate "${found.cert.subject}" above the leaf (serial ${found.cert.serial.toUpperCase()}) is listed by the CRL of its issuer (${found.source})`;
       return { ok: false, reason: 'revoked', detail, client };
+    }
+    if (found?.status === 'unavailable' && r.onUnavailable === 'refuse') {
+      return { ok: false, reason: 'revocation unknown', detail: `${found.why} (edge.clientAuth.revocation.onUnavailable: refuse)`, client };
     }
     // the CAs above the leaf: OpenSSL checked their validity at the full handshake, not since
     for (const ca of path?.slice(1) ?? []) {

@@ -10,9 +10,17 @@ import { CountersignError } from '../errors.js';
 import { readClientHello, type ClientHello } from './client-hello.js';
 import { answerPostgresStarttls, peekBytes, readPrefix, type EdgeStarttls } from './preamble.js';
 import { parseProxyHeader, unmap, V2_MAX, type Endpoint } from './proxy-protocol.js';
+import { relayServerFirst, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream } from './server-first.js';
+import { isServerFirst } from '../config/index.js';
 
 const PEER = Symbol('countersign.peer');
 type RawSocket = Socket & { [PEER]?: Endpoint };
+
+/** A TLS client's address: from its PROXY header when one was accepted, else the socket's. */
+export function peerOf(s: TLSSocket): Endpoint {
+  const raw = (s as TLSSocket & { _parent?: RawSocket })._parent;
+  return raw?.[PEER] ?? unmap({ address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
+}
 
 export interface ServerContexts {
   /** SNICallback for the TLS server */
@@ -22,6 +30,8 @@ export interface ServerContexts {
 }
 
 export interface EdgeListenerOptions {
+  /** what routes, logs and metrics call it (`main` for `listen`); `retarget` may change it */
+  name: string;
   host: string;
   port: number;
   contexts: ServerContexts;
@@ -32,13 +42,28 @@ export interface EdgeListenerOptions {
    * a server name may speak different protocols): one of `offered`, or undefined
    * to refuse the handshake (no_application_protocol alert).
    */
-  selectAlpn?: (servername: string | undefined, offered: string[]) => string | undefined;
+  selectAlpn?: (servername: string | undefined, offered: string[], listener: string) => string | undefined;
   /** max time for a TLS handshake, ms */
   handshakeTimeoutMs: number;
-  maxConnections?: number;
-  onSecureConnection(socket: TLSSocket): void;
+  /**
+   * Max concurrent client connections (limits.maxConnections), counted from
+   * accept to close, handshakes in progress included. One more is closed at
+   * once and reported to `onLimit`. Counted here rather than by net.Server's
+   * own maxConnections: with node:cluster that one makes the primary hand the
+   * refused connection back and forth in a busy loop (measured on Node 24),
+   * and it gives the caller no say in how a refusal is reported.
+   */
+  maxConnections: number;
+  /** a connection was closed on arrival because maxConnections was reached */
+  onLimit?(remoteAddress: string | undefined): void;
+  /**
+   * The count maxConnections applies to; default this listener's own. Every
+   * listener of a process shares one budget (listener-set.ts sums them).
+   */
+  openConnections?: () => number;
+  onSecureConnection(socket: TLSSocket, listener: string): void;
   /** a handshake that failed: garbage, wrong protocol, timeout, disconnect */
-  onClientError(err: Error & { code?: string }, remoteAddress: string | undefined): void;
+  onClientError(err: Error & { code?: string }, remoteAddress: string | undefined, listener: string): void;
   /**
    * Optional hook after the ClientHello was read (ACME tls-alpn-01): returns true
    * if it took the raw socket over; otherwise the TLS server gets it.
@@ -46,8 +71,14 @@ export interface EdgeListenerOptions {
   takeOver?: (socket: Socket, hello: ClientHello) => boolean;
   /** PROXY protocol: sources for which a header is required (and from which alone it is accepted) */
   proxyProtocol?: { trusted(address: string): boolean };
-  /** pre-TLS requests the listener answers (PostgreSQL SSLRequest) */
-  starttls?: readonly EdgeStarttls[];
+  /** what comes before TLS on this listener (PostgreSQL SSLRequest); `retarget` may change it */
+  starttls?: EdgeStarttls;
+  /**
+   * Where the server speaks first (`starttls: mysql | nats`): opens the
+   * upstream of listener `listener`'s route and reads its greeting, for the
+   * client `peer` that connected to `local` (server-first.ts).
+   */
+  dialServerFirst?: (listener: string, peer: Endpoint, local: Endpoint) => Promise<ServerFirstUpstream>;
   /** session-ticket keys (48 bytes) shared with the other worker processes */
   ticketKeys?: Buffer;
   /**
@@ -66,9 +97,13 @@ export class EdgeListener {
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
   private ticketKeys: Buffer | undefined;
+  private current: { name: string; starttls?: EdgeStarttls };
+  /** while set, accepted connections wait (a reload's new listener is bound before its config is current) */
+  private gate?: { opened: Promise<boolean>; open(go: boolean): void };
 
   constructor(private readonly o: EdgeListenerOptions) {
     this.ticketKeys = o.ticketKeys;
+    this.current = { name: o.name, starttls: o.starttls };
     const common = {
       ...o.contexts.defaultOptions(),
       SNICallback: o.contexts.sniCallback,
@@ -87,15 +122,15 @@ export class EdgeListener {
     this.tls = createTlsServer({
       ...common,
       ...(o.selectAlpn
-        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols) }
+        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols, this.current.name) }
         : { ALPNProtocols: o.alpn }),
     });
     this.tlsNoAlpn = createTlsServer(common);
     for (const server of [this.tls, this.tlsNoAlpn]) {
       if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
-      server.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s));
+      server.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s, this.current.name));
       server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-        o.onClientError(err, this.peerOf(s).address);
+        o.onClientError(err, this.peerOf(s).address, this.current.name);
         s.destroy();
       });
     }
@@ -103,8 +138,15 @@ export class EdgeListener {
 
   /** The client's address: from its PROXY header when one was accepted, else the socket's. */
   peerOf(s: TLSSocket): Endpoint {
-    const raw = (s as TLSSocket & { _parent?: RawSocket })._parent;
-    return raw?.[PEER] ?? unmap({ address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
+    return peerOf(s);
+  }
+
+  get name(): string { return this.current.name; }
+  get starttls(): EdgeStarttls | undefined { return this.current.starttls; }
+
+  /** The same socket under another name or preamble (a reload renamed the listener on this address). */
+  retarget(spec: { name: string; starttls?: EdgeStarttls }): void {
+    this.current = { name: spec.name, starttls: spec.starttls };
   }
 
   /**
@@ -117,34 +159,63 @@ export class EdgeListener {
     const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
     const timer = setTimeout(() => {
       raw.destroy();
-      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address);
+      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address, this.current.name);
     }, this.o.handshakeTimeoutMs);
     try {
+      if (this.gate && !await this.gate.opened) throw new CountersignError('ERR_LISTEN', `listener ${this.current.name} was not opened (the reload that added it was refused)`);
       const pp = this.o.proxyProtocol;
       if (pp && pp.trusted(socketPeer.address)) {
         const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
         if (!h.local && h.source) raw[PEER] = unmap(h.source);
-      } else if (pp) {
+      } else if (pp && !isServerFirst(this.current.starttls)) {
         // the first byte of a v2 (\r) or v1 ("P") header is never that of TLS or PostgreSQL
+        // (where the server speaks first the client waits for it: relayServerFirst looks instead)
         const first = await peekBytes(raw, 1);
         if (first[0] === 0x0d || first[0] === 0x50) {
           throw new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header from ${socketPeer.address}, which is not in edge.proxyProtocol.trusted`);
         }
       }
-      if (this.o.starttls?.includes('postgres')) await answerPostgresStarttls(raw);
+      const starttls = this.current.starttls;
+      if (starttls === 'postgres') await answerPostgresStarttls(raw);
+      else if (starttls === 'mysql' || starttls === 'nats') await this.serverFirst(raw, starttls, Boolean(pp && !pp.trusted(socketPeer.address)));
       const hello = await readClientHello(raw, { timeoutMs: this.o.handshakeTimeoutMs });
       clearTimeout(timer);
       if (raw.destroyed) return;
       if (this.o.takeOver?.(raw, hello)) return;
-      const chosen = hello.alpnProtocols.length ? (this.o.selectAlpn ? this.o.selectAlpn(hello.serverName, hello.alpnProtocols) : this.o.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
+      const chosen = hello.alpnProtocols.length ? (this.o.selectAlpn ? this.o.selectAlpn(hello.serverName, hello.alpnProtocols, this.current.name) : this.o.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
       (chosen ? this.tls : this.tlsNoAlpn).emit('connection', raw);
     } catch (err) {
       clearTimeout(timer);
       if (raw.destroyed) return;
       const e = err as Error & { code?: string };
-      this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address);
-      raw.destroy();
+      this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address, this.current.name);
+      // a protocol error written with end() goes out before the socket is destroyed
+      if (raw.writableEnded && !raw.writableFinished) {
+        raw.once('finish', () => raw.destroy());
+        setTimeout(() => raw.destroy(), 1000).unref();
+      } else {
+        raw.destroy();
+      }
     }
+  }
+
+  /**
+   * A server-first listener: the upstream is dialled now (the forwarder's
+   * `dialServerFirst`), its greeting relayed, the client's TLS request read
+   * (server-first.ts). Within the same handshake timeout as the rest.
+   */
+  private async serverFirst(raw: RawSocket, protocol: ServerFirstProtocol, proxyProtocolRefused: boolean): Promise<void> {
+    const dial = this.o.dialServerFirst;
+    if (!dial) throw new CountersignError('ERR_EDGE_PREAMBLE', `listener ${this.current.name}: starttls ${protocol} without an upstream dialler`);
+    let upstream: ServerFirstUpstream;
+    try {
+      upstream = await dial(this.current.name, raw[PEER] ?? unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 }), { address: raw.localAddress ?? '', port: raw.localPort ?? 0 });
+    } catch (err) {
+      if (!raw.destroyed) raw.end(serverFirstError(protocol, 'the database is unavailable; try again later'));
+      throw err;
+    }
+    if (raw.destroyed) { upstream.abort(); return; }
+    await relayServerFirst(raw, protocol, upstream, { proxyProtocolRefused });
   }
 
   /**
@@ -175,9 +246,25 @@ export class EdgeListener {
     s.once('close', () => this.sockets.delete(s));
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => { void this.accept(s); });
-    if (this.o.maxConnections) server.maxConnections = this.o.maxConnections;
+  /**
+   * Binds the address. With `held`, connections are accepted but wait (within
+   * the handshake timeout) until `open(true)`; `open(false)` closes them.
+   */
+  listen(o: { held?: boolean } = {}): Promise<{ host: string; port: number }> {
+    if (o.held) {
+      let open!: (go: boolean) => void;
+      const opened = new Promise<boolean>((r) => { open = r; });
+      this.gate = { opened, open: (go) => { open(go); if (go) this.gate = undefined; } };
+    }
+    const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => {
+      if ((this.o.openConnections?.() ?? this.sockets.size) >= this.o.maxConnections) {
+        const remoteAddress = s.remoteAddress && unmap({ address: s.remoteAddress, port: 0 }).address;
+        s.destroy();
+        this.o.onLimit?.(remoteAddress);
+        return;
+      }
+      void this.accept(s);
+    });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
@@ -189,6 +276,11 @@ export class EdgeListener {
         resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.o.host, port: this.o.port });
       });
     });
+  }
+
+  /** Lets the connections held since `listen({ held: true })` go on (true) or closes them (false). */
+  open(go = true): void {
+    this.gate?.open(go);
   }
 
   /** Stops accepting; open connections are left to the caller's drain. */

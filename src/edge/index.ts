@@ -5,6 +5,8 @@
  * when a config asks for it.
  */
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
+export { ListenerSet, type ListenerSetOptions, type ListenerStatus, type PreparedListeners } from './listener-set.js';
+export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
 export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
@@ -17,3 +19,7 @@ export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } fr
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';
+export * as mysqlWire from './mysql-wire.js';
+export * as natsWire from './nats-wire.js';
+export { serverFirstOf, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream, type ServerFirstHandover } from './server-first.js';
+export { crlWork, crlSourceStatus, parseCrl, type RevocationSourceStatus } from './revocation/index.js';

@@ -10,6 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
+import type { ListenerStarttls } from '../config/index.js';
 
 /**
  * Reads from `socket` until `parse` returns a value (or throws). `parse` gets
@@ -81,7 +82,8 @@ export function pgErrorResponse(message: string): Buffer {
   return Buffer.concat([head, fields]);
 }
 
-export type EdgeStarttls = 'postgres';
+/** what may come before TLS on a listener (`listeners[].starttls`; `edge.starttls` for `listen`) */
+export type EdgeStarttls = ListenerStarttls;
 
 /**
  * Answers PostgreSQL's pre-TLS requests: GSSENCRequest gets `N` (libpq then

@@ -4,16 +4,16 @@
  * `TrustFileSource` keeps the trust served now and stages reloads for the
  * certificate store, which puts it into every context's `ca`/`crl`.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createSecureContext } from 'node:tls';
 import { CountersignError } from '../errors.js';
-import { der, loadCertificates, formatDerName, pemBlocks, toPem, parseCertificateFields } from '../pki/index.js';
+import { loadCertificates, formatDerName, pemBlocks, parseCertificateFields } from '../pki/index.js';
+import { parseCrl, type ParsedCrl } from './revocation/index.js';
 import { digestOf } from './server-certificate.js';
 import { buildClientTrust, type ClientTrust } from './client-trust.js';
 import { reasonOf, type EdgeLogger } from './logger.js';
 import { statusError, type EmitEvent, type ReloadResult, type StagedChange, type StatusError } from './certificate-source.js';
 
-const { TAG, content, decodeTime, raw, readChildren, readRoot } = der;
 
 export interface TrustFiles {
   /** PEM files with the CA certificates that client certificates must chain to */
@@ -23,16 +23,14 @@ export interface TrustFiles {
 }
 
 export interface LoadedTrust {
-  /** PEM text per CA file, as `SecureContextOptions.ca` takes it */
+  /** PEM text per CA file, as `SecureContextOptions.ca` takes it (CRLs are not handed to OpenSSL: they are looked up per connection) */
   ca: string[];
-  /** PEM text per CRL file, as `SecureContextOptions.crl` takes it */
-  crl: string[];
   caCertificates: number;
   digest: string;
   /**
    * Problems that do not make the files unusable but will reject clients: with any
-   * CRL configured OpenSSL checks revocation for every CA in a client's chain, so a
-   * CA without a CRL, or a CRL past its nextUpdate, fails every client of that CA.
+   * CRL configured every CA in a client's chain needs a CRL, so a CA without one,
+   * or a CRL past its nextUpdate (and the grace), fails every client of that CA.
    */
   warnings: string[];
   /** revoked serials and CA certificates, for the checks OpenSSL skips on a resumed session */
@@ -95,14 +93,16 @@ export class TrustFileSource {
     if ((this.files.ca?.length ?? 0) + (this.files.crl?.length ?? 0) === 0) return undefined;
     let candidate: LoadedTrust;
     try {
-      candidate = await loadTrustFiles(this.files);
+      // the bytes first: unchanged files are not parsed again (a large CRL costs a fraction of a second)
+      const read = await readTrustFiles(this.files);
+      if (read.digest === this.trust.digest || (!force && read.digest === this.refusedDigest)) {
+        if (read.digest === this.trust.digest) { this.refusedDigest = undefined; this.error = undefined; }
+        result.unchanged.push(TRUST_ID);
+        return undefined;
+      }
+      candidate = parseTrustFiles(read);
     } catch (err) {
       this.refuse(err, result);
-      return undefined;
-    }
-    if (candidate.digest === this.trust.digest || (!force && candidate.digest === this.refusedDigest)) {
-      if (candidate.digest === this.trust.digest) { this.refusedDigest = undefined; this.error = undefined; }
-      result.unchanged.push(TRUST_ID);
       return undefined;
     }
     return {
@@ -138,86 +138,61 @@ export class TrustFileSource {
 }
 
 export async function loadTrustFiles(files: TrustFiles): Promise<LoadedTrust> {
+  return parseTrustFiles(await readTrustFiles(files));
+}
+
+interface TrustFileBytes { ca: { path: string; bytes: Buffer }[]; crl: { path: string; bytes: Buffer }[]; digest: string }
+
+async function readTrustFiles(files: TrustFiles): Promise<TrustFileBytes> {
+  const ca = await Promise.all((files.ca ?? []).map(async (path) => ({ path, bytes: await readOrThrow(path, 'client CA bundle') })));
+  const crl = await Promise.all((files.crl ?? []).map(async (path) => ({ path, bytes: await readOrThrow(path, 'CRL') })));
+  return { ca, crl, digest: digestOf(...ca.map((f) => f.bytes), ...crl.map((f) => f.bytes)) };
+}
+
+function parseTrustFiles(read: TrustFileBytes): LoadedTrust {
   const ca: string[] = [];
-  const crl: string[] = [];
-  const contents: Buffer[] = [];
-  const caSubjects: { der: Buffer; path: string }[] = [];
-  const crlIssuers: { der: Buffer; nextUpdate?: Date; path: string }[] = [];
-  const crlDers: Buffer[] = [];
-  for (const path of files.ca ?? []) {
-    const bytes = await readOrThrow(path, 'client CA bundle');
-    contents.push(bytes);
-    for (const c of loadCertificates(bytes, path)) caSubjects.push({ der: parseCertificateFields(c.raw).subject, path });
+  const cas: { x509: X509Certificate; subject: Buffer; path: string }[] = [];
+  const crls: ParsedCrl[] = [];
+  for (const { path, bytes } of read.ca) {
+    for (const c of loadCertificates(bytes, path)) cas.push({ x509: new X509Certificate(c.raw), subject: parseCertificateFields(c.raw).subject, path });
     ca.push(bytes.toString('latin1'));
   }
-  for (const path of files.crl ?? []) {
-    const bytes = await readOrThrow(path, 'CRL');
-    contents.push(bytes);
-    const { pem, ders } = crlPem(bytes, path);
-    crl.push(pem);
-    for (const der of ders) crlIssuers.push({ ...crlHeader(der, path), path });
-    crlDers.push(...ders);
+  for (const { path, bytes } of read.crl) {
+    for (const der of crlDers(bytes, path)) {
+      const crl = parseCrl(der, path);
+      // A CRL of a configured CA is verified now (once); one of an intermediate clients send, at its first use.
+      const issuers = cas.filter((c) => c.subject.toString('hex') === crl.issuerKey);
+      if (issuers.length > 0 && !issuers.some((c) => crl.signedBy(c.x509))) {
+        throw new CountersignError('ERR_CRL_INVALID', `${path}: the CRL's signature does not verify with the key of CA "${crl.issuer}" (${issuers[0].path}); give the CRL that CA signed`);
+      }
+      crls.push(crl);
+    }
   }
   const warnings: string[] = [];
   const now = Date.now();
-  for (const c of crlIssuers) {
+  for (const c of crls) {
     if (c.nextUpdate && c.nextUpdate.getTime() < now) {
-      warnings.push(`${c.path}: CRL of "${formatDerName(c.der)}" is past its nextUpdate (${c.nextUpdate.toISOString()}); OpenSSL rejects clients of that CA until a fresh CRL is installed`);
+      warnings.push(`${c.source}: CRL of "${c.issuer}" is past its nextUpdate (${c.nextUpdate.toISOString()}); clients of that CA are refused once edge.clientAuth.revocation.grace has passed too, until a fresh CRL is installed`);
     }
   }
-  if (crlIssuers.length > 0) {
-    for (const s of caSubjects) {
-      if (!crlIssuers.some((c) => c.der.equals(s.der))) {
-        warnings.push(`${s.path}: CA "${formatDerName(s.der)}" has no CRL among the configured CRL files; with CRL checking on, its clients are rejected ("unable to get certificate CRL")`);
+  if (crls.length > 0) {
+    for (const s of cas) {
+      if (!crls.some((c) => c.issuerKey === s.subject.toString('hex'))) {
+        warnings.push(`${s.path}: CA "${formatDerName(s.subject)}" has no CRL among the configured CRL files; with CRL files configured every CA of a client's chain needs one, so the clients it issued are refused`);
       }
     }
   }
-  const digest = digestOf(...contents);
-  let clientTrust: ClientTrust;
-  try {
-    clientTrust = buildClientTrust({ digest, crlDers, caPems: ca });
-  } catch (err) {
-    throw new CountersignError('ERR_CRL_INVALID', `${(files.crl ?? []).join(', ')}: a CRL's revoked list is not valid DER (${(err as Error).message})`, { cause: err });
-  }
-  return { ca, crl, caCertificates: caSubjects.length, digest, warnings, clientTrust };
+  const digest = read.digest;
+  return { ca, caCertificates: cas.length, digest, warnings, clientTrust: buildClientTrust({ digest, crls, caPems: ca }) };
 }
 
-/** The issuer and nextUpdate of a DER CertificateList (RFC 5280 §5.1). */
-function crlHeader(der: Buffer, path: string): { der: Buffer; nextUpdate?: Date } {
-  try {
-    const [tbs] = readChildren(der, readRoot(der, TAG.SEQUENCE));
-    const f = readChildren(der, tbs);
-    let i = f[0]?.tag === TAG.INTEGER ? 1 : 0; // version
-    i++; // signature algorithm
-    const issuer = raw(der, f[i++]);
-    i++; // thisUpdate
-    const next = f[i];
-    const nextUpdate = next && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME) ? decodeTime(next.tag, content(der, next)) : undefined;
-    return { der: issuer, nextUpdate };
-  } catch (err) {
-    throw new CountersignError('ERR_CRL_INVALID', `${path}: CRL is not valid DER (${(err as Error).message})`, { cause: err });
-  }
-}
-
-function crlPem(bytes: Buffer, path: string): { pem: string; ders: Buffer[] } {
-  let pem: string;
-  let ders: Buffer[];
-  if (bytes[0] === 0x30) {
-    ders = [bytes];
-    pem = toPem(bytes, 'X509 CRL');
-  } else {
-    // "CRL" is what some toolkits (e.g. @peculiar/x509) write; OpenSSL only reads "X509 CRL"
-    const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
-    if (blocks.length === 0) throw new CountersignError('ERR_CRL_INVALID', `${path}: no "-----BEGIN X509 CRL-----" block found; give a PEM or DER CRL`);
-    ders = blocks.map((b) => b.der);
-    pem = ders.map((d) => toPem(d, 'X509 CRL')).join('');
-  }
-  try {
-    createSecureContext({ crl: pem }); // OpenSSL is the parser that matters here
-  } catch (err) {
-    throw new CountersignError('ERR_CRL_INVALID', `${path}: CRL cannot be parsed (${(err as Error).message}); give a PEM or DER X.509 CRL`, { cause: err });
-  }
-  return { pem, ders };
+/** The DER CRLs of a file: one DER CRL, or PEM blocks. */
+function crlDers(bytes: Buffer, path: string): Buffer[] {
+  if (bytes[0] === 0x30) return [bytes];
+  // "CRL" is what some toolkits (e.g. @peculiar/x509) write; OpenSSL writes "X509 CRL"
+  const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
+  if (blocks.length === 0) throw new CountersignError('ERR_CRL_INVALID', `${path}: no "-----BEGIN X509 CRL-----" block found; give a PEM or DER CRL`);
+  return blocks.map((b) => b.der);
 }
 
 export async function readOrThrow(path: string, what: string): Promise<Buffer> {

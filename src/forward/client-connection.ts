@@ -16,6 +16,8 @@ export interface ClientConnection {
   /** certificates the client sent after its leaf (for Client-Cert-Chain) */
   chain: Buffer[];
   sni: string | undefined;
+  /** the name of the listener it came in on (`main` for `listen`) */
+  listener: string;
   remoteAddress: string;
   routes: ConnectionRoutes;
   /** the router that computed `routes` (a reload brings a new one) */

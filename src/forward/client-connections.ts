@@ -6,20 +6,21 @@
  * with one `connection` log line at the end. Admitted connections are kept so
  * they can be checked again: when the client trust changes (CRL, CA) or a
  * reload puts a client on edge.deny (closed at once), and when a reload
- * removes what a connection-mode connection uses (closed after the grace
- * period).
+ * removes what a connection-mode connection uses, or changes how its upstream
+ * is verified (CA, servername: closed after the grace period).
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
-import type { Config } from '../config/index.js';
-import { buildProxyHeader, peerChainDer, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { MAIN_LISTENER, type Config } from '../config/index.js';
+import { buildProxyHeader, peerChainDer, serverFirstOf, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpEngine, RequestRouting } from './http/index.js';
-import type { UpstreamServer } from './upstream-cluster.js';
+import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
+import type { ServerFirstDial } from './server-first-dial.js';
 
 /** published after each verification: `{ id, sni, verdict, durationMs }` */
 export const handshakeChannel = channel('countersign:edge:handshake');
@@ -30,12 +31,14 @@ export interface ConnectionRouting extends RequestRouting {
   verifier: ClientVerifier;
   access: AccessRules;
   protocols: UpstreamProtocols;
+  clusters: ReadonlyMap<string, UpstreamCluster>;
 }
 
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  http: HttpEngine;
+  /** http mode's engine; there (loaded) whenever the routing has an http-mode route */
+  http: () => HttpEngine | undefined;
   logger: Logger;
   /** the client's address (from its PROXY header when one was accepted) */
   peerOf(socket: TLSSocket): Endpoint;
@@ -47,9 +50,10 @@ interface OpenConnection {
   socket: TLSSocket;
   conn: ClientConnection;
   mode: 'connection' | 'http';
-  /** connection mode: the upstream and server it is piped to */
+  /** connection mode: the upstream and server it is piped to, and the cluster that verified that server */
   upstream?: string;
   server?: UpstreamServer;
+  cluster?: UpstreamCluster;
 }
 
 export class ClientConnections {
@@ -69,9 +73,9 @@ export class ClientConnections {
     o.socket.once('close', () => this.open.delete(o.conn.id));
   }
 
-  /** Takes a client connection whose handshake is done. */
-  readonly handle = (socket: TLSSocket): void => {
-    const { logger, http } = this.o;
+  /** Takes a client connection whose handshake is done, on listener `listener`. */
+  readonly handle = (socket: TLSSocket, listener: string): void => {
+    const { logger } = this.o;
     const t0 = performance.now();
     const id = this.nextId++;
     // one generation for the whole decision, even if a reload swaps it meanwhile
@@ -81,9 +85,9 @@ export class ClientConnections {
     const peer = this.o.peerOf(socket);
     const remoteAddress = peer.address;
     const verdict: ClientVerdict = g.verifier.verify(socket);
-    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, verdict, durationMs: performance.now() - t0 });
-    const routes = g.router.forConnection(sni);
-    const base = { conn: id, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
+    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, listener, verdict, durationMs: performance.now() - t0 });
+    const routes = g.router.forConnection(sni, listener);
+    const base = { conn: id, listener, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
     if (!routes) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
       logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
@@ -91,15 +95,17 @@ export class ClientConnections {
       return;
     }
     const route = routes.primary;
+    // there whenever a route is in http mode: a generation with one is built only after it is loaded
+    const http = this.o.http();
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, chain: [], sni, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, chain: [], sni, listener, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
       if (route.mode === 'http') {
         conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http.accept(socket, conn);
+        http!.accept(socket, conn);
       } else {
         socket.destroy();
       }
@@ -110,12 +116,13 @@ export class ClientConnections {
       // below info nothing is logged: no listener, no log object per connection
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
-        const outcome = conn.revoked ? 'revoked' : 'closed';
-        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
-        if (conn.revoked) logger.warn({ ...base, mode: 'http', outcome, reason: conn.revoked, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : 'closed';
+        const reason = conn.revoked ?? conn.retired;
+        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (reason) logger.warn({ ...base, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
         else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
       });
-      http.accept(socket, conn);
+      http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
@@ -141,9 +148,17 @@ export class ClientConnections {
       socket.destroy();
       return;
     }
+    // a server-first listener: the upstream was dialled as the client connected; it must be this route's
+    const handover = serverFirstOf<ServerFirstDial>(socket);
+    if (handover && handover.upstream.cluster !== binding.cluster) {
+      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'reloaded', bytesIn: 0, bytesOut: 0 });
+      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'a reload changed the upstream during the client\'s handshake; it may reconnect' }, 'client refused');
+      socket.destroy();
+      return;
+    }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
-    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream };
+    const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream, cluster: binding.cluster };
     this.track(tracked);
     const upstreamConfig = g.config.upstreams[route.upstream];
     forwardConnection(socket, {
@@ -155,6 +170,7 @@ export class ClientConnections {
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
       idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+      over: handover && { socket: handover.upstream.socket, server: handover.upstream.server, request: handover.request },
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
       this.publish({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
@@ -182,27 +198,29 @@ export class ClientConnections {
       // a reload that narrows a connection-mode route's access rule closes who it no longer admits
       // (http mode checks the rule of the current config on every request)
       if (verdict.ok && mode === 'connection') {
-        const route = g.router.forConnection(conn.sni)?.primary;
+        const route = g.router.forConnection(conn.sni, conn.listener)?.primary;
         const rule = route && g.access.refusedBy(route, client);
         if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
       }
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       this.o.forget(client.certSha256);
-      this.o.http.forgetIdentity(client.certSha256);
+      this.o.http()?.forgetIdentity(client.certSha256);
       socket.destroy();
     }
   }
 
   /**
-   * After a reload: a connection-mode connection whose upstream, server or
-   * route the current generation no longer has may go on for `graceMs`, then
-   * is closed (logged as `retired`).
+   * After a reload: a connection whose listener the current generation no
+   * longer has, or a connection-mode one whose upstream, server or route it no
+   * longer has, or whose server was verified under a CA or servername the
+   * upstream no longer has, may go on for `graceMs`, then is closed (logged as
+   * `retired`).
    */
   retireRemoved(graceMs: number): void {
     const g = this.o.routing();
     for (const o of this.open.values()) {
-      if (o.mode !== 'connection' || o.conn.revoked || o.conn.retired) continue;
+      if (o.conn.revoked || o.conn.retired) continue;
       const why = removedFor(o, g);
       if (!why) continue;
       o.conn.retired = `${why} by a reload`;
@@ -220,12 +238,15 @@ export class ClientConnections {
   }
 }
 
-/** Why an open connection-mode connection has lost what it uses in generation `g`, or undefined. */
+/** Why an open connection has lost what it uses in generation `g`, or undefined. */
 function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined {
+  if (o.conn.listener !== MAIN_LISTENER && !g.config.listeners.some((l) => l.name === o.conn.listener)) return `listener ${o.conn.listener} removed`;
+  if (o.mode !== 'connection') return undefined;
   const u = g.config.upstreams[o.upstream!];
   if (!u) return `upstream ${o.upstream} removed`;
   if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
-  const route = g.router.forConnection(o.conn.sni)?.primary;
+  if (o.cluster && g.clusters.get(o.upstream!)?.tlsDigest !== o.cluster.tlsDigest) return `verification of upstream ${o.upstream} (ca, servername, minVersion) changed`;
+  const route = g.router.forConnection(o.conn.sni, o.conn.listener)?.primary;
   if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
   return undefined;
 }

@@ -4,6 +4,7 @@
  * JavaScript of ours on the path).
  */
 import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAlpnRefusal, type ConnectOptions, type UpstreamCluster, type UpstreamServer } from './upstream-cluster.js';
 import { diagnoseAlpnMismatch, diagnosisFields, findDiagnosis, type HandshakeDiagnosis } from './upstream-diagnosis.js';
@@ -43,6 +44,12 @@ export interface ForwardConnectionOptions {
   balanceKey?: string;
   /** what the presented client certificate is, for a diagnosis when the server refuses it */
   presenting?: ConnectOptions['presenting'];
+  /**
+   * A server-first upstream already open (its greeting relayed to the client):
+   * TLS is started on it after `request` (MySQL: the client's SSLRequest), on
+   * that server alone (the client answers its nonce: no failover).
+   */
+  over?: { socket: Socket; server: UpstreamServer; request: Buffer };
 }
 
 export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions): Promise<ConnectionOutcome> {
@@ -54,6 +61,9 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     let reason: string | undefined;
     let diagnosis: HandshakeDiagnosis | undefined;
     let done = false;
+    /** each side's FIN (or close_notify) received */
+    let clientEnded = false;
+    let upstreamEnded = false;
     const finish = () => {
       if (done) return;
       done = true;
@@ -64,12 +74,24 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
     const setOutcome = (o: ConnectionOutcome['outcome'], r: string, d?: HandshakeDiagnosis) => {
       if (outcome === 'closed') { outcome = o; reason = r; diagnosis = d; }
     };
-    client.on('error', (err) => { setOutcome('client-error', err.message); finish(); });
+    // a reset by one side once either side has closed its half ends the connection normally: the exchange
+    // is over (MySQL after COM_QUIT: each side closes without waiting for the other's close_notify)
+    const isLateReset = (err: Error & { code?: string }) => (clientEnded || upstreamEnded) && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+    client.on('error', (err: Error & { code?: string }) => {
+      if (!isLateReset(err)) setOutcome('client-error', err.message);
+      finish();
+    });
     client.once('close', () => { if (!upstream) setOutcome('client-error', 'client left before the upstream answered'); finish(); });
     client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
     client.pause();
+    client.once('end', () => { clientEnded = true; });
 
-    o.cluster.connect({ secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey, presenting: o.presenting }).then(
+    const connectOptions = { secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey, presenting: o.presenting };
+    const over = o.over;
+    const connecting = over
+      ? o.cluster.attempt(over.server, connectOptions, over).then((socket) => ({ socket, server: over.server }))
+      : o.cluster.connect(connectOptions);
+    connecting.then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
         const expected = o.expectAlpn ?? o.alpn ?? false;
@@ -88,7 +110,13 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
         s.active++;
         socket.once('close', () => { s.active--; });
         // a refusal of our client certificate after a TLS 1.3 handshake arrives here, diagnosed by the cluster
-        socket.on('error', (err) => { const d = findDiagnosis(err); setOutcome('upstream-error', d?.message ?? err.message, d); finish(); });
+        socket.on('error', (err: Error & { code?: string }) => {
+          if (isLateReset(err)) { finish(); return; }
+          const d = findDiagnosis(err);
+          setOutcome('upstream-error', d?.message ?? err.message, d);
+          finish();
+        });
+        socket.once('end', () => { upstreamEnded = true; });
         socket.once('close', () => {
           // The upstream finished: let what it sent drain to the client, then close.
           if (!client.writableEnded) client.end();

@@ -10,7 +10,7 @@
  * failed check is a verdict, never an exception, and stop() resolves once no
  * check is running.
  */
-import { request } from 'node:http';
+import { http } from '../node-http.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from '../observe/index.js';
 import { upstreamHealthChannel, type UpstreamHealthEvent } from '../observe/index.js';
@@ -120,7 +120,7 @@ export class HealthChecker {
         sock.on('error', () => {});
         const alpn = sock.alpnProtocol || undefined;
         if (check.type === 'tls') { done({ ok: true, alpn }); return; }
-        const req = request({
+        const req = http.request({
           method: 'GET', path: check.path, createConnection: () => sock,
           headers: { host: this.o.host ?? s.host, 'user-agent': 'countersign-health-check', connection: 'close' },
         }, (res) => {

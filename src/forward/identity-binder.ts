@@ -4,10 +4,9 @@
  * headers (header), or both. Built once per runtime from the config; the edge
  * (connection mode) and the http forwarder ask it for a binding.
  */
-import { readFileSync } from 'node:fs';
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig, UpstreamConfig } from '../config/index.js';
-import { loadKeyMaterial, type CertificateInfo } from '../pki/index.js';
+import type { CertificateInfo, KeyMaterial } from '../pki/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { encodeIdentityHeaders, IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
@@ -16,7 +15,7 @@ import { presentedIdentity, type PresentedIdentity } from './upstream-diagnosis.
 /** What the binder needs of the delegation minter: current credentials of a client. */
 export interface CredentialSource {
   credentialsFor(client: CertificateInfo): {
-    secureContext(key: string, build: (c: { chainPem: string; keyPem: string }) => SecureContext): SecureContext;
+    secureContext(key: { upstream: string; digest: string }, build: (c: { chainPem: string; keyPem: string }) => SecureContext): SecureContext;
     sessions: Map<string, Buffer>;
     /** the minted certificate's serial (for the audit log) */
     readonly serial?: string;
@@ -27,6 +26,8 @@ export interface IdentityBinderOptions {
   routes: readonly RouteConfig[];
   upstreams: Readonly<Record<string, UpstreamConfig>>;
   clusters: ReadonlyMap<string, UpstreamCluster>;
+  /** each route's proxy certificate, by route index, as read for this generation (upstream-files.ts) */
+  proxyCerts: ReadonlyMap<number, KeyMaterial>;
   /** the delegation minter; undefined when no route delegates */
   minter?: CredentialSource;
   /** the delegation CA certificate (PEM), named in the diagnosis when an upstream refuses a minted certificate */
@@ -41,8 +42,8 @@ export class IdentityBinder {
 
   constructor(private readonly o: IdentityBinderOptions) {
     for (const [i, r] of o.routes.entries()) {
-      if (!r.proxyCert) continue;
-      const m = loadKeyMaterial({ certPem: readFileSync(r.proxyCert.cert), keyPem: readFileSync(r.proxyCert.key), what: `routes[${i}].proxyCert` });
+      const m = o.proxyCerts.get(i);
+      if (!r.proxyCert || !m) continue;
       this.proxyIdentities.set(r, {
         context: o.clusters.get(r.upstream)!.buildContext({ certPem: m.certPem, keyPem: m.keyPem }), identityKey: `proxy:${i}`,
         presenting: presentedIdentity('proxyCert', `routes[${i}].proxyCert`, m.certPem),
@@ -75,7 +76,9 @@ export class IdentityBinder {
     const minter = this.o.minter!;
     const current = () => {
       const creds = minter.credentialsFor(client);
-      return { context: creds.secureContext(cluster.name, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem })), sessions: creds.sessions, serial: creds.serial };
+      // keyed by the cluster's settings digest: a reload that swaps its CA never reaches a context built with the old one
+      const context = creds.secureContext({ upstream: cluster.name, digest: cluster.tlsDigest }, (c) => cluster.buildContext({ certPem: c.chainPem, keyPem: c.keyPem }));
+      return { context, sessions: creds.sessions, serial: creds.serial };
     };
     return { cluster, ...current(), current, identityKey: client.certSha256, headers, balanceKey, presenting: this.delegatedPresenting };
   };

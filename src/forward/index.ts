@@ -5,14 +5,21 @@
  */
 export type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 export { forwardConnection, type ConnectionOutcome, type ForwardConnectionOptions } from './connection-forwarder.js';
-export { HttpEngine, type HttpEngineOptions, type RequestRouting, type UpstreamPoolStats } from './http/index.js';
+export type { HttpEngine, HttpEngineOptions, RequestRouting, UpstreamPoolStats } from './http/index.js';
+/**
+ * http mode's engine, loaded when a config first has an http-mode route: a
+ * proxy with connection-mode routes only never loads node:http2, the parser
+ * binding or the pool.
+ */
+export const loadHttpEngine = () => import('./http/index.js').then((m) => m.HttpEngine);
 export { IdentityBinder, type CredentialSource, type IdentityBinderOptions } from './identity-binder.js';
 export {
   encodeIdentityHeaders, identityHeaderEncoder, DEFAULT_IDENTITY_HEADER, IDENTITY_HEADER_NAMES,
   type IdentityHeaderFormat, type IdentityHeaderOptions, type PeerCertificateForHeaders,
 } from './identity-headers.js';
 export { Router, type ConnectionRoutes } from './router.js';
-export { UpstreamCluster, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
+export { UpstreamCluster, upstreamTlsDigest, type UpstreamClusterOptions, type UpstreamServer } from './upstream-cluster.js';
+export { readUpstreamFiles, rotatedUpstreamFiles, type UpstreamFiles } from './upstream-files.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
 export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
@@ -21,3 +28,4 @@ export {
   type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,
 } from './upstream-diagnosis.js';
 export { checkUpstream, type CheckIdentity, type CheckUpstreamOptions, type ServerCheck } from './upstream-check.js';
+export { serverFirstDialer, type ServerFirstDial } from './server-first-dial.js';

@@ -10,7 +10,7 @@
  * it: a session ticket, data, or no alert within `acceptWaitMs`.
  */
 import type { TLSSocket } from 'node:tls';
-import type { UpstreamConfig } from '../config/index.js';
+import { isServerFirst, type UpstreamConfig } from '../config/index.js';
 import { buildProxyHeader } from '../edge/index.js';
 import { ALPN_CANDIDATES, probeServer } from './upstream-alpn.js';
 import { probeTarget } from './upstream-protocols.js';
@@ -34,8 +34,8 @@ export interface ServerCheck {
   tls?: string;
   /** the protocols the server speaks (learned by probes, or the configured override) */
   speaks?: string[];
-  /** how the speaks list was obtained */
-  alpnSource?: 'learned' | 'configured' | 'unknown';
+  /** how the speaks list was obtained (`protocol`: none, the server speaks first: `starttls` mysql or nats) */
+  alpnSource?: 'learned' | 'configured' | 'unknown' | 'protocol';
   /** how the client certificate's acceptance was seen */
   accepted?: 'session-ticket' | 'data' | 'no-alert';
   diagnosis?: HandshakeDiagnosis;
@@ -63,8 +63,9 @@ export async function checkUpstream(o: CheckUpstreamOptions): Promise<ServerChec
   });
   const acceptWaitMs = o.acceptWaitMs ?? Math.min(u.connectTimeout, 1500);
   const results = await Promise.all(cluster.servers.map(async (server) => {
-    const speaks = u.alpn ?? await probeServer(probeTarget(o.name, u, server), ALPN_CANDIDATES);
-    const alpnSource = u.alpn ? 'configured' as const : speaks === undefined ? 'unknown' as const : 'learned' as const;
+    const serverFirst = isServerFirst(u.starttls);
+    const speaks = u.alpn ?? (serverFirst ? [] : await probeServer(probeTarget(o.name, u, server), ALPN_CANDIDATES));
+    const alpnSource = u.alpn ? 'configured' as const : serverFirst ? 'protocol' as const : speaks === undefined ? 'unknown' as const : 'learned' as const;
     const implied = u.starttls === 'postgres' ? ['postgresql'] : [];
     return Promise.all(o.identities.map(async (id): Promise<ServerCheck> => {
       const base = { upstream: o.name, server: server.address, identity: id.label, speaks: speaks && [...speaks, ...implied], alpnSource };
@@ -72,14 +73,14 @@ export async function checkUpstream(o: CheckUpstreamOptions): Promise<ServerChec
       try {
         socket = await cluster.connectTo(server, {
           secureContext: cluster.buildContext(id.credentials),
-          // what the proxy would offer: the protocols the server speaks (starttls postgres offers none)
-          alpn: u.starttls === 'postgres' || !speaks?.length ? undefined : speaks,
+          // what the proxy would offer: the protocols the server speaks (behind a starttls preamble: none)
+          alpn: u.starttls || !speaks?.length ? undefined : speaks,
           presenting: id.presenting,
           // the PROXY header of a probe: the proxy's own connection
           ...(u.proxyProtocol ? { proxyHeader: buildProxyHeader(u.proxyProtocol, undefined, undefined) } : {}),
         });
         const got = socket.alpnProtocol || false;
-        if (u.alpn?.length && u.starttls !== 'postgres' && (!got || !u.alpn.includes(got))) {
+        if (u.alpn?.length && !u.starttls && (!got || !u.alpn.includes(got))) {
           const d = diagnoseAlpnMismatch({ upstream: o.name, server: server.address, checked: u.servername ?? server.host }, u.alpn.join(' or '), got);
           return { ...base, ok: false, tls: socket.getProtocol() ?? undefined, diagnosis: d };
         }

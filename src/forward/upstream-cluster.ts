@@ -3,6 +3,7 @@
  * fails to connect is skipped for failTimeoutMs, like nginx's max_fails/
  * fail_timeout), and TLS connection set-up with the identity's credentials.
  */
+import { createHash } from 'node:crypto';
 import { hostPortOf } from '../config/index.js';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
@@ -77,10 +78,19 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-/** numbers each cluster object: a reload's new cluster of the same name gets a session scope of its own */
-let clusterInstances = 0;
 
 let nextClusterId = 1;
+
+/**
+ * SHA-256 of what an upstream's TLS is built from and checked against: the CA
+ * bundle, the servername and the lowest version. Equal settings give equal
+ * digests, so a reload that keeps them reuses the identities' TLS contexts and
+ * sessions; any change gives a new digest, so nothing built or verified under
+ * the old settings is used again.
+ */
+export function upstreamTlsDigest(o: Pick<UpstreamClusterOptions, 'caPem' | 'servername' | 'minVersion'>): string {
+  return createHash('sha256').update(JSON.stringify([o.caPem, o.servername ?? null, o.minVersion])).digest('hex');
+}
 
 export class UpstreamCluster {
   /**
@@ -89,8 +99,11 @@ export class UpstreamCluster {
    */
   readonly id = nextClusterId++;
   readonly name: string;
-  /** sessions are resumed only by this cluster object: a reload may change its CA or servername */
-  private readonly sessionScope = `${++clusterInstances}`;
+  /**
+   * upstreamTlsDigest of this cluster's settings: what the identities' TLS
+   * contexts and sessions for it are keyed by (a reload may change its CA or servername)
+   */
+  readonly tlsDigest: string;
   readonly servers: UpstreamServer[];
   /** upstreams.*.connectRace, ms: what http mode's pool races its connects with too */
   readonly connectRaceMs: number;
@@ -103,6 +116,7 @@ export class UpstreamCluster {
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
     this.connectRaceMs = opts.connectRaceMs;
+    this.tlsDigest = upstreamTlsDigest(opts);
     this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);
   }
@@ -149,13 +163,17 @@ export class UpstreamCluster {
     markUp(s, { failTimeoutMs: this.opts.failTimeoutMs, onStateChange: this.opts.onStateChange });
   }
 
-  /** One TLS connection to one server; rejects on TLS/verification errors and on timeout. */
-  connectTo(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  /**
+   * One TLS connection to one server; rejects on TLS/verification errors and on timeout.
+   * `over`: a connection already open before TLS (a server-first greeting was
+   * read on it): `request` is written first (MySQL's SSLRequest), then TLS.
+   */
+  connectTo(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
-      // Node skips the certificate name check on a resumed session, so a session is
-      // only ever resumed by the cluster (CA, servername) that verified it.
-      const sessionKey = `${this.name}\0${this.sessionScope}\0${server.address}`;
+      // Node skips the certificate checks on a resumed session (OpenSSL restores the
+      // old verdict), so a session is only ever resumed under the CA and servername that verified it.
+      const sessionKey = upstreamSessionKey(this.name, server.address, this.tlsDigest);
       let settled = false;
       let raw: Socket | undefined;
       let socket: TLSSocket | undefined;
@@ -194,7 +212,7 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      if (o.sessions) s.on('session', (sess: Buffer) => o.sessions!.set(sessionKey, sess));
+      if (o.sessions) s.on('session', (sess: Buffer) => keepSession(o.sessions!, sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
         if (settled) return;
@@ -215,8 +233,12 @@ export class UpstreamCluster {
         resolve(s);
       });
       };
-      if (o.proxyHeader || this.opts.starttls) {
-        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+      if (over) {
+        raw = over.socket;
+        if (over.request?.length) over.socket.write(over.request);
+        start(over.socket);
+      } else if (o.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, upstream: this.name, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
           .then(start, fail);
       } else {
         start();
@@ -229,13 +251,13 @@ export class UpstreamCluster {
    * server's fail timeout, a success ends it; each attempt is a
    * `countersign:upstream:connect` event (the connect-time metric).
    */
-  async attempt(server: UpstreamServer, o: ConnectOptions): Promise<TLSSocket> {
+  async attempt(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     const t0 = performance.now();
     const publish = (ok: boolean) => {
       if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
     };
     try {
-      const socket = await this.connectTo(server, o);
+      const socket = await this.connectTo(server, o, over);
       this.markUp(server);
       publish(true);
       return socket;
@@ -266,6 +288,18 @@ export class UpstreamCluster {
       throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name}: no server reachable (${last?.message ?? 'no servers'})`, { cause: last });
     }
   }
+}
+
+/** `upstream \0 server \0 digest`: one session slot per server of an upstream, valid under one digest. */
+export function upstreamSessionKey(upstream: string, server: string, tlsDigest: string): string {
+  return `${upstream}\0${server}\0${tlsDigest}`;
+}
+
+/** Keeps `session` under `key`, dropping the same server's sessions kept under another digest (they can never be used again). */
+function keepSession(sessions: Map<string, Buffer>, key: string, session: Buffer): void {
+  const slot = key.slice(0, key.lastIndexOf('\0') + 1);
+  for (const k of sessions.keys()) if (k !== key && k.startsWith(slot)) sessions.delete(k);
+  sessions.set(key, session);
 }
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {

@@ -4,7 +4,7 @@
  * the configured `alpn` override or an AlpnCatalog learned from the servers.
  */
 import { isIP } from 'node:net';
-import type { Config, UpstreamConfig } from '../config/index.js';
+import { isServerFirst, type Config, type UpstreamConfig } from '../config/index.js';
 import type { Logger } from '../observe/index.js';
 import { buildProxyHeader } from '../edge/index.js';
 import { AlpnCatalog, type ProbeTarget } from './upstream-alpn.js';
@@ -48,7 +48,8 @@ export function createUpstreamProtocols({ config, clusters, logger }: { config: 
   const catalogs = new Map<string, AlpnCatalog>();
   const probedOnce = new Set<string>();
   for (const [name, u] of Object.entries(config.upstreams)) {
-    if (u.alpn) continue;
+    // where the server speaks first there is no ALPN to learn (and each probe would cost the server a connection)
+    if (u.alpn || isServerFirst(u.starttls)) continue;
     const cluster = clusters.get(name)!;
     catalogs.set(name, new AlpnCatalog({
       name,
@@ -84,8 +85,8 @@ export function createUpstreamProtocols({ config, clusters, logger }: { config: 
       return s.find((p) => offered.includes(p));
     },
     upstreamAlpn(upstream, clientAlpn) {
-      // behind a PostgreSQL SSLRequest the protocol is known: ALPN is not needed upstream
-      if (config.upstreams[upstream].starttls === 'postgres') return { alpn: undefined, expectAlpn: false };
+      // behind a pre-TLS request (PostgreSQL SSLRequest, a MySQL or NATS greeting) the protocol is known: no ALPN upstream
+      if (config.upstreams[upstream].starttls) return { alpn: undefined, expectAlpn: false };
       return { alpn: clientAlpn, expectAlpn: clientAlpn ?? false };
     },
     mismatch(upstream, server) {

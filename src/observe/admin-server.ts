@@ -15,7 +15,8 @@
  * The handlers come from whoever runs the proxy: one process, or the primary
  * of worker processes asking its workers.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../node-http.js';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { hostPortOf, isSocketPath } from '../config/index.js';
 import { CountersignError } from '../errors.js';
@@ -51,7 +52,7 @@ export interface RunningAdminServer {
 export async function startAdminServer(o: AdminServerOptions): Promise<RunningAdminServer> {
   // set once the port is known (admin.listen may say 0)
   let guard: AdminGuard = () => ({ status: 503, reason: 'starting' });
-  const server = createServer((req, res) => { handle(o, guard, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
+  const server = http.createServer((req, res) => { handle(o, guard, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -43,6 +43,8 @@ export interface AuditEvent {
   pid?: number;
   /** connection id (per process), joins a connection's requests to it */
   conn?: number;
+  /** the listener the connection came in on (`main` for `listen`) */
+  listener?: string;
   remoteAddress?: string;
   identity?: string;
   subject?: string;
@@ -70,7 +72,7 @@ const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.r
 
 export function auditEventOfConnection(e: ConnectionEvent, now = new Date()): AuditEvent {
   return {
-    time: now.toISOString(), kind: 'connection', conn: e.conn, remoteAddress: e.remoteAddress, identity: e.identity, subject: e.subject, sni: e.sni,
+    time: now.toISOString(), kind: 'connection', conn: e.conn, listener: e.listener, remoteAddress: e.remoteAddress, identity: e.identity, subject: e.subject, sni: e.sni,
     route: e.route, upstream: e.upstream, server: e.server, serial: e.serial, outcome: e.outcome, reason: e.reason, rule: e.rule,
     durationMs: round(e.durationMs), bytesIn: e.bytesIn, bytesOut: e.bytesOut,
   };

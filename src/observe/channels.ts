@@ -10,6 +10,8 @@ import { channel } from 'node:diagnostics_channel';
 export interface ConnectionEvent {
   /** the route's upstream name; '' when no route matched */
   route: string;
+  /** the listener it came in on (`main` for `listen`) */
+  listener?: string;
   mode: 'connection' | 'http';
   outcome: string;
   reason?: string;
@@ -54,9 +56,13 @@ export interface UpstreamHealthEvent { upstream: string; server: string; healthy
 export const upstreamHealthChannel = channel('countersign:upstream:health');
 
 /** a TLS handshake failed before any client certificate could be judged */
-export interface HandshakeFailedEvent { reason: string }
+export interface HandshakeFailedEvent { reason: string; listener?: string }
 export const handshakeFailedChannel = channel('countersign:edge:handshake-failed');
 
 /** the audit log could not write a record (published by the audit module) */
 export interface AuditWriteFailureEvent { reason?: string }
 export const auditWriteFailureChannel = channel('countersign:audit:write-failure');
+
+/** a client connection was closed on arrival, before any TLS: a limit was reached (`limits.maxConnections`) */
+export interface ConnectionRefusedEvent { reason: 'limit'; remoteAddress?: string }
+export const connectionRefusedChannel = channel('countersign:edge:connection-refused');

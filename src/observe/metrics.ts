@@ -11,9 +11,11 @@
  */
 import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { EventLoopDelaySampler } from './event-loop-delay.js';
 import {
-  auditWriteFailureChannel, connectionChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
-  type ConnectionEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
+  auditWriteFailureChannel, connectionChannel, connectionRefusedChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
+  type ConnectionEvent, type ConnectionRefusedEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
 } from './channels.js';
 
 /** What the metrics read at scrape time. */
@@ -22,7 +24,15 @@ export interface MetricsSources {
   /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
+  /** revocation: the work done on CRLs (never per handshake) and every source with its freshness */
+  revocation?: () => {
+    work: { parses: number; signatureChecks: number };
+    sources: { kind: string; source: string; lastSuccess?: Date; thisUpdate?: Date; entries: number; failures: number }[];
+  };
 }
+
+/** event-loop delay: from a millisecond (timers are ms-granular, so less is noise) to a second */
+const LOOP_DELAY_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -36,10 +46,11 @@ export class ProxyMetrics {
   private sources: MetricsSources = {};
   private readonly subscriptions: [string, (m: unknown) => void][] = [];
 
-  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by route, mode and outcome', labelNames: ['route', 'mode', 'outcome'], registers: [this.registry] });
+  readonly connections = new Counter({ name: 'countersign_connections_total', help: 'client connections by listener, route, mode and outcome', labelNames: ['listener', 'route', 'mode', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'countersign_requests_total', help: 'http-mode requests by route, status and outcome', labelNames: ['route', 'status', 'outcome'], registers: [this.registry] });
   readonly requestDuration = new Histogram({ name: 'countersign_request_duration_seconds', help: 'http-mode request time, first byte in to response end', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'countersign_connections_refused_total', help: 'client connections closed on arrival, before TLS, by reason (limit: limits.maxConnections reached)', labelNames: ['reason'], registers: [this.registry] });
+  readonly refusals = new Counter({ name: 'countersign_handshake_refusals_total', help: 'clients refused at the edge, by listener and reason', labelNames: ['listener', 'reason'], registers: [this.registry] });
   readonly mints = new Counter({ name: 'countersign_delegation_mints_total', help: 'certificates minted by the delegation CA (first time and renewals)', registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'countersign_received_bytes_total', help: 'bytes received from clients, by route', labelNames: ['route'], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'countersign_sent_bytes_total', help: 'bytes sent to clients, by route', labelNames: ['route'], registers: [this.registry] });
@@ -48,8 +59,21 @@ export class ProxyMetrics {
   readonly reloads = new Counter({ name: 'countersign_reloads_total', help: 'reloads (SIGHUP, POST /reload) by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly auditFailures = new Counter({ ...AUDIT_FAILURES, registers: [this.registry] });
 
+  readonly loopDelay = new Histogram({ name: 'countersign_event_loop_delay_seconds', help: 'how late a timer due every 10 ms ran: time a connection or request waited for the event loop (long synchronous work, GC, CPU not given)', buckets: LOOP_DELAY_BUCKETS, registers: [this.registry] });
+  private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+
   constructor(o: { defaultMetrics?: boolean } = {}) {
     const self = this;
+    new Gauge({
+      name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, self.lastElu).utilization);
+        self.lastElu = now;
+      },
+    });
+    this.loopSampler.start();
     new Counter({
       name: 'countersign_delegation_cache_hits_total', help: 'minted credentials served from the cache', registers: [this.registry],
       collect() { this.reset(); this.inc(self.sources.minter?.().hits ?? 0); },
@@ -74,17 +98,45 @@ export class ProxyMetrics {
         for (const c of self.sources.certificates?.() ?? []) this.set({ kind: c.kind, subject: c.subject }, Math.round((c.notAfter.getTime() - now) / 1000));
       },
     });
+    new Counter({
+      name: 'countersign_crl_parses_total', help: 'CRLs parsed (each once, when loaded or fetched; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.parses ?? 0); },
+    });
+    new Counter({
+      name: 'countersign_crl_signature_checks_total', help: 'CRL signature checks (once per CRL and issuer key; never per handshake)', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.sources.revocation?.().work.signatureChecks ?? 0); },
+    });
+    const revocationSources = () => self.sources.revocation?.().sources ?? [];
+    new Gauge({
+      name: 'countersign_revocation_source_last_success_timestamp_seconds', help: 'when a revocation source (CRL file, distribution point, OCSP responder) was last read or answered, Unix seconds', labelNames: ['kind', 'source'], aggregator: 'min', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) if (s.lastSuccess) this.set({ kind: s.kind, source: s.source }, Math.round(s.lastSuccess.getTime() / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_age_seconds', help: 'age of what a revocation source last gave (now minus the CRL\'s thisUpdate)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); const now = Date.now(); for (const s of revocationSources()) if (s.thisUpdate) this.set({ kind: s.kind, source: s.source }, Math.round((now - s.thisUpdate.getTime()) / 1000)); },
+    });
+    new Gauge({
+      name: 'countersign_revocation_source_entries', help: 'revoked entries a revocation source lists now (CRL entries; OCSP: cached answers)', labelNames: ['kind', 'source'], aggregator: 'max', registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.set({ kind: s.kind, source: s.source }, s.entries); },
+    });
+    new Counter({
+      name: 'countersign_revocation_source_failures_total', help: 'failed reads, fetches or OCSP requests of a revocation source', labelNames: ['kind', 'source'], registers: [this.registry],
+      collect() { this.reset(); for (const s of revocationSources()) this.inc({ kind: s.kind, source: s.source }, s.failures); },
+    });
     if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
-      const v = (m as { verdict: { ok: boolean; reason?: string } }).verdict;
-      if (!v.ok) this.refusals.inc({ reason: v.reason ?? 'unknown' });
+      const { verdict: v, listener } = m as { verdict: { ok: boolean; reason?: string }; listener?: string };
+      if (!v.ok) this.refusals.inc({ listener: listener ?? 'main', reason: v.reason ?? 'unknown' });
     });
-    this.on(handshakeFailedChannel.name as string, (m) => { this.refusals.inc({ reason: `handshake failed: ${(m as HandshakeFailedEvent).reason}` }); });
+    this.on(handshakeFailedChannel.name as string, (m) => {
+      const e = m as HandshakeFailedEvent;
+      this.refusals.inc({ listener: e.listener ?? 'main', reason: `handshake failed: ${e.reason}` });
+    });
     this.on('countersign:delegation:mint', () => { this.mints.inc(); });
     this.on(connectionChannel.name as string, (m) => {
       const e = m as ConnectionEvent;
-      this.connections.inc({ route: e.route, mode: e.mode, outcome: e.outcome });
+      this.connections.inc({ listener: e.listener ?? 'main', route: e.route, mode: e.mode, outcome: e.outcome });
       if (e.bytesIn) this.bytesIn.inc({ route: e.route }, e.bytesIn);
       if (e.bytesOut) this.bytesOut.inc({ route: e.route }, e.bytesOut);
     });
@@ -102,6 +154,7 @@ export class ProxyMetrics {
       this.healthChanges.inc({ upstream: e.upstream, server: e.server, state: e.healthy ? 'healthy' : 'unhealthy' });
     });
     this.on(auditWriteFailureChannel.name as string, () => { this.auditFailures.inc(); });
+    this.on(connectionRefusedChannel.name as string, (m) => { this.connectionsRefused.inc({ reason: (m as ConnectionRefusedEvent).reason }); });
   }
 
   private on(name: string, fn: (m: unknown) => void): void {
@@ -120,6 +173,7 @@ export class ProxyMetrics {
   get contentType(): string { return this.registry.contentType; }
 
   close(): void {
+    this.loopSampler.stop();
     for (const [name, fn] of this.subscriptions) unsubscribe(name, fn);
     this.subscriptions.length = 0;
   }
@@ -140,4 +194,3 @@ export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string
   return AggregatorRegistry.aggregate(perWorker).metrics();
 }
 
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;

@@ -3,7 +3,8 @@
  * it: /healthz and /readyz answer without a client certificate; /readyz goes
  * 503 (with the reason) when the route's only server is down and 200 again when
  * it is back, and 503 while draining on SIGTERM; /metrics counts what the test
- * did (requests, refusals by reason, mints, health changes, reloads); /status
+ * did (requests, refusals by reason, mints, health changes, reloads) and
+ * shows the event loop's delay and utilization; /status
  * lists certificates and servers; POST /reload reloads and says how it went.
  */
 import { test, before, after } from 'node:test';
@@ -78,6 +79,12 @@ test('metrics count the requests, refusals by reason and mints the test made', a
     assert.ok(s.length >= 1 && s.every((x) => x.value > 86400), `${kind}: ${JSON.stringify(s)}`);
   }
   assert.equal(metricValue(m, 'countersign_audit_write_failures_total'), 0);
+  // the event loop: a histogram of timer delays (sampled every 10 ms since start) and the share of time it was busy
+  const delays = metricValue(m, 'countersign_event_loop_delay_seconds', {}, 'countersign_event_loop_delay_seconds_count');
+  assert.ok(delays > 10, `event-loop delay samples: ${delays}`);
+  assert.ok(metricValue(m, 'countersign_event_loop_delay_seconds', { le: '+Inf' }, 'countersign_event_loop_delay_seconds_bucket') === delays);
+  const busy = metricValue(m, 'countersign_event_loop_utilization');
+  assert.ok(busy > 0 && busy <= 1, `event-loop utilization ${busy}`);
 });
 
 test('status lists the certificates served, the CAs and the upstream servers with their state', async () => {

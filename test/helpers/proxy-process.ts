@@ -78,13 +78,14 @@ export function startProxyProcess(configFile: string, extraArgs: string[] = [], 
   };
   return new Promise((resolve, reject) => {
     exited.then((code) => reject(new Error(`countersign exited with ${code} before listening: ${stderr}`)));
+    // one that never listens is killed here (the test holds no handle to it), so it cannot keep the test process alive
     waitForLog((l) => l.msg === 'countersign listening', 60_000).then((l) => {
       const port = Number(String(l.listen).split(':').pop());
       resolve({
         port, child, logs, stderr: () => stderr, waitForLog,
         stop: async (signal = 'SIGTERM') => { if (child.exitCode === null) child.kill(signal); return exited; },
       });
-    }, reject);
+    }, (err: Error) => { if (child.exitCode === null) child.kill('SIGKILL'); reject(err); });
   });
 }
 

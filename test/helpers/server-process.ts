@@ -1,5 +1,5 @@
 /**
- * A real server started by the tests (Mosquitto, Redis): its output kept, ready
+ * A real server started by the tests (Mosquitto, Redis, MariaDB, NATS): its output kept, ready
  * when a line of it matches, stopped by its pid (SIGTERM) with its temp
  * directory (`dir`, if given) removed. `cwd`: where it starts, for the
  * relative paths of its config.
@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 
 export interface ServerProcess { port: number; output(): string; stop(): Promise<void> }
 
-export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir?: string; cwd?: string }): Promise<ServerProcess> {
+export async function startServerProcess(o: { command: string; args: string[]; ready: RegExp; port: number; dir?: string; cwd?: string; readyTimeoutMs?: number }): Promise<ServerProcess> {
   const child: ChildProcess = spawn(o.command, o.args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
@@ -19,7 +19,7 @@ export async function startServerProcess(o: { command: string; args: string[]; r
     if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
     if (o.dir) await rm(o.dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
   while (!o.ready.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) { await stop(); throw new Error(`${o.command} did not start: ${out}`); }
     await new Promise((r) => setTimeout(r, 50));

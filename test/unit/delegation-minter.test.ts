@@ -128,15 +128,31 @@ test('the cache is bounded by memory too: entries past the budget are evicted, l
   const m = minter({ cacheMemoryBytes: 100 * 1024 });
   const build = () => createSecureContext({});
   const a = m.credentialsFor(info(clients[0]));
-  a.secureContext('up', build);
-  m.credentialsFor(info(clients[1])).secureContext('up', build);
+  a.secureContext({ upstream: 'up', digest: 'd1' }, build);
+  m.credentialsFor(info(clients[1])).secureContext({ upstream: 'up', digest: 'd1' }, build);
   m.credentialsFor(info(clients[0])); // alice most recently used
-  m.credentialsFor(info(clients[2])).secureContext('up', build); // over budget: bob goes
+  m.credentialsFor(info(clients[2])).secureContext({ upstream: 'up', digest: 'd1' }, build); // over budget: bob goes
   assert.equal(m.stats().size, 2);
   assert.ok(m.stats().estimatedBytes <= 100 * 1024);
   assert.equal(m.credentialsFor(info(clients[0])), a, 'alice survived');
   // a second upstream context makes alice heavier: the budget now has room for her alone
-  a.secureContext('other', build);
+  a.secureContext({ upstream: 'other', digest: 'd1' }, build);
   assert.equal(m.stats().size, 1);
   assert.equal(m.credentialsFor(info(clients[0])), a);
+});
+
+test('an upstream context is reused while its settings digest holds and rebuilt (replaced, not added) when it changes', () => {
+  const m = minter();
+  let built = 0;
+  const build = () => { built++; return createSecureContext({}); };
+  const a = m.credentialsFor(info(clients[0]));
+  const first = a.secureContext({ upstream: 'be', digest: 'old CA' }, build);
+  assert.equal(a.secureContext({ upstream: 'be', digest: 'old CA' }, build), first, 'equal settings reuse the context');
+  const second = a.secureContext({ upstream: 'be', digest: 'new CA' }, build);
+  assert.notEqual(second, first, 'changed settings never reuse it');
+  assert.equal(built, 2);
+  const weight = a.estimatedBytes;
+  assert.equal(a.secureContext({ upstream: 'be', digest: 'new CA' }, build), second);
+  a.secureContext({ upstream: 'be', digest: 'old CA' }, build);
+  assert.equal(a.estimatedBytes, weight, 'one context per upstream, whatever its history');
 });

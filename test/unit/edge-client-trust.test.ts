@@ -8,7 +8,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
-import { buildClientTrust, type ClientTrust } from '../../src/edge/client-trust.js';
+import { buildClientTrust, type ClientPath, type ClientTrust } from '../../src/edge/client-trust.js';
+import { parseCrl } from '../../src/edge/revocation/index.js';
 import { SeenIntermediates } from '../../src/edge/seen-intermediates.js';
 import { pemBlocks } from '../../src/pki/index.js';
 import { crlPem } from '../helpers/crl.js';
@@ -18,9 +19,13 @@ let inter: IssuedCertificate;
 let leaf: IssuedCertificate;
 let impostor: IssuedCertificate; // same name as the intermediate, another key
 
-const der = async (pem: Promise<string>) => pemBlocks(Buffer.from(await pem))[0].der;
+const parsed = async (pem: Promise<string>) => parseCrl(pemBlocks(Buffer.from(await pem))[0].der, 'test.crl');
 const trustWith = async (crls: Promise<string>[]): Promise<ClientTrust> =>
-  buildClientTrust({ digest: String(Math.random()), crlDers: await Promise.all(crls.map(der)), caPems: [root.certPem] });
+  buildClientTrust({ digest: String(Math.random()), crls: await Promise.all(crls.map(parsed)), caPems: [root.certPem] });
+const revoked = (trust: ClientTrust, path: ClientPath) => {
+  const r = trust.revocationOf(path, { now: Date.now(), graceMs: 0 });
+  return r?.status === 'revoked' ? r.cert : r;
+};
 const only = (...certs: X509Certificate[]) => () => certs;
 
 before(async () => {
@@ -49,16 +54,16 @@ test('without its intermediate a leaf has no path', async () => {
 
 test('a revoked intermediate is found by the root\'s CRL; a revoked leaf by the intermediate\'s', async () => {
   const path = (await trustWith([])).pathOf(leaf.cert, only(inter.cert))!;
-  assert.equal((await trustWith([crlPem(root), crlPem(inter)])).revokedIn(path), undefined);
+  assert.equal(revoked(await trustWith([crlPem(root), crlPem(inter)]), path), undefined);
   const interRevoked = await trustWith([crlPem(root, [inter]), crlPem(inter)]);
-  assert.equal(interRevoked.revokedIn(interRevoked.pathOf(leaf.cert, only(inter.cert))!)?.subject, 'CN=test intermediate');
+  assert.equal((revoked(interRevoked, interRevoked.pathOf(leaf.cert, only(inter.cert))!) as { subject: string } | undefined)?.subject, 'CN=test intermediate');
   const leafRevoked = await trustWith([crlPem(root), crlPem(inter, [leaf])]);
-  assert.equal(leafRevoked.revokedIn(leafRevoked.pathOf(leaf.cert, only(inter.cert))!)?.subject, 'CN=leaf');
+  assert.equal((revoked(leafRevoked, leafRevoked.pathOf(leaf.cert, only(inter.cert))!) as { subject: string } | undefined)?.subject, 'CN=leaf');
 });
 
 test('a CRL naming the root\'s own serial does not revoke the configured root', async () => {
-  const trust = await trustWith([crlPem(root, [root])]);
-  assert.equal(trust.revokedIn(trust.pathOf(leaf.cert, only(inter.cert))!), undefined);
+  const trust = await trustWith([crlPem(root, [root]), crlPem(inter)]);
+  assert.equal(trust.revocationOf(trust.pathOf(leaf.cert, only(inter.cert))!, { now: Date.now(), graceMs: 0 }), undefined);
 });
 
 test('seen intermediates are found by the issuer name a certificate carries, and bounded', async () => {
@@ -69,4 +74,22 @@ test('seen intermediates are found by the issuer name a certificate carries, and
   const fresh = new SeenIntermediates();
   fresh.remember(trust.pathOf(leaf.cert, only(inter.cert))!);
   assert.equal(trust.pathOf(leaf.cert, fresh.named)?.length, 3);
+});
+
+test('a CRL signed by another key than its issuer\'s is not used: the status is unavailable, not good', async () => {
+  const forged = await issueCertificate({ subject: 'CN=test intermediate', ca: true }); // the intermediate's name, another key
+  const trust = await trustWith([crlPem(root), crlPem(forged)]);
+  const r = trust.revocationOf(trust.pathOf(leaf.cert, only(inter.cert))!, { now: Date.now(), graceMs: 0 });
+  assert.equal(r?.status, 'unavailable');
+  assert.match((r as { why: string }).why, /does not verify/);
+});
+
+test('a CRL past its nextUpdate is used during the grace, then the status is unavailable; a revoked serial stays revoked', async () => {
+  const nextUpdate = new Date(Date.now() - 60_000);
+  const trust = await trustWith([crlPem(root, [], { nextUpdate, thisUpdate: new Date(Date.now() - 120_000) }), crlPem(inter, [], { nextUpdate, thisUpdate: new Date(Date.now() - 120_000) })]);
+  const path = trust.pathOf(leaf.cert, only(inter.cert))!;
+  assert.equal(trust.revocationOf(path, { now: Date.now(), graceMs: 3600_000 }), undefined);
+  assert.equal(trust.revocationOf(path, { now: Date.now(), graceMs: 0 })?.status, 'unavailable');
+  const stale = await trustWith([crlPem(root, [inter], { nextUpdate, thisUpdate: new Date(Date.now() - 120_000) }), crlPem(inter)]);
+  assert.equal(stale.revocationOf(path, { now: Date.now(), graceMs: 0 })?.status, 'revoked');
 });

@@ -1,7 +1,8 @@
 /**
  * `countersign certs status`: every certificate the proxy depends on — the edge
  * certificates (files and ACME), the client CAs, the delegation CA and the
- * upstream CAs — with names, issuer and expiry. With `admin.listen` configured
+ * upstream CAs — with names, issuer and expiry, and every revocation source
+ * (CRL files, distribution points, OCSP responders) with its freshness. With `admin.listen` configured
  * it asks the running proxy (what it serves now); otherwise, or when the proxy
  * does not answer, it reads the files. The table is always printed; the exit
  * code is 1 when anything has expired, or expires within `--warn` (for cron or
@@ -12,9 +13,9 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/index.js';
 import { parseDuration } from '../../config/index.js';
 import { CountersignError } from '../../errors.js';
-import { acmeStorageFor } from '../../edge/index.js';
+import { acmeStorageFor, crlSourceStatus, parseCrl, type RevocationSourceStatus } from '../../edge/index.js';
 import { caCertificates, commonName, silentLogger } from '../../observe/index.js';
-import { certificatesDer } from '../../pki/index.js';
+import { certificatesDer, pemBlocks } from '../../pki/index.js';
 import type { ProxyStatus } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { adminRequest } from '../admin-request.js';
@@ -79,6 +80,32 @@ function caRows(config: Config): Row[] {
   }));
 }
 
+/** A revocation source's row: NOT AFTER is its nextUpdate (past it plus the grace, its clients meet onUnavailable). */
+function revocationRow(r: Pick<RevocationSourceStatus, 'kind' | 'source' | 'issuer' | 'entries' | 'state' | 'lastError'> & { nextUpdate?: string | Date; lastSuccess?: string | Date }): Row {
+  const fetched = r.lastSuccess ? `, read ${new Date(r.lastSuccess).toISOString()}` : '';
+  return {
+    kind: `revocation (${r.kind})`, names: r.issuer ? `CRL of ${r.issuer}` : 'OCSP', issuer: `${r.entries} entries`,
+    notAfter: r.nextUpdate ? new Date(r.nextUpdate) : undefined,
+    note: r.state === 'fresh' && !r.lastError ? undefined : `${r.state}${fetched}${r.lastError ? `; last error: ${r.lastError}` : ''}`,
+    where: r.source,
+  };
+}
+
+/** The CRL files of the config, read directly. */
+function crlFileRows(config: Config): Row[] {
+  const graceMs = config.edge.clientAuth.revocation.grace;
+  return (config.edge.clientAuth.crl ?? []).flatMap((path): Row[] => {
+    try {
+      const bytes = readFileSync(path);
+      const ders = bytes[0] === 0x30 ? [bytes] : pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL').map((b) => b.der);
+      if (ders.length === 0) throw new Error('no CRL in the file');
+      return ders.map((d) => revocationRow(crlSourceStatus(parseCrl(d, path), { kind: 'crl-file', graceMs })));
+    } catch (err) {
+      return [{ kind: 'revocation (crl-file)', names: '-', issuer: '-', note: `unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, where: path }];
+    }
+  });
+}
+
 function rowsFromStatus(s: ProxyStatus): Row[] {
   const edge = s.certificates.map((c): Row => ({
     kind: `edge (${c.source}${c.isDefault ? ', default' : ''})`, names: c.names.join(',') || '-', issuer: commonName(c.issuer),
@@ -87,7 +114,7 @@ function rowsFromStatus(s: ProxyStatus): Row[] {
   const cas = s.cas.map((c): Row => ({
     kind: c.upstream ? `upstream-ca (${c.upstream})` : c.kind, names: c.subject, issuer: c.issuer, notAfter: new Date(c.notAfter), where: c.file,
   }));
-  return [...edge, ...cas];
+  return [...edge, ...cas, ...(s.revocation?.sources ?? []).map(revocationRow)];
 }
 
 export const command: Command = {
@@ -119,7 +146,7 @@ export const command: Command = {
         io.err(`admin ${config.admin.listen}: ${(err as Error).message}; reading the files instead`);
       }
     }
-    rows ??= [...edgeFileRows(config), ...await acmeRows(config), ...caRows(config)];
+    rows ??= [...edgeFileRows(config), ...await acmeRows(config), ...caRows(config), ...crlFileRows(config)];
 
     const now = Date.now();
     const expired = (r: Row) => r.notAfter !== undefined && r.notAfter.getTime() <= now;

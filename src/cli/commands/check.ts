@@ -8,6 +8,7 @@
  * Exit codes: 0 the config is good (warnings may be printed), 1 problems
  * (or warnings with --strict), 2 usage.
  */
+import { formatDuration, type Config } from '../../config/index.js';
 import { silentLogger } from '../../observe/index.js';
 import { createEdgeCertificates } from '../../edge/index.js';
 import { isCountersignError } from '../../errors.js';
@@ -63,7 +64,23 @@ a server that failed), 2 usage.`,
         return 1;
       }
     }
+    const revocation = describeRevocation(config);
+    if (revocation) io.out(revocation);
     io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
     return 0;
   },
 };
+
+/** One line: where revocation is learned from and what happens when it cannot be (none in mode any without CRLs). */
+export function describeRevocation(config: Config): string | undefined {
+  const auth = config.edge.clientAuth;
+  const r = auth.revocation;
+  const crls = auth.crl?.length ?? 0;
+  if (auth.mode === 'any' && crls === 0) return undefined;
+  const sources = [crls ? `CRL files: ${crls}` : 'CRL files: none'];
+  const grace = formatDuration(r.grace);
+  const when = r.onUnavailable === 'refuse'
+    ? `a client whose revocation status cannot be learned is refused (a CRL is used until ${grace} past its nextUpdate)`
+    : `a client whose revocation status cannot be learned is admitted (a CRL is used until ${grace} past its nextUpdate, then ignored)`;
+  return `revocation: ${sources.join('; ')}; every certificate of a client's chain is checked on every connection; ${when}`;
+}

@@ -67,7 +67,7 @@ Writes the process id to pidFile (default: beside the config, FILE.pid).`,
           const { acmeManagerFor } = await import('../../edge/index.js');
           return acmeManagerFor(config, logger, { httpListen: undefined, publishChallenge });
         } : undefined,
-        announce: (listen) => logger.info({ listen, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
+        announce: (listen, listeners) => logger.info({ listen, listeners, workers, routes: config.routes.length, upstreams: Object.keys(config.upstreams) }, 'countersign listening'),
       });
       process.exit(code);
     }

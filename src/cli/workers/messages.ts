@@ -33,7 +33,7 @@ export type WorkerRequest =
 
 /** What a worker tells the primary. */
 export type WorkerNotice =
-  | { type: 'countersign:ready'; listen: string }
+  | { type: 'countersign:ready'; listen: string; /** every listener's address, by name */ listeners?: Record<string, string> }
   /** one audit record: the primary writes the one chain */
   | { type: 'countersign:audit'; event: AuditEvent };
 

@@ -24,13 +24,14 @@ import { configChanges, type Config } from '../../config/index.js';
 import type { ReloadOutcome } from '../../observe/index.js';
 import { validateForReload } from '../config-reload.js';
 import { writePidFile } from '../pid-file.js';
+import { newListenersThatCannotBind } from './bind-check.js';
 import type { ConfigText } from './messages.js';
 
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
   /** logs the "countersign listening" line once every worker listens */
-  announce(listen: string): void;
+  announce(listen: string, listeners?: Record<string, string>): void;
   /** admin.listen: the primary runs the admin listener and asks its workers */
   admin?: string;
   /** audit: the primary writes the records its workers send */
@@ -137,7 +138,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
         const { type } = notice;
         switch (type) {
           case 'countersign:audit': o.audit?.append(notice.event); return;
-          case 'countersign:ready': onReady(n, slot, w, notice.listen); return;
+          case 'countersign:ready': onReady(n, slot, w, notice.listen, notice.listeners); return;
           default: throw unexpectedMessage(type);
         }
       },
@@ -145,11 +146,11 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     w.on('exit', (code, signal) => { initialized.delete(w); channel.close(); onExit(n, slot, w, code, signal); });
   };
 
-  const onReady = (n: number, slot: Slot, w: Worker, listen: string) => {
+  const onReady = (n: number, slot: Slot, w: Worker, listen: string, listeners?: Record<string, string>) => {
     slot.ready = true;
     if (phase === 'stopping') { tell(slot, { type: 'countersign:stop' }); return; }
     if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(listen); startAcme(); }
+    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(listen, listeners); startAcme(); }
   };
 
   const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
@@ -269,8 +270,14 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     const v = await validateForReload(o.file, o.logger);
     if (!v.ok) return v.outcome;
     const restart = configChanges(running, v.loaded.config).restartRequired;
-    if (restart.length) {
-      const problems = restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`);
+    // a listener whose address is taken would fail in every worker (the sockets are bound here, by node:cluster):
+    // refused before any worker tries, so that no worker is replaced by one that cannot start
+    const unbindable = await newListenersThatCannotBind(running, v.loaded.config);
+    if (restart.length || unbindable.length) {
+      const problems = [
+        ...restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`),
+        ...unbindable,
+      ];
       o.logger.error({ outcome: 'failed', problems, file: o.file }, 'reload refused; the running config keeps serving');
       return { ok: false, outcome: 'failed', reason: `reload refused: ${problems.join('; ')}`, problems };
     }

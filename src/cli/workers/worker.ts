@@ -126,7 +126,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
     return 1;
   }
-  primary.notify({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}` });
+  primary.notify({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}`, listeners: proxy.addresses() });
   // SIGUSR1 sent to a worker itself (or to the whole group) reopens its files too
   onReopenSignal(reopenFiles, logger);
   // SIGTERM to one worker (or to the whole group, as systemd does) stops it gracefully.

@@ -6,7 +6,8 @@
  * body preserved) to the same host and path over https, as Caddy and
  * Traefik do, so the port is useful rather than a dead end.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../../node-http.js';
 import type { AddressInfo } from 'node:net';
 import { CountersignError } from '../../errors.js';
 import { silentLogger, reasonOf, type EdgeLogger } from '../logger.js';
@@ -34,7 +35,7 @@ export interface HttpChallengeServer {
 export async function startHttpChallengeServer(opts: HttpChallengeServerOptions): Promise<HttpChallengeServer> {
   const logger = opts.logger ?? silentLogger;
   const httpsPort = opts.httpsPort ?? 443;
-  const server: Server = createServer((req, res) => respond(req, res));
+  const server: Server = http.createServer((req, res) => respond(req, res));
   // a validator or a browser needs seconds, not minutes
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;

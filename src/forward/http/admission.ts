@@ -83,11 +83,11 @@ export function admit(routing: RequestRouting, conn: ClientConnection | undefine
   if (!target.ok) return { ok: false, status: 400, message: `request target refused: ${target.reason}`, outcome: 'bad-path', reason: target.reason };
   const host = requestHost(head.raw, head.authority);
   if (!host.ok) return { ok: false, status: 400, message: host.reason, outcome: 'bad-request', reason: host.reason, close: true };
-  if (host.host && routing.router.misdirected(conn.sni, hostName(host.host))) {
+  if (host.host && routing.router.misdirected(conn.sni, hostName(host.host), conn.listener)) {
     return { ok: false, status: 421, message: 'this host is not served on this connection; connect with its name as TLS server name', outcome: 'misdirected', reason: `Host ${host.host} on a connection for ${conn.sni ?? 'no server name'}` };
   }
   // the connection's routes were computed by the router of its time; a reload since gives a new router
-  const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni);
+  const routes = conn.router === routing.router ? conn.routes : routing.router.forConnection(conn.sni, conn.listener);
   const route = routes && routing.router.forRequest(routes, host.host, target.path);
   if (!route) return { ok: false, status: 404, message: 'no route for this host and path', outcome: 'no-route' };
   if (!conn.client && !route.allowAnonymous) {

@@ -31,8 +31,8 @@ export interface HttpEngineOptions {
   maxHeaderCount: number;
   /** time for request heads, upstream answer heads, and any gap in a body, ms (timeouts.request) */
   requestTimeoutMs: number;
-  /** idle keep-alive time of a client connection, ms (timeouts.idle; HTTP/1.1 at most 60 s) */
-  idleTimeoutMs: number;
+  /** how long a client connection may wait for its next request (HTTP/1.1 keep-alive, an idle HTTP/2 session), ms (timeouts.keepAlive) */
+  keepAliveTimeoutMs: number;
   /** groups (upstream, identity) the pool keeps (limits.agentsPerUpstream) */
   maxPools: number;
   /** HTTP/2 stream resets a client connection may send (burst, then per second) before GOAWAY */
@@ -63,7 +63,7 @@ export class HttpEngine {
     this.ctx = { pool: this.pool, routing: o.routing, requestTimeoutMs: o.requestTimeoutMs, record: (r) => this.record(r) };
     this.h2 = new H2Downstream({
       ctx: this.ctx, logger: o.logger, maxHeaderSize: o.maxHeaderSize, maxHeaderCount: o.maxHeaderCount,
-      idleTimeoutMs: o.idleTimeoutMs, resets: o.http2Resets,
+      idleTimeoutMs: o.keepAliveTimeoutMs, resets: o.http2Resets,
     });
   }
 
@@ -72,7 +72,7 @@ export class HttpEngine {
     if (socket.alpnProtocol === 'h2') { this.h2.accept(socket, conn); return; }
     const d = new H1Downstream(socket, conn, {
       ctx: this.ctx, maxHeaderSize: this.o.maxHeaderSize, maxHeaderCount: this.o.maxHeaderCount, requestTimeoutMs: this.o.requestTimeoutMs,
-      keepAliveTimeoutMs: Math.min(this.o.idleTimeoutMs, 60_000),
+      keepAliveTimeoutMs: this.o.keepAliveTimeoutMs,
       closing: () => this.closing,
       logRefused: (c, reason) => this.o.logger.info({ conn: c.id, identity: c.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
       forget: (x) => this.h1.delete(x),

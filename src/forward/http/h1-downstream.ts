@@ -15,7 +15,7 @@
  * timeouts.request (408), no body gap over it (the connection is closed), and
  * the keep-alive time between requests.
  */
-import { STATUS_CODES } from 'node:http';
+import { http } from '../../node-http.js';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection } from '../client-connection.js';
 import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
@@ -425,7 +425,7 @@ export class H1Downstream implements ParserEvents {
     if (!this.socket.writable) { r.done = true; r.exchange?.clientGone(); return; }
     const listed = rawConnectionTokens(raw);
     let length = false, chunked = false, upgradeTo: string | undefined;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
       const len = n.length;

@@ -6,7 +6,7 @@
  * handed to the exchange's tunnel. An answer that breaks HTTP, or a close
  * before it is complete, fails the request with our own codes (failures.ts).
  */
-import { maxHeaderSize as defaultMaxHeaderSize } from 'node:http';
+import { http } from '../../node-http.js';
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamServer } from '../upstream-cluster.js';
 import { createParser, type NativeHttpParser, type ParseError } from './h1-parser.js';
@@ -18,7 +18,7 @@ const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
 /** an answer head larger than Node's default max header size breaks HTTP here (ERR_UPSTREAM_PROTOCOL) */
-const MAX_RESPONSE_HEAD = defaultMaxHeaderSize;
+const MAX_RESPONSE_HEAD = http.maxHeaderSize;
 
 /** how long a server's last diagnosed refusal of our certificate explains a close of its connection, ms */
 const REFUSAL_MEMORY_MS = 2000;
