@@ -72,7 +72,8 @@ test('cancelled streams are aborted upstream, logged as 499, and the shared pool
 });
 
 test('a connection that floods resets gets GOAWAY ENHANCE_YOUR_CALM and is closed; the proxy serves on', async () => {
-  const r = await h2Resets(proxy.port, pki.dir, 'alice', { resets: 600, path: '/' });
+  // a loaded machine may take more than a moment to get through 600 streams: the GOAWAY is waited for up to 10 s
+  const r = await h2Resets(proxy.port, pki.dir, 'alice', { resets: 600, path: '/', settleS: 10 });
   assert.equal(r.goaway?.errorCode, 11, `GOAWAY ENHANCE_YOUR_CALM expected: ${JSON.stringify(r)}`);
   const flood = await proxy.waitForLog((l) => l.outcome === 'reset-flood');
   assert.ok(Number(flood.resets) > 100);

@@ -148,6 +148,7 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     const h = await httpLoad.stop();
     const t = await tcpLoad.stop();
     agent.destroy();
+    assert.equal(proxy.child.exitCode, null, `the proxy is running (stderr: ${proxy.stderr()}; last lines: ${JSON.stringify(proxy.logs.slice(-5))})`);
     assert.deepEqual({ failed: h.failed, errors: h.errors }, { failed: 0, errors: [] }, 'http mode: no request failed');
     assert.deepEqual({ failed: t.failed, errors: t.errors }, { failed: 0, errors: [] }, 'connection mode: no connection failed');
     // and nothing stays counted: the pool's leases, busy connections and waiters, every server's active count
