@@ -88,7 +88,9 @@ async function main(): Promise<void> {
       // NODE_ARGS='--max-semi-space-size=4' goes after the shebang's flags
       if (process.env.DELEGATION) Object.assign(config.delegation, JSON.parse(process.env.DELEGATION));
       if (process.env.LIMITS) config.limits = JSON.parse(process.env.LIMITS);
-      const cs = await startCountersign({ name: variant, dir: work, port, config, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [] });
+      // ENV='{"MALLOC_ARENA_MAX":"2"}' or '{"LD_PRELOAD":"…"}' goes into the process's environment (allocator experiments)
+      const env = process.env.ENV ? { ...process.env, ...JSON.parse(process.env.ENV) as Record<string, string> } : undefined;
+      const cs = await startCountersign({ name: variant, dir: work, port, config, nodeArgs: process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [], env });
       try {
         await sleep(1000);
         const atStart = rssMiB(cs.pid);

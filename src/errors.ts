@@ -45,7 +45,7 @@ export const ERROR_CODES = {
   ERR_ACME_STORAGE: 'the ACME storage (a directory, or etcd) cannot be read or written, or its order lock was lost',
   ERR_ACME_CHALLENGE: 'the ACME server could not validate a challenge for a domain',
   ERR_IDENTITY_HEADER_OPTIONS: 'an identity-header option (header name, xfcc by) is not a valid HTTP header name or value',
-  ERR_IDENTITY_HEADER_VALUE: 'a client certificate\'s name cannot be sent in an identity header (no CN for k8s-front-proxy, or a control character)',
+  ERR_IDENTITY_HEADER_VALUE: 'a client certificate\'s name cannot be sent in an identity header (no CN for k8s-front-proxy, a control character, or names no client CA vouched for)',
   ERR_USAGE: 'the command line is wrong',
   ERR_TICKET_KEY: 'the session-ticket key file cannot be read or is not 80 or 48 bytes',
   ERR_UPSTREAM_STARTTLS: 'an upstream did not accept the pre-TLS request its `starttls` names (PostgreSQL SSLRequest)',

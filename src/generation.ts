@@ -115,7 +115,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   let started = false;
   return {
     number, config, router, clusters, files, protocols, verifier, access, binder, bind: binder.bind,
-    refusedBy: (route, conn) => access.refusedBy(route, conn.client),
+    refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
     upstreamHttp2: (upstream) => config.upstreams[upstream]?.http2 ?? 'auto',

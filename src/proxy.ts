@@ -1,24 +1,30 @@
 /**
- * Composes the proxy from a validated config: edge listener → client verifier →
- * router → minter → forwarders. The only place that knows every room. What a
- * reload replaces is one generation (generation.ts): the edge and the http
- * forwarder read it through `current`, and a reload swaps that one reference.
+ * Wiring: builds the proxy's parts from a validated config and connects them —
+ * edge listener → client verifier → router → minter → forwarders. The only
+ * place that knows every room. The parts with a life of their own are named
+ * modules (src/runtime/): the session-ticket keys, the one swapped reference
+ * (generation and certificate store), the reloader, status and readiness,
+ * and the teardown of a failed start.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
-import { CountersignError, isCountersignError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import { configChanges, listenersOf, MAIN_LISTENER, summarizeChanges, type Config } from './config/index.js';
+import { CountersignError, isCountersignError } from './errors.js';
+import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
-import { ConnectionLimitLog, openFileLimit, FileWatch, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork, type EdgeCertificates, type ListenerStatus, type PreparedListeners, type RevocationSourceStatus } from './edge/index.js';
-import { loadSigningCa, readTicketKeyFile } from './pki/index.js';
-import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpEngine, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpEngine, type UpstreamFiles, type UpstreamPoolStats } from './forward/index.js';
-import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf } from './config/index.js';
-import type { Logger } from './observe/index.js';
-import type { EdgeAcme } from './edge/index.js';
+import {
+  ConnectionLimitLog, openFileLimit, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
+} from './edge/index.js';
+import { loadSigningCa } from './pki/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpEngine, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpEngine } from './forward/index.js';
+import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
-import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type ProxyMetrics, type CaCertificateExpiry, type Readiness, type ReloadOutcome } from './observe/index.js';
+import {
+  proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
+  type ConfigSource, type ProxyStatus, type StatusSnapshot,
+} from './runtime/index.js';
 
 export { handshakeChannel } from './forward/index.js';
+export type { ProxyStatus } from './runtime/index.js';
 
 export interface ProxyOptions {
   config: Config;
@@ -40,32 +46,9 @@ export interface ProxyOptions {
   /** keep Prometheus metrics (for the admin listener); default: when config.admin is set */
   metrics?: boolean;
   /** where the config came from, for /status */
-  source?: { file: string; digest: string; loadedAt: Date };
+  source?: ConfigSource;
   /** a worker's follower of the primary's ACME manager, instead of a manager of its own */
   acme?: EdgeAcme;
-}
-
-/** What GET /status shows of one process. */
-export interface ProxyStatus {
-  pid: number;
-  listen: string;
-  /** every listener (`main` is `listen`) and its open connections */
-  listeners: ListenerStatus[];
-  draining: boolean;
-  config?: { file: string; digest: string; loadedAt: string };
-  /** 1 at start, one more per config a reload applied */
-  generation: number;
-  startedAt: string;
-  certificates: { id: string; source: string; names: string[]; isDefault: boolean; subject?: string; issuer?: string; notAfter?: string; file?: string; lastError?: string }[];
-  cas: (Omit<CaCertificateExpiry, 'notAfter'> & { notAfter: string })[];
-  upstreams: Record<string, { balance: string; servers: { address: string; healthy: boolean; failing: boolean; active: number; lastCheck?: { at: string; ok: boolean; reason?: string; alpn?: string } }[] }>;
-  delegation?: { cached: number; hits: number; misses: number; renewals: number };
-  /** every revocation source (CRL files, distribution points, OCSP responders) and how fresh it is */
-  revocation: { onUnavailable: 'refuse' | 'admit'; graceMs: number; sources: (Omit<RevocationSourceStatus, 'thisUpdate' | 'nextUpdate' | 'lastSuccess'> & { thisUpdate?: string; nextUpdate?: string; lastSuccess?: string })[] };
-  /** client connections of this process: open now (handshakes included), the limit, and how many the limit refused */
-  connections: { open: number; max: number; maxFrom: 'config' | 'default' | 'open-file limit'; refusedAtLimit: number };
-  /** http mode's upstream pool (when an http-mode route loaded it): leases, busy connections, connects and waiters are 0 when no request is in flight */
-  http: UpstreamPoolStats;
 }
 
 export interface RunningProxy {
@@ -83,7 +66,7 @@ export interface RunningProxy {
    * new generation too. A change that needs a restart refuses the whole reload
    * and nothing changes. Never throws.
    */
-  reload(next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome>;
+  reload(next?: { config: Config; source?: ConfigSource }): Promise<ReloadOutcome>;
   /** the generation serving new connections (1 at start, one more per applied config) */
   generation(): number;
   /** a reload refused before it reached the proxy (the config file has problems): counted in the metrics */
@@ -96,10 +79,15 @@ export interface RunningProxy {
   certificates: EdgeCertificates;
 }
 
+/** What a reload builds before anything swaps. */
+interface PreparedReload { generation: Generation; certificates?: EdgeCertificates; listeners: PreparedListeners }
+
 export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, announce = true, rotateTicketKeysOnTrustChange = true, metrics: wantMetrics = config.admin !== undefined, source: givenSource, acme }: ProxyOptions): Promise<RunningProxy> {
   const startedAt = new Date();
   let source = givenSource;
+  const teardown = new Teardown();
   const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
+  teardown.add(() => metrics?.close());
   const minter = config.delegation
     ? new DelegationMinter({
       ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
@@ -108,14 +96,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       extensionOid: config.delegation.extensionOid,
     })
     : undefined;
+  teardown.add(() => minter?.stop());
 
-  // the certificate store (and with it the client trust) is created below; the verifier asks for it per connection
-  let certificates: EdgeCertificates | undefined;
-  const trust = () => certificates!.store.clientTrust();
-  /** THE reference: what new connections and requests are routed and bound by */
+  // the client trust of now, read through the state once it exists (the first generation is built before the store)
+  let state: RuntimeState | undefined;
+  const trust = () => state!.certificates.store.clientTrust();
   // intermediates clients sent, kept across generations: resumed sessions carry only the leaf
   const intermediates = new SeenIntermediates();
-  let current: Generation = await buildGeneration({ config, logger, number: 1, minter, trust, intermediates }).catch((err) => { minter?.stop(); throw err; });
+  const first = await teardown.guard(buildGeneration({ config, logger, number: 1, minter, trust, intermediates }));
+  teardown.add(() => first.stop());
 
   // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
   let http: HttpEngine | undefined;
@@ -124,7 +113,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     const Engine = await loadHttpEngine();
     // limits and timeouts need a restart: the start config's are the ones in force
     http ??= new Engine({
-      routing: () => current, logger,
+      routing: () => serving.generation, logger,
       maxHeaderSize: config.limits.maxHeaderSize,
       requestTimeoutMs: config.timeouts.request,
       keepAliveTimeoutMs: config.timeouts.keepAlive,
@@ -133,26 +122,20 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       http2Resets: config.limits.http2Resets,
     });
   };
-  await loadHttpFor(config).catch(async (err) => { await current.stop(); minter?.stop(); throw err; });
+  await teardown.guard(loadHttpFor(config));
+
+  const certificates = await teardown.guard(createEdgeCertificates({ config, logger, acme }));
+  teardown.add(() => certificates.stop());
+  const tickets = await teardown.guard(() => new SessionTicketKeys({
+    given: givenTicketKeys, file: config.edge.sessionTickets?.keyFile, rotateOnTrustChange: rotateTicketKeysOnTrustChange, logger,
+  }));
+  const serving = state = new RuntimeState({ generation: first, certificates });
+
   const connections = new ClientConnections({
-    routing: () => current, http: () => http, logger,
+    routing: () => serving.generation, http: () => http, logger,
     peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
-
-  const stopEarly = async () => { await current.stop(); minter?.stop(); };
-  certificates = await createEdgeCertificates({ config, logger, acme }).catch(async (err) => { await stopEarly(); throw err; });
-  let ticketKeys = givenTicketKeys;
-  // a fleet's shared key file wins over the keys a primary hands its workers
-  const ticketFile = config.edge.sessionTickets?.keyFile;
-  const ticketKeysFromFile = () => {
-    const t = readTicketKeyFile(ticketFile!);
-    if (t.readableByOthers) logger.warn({ path: ticketFile }, 'session-ticket key file is readable by group or others; make it 0600');
-    return t.keys;
-  };
-  if (ticketFile) {
-    try { ticketKeys = ticketKeysFromFile(); } catch (err) { await certificates.stop(); await stopEarly(); throw err; }
-  }
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
@@ -161,19 +144,19 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     name: spec.name,
     ...hostPortOf(spec.listen),
     starttls: spec.starttls,
-    // through `certificates`: a reload may bring a new certificate store
+    // through the state: a reload may bring a new certificate store
     // (`this` is the TLSSocket: the store finds the ClientHello it read through it)
     contexts: {
-      sniCallback: function (this: unknown, name, cb) { certificates!.contexts.sniCallback.call(this, name, cb); },
-      defaultOptions: () => certificates!.contexts.defaultOptions(),
+      sniCallback: function (this: unknown, name, cb) { serving.certificates.contexts.sniCallback.call(this, name, cb); },
+      defaultOptions: () => serving.certificates.contexts.defaultOptions(),
     },
     alpn: HTTP_ALPN,
     // http routes speak what the forwarder speaks; connection routes only what their upstream does
     selectAlpn: (sni, offered, listener) => {
-      const g = current;
-      const route = g.router.forConnection(sni, listener)?.primary;
+      const generation = serving.generation;
+      const route = generation.router.forConnection(sni, listener)?.primary;
       if (!route || route.mode === 'http') return HTTP_ALPN.find((p) => offered.includes(p));
-      return g.protocols.select(route.upstream, offered);
+      return generation.protocols.select(route.upstream, offered);
     },
     handshakeTimeoutMs: config.edge.handshakeTimeout,
     // one budget for every listener of this process
@@ -190,253 +173,168 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       }
       logger.info({ listener, remoteAddress, outcome: 'handshake-failed', reason: err.code ?? err.message, ...(err instanceof CountersignError ? { detail: err.message } : {}) }, 'handshake failed');
     },
-    takeOver: (socket, hello) => certificates!.takeOver?.(socket, hello) ?? false,
-    dialServerFirst: serverFirstDialer(() => current),
+    takeOver: (socket, hello) => serving.certificates.takeOver?.(socket, hello) ?? false,
+    dialServerFirst: serverFirstDialer(() => serving.generation),
     proxyProtocol: config.edge.proxyProtocol ? { trusted: cidrMatcher(config.edge.proxyProtocol.trusted) } : undefined,
-    ticketKeys,
-    // one fleet, one context: the instances sharing the key file resume each other's sessions
-    sessionIdContext: ticketFile ? 'countersign-fleet' : undefined,
+    ticketKeys: tickets.keysFor(trust().digest),
+    sessionIdContext: tickets.sessionIdContext,
   }) });
+
+  /** Keys in use follow the trust: a ticket issued under another trust is not resumed. */
+  const applyTicketKeys = () => edge.setTicketKeys(tickets.keysFor(trust().digest));
   /** the listener's default context follows the store's swaps; a trust change re-checks open connections */
-  const adopt = (c: EdgeCertificates) => {
-    c.attach(edge);
-    c.store.subscribe((e) => { if (e.type === 'swapped' && e.reloaded.includes('trust') && c === certificates) onTrustChanged(); });
-  };
-
-  // Session tickets: keys derived from a base (the fleet's key file, the keys a
-  // primary hands its workers, or random) and the client trust's digest. A CA or
-  // CRL change gives new keys, so a ticket issued under the old trust is not
-  // resumed (a fresh handshake is verified against the new); every worker and
-  // every instance sharing the key file derives the same keys without talking.
-  let baseTicketKeys = ticketKeys ?? randomBytes(48);
-  const ticketKeysFor = (digest: string) => rotateTicketKeysOnTrustChange
-    ? Buffer.from(hkdfSync('sha256', baseTicketKeys, Buffer.from(digest), 'countersign session tickets', 48))
-    : baseTicketKeys;
-  edge.setTicketKeys(ticketKeysFor(certificates.store.clientTrust().digest));
-
-  const reloadTicketKeys = (): 'unchanged' | 'reloaded' | 'failed' => {
-    if (!ticketFile) return 'unchanged';
-    try {
-      const k = ticketKeysFromFile();
-      if (baseTicketKeys.equals(k)) return 'unchanged';
-      baseTicketKeys = k;
-      edge.setTicketKeys(ticketKeysFor(certificates!.store.clientTrust().digest));
-      logger.info({ path: ticketFile, outcome: 'ok' }, 'session-ticket key reloaded');
-      return 'reloaded';
-    } catch (err) {
-      logger.error({ path: ticketFile, outcome: 'failed', reason: (err as Error).message }, 'session-ticket key not reloaded; the previous key stays');
-      return 'failed';
-    }
-  };
-  const ticketWatch = ticketFile
-    ? new FileWatch({ paths: [ticketFile], onChange: () => { reloadTicketKeys(); }, pollIntervalMs: config.edge.reloadPollInterval })
-    : undefined;
-
-  /** The client trust changed (a CRL or CA file): new ticket keys, and the open connections are checked again. */
-  const onTrustChanged = () => {
-    edge.setTicketKeys(ticketKeysFor(trust().digest));
-    connections.recheck(trust());
+  const adopt = (store: EdgeCertificates) => {
+    store.attach(edge);
+    store.store.subscribe((e) => {
+      if (e.type !== 'swapped' || !e.reloaded.includes('trust') || store !== serving.certificates) return;
+      applyTicketKeys();
+      connections.recheck(trust());
+    });
   };
   adopt(certificates);
-  await edge.prepare(listenersOf(config)).then((p) => p.commit(), async (err) => { ticketWatch?.close(); await certificates!.stop(); await stopEarly(); metrics?.close(); throw err; });
+  applyTicketKeys();
+  const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
+  teardown.add(stopTicketWatch);
+  await teardown.guard(edge.prepare(listenersOf(config)).then((prepared) => prepared.commit()));
   const address = edge.address(MAIN_LISTENER)!;
-  current.start();
+  serving.generation.start();
   let cas = caCertificates(config);
   /** every revocation source as it stands now */
   const revocationSources = (): RevocationSourceStatus[] => {
-    const graceMs = current.config.edge.clientAuth.revocation.grace;
-    const files = certificates!.store.trustStatus();
+    const graceMs = serving.generation.config.edge.clientAuth.revocation.grace;
+    const files = serving.certificates.store.trustStatus();
     return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
   };
   metrics?.setSources({
     revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
     minter: minter ? () => minter.stats() : undefined,
-    servers: () => [...current.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
+    servers: () => [...serving.generation.clusters.values()].flatMap((c) => c.servers.map((s) => ({ upstream: c.name, server: s.address, healthy: c.isEligible(s) }))),
     certificates: () => [
-      ...certificates!.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
+      ...serving.certificates.store.list().filter((c) => c.notAfter).map((c) => ({ kind: 'edge', subject: c.names[0] ?? commonName(c.subject), notAfter: c.notAfter! })),
       ...cas.map((c) => ({ kind: c.kind, subject: c.subject, notAfter: c.notAfter })),
     ],
   });
-  if (announce) logger.info({ listen: edge.addresses()[MAIN_LISTENER], listeners: edge.addresses(), maxConnections: limit.max, routes: config.routes.length, upstreams: [...current.clusters.keys()] }, 'countersign listening');
+  if (announce) logger.info({ listen: edge.addresses()[MAIN_LISTENER], listeners: edge.addresses(), maxConnections: limit.max, routes: config.routes.length, upstreams: [...serving.generation.clusters.keys()] }, 'countersign listening');
 
   let stopping: Promise<void> | undefined;
   let draining = false;
-  const stop = (graceMs = current.config.timeouts.shutdownGrace) => (stopping ??= (async () => {
+  const stop = (graceMs = serving.generation.config.timeouts.shutdownGrace) => (stopping ??= (async () => {
     draining = true;
     const closed = edge.stopAccepting();
-    await current.stop();
+    await serving.generation.stop();
     // not awaited: a request in flight may outlast the grace period, which is the limit
     http?.close().catch(() => {});
-    const deadline = Date.now() + graceMs;
-    while (edge.openConnections > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      http?.closeIdle(); // keep-alive connections go as soon as their last request is done
-    }
+    // keep-alive connections go as soon as their last request is done
+    const closeIdle = setInterval(() => http?.closeIdle(), 50);
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([edge.whenIdle(), new Promise<void>((resolve) => { graceTimer = setTimeout(resolve, graceMs); })]);
+    clearInterval(closeIdle);
+    clearTimeout(graceTimer);
     const left = edge.openConnections;
     edge.destroyAll();
     http?.destroy();
     connections.stop();
     limitLog.stop();
     await closed;
-    ticketWatch?.close();
-    await certificates!.stop();
+    stopTicketWatch();
+    await serving.certificates.stop();
     minter?.stop();
     metrics?.close();
     logger.info({ outcome: 'stopped', connectionsCut: left }, 'countersign stopped');
   })());
 
-  /**
-   * Swaps in a new generation built from `next`: new connections and requests
-   * use it at once; connection-mode connections keep the upstream they are
-   * piped to unless the reload removed it (or its server, or the route that
-   * sent them there): those are closed after timeouts.shutdownGrace. Clients
-   * now on edge.deny are closed at once.
-   */
-  const applyConfig = async (next: Config): Promise<{ ok: true; changes: string; generation: number } | { ok: false; problems: string[] }> => {
-    const changes = configChanges(current.config, next);
-    if (changes.restartRequired.length) {
-      return { ok: false, problems: changes.restartRequired.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`) };
-    }
-    // the upstream CA bundles and proxy certificates, read again whatever the text says: one rotated in place applies
-    let files: UpstreamFiles;
-    try { files = readUpstreamFiles(next); } catch (err) {
-      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot read the upstream files: ${(err as Error).message}`] };
-    }
-    const rotated = rotatedUpstreamFiles(current.files, files);
-    if (changes.none && rotated.length === 0) return { ok: true, changes: 'config unchanged', generation: current.number };
-    const summary = [changes.none ? '' : summarizeChanges(changes), rotated.length ? `files changed: ${rotated.join(', ')}` : ''].filter(Boolean).join('; ');
-    let g: Generation;
+  const reloader = new Reloader<PreparedReload>({
+    logger,
+    running: () => serving.generation.config,
+    generation: () => serving.generation.number,
     // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
-    let certs: EdgeCertificates | undefined;
-    // new listeners are bound first (their connections wait for the swap); one that cannot bind refuses the reload
-    let ports: PreparedListeners | undefined;
-    try {
-      ports = await edge.prepare(listenersOf(next));
-      if (changes.certificateStore) certs = await createEdgeCertificates({ config: next, logger });
-      g = await buildGeneration({ config: next, logger, number: current.number + 1, minter, trust, intermediates, previous: current, files });
-      // the first http-mode route: its forwarder is there before a connection can be routed to it
-      await loadHttpFor(next).catch(async (err) => { await g.stop(); throw err; });
-    } catch (err) {
-      await ports?.abort();
-      await certs?.stop();
-      return { ok: false, problems: [isCountersignError(err) ? err.message : `cannot apply the config: ${(err as Error).message}`] };
-    }
-    if (stopping) { await ports.abort(); await g.stop(); await certs?.stop(); return { ok: false, problems: ['stopping: the reload was not applied'] }; }
-    const old = current;
-    if (certs) {
-      const oldCerts = certificates!;
-      certificates = certs;
-      adopt(certs);
-      edge.setTicketKeys(ticketKeysFor(trust().digest));
-      void oldCerts.stop();
-    }
-    current = g;
-    // the new listeners accept now that their routes are current; the removed ones stop accepting
-    ports.commit();
-    g.start();
-    void old.stop();
-    // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
-    for (const c of old.clusters.values()) http?.retireCluster(c);
-    // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
-    connections.recheck(trust());
-    connections.retireRemoved(next.timeouts.shutdownGrace);
-    return { ok: true, changes: summary, generation: g.number };
-  };
-
-  const ready = (): Readiness => {
-    const reasons: string[] = [];
-    if (draining) reasons.push('draining: shutting down, not taking new connections');
-    const certs = certificates!.store.list();
-    if (!certs.some((c) => c.isDefault && c.notAfter)) reasons.push('no default server certificate loaded');
-    for (const c of certs) if (!c.notAfter) reasons.push(`certificate ${c.names.join(',') || c.id}: not loaded yet${c.lastError ? ` (${c.lastError.message})` : ''}`);
-    // a source whose clients are refused for want of a fresh answer (onUnavailable: refuse)
-    if (current.config.edge.clientAuth.revocation.onUnavailable === 'refuse') {
-      for (const s of revocationSources()) {
-        if (s.state === 'stale') reasons.push(`revocation: the CRL of "${s.issuer}" from ${s.source} is past its nextUpdate (${s.nextUpdate?.toISOString()}) and edge.clientAuth.revocation.grace: the clients it covers are refused`);
-        if (s.state === 'none') reasons.push(`revocation: nothing obtained from ${s.source} yet${s.lastError ? ` (${s.lastError})` : ''}: the clients it covers are refused`);
+    prepare: async (next: Config, changes: ConfigChanges) => {
+      // the upstream CA bundles and proxy certificates, read again whatever the text says: one rotated in place applies
+      let files;
+      try { files = readUpstreamFiles(next); } catch (err) {
+        throw new CountersignError('ERR_CONFIG_INVALID', isCountersignError(err) ? err.message : `cannot read the upstream files: ${(err as Error).message}`, { cause: err });
       }
-    }
-    const now = Date.now();
-    const g = current;
-    for (const [i, r] of g.config.routes.entries()) {
-      const cluster = g.clusters.get(r.upstream)!;
-      if (cluster.servers.some((s) => cluster.isEligible(s, now))) continue;
-      const why = cluster.servers.map((s) => `${s.address} ${!s.healthy ? `unhealthy (${s.lastCheck?.reason ?? 'health check failed'})` : 'failing (passive)'}`);
-      reasons.push(`routes[${i}] → upstream ${r.upstream}: no healthy server: ${why.join('; ')}`);
-    }
-    return { ready: reasons.length === 0, reasons };
-  };
-
-  const status = (): ProxyStatus => {
-    const g = current;
-    return {
-      pid: process.pid,
-      listen: `${address.host}:${address.port}`,
-      listeners: edge.status(),
-      draining,
-      config: source ? { file: source.file, digest: source.digest, loadedAt: source.loadedAt.toISOString() } : undefined,
-      generation: g.number,
-      startedAt: startedAt.toISOString(),
-      certificates: certificates!.store.list().map((c) => ({
-        id: c.id, source: c.source, names: c.names, isDefault: c.isDefault, subject: c.subject, issuer: c.issuer,
-        notAfter: c.notAfter?.toISOString(), file: c.paths?.cert, lastError: c.lastError?.message,
-      })),
-      cas: cas.map((c) => ({ ...c, notAfter: c.notAfter.toISOString() })),
-      upstreams: Object.fromEntries([...g.clusters.values()].map((c) => [c.name, {
-        balance: g.config.upstreams[c.name].balance,
-        servers: c.servers.map((s) => ({
-          address: s.address, healthy: s.healthy, failing: s.failedUntil > Date.now(), active: s.active,
-          lastCheck: s.lastCheck ? { ...s.lastCheck, at: s.lastCheck.at.toISOString() } : undefined,
-        })),
-      }])),
-      delegation: minter ? (({ size, hits, misses, renewals }) => ({ cached: size, hits, misses, renewals }))(minter.stats()) : undefined,
-      http: http?.stats() ?? { groups: 0, connections: 0, busy: 0, connecting: 0, leases: 0, waiting: 0 },
-      revocation: {
-        onUnavailable: g.config.edge.clientAuth.revocation.onUnavailable, graceMs: g.config.edge.clientAuth.revocation.grace,
-        sources: revocationSources().map((r) => ({ ...r, thisUpdate: r.thisUpdate?.toISOString(), nextUpdate: r.nextUpdate?.toISOString(), lastSuccess: r.lastSuccess?.toISOString() })),
-      },
-      connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
-    };
-  };
-
-  /** reloads run one at a time: a second SIGHUP waits for the first */
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reload = async (next?: { config: Config; source?: ProxyOptions['source'] }): Promise<ReloadOutcome> => {
-    try {
-      // without a new config, a copy of the running one (a new generation must bring new route
-      // objects: connections memoise their bindings by route): its upstream files are read again all the same
-      const applied = await applyConfig(next?.config ?? structuredClone(current.config));
-      if (!applied.ok) {
-        metrics?.reloads.inc({ outcome: 'failed' });
-        logger.error({ outcome: 'failed', problems: applied.problems, file: next?.source?.file }, 'reload refused; the running config keeps serving');
-        return { ok: false, outcome: 'failed', reason: `reload refused: ${applied.problems.join('; ')}`, problems: applied.problems };
+      const rotated = rotatedUpstreamFiles(serving.generation.files, files);
+      if (changes.none && rotated.length === 0) return undefined;
+      const summary = [changes.none ? '' : summarizeChanges(changes), rotated.length ? `files changed: ${rotated.join(', ')}` : ''].filter(Boolean).join('; ');
+      // new listeners are bound first (their connections wait for the swap); one that cannot bind refuses the reload
+      const listeners = await edge.prepare(listenersOf(next));
+      // edge certificates or client trust changed: a new store, built (and its files read) before anything swaps
+      let store: EdgeCertificates | undefined;
+      try {
+        if (changes.certificateStore) store = await createEdgeCertificates({ config: next, logger });
+        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, previous: serving.generation, files });
+        // the first http-mode route: its forwarder is there before a connection can be routed to it
+        await loadHttpFor(next).catch(async (err) => { await generation.stop(); throw err; });
+        return { build: { generation, certificates: store, listeners }, changes: summary };
+      } catch (err) {
+        await listeners.abort();
+        await store?.stop();
+        throw err;
       }
-      if (next?.source) source = next.source;
-      const tickets = reloadTicketKeys();
-      const r = await certificates!.reload();
-      cas = caCertificates(current.config);
-      const outcome = r.failed.length || tickets === 'failed' ? 'partial' : 'ok';
-      metrics?.reloads.inc({ outcome });
-      const changes = applied.changes;
-      logger.info({ outcome, generation: current.number, changes, reloaded: r.reloaded, failed: r.failed }, 'reload');
-      return { ok: r.failed.length === 0 && tickets !== 'failed', outcome, generation: current.number, changes, sessionTicketKey: tickets, reloaded: r.reloaded, unchanged: r.unchanged, failed: r.failed };
-    } catch (err) {
-      metrics?.reloads.inc({ outcome: 'failed' });
-      logger.error({ outcome: 'failed', reason: (err as Error).message }, 'reload failed');
-      return { ok: false, outcome: 'failed', reason: (err as Error).message };
-    }
-  };
+    },
+    discard: async ({ generation, certificates: store, listeners }) => { await listeners.abort(); await generation.stop(); await store?.stop(); },
+    stopping: () => stopping !== undefined,
+    /**
+     * New connections and requests use the new generation at once;
+     * connection-mode connections keep the upstream they are piped to unless
+     * the reload removed it (or its server, or the route that sent them
+     * there): those are closed after timeouts.shutdownGrace. Clients now on
+     * edge.deny are closed at once.
+     */
+    commit: ({ generation, certificates: store, listeners }) => {
+      const before = serving.swap({ generation, certificates: store });
+      if (store) {
+        adopt(store);
+        applyTicketKeys();
+        void before.certificates.stop();
+      }
+      // the new listeners accept now that their routes are current; the removed ones stop accepting
+      listeners.commit();
+      generation.start();
+      void before.generation.stop();
+      // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
+      for (const c of before.generation.clusters.values()) http?.retireCluster(c);
+      // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
+      connections.recheck(trust());
+      connections.retireRemoved(generation.config.timeouts.shutdownGrace);
+      return generation.number;
+    },
+    reloadFiles: async () => {
+      const ticketOutcome = tickets.reloadFile();
+      if (ticketOutcome === 'reloaded') applyTicketKeys();
+      const files = await serving.certificates.reload();
+      cas = caCertificates(serving.generation.config);
+      return { files, tickets: ticketOutcome };
+    },
+    applied: (next) => { source = next; },
+    count: (outcome) => metrics?.reloads.inc({ outcome }),
+  });
+
+  const snapshot = (): StatusSnapshot => ({
+    address, draining, source, startedAt, cas,
+    listeners: edge.status(),
+    generation: serving.generation,
+    certificates: serving.certificates.store.list(),
+    minter: minter?.stats(),
+    revocation: revocationSources(),
+    caches: {
+      delegation: minter ? (({ size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }) => ({ entries: size, maxEntries, estimatedBytes, budgetBytes, pooledKeys }))(minter.stats()) : undefined,
+      parsedClientCertificates: serving.generation.verifier.cacheStats(),
+      seenIntermediates: intermediates.cacheStats(),
+    },
+    connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
+    http: http?.stats(),
+  });
 
   return {
-    address, stop, minter, metrics, ready, status,
+    address, stop, minter, metrics,
     addresses: () => edge.addresses(),
-    get certificates() { return certificates!; },
-    generation: () => current.number,
-    reloadRefused: () => { metrics?.reloads.inc({ outcome: 'failed' }); },
-    reload: (next) => {
-      const r = reloading.then(() => reload(next));
-      reloading = r;
-      return r;
-    },
+    ready: () => proxyReadiness(snapshot()),
+    status: () => proxyStatus(snapshot()),
+    get certificates() { return serving.certificates; },
+    generation: () => serving.generation.number,
+    reloadRefused: () => reloader.refusedEarly(),
+    reload: (next) => reloader.reload(next),
   };
 }

@@ -13,6 +13,7 @@ import (
 // extension because it accepts what countersign's decoders refuse.
 
 const (
+	tagBoolean         = 0x01
 	tagInteger         = 0x02
 	tagOctetString     = 0x04
 	tagOID             = 0x06

@@ -12,8 +12,10 @@ import (
 // the proxy's delegation.extensionOid and Options.ExtensionOID must agree.
 const DefaultExtensionOID = "1.2.840.113556.1.8000.2554.52765.56834.36689.18876.35599.6052605.1115151.1"
 
-// ExtensionVersion is the version of the extension this package reads.
-const ExtensionVersion = 1
+// ExtensionVersion is the newest version of the extension this package
+// reads (it reads 1 too: a v1 extension says nothing of NamesVouched, which is
+// then false).
+const ExtensionVersion = 2
 
 // Delegation is the decoded extension: what the proxy says about the original
 // client certificate. Byte slices alias the certificate they were read from.
@@ -26,6 +28,11 @@ type Delegation struct {
 	Issuer     []byte // DER Name, verbatim
 	Serial     []byte // INTEGER content bytes, verbatim
 	NotAfter   time.Time
+	// NamesVouched: a client CA the proxy trusts vouched for Subject and the
+	// original's subjectAltNames (v2). False for v1, and for a client that
+	// connected in clientAuth mode any with a certificate no configured CA
+	// issued: never authorize by those names then.
+	NamesVouched bool
 	// Certificate is the whole original certificate (DER) when the proxy embeds it.
 	Certificate []byte
 }
@@ -54,8 +61,9 @@ func decodeGeneralizedTime(body []byte) (time.Time, error) {
 }
 
 // DecodeExtension decodes the extension's extnValue strictly: DER only,
-// version first (another version is ErrDelegationExtensionVersion, whatever
-// follows), 8 or 9 fields of the documented types and sizes.
+// version first (a version other than 1 or 2 is ErrDelegationExtensionVersion,
+// whatever follows); v1: 8 fields, or 9 with the certificate; v2: namesVouched
+// (a DER BOOLEAN) after notAfter, so 9 or 10; the documented types and sizes.
 func DecodeExtension(der []byte) (*Delegation, error) {
 	root, err := readRoot(der, tagSequence)
 	if err != nil {
@@ -78,15 +86,20 @@ func DecodeExtension(der []byte) (*Delegation, error) {
 	if len(v) > 1 && ((v[0] == 0 && v[1]&0x80 == 0) || (v[0] == 0xff && v[1]&0x80 != 0)) {
 		return nil, malformed("version is not a minimally encoded INTEGER")
 	}
-	if len(v) != 1 || v[0] != ExtensionVersion {
+	if len(v) != 1 || (v[0] != 1 && v[0] != 2) {
 		n := new(big.Int).SetBytes(v)
 		if v[0]&0x80 != 0 {
 			n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(v)*8)))
 		}
-		return nil, newError(ErrDelegationExtensionVersion, fmt.Sprintf("delegation extension: version %s is not supported (this library reads version %d); upgrade the countersign backend library", n, ExtensionVersion))
+		return nil, newError(ErrDelegationExtensionVersion, fmt.Sprintf("delegation extension: version %s is not supported (this library reads versions 1 and %d); upgrade the countersign backend library", n, ExtensionVersion))
 	}
-	if len(f) != 8 && len(f) != 9 {
-		return nil, malformed("expected 8 or 9 fields, found %d", len(f))
+	version := int(v[0])
+	fixed := 8
+	if version == 2 {
+		fixed = 9
+	}
+	if len(f) != fixed && len(f) != fixed+1 {
+		return nil, malformed("version %d has %d or %d fields, found %d", version, fixed, fixed+1, len(f))
 	}
 	digest := func(i, n int, what string) ([]byte, error) {
 		if err := expectTag(f[i], tagOctetString, what); err != nil {
@@ -107,7 +120,7 @@ func DecodeExtension(der []byte) (*Delegation, error) {
 		}
 		return f[i].raw(der), nil
 	}
-	d := &Delegation{Version: 1}
+	d := &Delegation{Version: version}
 	if d.CertSHA256, err = digest(1, 32, "certSha256"); err != nil {
 		return nil, err
 	}
@@ -135,11 +148,21 @@ func DecodeExtension(der []byte) (*Delegation, error) {
 	if d.NotAfter, err = decodeGeneralizedTime(f[7].bytes(der)); err != nil {
 		return nil, malformed("notAfter: %v", err)
 	}
-	if len(f) == 9 {
-		if err := expectTag(f[8], 0x80, "certificate"); err != nil {
+	if version == 2 {
+		if err := expectTag(f[8], tagBoolean, "namesVouched"); err != nil {
 			return nil, malformed("%v", err)
 		}
-		d.Certificate = f[8].bytes(der)
+		b := f[8].bytes(der)
+		if len(b) != 1 || (b[0] != 0x00 && b[0] != 0xff) {
+			return nil, malformed("namesVouched is not a DER BOOLEAN (one byte, 00 or FF)")
+		}
+		d.NamesVouched = b[0] == 0xff
+	}
+	if len(f) == fixed+1 {
+		if err := expectTag(f[fixed], 0x80, "certificate"); err != nil {
+			return nil, malformed("%v", err)
+		}
+		d.Certificate = f[fixed].bytes(der)
 	}
 	return d, nil
 }

@@ -59,8 +59,15 @@ type Identity struct {
 	CertSHA1   string // uppercase hex SHA-1 of the original certificate
 	Subject    string // "CN=alice, O=Example" (FormatName)
 	Issuer     string
-	Serial     string // uppercase hex, as OpenSSL prints it
-	NotAfter   time.Time
+	// NamesVouched: a CA vouched for Subject (and the certificate's other
+	// names). Direct: true, crypto/tls verified the chain. Delegated: what the
+	// proxy's extension says — false for a client that reached countersign in
+	// clientAuth mode any with a certificate no configured client CA issued (a
+	// self-signed one names itself), and for v1 extensions. When false, never
+	// authorize by Subject or any name: only by Identity.
+	NamesVouched bool
+	Serial       string // uppercase hex, as OpenSSL prints it
+	NotAfter     time.Time
 	// Proxy is the delegation CA that signed the minted certificate; nil for direct clients.
 	Proxy *Voucher
 	// Certificate is the original certificate's DER, when known (direct, or embedded by the proxy).
@@ -236,7 +243,7 @@ func (id *Identifier) IdentifyCertificate(cert *x509.Certificate, presented ...*
 		v := a.voucher
 		return &Identity{
 			Via: ViaDelegated, Identity: hex.EncodeToString(d.SPKISHA256), CertSHA256: hex.EncodeToString(d.CertSHA256),
-			CertSHA1: strings.ToUpper(hex.EncodeToString(d.CertSHA1)), Subject: origSubject, Issuer: origIssuer,
+			CertSHA1: strings.ToUpper(hex.EncodeToString(d.CertSHA1)), Subject: origSubject, Issuer: origIssuer, NamesVouched: d.NamesVouched,
 			Serial: serialHex(d.Serial), NotAfter: d.NotAfter, Proxy: &v, Certificate: d.Certificate,
 		}, nil
 	}
@@ -246,7 +253,7 @@ func (id *Identifier) IdentifyCertificate(cert *x509.Certificate, presented ...*
 	s1 := sha1.Sum(cert.Raw)
 	return &Identity{
 		Via: ViaDirect, Identity: sha256Hex(cert.RawSubjectPublicKeyInfo), CertSHA256: sha256Hex(cert.Raw),
-		CertSHA1: strings.ToUpper(hex.EncodeToString(s1[:])), Subject: subject, Issuer: issuer,
+		CertSHA1: strings.ToUpper(hex.EncodeToString(s1[:])), Subject: subject, Issuer: issuer, NamesVouched: true,
 		Serial: serialOf(cert), NotAfter: cert.NotAfter, Certificate: cert.Raw,
 	}, nil
 }

@@ -22,6 +22,7 @@ type expected struct {
 	CertSHA1      string `json:"certSha1"`
 	Subject       string `json:"subject"`
 	Issuer        string `json:"issuer"`
+	NamesVouched  bool   `json:"namesVouched"`
 	Serial        string `json:"serial"`
 	NotAfter      string `json:"notAfter"`
 	ProxyIdentity string `json:"proxyIdentity"`
@@ -153,6 +154,9 @@ func TestCertificateVectors(t *testing.T) {
 			check("certSha1", e.CertSHA1, got.CertSHA1)
 			check("subject", e.Subject, got.Subject)
 			check("issuer", e.Issuer, got.Issuer)
+			if got.NamesVouched != e.NamesVouched {
+				t.Errorf("namesVouched: want %v, got %v", e.NamesVouched, got.NamesVouched)
+			}
 			check("serial", e.Serial, got.Serial)
 			check("notAfter", e.NotAfter, got.NotAfter.UTC().Format("2006-01-02T15:04:05.000Z"))
 			proxy := ""
@@ -187,6 +191,7 @@ func TestExtensionVectors(t *testing.T) {
 				"version": float64(d.Version), "certSha256": hex.EncodeToString(d.CertSHA256), "spkiSha256": hex.EncodeToString(d.SPKISHA256),
 				"certSha1": hex.EncodeToString(d.CertSHA1), "subject": hex.EncodeToString(d.Subject), "issuer": hex.EncodeToString(d.Issuer),
 				"serial": hex.EncodeToString(d.Serial), "notAfter": d.NotAfter.Format("2006-01-02T15:04:05.000Z"),
+				"namesVouched": d.NamesVouched,
 			}
 			if d.Certificate != nil {
 				got["certificate"] = hex.EncodeToString(d.Certificate)

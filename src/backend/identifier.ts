@@ -74,6 +74,18 @@ export interface ResolvedIdentity {
   certSha1: string;
   subject: string;
   issuer: string;
+  /**
+   * Whether a CA vouched for `subject` (and the certificate's other names):
+   * `direct`: true, this server's TLS trust store verified the chain;
+   * `delegated`: what the proxy's extension says — false when the client
+   * connected to countersign in `clientAuth.mode: any` with a certificate no
+   * configured client CA issued (a self-signed one names itself), and for
+   * extensions from proxies before this field (version 1); `header`: false,
+   * this library cannot tell whether the proxy checked the certificate
+   * against a CA. **When false, never authorize by `subject` or any name in
+   * the certificate: only by `identity`** (the key the client proved it holds).
+   */
+  namesVouched: boolean;
   /** uppercase hex */
   serial: string;
   notAfter: Date;
@@ -122,6 +134,7 @@ function describeDelegated(ext: DelegationExtension, anchor: DelegationAnchor): 
     certSha1: ext.certSha1.toString('hex').toUpperCase(),
     subject: nameToString(ext.subject),
     issuer: nameToString(ext.issuer),
+    namesVouched: ext.namesVouched,
     serial: serialHex(ext.serial),
     notAfter: ext.notAfter,
     proxy: Object.freeze({ identity: anchor.summary.identity, subject: anchor.summary.subject, certSha256: anchor.summary.certSha256 }),
@@ -137,6 +150,7 @@ function describeDirect(s: CertificateInfo): ResolvedIdentity {
     certSha1: s.certSha1,
     subject: s.subject,
     issuer: s.issuer,
+    namesVouched: true,
     serial: s.serial,
     notAfter: s.notAfter,
     certificate: s.der,
@@ -234,6 +248,8 @@ class TlsIdentifier implements Identifier {
     return Object.freeze({
       ...describeDirect(s),
       via: 'header' as const,
+      // the proxy may serve any certificate (nginx optional_no_ca, countersign mode any): the names are only claimed
+      namesVouched: false,
       proxy: Object.freeze({ identity: proxy.identity, subject: proxy.subject, certSha256: proxy.certSha256 }),
     });
   }

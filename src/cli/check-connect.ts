@@ -32,7 +32,7 @@ async function identitiesFor(config: Config): Promise<Map<string, CheckIdentity[
           ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
           ...delegationLimits(config.delegation), embedOriginal: config.delegation.embedOriginal, extensionOid: config.delegation.extensionOid, keyPoolSize: 1,
         });
-        const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)));
+        const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)), { namesVouched: false });
         delegated = {
           label: 'delegated', credentials: { certPem: c.chainPem, keyPem: c.keyPem },
           presenting: presentedIdentity('delegated', 'delegation.ca', readFileSync(config.delegation.ca.cert)),

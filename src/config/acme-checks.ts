@@ -36,17 +36,17 @@ export interface AcmeSettings {
 }
 
 /** Every problem with the settings, each as `<prefix>.<key>: …` (prefix e.g. "edge.acme"). */
-export function acmeSettingsProblems(o: AcmeSettings, prefix: string): string[] {
+export function acmeSettingsProblems(opts: AcmeSettings, prefix: string): string[] {
   const p: string[] = [];
-  const d = acmeDirectoryUrl(o.directory);
+  const d = acmeDirectoryUrl(opts.directory);
   if ('problem' in d) p.push(`${prefix}.directory: ${d.problem}`);
-  if (!Array.isArray(o.domains) || o.domains.length === 0) p.push(`${prefix}.domains: list at least one domain`);
-  for (const raw of o.domains ?? []) {
+  if (!Array.isArray(opts.domains) || opts.domains.length === 0) p.push(`${prefix}.domains: list at least one domain`);
+  for (const raw of opts.domains ?? []) {
     const name = raw.trim().toLowerCase().replace(/\.$/, '');
     if (name.startsWith('*.')) p.push(`${prefix}.domains: "${raw}" is a wildcard, which only dns-01 can validate and countersign does not do dns-01; list the names, or use a file certificate`);
     else if (!HOSTNAME.test(name) || (!name.includes('.') && name !== 'localhost')) p.push(`${prefix}.domains: "${raw}" is not a DNS name`);
   }
-  if (o.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(o.email)) p.push(`${prefix}.email: "${o.email}" is not an e-mail address`);
-  if (o.eab && (!o.eab.kid || !o.eab.hmacKey)) p.push(`${prefix}.eab: needs both kid and hmacKey (from your CA account page)`);
+  if (opts.email !== undefined && !/^[^@\s]+@[^@\s]+$/.test(opts.email)) p.push(`${prefix}.email: "${opts.email}" is not an e-mail address`);
+  if (opts.eab && (!opts.eab.kid || !opts.eab.hmacKey)) p.push(`${prefix}.eab: needs both kid and hmacKey (from your CA account page)`);
   return p;
 }

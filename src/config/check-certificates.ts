@@ -90,7 +90,7 @@ export function checkCertificates(c: Config, now = Date.now()): CheckResult {
 
   const edgeLeaves: X509Certificate[] = [];
   c.edge.certificates.forEach((p, i) => { const certs = chain(p.cert, `edge.certificates[${i}].cert`); if (certs[0]) edgeLeaves.push(certs[0]); });
-  if (c.edge.clientAuth.mode !== 'any') trust(c.edge.clientAuth.ca, 'edge.clientAuth.ca', { pinIsSuspicious: true });
+  trust(c.edge.clientAuth.ca, 'edge.clientAuth.ca', { pinIsSuspicious: true });
   if (c.edge.acme?.ca) trust([c.edge.acme.ca], 'edge.acme.ca', { pinIsSuspicious: false });
   if (c.delegation) chain(c.delegation.ca.cert, 'delegation.ca.cert');
   for (const [name, u] of Object.entries(c.upstreams)) trust(u.ca, `upstreams.${name}.ca`, { pinIsSuspicious: false });

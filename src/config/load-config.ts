@@ -15,6 +15,7 @@ import { configSchema, REMOVED_KEYS, type AllowConfig, type Config } from './sch
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 import { hostPortOf } from './host-port.js';
+import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import { listenerProblems } from './listeners.js';
 
 export class ConfigError extends CountersignError {
@@ -128,7 +129,10 @@ function crossCheck(c: Config): string[] {
     if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) p.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
     if (r.identity === 'header' && !r.proxyCert) p.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);
     if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
-    if (r.allow) p.push(...allowProblems(r.allow, `${at}.allow`, c.edge.clientAuth.mode));
+    if (r.allow) p.push(...allowProblems(r.allow, `${at}.allow`, c.edge.clientAuth));
+    if ((r.identity === 'header' || r.identity === 'both') && c.edge.clientAuth.mode === 'any' && IDENTITY_HEADER_CODECS[r.header].sendsNames) {
+      p.push(`${at}.header: "${r.header}" sends the client's names (${r.header === 'xfcc' ? 'Subject=, URI=, DNS=' : 'X-Remote-User from the CN, X-Remote-Group from each O'}) for the backend to act on, and with edge.clientAuth.mode: any no CA vouches for them: a self-signed certificate could name itself ${r.header === 'xfcc' ? 'anyone' : '"root" in group "system:masters"'}. Use header: kes or rfc9440 (they carry the certificate; the backend decides by its key), identity: delegated, or mode: require with the client CA`);
+    }
     if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
   if (c.admin && !isSocketPath(c.admin.listen)) {
@@ -141,19 +145,20 @@ function crossCheck(c: Config): string[] {
   if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
   if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
   if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));
-  if (c.edge.allow) p.push(...allowProblems(c.edge.allow, 'edge.allow', c.edge.clientAuth.mode));
+  if (c.edge.allow) p.push(...allowProblems(c.edge.allow, 'edge.allow', c.edge.clientAuth));
   return p;
 }
 
 /**
  * With clientAuth.mode any, a client's certificate may be self-signed: its
- * names say whatever the client wrote, so only `identities` (its key) can
- * admit anyone.
+ * names say whatever the client wrote. A rule on names matches only names a
+ * configured client CA vouched for, so without edge.clientAuth.ca it can never
+ * match: only `identities` (its key) can admit anyone.
  */
-function allowProblems(a: AllowConfig, at: string, mode: Config['edge']['clientAuth']['mode']): string[] {
-  if (mode !== 'any') return [];
+function allowProblems(a: AllowConfig, at: string, auth: Config['edge']['clientAuth']): string[] {
+  if (auth.mode !== 'any' || auth.ca?.length) return [];
   const byName = (['cn', 'ou', 'o', 'dns', 'uri', 'email'] as const).filter((k) => a[k] !== undefined);
-  return byName.map((k) => `${at}.${k}: with edge.clientAuth.mode: any a client may present a self-signed certificate with any ${k}; only allow.identities can be trusted there (or use mode: require)`);
+  return byName.map((k) => `${at}.${k}: with edge.clientAuth.mode: any and no edge.clientAuth.ca, no CA vouches for any ${k} (a self-signed certificate can claim any), so this list can never match; use allow.identities, or give edge.clientAuth.ca (then it matches the clients that CA vouches for)`);
 }
 
 function resolvePaths(c: Config, base: string): void {

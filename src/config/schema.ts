@@ -25,6 +25,12 @@ export const DEFAULTS = {
   connectTimeout: '5s',
   requestTimeout: '60s',
   shutdownGrace: '10s',
+  /**
+   * connection mode, after the upstream closed: how long what it sent may take
+   * to reach the client before both sides are closed (a client that stops
+   * reading must not hold the connection open)
+   */
+  upstreamCloseDrainMs: 1_000,
   delegationTtl: '1h',
   delegationCache: 10_000,
   delegationCacheMemoryMiB: 64,
@@ -188,8 +194,8 @@ const edgeSchema = z.strictObject({
   ciphers: z.string().min(1).default(DEFAULTS.edgeCiphers).refine(opensslAccepts, 'OpenSSL accepts none of these ciphers; give an OpenSSL cipher list, e.g. ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256')
     .describe('OpenSSL cipher list offered to clients (TLS 1.3 suites by their TLS_ names); default Mozilla\'s "intermediate": AEAD with forward secrecy only'),
   clientAuth: z.strictObject({
-    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included'),
-    ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list)'),
+    mode: z.enum(['require', 'optional', 'any']).default(DEFAULTS.clientAuthMode).describe('`require`: chain must verify to `ca`; `optional`: same, but no certificate is allowed (anonymous); `any`: any currently valid certificate, self-signed included. In mode `any` a name no `ca` vouches for never reaches a backend as a name: such a client is minted `CN=<its identity>` without its SANs, access rules on names do not match it, and `header: xfcc` / `k8s-front-proxy` are refused'),
+    ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list). With mode `any`, optional: the clients it vouches for keep their names (subject, SANs); the TLS server then lists these CAs in its certificate request, and a Go client sends only a certificate one of them issued'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
     revocation: z.strictObject({
       onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
@@ -199,7 +205,7 @@ const edgeSchema = z.strictObject({
     maxChainDepth: z.number().int().min(1).max(16).default(DEFAULTS.maxChainDepth).describe('max certificates above the client\'s leaf (intermediates and root), like nginx\'s ssl_verify_depth; deeper chains are refused'),
   }).describe('how clients are authenticated'),
   deny: z.array(identity).default([]).describe('identities never served, e.g. a KES root identity'),
-  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted'),
+  allow: allowSchema.optional().describe('access rules for routes that have none: `{ cn, ou, o, dns, uri, email, identities }`, each a list; a client is allowed when any listed value matches its certificate (ghostunnel\'s --allow-*); others are refused before anything is minted. Names match only when a `clientAuth.ca` vouched for them (in mode `any`, a self-signed certificate matches only by `identities`)'),
   handshakeTimeout: duration(DEFAULTS.handshakeTimeout).describe('max time for a client TLS handshake'),
   acme: acmeSchema.optional().describe('certificates issued and renewed by an ACME server'),
   sessionTickets: z.strictObject({

@@ -1,6 +1,9 @@
 /**
  * Builds and signs one countersigned certificate. The profile (docs/delegation.md):
- * subject and subjectAltName copied verbatim from the original; basicConstraints
+ * subject and subjectAltName copied verbatim from the original when a client CA
+ * vouched for them, else a neutral subject `CN=<identity hex>` and no
+ * subjectAltName (a name no CA vouched for never reaches a backend as a name);
+ * basicConstraints
  * CA:FALSE and keyUsage digitalSignature, both critical; EKU clientAuth; SKI/AKI;
  * random positive 128-bit serial; notBefore a minute ago; notAfter =
  * min(original notAfter, now + ttl, CA notAfter); the delegation extension,
@@ -10,10 +13,10 @@ import { randomFillSync } from 'node:crypto';
 import { CountersignError } from '../errors.js';
 import { der, assertCurrentlyValid, type CertificateInfo, findExtension, OID, toPem } from '../pki/index.js';
 import type { CaSigner } from './ca-signer.js';
-import { DELEGATION_OID, encodeDelegationExtension } from './extension-codec.js';
+import { DELEGATION_OID, DELEGATION_VERSION, encodeDelegationExtension } from './extension-codec.js';
 import type { PooledKey } from './key-pool.js';
 
-const { TAG, bitString, bool, explicit, octets, oid, seq, smallInt, tlvLength, writeHeader, x509Time } = der;
+const { TAG, bitString, bool, explicit, octets, oid, seq, smallInt, tlv, tlvLength, writeHeader, x509Time } = der;
 
 export interface MintedCertificate {
   certDer: Buffer;
@@ -30,6 +33,13 @@ export interface MintOptions {
   key: PooledKey;
   /** lifetime cap in milliseconds */
   ttlMs: number;
+  /**
+   * A client CA vouched for the original's subject and subjectAltNames (the
+   * verifier's verdict). When false the minted certificate carries the neutral
+   * subject of `neutralSubject()` and no subjectAltName, and the extension says
+   * namesVouched FALSE.
+   */
+  namesVouched: boolean;
   /** embed the whole original certificate in the extension */
   embedOriginal?: boolean;
   /** extension OID; default DELEGATION_OID */
@@ -47,6 +57,20 @@ const PROFILE_EXTENSIONS = Buffer.concat([
   seq(oid(OID.extKeyUsage), octets(seq(oid(OID.clientAuth)))),
 ]);
 const VERSION_3 = explicit(0, smallInt(2));
+const CN_OID = oid('2.5.4.3');
+
+/**
+ * The subject of a certificate minted for a client whose names no CA vouched
+ * for: `CN=<identity>`, the lowercase hex SHA-256 of its SubjectPublicKeyInfo
+ * (64 characters, ub-common-name), as a UTF8String. Derived from the key the
+ * client proved it holds, so it names nobody else, and it is the identity
+ * `countersign identity of` prints: a backend that maps CN to a user (etcd,
+ * Kubernetes, Mosquitto, PostgreSQL) sees a user it can grant by identity, and
+ * never a name the client chose. No O/OU: Kubernetes reads O as a group.
+ */
+export function neutralSubject(identity: string): Buffer {
+  return seq(tlv(TAG.SET, seq(CN_OID, tlv(TAG.UTF8_STRING, Buffer.from(identity, 'ascii')))));
+}
 const oidCache = new Map<string, Buffer>();
 
 // randomFillSync per call costs more than the bytes; draw 16-byte serials from a refilled block.
@@ -77,7 +101,7 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
   let extOidDer = oidCache.get(extOid);
   if (!extOidDer) { extOidDer = oid(extOid); oidCache.set(extOid, extOidDer); }
   const delegation = encodeDelegationExtension({
-    version: 1,
+    version: DELEGATION_VERSION,
     certSha256: Buffer.from(original.certSha256, 'hex'),
     spkiSha256: Buffer.from(original.identity, 'hex'),
     certSha1: Buffer.from(original.certSha1, 'hex'),
@@ -85,9 +109,11 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
     issuer: f.issuer,
     serial: f.serial,
     notAfter: f.notAfter,
+    namesVouched: opts.namesVouched,
     certificate: opts.embedOriginal ? original.der : undefined,
   });
-  const san = findExtension(f, OID.subjectAltName)?.der;
+  const subject = opts.namesVouched ? f.subject : neutralSubject(original.identity);
+  const san = opts.namesVouched ? findExtension(f, OID.subjectAltName)?.der : undefined;
   const nb = x509Time(notBefore);
   const na = x509Time(notAfter);
 
@@ -97,7 +123,7 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
     + (san?.length ?? 0) + tlvLength(delegationExt);
   const validity = nb.length + na.length;
   const tbsContent = VERSION_3.length + SERIAL_LENGTH + ca.signatureAlgorithm.length + ca.issuerName.length
-    + tlvLength(validity) + f.subject.length + key.spki.length + tlvLength(tlvLength(extensions));
+    + tlvLength(validity) + subject.length + key.spki.length + tlvLength(tlvLength(extensions));
   const tbs = Buffer.allocUnsafe(tlvLength(tbsContent));
   let p = 0;
   const put = (b: Uint8Array) => { tbs.set(b, p); p += b.length; };
@@ -109,7 +135,7 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
   p = writeHeader(tbs, p, TAG.SEQUENCE, validity);
   put(nb);
   put(na);
-  put(f.subject);
+  put(subject);
   put(key.spki);
   p = writeHeader(tbs, p, 0xa3, tlvLength(extensions));
   p = writeHeader(tbs, p, TAG.SEQUENCE, extensions);

@@ -1,5 +1,8 @@
 /**
- * Cached countersigned credentials, one entry per original certificate. A cache
+ * Cached countersigned credentials, one entry per original certificate and
+ * whether its names were vouched for (the two mint different certificates:
+ * a vouched entry is never served for an unvouched connection, nor the
+ * reverse, e.g. after the client CA changed). A cache
  * hit is a map lookup; a miss mints synchronously (~50 µs, most of it the ECDSA
  * signature), so concurrent misses for one certificate cannot mint twice. Each
  * entry keeps the TLS contexts built from it, so the forwarder never re-parses PEM.
@@ -48,7 +51,18 @@ export interface DelegationMinterOptions {
   keyPoolSize?: number;
 }
 
-export interface MintEvent { identity: string; certSha256: string; durationMs: number; notAfter: Date }
+export interface MintEvent { identity: string; certSha256: string; namesVouched: boolean; durationMs: number; notAfter: Date }
+
+/** What a connection asks credentials for: the verifier's verdict on the client's names, and the clock. */
+export interface CredentialsRequest {
+  /** a configured client CA vouched for the certificate's names (ClientVerdict.namesVouched) */
+  namesVouched: boolean;
+  /** ms since the epoch; default Date.now() */
+  now?: number;
+}
+
+/** The cache key: an unvouched minting never shares an entry with a vouched one of the same certificate. */
+const cacheKey = (certSha256: string, namesVouched: boolean) => (namesVouched ? certSha256 : `${certSha256}:unvouched`);
 
 /** Which upstream a TLS context is for, and a digest of the settings it was built from (CA, servername, …). */
 export interface UpstreamContextKey { upstream: string; digest: string }
@@ -97,7 +111,15 @@ export class DelegatedCredentials {
   }
 }
 
-export interface MinterStats { hits: number; misses: number; renewals: number; size: number; /** estimated memory of the cache, bytes */ estimatedBytes: number }
+export interface MinterStats {
+  hits: number; misses: number; renewals: number; size: number;
+  /** estimated memory of the cache, bytes */
+  estimatedBytes: number;
+  /** the bounds: entries (delegation.cache) and bytes (delegation.cacheMemoryMiB) */
+  maxEntries: number; budgetBytes: number;
+  /** keys generated ahead and ready (a first-time identity takes one) */
+  pooledKeys: number;
+}
 
 export class DelegationMinter {
   private readonly signer: CaSigner;
@@ -124,8 +146,10 @@ export class DelegationMinter {
   }
 
   /** Credentials to present upstream for this (already verified) client certificate. */
-  credentialsFor(original: CertificateInfo, now = Date.now()): DelegatedCredentials {
-    const cached = this.cache.get(original.certSha256);
+  credentialsFor(original: CertificateInfo, request: CredentialsRequest): DelegatedCredentials {
+    const { namesVouched, now = Date.now() } = request;
+    const key = cacheKey(original.certSha256, namesVouched);
+    const cached = this.cache.get(key);
     if (cached && now < cached.renewAt) {
       this.counters.hits++;
       return cached;
@@ -133,15 +157,14 @@ export class DelegationMinter {
     if (cached) this.counters.renewals++; else this.counters.misses++;
     const t0 = performance.now();
     const minted = mintCertificate(original, {
-      ca: this.signer, key: this.pool.take(), ttlMs: this.ttlMs, embedOriginal: this.embedOriginal, extensionOid: this.extensionOid, now,
+      ca: this.signer, key: this.pool.take(), ttlMs: this.ttlMs, namesVouched, embedOriginal: this.embedOriginal, extensionOid: this.extensionOid, now,
     });
     const creds = new DelegatedCredentials(minted, this.signer.chainPem);
-    const key = original.certSha256;
     // a new context (another upstream) makes the entry heavier: weigh it again
     creds.onGrow = () => { if (this.cache.peek(key) === creds) { this.cache.delete(key); this.cache.set(key, creds); } };
     this.cache.set(key, creds);
     if (mintChannel.hasSubscribers) {
-      mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);
+      mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, namesVouched, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);
     }
     return creds;
   }
@@ -149,10 +172,18 @@ export class DelegationMinter {
   /** The delegation CA certificate (PEM), for chains and for backends to trust. */
   get caCertPem(): string { return this.signer.certPem; }
 
-  /** Drops the cached credentials of an original certificate (its client was revoked). */
-  forget(certSha256: string): void { this.cache.delete(certSha256); }
+  /** Drops the cached credentials of an original certificate, vouched and unvouched (its client was revoked). */
+  forget(certSha256: string): void {
+    this.cache.delete(cacheKey(certSha256, true));
+    this.cache.delete(cacheKey(certSha256, false));
+  }
 
-  stats(): MinterStats { return { ...this.counters, size: this.cache.size, estimatedBytes: this.cache.calculatedSize }; }
+  stats(): MinterStats {
+    return {
+      ...this.counters, size: this.cache.size, estimatedBytes: this.cache.calculatedSize,
+      maxEntries: this.cache.max, budgetBytes: this.cache.maxSize, pooledKeys: this.pool.available,
+    };
+  }
 
   /** Resolves when the key pool is full. */
   ready(): Promise<void> { return this.pool.ready(); }

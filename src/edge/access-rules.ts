@@ -6,6 +6,10 @@
  * SPIFFE patterns), and a certificate's names are extracted once per
  * certificate (the verifier keeps one CertificateInfo per DER), so a check is a
  * few set lookups.
+ *
+ * A rule on names (cn, ou, o, dns, uri, email) matches only names a configured
+ * client CA vouched for: in clientAuth mode any a client that chains to no CA
+ * wrote its names itself, so only `identities` can admit it.
  */
 import type { AllowConfig, Config, RouteConfig } from '../config/index.js';
 import { certificateNames, parseSpiffePattern, spiffeMatches, type CertificateInfo, type CertificateNames, type SpiffePattern } from '../pki/index.js';
@@ -14,8 +18,12 @@ import { CountersignError } from '../errors.js';
 export interface AccessRule {
   /** where the rule is configured, for the log: `routes[2].allow`, `edge.allow` */
   readonly where: string;
-  /** whether the client (undefined: anonymous) is allowed */
-  allows(client: CertificateInfo | undefined): boolean;
+  /**
+   * whether the client (undefined: anonymous) is allowed; `namesVouched`: a
+   * configured client CA vouched for its names (ClientVerdict.namesVouched),
+   * else its names match nothing
+   */
+  allows(client: CertificateInfo | undefined, namesVouched: boolean): boolean;
 }
 
 const namesCache = new WeakMap<CertificateInfo, CertificateNames>();
@@ -53,10 +61,10 @@ export function compileAccessRule(allow: AllowConfig, where: string): AccessRule
   const needsNames = cn || ou || o || dns || email || uris.length > 0;
   return {
     where,
-    allows(client) {
+    allows(client, namesVouched) {
       if (!client) return false;
       if (identities?.has(client.identity)) return true;
-      if (!needsNames) return false;
+      if (!needsNames || !namesVouched) return false;
       const n = namesOf(client);
       return anyIn(cn, n.cn) || anyIn(ou, n.ou) || anyIn(o, n.o) || anyIn(dns, n.dns)
         || (email !== undefined && n.email.some((e) => email.has(emailKey(e))))
@@ -77,8 +85,8 @@ export class AccessRules {
   }
 
   /** The rule that refuses this client on this route (for the log), or undefined when it is allowed. */
-  refusedBy(route: RouteConfig, client: CertificateInfo | undefined): string | undefined {
+  refusedBy(route: RouteConfig, client: CertificateInfo | undefined, namesVouched: boolean): string | undefined {
     const rule = this.byRoute.get(route);
-    return rule && !rule.allows(client) ? rule.where : undefined;
+    return rule && !rule.allows(client, namesVouched) ? rule.where : undefined;
   }
 }

@@ -102,7 +102,7 @@ export async function createEdgeCertificates({ config, logger, live = true, acme
     // server a full handshake for nothing (testssl: "Secure Client-Initiated
     // Renegotiation: VULNERABLE, DoS threat"); nginx refuses it too
     trustOptions: { minVersion: config.edge.minVersion, ciphers: config.edge.ciphers, secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION },
-    trustFiles: { ca: auth.mode === 'any' ? undefined : auth.ca, crl: auth.crl },
+    trustFiles: { ca: auth.ca, crl: auth.crl },
     sources: acme ? [acme] : [],
     watch: live,
     pollIntervalMs: live ? config.edge.reloadPollInterval : 0,

@@ -96,21 +96,23 @@ export class EdgeListener {
   readonly tlsNoAlpn: TlsServer;
   private net?: NetServer;
   private readonly sockets = new Set<Socket>();
+  /** resolved when the last open connection closes */
+  private readonly idleWaiters: (() => void)[] = [];
   private ticketKeys: Buffer | undefined;
   private current: { name: string; starttls?: EdgeStarttls };
   /** while set, accepted connections wait (a reload's new listener is bound before its config is current) */
   private gate?: { opened: Promise<boolean>; open(go: boolean): void };
 
-  constructor(private readonly o: EdgeListenerOptions) {
-    this.ticketKeys = o.ticketKeys;
-    this.current = { name: o.name, starttls: o.starttls };
+  constructor(private readonly opts: EdgeListenerOptions) {
+    this.ticketKeys = opts.ticketKeys;
+    this.current = { name: opts.name, starttls: opts.starttls };
     const common = {
-      ...o.contexts.defaultOptions(),
-      SNICallback: o.contexts.sniCallback,
+      ...opts.contexts.defaultOptions(),
+      SNICallback: opts.contexts.sniCallback,
       requestCert: true,
       rejectUnauthorized: false,
-      handshakeTimeout: o.handshakeTimeoutMs,
-      ...(o.sessionIdContext ? { sessionIdContext: o.sessionIdContext } : {}),
+      handshakeTimeout: opts.handshakeTimeoutMs,
+      ...(opts.sessionIdContext ? { sessionIdContext: opts.sessionIdContext } : {}),
       // A client's FIN during the handshake must close the socket at once (not
       // linger until handshakeTimeout); connection mode turns half-close on for
       // its sockets once the handshake is done.
@@ -121,16 +123,16 @@ export class EdgeListener {
     // before TLS) decides which of the two gets the socket.
     this.tls = createTlsServer({
       ...common,
-      ...(o.selectAlpn
-        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => o.selectAlpn!(servername || undefined, protocols, this.current.name) }
-        : { ALPNProtocols: o.alpn }),
+      ...(opts.selectAlpn
+        ? { ALPNCallback: ({ servername, protocols }: { servername: string; protocols: string[] }) => opts.selectAlpn!(servername || undefined, protocols, this.current.name) }
+        : { ALPNProtocols: opts.alpn }),
     });
     this.tlsNoAlpn = createTlsServer(common);
     for (const server of [this.tls, this.tlsNoAlpn]) {
       if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
-      server.on('secureConnection', (s: TLSSocket) => o.onSecureConnection(s, this.current.name));
+      server.on('secureConnection', (s: TLSSocket) => opts.onSecureConnection(s, this.current.name));
       server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-        o.onClientError(err, this.peerOf(s).address, this.current.name);
+        opts.onClientError(err, this.peerOf(s).address, this.current.name);
         s.destroy();
       });
     }
@@ -159,11 +161,11 @@ export class EdgeListener {
     const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
     const timer = setTimeout(() => {
       raw.destroy();
-      this.o.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.o.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address, this.current.name);
-    }, this.o.handshakeTimeoutMs);
+      this.opts.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.opts.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address, this.current.name);
+    }, this.opts.handshakeTimeoutMs);
     try {
       if (this.gate && !await this.gate.opened) throw new CountersignError('ERR_LISTEN', `listener ${this.current.name} was not opened (the reload that added it was refused)`);
-      const pp = this.o.proxyProtocol;
+      const pp = this.opts.proxyProtocol;
       if (pp && pp.trusted(socketPeer.address)) {
         const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
         if (!h.local && h.source) raw[PEER] = unmap(h.source);
@@ -178,17 +180,17 @@ export class EdgeListener {
       const starttls = this.current.starttls;
       if (starttls === 'postgres') await answerPostgresStarttls(raw);
       else if (starttls === 'mysql' || starttls === 'nats') await this.serverFirst(raw, starttls, Boolean(pp && !pp.trusted(socketPeer.address)));
-      const hello = await readClientHello(raw, { timeoutMs: this.o.handshakeTimeoutMs });
+      const hello = await readClientHello(raw, { timeoutMs: this.opts.handshakeTimeoutMs });
       clearTimeout(timer);
       if (raw.destroyed) return;
-      if (this.o.takeOver?.(raw, hello)) return;
-      const chosen = hello.alpnProtocols.length ? (this.o.selectAlpn ? this.o.selectAlpn(hello.serverName, hello.alpnProtocols, this.current.name) : this.o.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
+      if (this.opts.takeOver?.(raw, hello)) return;
+      const chosen = hello.alpnProtocols.length ? (this.opts.selectAlpn ? this.opts.selectAlpn(hello.serverName, hello.alpnProtocols, this.current.name) : this.opts.alpn.find((p) => hello.alpnProtocols.includes(p))) : undefined;
       (chosen ? this.tls : this.tlsNoAlpn).emit('connection', raw);
     } catch (err) {
       clearTimeout(timer);
       if (raw.destroyed) return;
       const e = err as Error & { code?: string };
-      this.o.onClientError(e, raw[PEER]?.address ?? socketPeer.address, this.current.name);
+      this.opts.onClientError(e, raw[PEER]?.address ?? socketPeer.address, this.current.name);
       // a protocol error written with end() goes out before the socket is destroyed
       if (raw.writableEnded && !raw.writableFinished) {
         raw.once('finish', () => raw.destroy());
@@ -205,7 +207,7 @@ export class EdgeListener {
    * (server-first.ts). Within the same handshake timeout as the rest.
    */
   private async serverFirst(raw: RawSocket, protocol: ServerFirstProtocol, proxyProtocolRefused: boolean): Promise<void> {
-    const dial = this.o.dialServerFirst;
+    const dial = this.opts.dialServerFirst;
     if (!dial) throw new CountersignError('ERR_EDGE_PREAMBLE', `listener ${this.current.name}: starttls ${protocol} without an upstream dialler`);
     let upstream: ServerFirstUpstream;
     try {
@@ -230,7 +232,7 @@ export class EdgeListener {
       server.setSecureContext({
         ...options,
         ...(this.ticketKeys ? { ticketKeys: this.ticketKeys } : {}),
-        ...(this.o.sessionIdContext ? { sessionIdContext: this.o.sessionIdContext } : {}),
+        ...(this.opts.sessionIdContext ? { sessionIdContext: this.opts.sessionIdContext } : {}),
       });
     }
   }
@@ -243,7 +245,16 @@ export class EdgeListener {
 
   private track(s: Socket): void {
     this.sockets.add(s);
-    s.once('close', () => this.sockets.delete(s));
+    s.once('close', () => {
+      this.sockets.delete(s);
+      if (this.sockets.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  /** Resolves once no connection is open (at once when none is): what a drain waits for. */
+  whenIdle(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.idleWaiters.push(resolve); });
   }
 
   /**
@@ -257,23 +268,23 @@ export class EdgeListener {
       this.gate = { opened, open: (go) => { open(go); if (go) this.gate = undefined; } };
     }
     const server: NetServer = this.net = createNetServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => {
-      if ((this.o.openConnections?.() ?? this.sockets.size) >= this.o.maxConnections) {
+      if ((this.opts.openConnections?.() ?? this.sockets.size) >= this.opts.maxConnections) {
         const remoteAddress = s.remoteAddress && unmap({ address: s.remoteAddress, port: 0 }).address;
         s.destroy();
-        this.o.onLimit?.(remoteAddress);
+        this.opts.onLimit?.(remoteAddress);
         return;
       }
       void this.accept(s);
     });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new CountersignError('ERR_LISTEN', `listen ${this.o.host}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
+        reject(new CountersignError('ERR_LISTEN', `listen ${this.opts.host}:${this.opts.port}: ${err.code === 'EADDRINUSE' ? 'address already in use; stop the other process or change `listen`' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or grant CAP_NET_BIND_SERVICE' : err.message}`, { cause: err }));
       };
       server.once('error', onError);
-      server.listen(this.o.port, this.o.host, () => {
+      server.listen(this.opts.port, this.opts.host, () => {
         server.removeListener('error', onError);
         const a = server.address();
-        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.o.host, port: this.o.port });
+        resolve(typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: this.opts.host, port: this.opts.port });
       });
     });
   }

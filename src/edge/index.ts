@@ -7,7 +7,7 @@
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
 export { ListenerSet, type ListenerSetOptions, type ListenerStatus, type PreparedListeners } from './listener-set.js';
 export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
-export { ClientVerifier, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
+export { ClientVerifier, PARSED_CERTIFICATE_BYTES, type CacheStats, type Admitted, type ClientAuthMode, type ClientVerdict, type ClientVerifierOptions, type RefusalReason } from './client-verifier.js';
 export { createEdgeCertificates, acmeFollowerFor, acmeManagerFor, acmeStorageFor, type EdgeAcme, type EdgeCertificates, type EdgeCertificatesOptions } from './edge-certificates.js';
 export {
   createCertificateStore, certificateStoreChannel,

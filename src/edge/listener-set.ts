@@ -51,7 +51,7 @@ export class ListenerSet {
   private readonly draining = new Set<EdgeListener>();
   private ticketKeys?: Buffer;
 
-  constructor(private readonly o: ListenerSetOptions) {}
+  constructor(private readonly opts: ListenerSetOptions) {}
 
   /**
    * Binds the listeners of `specs` that have no socket yet (held: their
@@ -66,7 +66,7 @@ export class ListenerSet {
         const key = slotKey(spec);
         if (this.slots.has(key) || fresh.has(key)) continue;
         // limits.maxConnections is one budget for every listener of the process
-        const listener = new EdgeListener({ ...this.o.optionsFor(spec), openConnections: () => this.openConnections });
+        const listener = new EdgeListener({ ...this.opts.optionsFor(spec), openConnections: () => this.openConnections });
         if (this.ticketKeys) listener.setTicketKeys(this.ticketKeys);
         fresh.set(key, { spec, listener, address: { host: '', port: 0 } });
         try {
@@ -152,6 +152,11 @@ export class ListenerSet {
 
   destroyAll(): void {
     for (const l of this.all()) l.destroyAll();
+  }
+
+  /** Resolves once no listener has a connection open: what a drain waits for. */
+  async whenIdle(): Promise<void> {
+    await Promise.all(this.all().map((l) => l.whenIdle()));
   }
 
   private all(): EdgeListener[] {

@@ -33,6 +33,11 @@ export class SeenIntermediates {
 
   get size(): number { return this.byFingerprint.size; }
 
+  /** entries, bound and estimated memory (an X509Certificate each, ~ a parsed client certificate) */
+  cacheStats(): { entries: number; maxEntries: number; estimatedBytes: number } {
+    return { entries: this.byFingerprint.size, maxEntries: this.byFingerprint.max, estimatedBytes: this.byFingerprint.size * 12 * 1024 };
+  }
+
   /** Keeps every certificate above the leaf of a path OpenSSL and the trust verified. */
   remember(path: ClientPath): void {
     for (const p of path.slice(1)) {

@@ -13,6 +13,12 @@ export interface ClientConnection {
   client: CertificateInfo | undefined;
   /** the verified path the client was admitted by (leaf first), for its re-checks */
   path?: ClientPath;
+  /**
+   * a configured client CA vouched for the certificate's names (the verdict's
+   * namesVouched): when false (clientAuth mode any) no name of it reaches the
+   * upstream or matches an access rule, only its identity
+   */
+  namesVouched: boolean;
   /** certificates the client sent after its leaf (for Client-Cert-Chain) */
   chain: Buffer[];
   sni: string | undefined;

@@ -11,11 +11,12 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
-import { MAIN_LISTENER, type Config } from '../config/index.js';
+import { DEFAULTS, MAIN_LISTENER, type Config } from '../config/index.js';
 import { buildProxyHeader, peerChainDer, serverFirstOf, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
+import { delegatedIdentityKeys } from './identity-binder.js';
 import { forwardConnection } from './connection-forwarder.js';
 import type { HttpEngine, RequestRouting } from './http/index.js';
 import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
@@ -98,7 +99,7 @@ export class ClientConnections {
     // there whenever a route is in http mode: a generation with one is built only after it is loaded
     const http = this.o.http();
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, chain: [], sni, listener, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, namesVouched: verdict.ok && verdict.namesVouched, chain: [], sni, listener, remoteAddress, routes, router: g.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
@@ -132,7 +133,7 @@ export class ClientConnections {
       return;
     }
     // the access rules (allow) of the route, on every connection, resumed sessions too
-    const rule = g.access.refusedBy(route, conn.client);
+    const rule = g.access.refusedBy(route, conn.client, conn.namesVouched);
     if (rule) {
       this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
       logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
@@ -169,7 +170,7 @@ export class ClientConnections {
       proxyHeader: upstreamConfig.proxyProtocol
         ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: g.config.timeouts.idle, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+      idleTimeoutMs: g.config.timeouts.idle, drainAfterUpstreamCloseMs: DEFAULTS.upstreamCloseDrainMs, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
       over: handover && { socket: handover.upstream.socket, server: handover.upstream.server, request: handover.request },
     }).then((o) => {
       const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
@@ -193,19 +194,19 @@ export class ClientConnections {
       const client = conn.client;
       if (!client) continue;
       // the whole path (leaf, intermediates) against the new CRLs and CAs, as a handshake is
-      let verdict = verifier.recheck({ client, path: conn.path }, trust);
+      let verdict = verifier.recheck({ client, path: conn.path, namesVouched: conn.namesVouched }, trust);
       if (verdict.ok) conn.path = verdict.path;
       // a reload that narrows a connection-mode route's access rule closes who it no longer admits
       // (http mode checks the rule of the current config on every request)
       if (verdict.ok && mode === 'connection') {
         const route = g.router.forConnection(conn.sni, conn.listener)?.primary;
-        const rule = route && g.access.refusedBy(route, client);
+        const rule = route && g.access.refusedBy(route, client, conn.namesVouched);
         if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
       }
       if (verdict.ok) continue;
       conn.revoked = verdict.reason;
       this.o.forget(client.certSha256);
-      this.o.http()?.forgetIdentity(client.certSha256);
+      for (const key of delegatedIdentityKeys(client.certSha256)) this.o.http()?.forgetIdentity(key);
       socket.destroy();
     }
   }

@@ -68,7 +68,7 @@ export interface RaceOptions<S extends RaceServer> {
 }
 
 /** Resolves with the first server whose handshake completes; rejects with the last error when all failed. */
-export function raceConnect<S extends RaceServer>(o: RaceOptions<S>): Promise<{ socket: TLSSocket; server: S }> {
+export function raceConnect<S extends RaceServer>(opts: RaceOptions<S>): Promise<{ socket: TLSSocket; server: S }> {
   return new Promise((resolve, reject) => {
     const tried = new Set<S>();
     let running = 0;
@@ -78,7 +78,7 @@ export function raceConnect<S extends RaceServer>(o: RaceOptions<S>): Promise<{ 
     const next = () => {
       clearTimeout(timer);
       if (won) return;
-      const s = o.pick(tried);
+      const s = opts.pick(tried);
       if (!s) {
         if (running === 0) reject(last ?? new Error('no servers'));
         return;
@@ -93,9 +93,9 @@ export function raceConnect<S extends RaceServer>(o: RaceOptions<S>): Promise<{ 
         s.pending = Math.max(0, (s.pending ?? 1) - 1);
         if (s.pending === 0) s.pendingSince = undefined;
       };
-      o.attempt(s).then((socket) => {
+      opts.attempt(s).then((socket) => {
         settle();
-        o.succeeded(s);
+        opts.succeeded(s);
         if (won) { socket.destroy(); return; }
         won = true;
         clearTimeout(timer);
@@ -103,11 +103,11 @@ export function raceConnect<S extends RaceServer>(o: RaceOptions<S>): Promise<{ 
       }, (err: Error) => {
         settle();
         last = err;
-        o.failed(s, err);
+        opts.failed(s, err);
         if (!won) next();
       });
       // still no answer: start the next server too
-      if (o.raceDelayMs > 0) timer = setTimeout(next, o.raceDelayMs);
+      if (opts.raceDelayMs > 0) timer = setTimeout(next, opts.raceDelayMs);
     };
     next();
   });

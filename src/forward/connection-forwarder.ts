@@ -39,6 +39,13 @@ export interface ForwardConnectionOptions {
   /** PROXY protocol header for the upstream */
   proxyHeader?: Buffer;
   idleTimeoutMs: number;
+  /**
+   * After the upstream closed, how long what it sent may take to reach the
+   * client before both sides are closed, ms: a client that stops reading
+   * must not hold the connection (and its socket) open. The schema's
+   * `DEFAULTS.upstreamCloseDrainMs` (1 s).
+   */
+  drainAfterUpstreamCloseMs: number;
   sessions?: Map<string, Buffer>;
   /** the client identity, for balance: identity-hash */
   balanceKey?: string;
@@ -52,7 +59,7 @@ export interface ForwardConnectionOptions {
   over?: { socket: Socket; server: UpstreamServer; request: Buffer };
 }
 
-export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions): Promise<ConnectionOutcome> {
+export function forwardConnection(client: TLSSocket, opts: ForwardConnectionOptions): Promise<ConnectionOutcome> {
   const started = performance.now();
   return new Promise((resolve) => {
     let upstream: TLSSocket | undefined;
@@ -71,8 +78,8 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
       upstream?.destroy();
       resolve({ outcome, reason, server, bytesIn: client.bytesRead, bytesOut: client.bytesWritten, durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...(diagnosis ? { diagnosis: diagnosisFields(diagnosis) } : {}) });
     };
-    const setOutcome = (o: ConnectionOutcome['outcome'], r: string, d?: HandshakeDiagnosis) => {
-      if (outcome === 'closed') { outcome = o; reason = r; diagnosis = d; }
+    const setOutcome = (kind: ConnectionOutcome['outcome'], why: string, found?: HandshakeDiagnosis) => {
+      if (outcome === 'closed') { outcome = kind; reason = why; diagnosis = found; }
     };
     // a reset by one side once either side has closed its half ends the connection normally: the exchange
     // is over (MySQL after COM_QUIT: each side closes without waiting for the other's close_notify)
@@ -82,26 +89,26 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
       finish();
     });
     client.once('close', () => { if (!upstream) setOutcome('client-error', 'client left before the upstream answered'); finish(); });
-    client.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
+    client.setTimeout(opts.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${opts.idleTimeoutMs} ms`); finish(); });
     client.pause();
     client.once('end', () => { clientEnded = true; });
 
-    const connectOptions = { secureContext: o.secureContext, alpn: o.alpn ? [o.alpn] : undefined, sessions: o.sessions, proxyHeader: o.proxyHeader, balanceKey: o.balanceKey, presenting: o.presenting };
-    const over = o.over;
+    const connectOptions = { secureContext: opts.secureContext, alpn: opts.alpn ? [opts.alpn] : undefined, sessions: opts.sessions, proxyHeader: opts.proxyHeader, balanceKey: opts.balanceKey, presenting: opts.presenting };
+    const over = opts.over;
     const connecting = over
-      ? o.cluster.attempt(over.server, connectOptions, over).then((socket) => ({ socket, server: over.server }))
-      : o.cluster.connect(connectOptions);
+      ? opts.cluster.attempt(over.server, connectOptions, over).then((socket) => ({ socket, server: over.server }))
+      : opts.cluster.connect(connectOptions);
     connecting.then(
       ({ socket, server: s }) => {
         if (done) { socket.destroy(); return; }
-        const expected = o.expectAlpn ?? o.alpn ?? false;
+        const expected = opts.expectAlpn ?? opts.alpn ?? false;
         const got = socket.alpnProtocol || false;
         if (got !== expected) {
           server = s.address;
           socket.destroy();
-          const d = diagnoseAlpnMismatch({ upstream: o.cluster.name, server: s.address, checked: '' }, expected, got);
+          const d = diagnoseAlpnMismatch({ upstream: opts.cluster.name, server: s.address, checked: '' }, expected, got);
           setOutcome('alpn-mismatch', `the client negotiated ALPN ${expected || 'none'} but server ${s.address} answered ${got || 'none'}; re-learning what it speaks (to override: ${d.fix})`, d);
-          o.onAlpnMismatch?.(s);
+          opts.onAlpnMismatch?.(s);
           finish();
           return;
         }
@@ -121,22 +128,22 @@ export function forwardConnection(client: TLSSocket, o: ForwardConnectionOptions
           // The upstream finished: let what it sent drain to the client, then close.
           if (!client.writableEnded) client.end();
           client.once('finish', finish);
-          setTimeout(finish, 1000).unref();
+          setTimeout(finish, opts.drainAfterUpstreamCloseMs).unref();
         });
-        socket.setTimeout(o.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${o.idleTimeoutMs} ms`); finish(); });
+        socket.setTimeout(opts.idleTimeoutMs, () => { setOutcome('idle-timeout', `no traffic for ${opts.idleTimeoutMs} ms`); finish(); });
         // request/response protocols: a small write goes out now, not after the peer's delayed ACK
         client.setNoDelay(true);
         socket.setNoDelay(true);
         client.pipe(socket);
         socket.pipe(client);
         client.resume();
-        o.onConnected?.(s);
+        opts.onConnected?.(s);
       },
       (err: Error) => {
         if (isAlpnRefusal(err.cause ?? err)) {
           const d = findDiagnosis(err);
-          setOutcome('alpn-mismatch', `the client negotiated ALPN ${o.alpn} but ${d ? `server ${d.server}` : 'the servers'} refused it (no_application_protocol); re-learning what they speak (to override: upstreams.${o.cluster.name}.alpn)`, d);
-          o.onAlpnMismatch?.(undefined);
+          setOutcome('alpn-mismatch', `the client negotiated ALPN ${opts.alpn} but ${d ? `server ${d.server}` : 'the servers'} refused it (no_application_protocol); re-learning what they speak (to override: upstreams.${opts.cluster.name}.alpn)`, d);
+          opts.onAlpnMismatch?.(undefined);
           finish();
           return;
         }

@@ -45,10 +45,10 @@ export class HealthChecker {
   private readonly state = new Map<UpstreamServer, ServerState>();
   private stopped = false;
 
-  constructor(private readonly o: HealthCheckerOptions) {}
+  constructor(private readonly opts: HealthCheckerOptions) {}
 
   start(): void {
-    for (const s of this.o.cluster.servers) {
+    for (const s of this.opts.cluster.servers) {
       const st: ServerState = { fails: 0, passes: 0 };
       this.state.set(s, st);
       this.schedule(s, st, 0);
@@ -66,7 +66,7 @@ export class HealthChecker {
     st.timer = setTimeout(() => {
       st.running = this.checkOnce(s).then((r) => this.record(s, st, r)).finally(() => {
         st.running = undefined;
-        this.schedule(s, st, this.o.check.intervalMs);
+        this.schedule(s, st, this.opts.check.intervalMs);
       });
     }, delayMs);
     st.timer.unref();
@@ -75,13 +75,13 @@ export class HealthChecker {
   private record(s: UpstreamServer, st: ServerState, r: { ok: boolean; reason?: string; alpn?: string }): void {
     s.lastCheck = { at: new Date(), ...r };
     if (r.ok) { st.passes++; st.fails = 0; } else { st.fails++; st.passes = 0; }
-    const { cluster, logger } = this.o;
+    const { cluster, logger } = this.opts;
     let changed = false;
-    if (s.healthy && st.fails >= this.o.check.unhealthyAfter) {
+    if (s.healthy && st.fails >= this.opts.check.unhealthyAfter) {
       s.healthy = false;
       changed = true;
       logger.warn({ upstream: cluster.name, server: s.address, outcome: 'unhealthy', reason: r.reason, fails: st.fails }, 'upstream server unhealthy; taken out of balancing');
-    } else if (!s.healthy && st.passes >= this.o.check.healthyAfter) {
+    } else if (!s.healthy && st.passes >= this.opts.check.healthyAfter) {
       s.healthy = true;
       changed = true;
       // its passive fail timeout is over too: the checks just reached it
@@ -95,7 +95,7 @@ export class HealthChecker {
 
   /** One check; resolves with the verdict, never rejects. */
   checkOnce(s: UpstreamServer): Promise<{ ok: boolean; reason?: string; alpn?: string }> {
-    const { check } = this.o;
+    const { check } = this.opts;
     return new Promise((resolve) => {
       let socket: TLSSocket | undefined;
       let settled = false;
@@ -109,12 +109,12 @@ export class HealthChecker {
       const timer = setTimeout(() => done({ ok: false, reason: `no answer within ${check.timeoutMs} ms` }), check.timeoutMs);
       let context: SecureContext;
       try {
-        context = this.o.secureContext();
+        context = this.opts.secureContext();
       } catch (err) {
         done({ ok: false, reason: (err as Error).message });
         return;
       }
-      this.o.cluster.connectTo(s, { secureContext: context, alpn: check.type === 'http' ? ['http/1.1'] : this.o.alpn }).then((sock) => {
+      this.opts.cluster.connectTo(s, { secureContext: context, alpn: check.type === 'http' ? ['http/1.1'] : this.opts.alpn }).then((sock) => {
         if (settled) { sock.destroy(); return; }
         socket = sock;
         sock.on('error', () => {});
@@ -122,7 +122,7 @@ export class HealthChecker {
         if (check.type === 'tls') { done({ ok: true, alpn }); return; }
         const req = http.request({
           method: 'GET', path: check.path, createConnection: () => sock,
-          headers: { host: this.o.host ?? s.host, 'user-agent': 'countersign-health-check', connection: 'close' },
+          headers: { host: this.opts.host ?? s.host, 'user-agent': 'countersign-health-check', connection: 'close' },
         }, (res) => {
           res.resume();
           if (res.statusCode === check.expectStatus) done({ ok: true, alpn });

@@ -19,14 +19,14 @@ export interface ResetLimitOptions {
 export class TokenBucket {
   private tokens: number;
   private last: number;
-  constructor(private readonly o: ResetLimitOptions, private readonly now: () => number = () => performance.now()) {
-    this.tokens = o.burst;
+  constructor(private readonly opts: ResetLimitOptions, private readonly now: () => number = () => performance.now()) {
+    this.tokens = opts.burst;
     this.last = now();
   }
 
   take(): boolean {
     const t = this.now();
-    this.tokens = Math.min(this.o.burst, this.tokens + ((t - this.last) / 1000) * this.o.perSecond);
+    this.tokens = Math.min(this.opts.burst, this.tokens + ((t - this.last) / 1000) * this.opts.perSecond);
     this.last = t;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -35,16 +35,16 @@ export class TokenBucket {
 }
 
 /** Options for Node's http2 server: nghttp2's own reset limit, above ours. */
-export function nativeResetLimit(o: ResetLimitOptions): { streamResetBurst: number; streamResetRate: number } {
-  return { streamResetBurst: o.burst * 2 + 10, streamResetRate: o.perSecond * 2 + 10 };
+export function nativeResetLimit(opts: ResetLimitOptions): { streamResetBurst: number; streamResetRate: number } {
+  return { streamResetBurst: opts.burst * 2 + 10, streamResetRate: opts.perSecond * 2 + 10 };
 }
 
 /**
  * Watches a session's streams; calls `onFlood(resets)` once and closes the
  * session with GOAWAY ENHANCE_YOUR_CALM when its resets exceed the limit.
  */
-export function limitResets(session: Http2Session, o: ResetLimitOptions, onFlood: (resets: number) => void): void {
-  const bucket = new TokenBucket(o);
+export function limitResets(session: Http2Session, opts: ResetLimitOptions, onFlood: (resets: number) => void): void {
+  const bucket = new TokenBucket(opts);
   let resets = 0;
   let flooded = false;
   session.on('stream', (stream: ServerHttp2Stream) => {

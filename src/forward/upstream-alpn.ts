@@ -105,24 +105,24 @@ export class AlpnCatalog {
   private readonly extra = new Set<string>();
   private readonly minReprobeMs: number;
 
-  constructor(private readonly o: AlpnCatalogOptions) {
-    this.minReprobeMs = o.minReprobeMs ?? 5000;
-    for (const s of o.servers) this.entries.set(s.address, { probedAt: 0 });
+  constructor(private readonly opts: AlpnCatalogOptions) {
+    this.minReprobeMs = opts.minReprobeMs ?? 5000;
+    for (const s of opts.servers) this.entries.set(s.address, { probedAt: 0 });
   }
 
   private candidates(): string[] {
-    return [...ALPN_CANDIDATES, ...this.extra].filter((p) => !this.o.implied?.includes(p));
+    return [...ALPN_CANDIDATES, ...this.extra].filter((p) => !this.opts.implied?.includes(p));
   }
 
   /** Probes every server once; resolves when all answered (or timed out). */
   probeAll(): Promise<void> {
-    return Promise.all(this.o.servers.map((s) => this.probe(s.address, true))).then(() => {});
+    return Promise.all(this.opts.servers.map((s) => this.probe(s.address, true))).then(() => {});
   }
 
   /** Probes one server again (rate-limited unless forced); never rejects. */
   probe(address: string, force = false): Promise<void> {
     const e = this.entries.get(address);
-    const server = this.o.servers.find((s) => s.address === address);
+    const server = this.opts.servers.find((s) => s.address === address);
     if (!e || !server) return Promise.resolve();
     if (e.running) return e.running;
     const wait = e.probedAt + this.minReprobeMs - Date.now();
@@ -133,13 +133,13 @@ export class AlpnCatalog {
       return Promise.resolve();
     }
     e.probedAt = Date.now();
-    e.running = probeServer(this.o.target(server), this.candidates()).then((speaks) => {
+    e.running = probeServer(this.opts.target(server), this.candidates()).then((speaks) => {
       const previous = e.speaks;
       const first = !e.answered;
       e.answered = true;
       // an unreachable server keeps what it was last seen to speak
       if (speaks !== undefined || previous === undefined) e.speaks = speaks;
-      if (first || String(previous) !== String(speaks)) this.o.onLearned?.(address, speaks, previous);
+      if (first || String(previous) !== String(speaks)) this.opts.onLearned?.(address, speaks, previous);
     }).finally(() => { e.running = undefined; });
     return e.running;
   }
@@ -147,7 +147,7 @@ export class AlpnCatalog {
   /** What one server speaks: learned protocols plus the implied ones; undefined when unknown. */
   speaks(address: string): string[] | undefined {
     const s = this.entries.get(address)?.speaks;
-    return s === undefined ? undefined : [...s, ...(this.o.implied ?? [])];
+    return s === undefined ? undefined : [...s, ...(this.opts.implied ?? [])];
   }
 
   /** Whether a server's answer is still unknown. */
@@ -159,7 +159,7 @@ export class AlpnCatalog {
    */
   common(): string[] | undefined {
     const known = [...this.entries.keys()].map((a) => this.speaks(a)).filter((s): s is string[] => s !== undefined);
-    if (known.length === 0) return this.o.implied?.length ? [...this.o.implied] : undefined;
+    if (known.length === 0) return this.opts.implied?.length ? [...this.opts.implied] : undefined;
     return known.reduce((a, b) => a.filter((p) => b.includes(p)));
   }
 
@@ -171,11 +171,11 @@ export class AlpnCatalog {
     let added = false;
     for (const p of offered) {
       if (this.extra.size >= MAX_EXTRA_CANDIDATES) break;
-      if (ALPN_CANDIDATES.includes(p) || this.extra.has(p) || this.o.implied?.includes(p)) continue;
+      if (ALPN_CANDIDATES.includes(p) || this.extra.has(p) || this.opts.implied?.includes(p)) continue;
       if (!/^[\x21-\x7e]{1,64}$/.test(p)) continue;
       this.extra.add(p);
       added = true;
     }
-    if (added) for (const s of this.o.servers) void this.probe(s.address, true);
+    if (added) for (const s of this.opts.servers) void this.probe(s.address, true);
   }
 }

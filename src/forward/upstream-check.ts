@@ -54,21 +54,21 @@ export interface CheckUpstreamOptions {
 }
 
 /** Checks every server of one upstream with every identity given (in parallel per server). */
-export async function checkUpstream(o: CheckUpstreamOptions): Promise<ServerCheck[]> {
-  const u = o.upstream;
+export async function checkUpstream(opts: CheckUpstreamOptions): Promise<ServerCheck[]> {
+  const u = opts.upstream;
   const cluster = new UpstreamCluster({
-    name: o.name, servers: u.servers, caPem: o.caPem, servername: u.servername, minVersion: u.minVersion,
+    name: opts.name, servers: u.servers, caPem: opts.caPem, servername: u.servername, minVersion: u.minVersion,
     connectTimeoutMs: u.connectTimeout, starttls: u.starttls,
     balance: u.balance, failTimeoutMs: u.failTimeout, connectRaceMs: u.connectRace,
   });
-  const acceptWaitMs = o.acceptWaitMs ?? Math.min(u.connectTimeout, 1500);
+  const acceptWaitMs = opts.acceptWaitMs ?? Math.min(u.connectTimeout, 1500);
   const results = await Promise.all(cluster.servers.map(async (server) => {
     const serverFirst = isServerFirst(u.starttls);
-    const speaks = u.alpn ?? (serverFirst ? [] : await probeServer(probeTarget(o.name, u, server), ALPN_CANDIDATES));
+    const speaks = u.alpn ?? (serverFirst ? [] : await probeServer(probeTarget(opts.name, u, server), ALPN_CANDIDATES));
     const alpnSource = u.alpn ? 'configured' as const : serverFirst ? 'protocol' as const : speaks === undefined ? 'unknown' as const : 'learned' as const;
     const implied = u.starttls === 'postgres' ? ['postgresql'] : [];
-    return Promise.all(o.identities.map(async (id): Promise<ServerCheck> => {
-      const base = { upstream: o.name, server: server.address, identity: id.label, speaks: speaks && [...speaks, ...implied], alpnSource };
+    return Promise.all(opts.identities.map(async (id): Promise<ServerCheck> => {
+      const base = { upstream: opts.name, server: server.address, identity: id.label, speaks: speaks && [...speaks, ...implied], alpnSource };
       let socket: TLSSocket | undefined;
       try {
         socket = await cluster.connectTo(server, {
@@ -81,13 +81,13 @@ export async function checkUpstream(o: CheckUpstreamOptions): Promise<ServerChec
         });
         const got = socket.alpnProtocol || false;
         if (u.alpn?.length && !u.starttls && (!got || !u.alpn.includes(got))) {
-          const d = diagnoseAlpnMismatch({ upstream: o.name, server: server.address, checked: u.servername ?? server.host }, u.alpn.join(' or '), got);
+          const d = diagnoseAlpnMismatch({ upstream: opts.name, server: server.address, checked: u.servername ?? server.host }, u.alpn.join(' or '), got);
           return { ...base, ok: false, tls: socket.getProtocol() ?? undefined, diagnosis: d };
         }
         const tls = socket.getProtocol() ?? undefined;
         const reaction = await awaitAcceptance(socket, acceptWaitMs);
         if (reaction === 'closed') {
-          return { ...base, ok: false, tls, diagnosis: diagnoseSilentClose({ upstream: o.name, server: server.address, checked: u.servername ?? server.host, presenting: id.presenting }) };
+          return { ...base, ok: false, tls, diagnosis: diagnoseSilentClose({ upstream: opts.name, server: server.address, checked: u.servername ?? server.host, presenting: id.presenting }) };
         }
         if (reaction instanceof Error) {
           const d = findDiagnosis(reaction);

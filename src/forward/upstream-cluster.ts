@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostPortOf } from '../config/index.js';
-import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
 import { dialUpstream, type UpstreamStarttls } from './upstream-preamble.js';
@@ -78,7 +78,7 @@ export function isAlpnRefusal(err: unknown): boolean {
   return /no application protocol|NO_APPLICATION_PROTOCOL/i.test(`${e?.code} ${e?.message}`);
 }
 
-
+/** numbers each cluster object (its `id`) */
 let nextClusterId = 1;
 
 /**
@@ -88,14 +88,16 @@ let nextClusterId = 1;
  * sessions; any change gives a new digest, so nothing built or verified under
  * the old settings is used again.
  */
-export function upstreamTlsDigest(o: Pick<UpstreamClusterOptions, 'caPem' | 'servername' | 'minVersion'>): string {
-  return createHash('sha256').update(JSON.stringify([o.caPem, o.servername ?? null, o.minVersion])).digest('hex');
+export function upstreamTlsDigest(settings: Pick<UpstreamClusterOptions, 'caPem' | 'servername' | 'minVersion'>): string {
+  return createHash('sha256').update(JSON.stringify([settings.caPem, settings.servername ?? null, settings.minVersion])).digest('hex');
 }
 
 export class UpstreamCluster {
   /**
-   * Unique per cluster object: what pools and sessions are keyed by, so a
-   * reload's new cluster of the same name never reaches the old one's connections.
+   * Unique per cluster object: what pools and upstream TLS sessions are keyed
+   * by, so a reload's new cluster of the same name never reaches the old one's
+   * connections, nor resumes its sessions (a reload may change the CA or
+   * servername, and Node skips the name check on a resumed session).
    */
   readonly id = nextClusterId++;
   readonly name: string;
@@ -168,7 +170,7 @@ export class UpstreamCluster {
    * `over`: a connection already open before TLS (a server-first greeting was
    * read on it): `request` is written first (MySQL's SSLRequest), then TLS.
    */
-  connectTo(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
+  connectTo(server: UpstreamServer, connectOpts: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const servername = this.opts.servername ?? (isIP(server.host) ? undefined : server.host);
       // Node skips the certificate checks on a resumed session (OpenSSL restores the
@@ -181,7 +183,7 @@ export class UpstreamCluster {
         fail(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `upstream ${this.name} ${server.address}: no TLS handshake within ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
       const ctx = (): HandshakeContext => ({
-        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: o.alpn, presenting: o.presenting,
+        upstream: this.name, server: server.address, checked: servername ?? server.host, minVersion: this.opts.minVersion, alpn: connectOpts.alpn, presenting: connectOpts.presenting,
       });
       // a TLS failure becomes a diagnosis (upstream-diagnosis.ts); refused, reset and timeouts say what they are already
       const failTls = (err: Error) => {
@@ -201,9 +203,9 @@ export class UpstreamCluster {
       const s = socket = tlsConnect({
         ...(pre ? { socket: pre } : { host: server.host, port: server.port }),
         servername,
-        secureContext: o.secureContext,
-        ALPNProtocols: o.alpn,
-        session: o.sessions?.get(sessionKey),
+        secureContext: connectOpts.secureContext,
+        ALPNProtocols: connectOpts.alpn,
+        session: connectOpts.sessions?.get(sessionKey),
         // verified below on secureConnect, before anything is written: a failed
         // verification can then name the certificate the server really has
         rejectUnauthorized: false,
@@ -212,13 +214,20 @@ export class UpstreamCluster {
         // When no servername is configured and the host is an IP, check the certificate against the IP.
         ...(servername ? {} : { checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) => checkIp(server.host, cert) }),
       });
-      if (o.sessions) s.on('session', (sess: Buffer) => keepSession(o.sessions!, sessionKey, sess));
+      // Node's onConnectSecure hands checkServerIdentity getPeerCertificate(true): the whole
+      // chain as JavaScript objects, 0.3–0.4 ms a full handshake (a first-time identity's;
+      // a resumed one skips the check). The check reads only the leaf's subject and
+      // subjectaltname, which the leaf alone carries (25 µs). Shadowed on this socket until
+      // the handshake is done; the prototype's method is back for everyone after it.
+      s.getPeerCertificate = leafCertificate as TLSSocket['getPeerCertificate'];
+      if (connectOpts.sessions) s.on('session', (sess: Buffer) => keepSession(connectOpts.sessions!, sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
+        delete (s as { getPeerCertificate?: unknown }).getPeerCertificate;
         if (settled) return;
         if (!s.authorized) {
           const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
-          fail(new UpstreamHandshakeError(diagnoseVerification(ctx(), code, s.getPeerCertificate(true))));
+          fail(new UpstreamHandshakeError(diagnoseVerification(ctx(), code, TLSSocket.prototype.getPeerCertificate.call(s, true) as import('node:tls').DetailedPeerCertificate)));
           return;
         }
         settled = true;
@@ -237,8 +246,8 @@ export class UpstreamCluster {
         raw = over.socket;
         if (over.request?.length) over.socket.write(over.request);
         start(over.socket);
-      } else if (o.proxyHeader || this.opts.starttls) {
-        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, upstream: this.name, proxyHeader: o.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
+      } else if (connectOpts.proxyHeader || this.opts.starttls) {
+        dialUpstream({ host: server.host, port: server.port, what: `upstream ${this.name} ${server.address}`, upstream: this.name, proxyHeader: connectOpts.proxyHeader, starttls: this.opts.starttls }, (r) => { raw = r; })
           .then(start, fail);
       } else {
         start();
@@ -251,13 +260,13 @@ export class UpstreamCluster {
    * server's fail timeout, a success ends it; each attempt is a
    * `countersign:upstream:connect` event (the connect-time metric).
    */
-  async attempt(server: UpstreamServer, o: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
+  async attempt(server: UpstreamServer, connectOpts: ConnectOptions, over?: { socket: Socket; request?: Buffer }): Promise<TLSSocket> {
     const t0 = performance.now();
     const publish = (ok: boolean) => {
       if (upstreamConnectChannel.hasSubscribers) upstreamConnectChannel.publish({ upstream: this.name, server: server.address, ok, durationMs: performance.now() - t0 } satisfies UpstreamConnectEvent);
     };
     try {
-      const socket = await this.connectTo(server, o, over);
+      const socket = await this.connectTo(server, connectOpts, over);
       this.markUp(server);
       publish(true);
       return socket;
@@ -273,12 +282,12 @@ export class UpstreamCluster {
    * Connects to the first server that answers, failing over to the others.
    * Only connection set-up is retried: nothing has been sent yet, so it is safe.
    */
-  async connect(o: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
+  async connect(connectOpts: ConnectOptions): Promise<{ socket: TLSSocket; server: UpstreamServer }> {
     try {
       return await raceConnect<UpstreamServer>({
-        pick: (tried) => this.pick(tried, Date.now(), o.balanceKey),
+        pick: (tried) => this.pick(tried, Date.now(), connectOpts.balanceKey),
         // attempt() marks the server down or up and publishes the connect event
-        attempt: (s) => this.attempt(s, o),
+        attempt: (s) => this.attempt(s, connectOpts),
         raceDelayMs: this.opts.connectRaceMs,
         failed: () => {},
         succeeded: () => {},
@@ -300,6 +309,11 @@ function keepSession(sessions: Map<string, Buffer>, key: string, session: Buffer
   const slot = key.slice(0, key.lastIndexOf('\0') + 1);
   for (const k of sessions.keys()) if (k !== key && k.startsWith(slot)) sessions.delete(k);
   sessions.set(key, session);
+}
+
+/** getPeerCertificate without the chain: what the name check of a full upstream handshake reads */
+function leafCertificate(this: TLSSocket): import('node:tls').PeerCertificate {
+  return TLSSocket.prototype.getPeerCertificate.call(this, false);
 }
 
 function checkIp(ip: string, cert: { subjectaltname?: string }): Error | undefined {

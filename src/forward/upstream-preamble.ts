@@ -37,17 +37,17 @@ export interface DialOptions {
 }
 
 /** Opens TCP and writes the PROXY header; resolves once connected. */
-function connectRaw(o: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
+function connectRaw(opts: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: o.host, port: o.port, allowHalfOpen: true });
+    const socket = netConnect({ host: opts.host, port: opts.port, allowHalfOpen: true });
     onSocket?.(socket);
     const fail = (err: Error) => { socket.destroy(); reject(err); };
     socket.once('error', fail);
-    socket.once('close', () => reject(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${o.what}: connection closed before TLS`)));
+    socket.once('close', () => reject(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${opts.what}: connection closed before TLS`)));
     socket.once('connect', () => {
       socket.removeListener('error', fail);
       socket.removeAllListeners('close');
-      if (o.proxyHeader) socket.write(o.proxyHeader);
+      if (opts.proxyHeader) socket.write(opts.proxyHeader);
       resolve(socket);
     });
   });

@@ -51,6 +51,13 @@ export interface IdentityHeaderCodec<Decoded> {
   /** true when the encoder writes the client's intermediates (`peer.chain`), so the proxy must collect them */
   readonly sendsChain: boolean;
   /**
+   * true when the header states names taken from the certificate (a user, a
+   * subject, SANs) that a backend reads as they are, rather than the
+   * certificate itself: such a format must never carry names no CA vouched
+   * for (clientAuth mode any), so `check` refuses it there.
+   */
+  readonly sendsNames: boolean;
+  /**
    * An encoder with `opts` checked here, once (ERR_IDENTITY_HEADER_OPTIONS), so
    * the per-connection call does no validation. Returns the header(s) to add
    * for one client certificate (ERR_IDENTITY_HEADER_VALUE when it cannot be sent).

@@ -50,6 +50,7 @@ export function escapedPemCodec(format: 'kes' | 'nginx'): IdentityHeaderCodec<De
     defaultHeaderName: DEFAULT_NAME,
     carriesCertificate: true,
     sendsChain: false,
+    sendsNames: false,
     encoder(opts = {}) {
       const name = opts.headerName ?? DEFAULT_NAME;
       assertHeaderName(name);

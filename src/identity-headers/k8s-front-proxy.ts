@@ -55,6 +55,7 @@ export const k8sFrontProxyCodec: IdentityHeaderCodec<DecodedUser> = {
   defaultHeaderName: K8S_USER_HEADER,
   carriesCertificate: false,
   sendsChain: false,
+  sendsNames: true,
   encoder(opts = {}) {
     if (opts.headerName !== undefined) throw new CountersignError('ERR_IDENTITY_HEADER_OPTIONS', 'headerName does not apply to header: k8s-front-proxy (the API server reads X-Remote-User and X-Remote-Group; --requestheader-username-headers names them)');
     refuseBy('k8s-front-proxy', opts);

@@ -46,6 +46,7 @@ export const rfc9440Codec: IdentityHeaderCodec<DecodedCertificate> = {
   defaultHeaderName: DEFAULT_NAME,
   carriesCertificate: true,
   sendsChain: true,
+  sendsNames: false,
   encoder(opts = {}) {
     const name = opts.headerName ?? DEFAULT_NAME;
     assertHeaderName(name);

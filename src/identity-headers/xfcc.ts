@@ -185,6 +185,7 @@ export const xfccCodec: IdentityHeaderCodec<DecodedCertificate> = {
   // Chain= only with set_current_client_cert_details.chain (off by default), and the
   // edge's verified chain would add the trust anchor to every header
   sendsChain: false,
+  sendsNames: true,
   encoder(opts = {}) {
     const name = opts.headerName ?? DEFAULT_NAME;
     assertHeaderName(name);

@@ -152,27 +152,27 @@ export class AuditLog {
   private lastReported = 0;
   private readonly unregisterReopen: () => void;
 
-  private constructor(private readonly o: AuditLogOptions, prev: string, dest: Destination) {
+  private constructor(private readonly opts: AuditLogOptions, prev: string, dest: Destination) {
     this.prev = prev;
     this.dest = dest;
     dest.on('error', (err: NodeJS.ErrnoException) => this.failed(err.code ?? err.message));
     dest.on('drop', () => this.failed('buffer full: record dropped'));
-    this.unregisterReopen = o.file ? onReopen('audit', () => { this.dest.reopen(); }) : () => {};
+    this.unregisterReopen = opts.file ? onReopen('audit', () => { this.dest.reopen(); }) : () => {};
   }
 
   /** Opens the stream; with a file, the chain continues from its last line. */
-  static open(o: AuditLogOptions): AuditLog {
+  static open(opts: AuditLogOptions): AuditLog {
     let prev = AUDIT_GENESIS;
     let separator = '';
-    if (o.file) {
+    if (opts.file) {
       // refused now rather than failing every write later: the proxy does not run without its audit log
       let last: ReturnType<typeof lastLine>;
       try {
-        mkdirSync(dirname(o.file), { recursive: true });
-        closeSync(openSync(o.file, 'a', 0o600));
-        last = lastLine(o.file);
+        mkdirSync(dirname(opts.file), { recursive: true });
+        closeSync(openSync(opts.file, 'a', 0o600));
+        last = lastLine(opts.file);
       } catch (err) {
-        throw new CountersignError('ERR_AUDIT_OPEN', `audit.file: cannot open ${o.file}: ${(err as Error).message}`, { cause: err });
+        throw new CountersignError('ERR_AUDIT_OPEN', `audit.file: cannot open ${opts.file}: ${(err as Error).message}`, { cause: err });
       }
       if (last) {
         prev = sha256Hex(last.line);
@@ -183,10 +183,10 @@ export class AuditLog {
     // SonicBoom itself rather than pino.destination(): pino adds an exit hook that
     // flushes synchronously, and on a full disk that flush retries forever
     const dest = new SonicBoomClass({
-      ...(o.file ? { dest: o.file, mode: 0o600 } : { fd: 1 }), sync: false, mkdir: true, append: true, minLength: 0,
-      maxLength: o.maxBufferBytes ?? AUDIT_BUFFER_BYTES,
+      ...(opts.file ? { dest: opts.file, mode: 0o600 } : { fd: 1 }), sync: false, mkdir: true, append: true, minLength: 0,
+      maxLength: opts.maxBufferBytes ?? AUDIT_BUFFER_BYTES,
     });
-    const log = new AuditLog(o, prev, dest);
+    const log = new AuditLog(opts, prev, dest);
     if (separator) dest.write(separator);
     return log;
   }
@@ -214,7 +214,7 @@ export class AuditLog {
     const now = Date.now();
     if (this.failures === 1 || now - this.lastReported >= 10_000) {
       this.lastReported = now;
-      this.o.logger.error({ path: this.o.file ?? 'stdout', outcome: 'failed', reason, failures: this.failures }, 'audit record not written');
+      this.opts.logger.error({ path: this.opts.file ?? 'stdout', outcome: 'failed', reason, failures: this.failures }, 'audit record not written');
     }
   }
 

@@ -32,7 +32,7 @@ export function caCertificates(config: Config): CaCertificateExpiry[] {
       out.push({ kind, subject: commonName(x.subject), issuer: commonName(x.issuer), notAfter: new Date(x.validTo), file, upstream });
     }
   };
-  if (config.edge.clientAuth.mode !== 'any') for (const f of config.edge.clientAuth.ca ?? []) add('client-ca', f);
+  for (const f of config.edge.clientAuth.ca ?? []) add('client-ca', f);
   if (config.delegation) add('delegation-ca', config.delegation.ca.cert);
   for (const [name, u] of Object.entries(config.upstreams)) for (const f of u.ca) add('upstream-ca', f, name);
   return out;

@@ -20,7 +20,7 @@ import {
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
-  minter?: () => { hits: number; misses: number; renewals: number; size: number };
+  minter?: () => { hits: number; misses: number; renewals: number; size: number; estimatedBytes: number };
   /** notAfter of every certificate that matters, by kind (edge, client-ca, delegation-ca, upstream-ca) */
   certificates?: () => { kind: string; subject: string; notAfter: Date }[];
   servers?: () => { upstream: string; server: string; healthy: boolean }[];
@@ -63,7 +63,7 @@ export class ProxyMetrics {
   private readonly loopSampler = new EventLoopDelaySampler(this.loopDelay);
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
-  constructor(o: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
     const self = this;
     new Gauge({
       name: 'countersign_event_loop_utilization', help: 'share of time the event loop was busy since the previous scrape (0 to 1); across workers the average', aggregator: 'average', registers: [this.registry],
@@ -81,6 +81,10 @@ export class ProxyMetrics {
     new Counter({
       name: 'countersign_delegation_cache_misses_total', help: 'credential cache misses (a first-time certificate, or a renewal)', registers: [this.registry],
       collect() { this.reset(); const s = self.sources.minter?.(); this.inc(s ? s.misses + s.renewals : 0); },
+    });
+    new Gauge({
+      name: 'countersign_delegation_cache_estimated_bytes', help: 'estimated memory of the minted credentials held (TLS contexts, keys, certificates, sessions); bounded by delegation.cacheMemoryMiB', registers: [this.registry],
+      collect() { this.set(self.sources.minter?.().estimatedBytes ?? 0); },
     });
     new Gauge({
       name: 'countersign_delegation_cache_entries', help: 'minted credentials held in the cache', registers: [this.registry],
@@ -123,7 +127,7 @@ export class ProxyMetrics {
       name: 'countersign_revocation_source_failures_total', help: 'failed reads, fetches or OCSP requests of a revocation source', labelNames: ['kind', 'source'], registers: [this.registry],
       collect() { this.reset(); for (const s of revocationSources()) this.inc({ kind: s.kind, source: s.source }, s.failures); },
     });
-    if (o.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'countersign_' });
 
     this.on(channel('countersign:edge:handshake').name as string, (m) => {
       const { verdict: v, listener } = m as { verdict: { ok: boolean; reason?: string }; listener?: string };

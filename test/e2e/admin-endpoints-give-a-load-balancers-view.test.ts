@@ -98,6 +98,14 @@ test('status lists the certificates served, the CAs and the upstream servers wit
   assert.equal(server.address, `127.0.0.1:${backend.port}`);
   assert.equal(server.healthy, true);
   assert.equal(server.lastCheck?.ok, true);
+  // what each cache holds and weighs: alice and bob were minted for (the metrics test), their certificates parsed
+  const caches = (s.body as unknown as { caches: Record<string, { entries: number; maxEntries: number; estimatedBytes: number; budgetBytes?: number }> }).caches;
+  assert.equal(caches.delegation.entries, 2);
+  assert.equal(caches.delegation.maxEntries, 10_000);
+  assert.equal(caches.delegation.budgetBytes, 64 * 1024 * 1024);
+  assert.ok(caches.delegation.estimatedBytes > 2 * 40 * 1024 && caches.delegation.estimatedBytes < 2 * 100 * 1024, `two identities weigh ${caches.delegation.estimatedBytes} bytes`);
+  assert.ok(caches.parsedClientCertificates.entries >= 2 && caches.parsedClientCertificates.estimatedBytes === caches.parsedClientCertificates.entries * 12 * 1024);
+  assert.equal(caches.seenIntermediates.maxEntries, 1_000);
 });
 
 test('readyz goes 503 naming the route when its only server is down, and 200 once it is back', async () => {

@@ -136,7 +136,7 @@ test('the policy refuses what it does not allow: 403 "prohibited by policy", rea
 });
 
 test('an identity without a policy gets the same 403 text; only the log says why', async () => {
-  const bobCreds = pki.minter.credentialsFor(describeCertificate(pki.bob.cert.raw));
+  const bobCreds = pki.minter.credentialsFor(describeCertificate(pki.bob.cert.raw), { namesVouched: true });
   refusals.length = 0;
   const res = await as(bobCreds);
   assert.equal(res.status, 403);
@@ -151,7 +151,7 @@ test('percent-encoded paths are matched decoded, as KES matches r.URL.Path', asy
 
 test('connection level on node:tls: identify(socket) is cached per socket, and embedded originals come through', async () => {
   const embedding = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal: true });
-  const creds = embedding.credentialsFor(describeCertificate(pki.alice.cert.raw));
+  const creds = embedding.credentialsFor(describeCertificate(pki.alice.cert.raw), { namesVouched: true });
   const identifier = createIdentifier({ delegationCAs: [pki.delegationCa.cert] });
   const seen: Array<[ResolvedIdentity, ResolvedIdentity]> = [];
   const tlsServer = createTlsServer({ key: pki.server.keyPem, cert: pki.server.certPem, ca: pki.serverTrust, requestCert: true, rejectUnauthorized: true }, (socket: TLSSocket) => {

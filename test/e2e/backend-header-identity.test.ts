@@ -56,6 +56,7 @@ test('kes: the trusted proxy forwards alice; identity is alice, via header, prox
   assert.equal(res.body.via, 'header');
   assert.equal(res.body.identity, identityOf(pki.alice.cert.raw));
   assert.equal(res.body.subject, 'CN=alice, O=Example');
+  assert.equal(res.body.namesVouched, false, 'the library cannot tell whether the proxy checked the certificate against a CA');
   assert.equal(res.body.certificateSha256, sha256(pki.alice.cert.raw).toString('hex'));
   assert.deepEqual(res.body.proxy, { identity: identityOf(pki.proxy.cert.raw), subject: 'CN=header proxy', certSha256: sha256(pki.proxy.cert.raw).toString('hex') });
 });
@@ -80,6 +81,7 @@ test('an untrusted peer sending an identity header: the header is ignored and re
   assert.equal(res.status, 200);
   assert.equal(res.body.via, 'direct');
   assert.equal(res.body.identity, identityOf(pki.bob.cert.raw));
+  assert.equal(res.body.namesVouched, true, 'this server\'s TLS trust verified bob\'s chain');
   assert.equal(res.body.headerIgnored.code, 'ERR_HEADER_UNTRUSTED');
   assert.match(res.body.headerIgnored.message, /x-tls-client-cert ignored: peer [0-9a-f]{64} \("CN=bob, O=Example"\) is not in trustedProxies/);
   assert.equal(ignored.length, 1);
@@ -98,6 +100,7 @@ test('a delegated connection keeps its delegated identity; a header on it is ign
   assert.equal(res.status, 200);
   assert.equal(res.body.via, 'delegated');
   assert.equal(res.body.identity, identityOf(pki.alice.cert.raw));
+  assert.equal(res.body.namesVouched, true, 'minted for names a client CA vouched for');
   assert.match(res.body.headerIgnored.message, /delegated identity/);
 });
 

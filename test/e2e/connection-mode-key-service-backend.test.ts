@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, baseConfig, REPO_ROOT, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { curl, runCommand } from '../helpers/run-command.js';
-import { identityOfFile, logsSince } from '../helpers/e2e.js';
+import { identityOfFile } from '../helpers/e2e.js';
 
 interface KeyService { port: number; close(): Promise<void> }
 

@@ -9,7 +9,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startTlsBackend, type TlsBackend } from '../helpers/node-backend.js';
-import { identityOfFile, logsSince, sClient, writeClientCertificates } from '../helpers/e2e.js';
+import { identityOfFile, logsSince, reasonLines, sClient, writeClientCertificates } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let backend: TlsBackend;
@@ -45,7 +45,7 @@ for (const c of cases) {
     const r = await sClient(proxy.port, pki.dir, c.who);
     assert.doesNotMatch(r.stdout, /hello/, 'no byte from the backend');
     const refused = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'client refused');
-    const withReason = (await logsSince(proxy, mark)).filter((l) => l.reason !== undefined);
+    const withReason = reasonLines(await logsSince(proxy, mark));
     assert.equal(withReason.length, 1, JSON.stringify(withReason));
     assert.equal(refused.reason, c.reason);
     assert.equal(refused.outcome, 'refused');

@@ -82,7 +82,7 @@ test('clients through either instance reach a backend that trusts and pins only 
 test('a minted chain verifies with openssl verify -purpose sslclient against the root, and not without the intermediate', async () => {
   const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: loadSigningCa({ certPem: readFileSync(join(dir, 'a.crt')), keyPem: readFileSync(join(dir, 'a.key')), what: 'delegation.ca' }) });
   try {
-    const creds = minter.credentialsFor(describeCertificate(pki.pki.clients.alice.cert));
+    const creds = minter.credentialsFor(describeCertificate(pki.pki.clients.alice.cert), { namesVouched: true });
     const blocks = creds.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)!;
     assert.equal(blocks.length, 2, 'the minted certificate and the intermediate, not the root');
     await writeFile(join(dir, 'leaf.pem'), blocks[0]);
@@ -111,7 +111,7 @@ test('an intermediate under another root is refused by the backend library even 
   }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const creds = minter.credentialsFor(describeCertificate(pki.pki.clients.alice.cert));
+    const creds = minter.credentialsFor(describeCertificate(pki.pki.clients.alice.cert), { namesVouched: true });
     const c = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', cert: creds.chainPem, key: creds.keyPem, rejectUnauthorized: false });
     c.on('error', () => {});
     assert.equal(await result, 'ERR_DELEGATION_UNTRUSTED_ISSUER');

@@ -14,7 +14,6 @@ import { curl, curlStatus } from '../helpers/run-command.js';
 import { h2Resets } from '../helpers/h2-reset.js';
 
 import { waitForIdleCounts } from '../helpers/admin-client.js';
-import { freePort } from '../helpers/net.js';
 let pki: TestPki;
 let backend: HttpsBackend;
 let proxy: ProxyProcess;
@@ -42,7 +41,7 @@ before(async () => {
   const config = baseConfig(pki.dir, backend.port, {
     mode: 'http', identity: 'header', header: 'kes', proxyCert: { cert: `${pki.dir}/proxy-client.crt`, key: `${pki.dir}/proxy-client.key` },
   });
-  admin = `127.0.0.1:${await freePort()}`;
+  admin = `${pki.dir}/admin.sock`; // a unix socket: no port to race other tests for
   proxy = await startProxyProcess(await writeConfig(pki.dir, { ...config, limits: { http2Resets: { burst: 100, perSecond: 10 } }, admin: { listen: admin } }));
 });
 after(async () => { await proxy?.stop(); await backend?.close(); });

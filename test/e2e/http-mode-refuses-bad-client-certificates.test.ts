@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
-import { identityOfFile, logsSince, writeClientCertificates } from '../helpers/e2e.js';
+import { identityOfFile, logsSince, reasonLines, writeClientCertificates } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
@@ -47,7 +47,7 @@ for (const c of cases) {
       if (c.reason === 'denied identity') assert.doesNotMatch(r.body, /deny|denied/, 'the client is not told about the deny list');
       const refused = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'client refused');
       await proxy.waitForLog((l) => l.msg === 'request' && l.conn === refused.conn);
-      const withReason = (await logsSince(proxy, mark)).filter((l) => l.reason !== undefined);
+      const withReason = reasonLines(await logsSince(proxy, mark));
       assert.equal(withReason.length, 1, JSON.stringify(withReason));
       assert.equal(withReason[0].reason, c.reason);
       assert.equal(withReason[0].outcome, 'refused');

@@ -16,7 +16,6 @@ import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess,
 import { trackSockets } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { upstreamTo, identityOfFile } from '../helpers/e2e.js';
-import { freePort } from '../helpers/net.js';
 import { adminJson } from '../helpers/admin-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { createIdentifier } from '../../src/backend/index.js';
@@ -57,7 +56,7 @@ before(async () => {
   const t = trackSockets(server);
   after(() => t.destroyAll());
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
-  admin = `127.0.0.1:${await freePort()}`;
+  admin = `${pki.dir}/admin.sock`; // a unix socket: no port to race other tests for
   const config = baseConfig(pki.dir, port, { mode: 'http' }) as Record<string, unknown>;
   config.upstreams = { backend: upstreamTo(pki.dir, port), on: upstreamTo(pki.dir, port, { http2: 'on' }), off: upstreamTo(pki.dir, port, { http2: 'off' }) };
   config.routes = [

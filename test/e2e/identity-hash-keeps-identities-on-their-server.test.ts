@@ -5,16 +5,16 @@
  * they were (so per-client caches and sessions on the backends survive); when
  * an identity's server is down, it is served by another and comes back after.
  */
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { writeIssued } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
-const backends: HttpsBackend[] = [];
 const proxies: ProxyProcess[] = [];
 const clients = Array.from({ length: 20 }, (_, i) => `client${i}`);
 const routes = { '/server': (_req: IncomingMessage, res: ServerResponse) => { res.end(`${(res.socket as { localPort?: number }).localPort}`); } };
@@ -22,12 +22,18 @@ const routes = { '/server': (_req: IncomingMessage, res: ServerResponse) => { re
 before(async () => {
   pki = await makePki();
   for (const c of clients) await writeIssued(pki.dir, c, { subject: `CN=${c}, O=countersign dev`, issuer: pki.pki.clientCa });
-  for (let i = 0; i < 3; i++) backends.push(await startHttpsBackend({ pkiDir: pki.dir, routes }));
 });
 after(async () => {
   for (const p of proxies) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-  for (const b of backends) await b.close();
 });
+
+/** Three backends of the test's own (each case its own: one stops and restarts a backend), closed after it. */
+async function ownBackends(t: TestContext): Promise<HttpsBackend[]> {
+  const backends: HttpsBackend[] = [];
+  for (let i = 0; i < 3; i++) backends.push(await startHttpsBackend({ pkiDir: pki.dir, routes }));
+  t.after(async () => { for (const b of backends) await b.close(); });
+  return backends;
+}
 
 async function start(mode: 'http' | 'connection', servers: HttpsBackend[]): Promise<ProxyProcess> {
   const config = baseConfig(pki.dir, servers[0].port, { mode });
@@ -47,8 +53,8 @@ async function serverOf(proxy: ProxyProcess, who: string): Promise<number> {
 }
 
 for (const mode of ['http', 'connection'] as const) {
-  test(`${mode} mode: identities keep their server, across requests and across a server added`, async () => {
-    const [a, b, c] = backends;
+  test(`${mode} mode: identities keep their server, across requests and across a server added`, async (t) => {
+    const [a, b, c] = await ownBackends(t);
     let proxy = await start(mode, [a, b]);
     const first = new Map<string, number>();
     for (const who of clients) first.set(who, await serverOf(proxy, who));
@@ -68,7 +74,8 @@ for (const mode of ['http', 'connection'] as const) {
   });
 }
 
-test('an identity whose server is down is served by another, and goes back when it returns', async () => {
+test('an identity whose server is down is served by another, and goes back when it returns', async (t) => {
+  const backends = await ownBackends(t);
   const proxy = await start('http', backends);
   const home = new Map<string, number>();
   for (const who of clients) home.set(who, await serverOf(proxy, who));
@@ -81,14 +88,6 @@ test('an identity whose server is down is served by another, and goes back when 
   for (const who of clients.filter((w) => home.get(w) !== port)) assert.equal(await serverOf(proxy, who), home.get(who), `${who} did not move`);
   backends[0] = await startHttpsBackend({ pkiDir: pki.dir, routes, port });
   // the passive fail timeout (1s) ends; then the identity is back home
-  const t0 = Date.now();
-  for (const who of onIt) {
-    let at = await serverOf(proxy, who);
-    while (at !== port) {
-      assert.ok(Date.now() - t0 < 20_000, `${who} back on its server`);
-      await new Promise((r) => setTimeout(r, 200));
-      at = await serverOf(proxy, who);
-    }
-  }
+  for (const who of onIt) await waitFor(async () => (await serverOf(proxy, who)) === port, `${who} back on its server`, 20_000, 200);
   assert.equal(await proxy.stop(), 0);
 });

@@ -12,14 +12,14 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, startTlsBackend, type HttpsBackend, type TlsBackend } from '../helpers/node-backend.js';
 import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { getOk } from '../helpers/e2e.js';
-import { waitForIdleCounts } from '../helpers/admin-client.js';
-import { freePort } from '../helpers/net.js';
+import { untilNothingInUse, waitForIdleCounts } from '../helpers/admin-client.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -28,7 +28,6 @@ let tcp1: TlsBackend;
 let tcp2: TlsBackend;
 let proxy: ProxyProcess;
 let file: string;
-let adminAddress: string;
 const noNameCheck = { checkServerIdentity: () => undefined };
 
 const upstream = (ports: number[]) => ({ servers: ports.map((p) => `127.0.0.1:${p}`), ca: `${pki.dir}/backend-ca.crt`, servername: 'backend.internal' });
@@ -50,15 +49,15 @@ function config(o: { web: number[]; tcp: number[]; routeB?: boolean; deny?: stri
       ...(o.routeB ? [{ upstream: 'web-b', match: { pathPrefix: '/b/' }, mode: 'http' }] : []),
       { upstream: 'web', mode: 'http' },
     ],
+    admin: { listen: adminSocket() },
     log: { level: 'info' },
-    // the same address in every config: admin.listen needs a restart to change
-    admin: { listen: adminAddress },
   };
 }
 
+const adminSocket = () => join(pki.dir, 'admin.sock');
+
 before(async () => {
   pki = await makePki();
-  adminAddress = `127.0.0.1:${await freePort()}`;
   [web1, web2, tcp1, tcp2] = await Promise.all([
     startHttpsBackend({ pkiDir: pki.dir }), startHttpsBackend({ pkiDir: pki.dir }),
     startTlsBackend({ pkiDir: pki.dir }), startTlsBackend({ pkiDir: pki.dir }),
@@ -151,9 +150,11 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     assert.equal(proxy.child.exitCode, null, `the proxy is running (stderr: ${proxy.stderr()}; last lines: ${JSON.stringify(proxy.logs.slice(-5))})`);
     assert.deepEqual({ failed: h.failed, errors: h.errors }, { failed: 0, errors: [] }, 'http mode: no request failed');
     assert.deepEqual({ failed: t.failed, errors: t.errors }, { failed: 0, errors: [] }, 'connection mode: no connection failed');
-    // and nothing stays counted: the pool's leases, busy connections and waiters, every server's active count
-    await waitForIdleCounts(adminAddress);
     assert.ok(h.ok > 100 && t.ok > 100, `load ran (${h.ok} requests, ${t.ok} connections)`);
     console.log(`# across 4 reloads: ${h.ok} http requests and ${t.ok} connection-mode connections, none failed`);
   }
+  // the baseline: with the clients gone, no connection stays open and no server keeps an active count
+  await untilNothingInUse(adminSocket());
+  // and http mode's pool has nothing lent out, waiting or connecting
+  await waitForIdleCounts(adminSocket());
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, baseConfig, runCli, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
-import { adminJson } from '../helpers/admin-client.js';
+import { adminJson, untilNothingInUse } from '../helpers/admin-client.js';
 import { childPids } from '../helpers/process-ports.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -108,4 +108,6 @@ test('every worker applies the reloaded config under load, with zero failed requ
   }
   const workersServed = new Set(proxy.logs.filter((l) => l.msg === 'request' && l.status === 200).map((l) => l.worker));
   assert.deepEqual([...workersServed].sort(), [1, 2], 'both workers served the load');
+  // the baseline, in every worker: with the clients gone, nothing stays open or active
+  await untilNothingInUse(socket);
 });

@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/index.js';
 import { startProxy } from '../../src/proxy.js';
 import { issueCertificate } from '../../src/pki/dev/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); });
@@ -73,8 +74,7 @@ test('with ticket keys kept across the trust change, a resumed session is re-che
   const first = await sClientRequest(proxy.address.port, pki, 'alice', { out: sess });
   assert.equal(first.status, 'HTTP/1.1 200 OK', first.out);
   await writeCrl(pki.dir, 'client-ca.crl', pki.pki.clientCa, [pki.pki.clients.alice]);
-  const deadline = Date.now() + 15_000;
-  while (!lines.some((l) => l.msg === 'client trust reloaded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => lines.some((l) => l.msg === 'client trust reloaded'), 'the client trust reload', 15_000);
   const served = backend.requests.length;
   const r = await sClientRequest(proxy.address.port, pki, 'alice', { in: sess });
   assert.ok(r.reused, 'the session resumed (the keys were kept)');
@@ -99,9 +99,7 @@ test('after edge.clientAuth.ca is replaced by another CA, a returning client of 
   const caFile = join(pki.dir, 'client-ca.crt');
   await writeFile(`${caFile}.tmp`, other.certPem);
   await rename(`${caFile}.tmp`, caFile);
-  const deadline = Date.now() + 15_000;
-  while (!lines.some((l) => l.msg === 'client trust reloaded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(lines.some((l) => l.msg === 'client trust reloaded'), 'the new CA file was loaded');
+  await waitFor(() => lines.some((l) => l.msg === 'client trust reloaded'), 'the client trust reload', 15_000);
   const served = backend.requests.length;
   const r = await sClientRequest(proxy.address.port, pki, 'alice', { in: sess });
   assert.ok(r.reused, 'the session resumed (the keys were kept)');

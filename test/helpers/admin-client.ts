@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import { parsePrometheusText, type Family } from './prometheus-text.js';
+import { waitFor } from './wait.js';
 
 export interface AdminResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -58,4 +59,36 @@ export async function waitForIdleCounts(address: string, timeoutMs = 10_000): Pr
     if (Date.now() > deadline) throw new Error(`counts not back at zero after ${timeoutMs} ms: ${last}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+interface InUseStatus {
+  connections?: { open: number };
+  upstreams?: Record<string, { servers: { address: string; active: number }[] }>;
+}
+
+/**
+ * What /status says is still in use: open client connections, and upstream
+ * connections per server (`active`: piped ones and pooled ones lent out),
+ * summed over the workers when there are workers.
+ */
+export async function inUse(address: string): Promise<{ open: number; active: Record<string, number> }> {
+  const { status, body } = await adminJson<InUseStatus & { workers?: { status?: InUseStatus }[] }>(address, '/status');
+  if (status !== 200) throw new Error(`/status answered ${status}`);
+  const each = body.workers ? body.workers.map((w) => w.status ?? {}) : [body];
+  const active: Record<string, number> = {};
+  let open = 0;
+  for (const s of each) {
+    open += s.connections?.open ?? 0;
+    for (const [name, u] of Object.entries(s.upstreams ?? {})) for (const server of u.servers) active[`${name}/${server.address}`] = (active[`${name}/${server.address}`] ?? 0) + server.active;
+  }
+  return { open, active };
+}
+
+/** A load test's baseline: once its clients are gone, nothing stays in use (no open connection, every server's active count back to 0). */
+export async function untilNothingInUse(address: string, timeoutMs = 10_000): Promise<void> {
+  let last: Awaited<ReturnType<typeof inUse>> | undefined;
+  await waitFor(async () => {
+    last = await inUse(address);
+    return last.open === 0 && Object.values(last.active).every((n) => n === 0);
+  }, 'nothing in use', timeoutMs, 100).catch((err: Error) => { throw new Error(`${err.message}; /status: ${JSON.stringify(last)}`); });
 }

@@ -11,7 +11,11 @@
  * - through a second countersign whose delegation CA is a per-instance
  *   intermediate under a pinned root, alice is identified too;
  * - a TLS session resumed after its minted certificate expired is refused
- *   (the validity checks hold on every request, not once per TLS session).
+ *   (the validity checks hold on every request, not once per TLS session);
+ * - the first countersign runs clientAuth mode any with the client CA: alice's
+ *   names are vouched for (namesVouched true), a self-signed
+ *   "CN=root, O=system:masters" is identified by its key with namesVouched
+ *   false.
  *
  * Every example server takes the same command line (see backends/README.md).
  */
@@ -127,6 +131,7 @@ export function backendLibraryScenario(language: string, command: () => Promise<
   let proxy: ProxyProcess;
   let instanceProxy: ProxyProcess;
   let aliceIdentity: string;
+  let selfRootIdentity: string;
   let delegationIdentity: string;
   let rootIdentity: string;
   let intermediateIdentity: string;
@@ -141,13 +146,18 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     // the forger's CA: the delegation CA's name, another key; the backend's TLS layer trusts it
     const lookalike = await issueCertificate({ subject: 'CN=countersign dev delegation CA', ca: true });
     const extension = encodeDelegationExtension({
-      version: 1,
+      version: 2, namesVouched: true,
       certSha256: Buffer.from(alice.certSha256, 'hex'), spkiSha256: Buffer.from(alice.identity, 'hex'), certSha1: Buffer.from(alice.certSha1, 'hex'),
       subject: alice.fields.subject, issuer: alice.fields.issuer, serial: alice.fields.serial, notAfter: alice.fields.notAfter,
     });
     const forged = await issueCertificate({
       subject: 'CN=alice, O=countersign dev', issuer: lookalike, extraExtensions: [{ oid: DELEGATION_OID, critical: false, value: extension }],
     });
+    // what anyone can make, and mode any admits: a self-signed certificate naming itself root
+    const selfRoot = await issueCertificate({ subject: 'CN=root, O=system:masters', usage: 'client' });
+    selfRootIdentity = describeCertificate(selfRoot.cert).identity;
+    await writeFile(join(d, 'self-root.crt'), selfRoot.certPem);
+    await writeFile(join(d, 'self-root.key'), selfRoot.keyPem, { mode: 0o600 });
     await writeFile(join(d, 'lookalike-ca.crt'), lookalike.certPem);
     await writeFile(join(d, 'forged.crt'), forged.certPem);
     await writeFile(join(d, 'forged.key'), forged.keyPem, { mode: 0o600 });
@@ -173,14 +183,17 @@ export function backendLibraryScenario(language: string, command: () => Promise<
       ...(opts.pinIntermediate ? ['--delegation-ca', `${d}/instance-intermediate.crt`] : []),
       '--policy', 'app', '--allow', '/v1/key/*/*', '--identity', alice.identity,
       '--policy', 'readonly', '--allow', '/v1/key/*/*', '--deny', '/v1/key/create/*', '--identity', bob.identity,
+      '--policy', 'by-key', '--allow', '/v1/key/list/*', '--identity', selfRootIdentity,
     ];
     [strict, lenient] = await Promise.all([
       startExampleServer(argv, common, { cwd }),
       startExampleServer(argv, [...common, '--allow-direct'], { cwd }),
     ]);
-    const config = baseConfig(d, strict.port) as { upstreams: { backend: Record<string, unknown> } };
+    const config = baseConfig(d, strict.port) as { upstreams: { backend: Record<string, unknown> }; edge: Record<string, unknown> };
     if (opts.alpn) config.upstreams.backend.alpn = opts.alpn;
+    // the instance keeps mode require; the first proxy admits any certificate, vouching for the client CA's
     const instance = structuredClone(config) as typeof config & { delegation: unknown };
+    config.edge.clientAuth = { mode: 'any', ca: `${d}/client-ca.crt` };
     instance.delegation = { ca: { cert: `${d}/instance.crt`, key: `${d}/instance.key` }, ttl: '1h' };
     [proxy, instanceProxy] = await Promise.all([
       startProxyProcess(await writeConfig(d, config)),
@@ -203,8 +216,19 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     assert.equal(r.body.identity, aliceIdentity);
     assert.equal(r.body.subject, 'CN=alice, O=countersign dev');
     assert.equal(r.body.issuer, 'CN=countersign dev client CA');
+    assert.equal(r.body.namesVouched, 'true', 'the client CA vouched for alice (clientAuth mode any with a ca)');
     assert.equal(r.body.policy, 'app');
     assert.equal(r.body.proxy, delegationIdentity);
+  });
+
+  test(`${language}: a self-signed "CN=root, O=system:masters" in clientAuth mode any is identified by its key, its names not vouched for`, async () => {
+    const r = json(await viaProxy('self-root', '/v1/key/list/all'));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.via, 'delegated');
+    assert.equal(r.body.identity, selfRootIdentity);
+    assert.equal(r.body.namesVouched, 'false');
+    assert.equal(r.body.subject, 'CN=root, O=system:masters', 'what the certificate claims, for logs');
+    assert.equal(r.body.policy, 'by-key');
   });
 
   test(`${language}: bob through countersign is prohibited by the policy (deny wins)`, async () => {
@@ -232,6 +256,7 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
     assert.equal(accepted.body.via, 'direct');
     assert.equal(accepted.body.identity, aliceIdentity);
+    assert.equal(accepted.body.namesVouched, 'true', 'the server\'s own TLS trust verified her chain');
   });
 
   test(`${language}: through an instance with its own intermediate under the pinned root, alice is identified`, async () => {
@@ -239,6 +264,7 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.via, 'delegated');
     assert.equal(r.body.identity, aliceIdentity);
+    assert.equal(r.body.namesVouched, 'true', 'clientAuth mode require');
     // the pinned key that vouched: the root (found through the intermediate), or the intermediate when pinned itself
     assert.equal(r.body.proxy, opts.pinIntermediate ? intermediateIdentity : rootIdentity);
   });
@@ -247,7 +273,7 @@ export function backendLibraryScenario(language: string, command: () => Promise<
     // a minted certificate that lives ~2 s, as a leaked one would after delegation.ttl
     const ca = createCaSigner(loadSigningCa({ certPem: pki.pki.delegationCa.certPem, keyPem: pki.pki.delegationCa.keyPem, what: 'delegation CA' }));
     const pool = new KeyPool({ size: 0 });
-    const minted = mintCertificate(describeCertificate(pki.pki.clients.alice.cert), { ca, key: pool.take(), ttlMs: 2_500 });
+    const minted = mintCertificate(describeCertificate(pki.pki.clients.alice.cert), { ca, key: pool.take(), ttlMs: 2_500, namesVouched: true });
     pool.stop();
     const backendCa = pki.pki.backendCa.certPem;
     const first = await requestOnce(strict.port, backendCa, minted, '/v1/key/create/my-key');

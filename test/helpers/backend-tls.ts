@@ -28,7 +28,8 @@ export interface BackendTestPki extends DelegationTestPki {
 export async function forgedDelegation(victim: IssuedCertificate, issuer: IssuedCertificate): Promise<IssuedCertificate> {
   const v = describeCertificate(victim.cert.raw);
   const value = encodeDelegationExtension({
-    version: 1,
+    version: 2,
+    namesVouched: true,
     certSha256: Buffer.from(v.certSha256, 'hex'),
     spkiSha256: Buffer.from(v.identity, 'hex'),
     certSha1: Buffer.from(v.certSha1, 'hex'),
@@ -45,7 +46,7 @@ export async function backendTestPki(opts: { embedOriginal?: boolean } = {}): Pr
   const forgerCa = await issueCertificate({ subject: 'CN=some other CA the server trusts', ca: true });
   const proxy = await issueCertificate({ subject: 'CN=header proxy', issuer: base.clientCa });
   const minter = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: base.delegationMaterial, keyPoolSize: 2, embedOriginal: opts.embedOriginal });
-  const creds = minter.credentialsFor(describeCertificate(base.alice.cert.raw));
+  const creds = minter.credentialsFor(describeCertificate(base.alice.cert.raw), { namesVouched: true });
   return {
     ...base, forgerCa, proxy, minter,
     mintedAlice: { certPem: creds.certPem, keyPem: creds.keyPem },

@@ -11,7 +11,6 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { certificatesDer, identityOf } from '../../src/pki/index.js';
 import { issueCertificate, type IssuedCertificate, type IssueOptions } from '../../src/pki/dev/index.js';
 import { writeCrl } from './crl.js';
-import { sleep } from './wait.js';
 import type { LogLine, ProxyProcess } from './proxy-process.js';
 import { runCommand } from './run-command.js';
 
@@ -24,12 +23,27 @@ export function identityOfFile(dir: string, who: string): string {
 }
 
 /**
- * Log lines written after `mark` (an index into proxy.logs). Waits a moment
- * first so a line that would come late is counted too.
+ * Log lines written after `mark` (an index into proxy.logs) and before a
+ * barrier: SIGUSR1 makes the proxy write one line (`SIGUSR1: …`) when it gets
+ * to it, and one process writes its lines in order, so every line of what it
+ * had done by then is in the list — no fixed wait. (The barrier line itself is
+ * left out. Workers write their own lines: with workers, wait for the lines
+ * you expect instead.)
  */
-export async function logsSince(proxy: ProxyProcess, mark: number, settleMs = 150): Promise<LogLine[]> {
-  await sleep(settleMs);
-  return proxy.logs.slice(mark);
+export async function logsSince(proxy: ProxyProcess, mark: number): Promise<LogLine[]> {
+  const from = proxy.logs.length;
+  proxy.child.kill('SIGUSR1');
+  const barrier = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= from && /^SIGUSR1: /.test(l.msg));
+  return proxy.logs.slice(mark, proxy.logs.indexOf(barrier)).filter((l) => !/^SIGUSR1: /.test(l.msg));
+}
+
+/**
+ * The lines that give a reason, less handshake failures: those are other
+ * sockets' (a client that got an answer finished its handshake), and a
+ * loaded machine may log one of an earlier client's at any time.
+ */
+export function reasonLines(lines: LogLine[]): LogLine[] {
+  return lines.filter((l) => l.reason !== undefined && l.msg !== 'handshake failed');
 }
 
 /** Issues a certificate and writes <dir>/<name>.crt and .key. */

@@ -12,9 +12,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
-import { freePort } from './net.js';
+import { freePort, waitForPort } from './net.js';
 import { makeTempDir } from './edge-tls.js';
-import { sleep } from './wait.js';
+import { waitFor } from './wait.js';
 import { runCommand, type CommandResult } from './run-command.js';
 
 export interface EtcdMember {
@@ -91,7 +91,7 @@ export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: st
       start,
       freeze: () => { if (child?.pid) process.kill(child.pid, 'SIGSTOP'); },
       kill: async () => { if (child?.pid && child.exitCode === null) { process.kill(child.pid, 'SIGKILL'); await exited; } },
-      restart: async () => { start('existing'); await waitReady(ports[i].client, out); },
+      restart: async () => { start('existing'); await waitForPort(ports[i].client, { what: 'etcd' }); },
       stopGracefully: async () => {
         if (child?.pid && child.exitCode === null) {
           process.kill(child.pid, 'SIGCONT');
@@ -104,7 +104,7 @@ export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: st
     } as EtcdMember & { start(s: 'new' | 'existing'): void; stopGracefully(): Promise<void> };
   });
   for (const m of members) (m as unknown as { start(s: string): void }).start('new');
-  await Promise.all(members.map((m) => waitReady(m.clientPort, '')));
+  await Promise.all(members.map((m) => waitForPort(m.clientPort, { what: 'etcd' })));
   return {
     members,
     stop: async () => {
@@ -112,21 +112,6 @@ export async function startEtcdCluster(o: { n: number; pkiDir: string; cert?: st
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Waits until the member's TLS client port accepts connections. */
-async function waitReady(port: number, _out: string): Promise<void> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`etcd on port ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** etcdctl through the proxy as `who` (a PKI file name). */
@@ -194,16 +179,16 @@ export async function startEtcd(): Promise<EtcdServer> {
   };
 
   // ready when etcdctl (over mTLS) can read the cluster's health
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) { await cleanup(); throw new Error(`etcd exited with ${child.exitCode}:\n${output}`); }
-    try {
+  try {
+    const state = await waitFor(async () => {
+      if (child.exitCode !== null) return 'exited';
       await etcdctl('endpoint', 'health');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) { await stop(); throw new Error(`etcd not healthy after 30 s: ${(err as Error).message}\n${output}`); }
-      await sleep(200);
-    }
+      return 'healthy';
+    }, 'etcd to be healthy', 30_000, 200);
+    if (state === 'exited') throw new Error(`etcd exited with ${child.exitCode}`);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${output}`);
   }
   return { endpoint, dir, files, ca, client, logs: () => output, etcdctl, stop };
 }

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { waitFor } from './wait.js';
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (for programs that cannot report a port-0 bind: nginx, openssl, pebble). */
 export async function freePort(): Promise<number> {
@@ -30,19 +31,22 @@ export interface WaitForPortOptions {
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, opts: WaitForPortOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
   const tail = () => (opts.logs ? `:\n${opts.logs()}` : '');
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (opts.alive && !opts.alive()) throw new Error(`${opts.what ?? 'process'} exited before 127.0.0.1:${port} accepted connections${tail()}`);
-    if (Date.now() > deadline) throw new Error(`${opts.what ?? 'nothing'} listens on 127.0.0.1:${port} after ${timeoutMs} ms${tail()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const state = await waitFor(async () => {
+    if (await accepts(port)) return 'listening';
+    if (opts.alive && !opts.alive()) return 'exited';
+    return false;
+  }, `${opts.what ?? 'something'} to listen on 127.0.0.1:${port}`, timeoutMs).catch((err: Error) => { throw new Error(`${err.message}${tail()}`); });
+  if (state === 'exited') throw new Error(`${opts.what ?? 'process'} exited before 127.0.0.1:${port} accepted connections${tail()}`);
+}
+
+/** One TCP connect: true when it was accepted. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** Listens `server` on 127.0.0.1, port 0, and returns the port. */

@@ -31,6 +31,10 @@ export interface SeenRequest {
   identity?: string;
   subject?: string;
   via?: string;
+  /** whether a CA vouched for `subject` (countersign/backend's namesVouched) */
+  namesVouched?: boolean;
+  /** the subject of the certificate the proxy presented: the user a backend that reads the CN sees */
+  presentedSubject?: string;
   /** why identification failed, when it did */
   identifyError?: string;
   bodyBytes: number;
@@ -67,12 +71,14 @@ export interface HttpsBackendOptions {
   port?: number;
 }
 
-function identifyOrError(identifier: Identifier, socket: TLSSocket): { identity?: string; subject?: string; via?: string; identifyError?: string } {
+type Identified = { identity?: string; subject?: string; via?: string; namesVouched?: boolean; presentedSubject?: string; identifyError?: string };
+function identifyOrError(identifier: Identifier, socket: TLSSocket): Identified {
+  const presentedSubject = socket.getPeerX509Certificate()?.subject.split('\n').join(', ');
   try {
     const r = identifier.identify(socket);
-    return { identity: r.identity, subject: r.subject, via: r.via };
+    return { identity: r.identity, subject: r.subject, via: r.via, namesVouched: r.namesVouched, presentedSubject };
   } catch (err) {
-    return { identifyError: (err as Error).message };
+    return { identifyError: (err as Error).message, presentedSubject };
   }
 }
 
@@ -163,6 +169,10 @@ export interface TlsBackendConnection {
   socket: TLSSocket;
   alpn: string | false;
   identity?: string;
+  subject?: string;
+  namesVouched?: boolean;
+  /** the subject of the certificate the proxy presented: the user a backend that reads the CN sees */
+  presentedSubject?: string;
   identifyError?: string;
   /** everything received so far */
   received(): string;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { freePort } from './openssl-server.js';
 import { runCommand, type CommandResult } from './run-command.js';
 import { docBlock, runShell } from './doc-blocks.js';
+import { waitForOutput } from './wait.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -65,11 +66,7 @@ export async function startPostgres(o: { prepare: (dataDir: string) => Promise<v
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('ready to accept connections')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForOutput(child, () => out, 'ready to accept connections', 'postgres', 30_000);
   const sql = (query: string) => {
     const [pc, pa] = asServerOwner('psql', ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-c', query]);
     return runCommand(pc, pa, { timeoutMs: 30_000 });

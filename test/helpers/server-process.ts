@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { waitForOutput } from './wait.js';
 
 export interface ServerProcess { port: number; output(): string; stop(): Promise<void> }
 
@@ -19,10 +20,11 @@ export async function startServerProcess(o: { command: string; args: string[]; r
     if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
     if (o.dir) await rm(o.dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
-  while (!o.ready.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) { await stop(); throw new Error(`${o.command} did not start: ${out}`); }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitForOutput(child, () => out, o.ready, o.command, o.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    await stop();
+    throw new Error(`${o.command} did not start: ${(err as Error).message}`);
   }
   return { port: o.port, output: () => out, stop };
 }

@@ -42,3 +42,30 @@ export async function untilPast(when: Date | number): Promise<void> {
   const t = typeof when === 'number' ? when : when.getTime();
   while (Date.now() <= t) await sleep(Math.min(1_000, t - Date.now() + 5));
 }
+
+/**
+ * Resolves once `output()` matches `ready`, looked at on every chunk the child
+ * writes (no polling); rejects, with the output, when the child exits first or
+ * after `timeoutMs`.
+ */
+export function waitForOutput(child: import('node:child_process').ChildProcess, output: () => string, ready: RegExp | string, what: string, timeoutMs = 60_000): Promise<void> {
+  const matches = () => (typeof ready === 'string' ? output().includes(ready) : ready.test(output()));
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.removeListener('data', check);
+      child.stderr?.removeListener('data', check);
+      child.removeListener('exit', exited);
+      if (err) reject(err); else resolve();
+    };
+    // after the helper's own data listener has appended the chunk
+    const check = () => { setImmediate(() => { if (matches()) done(); }); };
+    const exited = () => { if (matches()) done(); else done(new Error(`${what} exited before it was ready: ${output()}`)); };
+    const timer = setTimeout(() => done(new Error(`${what} not ready after ${timeoutMs} ms: ${output()}`)), timeoutMs);
+    if (matches()) { done(); return; }
+    if (child.exitCode !== null) { exited(); return; }
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', exited);
+  });
+}

@@ -15,6 +15,7 @@ import { startEtcdCluster, etcdctl, type EtcdCluster } from '../helpers/etcd.js'
 import { startMosquitto, mosquittoPub, mosquittoSub, type Mosquitto } from '../helpers/mosquitto.js';
 import { runCommand } from '../helpers/run-command.js';
 import { identityOfFile, writeIssued } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let h1: HttpsBackend;
@@ -97,8 +98,7 @@ test('etcdctl (gRPC over h2) puts and gets through the proxy as alice', async ()
 test('mosquitto_pub with ALPN mqtt and without both reach Mosquitto, which sees alice', async () => {
   const port = mqttProxy.port;
   const sub = mosquittoSub(port, pki.dir, 'alice', 'sensors/t', { count: 2, timeoutS: 30 });
-  const deadline = Date.now() + 15_000;
-  while (!mqtt.output().includes('Sending SUBACK') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => mqtt.output().includes('Sending SUBACK'), 'the subscription', 15_000);
   const a = await mosquittoPub(port, pki.dir, 'alice', 'sensors/t', 'with-alpn', { alpn: 'mqtt' });
   assert.equal(a.code, 0, a.stderr + a.stdout);
   const b = await mosquittoPub(port, pki.dir, 'alice', 'sensors/t', 'without-alpn');

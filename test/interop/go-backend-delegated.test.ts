@@ -38,7 +38,7 @@ test('the Go backend accepts the minted certificate and unwraps alice', async ()
   const alice = (await runCommand(process.execPath, [join(REPO_ROOT, 'bin/countersign.js'), 'identity', 'of', `${pki.dir}/alice.crt`])).stdout.trim();
   const r = curlStatus(await curl(pki.dir, 'alice', `https://localhost:${proxy.port}/whoami`));
   assert.equal(r.status, 200, r.body);
-  assert.match(r.body, new RegExp(`^identity=${alice} subject=CN=alice,O=countersign dev proto=HTTP/2.0`));
+  assert.match(r.body, new RegExp(`^identity=${alice} subject=CN=alice,O=countersign dev proto=HTTP/2.0 namesVouched=true\n`));
 });
 
 test('a certificate the Go backend would see directly from alice is refused there (it trusts only the delegation CA)', async () => {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { AUDIT_GENESIS, AuditLog, lastLine, verifyAuditFile, verifyAuditLines, auditWriteFailureChannel, silentLogger, type AuditEvent } from '../../src/observe/index.js';
 import { isCountersignError } from '../../src/errors.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 after(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); });
@@ -95,9 +96,7 @@ test('a write failure (/dev/full: ENOSPC) is counted and published, not thrown, 
   try {
     const log = AuditLog.open({ file: '/dev/full', logger: silentLogger });
     log.append(event(0));
-    const deadline = Date.now() + 10_000;
-    while (log.failureCount === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(log.failureCount >= 1, 'the failure was counted');
+    await waitFor(() => log.failureCount >= 1, 'the failure to be counted', 10_000, 20);
     log.append(event(1));
     assert.ok(seen.some((m) => (m as { reason?: string }).reason === 'ENOSPC'), JSON.stringify(seen));
     await log.close();

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCaSigner } from '../../src/delegation/ca-signer.js';
-import { mintCertificate, NOT_BEFORE_SKEW_MS } from '../../src/delegation/certificate-minter.js';
+import { mintCertificate, neutralSubject, NOT_BEFORE_SKEW_MS } from '../../src/delegation/certificate-minter.js';
 import { DELEGATION_OID, decodeDelegationExtension, encodeDelegationExtension } from '../../src/delegation/extension-codec.js';
 import { KeyPool } from '../../src/delegation/key-pool.js';
 import { describeCertificate, sha1 } from '../../src/pki/certificate-info.js';
@@ -29,10 +29,11 @@ before(async () => {
 });
 after(async () => { pool.stop(); await dir.remove(); });
 
-async function mintWith(alg: KeyAlgorithm, opts: { now?: number; ttlMs?: number; embedOriginal?: boolean } = {}) {
+async function mintWith(alg: KeyAlgorithm, opts: { now?: number; ttlMs?: number; embedOriginal?: boolean; namesVouched?: boolean } = {}) {
   const { ca, material } = await signingCa(alg, `CN=delegation CA ${alg}`);
   const minted = mintCertificate(describeCertificate(alice.cert.raw), {
     ca: createCaSigner(material), key: pool.take(), ttlMs: opts.ttlMs ?? 3600_000, now: opts.now, embedOriginal: opts.embedOriginal,
+    namesVouched: opts.namesVouched ?? true,
   });
   return { ca, minted, x: new X509Certificate(minted.certDer) };
 }
@@ -48,6 +49,26 @@ test('the minted certificate copies subject and SAN verbatim and is issued by th
   assert.equal(x.subjectAltName, 'DNS:alice.example, IP Address:10.0.0.7');
   assert.equal(x.issuer, ca.cert.subject);
   assert.notDeepEqual(f.spki, orig.spki, 'the key is the proxy\'s, not the client\'s');
+});
+
+test('names no CA vouched for: the subject is CN=<identity>, no SAN, and the extension says so (names kept there for the backend library)', async () => {
+  const { ca, minted, x } = await mintWith('ec-p256', { namesVouched: false });
+  const info = describeCertificate(alice.cert.raw);
+  const f = parseCertificateFields(minted.certDer);
+  assert.equal(x.subject, `CN=${info.identity}`);
+  assert.equal(info.identity.length, 64, 'within ub-common-name');
+  assert.deepEqual(f.subject, seq(tlv(TAG.SET, seq(oid('2.5.4.3'), tlv(TAG.UTF8_STRING, Buffer.from(info.identity))))), 'one RDN, a UTF8String');
+  assert.deepEqual(f.subject, neutralSubject(info.identity));
+  assert.equal(findExtension(f, OID.subjectAltName), undefined, 'no copied subjectAltName');
+  assert.equal(x.subjectAltName, undefined);
+  assert.ok(x.verify(ca.cert.publicKey));
+  const d = decodeDelegationExtension(findExtension(f, DELEGATION_OID)!.value);
+  assert.equal(d.version, 2);
+  assert.equal(d.namesVouched, false);
+  assert.equal(d.spkiSha256.toString('hex'), info.identity, 'the identity is unchanged');
+  assert.deepEqual(d.subject, info.fields.subject, 'the extension still says what the client claimed');
+  const vouched = decodeDelegationExtension(findExtension(parseCertificateFields((await mintWith('ec-p256')).minted.certDer), DELEGATION_OID)!.value);
+  assert.equal(vouched.namesVouched, true);
 });
 
 test('profile: basicConstraints CA:FALSE and keyUsage digitalSignature are critical, EKU clientAuth', async () => {
@@ -94,7 +115,7 @@ test('profile: notBefore is a minute back, notAfter is now + ttl when the origin
   const longLived = await issueCertificate({ subject: 'CN=long', issuer: clientCa, notBefore: new Date('2030-01-01T00:00:00Z'), notAfter: new Date('2035-01-01T00:00:00Z') });
   const { material } = await signingCa('ec-p256');
   const ca = createCaSigner({ ...material });
-  const m = mintCertificate(describeCertificate(longLived.cert.raw), { ca: { ...ca, notAfter: new Date('2040-01-01T00:00:00Z') }, key: pool.take(), ttlMs: 3600_000, now });
+  const m = mintCertificate(describeCertificate(longLived.cert.raw), { ca: { ...ca, notAfter: new Date('2040-01-01T00:00:00Z') }, key: pool.take(), ttlMs: 3600_000, now, namesVouched: true });
   assert.equal(m.notBefore.toISOString(), '2030-06-01T11:59:00.000Z');
   assert.equal(now - m.notBefore.getTime(), NOT_BEFORE_SKEW_MS + 500);
   assert.equal(m.notAfter.toISOString(), '2030-06-01T13:00:00.000Z');
@@ -107,7 +128,7 @@ test('profile: notAfter is the original notAfter when that comes before now + tt
   const soon = new Date(Math.floor(Date.now() / 1000) * 1000 + 10 * 60_000);
   const shortLived = await issueCertificate({ subject: 'CN=short', issuer: clientCa, notAfter: soon });
   const { material } = await signingCa('ec-p256');
-  const m = mintCertificate(describeCertificate(shortLived.cert.raw), { ca: createCaSigner(material), key: pool.take(), ttlMs: 3600_000 });
+  const m = mintCertificate(describeCertificate(shortLived.cert.raw), { ca: createCaSigner(material), key: pool.take(), ttlMs: 3600_000, namesVouched: true });
   assert.equal(m.notAfter.toISOString(), soon.toISOString());
 });
 
@@ -122,9 +143,9 @@ test('the certificate is the profile built element by element, also with multi-b
   for (const alg of ['ec-p256', 'rsa-2048'] as KeyAlgorithm[]) {
     const { ca: caCert, material } = await signingCa(alg);
     const ca = { ...createCaSigner(material), notAfter: new Date('2070-01-01T00:00:00Z') };
-    for (const [embedOriginal, now] of [[false, undefined], [true, Date.parse('2055-01-01T00:00:00Z')]] as const) {
+    for (const [embedOriginal, now, namesVouched] of [[false, undefined, true], [true, Date.parse('2055-01-01T00:00:00Z'), true], [true, undefined, false]] as const) {
       const key = pool.take();
-      const m = mintCertificate(info, { ca, key, ttlMs: 3600_000, now, embedOriginal, extensionOid });
+      const m = mintCertificate(info, { ca, key, ttlMs: 3600_000, now, embedOriginal, extensionOid, namesVouched });
       const f = parseCertificateFields(m.certDer);
       const tbs = seq(
         explicit(0, smallInt(2)),
@@ -132,7 +153,7 @@ test('the certificate is the profile built element by element, also with multi-b
         ca.signatureAlgorithm,
         ca.issuerName,
         seq(x509Time(m.notBefore), x509Time(m.notAfter)),
-        info.fields.subject,
+        namesVouched ? info.fields.subject : seq(tlv(TAG.SET, seq(oid('2.5.4.3'), tlv(TAG.UTF8_STRING, Buffer.from(info.identity))))),
         key.spki,
         explicit(3, seq(
           seq(oid(OID.basicConstraints), bool(true), octets(seq())),
@@ -140,9 +161,9 @@ test('the certificate is the profile built element by element, also with multi-b
           seq(oid(OID.extKeyUsage), octets(seq(oid(OID.clientAuth)))),
           seq(oid(OID.subjectKeyIdentifier), octets(octets(sha1(key.publicKeyBits)))),
           ca.authorityKeyIdExtension,
-          findExtension(info.fields, OID.subjectAltName)!.der,
+          ...(namesVouched ? [findExtension(info.fields, OID.subjectAltName)!.der] : []),
           seq(oid(extensionOid), octets(encodeDelegationExtension({
-            version: 1,
+            version: 2,
             certSha256: Buffer.from(info.certSha256, 'hex'),
             spkiSha256: Buffer.from(info.identity, 'hex'),
             certSha1: Buffer.from(info.certSha1, 'hex'),
@@ -150,12 +171,13 @@ test('the certificate is the profile built element by element, also with multi-b
             issuer: info.fields.issuer,
             serial: info.fields.serial,
             notAfter: info.notAfter,
+            namesVouched,
             certificate: embedOriginal ? info.der : undefined,
           }))),
         )),
       );
       assert.ok(tbs.length > 1000, 'long-form lengths exercised');
-      assert.deepEqual(f.tbs, tbs, `${alg}, embedOriginal ${embedOriginal}`);
+      assert.deepEqual(f.tbs, tbs, `${alg}, embedOriginal ${embedOriginal}, namesVouched ${namesVouched}`);
       const signature = content(m.certDer, readRoot(m.certDer)).subarray(tbs.length + ca.signatureAlgorithm.length);
       assert.equal(signature[0], TAG.BIT_STRING);
       assert.deepEqual(m.certDer, seq(tbs, ca.signatureAlgorithm, signature));

@@ -29,10 +29,10 @@ async function inspect(args: string[]) {
   return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
 }
 
-function mint(embedOriginal: boolean) {
+function mint(embedOriginal: boolean, namesVouched = true) {
   const m = new DelegationMinter({ ...DEFAULT_DELEGATION_LIMITS, ca: pki.delegationMaterial, keyPoolSize: 1, embedOriginal });
   minters.push(m);
-  return m.credentialsFor(describeCertificate(pki.alice.cert.raw));
+  return m.credentialsFor(describeCertificate(pki.alice.cert.raw), { namesVouched });
 }
 
 const field = (out: string, name: string) => new RegExp(`^\\s+${name}:\\s+(.*)$`, 'm').exec(out)?.[1];
@@ -56,7 +56,7 @@ test('a minted certificate: the decoded delegation extension describes the origi
   const alice = describeCertificate(pki.alice.cert.raw);
   const r = await inspect([await file('minted.crt', creds.certPem)]);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, new RegExp(`delegation extension ${DELEGATION_OID.replace(/\./g, '\\.')} \\(version 1\\):`));
+  assert.match(r.out, new RegExp(`delegation extension ${DELEGATION_OID.replace(/\./g, '\\.')} \\(version 2\\):`));
   assert.equal(field(r.out, 'original identity'), alice.identity);
   assert.notEqual(field(r.out, 'identity'), alice.identity, 'the minted key is not the original');
   assert.equal(field(r.out, 'original sha256'), alice.certSha256);
@@ -68,6 +68,18 @@ test('a minted certificate: the decoded delegation extension describes the origi
   assert.equal(field(r.out, 'original serial'), alice.serial);
   assert.equal(field(r.out, 'original not after'), alice.notAfter.toISOString());
   assert.equal(field(r.out, 'original embedded'), 'no');
+  assert.match(field(r.out, 'names vouched') ?? '', /^yes/);
+});
+
+test('a certificate minted for names no CA vouched for: CN=<identity>, no SAN, "names vouched: no"', async () => {
+  const creds = mint(false, false);
+  const r = await inspect([await file('unvouched.crt', creds.certPem)]);
+  assert.equal(r.code, 0, r.err);
+  const alice = describeCertificate(pki.alice.cert.raw);
+  assert.equal(field(r.out, 'subject'), `CN=${alice.identity}`);
+  assert.equal(field(r.out, 'subjectAltName'), '(none)');
+  assert.equal(field(r.out, 'original subject'), 'CN=alice, O=Example', 'the claim is kept in the extension');
+  assert.match(field(r.out, 'names vouched') ?? '', /^no \(no CA vouched for them/);
 });
 
 test('--json, with the original certificate embedded', async () => {
@@ -89,10 +101,10 @@ test('a bundle prints every certificate', async () => {
 });
 
 test('a malformed delegation extension is shown as such and exits 1', async () => {
-  const bad = await issueCertificate({ subject: 'CN=bad', extraExtensions: [{ oid: DELEGATION_OID, critical: false, value: Buffer.from('3003020102', 'hex') }] });
+  const bad = await issueCertificate({ subject: 'CN=bad', extraExtensions: [{ oid: DELEGATION_OID, critical: false, value: Buffer.from('3003020103', 'hex') }] });
   const r = await inspect([await file('bad.crt', bad.certPem)]);
   assert.equal(r.code, 1);
-  assert.match(r.out, /delegation extension: MALFORMED \(ERR_DELEGATION_EXTENSION_VERSION: .*version 2/);
+  assert.match(r.out, /delegation extension: MALFORMED \(ERR_DELEGATION_EXTENSION_VERSION: .*version 3/);
   assert.match(r.err, /bad\.crt: the delegation extension cannot be decoded/);
 });
 

@@ -43,17 +43,36 @@ after(() => { for (const m of minters) m.stop(); });
 
 test('a cache hit returns the same credentials object', () => {
   const m = minter();
-  const first = m.credentialsFor(info(clients[0]));
-  const second = m.credentialsFor(info(clients[0]));
+  const first = m.credentialsFor(info(clients[0]), { namesVouched: true });
+  const second = m.credentialsFor(info(clients[0]), { namesVouched: true });
   assert.equal(second, first);
-  const { estimatedBytes, ...counts } = m.stats();
+  const { estimatedBytes, maxEntries, budgetBytes, pooledKeys, ...counts } = m.stats();
   assert.deepEqual(counts, { hits: 1, misses: 1, renewals: 0, size: 1 });
+  assert.ok(maxEntries > 0 && budgetBytes > 0 && pooledKeys >= 0);
   assert.ok(estimatedBytes > 36 * 1024, 'an entry is weighed with its TLS context');
+});
+
+test('a vouched and an unvouched minting of one certificate are two entries that never mix; forget drops both', () => {
+  const m = minter();
+  const alice = info(clients[0]);
+  const vouched = m.credentialsFor(alice, { namesVouched: true });
+  const unvouched = m.credentialsFor(alice, { namesVouched: false });
+  assert.notEqual(unvouched, vouched);
+  assert.equal(new X509Certificate(vouched.certPem).subject, 'CN=alice');
+  assert.equal(new X509Certificate(unvouched.certPem).subject, `CN=${alice.identity}`);
+  assert.notEqual(spkiOf(unvouched.certPem), spkiOf(vouched.certPem), 'a key of its own');
+  // each is cached under its own verdict, whichever came last
+  assert.equal(m.credentialsFor(alice, { namesVouched: true }), vouched);
+  assert.equal(m.credentialsFor(alice, { namesVouched: false }), unvouched);
+  assert.equal(m.stats().size, 2);
+  m.forget(alice.certSha256);
+  assert.equal(m.stats().size, 0);
+  assert.notEqual(m.credentialsFor(alice, { namesVouched: false }), unvouched, 'minted anew after forget');
 });
 
 test('different client certificates get different keys, never a shared one', () => {
   const m = minter();
-  const creds = clients.map((c) => m.credentialsFor(info(c)));
+  const creds = clients.map((c) => m.credentialsFor(info(c), { namesVouched: true }));
   assert.equal(new Set(creds.map((c) => c.keyPem)).size, clients.length);
   assert.equal(new Set(creds.map((c) => spkiOf(c.certPem))).size, clients.length);
   for (const c of creds) assert.ok(new X509Certificate(c.certPem).checkPrivateKey(createPrivateKey(c.keyPem)), 'each key matches its own certificate');
@@ -63,42 +82,42 @@ test('different client certificates get different keys, never a shared one', () 
 test('credentials are renewed once 2/3 of their lifetime has passed', () => {
   const m = minter({ ttlMs: 3 * HOUR });
   const t0 = Date.now();
-  const first = m.credentialsFor(info(clients[0]), t0);
+  const first = m.credentialsFor(info(clients[0]), { namesVouched: true, now: t0 });
   const nb = first.minted.notBefore.getTime();
   const lifetime = first.notAfter.getTime() - nb;
   assert.equal(first.renewAt, nb + lifetime * RENEW_AFTER_FRACTION);
   assert.equal(RENEW_AFTER_FRACTION, 2 / 3);
-  assert.equal(m.credentialsFor(info(clients[0]), first.renewAt - 1), first, 'still fresh just before the renewal point');
-  const renewed = m.credentialsFor(info(clients[0]), first.renewAt);
+  assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true, now: first.renewAt - 1 }), first, 'still fresh just before the renewal point');
+  const renewed = m.credentialsFor(info(clients[0]), { namesVouched: true, now: first.renewAt });
   assert.notEqual(renewed, first);
   assert.ok(renewed.notAfter.getTime() > first.notAfter.getTime());
   assert.equal(m.stats().renewals, 1);
-  assert.equal(m.credentialsFor(info(clients[0]), first.renewAt + 1), renewed, 'the renewed credentials are cached');
+  assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true, now: first.renewAt + 1 }), renewed, 'the renewed credentials are cached');
 });
 
 test('the cache is bounded: the least recently used entry is evicted', () => {
   const m = minter({ cacheSize: 2 });
-  const a = m.credentialsFor(info(clients[0]));
-  m.credentialsFor(info(clients[1]));
-  m.credentialsFor(info(clients[0])); // alice is now the most recently used
-  m.credentialsFor(info(clients[2])); // evicts bob
+  const a = m.credentialsFor(info(clients[0]), { namesVouched: true });
+  m.credentialsFor(info(clients[1]), { namesVouched: true });
+  m.credentialsFor(info(clients[0]), { namesVouched: true }); // alice is now the most recently used
+  m.credentialsFor(info(clients[2]), { namesVouched: true }); // evicts bob
   assert.equal(m.stats().size, 2);
-  assert.equal(m.credentialsFor(info(clients[0])), a, 'alice survived');
+  assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true }), a, 'alice survived');
   const misses = m.stats().misses;
-  m.credentialsFor(info(clients[1]));
+  m.credentialsFor(info(clients[1]), { namesVouched: true });
   assert.equal(m.stats().misses, misses + 1, 'bob was evicted and minted again');
 });
 
 test('an expired original certificate is refused with ERR_CERT_EXPIRED', async () => {
   const expired = await issueCertificate({ subject: 'CN=expired', issuer: clientCa, notBefore: new Date(Date.now() - 2 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
-  expectCode(() => minter().credentialsFor(info(expired)), 'ERR_CERT_EXPIRED', /expired at .*renew/);
+  expectCode(() => minter().credentialsFor(info(expired), { namesVouched: true }), 'ERR_CERT_EXPIRED', /expired at .*renew/);
 });
 
 test('a minted certificate never outlives the original', () => {
   const m = minter({ ttlMs: 3 * HOUR });
   const original = info(clients[0]);
   const nearEnd = original.notAfter.getTime() - 10 * 60_000;
-  const creds = m.credentialsFor(original, nearEnd);
+  const creds = m.credentialsFor(original, { namesVouched: true, now: nearEnd });
   assert.equal(creds.notAfter.getTime(), Math.floor(original.notAfter.getTime() / 1000) * 1000);
 });
 
@@ -127,25 +146,25 @@ test('the cache is bounded by memory too: entries past the budget are evicted, l
   // room for about two entries with one TLS context each
   const m = minter({ cacheMemoryBytes: 100 * 1024 });
   const build = () => createSecureContext({});
-  const a = m.credentialsFor(info(clients[0]));
+  const a = m.credentialsFor(info(clients[0]), { namesVouched: true });
   a.secureContext({ upstream: 'up', digest: 'd1' }, build);
-  m.credentialsFor(info(clients[1])).secureContext({ upstream: 'up', digest: 'd1' }, build);
-  m.credentialsFor(info(clients[0])); // alice most recently used
-  m.credentialsFor(info(clients[2])).secureContext({ upstream: 'up', digest: 'd1' }, build); // over budget: bob goes
+  m.credentialsFor(info(clients[1]), { namesVouched: true }).secureContext({ upstream: 'up', digest: 'd1' }, build);
+  m.credentialsFor(info(clients[0]), { namesVouched: true }); // alice most recently used
+  m.credentialsFor(info(clients[2]), { namesVouched: true }).secureContext({ upstream: 'up', digest: 'd1' }, build); // over budget: bob goes
   assert.equal(m.stats().size, 2);
   assert.ok(m.stats().estimatedBytes <= 100 * 1024);
-  assert.equal(m.credentialsFor(info(clients[0])), a, 'alice survived');
+  assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true }), a, 'alice survived');
   // a second upstream context makes alice heavier: the budget now has room for her alone
   a.secureContext({ upstream: 'other', digest: 'd1' }, build);
   assert.equal(m.stats().size, 1);
-  assert.equal(m.credentialsFor(info(clients[0])), a);
+  assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true }), a);
 });
 
 test('an upstream context is reused while its settings digest holds and rebuilt (replaced, not added) when it changes', () => {
   const m = minter();
   let built = 0;
   const build = () => { built++; return createSecureContext({}); };
-  const a = m.credentialsFor(info(clients[0]));
+  const a = m.credentialsFor(info(clients[0]), { namesVouched: true });
   const first = a.secureContext({ upstream: 'be', digest: 'old CA' }, build);
   assert.equal(a.secureContext({ upstream: 'be', digest: 'old CA' }, build), first, 'equal settings reuse the context');
   const second = a.secureContext({ upstream: 'be', digest: 'new CA' }, build);

@@ -39,7 +39,7 @@ test('certificate names: every CN, OU and O of the subject, and DNS, email and U
 });
 
 test('any listed value admits: cn, ou (any of several), o, dns, email, identities', () => {
-  const allows = (allow: object, who: CertificateInfo) => compileAccessRule(allow, 'edge.allow').allows(who);
+  const allows = (allow: object, who: CertificateInfo) => compileAccessRule(allow, 'edge.allow').allows(who, true);
   assert.ok(allows({ cn: ['carol', 'alice'] }, alice));
   assert.ok(!allows({ cn: ['Alice'] }, alice), 'cn is compared exactly');
   assert.ok(allows({ ou: ['ops'] }, alice), 'the second OU counts');
@@ -55,11 +55,26 @@ test('any listed value admits: cn, ou (any of several), o, dns, email, identitie
 });
 
 test('an anonymous client matches no rule', () => {
-  assert.equal(compileAccessRule({ cn: ['alice'] }, 'edge.allow').allows(undefined), false);
+  assert.equal(compileAccessRule({ cn: ['alice'] }, 'edge.allow').allows(undefined, false), false);
+});
+
+test('names no CA vouched for match no rule on names; the identity still does', () => {
+  for (const allow of [{ cn: ['alice'] }, { ou: ['ops'] }, { o: ['Example Corp'] }, { dns: ['alice.example.com'] }, { email: ['alice@example.com'] }]) {
+    const rule = compileAccessRule(allow, 'edge.allow');
+    assert.equal(rule.allows(alice, true), true, `${JSON.stringify(allow)} vouched`);
+    assert.equal(rule.allows(alice, false), false, `${JSON.stringify(allow)} not vouched`);
+  }
+  assert.equal(compileAccessRule({ uri: ['spiffe://corp/ns/db/sa/api'] }, 'r').allows(workload, false), false);
+  const both = compileAccessRule({ cn: ['nobody'], identities: [alice.identity] }, 'r');
+  assert.equal(both.allows(alice, false), true, 'identities match whoever holds the key');
+  const route = { upstream: 'a' };
+  const rules = new AccessRules({ edge: { allow: { cn: ['alice'] } }, routes: [route] } as never);
+  assert.equal(rules.refusedBy(route as never, alice, true), undefined);
+  assert.equal(rules.refusedBy(route as never, alice, false), 'edge.allow');
 });
 
 test('uri: an exact SPIFFE ID, or a trailing /* for exactly one more segment', () => {
-  const allows = (uri: string[]) => compileAccessRule({ uri }, 'r').allows(workload);
+  const allows = (uri: string[]) => compileAccessRule({ uri }, 'r').allows(workload, true);
   assert.ok(allows(['spiffe://corp/ns/db/sa/api']));
   assert.ok(allows(['spiffe://corp/ns/db/sa/*']));
   assert.ok(!allows(['spiffe://corp/ns/db/*']), 'one segment only, not two');
@@ -71,12 +86,12 @@ test('a route rule replaces edge.allow; routes without one take it; none means n
   const config = { edge: { allow: { cn: ['alice'] } }, routes: [{ upstream: 'a', allow: { cn: ['bob'] } }, { upstream: 'b' }] } as never;
   const rules = new AccessRules(config);
   const [r0, r1] = (config as { routes: never[] }).routes;
-  assert.equal(rules.refusedBy(r0, alice), 'routes[0].allow');
-  assert.equal(rules.refusedBy(r0, bob), undefined);
-  assert.equal(rules.refusedBy(r1, alice), undefined);
-  assert.equal(rules.refusedBy(r1, bob), 'edge.allow');
+  assert.equal(rules.refusedBy(r0, alice, true), 'routes[0].allow');
+  assert.equal(rules.refusedBy(r0, bob, true), undefined);
+  assert.equal(rules.refusedBy(r1, alice, true), undefined);
+  assert.equal(rules.refusedBy(r1, bob, true), 'edge.allow');
   const none = new AccessRules({ edge: {}, routes: [{ upstream: 'a' }] } as never);
-  assert.equal(none.refusedBy({ upstream: 'a' } as never, bob), undefined, 'an unknown route object has no rule');
+  assert.equal(none.refusedBy({ upstream: 'a' } as never, bob, true), undefined, 'an unknown route object has no rule');
 });
 
 test('compiling a rule that can never match throws ERR_CONFIG_INVALID', () => {
@@ -85,10 +100,10 @@ test('compiling a rule that can never match throws ERR_CONFIG_INVALID', () => {
   }
 });
 
-const config = (allow: string, mode = 'require') => `
+const config = (allow: string, mode = 'require', ca = true) => `
 edge:
   certificates: [{ cert: e.crt, key: e.key }]
-  clientAuth: { mode: ${mode}, ca: ca.crt }
+  clientAuth: { mode: ${mode}${ca ? ', ca: ca.crt' : ''} }
 delegation: { ca: { cert: d.crt, key: d.key } }
 upstreams: { kes: { servers: ["127.0.0.1:7373"], ca: b.crt } }
 routes:
@@ -123,9 +138,11 @@ test('check refuses rules that can never match: an empty list, no list, a malfor
   assert.match(problems(config('{ cn: [alice], bogus: [x] }')).join('\n'), /bogus/);
 });
 
-test('with clientAuth.mode any, only identities may admit (a self-signed certificate can claim any name)', () => {
-  assert.match(problems(config('{ cn: [alice] }', 'any')).join('\n'), /routes\[0\]\.allow\.cn: with edge\.clientAuth\.mode: any/);
-  assert.deepEqual(problems(config(`{ identities: ["${'a'.repeat(64)}"] }`, 'any')), []);
+test('with clientAuth.mode any and no ca, only identities may admit (no CA vouches for any name)', () => {
+  assert.match(problems(config('{ cn: [alice] }', 'any', false)).join('\n'), /routes\[0\]\.allow\.cn: with edge\.clientAuth\.mode: any and no edge\.clientAuth\.ca, no CA vouches for any cn .* can never match; use allow\.identities/);
+  assert.deepEqual(problems(config(`{ identities: ["${'a'.repeat(64)}"] }`, 'any', false)), []);
+  // with a ca, a rule on names admits the clients that CA vouches for (and no self-named one)
+  assert.deepEqual(problems(config('{ cn: [alice] }', 'any')), []);
 });
 
 // ---- property tests: the parsers of outside input ----
@@ -184,8 +201,8 @@ test('property: certificate names come out as issued, for any printable subject 
     assert.deepEqual(n.o, [o]);
     assert.deepEqual(n.uri, uris);
     const rule = compileAccessRule({ cn: [cn] }, 'edge.allow');
-    assert.ok(rule.allows(info));
-    if (uris.length) assert.ok(compileAccessRule({ uri: [uris[uris.length - 1]] }, 'edge.allow').allows(info));
+    assert.ok(rule.allows(info, true));
+    if (uris.length) assert.ok(compileAccessRule({ uri: [uris[uris.length - 1]] }, 'edge.allow').allows(info, true));
   }), { numRuns: 40 });
 });
 

@@ -3,7 +3,7 @@
  * handshakes within seconds, broken files are refused while the old state keeps
  * serving, and open connections are never dropped.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,16 +39,17 @@ describe('hot reload of certificate files', () => {
   const leaf = (extra: Partial<Parameters<typeof issueCertificate>[0]> = {}) =>
     issueCertificate({ subject: 'CN=svc.test', issuer: ca, usage: 'server', dnsNames: ['svc.test'], ...extra });
 
-  before(async () => {
+  before(async () => { ca = await issueCertificate({ subject: 'CN=reload CA', ca: true }); });
+  // each case its own files, store and server: no case depends on what another left behind
+  beforeEach(async () => {
     ({ dir, cleanup } = await makeTempDir());
-    ca = await issueCertificate({ subject: 'CN=reload CA', ca: true });
     v1 = await leaf();
     current = v1;
     store = await createCertificateStore({ certificates: [await writePair(dir, 'svc', v1)], ...FAST });
     seen = events(store);
     srv = await startStoreServer(store);
   });
-  after(async () => { await srv.close(); await store.stop(); await cleanup(); });
+  afterEach(async () => { await srv.close(); await store.stop(); await cleanup(); });
 
   it('serves replaced files to new handshakes within seconds while an open connection keeps working', async () => {
     const open = await handshake({ port: srv.port, servername: 'svc.test' });
@@ -56,10 +57,8 @@ describe('hot reload of certificate files', () => {
     assert.equal(await echo(open.socket, 'before'), 'before');
 
     const v2 = await leaf();
-    const t0 = Date.now();
     await writePair(dir, 'svc', v2);
     await waitFor(async () => (await served(srv.port, 'svc.test')) === fingerprint(v2), 'the new certificate', 5_000);
-    assert.ok(Date.now() - t0 < 5_000);
     current = v2;
 
     assert.equal(await echo(open.socket, 'after'), 'after');
@@ -217,19 +216,24 @@ describe('hot reload of the client CA bundle and CRL', () => {
     } catch { return false; }
   };
 
+  let one: IssuedCertificate;
+  let two: IssuedCertificate;
+
   before(async () => {
-    ({ dir, cleanup } = await makeTempDir());
     const serverCa = await issueCertificate({ subject: 'CN=server CA', ca: true });
     caA = await issueCertificate({ subject: 'CN=client CA A', ca: true });
     caB = await issueCertificate({ subject: 'CN=client CA B', ca: true });
     alice = await issueCertificate({ subject: 'CN=alice', issuer: caA });
     carol = await issueCertificate({ subject: 'CN=carol', issuer: caA });
     bob = await issueCertificate({ subject: 'CN=bob', issuer: caB });
-    const one = await issueCertificate({ subject: 'CN=one.test', issuer: serverCa, usage: 'server', dnsNames: ['one.test'] });
-    const two = await issueCertificate({ subject: 'CN=two.test', issuer: serverCa, usage: 'server', dnsNames: ['two.test'] });
+    one = await issueCertificate({ subject: 'CN=one.test', issuer: serverCa, usage: 'server', dnsNames: ['one.test'] });
+    two = await issueCertificate({ subject: 'CN=two.test', issuer: serverCa, usage: 'server', dnsNames: ['two.test'] });
+  });
+  // each case starts from CA A's bundle and empty CRLs, in files of its own
+  beforeEach(async () => {
+    ({ dir, cleanup } = await makeTempDir());
     await atomicWrite(join(dir, 'clients.pem'), caA.certPem);
     await atomicWrite(join(dir, 'clients.crl'), await crl(caA, []));
-    // with CRL checking on, OpenSSL wants a CRL for every CA a client chains to
     await atomicWrite(join(dir, 'clients-b.crl'), await crl(caB, []));
     store = await createCertificateStore({
       certificates: [await writePair(dir, 'one', one), await writePair(dir, 'two', two)],
@@ -239,7 +243,7 @@ describe('hot reload of the client CA bundle and CRL', () => {
     seen = events(store);
     srv = await startStoreServer(store, { requestCert: true, rejectUnauthorized: true });
   });
-  after(async () => { await srv.close(); await store.stop(); await cleanup(); });
+  afterEach(async () => { await srv.close(); await store.stop(); await cleanup(); });
 
   it('starts with the bundle from the file', async () => {
     assert.equal(await accepted('two.test', alice), true);
@@ -259,7 +263,8 @@ describe('hot reload of the client CA bundle and CRL', () => {
     const before = seen.length;
     await atomicWrite(join(dir, 'clients.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
     await waitFor(() => seen.slice(before).find((e) => e.type === 'refused' && e.id === 'trust'), 'the refusal', 5_000);
-    assert.equal(await accepted('two.test', bob), true);
+    assert.equal(await accepted('two.test', alice), true, 'CA A still trusted');
+    assert.equal(await accepted('two.test', bob), false);
     assert.ok(store.trustStatus().lastError);
   });
 
@@ -282,6 +287,8 @@ describe('hot reload of the client CA bundle and CRL', () => {
   });
 
   it('a CRL that is not a CRL is refused', async () => {
+    await atomicWrite(join(dir, 'clients.crl'), await crl(caA, [alice]));
+    await waitFor(async () => !(await admitted('two.test', alice)), 'alice to be revoked', 5_000);
     const before = seen.length;
     await atomicWrite(join(dir, 'clients.crl'), 'garbage');
     const e = await waitFor(() => seen.slice(before).find((x) => x.type === 'refused'), 'the refusal', 5_000);

@@ -22,6 +22,7 @@ const FIELDS: DelegationExtension = {
   issuer: ISSUER,
   serial: hex('0102'),
   notAfter: new Date('2030-01-02T03:04:05Z'),
+  namesVouched: false,
 };
 
 const GOLDEN = hex(
@@ -38,6 +39,10 @@ const GOLDEN = hex(
 
 // the same with certificate [0] IMPLICIT OCTET STRING = 30 03 02 01 05
 const GOLDEN_EMBEDDED = Buffer.concat([hex('30819a'), GOLDEN.subarray(3), hex('8005 3003020105')]);
+
+// version 2: namesVouched BOOLEAN after notAfter (01 01 FF: TRUE), then the optional certificate
+const GOLDEN_V2 = Buffer.concat([hex('308196 020102'), GOLDEN.subarray(6), hex('0101ff')]);
+const GOLDEN_V2_UNVOUCHED_EMBEDDED = Buffer.concat([hex('30819d 020102'), GOLDEN.subarray(6), hex('010100'), hex('8005 3003020105')]);
 
 function expectCode(fn: () => unknown, code: 'ERR_DELEGATION_EXTENSION_MALFORMED' | 'ERR_DELEGATION_EXTENSION_VERSION', message?: RegExp) {
   assert.throws(fn, (err: unknown) => {
@@ -79,15 +84,45 @@ test('golden vector: the embedded certificate decodes', () => {
   assert.deepEqual(decodeDelegationExtension(GOLDEN_EMBEDDED).certificate, hex('3003020105'));
 });
 
-test('an unknown version is rejected with ERR_DELEGATION_EXTENSION_VERSION, naming it', () => {
-  const v2 = Buffer.from(GOLDEN);
-  v2[5] = 2; // 30 81 93 | 02 01 [01]
-  expectCode(() => decodeDelegationExtension(v2), 'ERR_DELEGATION_EXTENSION_VERSION', /version 2 is not supported/);
+test('a version 1 extension (a proxy before namesVouched) is read as names not vouched for', () => {
+  assert.equal(decodeDelegationExtension(GOLDEN).namesVouched, false);
+  assert.throws(() => encodeDelegationExtension({ ...FIELDS, namesVouched: true }), RangeError, 'v1 cannot say vouched');
 });
 
-test('a version 2 with a different layout still reports the version, not a malformed body', () => {
+test('golden vector v2: namesVouched is a BOOLEAN after notAfter, before the certificate', () => {
+  assert.equal(encodeDelegationExtension({ ...FIELDS, version: 2, namesVouched: true }).toString('hex'), GOLDEN_V2.toString('hex'));
+  const v2 = { ...FIELDS, version: 2 as const, namesVouched: false, certificate: hex('3003020105') };
+  assert.equal(encodeDelegationExtension(v2).toString('hex'), GOLDEN_V2_UNVOUCHED_EMBEDDED.toString('hex'));
+  const d = decodeDelegationExtension(GOLDEN_V2);
+  assert.equal(d.version, 2);
+  assert.equal(d.namesVouched, true);
+  assert.deepEqual(d.subject, SUBJECT);
+  assert.deepEqual(decodeDelegationExtension(GOLDEN_V2_UNVOUCHED_EMBEDDED), v2);
+});
+
+test('v2: namesVouched must be there, a DER BOOLEAN, once, before the certificate; v1 must not have it', () => {
+  const body = GOLDEN.subarray(6); // the fields after the version
+  const v = (version: number, ...tail: string[]) => seq(tlv(TAG.INTEGER, Buffer.from([version])), body, ...tail.map(hex));
+  expectCode(() => decodeDelegationExtension(v(2)), 'ERR_DELEGATION_EXTENSION_MALFORMED', /version 2 has 9 or 10 fields, found 8/);
+  expectCode(() => decodeDelegationExtension(v(2, '8005 3003020105')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /namesVouched/);
+  expectCode(() => decodeDelegationExtension(v(2, '010101')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /DER BOOLEAN/);
+  expectCode(() => decodeDelegationExtension(v(2, '010200ff')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /DER BOOLEAN/);
+  expectCode(() => decodeDelegationExtension(v(2, '0100')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /DER BOOLEAN/);
+  expectCode(() => decodeDelegationExtension(v(2, '020101')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /namesVouched/);
+  expectCode(() => decodeDelegationExtension(v(2, '8005 3003020105', '0101ff')), 'ERR_DELEGATION_EXTENSION_MALFORMED');
+  expectCode(() => decodeDelegationExtension(v(2, '0101ff', '0101ff')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /certificate/);
+  expectCode(() => decodeDelegationExtension(v(1, '0101ff')), 'ERR_DELEGATION_EXTENSION_MALFORMED', /certificate/);
+});
+
+test('an unknown version is rejected with ERR_DELEGATION_EXTENSION_VERSION, naming it', () => {
+  const v3 = Buffer.from(GOLDEN_V2);
+  v3[5] = 3; // 30 81 96 | 02 01 [02]
+  expectCode(() => decodeDelegationExtension(v3), 'ERR_DELEGATION_EXTENSION_VERSION', /version 3 is not supported \(this library reads versions 1 and 2\)/);
+});
+
+test('a version 3 with a different layout still reports the version, not a malformed body', () => {
   // a future version may add fields: the version error must win so the message says "upgrade"
-  const future = seq(tlv(TAG.INTEGER, Buffer.from([2])), tlv(TAG.OCTET_STRING, Buffer.alloc(3)));
+  const future = seq(tlv(TAG.INTEGER, Buffer.from([3])), tlv(TAG.OCTET_STRING, Buffer.alloc(3)));
   expectCode(() => decodeDelegationExtension(future), 'ERR_DELEGATION_EXTENSION_VERSION', /upgrade/);
 });
 
@@ -149,7 +184,7 @@ const arbDate = fc
   .date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true })
   .map((d) => new Date(Math.floor(d.getTime() / 1000) * 1000));
 const arbExtension: fc.Arbitrary<DelegationExtension> = fc.record({
-  version: fc.constant(1 as const),
+  version: fc.constantFrom(1 as const, 2 as const),
   certSha256: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b)),
   spkiSha256: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b)),
   certSha1: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => Buffer.from(b)),
@@ -157,8 +192,11 @@ const arbExtension: fc.Arbitrary<DelegationExtension> = fc.record({
   issuer: arbName,
   serial: fc.uint8Array({ minLength: 1, maxLength: 20 }).map((b) => Buffer.from(b)),
   notAfter: arbDate,
+  namesVouched: fc.boolean(),
   certificate: fc.option(fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)), { nil: undefined }),
-}, { requiredKeys: ['version', 'certSha256', 'spkiSha256', 'certSha1', 'subject', 'issuer', 'serial', 'notAfter'] });
+}, { requiredKeys: ['version', 'certSha256', 'spkiSha256', 'certSha1', 'subject', 'issuer', 'serial', 'notAfter', 'namesVouched'] })
+  // version 1 cannot say the names were vouched for
+  .map((e) => (e.version === 1 ? { ...e, namesVouched: false } : e));
 
 test('property: decode(encode(x)) equals x for any valid extension', () => {
   fc.assert(fc.property(arbExtension, (ext) => {

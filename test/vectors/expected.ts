@@ -20,6 +20,8 @@ export type Expected =
   | {
     via: 'direct' | 'delegated';
     identity: string; certSha256: string; certSha1: string; subject: string; issuer: string; serial: string; notAfter: string;
+    /** a CA vouched for the names (direct: the TLS layer verified; delegated: the extension says so) */
+    namesVouched: boolean;
     /** identity (SPKI SHA-256) of the delegation CA that signed it; delegated only */
     proxyIdentity?: string;
     /** the extension embeds the original certificate (delegated only) */
@@ -62,7 +64,7 @@ export function identifyForVector(c: Pick<CertificateCase, 'cert' | 'chain' | 'd
     return {
       via: r.via as 'direct' | 'delegated',
       identity: r.identity, certSha256: r.certSha256, certSha1: r.certSha1, subject: r.subject, issuer: r.issuer,
-      serial: r.serial, notAfter: r.notAfter.toISOString(),
+      namesVouched: r.namesVouched, serial: r.serial, notAfter: r.notAfter.toISOString(),
       ...(r.via === 'delegated' ? { proxyIdentity: r.proxy!.identity } : {}),
       embedded: r.via === 'delegated' && r.certificate !== undefined,
     };
@@ -80,6 +82,7 @@ export function decodeForVector(der: Buffer): Record<string, unknown> {
       certSha256: d.certSha256.toString('hex'), spkiSha256: d.spkiSha256.toString('hex'), certSha1: d.certSha1.toString('hex'),
       subject: d.subject.toString('hex'), issuer: d.issuer.toString('hex'), serial: d.serial.toString('hex'),
       notAfter: d.notAfter.toISOString(),
+      namesVouched: d.namesVouched,
       ...(d.certificate ? { certificate: d.certificate.toString('hex') } : {}),
     };
   } catch (err) {

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { issueCertificate, type IssuedCertificate, type KeyAlgorithm } from '../../src/pki/dev/index.js';
 import { loadKeyMaterial, loadSigningCa } from '../../src/pki/key-material.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
-import { TAG, generalizedTime, octets, seq, smallInt, tlv } from '../../src/pki/der.js';
+import { TAG, generalizedTime, implicitPrimitive, octets, seq, smallInt, tlv } from '../../src/pki/der.js';
 import { createCaSigner, type CaSigner } from '../../src/delegation/ca-signer.js';
 import { mintCertificate } from '../../src/delegation/certificate-minter.js';
 import { KeyPool } from '../../src/delegation/key-pool.js';
@@ -37,7 +37,8 @@ async function ca(subject: string, keyAlgorithm: KeyAlgorithm = 'ec-p256'): Prom
 function extensionFor(original: IssuedCertificate, patch: Partial<DelegationExtension> = {}): Buffer {
   const o = describeCertificate(original.cert);
   return encodeDelegationExtension({
-    version: 1,
+    version: 2,
+    namesVouched: true,
     certSha256: Buffer.from(o.certSha256, 'hex'),
     spkiSha256: Buffer.from(o.identity, 'hex'),
     certSha1: Buffer.from(o.certSha1, 'hex'),
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
   const alice = await issueCertificate({ subject: 'CN=alice, O=Example', issuer: clientCa, dnsNames: ['alice.example'], notAfter: FAR });
   const bob = await issueCertificate({ subject: 'CN=bob, O=Example', issuer: clientCa, notAfter: FAR });
   const rsaClient = await issueCertificate({ subject: 'CN=carol, OU=R\\+D, O=Example', issuer: clientCa, keyAlgorithm: 'rsa-2048', notAfter: FAR });
+  // what a client in clientAuth mode any may present: a self-signed certificate naming itself root
+  const selfNamedRoot = await issueCertificate({ subject: 'CN=root, O=system:masters', dnsNames: ['root.example'], notAfter: FAR });
 
   // a per-instance intermediate under a pinned root (delegation.ca holds the intermediate and the root)
   const root = await ca('CN=countersign delegation root, O=Example');
@@ -72,8 +75,8 @@ async function main(): Promise<void> {
   const leafSigner = createCaSigner(loadKeyMaterial({ certPem: leafUnderRoot.certPem, keyPem: leafUnderRoot.keyPem, what: 'leaf' }));
 
   const pool = new KeyPool({ size: 0 });
-  const mint = (signer: CaSigner, who: IssuedCertificate, extra: { embedOriginal?: boolean; extensionOid?: string } = {}) =>
-    mintCertificate(describeCertificate(who.cert), { ca: signer, key: pool.take(), ttlMs, now: generated.getTime(), ...extra }).certPem;
+  const mint = (signer: CaSigner, who: IssuedCertificate, extra: { embedOriginal?: boolean; extensionOid?: string; namesVouched?: boolean } = {}) =>
+    mintCertificate(describeCertificate(who.cert), { ca: signer, key: pool.take(), ttlMs, now: generated.getTime(), namesVouched: true, ...extra }).certPem;
   const byDelegationCa = (who: IssuedCertificate, value: Buffer | undefined) => issueCertificate({
     subject: who.cert.subject.split('\n').join(', '), issuer: delegation.issued, notAfter: FAR,
     extraExtensions: value ? [{ oid: DELEGATION_OID, critical: false, value }] : [],
@@ -94,8 +97,9 @@ async function main(): Promise<void> {
   const flipped = Buffer.from(genuine);
   flipped[flipped.length - 3] ^= 0xff; // inside the GeneralizedTime digits
   const truncated = genuine.subarray(0, genuine.length - 1);
-  const v2 = Buffer.from(genuine);
-  v2[v2.length > 127 + 2 ? 5 : 4] = 2; // 30 81 LL | 02 01 [01]
+  const v3 = Buffer.from(genuine);
+  v3[v3.length > 127 + 2 ? 5 : 4] = 3; // 30 81 LL | 02 01 [02]
+  const v1 = extensionFor(alice, { version: 1, namesVouched: false });
   const originalExpired = extensionFor(alice, { notAfter: new Date(generated.getTime() - 86400_000) });
   const wrongEmbedded = extensionFor(alice, { certificate: Buffer.from(bob.cert.raw) });
 
@@ -104,6 +108,13 @@ async function main(): Promise<void> {
     { name: 'delegated-alice', description: 'minted for alice by the delegation CA (ECDSA P-256)', cert: mint(delegation.signer, alice) },
     { name: 'delegated-alice-embedded', description: 'minted with delegation.embedOriginal: the extension carries the original certificate', cert: mint(delegation.signer, alice, { embedOriginal: true }) },
     { name: 'delegated-bob', description: 'minted for bob', cert: mint(delegation.signer, bob) },
+    {
+      name: 'delegated-names-not-vouched',
+      description: 'minted in clientAuth mode any for a self-signed "CN=root, O=system:masters" that no client CA issued: subject CN=<identity>, no SAN; the extension keeps the claimed names and says namesVouched FALSE',
+      cert: mint(delegation.signer, selfNamedRoot, { namesVouched: false }),
+    },
+    { name: 'delegated-names-not-vouched-embedded', description: 'the same with the original embedded', cert: mint(delegation.signer, selfNamedRoot, { namesVouched: false, embedOriginal: true }) },
+    { name: 'delegated-v1-extension', description: 'a version 1 extension (a proxy from before namesVouched): read, with namesVouched false (it cannot say)', cert: await byDelegationCa(alice, v1) },
     { name: 'delegated-carol-rsa-client', description: 'an RSA client certificate with an escaped "+" in its subject, minted by the P-256 CA', cert: mint(delegation.signer, rsaClient) },
     { name: 'delegated-by-rsa-ca', description: 'minted by an RSA-2048 delegation CA (PKCS#1 v1.5, SHA-256)', cert: mint(rsa.signer, alice), delegationCAs: ['rsa'] },
     { name: 'delegated-by-p384-ca', description: 'minted by an ECDSA P-384 delegation CA', cert: mint(p384.signer, alice), delegationCAs: ['p384'] },
@@ -125,7 +136,7 @@ async function main(): Promise<void> {
     },
     { name: 'corrupted-extension-flipped', description: 'signed by the delegation CA; one byte of the extension flipped (an invalid notAfter)', cert: await byDelegationCa(alice, flipped) },
     { name: 'corrupted-extension-truncated', description: 'signed by the delegation CA; the extension lost its last byte', cert: await byDelegationCa(alice, truncated) },
-    { name: 'unknown-version', description: 'signed by the delegation CA; the extension says version 2', cert: await byDelegationCa(alice, v2) },
+    { name: 'unknown-version', description: 'signed by the delegation CA; the extension says version 3', cert: await byDelegationCa(alice, v3) },
     { name: 'embedded-mismatch', description: 'the embedded certificate is bob\'s, certSha256 is alice\'s', cert: await byDelegationCa(alice, wrongEmbedded) },
     { name: 'original-expired', description: 'the extension says the original certificate expired yesterday', cert: await byDelegationCa(alice, originalExpired) },
     { name: 'missing-extension', description: 'signed by the delegation CA, but without the extension', cert: await byDelegationCa(alice, undefined) },
@@ -155,20 +166,38 @@ async function main(): Promise<void> {
   const ISSUER = hex('300d 310b 3009 0603 550403 0c02 6361');
   const fields: DelegationExtension = {
     version: 1, certSha256: Buffer.alloc(32, 0xaa), spkiSha256: Buffer.alloc(32, 0xbb), certSha1: Buffer.alloc(20, 0xcc),
-    subject: SUBJECT, issuer: ISSUER, serial: hex('0102'), notAfter: new Date('2126-10-30T05:45:13Z'),
+    subject: SUBJECT, issuer: ISSUER, serial: hex('0102'), notAfter: new Date('2126-10-30T05:45:13Z'), namesVouched: false,
   };
   const golden = encodeDelegationExtension(fields);
   const embedded = encodeDelegationExtension({ ...fields, certificate: hex('3003020105') });
   const body = golden.subarray(3 + 3); // after 30 81 LL and 02 01 01
+  // version 2: namesVouched BOOLEAN after notAfter
+  const v2Vouched = encodeDelegationExtension({ ...fields, version: 2, namesVouched: true });
+  const v2Unvouched = encodeDelegationExtension({ ...fields, version: 2, namesVouched: false });
+  const v2Embedded = encodeDelegationExtension({ ...fields, version: 2, namesVouched: false, certificate: hex('3003020105') });
+  /** the v1 fields after version 1, with `version` and `tail` (namesVouched, certificate) as given */
+  const withVersion = (version: number, ...tail: Buffer[]) => seq(smallInt(version), body, ...tail);
   const extDrafts: { name: string; der: Buffer }[] = [
     { name: 'golden', der: golden },
     { name: 'golden-embedded', der: embedded },
+    { name: 'v2-names-vouched', der: v2Vouched },
+    { name: 'v2-names-not-vouched', der: v2Unvouched },
+    { name: 'v2-embedded', der: v2Embedded },
+    { name: 'v2-without-names-vouched', der: withVersion(2) },
+    { name: 'v2-without-names-vouched-embedded', der: withVersion(2, implicitPrimitive(0, hex('3003020105'))) },
+    { name: 'v2-names-vouched-not-der-true', der: withVersion(2, hex('010101')) },
+    { name: 'v2-names-vouched-two-bytes', der: withVersion(2, hex('010200ff')) },
+    { name: 'v2-names-vouched-empty', der: withVersion(2, hex('0100')) },
+    { name: 'v2-names-vouched-wrong-tag', der: withVersion(2, hex('020101')) },
+    { name: 'v2-names-vouched-after-certificate', der: withVersion(2, implicitPrimitive(0, hex('3003020105')), hex('0101ff')) },
+    { name: 'v2-names-vouched-twice', der: withVersion(2, hex('0101ff'), hex('0101ff')) },
+    { name: 'v1-with-names-vouched', der: withVersion(1, hex('0101ff')) },
     { name: 'genuine-alice', der: genuine },
     { name: 'serial-negative', der: encodeDelegationExtension({ ...fields, serial: hex('ff01') }) },
     { name: 'serial-leading-zero', der: encodeDelegationExtension({ ...fields, serial: hex('0080') }) },
     { name: 'notafter-2400', der: encodeDelegationExtension({ ...fields, notAfter: new Date('2400-02-29T23:59:59Z') }) },
-    { name: 'version-2', der: seq(smallInt(2), body) },
-    { name: 'version-2-other-layout', der: seq(smallInt(2), octets(Buffer.alloc(3))) },
+    { name: 'version-3', der: seq(smallInt(3), body, hex('0101ff')) },
+    { name: 'version-3-other-layout', der: seq(smallInt(3), octets(Buffer.alloc(3))) },
     { name: 'version-0', der: seq(smallInt(0), body) },
     { name: 'version-negative', der: seq(tlv(TAG.INTEGER, hex('ff')), body) },
     { name: 'version-256', der: seq(tlv(TAG.INTEGER, hex('0100')), body) },

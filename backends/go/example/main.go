@@ -138,7 +138,7 @@ func main() {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]string{
 				"via": string(id.Via), "identity": id.Identity, "subject": id.Subject, "issuer": id.Issuer,
-				"certSha256": id.CertSHA256, "policy": id.Policy, "proxy": proxy, "path": r.URL.Path,
+				"namesVouched": fmt.Sprint(id.NamesVouched), "certSha256": id.CertSHA256, "policy": id.Policy, "proxy": proxy, "path": r.URL.Path,
 			})
 		})),
 		ErrorLog: log.New(os.Stderr, "", log.LstdFlags),

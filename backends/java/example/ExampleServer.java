@@ -173,6 +173,7 @@ public final class ExampleServer {
             body.put("identity", id.identity());
             body.put("subject", id.subject());
             body.put("issuer", id.issuer());
+            body.put("namesVouched", Boolean.toString(id.namesVouched()));
             body.put("certSha256", id.certSha256());
             body.put("policy", allowedBy);
             body.put("proxy", id.proxy() == null ? "" : id.proxy().identity());

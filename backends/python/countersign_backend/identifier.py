@@ -50,6 +50,11 @@ class ResolvedIdentity:
     issuer: str
     serial: str  # uppercase hex
     not_after: _dt.datetime
+    # a CA vouched for subject (and the certificate's other names). direct: True (the TLS layer verified
+    # the chain); delegated: what the proxy's extension says, False for a client that reached countersign
+    # in clientAuth mode any with a certificate no configured CA issued, and for v1 extensions.
+    # When False, never authorize by subject or any name: only by identity.
+    names_vouched: bool = False
     proxy: Voucher | None = None  # the delegation CA, for delegated identities
     certificate: bytes | None = field(default=None, repr=False)  # the original DER, when known
 
@@ -208,11 +213,12 @@ class Identifier:
             return ResolvedIdentity(
                 via="delegated", identity=d.spki_sha256.hex(), cert_sha256=d.cert_sha256.hex(), cert_sha1=d.cert_sha1.hex().upper(),
                 subject=orig_subject, issuer=orig_issuer, serial=der.serial_hex(d.serial), not_after=d.not_after,
-                proxy=anchor.voucher, certificate=d.certificate,
+                names_vouched=d.names_vouched, proxy=anchor.voucher, certificate=d.certificate,
             )
         if not self._allow_direct:
             raise CountersignError(ERR_DIRECT_NOT_ALLOWED, f'client "{subject}" ({_sha256(cert.spki)}) connected directly, but this backend accepts only delegated identities; connect through countersign, or set allow_direct=True')
         return ResolvedIdentity(
             via="direct", identity=_sha256(cert.spki), cert_sha256=_sha256(cert.der), cert_sha1=hashlib.sha1(cert.der).hexdigest().upper(),
-            subject=subject, issuer=issuer, serial=der.serial_hex(cert.serial), not_after=cert.not_after, certificate=cert.der,
+            subject=subject, issuer=issuer, serial=der.serial_hex(cert.serial), not_after=cert.not_after, names_vouched=True,
+            certificate=cert.der,
         )

@@ -91,7 +91,8 @@ def main():
             if not out.ok:
                 return self._reply(out.status, out.body)
             i = out.identity
-            self._reply(200, {"via": i.via, "identity": i.identity, "subject": i.subject, "issuer": i.issuer, "certSha256": i.cert_sha256,
+            self._reply(200, {"via": i.via, "identity": i.identity, "subject": i.subject, "issuer": i.issuer,
+                              "namesVouched": "true" if i.names_vouched else "false", "certSha256": i.cert_sha256,
                               "policy": out.policy or "", "proxy": i.proxy.identity if i.proxy else "", "path": self.path.split("?")[0]})
 
         do_GET = do_POST = do_PUT = do_DELETE = _handle

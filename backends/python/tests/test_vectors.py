@@ -40,7 +40,8 @@ class CertificateVectors(unittest.TestCase):
                 self.assertNotIn("error", want, f"got {got}")
                 self.assertEqual({
                     "via": got.via, "identity": got.identity, "certSha256": got.cert_sha256, "certSha1": got.cert_sha1,
-                    "subject": got.subject, "issuer": got.issuer, "serial": got.serial, "notAfter": iso(got.not_after),
+                    "subject": got.subject, "issuer": got.issuer, "namesVouched": got.names_vouched, "serial": got.serial,
+                    "notAfter": iso(got.not_after),
                     **({"proxyIdentity": got.proxy.identity} if got.proxy else {}),
                     "embedded": got.via == "delegated" and got.certificate is not None,
                 }, want)
@@ -59,6 +60,7 @@ class ExtensionVectors(unittest.TestCase):
                 got = {
                     "version": d.version, "certSha256": d.cert_sha256.hex(), "spkiSha256": d.spki_sha256.hex(), "certSha1": d.cert_sha1.hex(),
                     "subject": d.subject.hex(), "issuer": d.issuer.hex(), "serial": d.serial.hex(), "notAfter": iso(d.not_after),
+                    "namesVouched": d.names_vouched,
                 }
                 if d.certificate is not None:
                     got["certificate"] = d.certificate.hex()

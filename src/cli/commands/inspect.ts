@@ -26,6 +26,8 @@ export interface DelegationReport {
   originalIssuer: string;
   originalSerial: string;
   originalNotAfter: string;
+  /** a client CA vouched for the original's names (false: the minted subject is CN=<identity>, and no backend may authorize by them) */
+  namesVouched: boolean;
   /** whether the whole original certificate is embedded, and if so whether it matches originalSha256 */
   embedded: false | { bytes: number; matchesSha256: boolean };
 }
@@ -75,6 +77,7 @@ export function inspectCertificate(der: Buffer, oid = DELEGATION_OID): Certifica
         originalIssuer: nameToString(d.issuer),
         originalSerial: serialHex(d.serial),
         originalNotAfter: d.notAfter.toISOString(),
+        namesVouched: d.namesVouched,
         embedded: d.certificate ? { bytes: d.certificate.length, matchesSha256: sha256(d.certificate).equals(d.certSha256) } : false,
       };
     } catch (err) {
@@ -110,6 +113,7 @@ function printText(r: CertificateReport, io: CliIo): void {
     sub('original issuer', d.originalIssuer);
     sub('original serial', d.originalSerial);
     sub('original not after', d.originalNotAfter);
+    sub('names vouched', d.namesVouched ? 'yes (a client CA vouched for the original\'s names)' : 'no (no CA vouched for them: authorize by identity only)');
     sub('original embedded', d.embedded ? `yes (${d.embedded.bytes} bytes, ${d.embedded.matchesSha256 ? 'matches' : 'DOES NOT match'} original sha256)` : 'no');
   } else {
     io.out('  delegation extension: none');

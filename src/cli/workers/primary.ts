@@ -23,6 +23,7 @@ import { shareCertificates, type AcmeManager, type ChallengeChange } from '../..
 import { configChanges, type Config } from '../../config/index.js';
 import type { ReloadOutcome } from '../../observe/index.js';
 import { validateForReload } from '../config-reload.js';
+import { oneAtATime, refuseReload, restartProblems } from '../../runtime/index.js';
 import { writePidFile } from '../pid-file.js';
 import { newListenersThatCannotBind } from './bind-check.js';
 import type { ConfigText } from './messages.js';
@@ -73,10 +74,10 @@ function workerPort(worker: Worker): IpcPort {
 }
 
 /** Runs until the workers are stopped; resolves with the process exit code. */
-export function runPrimary(o: PrimaryOptions): Promise<number> {
+export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const ticketKeys = randomBytes(48).toString('base64');
   /** the config every worker serves; its text once a reload replaced the file's (a new worker gets it) */
-  let running = o.config;
+  let running = opts.config;
   let runningText: ConfigText | undefined;
   let removePidFile = () => {};
   const slots = new Map<number, Slot>();
@@ -103,7 +104,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const initialized = new Map<Worker, ToWorker>();
   const toWorkers = async (update: Extract<PrimaryRequest, { type: 'countersign:acme' }>) => {
     await Promise.all([...initialized].filter(([, channel]) => channel.connected).map(([w, channel]) => channel.request(update).catch((err: Error) => {
-      o.logger.warn({ pid: w.process.pid, reason: err.message }, 'a worker did not take the ACME update');
+      opts.logger.warn({ pid: w.process.pid, reason: err.message }, 'a worker did not take the ACME update');
     })));
   };
   const publishChallenge = async (c: ChallengeChange) => {
@@ -115,21 +116,21 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
 
   const fork = (n: number) => {
     const slot = slots.get(n)!;
-    const w = cluster.fork({ [WORKER_SLOT_ENV]: String(n) });
+    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(n) });
     const channel: ToWorker = new IpcChannel({
-      port: workerPort(w),
+      port: workerPort(worker),
       takes: { requests: WORKER_REQUEST_TYPES, notices: WORKER_NOTICE_TYPES },
-      peer: () => ({ worker: n, pid: w.process.pid }),
+      peer: () => ({ worker: n, pid: worker.process.pid }),
       timeoutMs: QUERY_TIMEOUT_MS,
-      logger: o.logger,
+      logger: opts.logger,
     });
-    Object.assign(slot, { worker: w, channel, ready: false, startedAt: Date.now(), timer: undefined });
+    Object.assign(slot, { worker, channel, ready: false, startedAt: Date.now(), timer: undefined });
     channel.serve({
       request: async (request): Promise<InitPayload> => {
         const { type } = request;
         switch (type) {
           case 'countersign:hello':
-            initialized.set(w, channel);
+            initialized.set(worker, channel);
             return { ticketKeys, acme: acmeSnapshot(), config: runningText };
           default: throw unexpectedMessage(type);
         }
@@ -137,24 +138,24 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       notice: (notice) => {
         const { type } = notice;
         switch (type) {
-          case 'countersign:audit': o.audit?.append(notice.event); return;
-          case 'countersign:ready': onReady(n, slot, w, notice.listen, notice.listeners); return;
+          case 'countersign:audit': opts.audit?.append(notice.event); return;
+          case 'countersign:ready': onReady(n, slot, worker, notice.listen, notice.listeners); return;
           default: throw unexpectedMessage(type);
         }
       },
     });
-    w.on('exit', (code, signal) => { initialized.delete(w); channel.close(); onExit(n, slot, w, code, signal); });
+    worker.on('exit', (code, signal) => { initialized.delete(worker); channel.close(); onExit(n, slot, worker, code, signal); });
   };
 
-  const onReady = (n: number, slot: Slot, w: Worker, listen: string, listeners?: Record<string, string>) => {
+  const onReady = (n: number, slot: Slot, worker: Worker, listen: string, listeners?: Record<string, string>) => {
     slot.ready = true;
     if (phase === 'stopping') { tell(slot, { type: 'countersign:stop' }); return; }
-    if (phase === 'running') { o.logger.info({ worker: n, pid: w.process.pid }, 'worker restarted'); return; }
-    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(o.pidFile, o.logger); o.announce(listen, listeners); startAcme(); }
+    if (phase === 'running') { opts.logger.info({ worker: n, pid: worker.process.pid }, 'worker restarted'); return; }
+    if ([...slots.values()].every((s) => s.ready)) { phase = 'running'; removePidFile = writePidFile(opts.pidFile, opts.logger); opts.announce(listen, listeners); startAcme(); }
   };
 
-  const onExit = (n: number, slot: Slot, w: Worker, code: number | null, signal: string | null) => {
-    if (slot.worker !== w) return;
+  const onExit = (n: number, slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
+    if (slot.worker !== worker) return;
     slot.worker = undefined;
     slot.channel = undefined;
     if (phase === 'stopping') {
@@ -164,28 +165,28 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     }
     if (phase === 'starting' && !slot.ready) {
       // A worker that cannot start (port taken, bad key) says why on stderr; the others would fail alike.
-      o.logger.error({ worker: n, code, signal }, 'worker failed to start; stopping');
+      opts.logger.error({ worker: n, code, signal }, 'worker failed to start; stopping');
       exitCode = 1;
       stopAll();
       return;
     }
     const lived = Date.now() - slot.startedAt;
     slot.backoffMs = lived >= STABLE_MS ? 0 : Math.min(MAX_BACKOFF_MS, slot.backoffMs ? slot.backoffMs * 2 : FIRST_BACKOFF_MS);
-    o.logger.error({ worker: n, pid: w.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker exited; starting a new one');
+    opts.logger.error({ worker: n, pid: worker.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker exited; starting a new one');
     slot.ready = false;
     slot.timer = setTimeout(() => { if (phase !== 'stopping') fork(n); }, slot.backoffMs);
   };
 
   /** once every worker listens: challenges can be answered */
   const startAcme = () => {
-    if (!o.acme) return;
-    o.acme(publishChallenge).then(async (m) => {
+    if (!opts.acme) return;
+    opts.acme(publishChallenge).then(async (m) => {
       if (!m || phase === 'stopping') return;
       acme = m;
       m.subscribe(() => { void toWorkers({ type: 'countersign:acme', certificates: shareCertificates(m.certificates()) }); });
       await m.start();
     }).catch((err: Error) => {
-      o.logger.error({ outcome: 'failed', reason: err.message }, 'ACME cannot start; stopping');
+      opts.logger.error({ outcome: 'failed', reason: err.message }, 'ACME cannot start; stopping');
       exitCode = 1;
       stopAll();
     });
@@ -203,25 +204,25 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   let signalled = false;
   const onStopSignal = (sig: string) => {
     if (signalled) {
-      o.logger.info({ outcome: 'signal' }, `${sig} again: killing the workers`);
+      opts.logger.info({ outcome: 'signal' }, `${sig} again: killing the workers`);
       for (const s of alive()) s.worker!.process.kill('SIGKILL');
       finish(130);
       return;
     }
     signalled = true;
-    o.logger.info({ outcome: 'signal' }, `${sig}: stopping ${alive().length} workers; open connections get the shutdown grace period`);
+    opts.logger.info({ outcome: 'signal' }, `${sig}: stopping ${alive().length} workers; open connections get the shutdown grace period`);
     stopAll();
   };
   process.on('SIGINT', () => onStopSignal('SIGINT'));
   process.on('SIGTERM', () => onStopSignal('SIGTERM'));
   process.on('SIGHUP', () => {
-    o.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading the config and certificates in every worker');
+    opts.logger.info({ outcome: 'signal' }, 'SIGHUP: reloading the config and certificates in every worker');
     void reloadAll();
   });
   onReopenSignal(async () => {
     for (const s of slots.values()) tell(s, { type: 'countersign:reopen' });
     return reopenFiles();
-  }, o.logger);
+  }, opts.logger);
 
   /** every worker's answer, or why there is none */
   const askAll = async <W extends WorkerQuery>(what: W): Promise<{ worker: number; pid?: number; result?: QueryAnswers[W]; error?: string }[]> => Promise.all([...slots.entries()].map(async ([n, s]) => {
@@ -243,7 +244,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       const all = await askAll('metrics');
       const workerMetrics = all.flatMap((a): MetricsJson[] => (a.result ? [a.result] : []));
       // the audit log is written here: its failures are the primary's to count
-      if (o.audit) workerMetrics.push(await auditMetricsJson(o.audit.failureCount));
+      if (opts.audit) workerMetrics.push(await auditMetricsJson(opts.audit.failureCount));
       return { contentType: METRICS_CONTENT_TYPE, text: await aggregateMetrics(workerMetrics) };
     },
     status: async () => {
@@ -260,27 +261,17 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
    * text. A worker that cannot apply it is stopped and replaced (its
    * replacement starts with that text). Reloads run one at a time.
    */
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reloadAll = (): Promise<ReloadOutcome> => {
-    const r = reloading.then(() => reloadOnce());
-    reloading = r;
-    return r;
-  };
   const reloadOnce = async (): Promise<ReloadOutcome> => {
-    const v = await validateForReload(o.file, o.logger);
+    const v = await validateForReload(opts.file, opts.logger);
     if (!v.ok) return v.outcome;
-    const restart = configChanges(running, v.loaded.config).restartRequired;
+    // the same refusal, in the same words, as a single process's reload (runtime/reload-gate.ts); and
     // a listener whose address is taken would fail in every worker (the sockets are bound here, by node:cluster):
     // refused before any worker tries, so that no worker is replaced by one that cannot start
-    const unbindable = await newListenersThatCannotBind(running, v.loaded.config);
-    if (restart.length || unbindable.length) {
-      const problems = [
-        ...restart.map((k) => `${k}: changed, but it cannot change without a restart (the running value stays; restart countersign to apply it)`),
-        ...unbindable,
-      ];
-      o.logger.error({ outcome: 'failed', problems, file: o.file }, 'reload refused; the running config keeps serving');
-      return { ok: false, outcome: 'failed', reason: `reload refused: ${problems.join('; ')}`, problems };
-    }
+    const problems = [
+      ...restartProblems(configChanges(running, v.loaded.config)),
+      ...await newListenersThatCannotBind(running, v.loaded.config),
+    ];
+    if (problems.length) return refuseReload(opts.logger, problems, opts.file);
     running = v.loaded.config;
     runningText = { text: v.text, file: v.loaded.file, digest: v.loaded.digest, loadedAt: v.loaded.loadedAt.toISOString() };
     const config = runningText;
@@ -294,7 +285,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     for (const a of all) {
       const failed = a.error !== undefined ? a.error : a.result?.outcome === 'failed' ? String(a.result.reason ?? 'failed') : undefined;
       if (failed === undefined || a.pid === undefined) continue;
-      o.logger.error({ worker: a.worker, pid: a.pid, outcome: 'failed', reason: failed }, 'worker did not apply the reloaded config; replacing it');
+      opts.logger.error({ worker: a.worker, pid: a.pid, outcome: 'failed', reason: failed }, 'worker did not apply the reloaded config; replacing it');
       const s = slots.get(a.worker);
       if (s?.worker?.process.pid === a.pid) s.worker.process.kill('SIGTERM');
     }
@@ -303,24 +294,26 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
     return { ok, outcome: ok ? 'ok' : 'failed', changes: first?.changes, generation: first?.generation, workers: all.map((a) => ({ worker: a.worker, error: a.error, ...(a.result ?? {}) })) };
   };
 
+  const reloadAll = oneAtATime(reloadOnce);
+
   let admin: RunningAdminServer | undefined;
   const started = (async () => {
-    if (o.admin) admin = await startAdminServer({ listen: o.admin, hosts: o.config.admin?.hosts, handlers, logger: o.logger });
+    if (opts.admin) admin = await startAdminServer({ listen: opts.admin, hosts: opts.config.admin?.hosts, handlers, logger: opts.logger });
   })();
   return started.then(() => {
-    for (let n = 1; n <= o.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
-    for (let n = 1; n <= o.workers; n++) fork(n);
+    for (let n = 1; n <= opts.workers; n++) slots.set(n, { ready: false, startedAt: 0, backoffMs: 0 });
+    for (let n = 1; n <= opts.workers; n++) fork(n);
     return done;
   }, (err: Error) => {
-    o.logger.error({ outcome: 'failed', reason: err.message }, 'cannot start the admin listener');
+    opts.logger.error({ outcome: 'failed', reason: err.message }, 'cannot start the admin listener');
     process.stderr.write(`${err.message}\n`);
     return 1;
   }).then(async (code) => {
     await acme?.stop();
     await admin?.close();
     removePidFile();
-    await o.audit?.close();
-    o.logger.info({ outcome: 'stopped', workers: o.workers }, 'countersign stopped');
+    await opts.audit?.close();
+    opts.logger.info({ outcome: 'stopped', workers: opts.workers }, 'countersign stopped');
     return code;
   });
 }

@@ -100,13 +100,13 @@ export interface OpenAcmeStorageOptions {
 }
 
 /** Builds the storage the spec names; the etcd client is imported only when etcd is configured. */
-export async function openAcmeStorage(o: OpenAcmeStorageOptions): Promise<AcmeStorage> {
-  if (typeof o.spec === 'string') {
+export async function openAcmeStorage(opts: OpenAcmeStorageOptions): Promise<AcmeStorage> {
+  if (typeof opts.spec === 'string') {
     const { FileAcmeStorage } = await import('./file-acme-storage.js');
-    return new FileAcmeStorage({ root: o.spec, directoryUrl: o.directoryUrl, logger: o.logger });
+    return new FileAcmeStorage({ root: opts.spec, directoryUrl: opts.directoryUrl, logger: opts.logger });
   }
   const { EtcdAcmeStorage } = await import('./etcd-acme-storage.js');
-  return new EtcdAcmeStorage({ ...o.spec.etcd, directoryUrl: o.directoryUrl, logger: o.logger });
+  return new EtcdAcmeStorage({ ...opts.spec.etcd, directoryUrl: opts.directoryUrl, logger: opts.logger });
 }
 
 /** `https://acme-v02.api.letsencrypt.org/directory` → `acme-v02.api.letsencrypt.org-directory` */

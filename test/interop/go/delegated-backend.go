@@ -21,15 +21,17 @@ import (
 var delegationOID = asn1.ObjectIdentifier{1, 2, 840, 113556, 1, 8000, 2554, 52765, 56834, 36689, 18876, 35599, 6052605, 1115151, 1}
 
 type Delegation struct {
-	Version     int
-	CertSHA256  []byte
-	SPKISHA256  []byte
-	CertSHA1    []byte
-	Subject     asn1.RawValue
-	Issuer      asn1.RawValue
-	Serial      *big.Int
-	NotAfter    time.Time `asn1:"generalized"`
-	Certificate []byte    `asn1:"optional,tag:0"`
+	Version    int
+	CertSHA256 []byte
+	SPKISHA256 []byte
+	CertSHA1   []byte
+	Subject    asn1.RawValue
+	Issuer     asn1.RawValue
+	Serial     *big.Int
+	NotAfter   time.Time `asn1:"generalized"`
+	// version 2: a client CA vouched for the names; never authorize by them when false
+	NamesVouched bool   `asn1:"optional"`
+	Certificate  []byte `asn1:"optional,tag:0"`
 }
 
 func Unwrap(peer, delegationCA *x509.Certificate) (*Delegation, error) {
@@ -47,7 +49,7 @@ func Unwrap(peer, delegationCA *x509.Certificate) (*Delegation, error) {
 		if rest, err := asn1.Unmarshal(ext.Value, &d); err != nil || len(rest) != 0 {
 			return nil, fmt.Errorf("malformed delegation extension: %v", err)
 		}
-		if d.Version != 1 {
+		if d.Version != 1 && d.Version != 2 {
 			return nil, fmt.Errorf("unknown delegation extension version %d", d.Version)
 		}
 		return &d, nil
@@ -85,7 +87,7 @@ func main() {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
-			fmt.Fprintf(w, "identity=%s subject=%s proto=%s\n", hex.EncodeToString(d.SPKISHA256), peer.Subject.String(), r.Proto)
+			fmt.Fprintf(w, "identity=%s subject=%s proto=%s namesVouched=%t\n", hex.EncodeToString(d.SPKISHA256), peer.Subject.String(), r.Proto, d.NamesVouched)
 		}),
 	}
 	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)

@@ -73,9 +73,16 @@ public final class Identify {
   /** The delegation CA that signed a delegated certificate. */
   public record Voucher(String identity, String subject, String certSha256) {}
 
-  /** The resolved identity. {@code identity} is the lowercase hex SHA-256 of the original SPKI. */
+  /**
+   * The resolved identity. {@code identity} is the lowercase hex SHA-256 of the original SPKI.
+   * {@code namesVouched}: a CA vouched for {@code subject} (and the certificate's other names) —
+   * direct: true, the TrustManager verified the chain; delegated: what the proxy's extension says,
+   * false for a client that reached countersign in clientAuth mode any with a certificate no
+   * configured client CA issued, and for v1 extensions. When false, never authorize by a name:
+   * only by {@code identity}.
+   */
   public record Identity(String via, String identity, String certSha256, String certSha1, String subject, String issuer,
-      String serial, Instant notAfter, Voucher proxy, byte[] certificate) {}
+      boolean namesVouched, String serial, Instant notAfter, Voucher proxy, byte[] certificate) {}
 
   private record Anchor(X509Certificate cert, Voucher voucher) {}
 
@@ -277,7 +284,8 @@ public final class Identify {
         }
       });
       return new Examined(List.copyOf(windows), new Identity("delegated", HEX.formatHex(d.spkiSha256()), HEX.formatHex(d.certSha256()),
-          HEX.withUpperCase().formatHex(d.certSha1()), origSubject, origIssuer, Der.serialHex(d.serial()), d.notAfter(), anchor.voucher, d.certificate()));
+          HEX.withUpperCase().formatHex(d.certSha1()), origSubject, origIssuer, d.namesVouched(), Der.serialHex(d.serial()), d.notAfter(), anchor.voucher,
+          d.certificate()));
     }
     if (!allowDirect) {
       throw new CountersignException(CountersignException.ERR_DIRECT_NOT_ALLOWED, "client \"" + subject + "\" (" + sha256Hex(f.spki)
@@ -285,7 +293,7 @@ public final class Identify {
     }
     byte[] der = encoded(cert);
     return new Examined(List.of(), new Identity("direct", sha256Hex(f.spki), sha256Hex(der), HEX.withUpperCase().formatHex(digest("SHA-1", der)), subject, issuer,
-        Der.serialHex(f.serial), cert.getNotAfter().toInstant(), null, der));
+        true, Der.serialHex(f.serial), cert.getNotAfter().toInstant(), null, der));
   }
 
   private static boolean verifies(X509Certificate cert, X509Certificate issuer) {

@@ -61,6 +61,7 @@ public final class VectorsTest {
         got.put("certSha1", r.certSha1());
         got.put("subject", r.subject());
         got.put("issuer", r.issuer());
+        got.put("namesVouched", r.namesVouched());
         got.put("serial", r.serial());
         got.put("notAfter", ISO.format(r.notAfter()));
         if (r.proxy() != null) got.put("proxyIdentity", r.proxy().identity());
@@ -84,6 +85,7 @@ public final class VectorsTest {
         got.put("issuer", hex.formatHex(d.issuer()));
         got.put("serial", hex.formatHex(d.serial()));
         got.put("notAfter", ISO.format(d.notAfter()));
+        got.put("namesVouched", d.namesVouched());
         if (d.certificate() != null) got.put("certificate", hex.formatHex(d.certificate()));
       } catch (CountersignException err) {
         got.put("error", err.code());
