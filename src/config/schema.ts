@@ -300,7 +300,7 @@ export const configSchema = z.strictObject({
   timeouts: z.strictObject({
     idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
     keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
-    request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
+    request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks. Waits on the upstream and on a client that does not read are checked by one coarse timer per HTTP/1.1 connection, as nginx\'s timers are coarse: they end between this and twice it'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({

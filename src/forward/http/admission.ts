@@ -74,6 +74,20 @@ function namesOf(routing: RequestRouting): ReadonlySet<string> {
   return names;
 }
 
+/** requestHost, remembered per connection for the last head's Host (a keep-alive client sends the same one each time) */
+function hostOf(conn: ClientConnection, head: RequestHead): ReturnType<typeof requestHost> {
+  const raw = head.raw;
+  let sent: string | undefined;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') { sent = raw[i + 1]; n++; }
+  if (n > 1 || head.authority !== undefined) return requestHost(raw, head.authority);
+  const memo = conn.lastHost;
+  if (memo && memo.sent === sent) return memo.verdict;
+  const verdict = requestHost(raw);
+  conn.lastHost = { sent, verdict };
+  return verdict;
+}
+
 export function admit(routing: RequestRouting, conn: ClientConnection | undefined, head: RequestHead): Admission {
   if (!conn) return { ok: false, status: 500, message: 'internal error: unknown connection', outcome: 'error' };
   // the refusal's reason was logged once, with the connection ("client refused")
@@ -81,7 +95,7 @@ export function admit(routing: RequestRouting, conn: ClientConnection | undefine
   // one normal form of the target and the Host, decided on and forwarded (request-target.ts)
   const target = normalizeTarget(head.target);
   if (!target.ok) return { ok: false, status: 400, message: `request target refused: ${target.reason}`, outcome: 'bad-path', reason: target.reason };
-  const host = requestHost(head.raw, head.authority);
+  const host = hostOf(conn, head);
   if (!host.ok) return { ok: false, status: 400, message: host.reason, outcome: 'bad-request', reason: host.reason, close: true };
   if (host.host && routing.router.misdirected(conn.sni, hostName(host.host), conn.listener)) {
     return { ok: false, status: 421, message: 'this host is not served on this connection; connect with its name as TLS server name', outcome: 'misdirected', reason: `Host ${host.host} on a connection for ${conn.sni ?? 'no server name'}` };

@@ -60,7 +60,11 @@ export class HttpEngine {
         ? new H2Upstream(socket, server, socket.servername || server.host)
         : new H1Upstream(socket, server),
     });
-    this.ctx = { pool: this.pool, routing: o.routing, requestTimeoutMs: o.requestTimeoutMs, record: (r) => this.record(r) };
+    this.ctx = {
+      pool: this.pool, routing: o.routing, requestTimeoutMs: o.requestTimeoutMs,
+      record: (r) => this.record(r),
+      recording: () => requestChannel.hasSubscribers || o.logger.isLevelEnabled('info'),
+    };
     this.h2 = new H2Downstream({
       ctx: this.ctx, logger: o.logger, maxHeaderSize: o.maxHeaderSize, maxHeaderCount: o.maxHeaderCount,
       idleTimeoutMs: o.keepAliveTimeoutMs, resets: o.http2Resets,

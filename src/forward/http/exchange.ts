@@ -25,6 +25,9 @@ import { FAILURES, UpstreamFailure } from './failures.js';
 import { rewriteHead } from './request-head.js';
 import type { Lease, UpstreamPool, UpstreamProtocol } from './upstream-pool.js';
 import type { UpstreamEvents, UpstreamHead, UpstreamRequest } from './upstream-request.js';
+import { Watchdog } from './watchdog.js';
+
+const NO_EXTRA: { reason?: string } = {};
 
 /** The client side of one exchange: an HTTP/1.1 connection's request, or an HTTP/2 stream. */
 export interface ClientSide {
@@ -55,6 +58,11 @@ export interface ClientSide {
   tunnel(upstream: TLSSocket, head: Buffer, closed: () => void): void;
   /** the exchange is over (recorded): the connection may serve its next request */
   finished(): void;
+  /** the connection's watchdog, when its exchanges go one at a time (HTTP/1.1): one timer for all of them */
+  readonly watchdog?: Watchdog;
+  /** several writes coming (an upstream chunk with the answer's head and body): one TLS record where they fit */
+  cork?(): void;
+  uncork?(): void;
 }
 
 /** One request's record: the log line, the audit record, the metrics. */
@@ -84,6 +92,8 @@ export interface ExchangeContext {
   /** answer head from the upstream, body gaps, a client that does not read: ms (timeouts.request) */
   requestTimeoutMs: number;
   record(r: ExchangeRecord): void;
+  /** whether a record is wanted at all (a log line at info, or a subscriber: the audit log, metrics); nothing is built otherwise */
+  recording(): boolean;
 }
 
 /** what the request has received from the client */
@@ -125,7 +135,8 @@ export class Exchange implements UpstreamEvents {
   private retried = false;
   private bytesIn = 0;
   private bytesOut = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** what times this exchange out: the connection's (HTTP/1.1), or its own (HTTP/2) */
+  private readonly watchdog: Watchdog;
   private watch: Watch = 'none';
   private clientFull = false;
   private recorded = false;
@@ -134,6 +145,7 @@ export class Exchange implements UpstreamEvents {
 
   constructor(private readonly client: ClientSide, private readonly ctx: ExchangeContext, readonly req: ExchangeRequest) {
     this.request = req.body === 'none' ? 'done' : 'head';
+    this.watchdog = client.watchdog ?? new Watchdog(ctx.requestTimeoutMs);
   }
 
   /**
@@ -265,7 +277,7 @@ export class Exchange implements UpstreamEvents {
   data(chunk: Buffer): void {
     if (this.phase === 'done') return;
     this.bytesOut += chunk.length;
-    if (this.watch === 'upstream') this.timer!.refresh();
+    if (this.watch === 'upstream') this.watchdog.touch();
     if (!this.client.write(chunk) && !this.clientFull) {
       this.clientFull = true;
       this.upstream!.pause();
@@ -387,24 +399,30 @@ export class Exchange implements UpstreamEvents {
 
   private arm(watch: Watch): void {
     this.watch = watch;
-    if (watch === 'none') return;
-    if (this.timer) { this.timer.refresh(); return; }
-    this.timer = setTimeout(() => {
-      if (this.phase === 'done') return;
-      if (this.watch === 'client') this.stalled();
-      else if (this.watch === 'upstream') this.timedOut();
-    }, this.ctx.requestTimeoutMs);
-    this.timer.unref();
+    if (watch === 'none') { this.watchdog.disarm(); return; }
+    this.watchdog.arm(this);
+  }
+
+  /** (Timed) nothing happened for timeouts.request */
+  timeout(): void {
+    if (this.phase === 'done') return;
+    if (this.watch === 'client') this.stalled();
+    else if (this.watch === 'upstream') this.timedOut();
   }
 
   private disarm(): void {
     this.watch = 'none';
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    this.watchdog.disarm();
   }
 
-  private record(status: number, outcome: string, extra: { reason?: string; route?: string; rule?: string; [k: string]: unknown } = {}): void {
+  // (UpstreamEvents) an upstream chunk is coming whole: the client's writes go out together
+  cork(): void { this.client.cork?.(); }
+  uncork(): void { this.client.uncork?.(); }
+
+  private record(status: number, outcome: string, extra: { reason?: string; route?: string; rule?: string; [k: string]: unknown } = NO_EXTRA): void {
     if (this.recorded) return;
     this.recorded = true;
+    if (!this.ctx.recording()) return;
     const a = this.admitted;
     const { reason, route, rule, server, ...rest } = extra;
     this.ctx.record({

@@ -23,6 +23,7 @@ import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './h1-parser.js';
 import { rawOwnAnswer } from './own-answers.js';
 import { splice } from './tunnel.js';
+import { Watchdog } from './watchdog.js';
 
 export interface H1DownstreamOptions {
   ctx: ExchangeContext;
@@ -102,6 +103,9 @@ class H1Request implements ClientSide {
     if (this.expectContinue && !this.continued && !this.reqDone) { this.continued = true; this.d.socket.write(CONTINUE, 'latin1'); }
   }
   whenParsed(run: () => void): void { this.d.whenParsed(run); }
+  get watchdog(): Watchdog { return this.d.watchdog; }
+  cork(): void { this.d.socket.cork(); }
+  uncork(): void { this.d.socket.uncork(); }
   tunnel(upstream: TLSSocket, head: Buffer, closed: () => void): void { this.d.tunnel(this, upstream, head, closed); }
   finished(): void { this.d.finished(this); }
 }
@@ -125,11 +129,14 @@ export class H1Downstream implements ParserEvents {
   private reqTimerPending = true;
   private idleTimer: NodeJS.Timeout | undefined;
   private idleSince = 0;
+  private idleTimerPending = false;
   private lastBodyAt = 0;
   private inExecute = false;
   /** what waits for the current chunk to be parsed whole (an exchange's head going upstream) */
   private afterParse: (() => void)[] | undefined;
 
+  /** the timer of this connection's exchanges (one at a time) */
+  readonly watchdog: Watchdog;
   private readonly onData = (d: Buffer) => this.data(d);
   private readonly onClose = () => this.closed();
   private readonly onError = () => {};
@@ -137,6 +144,7 @@ export class H1Downstream implements ParserEvents {
 
   constructor(readonly socket: TLSSocket, readonly conn: ClientConnection, private readonly o: H1DownstreamOptions) {
     this.parser = createParser('request', o.maxHeaderSize, this);
+    this.watchdog = new Watchdog(o.ctx.requestTimeoutMs);
     // as Node's http server does (its noDelay default): a response head must not wait for an ACK
     socket.setNoDelay(true);
     socket.on('data', this.onData);
@@ -313,22 +321,36 @@ export class H1Downstream implements ParserEvents {
     }
   }
 
+  /**
+   * The keep-alive wait begins. Its timer is started once and re-checks when
+   * it fires (closing the connection if it has been idle that long since,
+   * else waiting for the rest of the time), rather than being refreshed after
+   * every request: a timer per keep-alive period, not per request.
+   */
   private becomeIdle(): void {
     this.idleSince = performance.now();
-    if (this.idleTimer) this.idleTimer.refresh();
-    else {
-      this.idleTimer = setTimeout(() => {
-        if (this.dead || this.idleSince === 0 || this.queue.length || this.inHead) return;
-        if (performance.now() - this.idleSince >= this.o.keepAliveTimeoutMs - 1) this.socket.destroy();
-        else this.idleTimer!.refresh();
-      }, this.o.keepAliveTimeoutMs);
-      this.idleTimer.unref();
-    }
+    if (this.idleTimerPending) return;
+    this.armIdleTimer(this.o.keepAliveTimeoutMs);
   }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimerPending = true;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms);
+    this.idleTimer.unref();
+  }
+
+  private readonly onIdleTimer = (): void => {
+    this.idleTimerPending = false;
+    if (this.dead || this.idleSince === 0 || this.queue.length || this.inHead) return;
+    const left = this.o.keepAliveTimeoutMs - (performance.now() - this.idleSince);
+    if (left <= 1) this.socket.destroy();
+    else this.armIdleTimer(left);
+  };
 
   private closed(): void {
     if (this.dead) return;
     this.dead = true;
+    this.watchdog.stop();
     clearTimeout(this.reqTimer);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const r = this.queue[0];
@@ -428,11 +450,12 @@ export class H1Downstream implements ParserEvents {
     let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
+      const lower = n.toLowerCase();
       const len = n.length;
-      if (len === 14 && n.toLowerCase() === 'content-length') length = true;
-      else if (len === 17 && n.toLowerCase() === 'transfer-encoding') chunked = true;
-      else if (len === 7 && n.toLowerCase() === 'upgrade') upgradeTo = raw[i + 1];
-      if (isHopByHop(n.toLowerCase(), listed)) continue;
+      if (len === 14 && lower === 'content-length') length = true;
+      else if (len === 17 && lower === 'transfer-encoding') chunked = true;
+      else if (len === 7 && lower === 'upgrade') upgradeTo = raw[i + 1];
+      if (isHopByHop(lower, listed)) continue;
       head += `${n}: ${raw[i + 1]}\r\n`;
     }
     r.headSent = true;
@@ -453,6 +476,8 @@ export class H1Downstream implements ParserEvents {
     } else if (r.http10) {
       head += 'connection: keep-alive\r\n';
     }
+    // (within an upstream read the socket is corked already: head and body leave together)
+    if (this.socket.writableCorked) { this.socket.write(head + '\r\n', 'latin1'); return; }
     this.socket.cork();
     this.socket.write(head + '\r\n', 'latin1');
     process.nextTick(uncork, this.socket);
@@ -481,6 +506,7 @@ export class H1Downstream implements ParserEvents {
   /** @internal after a 101: the socket is the tunnel's */
   tunnel(r: H1Request, upstream: TLSSocket, head: Buffer, closed: () => void): void {
     this.tunneled = true;
+    this.watchdog.stop();
     r.done = true;
     this.queue.length = 0;
     clearTimeout(this.reqTimer);

@@ -28,6 +28,7 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
   inFlight = 0;
   uses = 0;
   onGone: (() => void) | undefined;
+  idleSince = 0;
   received = 0;
   private readonly parser: NativeHttpParser;
   private events: UpstreamEvents | undefined;
@@ -40,7 +41,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
   private upgrade = false;
   /** a 101 to the upgrade was read: the rest of the bytes are the tunnel's */
   private switched = false;
-  private idle = false;
 
   constructor(readonly socket: TLSSocket, readonly server: UpstreamServer) {
     this.parser = createParser('response', MAX_RESPONSE_HEAD, {
@@ -54,7 +54,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
   }
 
   // ---- PooledConnection ---------------------------------------------------
@@ -64,11 +63,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
   request(): UpstreamRequest { return this; }
 
   reusable(): boolean { return !this.dead && this.keepAlive && this.socket.writable && !this.socket.destroyed; }
-
-  setIdle(ms: number): void {
-    this.idle = ms > 0;
-    this.socket.setTimeout(ms);
-  }
 
   close(): void { this.destroy(); }
 
@@ -159,7 +153,11 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
 
   private readonly onData = (d: Buffer): void => {
     this.received += d.length;
+    // the answer's head and body in one read go to the client in one write
+    const events = this.events;
+    events?.cork?.();
     const r = this.parser.execute(d);
+    events?.uncork?.();
     if (typeof r !== 'number') { this.fail(protocolError(r)); return; }
     if (this.switched) {
       // the 101 was the last thing this parser reads: the rest is the tunnel's
@@ -182,7 +180,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
   private readonly onError = (err: Error): void => { this.fail(UpstreamFailure.from(err, 'ERR_UPSTREAM_CLOSED')); };
   private readonly onClose = (): void => { this.fail(this.closedError()); };
   private readonly onDrain = (): void => { this.events?.drain(); };
-  private readonly onTimeout = (): void => { if (this.idle && !this.events) this.destroy(); };
 
   private closedError(): UpstreamFailure {
     const f = new UpstreamFailure('ERR_UPSTREAM_CLOSED', 'the upstream closed the connection before its answer was complete');
@@ -207,8 +204,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
     s.removeListener('error', this.onError);
     s.removeListener('close', this.onClose);
     s.removeListener('drain', this.onDrain);
-    s.removeListener('timeout', this.onTimeout);
-    s.setTimeout(0);
   }
 }
 

@@ -26,8 +26,8 @@ export class H2Upstream implements PooledConnection {
   uses = 0;
   onGone: (() => void) | undefined;
   readonly session: ClientHttp2Session;
+  idleSince = 0;
   private goneAway = false;
-  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: TLSSocket, readonly server: UpstreamServer, authority: string) {
     this.session = connect(`https://${authority}`, {
@@ -40,7 +40,6 @@ export class H2Upstream implements PooledConnection {
     this.session.on('goaway', () => { this.goneAway = true; });
     this.session.once('close', () => {
       this.goneAway = true;
-      if (this.idleTimer) clearTimeout(this.idleTimer);
       this.onGone?.();
     });
   }
@@ -50,14 +49,6 @@ export class H2Upstream implements PooledConnection {
   }
 
   reusable(): boolean { return !this.goneAway && !this.session.closed && !this.session.destroyed; }
-
-  setIdle(ms: number): void {
-    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
-    if (ms > 0) {
-      this.idleTimer = setTimeout(() => { if (this.inFlight === 0) this.close(); }, ms);
-      this.idleTimer.unref();
-    }
-  }
 
   request(): UpstreamRequest { return new H2UpstreamStream(this); }
 

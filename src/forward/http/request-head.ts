@@ -22,6 +22,40 @@ export interface ClientRequestHead {
   upgrade?: string;
 }
 
+/** The forwarding fields (name, value, …) built from the address seen, kept per connection and Host: they are the same for each of its requests. */
+function ownForwarding(a: Admitted, fwd: { peer: string; host: string | undefined }): string[] {
+  const memo = a.conn.forwarding;
+  if (memo && memo.host === fwd.host) return memo.fields;
+  const fields = forwardedFields(fwd);
+  a.conn.forwarding = { host: fwd.host, fields };
+  return fields;
+}
+
+function forwardedFields(fwd: Parameters<typeof forwardedHeaders>[0], client?: ClientForwarding): string[] {
+  const out: string[] = [];
+  for (const [k, v] of forwardedHeaders(fwd, client)) out.push(k, v);
+  return out;
+}
+
+/** what happens to a request field: kept, dropped (hop-by-hop, identity, Expect), a forwarding header (ours), TE */
+const KEEP = 0, DROP = 1, FORWARDING = 2, TE = 3;
+type FieldClass = typeof KEEP | typeof DROP | typeof FORWARDING | typeof TE;
+const NO_TOKENS: readonly string[] = [];
+/** the class of each field name as sent (any spelling), per set of identity names (per routing); bounded: names are the client's */
+const classMemo = new WeakMap<ReadonlySet<string>, Map<string, FieldClass>>();
+const MAX_MEMO = 512;
+
+function classOf(name: string, strip: ReadonlySet<string>): FieldClass {
+  let memo = classMemo.get(strip);
+  if (!memo) { memo = new Map(); classMemo.set(strip, memo); }
+  let c = memo.get(name);
+  if (c !== undefined) return c;
+  const lower = name.toLowerCase();
+  c = lower === 'te' ? TE : isHopByHop(lower, NO_TOKENS) || strip.has(lower) || lower === 'expect' ? DROP : isForwardingHeader(lower) ? FORWARDING : KEEP;
+  if (memo.size < MAX_MEMO) memo.set(name, c);
+  return c;
+}
+
 export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
   const raw = req.raw;
   // Connection tokens first (they may come after the fields they name)
@@ -33,15 +67,22 @@ export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
   let trailers = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const lower = name.toLowerCase();
-    if (lower === 'te') { if (/(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(raw[i + 1])) trailers = true; continue; }
-    if (isHopByHop(lower, listed) || strip.has(lower) || lower === 'expect') continue;
-    if (isForwardingHeader(lower)) { if (client) collectForwarding(client, name, raw[i + 1]); continue; }
-    fields.push(name, raw[i + 1]);
+    const c = classOf(name, strip);
+    if (c === KEEP) {
+      // a name the client's Connection header lists is hop-by-hop too
+      if (listed.length && listed.includes(name.toLowerCase())) continue;
+      fields.push(name, raw[i + 1]);
+    } else if (c === TE) {
+      if (/(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(raw[i + 1])) trailers = true;
+    } else if (c === FORWARDING && client) {
+      // (as any field: one the Connection header lists is hop-by-hop, not the trusted proxy's)
+      if (listed.length && listed.includes(name.toLowerCase())) continue;
+      collectForwarding(client, name, raw[i + 1]);
+    }
   }
   if (trailers) fields.push('te', 'trailers');
   if (req.upgrade !== undefined) fields.push('connection', 'upgrade', 'upgrade', req.upgrade);
-  for (const [k, v] of forwardedHeaders(fwd, client)) fields.push(k, v);
+  for (const f of client ? forwardedFields(fwd, client) : ownForwarding(a, fwd)) fields.push(f);
   const identity = a.binding.headers;
   if (identity) {
     for (const k in identity) {

@@ -47,8 +47,8 @@ export interface PooledConnection {
   uses: number;
   /** it may take another request once free (open, no GOAWAY, the last answer kept it alive) */
   reusable(): boolean;
-  /** no request uses it: its keep-alive timer runs (`ms`), or stops (`0`) when one does again */
-  setIdle(ms: number): void;
+  /** when its last request ended (ms since epoch; 0 while a request uses it): the pool's sweep closes it after the keep-alive time */
+  idleSince: number;
   /** closes it once no request uses it (HTTP/2: GOAWAY) */
   close(): void;
   destroy(err?: Error): void;
@@ -188,7 +188,7 @@ class ServerSlot {
 
   /** `c` starts carrying one more request. */
   use(c: PooledConnection): void {
-    if (c.inFlight === 0) { c.setIdle(0); this.group.pool.busyConnections++; }
+    if (c.inFlight === 0) { c.idleSince = 0; this.group.pool.busyConnections++; }
     c.inFlight++;
   }
 
@@ -228,7 +228,7 @@ class ServerSlot {
       if (this.idle.length >= this.group.pool.o.maxIdlePerServer) { this.drop(c); c.destroy(); return; }
       this.idle.push(c);
     }
-    c.setIdle(this.group.pool.o.keepAliveTimeoutMs);
+    c.idleSince = Date.now();
   }
 
   /** `c` leaves the pool with its request (a tunnel): it is the request's now. */
@@ -420,7 +420,12 @@ export class UpstreamPool {
   connecting = 0;
   leases = 0;
 
+  /** closes connections idle for the keep-alive time: one timer for the pool, not one per connection */
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(readonly o: UpstreamPoolOptions) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.floor(o.keepAliveTimeoutMs / 4)));
+    this.sweeper.unref();
     this.groups = new LRUCache({
       max: o.maxGroups,
       ttl: o.keepAliveTimeoutMs,
@@ -471,6 +476,7 @@ export class UpstreamPool {
 
   /** Destroys everything, also what is still finishing. */
   destroy(): void {
+    clearInterval(this.sweeper);
     for (const g of [...this.groups.values(), ...this.closing]) g.destroy();
     this.closing.clear();
     this.groups.clear();
@@ -480,6 +486,18 @@ export class UpstreamPool {
     let waiting = 0;
     for (const g of [...this.groups.values(), ...this.closing]) for (const s of g.slots.values()) waiting += s.waiters.length;
     return { groups: this.groups.size, connections: this.connections, busy: this.busyConnections, connecting: this.connecting, leases: this.leases, waiting };
+  }
+
+  /** Idle connections past the keep-alive time close (between it and 1¼ of it). */
+  private sweep(): void {
+    const now = Date.now();
+    for (const g of [...this.groups.values(), ...this.closing]) {
+      for (const slot of g.slots.values()) {
+        for (const c of [...slot.connections]) {
+          if (c.inFlight === 0 && c.idleSince > 0 && now - c.idleSince >= this.o.keepAliveTimeoutMs) { slot.drop(c); c.close(); }
+        }
+      }
+    }
   }
 
   private retireGroup(g: Group): void {

@@ -40,6 +40,9 @@ export interface UpstreamEvents {
   drain(): void;
   /** after a 101 to an upgrade: the upstream socket is the tunnel's, `head` its first bytes */
   tunnel?(socket: TLSSocket, head: Buffer): void;
+  /** what one read from the upstream brings is reported between these two: the client's writes can be batched */
+  cork?(): void;
+  uncork?(): void;
 }
 
 /** One request on a leased upstream connection. */
