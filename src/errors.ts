@@ -48,10 +48,10 @@ export const ERROR_CODES = {
   ERR_IDENTITY_HEADER_VALUE: 'a client certificate\'s name cannot be sent in an identity header (no CN for k8s-front-proxy, a control character, or names no client CA vouched for)',
   ERR_USAGE: 'the command line is wrong',
   ERR_TICKET_KEY: 'the session-ticket key file cannot be read or is not 80 or 48 bytes',
-  ERR_UPSTREAM_STARTTLS: 'an upstream did not accept the pre-TLS request its `starttls` names (PostgreSQL SSLRequest)',
+  ERR_UPSTREAM_STARTTLS: 'an upstream did not speak the pre-TLS protocol its `starttls` names (PostgreSQL SSLRequest, a MySQL greeting, a NATS INFO), or does not offer TLS in it',
   ERR_UPSTREAM_ALPN_MISMATCH: 'the upstream server negotiated a different ALPN protocol than the client got at the edge',
   ERR_UPSTREAM_HANDSHAKE: 'the TLS handshake with an upstream server failed; the message names the server, the name checked, the certificate\'s names and issuer, and the key to change',
-  ERR_EDGE_PREAMBLE: 'a client sent something other than TLS, or a pre-TLS request the listener is not configured for (`edge.starttls`)',
+  ERR_EDGE_PREAMBLE: 'a client sent something other than TLS, or a pre-TLS request the listener is not configured for (`edge.starttls`, `listeners[].starttls`), or did not ask for TLS where the server speaks first (MySQL, NATS)',
   ERR_PROXY_PROTOCOL: 'a PROXY protocol header was missing, malformed, or sent by a source not in `edge.proxyProtocol.trusted`',
   ERR_AUDIT_OPEN: 'the audit log file cannot be opened or read at start',
 } as const;

@@ -6,24 +6,22 @@
  * (generation and certificate store), the reloader, status and readiness,
  * and the teardown of a failed start.
  */
-import { readFileSync } from 'node:fs';
 import { CountersignError, isCountersignError } from './errors.js';
-import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
+import { cidrMatcher, connectionLimit, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
 import {
-  ConnectionLimitLog, openFileLimit, ListenerSet, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
-import { loadSigningCa } from './pki/index.js';
 import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpEngine, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpEngine } from './forward/index.js';
 import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import {
-  proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
+  delegationMinterFor, proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
   type ConfigSource, type ProxyStatus, type StatusSnapshot,
 } from './runtime/index.js';
 
-export { handshakeChannel } from './forward/index.js';
+export { handshakeChannel } from './edge/index.js';
 export type { ProxyStatus } from './runtime/index.js';
 
 export interface ProxyOptions {
@@ -88,14 +86,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const teardown = new Teardown();
   const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   teardown.add(() => metrics?.close());
-  const minter = config.delegation
-    ? new DelegationMinter({
-      ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-      ...delegationLimits(config.delegation),
-      embedOriginal: config.delegation.embedOriginal,
-      extensionOid: config.delegation.extensionOid,
-    })
-    : undefined;
+  const minter = config.delegation ? delegationMinterFor(config.delegation) : undefined;
   teardown.add(() => minter?.stop());
 
   // the client trust of now, read through the state once it exists (the first generation is built before the store)
@@ -103,7 +94,15 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const trust = () => state!.certificates.store.clientTrust();
   // intermediates clients sent, kept across generations: resumed sessions carry only the leaf
   const intermediates = new SeenIntermediates();
-  const first = await teardown.guard(buildGeneration({ config, logger, number: 1, minter, trust, intermediates }));
+  // CRLs from distribution points and OCSP answers (edge.clientAuth.revocation): a change re-checks the open connections
+  const rev = config.edge.clientAuth.revocation;
+  let onRevocationChanged = () => {};
+  const revocation = await teardown.guard(RevocationSources.create({
+    fetch: rev.fetch, ocsp: rev.ocsp, refreshIntervalMs: rev.refreshInterval, timeoutMs: rev.timeout, graceMs: rev.grace, stateDir: config.stateDir,
+    logger: logger.child({ component: 'revocation' }), onChange: () => onRevocationChanged(),
+  }));
+  teardown.add(() => revocation.stop());
+  const first = await teardown.guard(buildGeneration({ config, logger, number: 1, minter, trust, intermediates, revocation: revocation.hooks }));
   teardown.add(() => first.stop());
 
   // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
@@ -131,11 +130,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   }));
   const serving = state = new RuntimeState({ generation: first, certificates });
 
+  // the walk of a connection: the edge admits it (and re-verifies it while open), forward routes and forwards it
   const connections = new ClientConnections({
     routing: () => serving.generation, http: () => http, logger,
-    peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
+  const admission = new Admission({ policy: () => serving.generation.admission, onRevoked: connections.revoked, logger });
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
@@ -162,7 +162,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onSecureConnection: (socket, listener) => admission.admit(socket, listener, connections.handle),
     onClientError: (err, remoteAddress, listener) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
       // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
@@ -188,10 +188,13 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     store.store.subscribe((e) => {
       if (e.type !== 'swapped' || !e.reloaded.includes('trust') || store !== serving.certificates) return;
       applyTicketKeys();
-      connections.recheck(trust());
+      revocation.followCas(trust());
+      admission.recheck(trust());
     });
   };
   adopt(certificates);
+  onRevocationChanged = () => admission.recheck(trust());
+  revocation.followCas(trust());
   applyTicketKeys();
   const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
   teardown.add(stopTicketWatch);
@@ -203,7 +206,10 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const revocationSources = (): RevocationSourceStatus[] => {
     const graceMs = serving.generation.config.edge.clientAuth.revocation.grace;
     const files = serving.certificates.store.trustStatus();
-    return trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs }));
+    return [
+      ...trust().crls.crls.map((c) => crlSourceStatus(c, { kind: 'crl-file', lastSuccess: files.lastReload, lastError: files.lastError?.message, graceMs })),
+      ...revocation.status(),
+    ];
   };
   metrics?.setSources({
     revocation: () => ({ work: { ...crlWork }, sources: revocationSources() }),
@@ -237,6 +243,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     limitLog.stop();
     await closed;
     stopTicketWatch();
+    revocation.stop();
     await serving.certificates.stop();
     minter?.stop();
     metrics?.close();
@@ -263,7 +270,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       let store: EdgeCertificates | undefined;
       try {
         if (changes.certificateStore) store = await createEdgeCertificates({ config: next, logger });
-        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, previous: serving.generation, files });
+        const generation = await buildGeneration({ config: next, logger, number: serving.generation.number + 1, minter, trust, intermediates, revocation: revocation.hooks, previous: serving.generation, files });
         // the first http-mode route: its forwarder is there before a connection can be routed to it
         await loadHttpFor(next).catch(async (err) => { await generation.stop(); throw err; });
         return { build: { generation, certificates: store, listeners }, changes: summary };
@@ -296,7 +303,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
       for (const c of before.generation.clusters.values()) http?.retireCluster(c);
       // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
-      connections.recheck(trust());
+      admission.recheck(trust());
       connections.retireRemoved(generation.config.timeouts.shutdownGrace);
       return generation.number;
     },

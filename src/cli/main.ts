@@ -16,6 +16,7 @@ const COMMANDS: { name: string; load: () => Promise<{ command: Command }> }[] = 
   { name: 'reload', load: () => import('./commands/reload.js') },
   { name: 'identity of', load: () => import('./commands/identity-of.js') },
   { name: 'inspect', load: () => import('./commands/inspect.js') },
+  { name: 'mint', load: () => import('./commands/mint.js') },
   { name: 'audit verify', load: () => import('./commands/audit-verify.js') },
 ];
 

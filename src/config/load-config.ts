@@ -173,6 +173,7 @@ function resolvePaths(c: Config, base: string): void {
     if (c.edge.acme.ca) c.edge.acme.ca = abs(c.edge.acme.ca);
   }
   if (c.edge.sessionTickets) c.edge.sessionTickets.keyFile = abs(c.edge.sessionTickets.keyFile);
+  c.stateDir = abs(c.stateDir);
   if (c.delegation) c.delegation.ca = { cert: abs(c.delegation.ca.cert), key: abs(c.delegation.ca.key) };
   for (const u of Object.values(c.upstreams)) u.ca = u.ca.map(abs);
   for (const r of c.routes) if (r.proxyCert) r.proxyCert = { cert: abs(r.proxyCert.cert), key: abs(r.proxyCert.key) };

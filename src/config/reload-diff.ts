@@ -18,6 +18,8 @@ import type { Config } from './schema.js';
 
 /** Keys (and everything under them) that a reload applies. */
 export const RELOADABLE_KEYS = ['routes', 'upstreams', 'listeners', 'edge.deny', 'edge.allow', 'timeouts.shutdownGrace', 'http.trustedProxies'] as const;
+/** Keys under a reloadable one that still need a restart: the revocation fetchers live as long as the process. */
+export const RESTART_KEYS = ['edge.clientAuth.revocation.fetch', 'edge.clientAuth.revocation.refreshInterval', 'edge.clientAuth.revocation.timeout', 'edge.clientAuth.revocation.ocsp'] as const;
 /** Keys a reload applies by building a new certificate store (not with edge.acme). */
 export const CERTIFICATE_STORE_KEYS = ['edge.certificates', 'edge.clientAuth', 'edge.minVersion', 'edge.ciphers', 'edge.reloadPollInterval'] as const;
 
@@ -66,7 +68,7 @@ export function configChanges(current: Config, next: Config): ConfigChanges {
   const under = (keys: readonly string[]) => (k: string) => keys.some((r) => k === r || k.startsWith(`${r}.`));
   const storeKey = under(CERTIFICATE_STORE_KEYS);
   const acme = Boolean(current.edge.acme || next.edge.acme);
-  const reloadable = (k: string) => under(RELOADABLE_KEYS)(k) || (!acme && storeKey(k));
+  const reloadable = (k: string) => !under(RESTART_KEYS)(k) && (under(RELOADABLE_KEYS)(k) || (!acme && storeKey(k)));
   const restartRequired = changed.filter((k) => !reloadable(k));
   const routeKeys = (c: Config) => c.routes.map((r) => JSON.stringify(r));
   const oldRoutes = routeKeys(current);

@@ -51,6 +51,9 @@ export const DEFAULTS = {
   ].join(':'),
   maxChainDepth: 4,
   revocationGrace: '1h',
+  revocationRefreshInterval: '1h',
+  revocationTimeout: '5s',
+  stateDir: 'state',
   revocationOnUnavailable: 'refuse',
   http2ResetBurst: 100,
   http2ResetRate: 10,
@@ -98,15 +101,14 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export const DELEGATION_TTL_MIN_MS = 60_000;
 export const DELEGATION_TTL_MAX_MS = 86_400_000;
 
-const duration = (def: string) =>
-  z.string().default(def).transform((s, ctx) => {
-    const ms = parseDuration(s);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; write it like 500ms, 30s, 5m, 1h or 7d` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+/**
+ * A string whose wrong type (YAML reads `idle: 300` and `- 1234` as numbers)
+ * gets the same hint a malformed string gets, not zod's "expected string".
+ * A missing value keeps zod's message, which the loader turns into "is required".
+ */
+const text = (hint: (input: unknown) => string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? undefined : hint(issue.input)) });
+const shown = (input: unknown) => (typeof input === 'number' ? `the number ${input}` : JSON.stringify(input) ?? String(input));
 
 /** the name of the listener on `listen` */
 export const MAIN_LISTENER = 'main';
@@ -118,13 +120,30 @@ export const UPSTREAM_STARTTLS = ['postgres', 'mysql', 'nats'] as const;
 export const SERVER_FIRST_STARTTLS: readonly string[] = ['mysql', 'nats'];
 const listenerName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a listener name uses letters, digits, _ . - (at most 64)');
 
-const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
-  message: 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443',
+const DURATION_HINT = 'write it like 500ms, 30s, 5m, 1h or 7d';
+const duration = (def: string) =>
+  text((input) => (typeof input === 'number'
+    ? `the number ${input} is not a duration: give its unit, e.g. "${input}s" or "${input}ms" (500ms, 30s, 5m, 1h, 7d)`
+    : `${shown(input)} is not a duration; ${DURATION_HINT}`))
+    .default(def).transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; ${DURATION_HINT}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const HOST_PORT_HINT = 'expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443';
+const hostPort = text((input) => `${HOST_PORT_HINT}; got ${shown(input)}`).refine((s) => parseHostPort(s) !== undefined, {
+  message: HOST_PORT_HINT,
 });
 const file = z.string().min(1, 'a file path is required');
 const files = z.union([file, z.array(file).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 const keyPair = z.strictObject({ cert: file.describe('certificate PEM (a chain may follow the leaf)'), key: file.describe('private key PEM (mode 0600)') });
-const identity = z.string().regex(/^[0-9a-f]{64}$/, 'an identity is 64 lowercase hex characters (countersign identity of FILE prints it)');
+const IDENTITY_HINT = 'an identity is 64 lowercase hex characters (countersign identity of FILE prints it)';
+const identity = text((input) => `${IDENTITY_HINT}; got ${shown(input)}${typeof input === 'number' ? ' (quote an identity in YAML: one of only digits is read as a number)' : ''}`)
+  .regex(/^[0-9a-f]{64}$/, IDENTITY_HINT);
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
 /**
@@ -198,6 +217,10 @@ const edgeSchema = z.strictObject({
     ca: files.optional().describe('CA bundle(s) client certificates must chain to (one file or a list). With mode `any`, optional: the clients it vouches for keep their names (subject, SANs); the TLS server then lists these CAs in its certificate request, and a Go client sends only a certificate one of them issued'),
     crl: files.optional().describe('CRL file(s), PEM or DER; revoked clients are refused, and when a CRL changes the open connections of clients it now revokes are closed'),
     revocation: z.strictObject({
+      fetch: z.boolean().default(false).describe('fetch CRLs from the `http:` distribution points named in the client CAs\' and clients\' certificates (each verified with its CA\'s key, kept in memory and under `stateDir`, refreshed before nextUpdate and every `refreshInterval`); a certificate that names one must then have a usable CRL from it (else `onUnavailable`). Changing it needs a restart'),
+      ocsp: z.enum(['off', 'soft', 'hard']).default('off').describe('OCSP for client certificates: each certificate of a client\'s chain that names an `http:` responder in its authorityInfoAccess is asked about once (answers cached until their nextUpdate, at most `refreshInterval`, and asked again while cached: a `revoked` answer closes that client\'s open connections). `hard`: a client whose status cannot be learned is refused; `soft`: it is admitted and the failure logged. Changing it needs a restart'),
+      refreshInterval: duration(DEFAULTS.revocationRefreshInterval).describe('at most this long between two fetches of one CRL, or two OCSP requests about one certificate (sooner when a nextUpdate comes first); after a failure, retries back off from 1 s up to this'),
+      timeout: duration(DEFAULTS.revocationTimeout).describe('one CRL fetch or OCSP request may take this long; a client waiting for the first answer about its certificates waits at most this'),
       onUnavailable: z.enum(['refuse', 'admit']).default(DEFAULTS.revocationOnUnavailable)
         .describe('when no usable CRL tells whether a client\'s certificate is revoked (none loaded for its issuer, or the last good one is past its nextUpdate and `grace`): `refuse` the client, or `admit` it'),
       grace: duration(DEFAULTS.revocationGrace).describe('a CRL is still used this long past its nextUpdate (the last good one is kept while a fresh one cannot be had); after that `onUnavailable` applies'),
@@ -250,7 +273,7 @@ const routeSchema = z.strictObject({
   match: z.strictObject({
     sni: z.string().min(1).optional().describe('server name the client asked for; `*.example.com` matches one label'),
     host: z.string().min(1).optional().describe('HTTP Host (http mode)'),
-    pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode); the longest match wins'),
+    pathPrefix: z.string().startsWith('/').optional().describe('request path prefix (http mode), matched on whole segments: `/v1/status` serves `/v1/status` and `/v1/status/…` (any query), never `/v1/statusfoo`; the longest match wins'),
     listener: listenerName.optional().describe('the listener the client came in on (`main` is `listen`, else a `listeners[].name`). A listener that some route names is served only by the routes that name it; the others are served by the routes that name none'),
   }).optional().describe('what the route serves; a route with no match is the default'),
   mode: z.enum(['connection', 'http']).default('connection').describe('`connection`: one upstream TLS connection per client connection, bytes piped; `http`: requests forwarded through per-identity pools'),
@@ -322,6 +345,7 @@ export const configSchema = z.strictObject({
     pretty: z.boolean().default(false).describe('human-readable logs for a terminal instead of JSON lines (not with `file`)'),
     file: file.optional().describe('append JSON lines to this file instead of stdout; reopened on SIGUSR1 (for logrotate)'),
   }).prefault({}).describe('logging (pino JSON lines)'),
+  stateDir: file.default(DEFAULTS.stateDir).describe('directory (created 0700) where state that should survive a restart is kept: CRLs fetched from distribution points. Relative to the config file\'s directory; when it cannot be written countersign keeps that state in memory only and says so once'),
   audit: z.strictObject({
     file: file.optional().describe('append the audit records (JSON lines) to this file, created 0600; a restart continues the hash chain from its last line; reopened on SIGUSR1'),
     stdout: z.literal(true).optional().describe('write the audit records to stdout instead (with log.file set, so stdout carries nothing else); the chain starts afresh at each start'),

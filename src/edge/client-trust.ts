@@ -17,6 +17,8 @@ export interface ClientTrust {
   readonly digest: string;
   /** CA certificates are configured (mode any has none): a client's path can be built */
   readonly hasCas: boolean;
+  /** the configured CA certificates */
+  readonly cas: readonly X509Certificate[];
   /**
    * The client's certification path under the CAs configured now: the leaf
    * first, then each issuer whose key verifies the one before (taken from
@@ -112,6 +114,7 @@ export function buildClientTrust(o: { digest: string; crls: readonly ParsedCrl[]
   return {
     digest: o.digest,
     hasCas: caFingerprints.size > 0,
+    cas: [...casBySubject.values()].flat().map((c) => c.x509),
     crls,
     revocationOf: (path, q) => {
       // with CRL files configured, OpenSSL's rule stays: every CA of the path must have a CRL

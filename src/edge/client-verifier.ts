@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate } from './client-trust.js';
+import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
 import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
 
@@ -50,6 +50,13 @@ export interface RevocationOptions {
   extra?: () => readonly CrlSet[];
   /** a CRL is expected for this certificate (it names a distribution point that is fetched) */
   expects?: (cert: PathCertificate) => boolean;
+  /**
+   * Asks for what is not known yet about a path (a distribution point's first
+   * CRL, an OCSP answer): a promise to wait for before deciding, or undefined
+   */
+  prepare?: (path: ClientPath) => Promise<unknown> | undefined;
+  /** what OCSP answers say about a path: revoked, or (ocsp: hard) unknown */
+  ocsp?: (path: ClientPath) => PathRevocation | undefined;
 }
 
 /** Without edge.clientAuth.revocation (library use): no grace, refuse. */
@@ -121,7 +128,12 @@ export class ClientVerifier {
     return { entries: this.cache.size, maxEntries: this.cache.max, estimatedBytes: this.cache.size * PARSED_CERTIFICATE_BYTES };
   }
 
-  verify(socket: TLSSocket, now = Date.now()): ClientVerdict {
+  /**
+   * The verdict on a connection whose handshake is done: at once, or (when the
+   * revocation status of a certificate must first be fetched) a promise,
+   * settled within the revocation timeout. Never rejects.
+   */
+  verify(socket: TLSSocket, now = Date.now()): ClientVerdict | Promise<ClientVerdict> {
     const x = socket.getPeerX509Certificate();
     if (!x) {
       if (this.opts.mode === 'require') return { ok: false, reason: 'no certificate', detail: 'the client presented no certificate' };
@@ -151,12 +163,19 @@ export class ClientVerifier {
       // vouched for: what mode require admits (OpenSSL's verdict, then a path to a CA
       // configured now: without edge.clientAuth.ca, OpenSSL verifies against its default roots)
       const vouched = socket.authorized && trust.hasCas ? this.caPath(socket, client, x, trust) : undefined;
-      if (vouched && !('ok' in vouched)) return this.checks(client, vouched, trust, now, true);
+      if (vouched && !('ok' in vouched)) return this.afterRevocationData(client, vouched, trust, now, true);
       return this.checks(client, [pathCertificate(x)], trust, now, false);
     }
     if (!trust.hasCas) return this.checks(client, [pathCertificate(x)], trust, now, true);
     const path = this.caPath(socket, client, x, trust);
-    return 'ok' in path ? path : this.checks(client, path, trust, now, true);
+    return 'ok' in path ? path : this.afterRevocationData(client, path, trust, now, true);
+  }
+
+  /** The checks, once what is not known yet about the path (a distribution point's first CRL, an OCSP answer) has been asked for. */
+  private afterRevocationData(client: CertificateInfo, path: ClientPath, trust: ClientTrust, now: number, namesVouched: boolean): ClientVerdict | Promise<ClientVerdict> {
+    const pending = this.opts.revocation?.prepare?.(path);
+    if (!pending) return this.checks(client, path, trust, now, namesVouched);
+    return pending.then(() => undefined, () => undefined).then(() => this.checks(client, path, this.opts.trust?.() ?? trust, Date.now(), namesVouched));
   }
 
   /** The client's path up to a CA configured now (memoised per trust digest), or why there is none. */
@@ -225,6 +244,9 @@ export class ClientVerifier {
     if (found?.status === 'unavailable' && r.onUnavailable === 'refuse') {
       return { ok: false, reason: 'revocation unknown', detail: `${found.why} (edge.clientAuth.revocation.onUnavailable: refuse)`, client };
     }
+    const answered = path && r.ocsp?.(path);
+    if (answered?.status === 'revoked') return { ok: false, reason: 'revoked', detail: `"${answered.cert.subject}" is revoked, says ${answered.source}`, client };
+    if (answered?.status === 'unavailable') return { ok: false, reason: 'revocation unknown', detail: answered.why, client };
     // the CAs above the leaf: OpenSSL checked their validity at the full handshake, not since
     for (const ca of path?.slice(1) ?? []) {
       if (now > ca.notAfter.getTime()) return { ok: false, reason: 'expired', detail: `the CA certificate "${ca.subject}" above the leaf expired at ${ca.notAfter.toISOString()}`, client };

@@ -22,7 +22,7 @@ export { UpstreamCluster, upstreamTlsDigest, type UpstreamClusterOptions, type U
 export { readUpstreamFiles, rotatedUpstreamFiles, type UpstreamFiles } from './upstream-files.js';
 export { createUpstreamProtocols, type UpstreamProtocols } from './upstream-protocols.js';
 export { HealthChecker, type HealthCheckOptions, type HealthCheckerOptions } from './health-checker.js';
-export { ClientConnections, handshakeChannel, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
+export { ClientConnections, type ClientConnectionsOptions, type ConnectionRouting } from './client-connections.js';
 export {
   diagnosisFields, findDiagnosis, presentedIdentity, UpstreamHandshakeError,
   type HandshakeDiagnosis, type HandshakeFailureKind, type PresentedIdentity,

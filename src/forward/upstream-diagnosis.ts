@@ -178,7 +178,8 @@ export function diagnoseTlsError(ctx: HandshakeContext, err: Error & { code?: st
   }
   if (CLIENT_CERT_ALERTS.test(code)) {
     const p = presented(ctx.presenting);
-    const alert = code.replace(/^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/, '').toLowerCase();
+    // OpenSSL 3 names an alert from some servers (Go's) SSL/TLS_ALERT_…
+    const alert = code.replace(/^ERR_SSL_(SSLV3|TLSV1|TLSV13|SSL\/TLS)_ALERT_/, '').toLowerCase();
     return { ...base, kind: 'client-certificate-refused', fix: p.fix, message: `${where}: it refused the client certificate countersign presented, ${p.what} (TLS alert ${alert}). ${p.todo.charAt(0).toUpperCase()}${p.todo.slice(1)}` };
   }
   if (PROTOCOL_VERSION.test(code)) {

@@ -169,7 +169,7 @@ export class ProxyMetrics {
   setSources(s: MetricsSources): void { this.sources = { ...this.sources, ...s }; }
 
   /** Prometheus text of this process */
-  text(): Promise<string> { return this.registry.metrics(); }
+  async text(): Promise<string> { return standardNaN(await this.registry.metrics()); }
 
   /** this process's metrics for the primary to aggregate */
   json(): Promise<MetricsJson> { return this.registry.getMetricsAsJSON(); }
@@ -195,6 +195,15 @@ export async function auditMetricsJson(failureCount: number): Promise<MetricsJso
 
 /** Sums the workers' metrics (each metric by its aggregator) into Prometheus text. */
 export async function aggregateMetrics(perWorker: MetricsJson[]): Promise<string> {
-  return AggregatorRegistry.aggregate(perWorker).metrics();
+  return standardNaN(await AggregatorRegistry.aggregate(perWorker).metrics());
+}
+
+/**
+ * prom-client writes a NaN sample (the default event-loop-lag mean before the
+ * loop has a sample) as `Nan`; the exposition format spells it `NaN`, and
+ * strict parsers (ours in tests, OpenMetrics ones) refuse anything else.
+ */
+export function standardNaN(text: string): string {
+  return text.replace(/ Nan$/gm, ' NaN');
 }
 

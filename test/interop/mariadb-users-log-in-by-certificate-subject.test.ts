@@ -1,7 +1,9 @@
 /**
- * MariaDB through countersign, against Debian's MariaDB 10.11 configured by
- * examples/mariadb (my.cnf: TLS, the delegation CA as its only client CA;
- * users.sql: `REQUIRE SUBJECT … AND ISSUER '/CN=<delegation CA>'`), the proxy
+ * MariaDB through countersign, against Debian's MariaDB 10.11 configured as
+ * docs/unaware-backends.md says (its my.cnf block: TLS, the delegation CA as
+ * its only client CA; its users block: `REQUIRE SUBJECT … AND ISSUER
+ * '/CN=<delegation CA>'`; examples/mariadb's my.cnf and users.sql are those
+ * blocks, checked here), the proxy
  * running examples/mariadb/countersign.yaml (a `starttls: mysql` listener).
  * The server greets first: countersign relays its greeting (with the nonce),
  * the client's SSLRequest starts TLS with the client, and the minted
@@ -16,7 +18,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'mariadb';
 import { makePki, writeConfig, startProxyProcess, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
-import { startMariadb, mariadbThrough, type Mariadb } from '../helpers/mariadb.js';
+import { startMariadb, mariadbDoc, mariadbExampleFile, mariadbThrough, type Mariadb } from '../helpers/mariadb.js';
 import { exampleConfig } from '../helpers/examples.js';
 import { writeClientCertificates } from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
@@ -94,4 +96,9 @@ test('a client the edge refuses is refused as on any listener, and its server co
   assert.notEqual(r.code, 0);
   await proxy.waitForLog((l) => l.msg === 'client refused' && l.listener === 'mysql' && l.reason === 'unknown CA');
   await waitFor(async () => (await threads()) <= baseline, 'the dialled server connection is closed');
+});
+
+test('examples/mariadb\'s my.cnf and users.sql are the docs\' blocks this test runs', () => {
+  assert.equal(mariadbExampleFile('my.cnf'), mariadbDoc.cnf('certs'));
+  assert.equal(mariadbExampleFile('users.sql'), mariadbDoc.users());
 });

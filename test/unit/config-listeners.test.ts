@@ -82,3 +82,23 @@ test('a reload adds and removes listeners without a restart, named in the summar
   assert.equal(summarizeChanges(ch), 'listeners added: y (127.0.0.1:2, starttls postgres); listeners removed: x (127.0.0.1:1)');
   assert.deepEqual(configChanges(one, parse(base({ listen: '0.0.0.0:9443', listeners: [{ name: 'x', listen: '127.0.0.1:1' }] }))).restartRequired, ['listen']);
 });
+
+test('a server-first listener has exactly one route, in connection mode, without sni, to an upstream of its protocol', () => {
+  const maria = { servers: ['127.0.0.1:3306'], ca: 'b.crt', starttls: 'mysql' };
+  const withMaria = (listeners: unknown[], routes: unknown[], upstreams: Record<string, unknown> = {}) =>
+    problems(base({ listeners, routes, upstreams: { ...base({}).upstreams, maria, ...upstreams } }));
+  const mysql = [{ name: 'mysql', listen: '127.0.0.1:3306', starttls: 'mysql' }];
+  assert.deepEqual(withMaria(mysql, [{ upstream: 'a' }, { upstream: 'maria', match: { listener: 'mysql' } }]), []);
+  assert.deepEqual(withMaria(mysql, [{ upstream: 'a' }, { upstream: 'maria', match: { listener: 'mysql' } }, { upstream: 'maria', match: { listener: 'mysql', sni: 'db.example.com' } }]), [
+    'listeners[0]: starttls mysql needs exactly one route (the server speaks first, so the upstream is chosen before the client says anything); 2 routes serve it (give it one route with match.listener: mysql)',
+  ]);
+  // named by no route, it is served by the routes that name none: here one, to a TLS-first upstream
+  assert.deepEqual(withMaria(mysql, [{ upstream: 'a' }]), [
+    'upstreams.a.starttls: listener "mysql" relays the mysql server\'s greeting, so its upstream needs starttls: mysql (it has none)',
+  ]);
+  assert.match(withMaria(mysql, [{ upstream: 'maria', match: { listener: 'mysql', sni: 'db.example.com' } }]).join('\n'), /routes\[0\]\.match\.sni: listener "mysql" \(starttls mysql\) picks its route before the client's TLS handshake/);
+  assert.match(withMaria(mysql, [{ upstream: 'a', match: { listener: 'mysql' } }]).join('\n'), /upstreams\.a\.starttls: listener "mysql" relays the mysql server's greeting, so its upstream needs starttls: mysql \(it has none\)/);
+  assert.match(withMaria([], [{ upstream: 'maria' }]).join('\n'), /routes\[0\]: upstream maria \(starttls mysql\) speaks first; route to it only from a listener with starttls: mysql \(match\.listener\), not from main/);
+  assert.match(withMaria(mysql, [{ upstream: 'a' }, { upstream: 'maria', match: { listener: 'mysql' } }], { maria: { ...maria, health: { type: 'http' } } }).join('\n'), /upstreams\.maria\.health\.type: http checks need an HTTP server; mysql speaks its own protocol/);
+  assert.match(withMaria([{ name: 'n', listen: '127.0.0.1:4222', starttls: 'nats' }], [{ upstream: 'a' }, { upstream: 'maria', match: { listener: 'n' } }]).join('\n'), /upstreams\.maria\.starttls: listener "n" relays the nats server's greeting, so its upstream needs starttls: nats \(it has mysql\)/);
+});

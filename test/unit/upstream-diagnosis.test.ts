@@ -19,6 +19,11 @@ test('alerts by which a server refuses our client certificate', () => {
   }
 });
 
+test('the alert is named by itself, whichever prefix OpenSSL gives it (a Go server\'s: SSL/TLS_ALERT_…)', () => {
+  assert.match(diagnoseTlsError(ctx, err('ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE'))!.message, /\(TLS alert bad_certificate\)/);
+  assert.match(diagnoseTlsError(ctx, err('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'))!.message, /\(TLS alert unknown_ca\)/);
+});
+
 test('protocol, not-TLS and ALPN failures name their keys; connection errors are left alone', () => {
   assert.equal(diagnoseTlsError(ctx, err('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION'))?.fix, 'upstreams.kes.minVersion');
   assert.equal(diagnoseTlsError(ctx, err('ERR_SSL_UNSUPPORTED_PROTOCOL'))?.fix, 'upstreams.kes.minVersion');

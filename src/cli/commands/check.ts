@@ -66,7 +66,7 @@ a server that failed), 2 usage.`,
     }
     const revocation = describeRevocation(config);
     if (revocation) io.out(revocation);
-    io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
+    io.out(`${file}: OK (${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, upstreams: ${Object.keys(config.upstreams).join(', ')}, listen ${config.listen}${config.listeners.length ? `, listeners: ${config.listeners.map((l) => `${l.name} ${l.listen}${l.starttls ? ` (${l.starttls})` : ''}`).join(', ')}` : ''}${warnings.length ? `; ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''})`);
     return 0;
   },
 };
@@ -78,6 +78,12 @@ export function describeRevocation(config: Config): string | undefined {
   const crls = auth.crl?.length ?? 0;
   if (auth.mode === 'any' && crls === 0) return undefined;
   const sources = [crls ? `CRL files: ${crls}` : 'CRL files: none'];
+  sources.push(r.fetch
+    ? `distribution points: fetched (http: only; every ${formatDuration(r.refreshInterval)} at most, before nextUpdate; kept in ${config.stateDir})`
+    : 'distribution points: not fetched');
+  sources.push(r.ocsp === 'off' ? 'OCSP: off' : r.ocsp === 'hard'
+    ? `OCSP: hard (a client whose status the responder cannot give within ${formatDuration(r.timeout)} is refused)`
+    : `OCSP: soft (a client whose status the responder cannot give within ${formatDuration(r.timeout)} is admitted and the failure logged)`);
   const grace = formatDuration(r.grace);
   const when = r.onUnavailable === 'refuse'
     ? `a client whose revocation status cannot be learned is refused (a CRL is used until ${grace} past its nextUpdate)`

@@ -55,13 +55,17 @@ export interface IssueOptions {
   uris?: string[];
   /** email (rfc822Name) subjectAltNames */
   emails?: string[];
-  /** extended key usage of a leaf; default 'client' */
-  usage?: 'server' | 'client' | 'both';
+  /** extended key usage of a leaf; default 'client' ('ocsp': an OCSP responder's, id-kp-OCSPSigning) */
+  usage?: 'server' | 'client' | 'both' | 'ocsp';
   /** default: one minute ago */
   notBefore?: Date;
   /** default: notBefore + 365 days */
   notAfter?: Date;
   extraExtensions?: { oid: string; critical: boolean; value: Uint8Array }[];
+  /** CRL distribution points (URIs) where the issuer publishes the CRL that covers this certificate */
+  crlUrls?: string[];
+  /** OCSP responders (URIs) named in authorityInfoAccess */
+  ocspUrls?: string[];
 }
 
 function algorithmParams(a: KeyAlgorithm): { gen: EcKeyGenParams | RsaHashedKeyGenParams | Algorithm; sign: Algorithm | EcdsaParams } {
@@ -94,6 +98,7 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     const eku: string[] = [];
     if (usage === 'server' || usage === 'both') eku.push(x509.ExtendedKeyUsage.serverAuth);
     if (usage === 'client' || usage === 'both') eku.push(x509.ExtendedKeyUsage.clientAuth);
+    if (usage === 'ocsp') eku.push(x509.ExtendedKeyUsage.ocspSigning);
     extensions.push(new x509.ExtendedKeyUsageExtension(eku));
   }
   const names: X509.JsonGeneralName[] = [
@@ -103,6 +108,8 @@ export async function issueCertificate(opts: IssueOptions): Promise<IssuedCertif
     ...(opts.emails ?? []).map((value) => ({ type: 'email' as const, value })),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
+  if (opts.crlUrls?.length) extensions.push(new x509.CRLDistributionPointsExtension(opts.crlUrls));
+  if (opts.ocspUrls?.length) extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: opts.ocspUrls.map((value) => new x509.GeneralName('url', value)) }));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
   if (opts.issuer) {
     const issuerCert = new x509.X509Certificate(opts.issuer.cert.raw);

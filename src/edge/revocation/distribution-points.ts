@@ -1,0 +1,185 @@
+/**
+ * CRLs fetched from the `http:` distribution points named in the
+ * certificates of clients' paths (and of the configured CAs): each CRL is
+ * fetched, parsed, checked (issuer, signature with the issuing CA's key,
+ * thisUpdate not ahead, nextUpdate not past, never older than the one in
+ * use) and only then used; refreshed before its nextUpdate and at least every
+ * `refreshIntervalMs`, with backoff after a failure and one warn line per
+ * failure; the last good CRL stays in use meanwhile. Kept in memory (one
+ * CrlSet, swapped whole) and in the state directory, so a restart serves
+ * from what it had. A change calls `onChange` (open connections are checked
+ * again).
+ */
+import { X509Certificate } from 'node:crypto';
+import { pemBlocks } from '../../pki/index.js';
+import { pathCertificate, type ClientPath, type PathCertificate } from '../client-trust.js';
+import { reasonOf, type EdgeLogger } from '../logger.js';
+import { revocationUrls } from './certificate-urls.js';
+import { parseCrl, type ParsedCrl } from './crl.js';
+import { CrlSet } from './crl-set.js';
+import { exchangeError, httpExchange } from './http-get.js';
+import { crlSourceStatus, type RevocationSourceStatus } from './source-status.js';
+import type { RevocationStateStore } from './state-store.js';
+
+export interface DistributionPointsOptions {
+  /** at most this long between two fetches of one CRL */
+  refreshIntervalMs: number;
+  /** one fetch may take this long */
+  timeoutMs: number;
+  /** for the status: how long past nextUpdate a CRL is still used */
+  graceMs: number;
+  /** CRLs are kept here too (absent: memory only) */
+  store?: Pick<RevocationStateStore, 'loadAll' | 'save'>;
+  logger: EdgeLogger;
+  /** the CRLs in use changed */
+  onChange(): void;
+  /** largest CRL accepted; default 64 MiB */
+  maxBytes?: number;
+}
+
+/** thisUpdate may be this far ahead of our clock (the CA's clock may run ahead) */
+const CLOCK_SKEW_MS = 5 * 60_000;
+const MIN_DELAY_MS = 1_000;
+
+interface Point {
+  url: string;
+  /** the CA whose CRL this is: a fetched CRL must be issued and signed by it */
+  issuer: X509Certificate;
+  crl?: ParsedCrl;
+  lastSuccess?: Date;
+  lastError?: string;
+  failures: number;
+  /** the first fetch (or restore) of this point: new clients wait for it */
+  first?: Promise<void>;
+  timer?: NodeJS.Timeout;
+}
+
+export class DistributionPoints {
+  private readonly points = new Map<string, Point>();
+  private set = CrlSet.empty;
+  private stopped = false;
+
+  constructor(private readonly o: DistributionPointsOptions) {}
+
+  /** the CRLs in use now */
+  current(): CrlSet { return this.set; }
+
+  /** Loads the CRLs kept in the state directory (each checked like a fetched one), then refreshes them in the background. */
+  async restore(): Promise<void> {
+    for (const s of (await this.o.store?.loadAll()) ?? []) {
+      try {
+        const issuer = new X509Certificate(s.issuerPem);
+        const crl = this.validate(parseCrl(s.der, s.url), issuer, undefined, { allowStale: true });
+        const p: Point = { url: s.url, issuer, crl, failures: 0 };
+        this.points.set(s.url, p);
+        this.schedule(p, MIN_DELAY_MS); // what is on disk may be old: ask again soon
+      } catch (err) {
+        this.o.logger.warn({ url: s.url, ...reasonOf(err) }, 'stored CRL not used; it is fetched again');
+      }
+    }
+    this.rebuild();
+  }
+
+  /** The certificate names a distribution point that is fetched: a CRL is expected for it. */
+  expects(cert: PathCertificate): boolean { return revocationUrls(cert.x509).crl.length > 0; }
+
+  /** Starts following the distribution points of configured CAs (their CRLs are issued by their configured issuers). */
+  follow(path: ClientPath): void { void this.prepare(path); }
+
+  /**
+   * Registers the distribution points of every certificate of `path`;
+   * resolves once each point that has no CRL yet has had its first fetch, or
+   * undefined when there is nothing to wait for.
+   */
+  prepare(path: ClientPath): Promise<void> | undefined {
+    const waits: Promise<void>[] = [];
+    for (const [i, cert] of path.entries()) {
+      const issuer = path[i + 1];
+      if (!issuer) continue;
+      for (const url of revocationUrls(cert.x509).crl) {
+        let p = this.points.get(url);
+        if (!p) {
+          p = { url, issuer: issuer.x509, failures: 0 };
+          this.points.set(url, p);
+          p.first = this.refresh(p);
+        }
+        if (!p.crl && p.first) waits.push(p.first);
+      }
+    }
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
+  status(): RevocationSourceStatus[] {
+    return [...this.points.values()].map((p): RevocationSourceStatus => (p.crl
+      ? crlSourceStatus(p.crl, { kind: 'crl-dp', source: p.url, lastSuccess: p.lastSuccess, lastError: p.lastError, failures: p.failures, graceMs: this.o.graceMs })
+      : { kind: 'crl-dp', source: p.url, issuer: pathCertificate(p.issuer).subject, entries: 0, lastError: p.lastError, failures: p.failures, state: 'none' }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.points.values()) clearTimeout(p.timer);
+  }
+
+  private async refresh(p: Point): Promise<void> {
+    clearTimeout(p.timer);
+    if (this.stopped) return;
+    try {
+      const bytes = await httpExchange({ url: p.url, timeoutMs: this.o.timeoutMs, maxBytes: this.o.maxBytes ?? 64 * 1024 * 1024 });
+      const der = bytes[0] === 0x30 ? bytes : pemBlocks(bytes).find((b) => b.label === 'X509 CRL' || b.label === 'CRL')?.der;
+      if (!der) throw new Error('the answer is not a DER or PEM CRL');
+      const crl = this.validate(parseCrl(der, p.url), p.issuer, p.crl, { allowStale: false });
+      const changed = !p.crl || !p.crl.der.equals(crl.der);
+      p.crl = crl;
+      p.lastSuccess = new Date();
+      p.lastError = undefined;
+      p.failures = 0;
+      if (changed) {
+        this.rebuild();
+        this.o.logger.info({ url: p.url, issuer: crl.issuer, entries: crl.revoked.size, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate }, 'CRL fetched from its distribution point');
+        this.o.store?.save({ url: p.url, issuerPem: p.issuer.toString(), der: crl.der }).catch((err) => this.o.logger.warn({ url: p.url, ...reasonOf(err) }, 'CRL not kept in the state directory'));
+        this.o.onChange();
+      }
+      this.schedule(p, this.nextRefreshIn(crl));
+    } catch (err) {
+      if (this.stopped) return;
+      p.failures++;
+      p.lastError = exchangeError(err);
+      const retryInMs = Math.min(this.o.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(p.failures - 1, 20));
+      this.o.logger.warn({ url: p.url, reason: p.lastError, failures: p.failures, retryInMs, using: p.crl ? `the CRL of ${p.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
+      this.schedule(p, retryInMs);
+    }
+  }
+
+  /** Throws (with the reason) unless `crl` may replace `previous` as the CRL of `issuer`. */
+  private validate(crl: ParsedCrl, issuer: X509Certificate, previous: ParsedCrl | undefined, o: { allowStale: boolean }): ParsedCrl {
+    const expected = pathCertificate(issuer);
+    if (crl.issuerKey !== expected.subjectKey) throw new Error(`the CRL is issued by "${crl.issuer}", not by "${expected.subject}"`);
+    if (!crl.signedBy(issuer)) throw new Error(`the CRL's signature does not verify with the key of "${expected.subject}"`);
+    const now = Date.now();
+    if (crl.thisUpdate.getTime() > now + CLOCK_SKEW_MS) throw new Error(`the CRL's thisUpdate (${crl.thisUpdate.toISOString()}) is ahead of this clock`);
+    if (!o.allowStale && crl.nextUpdate && crl.nextUpdate.getTime() < now) throw new Error(`the CRL is stale: its nextUpdate (${crl.nextUpdate.toISOString()}) has passed`);
+    if (previous && crl.thisUpdate < previous.thisUpdate) throw new Error(`the CRL (thisUpdate ${crl.thisUpdate.toISOString()}) is older than the one in use (${previous.thisUpdate.toISOString()})`);
+    return crl;
+  }
+
+  /** before nextUpdate (by a tenth of the CRL's validity, at most 5 min), and at least every refreshIntervalMs */
+  private nextRefreshIn(crl: ParsedCrl): number {
+    let delay = this.o.refreshIntervalMs;
+    if (crl.nextUpdate) {
+      const margin = Math.min(5 * 60_000, (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 10);
+      delay = Math.min(delay, crl.nextUpdate.getTime() - margin - Date.now());
+    }
+    return Math.max(MIN_DELAY_MS, delay);
+  }
+
+  private schedule(p: Point, delayMs: number): void {
+    clearTimeout(p.timer);
+    if (this.stopped) return;
+    p.timer = setTimeout(() => { void this.refresh(p); }, delayMs);
+    p.timer.unref();
+  }
+
+  private rebuild(): void {
+    this.set = new CrlSet([...this.points.values()].flatMap((p) => (p.crl ? [p.crl] : [])));
+  }
+}
