@@ -3,7 +3,7 @@
  * that decides where a connection or request goes and as whom — the router,
  * the upstream clusters (with what they speak and their health checks), the
  * client verifier (its deny list), the access rules and the identity binder. The edge and the
- * http forwarder read the current generation through one reference; a reload
+ * http engine read the current generation through one reference; a reload
  * builds the next one completely and swaps that reference (proxy.ts). An open
  * connection keeps the generation it started with (its route, cluster and
  * binding); the old generation stops once it is no longer current, which ends
@@ -14,7 +14,7 @@
  * (config/reload-diff.ts names them).
  */
 import { cidrMatcher, listenersOf, type Config } from './config/index.js';
-import { AccessRules, ClientVerifier, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
+import { AccessRules, ClientVerifier, type AdmissionPolicy, type ClientTrust, type RevocationHooks, type SeenIntermediates } from './edge/index.js';
 import {
   createUpstreamProtocols, HealthChecker, IdentityBinder, readUpstreamFiles, Router, UpstreamCluster,
   type BindUpstream, type CredentialSource, type RequestRouting, type UpstreamFiles, type UpstreamProtocols,
@@ -61,6 +61,8 @@ export interface Generation extends RequestRouting {
   /** the access rules (`routes[].allow`, `edge.allow`) of this config */
   readonly access: AccessRules;
   readonly binder: IdentityBinder;
+  /** what the edge admits connections by: the verifier, and the access rule of the connection-mode route a connection leads to */
+  readonly admission: AdmissionPolicy;
   /** binder.bind: a connection's or request's upstream binding */
   readonly bind: BindUpstream;
   /** starts the active health checks (once the generation is current) */
@@ -117,9 +119,20 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
   let started = false;
   return {
     number, config, router, clusters, files, protocols, verifier, access, binder, bind: binder.bind,
+    admission: {
+      verifier,
+      connectionRule: (conn) => {
+        const route = router.forConnection(conn.sni, conn.listener)?.primary;
+        // http routes: the rule of the route each request goes to (forward); an anonymous client on a
+        // route that takes none is refused by forward as such ('no certificate')
+        if (!route || route.mode !== 'connection' || (!conn.client && !route.allowAnonymous)) return undefined;
+        return access.refusedBy(route, conn.client, conn.namesVouched);
+      },
+    },
     refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
+    upstreamHttp2: (upstream) => config.upstreams[upstream]?.http2 ?? 'auto',
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {
       await Promise.all(checkers.map((c) => c.stop()));

@@ -6,24 +6,22 @@
  * (generation and certificate store), the reloader, status and readiness,
  * and the teardown of a failed start.
  */
-import { readFileSync } from 'node:fs';
 import { CountersignError, isCountersignError } from './errors.js';
-import { cidrMatcher, connectionLimit, delegationLimits, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
+import { cidrMatcher, connectionLimit, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';
 import { DelegationMinter } from './delegation/index.js';
 import {
-  ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
+  Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
-import { loadSigningCa } from './pki/index.js';
-import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder } from './forward/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpEngine, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpEngine } from './forward/index.js';
 import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import {
-  proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
+  delegationMinterFor, proxyReadiness, proxyStatus, Reloader, RuntimeState, SessionTicketKeys, Teardown,
   type ConfigSource, type ProxyStatus, type StatusSnapshot,
 } from './runtime/index.js';
 
-export { handshakeChannel } from './forward/index.js';
+export { handshakeChannel } from './edge/index.js';
 export type { ProxyStatus } from './runtime/index.js';
 
 export interface ProxyOptions {
@@ -88,14 +86,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   const teardown = new Teardown();
   const metrics = wantMetrics ? new (await loadMetrics()).ProxyMetrics() : undefined;
   teardown.add(() => metrics?.close());
-  const minter = config.delegation
-    ? new DelegationMinter({
-      ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-      ...delegationLimits(config.delegation),
-      embedOriginal: config.delegation.embedOriginal,
-      extensionOid: config.delegation.extensionOid,
-    })
-    : undefined;
+  const minter = config.delegation ? delegationMinterFor(config.delegation) : undefined;
   teardown.add(() => minter?.stop());
 
   // the client trust of now, read through the state once it exists (the first generation is built before the store)
@@ -115,12 +106,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   teardown.add(() => first.stop());
 
   // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
-  let http: HttpForwarder | undefined;
+  let http: HttpEngine | undefined;
   const loadHttpFor = async (c: Config): Promise<void> => {
     if (http || !c.routes.some((r) => r.mode === 'http')) return;
-    const Forwarder = await loadHttpForwarder();
+    const Engine = await loadHttpEngine();
     // limits and timeouts need a restart: the start config's are the ones in force
-    http ??= new Forwarder({
+    http ??= new Engine({
       routing: () => serving.generation, logger,
       maxHeaderSize: config.limits.maxHeaderSize,
       requestTimeoutMs: config.timeouts.request,
@@ -128,7 +119,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       maxPools: config.limits.agentsPerUpstream,
       maxHeaderCount: config.limits.maxHeaderCount,
       http2Resets: config.limits.http2Resets,
-      http1: config.http.http1,
     });
   };
   await teardown.guard(loadHttpFor(config));
@@ -140,11 +130,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   }));
   const serving = state = new RuntimeState({ generation: first, certificates });
 
+  // the walk of a connection: the edge admits it (and re-verifies it while open), forward routes and forwards it
   const connections = new ClientConnections({
     routing: () => serving.generation, http: () => http, logger,
-    peerOf: (socket) => edge.peerOf(socket),
     forget: (certSha256) => minter?.forget(certSha256),
   });
+  const admission = new Admission({ policy: () => serving.generation.admission, onRevoked: connections.revoked, logger });
   const limit = connectionLimit(config.limits.maxConnections, openFileLimit());
   if (limit.warning) logger.warn({ reason: limit.warning }, 'config warning');
   const limitLog = new ConnectionLimitLog({ logger, maxConnections: limit.max });
@@ -171,7 +162,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
     // one budget for every listener of this process
     maxConnections: limit.max,
     onLimit: limitLog.refused,
-    onSecureConnection: (socket, listener) => connections.handle(socket, listener),
+    onSecureConnection: (socket, listener) => admission.admit(socket, listener, connections.handle),
     onClientError: (err, remoteAddress, listener) => {
       if (handshakeFailedChannel.hasSubscribers) handshakeFailedChannel.publish({ reason: err.code ?? 'other', listener });
       // a server-first listener dials the upstream before the client's handshake: its failure says what to fix
@@ -198,11 +189,11 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       if (e.type !== 'swapped' || !e.reloaded.includes('trust') || store !== serving.certificates) return;
       applyTicketKeys();
       revocation.followCas(trust());
-      connections.recheck(trust());
+      admission.recheck(trust());
     });
   };
   adopt(certificates);
-  onRevocationChanged = () => connections.recheck(trust());
+  onRevocationChanged = () => admission.recheck(trust());
   revocation.followCas(trust());
   applyTicketKeys();
   const stopTicketWatch = tickets.watch(config.edge.reloadPollInterval, applyTicketKeys);
@@ -312,7 +303,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       // requests in flight on the old clusters' pools finish there; new ones go to the new clusters
       for (const c of before.generation.clusters.values()) http?.retireCluster(c);
       // clients now on edge.deny (or of a CA removed) are closed; connections whose upstream went, after the grace period
-      connections.recheck(trust());
+      admission.recheck(trust());
       connections.retireRemoved(generation.config.timeouts.shutdownGrace);
       return generation.number;
     },
@@ -340,6 +331,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       seenIntermediates: intermediates.cacheStats(),
     },
     connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
+    http: http?.stats(),
   });
 
   return {

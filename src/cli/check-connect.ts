@@ -5,10 +5,10 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { delegationLimits, type Config } from '../config/index.js';
-import { DelegationMinter } from '../delegation/index.js';
+import type { Config } from '../config/index.js';
+import { delegationMinterFor } from '../runtime/index.js';
 import { checkUpstream, presentedIdentity, type CheckIdentity, type ServerCheck } from '../forward/index.js';
-import { describeCertificate, loadKeyMaterial, loadSigningCa } from '../pki/index.js';
+import { describeCertificate, loadKeyMaterial } from '../pki/index.js';
 import { issueCertificate } from '../pki/dev/index.js';
 import type { CliIo } from './command.js';
 
@@ -28,10 +28,7 @@ async function identitiesFor(config: Config): Promise<Map<string, CheckIdentity[
       if (!delegated) {
         // a throwaway client, minted exactly as a real one would be (extension, chain, key type)
         const probe = await issueCertificate({ subject: PROBE_SUBJECT });
-        const minter = new DelegationMinter({
-          ca: loadSigningCa({ certPem: readFileSync(config.delegation.ca.cert), keyPem: readFileSync(config.delegation.ca.key), what: 'delegation.ca' }),
-          ...delegationLimits(config.delegation), embedOriginal: config.delegation.embedOriginal, extensionOid: config.delegation.extensionOid, keyPoolSize: 1,
-        });
+        const minter = delegationMinterFor(config.delegation, { keyPoolSize: 1 });
         const c = minter.credentialsFor(describeCertificate(new X509Certificate(probe.certPem)), { namesVouched: false });
         delegated = {
           label: 'delegated', credentials: { certPem: c.chainPem, keyPem: c.keyPem },

@@ -14,6 +14,8 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { ClientHello } from './client-hello.js';
+import type { Socket } from 'node:net';
+import { ConnectionNotes } from './connection-notes.js';
 import { chooseCertificate } from './certificate-choice.js';
 import type { SecureContext, SecureContextOptions, Server } from 'node:tls';
 import { FileWatch, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RELOAD_DEBOUNCE_MS } from './file-watch.js';
@@ -49,7 +51,7 @@ export interface CertificateStore {
   /** true while some name has certificates of several key types, so the edge must read each ClientHello first */
   needsClientHello(): boolean;
   /** the ClientHello read off `rawSocket` before it was handed to the tls.Server */
-  rememberClientHello(rawSocket: object, hello: ClientHello): void;
+  rememberClientHello(rawSocket: Socket, hello: ClientHello): void;
   /** every certificate the store knows, served or not, with its reload state */
   list(): ServerCertificateStatus[];
   /** forces a re-read of all files (SIGHUP calls this); never throws for a bad file, reports it */
@@ -181,7 +183,8 @@ class ServerCertificateStore implements CertificateStore {
     return s.contexts.get(group.key)!;
   }
 
-  private readonly hellos = new WeakMap<object, ClientHello>();
+  /** the ClientHello read from each connection, where a name has certificates of several key types */
+  private readonly hellos = new ConnectionNotes<ClientHello>();
 
   readonly sniCallback = ((store: ServerCertificateStore) => function sniCallback(this: unknown, servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void {
     cb(null, store.contextForConnection(servername, this));
@@ -191,7 +194,7 @@ class ServerCertificateStore implements CertificateStore {
     return this.state.singles.size > 0;
   }
 
-  rememberClientHello(rawSocket: object, hello: ClientHello): void {
+  rememberClientHello(rawSocket: Socket, hello: ClientHello): void {
     this.hellos.set(rawSocket, hello);
   }
 
@@ -199,10 +202,8 @@ class ServerCertificateStore implements CertificateStore {
     const s = this.state;
     const group = lookupName(s.byName, servername) ?? s.defaultGroup;
     if (group.members.length > 1) {
-      // A server-side TLSSocket keeps the socket it wraps as `_parent` (Node's
-      // _tls_wrap); the edge-certificate tests fail if that ever changes.
-      const raw = (tlsSocket as { _parent?: object } | undefined)?._parent;
-      const hello = raw ? this.hellos.get(raw) : undefined;
+      // `this` of SNICallback is the TLSSocket: the hello read from its connection (same four-tuple)
+      const hello = tlsSocket ? this.hellos.get(tlsSocket as Socket) : undefined;
       if (hello) {
         const i = chooseCertificate(group.members.map((m) => m.cert.keySlot), hello);
         const single = s.singles.get(group.members[i].id);

@@ -12,14 +12,14 @@ import { answerPostgresStarttls, peekBytes, readPrefix, type EdgeStarttls } from
 import { parseProxyHeader, unmap, V2_MAX, type Endpoint } from './proxy-protocol.js';
 import { relayServerFirst, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream } from './server-first.js';
 import { isServerFirst } from '../config/index.js';
+import { ConnectionNotes } from './connection-notes.js';
 
-const PEER = Symbol('countersign.peer');
-type RawSocket = Socket & { [PEER]?: Endpoint };
+/** the client's address from an accepted PROXY header, by connection */
+const proxiedPeers = new ConnectionNotes<Endpoint>();
 
 /** A TLS client's address: from its PROXY header when one was accepted, else the socket's. */
-export function peerOf(s: TLSSocket): Endpoint {
-  const raw = (s as TLSSocket & { _parent?: RawSocket })._parent;
-  return raw?.[PEER] ?? unmap({ address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
+export function peerOf(s: TLSSocket | Socket): Endpoint {
+  return proxiedPeers.get(s) ?? unmap({ address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
 }
 
 export interface ServerContexts {
@@ -155,20 +155,20 @@ export class EdgeListener {
    * Everything before TLS: PROXY header, PostgreSQL SSLRequest, ClientHello (for
    * ACME and the ALPN decision); bounded by the handshake timeout.
    */
-  private async accept(raw: RawSocket): Promise<void> {
+  private async accept(raw: Socket): Promise<void> {
     this.track(raw);
     raw.on('error', () => { /* reported by the step that reads */ });
     const socketPeer = unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 });
     const timer = setTimeout(() => {
       raw.destroy();
-      this.opts.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.opts.handshakeTimeoutMs} ms)`), raw[PEER]?.address ?? socketPeer.address, this.current.name);
+      this.opts.onClientError(new CountersignError('ERR_CLIENT_HELLO_TIMEOUT', `no complete ClientHello within edge.handshakeTimeout (${this.opts.handshakeTimeoutMs} ms)`), proxiedPeers.get(raw)?.address ?? socketPeer.address, this.current.name);
     }, this.opts.handshakeTimeoutMs);
     try {
       if (this.gate && !await this.gate.opened) throw new CountersignError('ERR_LISTEN', `listener ${this.current.name} was not opened (the reload that added it was refused)`);
       const pp = this.opts.proxyProtocol;
       if (pp && pp.trusted(socketPeer.address)) {
         const { value: h } = await readPrefix(raw, (b) => { const h = parseProxyHeader(b); return h ? { value: h, consumed: h.length } : null; }, V2_MAX + 1);
-        if (!h.local && h.source) raw[PEER] = unmap(h.source);
+        if (!h.local && h.source) proxiedPeers.set(raw, unmap(h.source));
       } else if (pp && !isServerFirst(this.current.starttls)) {
         // the first byte of a v2 (\r) or v1 ("P") header is never that of TLS or PostgreSQL
         // (where the server speaks first the client waits for it: relayServerFirst looks instead)
@@ -194,7 +194,7 @@ export class EdgeListener {
       clearTimeout(timer);
       if (raw.destroyed) return;
       const e = err as Error & { code?: string };
-      this.opts.onClientError(e, raw[PEER]?.address ?? socketPeer.address, this.current.name);
+      this.opts.onClientError(e, proxiedPeers.get(raw)?.address ?? socketPeer.address, this.current.name);
       // a protocol error written with end() goes out before the socket is destroyed
       if (raw.writableEnded && !raw.writableFinished) {
         raw.once('finish', () => raw.destroy());
@@ -210,12 +210,12 @@ export class EdgeListener {
    * `dialServerFirst`), its greeting relayed, the client's TLS request read
    * (server-first.ts). Within the same handshake timeout as the rest.
    */
-  private async serverFirst(raw: RawSocket, protocol: ServerFirstProtocol, proxyProtocolRefused: boolean): Promise<void> {
+  private async serverFirst(raw: Socket, protocol: ServerFirstProtocol, proxyProtocolRefused: boolean): Promise<void> {
     const dial = this.opts.dialServerFirst;
     if (!dial) throw new CountersignError('ERR_EDGE_PREAMBLE', `listener ${this.current.name}: starttls ${protocol} without an upstream dialler`);
     let upstream: ServerFirstUpstream;
     try {
-      upstream = await dial(this.current.name, raw[PEER] ?? unmap({ address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 }), { address: raw.localAddress ?? '', port: raw.localPort ?? 0 });
+      upstream = await dial(this.current.name, peerOf(raw), { address: raw.localAddress ?? '', port: raw.localPort ?? 0 });
     } catch (err) {
       if (!raw.destroyed) raw.end(serverFirstError(protocol, 'the database is unavailable; try again later'));
       throw err;

@@ -4,6 +4,7 @@
  * (files with hot reload, ACME). ACME itself is ./acme/index.ts, loaded only
  * when a config asks for it.
  */
+export { Admission, handshakeChannel, type AdmittedConnection, type AdmissionPolicy, type AdmissionOptions } from './admission.js';
 export { EdgeListener, type EdgeListenerOptions, type ServerContexts } from './edge-listener.js';
 export { ListenerSet, type ListenerSetOptions, type ListenerStatus, type PreparedListeners } from './listener-set.js';
 export { ConnectionLimitLog, openFileLimit, type ConnectionLimitLogOptions } from './connection-limit.js';
@@ -16,6 +17,7 @@ export {
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
 export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
+export { loadTrustFiles } from './trust-files.js';
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';
 export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.js';

@@ -19,6 +19,7 @@ import { CountersignError } from '../errors.js';
 import { errPacket, greetingWithSsl, isSslRequest, parseGreeting, readPacket, type MysqlGreeting } from './mysql-wire.js';
 import { infoWithTlsRequired, MAX_CLIENT_LINE, natsErr, parseInfo, readLine } from './nats-wire.js';
 import { peekBytes, readPrefix } from './preamble.js';
+import { ConnectionNotes } from './connection-notes.js';
 
 export type ServerFirstProtocol = 'mysql' | 'nats';
 
@@ -37,13 +38,12 @@ export interface ServerFirstHandover<U extends ServerFirstUpstream = ServerFirst
   request: Buffer;
 }
 
-const HANDOVER = Symbol('countersign.serverFirst');
-type RawSocket = Socket & { [HANDOVER]?: ServerFirstHandover };
+/** the handover of each connection that came in on a server-first listener */
+const handovers = new ConnectionNotes<ServerFirstHandover>();
 
 /** The handover of a TLS client that came in on a server-first listener, or undefined. */
 export function serverFirstOf<U extends ServerFirstUpstream>(s: TLSSocket): ServerFirstHandover<U> | undefined {
-  const raw = (s as TLSSocket & { _parent?: RawSocket })._parent;
-  return raw?.[HANDOVER] as ServerFirstHandover<U> | undefined;
+  return handovers.get(s) as ServerFirstHandover<U> | undefined;
 }
 
 /** The protocol's own error for a client refused before TLS (`seq`: MySQL's next sequence number). */
@@ -72,7 +72,7 @@ const PROXY_V2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x
  */
 export async function relayServerFirst(raw: Socket, protocol: ServerFirstProtocol, upstream: ServerFirstUpstream, o: { proxyProtocolRefused?: boolean } = {}): Promise<void> {
   const handover: ServerFirstHandover = { upstream, request: Buffer.alloc(0) };
-  (raw as RawSocket)[HANDOVER] = handover;
+  handovers.set(raw, handover);
   raw.once('close', () => upstream.abort());
   raw.write(greetingForClient(protocol, upstream.greeting));
   const refuse = (reply: Buffer, err: CountersignError): never => {

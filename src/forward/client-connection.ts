@@ -1,18 +1,15 @@
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig } from '../config/index.js';
-import type { ClientPath } from '../edge/index.js';
 import type { CertificateInfo } from '../pki/index.js';
 import type { ConnectionRoutes } from './router.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 import type { PresentedIdentity } from './upstream-diagnosis.js';
 
-/** What the edge learned about one client connection; kept with the socket for its life. */
+/** What forward keeps of one client connection the edge admitted (edge/admission.ts), for its life. */
 export interface ClientConnection {
   id: number;
   /** the verified client certificate; undefined for an anonymous client */
   client: CertificateInfo | undefined;
-  /** the verified path the client was admitted by (leaf first), for its re-checks */
-  path?: ClientPath;
   /**
    * a configured client CA vouched for the certificate's names (the verdict's
    * namesVouched): when false (clientAuth mode any) no name of it reaches the
@@ -36,6 +33,10 @@ export interface ClientConnection {
   retired?: string;
   /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
   bindings?: WeakMap<RouteConfig, UpstreamBinding>;
+  /** per-connection memo: the last Host an HTTP/1.1 request sent and what admission made of it */
+  lastHost?: { sent: string | undefined; verdict: { ok: true; host: string | undefined } | { ok: false; reason: string } };
+  /** per-connection memo: the forwarding fields (X-Forwarded-For, …) for the last Host, when no trusted proxy's are kept */
+  forwarding?: { host: string | undefined; fields: string[] };
   /** per-connection memo: identity headers by route, keyed by format */
   headerCache: Map<string, Record<string, string | string[]>>;
 }

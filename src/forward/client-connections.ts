@@ -1,36 +1,31 @@
 /**
- * What happens to a client connection once its TLS handshake is done: the
- * verdict of the current generation's verifier, the route by SNI, the refusal
- * (closed, or in http mode answered 400/403 by the http forwarder), and
- * otherwise the http forwarder or one upstream connection (connection mode),
- * with one `connection` log line at the end. Admitted connections are kept so
- * they can be checked again: when the client trust changes (CRL, CA) or a
- * reload puts a client on edge.deny (closed at once), and when a reload
- * removes what a connection-mode connection uses, or changes how its upstream
- * is verified (CA, servername: closed after the grace period).
+ * What happens to a connection the edge admitted (edge/admission.ts: the
+ * verdict, the identity and the chain, decided once there): the route by SNI
+ * and listener, the refusal (closed, or in http mode answered 400/403 by the
+ * http engine), and otherwise the http engine or one upstream
+ * connection (connection mode), with one `connection` log line at the end.
+ * Forward never re-derives the admission: the edge re-verifies what it
+ * admitted and tells forward (`revoked`) when it closes one. What forward
+ * keeps of its own is what a reload may take away: a connection whose
+ * listener, route, upstream or server a reload removed, or whose upstream is
+ * now verified otherwise, is closed after the grace period.
  */
-import { channel } from 'node:diagnostics_channel';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULTS, MAIN_LISTENER, type Config } from '../config/index.js';
-import { buildProxyHeader, peerChainDer, serverFirstOf, type AccessRules, type ClientTrust, type ClientVerdict, type ClientVerifier, type Endpoint } from '../edge/index.js';
+import { buildProxyHeader, serverFirstOf, type AdmittedConnection } from '../edge/index.js';
 import { connectionChannel, type ConnectionEvent, type Logger } from '../observe/index.js';
 import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { delegatedIdentityKeys } from './identity-binder.js';
 import { forwardConnection } from './connection-forwarder.js';
-import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
+import type { HttpEngine, RequestRouting } from './http/index.js';
 import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
 import type { ServerFirstDial } from './server-first-dial.js';
 
-/** published after each verification: `{ id, sni, verdict, durationMs }` */
-export const handshakeChannel = channel('countersign:edge:handshake');
-
-/** What a connection is decided by: the proxy's current generation. */
+/** What a connection is routed by: the proxy's current generation. */
 export interface ConnectionRouting extends RequestRouting {
   config: Config;
-  verifier: ClientVerifier;
-  access: AccessRules;
   protocols: UpstreamProtocols;
   clusters: ReadonlyMap<string, UpstreamCluster>;
 }
@@ -38,11 +33,9 @@ export interface ConnectionRouting extends RequestRouting {
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  /** the http forwarder; there (loaded) whenever the routing has an http-mode route */
-  http: () => HttpForwarder | undefined;
+  /** http mode's engine; there (loaded) whenever the routing has an http-mode route */
+  http: () => HttpEngine | undefined;
   logger: Logger;
-  /** the client's address (from its PROXY header when one was accepted) */
-  peerOf(socket: TLSSocket): Endpoint;
   /** a client is no longer trusted: drop its minted credentials (the http pools are dropped here) */
   forget(certSha256: string): void;
 }
@@ -57,167 +50,142 @@ interface OpenConnection {
   cluster?: UpstreamCluster;
 }
 
+/** The fields every record of one connection starts with. */
+type RecordBase = Pick<ConnectionEvent, 'conn' | 'listener' | 'remoteAddress' | 'sni' | 'identity' | 'subject'>;
+
 export class ClientConnections {
-  private nextId = 1;
   private readonly open = new Map<number, OpenConnection>();
   /** connections whose route, upstream or server a reload removed: closed after the grace period */
   private readonly retireTimers = new Set<NodeJS.Timeout>();
+  private readonly opts: ClientConnectionsOptions;
 
-  constructor(private readonly o: ClientConnectionsOptions) {}
-
-  private publish(e: ConnectionEvent): void {
-    if (connectionChannel.hasSubscribers) connectionChannel.publish(e);
+  constructor(opts: ClientConnectionsOptions) {
+    this.opts = opts;
   }
 
-  private track(o: OpenConnection): void {
-    this.open.set(o.conn.id, o);
-    o.socket.once('close', () => this.open.delete(o.conn.id));
+  private publish(event: ConnectionEvent): void {
+    if (connectionChannel.hasSubscribers) connectionChannel.publish(event);
   }
 
-  /** Takes a client connection whose handshake is done, on listener `listener`. */
-  readonly handle = (socket: TLSSocket, listener: string): void => {
-    const t0 = performance.now();
-    const id = this.nextId++;
+  private track(tracked: OpenConnection): void {
+    this.open.set(tracked.conn.id, tracked);
+    tracked.socket.once('close', () => this.open.delete(tracked.conn.id));
+  }
+
+  /**
+   * The one refusal: the `connection` event, one log line (warn `client
+   * refused`, or info for a connection with no route), and the socket closed
+   * — or, in http mode, answered by the http engine with `conn.refusal`.
+   */
+  private refuse(admitted: AdmittedConnection, base: RecordBase, how: {
+    route: string; mode: 'connection' | 'http'; reason: string; logged?: Record<string, unknown>; rule?: string; level?: 'info' | 'warn'; answer?: () => void;
+  }): void {
+    this.publish({ ...base, durationMs: performance.now() - admitted.startedAt, route: how.route, mode: how.mode, outcome: 'refused', reason: how.reason, ...(how.rule ? { rule: how.rule } : {}), bytesIn: 0, bytesOut: 0 });
+    const line = { ...base, ...(how.route ? { route: how.route } : {}), outcome: 'refused', reason: how.reason, ...(how.rule ? { rule: how.rule } : {}), ...how.logged };
+    if (how.level === 'info') this.opts.logger.info(line, 'connection');
+    else this.opts.logger.warn(line, 'client refused');
+    if (how.answer) how.answer(); else admitted.socket.destroy();
+  }
+
+  /** Takes a connection the edge has decided on. */
+  readonly handle = (admitted: AdmittedConnection): void => {
+    const { logger } = this.opts;
+    const { socket, id, listener, sni, verdict } = admitted;
     // one generation for the whole decision, even if a reload swaps it meanwhile
-    const g = this.o.routing();
+    const generation = this.opts.routing();
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
-    const sni = (socket as TLSSocket & { servername?: string | false }).servername || undefined;
-    const peer = this.o.peerOf(socket);
-    const verdict = g.verifier.verify(socket);
-    if (!(verdict instanceof Promise)) return this.decide({ socket, g, id, t0, sni, peer, listener }, verdict);
-    // the revocation status of a certificate is being fetched (first CRL of a distribution point, OCSP)
-    verdict.then((v) => { if (!socket.destroyed) this.decide({ socket, g, id, t0, sni, peer, listener }, v); else this.o.logger.info({ conn: id, outcome: 'closed', reason: 'the client left while its revocation status was fetched' }, 'connection'); });
-  };
-
-  /** What follows the verdict: route, refusal or admission, hand-over to a forwarder. */
-  private decide(c: { socket: TLSSocket; g: ConnectionRouting; id: number; t0: number; sni: string | undefined; peer: Endpoint; listener: string }, verdict: ClientVerdict): void {
-    const { logger } = this.o;
-    const { socket, g, id, t0, sni, peer, listener } = c;
-    const remoteAddress = peer.address;
-    if (handshakeChannel.hasSubscribers) handshakeChannel.publish({ id, sni, listener, verdict, durationMs: performance.now() - t0 });
-    const routes = g.router.forConnection(sni, listener);
-    const base = { conn: id, listener, remoteAddress, sni, identity: verdict.client?.identity, subject: verdict.client?.subject };
+    const remoteAddress = admitted.peer.address;
+    const client = verdict.client;
+    const base: RecordBase = { conn: id, listener, remoteAddress, sni, identity: client?.identity, subject: client?.subject };
+    const routes = generation.router.forConnection(sni, listener);
     if (!routes) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: '', mode: 'connection', outcome: 'refused', reason: 'no route', bytesIn: 0, bytesOut: 0 });
-      logger.info({ ...base, outcome: 'refused', reason: 'no route for this server name' }, 'connection');
-      socket.destroy();
+      this.refuse(admitted, base, { route: '', mode: 'connection', reason: 'no route', logged: { reason: 'no route for this server name' }, level: 'info' });
       return;
     }
     const route = routes.primary;
     // there whenever a route is in http mode: a generation with one is built only after it is loaded
-    const http = this.o.http();
+    const http = this.opts.http();
     const conn: ClientConnection = {
-      id, client: verdict.ok ? verdict.client : undefined, path: verdict.ok ? verdict.path : undefined, namesVouched: verdict.ok && verdict.namesVouched, chain: [], sni, listener, remoteAddress, routes, router: g.router, headerCache: new Map(),
+      id, client: admitted.client, namesVouched: admitted.namesVouched, chain: [], sni, listener, remoteAddress, routes, router: generation.router, headerCache: new Map(),
     };
     if (!verdict.ok) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: route.mode, outcome: 'refused', reason: verdict.reason, bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: verdict.reason, detail: verdict.detail }, 'client refused');
-      if (route.mode === 'http') {
-        conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
-        http!.accept(socket, conn);
-      } else {
-        socket.destroy();
-      }
+      const answer = route.mode === 'http'
+        ? () => {
+          conn.refusal = { status: verdict.reason === 'denied identity' ? 403 : 400, reason: verdict.reason === 'denied identity' ? 'forbidden' : verdict.reason, detail: verdict.detail };
+          http!.accept(socket, conn);
+        }
+        : undefined;
+      this.refuse(admitted, base, { route: route.upstream, mode: route.mode, reason: verdict.reason, rule: admitted.rule, logged: admitted.rule ? {} : { detail: verdict.detail }, answer });
       return;
     }
     if (route.mode === 'http') {
-      if (conn.client && IDENTITY_HEADER_CODECS[route.header]?.sendsChain) conn.chain = peerChainDer(socket); // rfc9440
+      if (conn.client && IDENTITY_HEADER_CODECS[route.header]?.sendsChain) conn.chain = admitted.chain(); // rfc9440
       // below info nothing is logged: no listener, no log object per connection
       this.track({ socket, conn, mode: 'http' });
       socket.once('close', () => {
         const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : 'closed';
         const reason = conn.revoked ?? conn.retired;
-        this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
-        if (reason) logger.warn({ ...base, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
-        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - t0) }, 'connection');
+        this.publish({ ...base, durationMs: performance.now() - admitted.startedAt, route: route.upstream, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten });
+        if (reason) logger.warn({ ...base, mode: 'http', outcome, reason, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - admitted.startedAt) }, 'connection');
+        else if (logger.isLevelEnabled('info')) logger.info({ ...base, mode: 'http', outcome, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, durationMs: Math.round(performance.now() - admitted.startedAt) }, 'connection');
       });
       http!.accept(socket, conn);
       return;
     }
     if (!conn.client && !route.allowAnonymous) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'no certificate', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'no certificate' }, 'client refused');
-      socket.destroy();
-      return;
-    }
-    // the access rules (allow) of the route, on every connection, resumed sessions too
-    const rule = g.access.refusedBy(route, conn.client, conn.namesVouched);
-    if (rule) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'not allowed', rule, bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'not allowed', rule }, 'client refused');
-      socket.destroy();
+      this.refuse(admitted, base, { route: route.upstream, mode: 'connection', reason: 'no certificate' });
       return;
     }
     let binding: UpstreamBinding;
     try {
-      binding = g.bind(route, conn);
+      binding = generation.bind(route, conn);
     } catch (err) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'mint failed', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: (err as Error).message }, 'client refused');
-      socket.destroy();
+      this.refuse(admitted, base, { route: route.upstream, mode: 'connection', reason: 'mint failed', logged: { reason: (err as Error).message } });
       return;
     }
     // a server-first listener: the upstream was dialled as the client connected; it must be this route's
     const handover = serverFirstOf<ServerFirstDial>(socket);
     if (handover && handover.upstream.cluster !== binding.cluster) {
-      this.publish({ ...base, durationMs: performance.now() - t0, route: route.upstream, mode: 'connection', outcome: 'refused', reason: 'reloaded', bytesIn: 0, bytesOut: 0 });
-      logger.warn({ ...base, route: route.upstream, outcome: 'refused', reason: 'a reload changed the upstream during the client\'s handshake; it may reconnect' }, 'client refused');
-      socket.destroy();
+      this.refuse(admitted, base, { route: route.upstream, mode: 'connection', reason: 'reloaded', logged: { reason: 'a reload changed the upstream during the client\'s handshake; it may reconnect' } });
       return;
     }
     // half-close passes through: a client's FIN must not end the upstream's reply
     socket.allowHalfOpen = true;
     const tracked: OpenConnection = { socket, conn, mode: 'connection', upstream: route.upstream, cluster: binding.cluster };
     this.track(tracked);
-    const upstreamConfig = g.config.upstreams[route.upstream];
+    const upstreamConfig = generation.config.upstreams[route.upstream];
     forwardConnection(socket, {
       cluster: binding.cluster, secureContext: binding.context,
-      ...g.protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
-      onAlpnMismatch: (server) => g.protocols.mismatch(route.upstream, server?.address),
+      ...generation.protocols.upstreamAlpn(route.upstream, socket.alpnProtocol || undefined),
+      onAlpnMismatch: (server) => generation.protocols.mismatch(route.upstream, server?.address),
       onConnected: (server) => { tracked.server = server; },
       proxyHeader: upstreamConfig.proxyProtocol
-        ? buildProxyHeader(upstreamConfig.proxyProtocol, peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
+        ? buildProxyHeader(upstreamConfig.proxyProtocol, admitted.peer, { address: socket.localAddress ?? '', port: socket.localPort ?? 0 })
         : undefined,
-      idleTimeoutMs: g.config.timeouts.idle, drainAfterUpstreamCloseMs: DEFAULTS.upstreamCloseDrainMs, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
+      idleTimeoutMs: generation.config.timeouts.idle, drainAfterUpstreamCloseMs: DEFAULTS.upstreamCloseDrainMs, sessions: binding.sessions, balanceKey: binding.balanceKey, presenting: binding.presenting,
       over: handover && { socket: handover.upstream.socket, server: handover.upstream.server, request: handover.request },
-    }).then((o) => {
-      const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : o.outcome;
-      this.publish({ ...base, durationMs: o.durationMs, route: route.upstream, upstream: binding.cluster.name, server: o.server, serial: binding.serial, mode: 'connection', outcome, reason: conn.revoked ?? conn.retired ?? o.reason, bytesIn: o.bytesIn, bytesOut: o.bytesOut });
+    }).then((result) => {
+      const outcome = conn.revoked ? 'revoked' : conn.retired ? 'retired' : result.outcome;
+      const reason = conn.revoked ?? conn.retired ?? result.reason;
+      this.publish({ ...base, durationMs: result.durationMs, route: route.upstream, upstream: binding.cluster.name, server: result.server, serial: binding.serial, mode: 'connection', outcome, reason, bytesIn: result.bytesIn, bytesOut: result.bytesOut });
       const level = outcome === 'closed' ? 'info' : 'warn';
       if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: o.server, outcome, reason: conn.revoked ?? conn.retired ?? o.reason, ...o.diagnosis, bytesIn: o.bytesIn, bytesOut: o.bytesOut, durationMs: o.durationMs }, 'connection');
+      logger[level]({ ...base, mode: 'connection', route: route.upstream, upstream: binding.cluster.name, server: result.server, outcome, reason, ...result.diagnosis, bytesIn: result.bytesIn, bytesOut: result.bytesOut, durationMs: result.durationMs }, 'connection');
     });
   };
 
   /**
-   * Every open connection checked again against `trust`, the current
-   * verifier (its deny list) and, in connection mode, the current access rules:
-   * those of clients now refused are closed at once,
-   * their credentials and upstream pools dropped, logged as `revoked`.
+   * The edge no longer admits `admitted` (a re-verification refused it; it
+   * closes the socket next): the connection is logged as `revoked`, and the
+   * client's minted credentials and upstream pools are dropped.
    */
-  recheck(trust: ClientTrust): void {
-    const g = this.o.routing();
-    const verifier = g.verifier;
-    for (const { socket, conn, mode } of [...this.open.values()]) {
-      const client = conn.client;
-      if (!client) continue;
-      // the whole path (leaf, intermediates) against the new CRLs and CAs, as a handshake is
-      let verdict = verifier.recheck({ client, path: conn.path, namesVouched: conn.namesVouched }, trust);
-      if (verdict.ok) conn.path = verdict.path;
-      // a reload that narrows a connection-mode route's access rule closes who it no longer admits
-      // (http mode checks the rule of the current config on every request)
-      if (verdict.ok && mode === 'connection') {
-        const route = g.router.forConnection(conn.sni, conn.listener)?.primary;
-        const rule = route && g.access.refusedBy(route, client, conn.namesVouched);
-        if (rule) verdict = { ok: false, reason: 'not allowed', detail: `${rule} no longer admits this client`, client };
-      }
-      if (verdict.ok) continue;
-      conn.revoked = verdict.reason;
-      this.o.forget(client.certSha256);
-      for (const key of delegatedIdentityKeys(client.certSha256)) this.o.http()?.forgetIdentity(key);
-      socket.destroy();
-    }
-  }
+  readonly revoked = (admitted: AdmittedConnection, reason: string): void => {
+    const tracked = this.open.get(admitted.id);
+    if (tracked) tracked.conn.revoked = reason;
+    if (!admitted.client) return;
+    this.opts.forget(admitted.client.certSha256);
+    for (const key of delegatedIdentityKeys(admitted.client.certSha256)) this.opts.http()?.forgetIdentity(key);
+  };
 
   /**
    * After a reload: a connection whose listener the current generation no
@@ -227,16 +195,16 @@ export class ClientConnections {
    * `retired`).
    */
   retireRemoved(graceMs: number): void {
-    const g = this.o.routing();
-    for (const o of this.open.values()) {
-      if (o.conn.revoked || o.conn.retired) continue;
-      const why = removedFor(o, g);
+    const generation = this.opts.routing();
+    for (const tracked of this.open.values()) {
+      if (tracked.conn.revoked || tracked.conn.retired) continue;
+      const why = removedFor(tracked, generation);
       if (!why) continue;
-      o.conn.retired = `${why} by a reload`;
-      const t = setTimeout(() => { this.retireTimers.delete(t); o.socket.destroy(); }, graceMs);
-      t.unref();
-      this.retireTimers.add(t);
-      o.socket.once('close', () => { clearTimeout(t); this.retireTimers.delete(t); });
+      tracked.conn.retired = `${why} by a reload`;
+      const timer = setTimeout(() => { this.retireTimers.delete(timer); tracked.socket.destroy(); }, graceMs);
+      timer.unref();
+      this.retireTimers.add(timer);
+      tracked.socket.once('close', () => { clearTimeout(timer); this.retireTimers.delete(timer); });
     }
   }
 
@@ -247,16 +215,17 @@ export class ClientConnections {
   }
 }
 
-/** Why an open connection has lost what it uses in generation `g`, or undefined. */
-function removedFor(o: OpenConnection, g: ConnectionRouting): string | undefined {
-  if (o.conn.listener !== MAIN_LISTENER && !g.config.listeners.some((l) => l.name === o.conn.listener)) return `listener ${o.conn.listener} removed`;
-  if (o.mode !== 'connection') return undefined;
-  const u = g.config.upstreams[o.upstream!];
-  if (!u) return `upstream ${o.upstream} removed`;
-  if (o.server && !u.servers.includes(o.server.address)) return `server ${o.server.address} of upstream ${o.upstream} removed`;
-  if (o.cluster && g.clusters.get(o.upstream!)?.tlsDigest !== o.cluster.tlsDigest) return `verification of upstream ${o.upstream} (ca, servername, minVersion) changed`;
-  const route = g.router.forConnection(o.conn.sni, o.conn.listener)?.primary;
-  if (!route || route.mode !== 'connection' || route.upstream !== o.upstream) return `route to upstream ${o.upstream} removed`;
+/** Why an open connection has lost what it uses in `generation`, or undefined. */
+function removedFor(tracked: OpenConnection, generation: ConnectionRouting): string | undefined {
+  const { conn, upstream, server, cluster } = tracked;
+  if (conn.listener !== MAIN_LISTENER && !generation.config.listeners.some((l) => l.name === conn.listener)) return `listener ${conn.listener} removed`;
+  if (tracked.mode !== 'connection') return undefined;
+  const settings = generation.config.upstreams[upstream!];
+  if (!settings) return `upstream ${upstream} removed`;
+  if (server && !settings.servers.includes(server.address)) return `server ${server.address} of upstream ${upstream} removed`;
+  if (cluster && generation.clusters.get(upstream!)?.tlsDigest !== cluster.tlsDigest) return `verification of upstream ${upstream} (ca, servername, minVersion) changed`;
+  const route = generation.router.forConnection(conn.sni, conn.listener)?.primary;
+  if (!route || route.mode !== 'connection' || route.upstream !== upstream) return `route to upstream ${upstream} removed`;
   return undefined;
 }
 

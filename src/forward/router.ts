@@ -25,6 +25,20 @@ export function nameMatches(pattern: string, name: string | undefined): boolean 
   return p === n;
 }
 
+/**
+ * Whether a request's path (decoded, no query: what routes match on) is under
+ * `prefix` at a segment boundary: the prefix itself, or the prefix followed by
+ * `/` (a prefix ending in `/` ends at a boundary already). So `/v1/status`
+ * serves `/v1/status` and `/v1/status/x`, never `/v1/statusfoo`: a route's
+ * `allow` covers exactly the API it names (Envoy's `path_separated_prefix`;
+ * nginx's `location /v1/status` is a plain string prefix and would admit
+ * `/v1/statusfoo`).
+ */
+export function pathUnderPrefix(path: string, prefix: string): boolean {
+  if (!path.startsWith(prefix)) return false;
+  return path.length === prefix.length || prefix.endsWith('/') || path.charCodeAt(prefix.length) === 47 /* / */;
+}
+
 function hostOnly(host: string): string {
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
   const i = host.lastIndexOf(':');
@@ -74,7 +88,7 @@ export class Router {
     const h = host ? hostOnly(host) : undefined;
     for (const r of conn.http) {
       if (r.match?.host && !nameMatches(r.match.host, h)) continue;
-      if (r.match?.pathPrefix && !path.startsWith(r.match.pathPrefix)) continue;
+      if (r.match?.pathPrefix && !pathUnderPrefix(path, r.match.pathPrefix)) continue;
       const score = (r.match?.host ? 100_000 : 0) + (r.match?.pathPrefix?.length ?? 0);
       if (score > bestScore) { best = r; bestScore = score; }
     }

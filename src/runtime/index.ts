@@ -11,3 +11,4 @@ export { Reloader, type ReloaderOptions, type ConfigSource } from './reloader.js
 export { RuntimeState, type Serving } from './runtime-state.js';
 export { proxyStatus, proxyReadiness, type ProxyStatus, type StatusSnapshot } from './proxy-status.js';
 export { Teardown } from './teardown.js';
+export { delegationMinterFor } from './delegation-minter-for.js';

@@ -10,7 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makePki, writeConfig, startProxyProcess, baseConfig, REPO_ROOT, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { writeClientCertificates } from '../helpers/e2e.js';
@@ -135,6 +137,11 @@ test('POST /reload reloads the certificates and answers with the outcome', async
   assert.equal(r.status, 200);
   assert.equal(r.body.ok, true);
   assert.equal(r.body.outcome, 'ok');
+  assert.equal((r.body as { sessionTicketKey?: string }).sessionTicketKey, 'unchanged', 'no edge.sessionTickets.keyFile');
+  // every field of the answer is one docs/operations.md's POST /reload row names
+  const row = readFileSync(join(REPO_ROOT, 'docs/operations.md'), 'utf8').split('\n').find((l) => l.startsWith('| `POST /reload` |'))!;
+  const documented = new Set([...row.matchAll(/"(\w+)":/g)].map((m) => m[1]));
+  assert.deepEqual(Object.keys(r.body).filter((k) => !documented.has(k)), [], `documented: ${[...documented].join(', ')}`);
   await proxy.waitForLog((l) => l.msg === 'reload' && l.outcome === 'ok');
   assert.equal(metricValue(await scrape(admin), 'countersign_reloads_total', { outcome: 'ok' }), 1);
 });

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/proxy-process.js';
 
-const COMMANDS = ['start', 'check', 'demo', 'certs init', 'certs status', 'identity of', 'inspect'];
+const COMMANDS = ['start', 'check', 'demo', 'certs init', 'certs status', 'identity of', 'inspect', 'mint'];
 
 describe('countersign help and usage errors', { concurrency: true }, () => {
   for (const name of COMMANDS) {

@@ -57,6 +57,13 @@ test('http: an expired self-signed certificate is refused, one log line', async 
   assert.equal(web.requests.length, before);
 });
 
+test('http: a client without a certificate gets 403 on a route without allowAnonymous (400 is require\'s answer)', async () => {
+  const before = web.requests.length;
+  const r = curlStatus(await curl(pki.dir, undefined, `https://localhost:${proxy.port}/`));
+  assert.equal(r.status, 403, r.body);
+  assert.equal(web.requests.length, before, 'nothing reached the backend');
+});
+
 test('connection: a self-signed certificate is piped with its identity; an expired one is closed', async () => {
   const ok = await sClient(proxy.port, pki.dir, 'selfsigned', { servername: 'pipe.test' });
   assert.equal(ok.stdout, `hello ${identityOfFile(pki.dir, 'selfsigned')}\n`);

@@ -29,8 +29,9 @@ export interface DocBlock {
   line: number;
 }
 
-const MARKER = /^<!--\s*tested-block:\s*([\w.-]+)\s*-->\s*$/;
-const FENCE = /^(```+|~~~+)\s*([^\s`]*)/;
+const MARKER = /^\s*<!--\s*tested-block:\s*([\w.-]+)\s*-->\s*$/;
+/** a fence, indented (inside a list item) or not */
+const FENCE = /^(\s*)(```+|~~~+)\s*([^\s`]*)/;
 
 /** Every fenced code block of one markdown file, marked or not. */
 export function codeBlocks(file: string): DocBlock[] {
@@ -42,12 +43,12 @@ export function codeBlocks(file: string): DocBlock[] {
     if (marker) { pendingName = marker[1]; continue; }
     const open = FENCE.exec(lines[i]);
     if (!open) { if (lines[i].trim() !== '') pendingName = undefined; continue; }
-    const fence = open[1];
+    const [, indent, fence, lang] = open;
     const body: string[] = [];
     let j = i + 1;
-    while (j < lines.length && !lines[j].startsWith(fence)) body.push(lines[j++]);
+    while (j < lines.length && !lines[j].trimStart().startsWith(fence)) body.push(lines[j++].startsWith(indent) ? lines[j - 1].slice(indent.length) : lines[j - 1]);
     if (j >= lines.length) throw new Error(`${file}:${i + 1}: code block never closed`);
-    blocks.push({ file, name: pendingName, lang: open[2], text: body.join('\n') + '\n', line: i + 1 });
+    blocks.push({ file, name: pendingName, lang, text: body.join('\n') + '\n', line: i + 1 });
     pendingName = undefined;
     i = j;
   }

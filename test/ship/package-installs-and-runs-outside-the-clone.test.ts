@@ -51,10 +51,18 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-test('package.json builds at pack time only, never at install time', () => {
+/** The scripts npm runs (or warns about, npm 11's allowScripts) when a package is installed. */
+const INSTALL_TIME_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
+
+test('package.json builds at pack time only; the installed manifest carries no install-time script', () => {
   assert.ok(pkg.scripts.prepack?.includes('tsc'), 'prepack builds dist/');
-  // `prepare` builds a clone (`npm ci && npm start`, a git install); npm never runs it for a tarball or registry install
-  for (const s of ['preinstall', 'install', 'postinstall']) assert.equal(pkg.scripts[s], undefined, `no "${s}" script: installing must not compile`);
+  // the clone's own commands build for themselves (README: `npm ci && npm start`, `npm test`)
+  for (const s of ['start', 'test', 'bench']) assert.match(pkg.scripts[s], /\btsc -p tsconfig\.json\b/, `"${s}" builds dist/ itself`);
+  const shipped = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+  for (const manifest of [pkg, shipped]) {
+    const found = INSTALL_TIME_SCRIPTS.filter((s) => manifest.scripts?.[s] !== undefined);
+    assert.deepEqual(found, [], `no install-time script (${manifest === pkg ? 'package.json' : 'the installed package.json'})`);
+  }
 });
 
 test('the package holds dist/src, bin, docs, examples and README; no sources, tests or source maps', () => {

@@ -9,6 +9,8 @@
  *   over the compiled module graph, so what a backend really loads);
  * - identity-headers/ imports only pki/ and errors (so the backend may use it);
  * - the edge and the backend library never import each other;
+ * - the edge never imports forward/: a connection walks one way, edge → forward
+ *   (the edge admits it and re-verifies it; forward routes and forwards it);
  * - the lower layers (errors, pki, identity-headers, delegation, config, observe) never import
  *   the upper ones (edge, forward, cli, proxy.ts, generation.ts, backend); nothing outside
  *   cli/ imports cli/; only the entry points import proxy.ts, and only
@@ -96,6 +98,7 @@ function violations(edges: Edge[]): string[] {
     if (a === 'backend' && to.startsWith('pki/dev/')) say('the backend library never imports certificate issuance (pki/dev/)');
     if (a === 'backend' && b === 'delegation' && to !== 'delegation/extension-codec.ts') say('the backend library imports only the codec of delegation/');
     if ((a === 'edge' && b === 'backend') || (a === 'backend' && b === 'edge')) say('the edge and the backend library never import each other');
+    if (a === 'edge' && b === 'forward') say('the edge never imports forward/ (a connection walks one way: edge → forward)');
     if (LOWER.has(a) && UPPER.has(b)) say(`${a} is a lower layer and never imports ${b}`);
     if (b === 'cli' && a !== 'cli') say('nothing outside cli/ imports the CLI');
     if (b === 'proxy.ts' && !ENTRY_POINTS.has(a)) say('only the entry points (src/index.ts, cli/) import proxy.ts');
@@ -148,6 +151,8 @@ test('each rule fails on a made-up violation (the checks can fail)', () => {
     [{ from: 'backend/identifier.ts', to: 'pki/dev/index.ts' }, /never imports certificate issuance/],
     [{ from: 'backend/identifier.ts', to: 'delegation/index.ts' }, /only the codec of delegation/],
     [{ from: 'edge/edge-listener.ts', to: 'backend/index.ts' }, /never import each other/],
+    [{ from: 'edge/admission.ts', to: 'forward/index.ts' }, /the edge never imports forward\//],
+    [{ from: 'edge/acme/acme-manager.ts', to: 'forward/upstream-cluster.ts' }, /the edge never imports forward\//],
     [{ from: 'pki/pem.ts', to: 'edge/index.ts' }, /pki is a lower layer and never imports edge/],
     [{ from: 'config/load-config.ts', to: 'forward/index.ts' }, /config is a lower layer/],
     [{ from: 'forward/router.ts', to: 'cli/main.ts' }, /nothing outside cli\/ imports the CLI/],
@@ -172,6 +177,7 @@ test('each rule fails on a made-up violation (the checks can fail)', () => {
     { from: 'cli/commands/certs-status.ts', to: 'edge/acme/index.ts' },
     { from: 'edge/acme/acme-manager.ts', to: 'edge/server-certificate.ts' },
     { from: 'proxy.ts', to: 'errors.ts' },
+    { from: 'forward/client-connections.ts', to: 'edge/index.ts' },
     { from: 'runtime/runtime-state.ts', to: 'generation.ts' },
     { from: 'cli/workers/primary.ts', to: 'runtime/index.ts' },
   ]), []);

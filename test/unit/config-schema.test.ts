@@ -116,6 +116,14 @@ test('identities on the deny list must be 64 hex characters', () => {
   assert.match(p[0], /^edge\.deny\[0\]: an identity is 64 lowercase hex characters/);
 });
 
+test('a number where a duration, an identity or an address is expected gets the hint a bad string gets', () => {
+  const p = problems(minimal.replace('  clientAuth:', '  deny: [1234]\n  clientAuth:').replace('ca: { cert: certs/d.crt, key: certs/d.key }', 'ca: { cert: certs/d.crt, key: certs/d.key }\n  ttl: 300').replace('"127.0.0.1:7373"', '7373'));
+  assert.ok(p.some((l) => l === 'delegation.ttl: the number 300 is not a duration: give its unit, e.g. "300s" or "300ms" (500ms, 30s, 5m, 1h, 7d)'), p.join('\n'));
+  assert.ok(p.some((l) => /^edge\.deny\[0\]: an identity is 64 lowercase hex characters \(countersign identity of FILE prints it\); got the number 1234 \(quote an identity/.test(l)), p.join('\n'));
+  assert.ok(p.some((l) => l === 'upstreams.kes.servers[0]: expected host:port, e.g. 127.0.0.1:8443 or [::1]:8443; got the number 7373'), p.join('\n'));
+  assert.ok(!p.some((l) => /expected string/.test(l)), p.join('\n'));
+});
+
 test('durations parse with units and combinations', () => {
   assert.equal(parseDuration('250ms'), 250);
   assert.equal(parseDuration('1h30m'), 5_400_000);

@@ -59,8 +59,8 @@ test('a marker names the block right below it', () => {
   for (const file of userDocs()) {
     const lines = readFileSync(join(REPO_ROOT, file), 'utf8').split('\n');
     lines.forEach((line, i) => {
-      if (!/<!--\s*tested-block:/.test(line)) return;
-      assert.match(lines[i + 1] ?? '', /^(```|~~~)/, `${file}:${i + 1}: the line after a tested-block marker must open a code block`);
+      if (!/^\s*<!--\s*tested-block:/.test(line)) return;
+      assert.match(lines[i + 1] ?? '', /^\s*(```|~~~)/, `${file}:${i + 1}: the line after a tested-block marker must open a code block`);
     });
   }
 });

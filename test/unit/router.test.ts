@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router, nameMatches } from '../../src/forward/router.js';
+import { Router, nameMatches, pathUnderPrefix } from '../../src/forward/router.js';
 import { parseConfigObject } from '../../src/config/index.js';
 
 const config = (routes: unknown[]) => parseConfigObject({
@@ -43,6 +43,21 @@ test('in http mode the longest path prefix wins, and a host match beats none', (
   assert.equal(r.forRequest(conn, 'kes.example.com:8443', '/v1/status')!.upstream, 'a');
   assert.equal(r.forRequest(conn, 'admin.example.com', '/v1/key/create/x')!.upstream, 'c');
   assert.equal(r.forRequest(conn, 'kes.example.com', '/metrics'), undefined);
+});
+
+test('a path prefix matches at a segment boundary: /v1/status never admits /v1/statusfoo', () => {
+  const c = config([
+    { upstream: 'a', mode: 'http', match: { pathPrefix: '/v1/status' }, allow: { identities: ['a'.repeat(64)] } },
+    { upstream: 'b', mode: 'http', match: { pathPrefix: '/v1/' } },
+  ]);
+  const r = new Router(c.routes);
+  const conn = r.forConnection(undefined)!;
+  // forRequest gets the decoded path without the query (request-target.ts)
+  for (const path of ['/v1/status', '/v1/status/', '/v1/status/x']) assert.equal(r.forRequest(conn, undefined, path)!.upstream, 'a', path);
+  for (const path of ['/v1/statusfoo', '/v1/status.json', '/v1/status-x', '/v1/status?x']) assert.equal(r.forRequest(conn, undefined, path)!.upstream, 'b', path);
+  assert.equal(pathUnderPrefix('/v1/key/x', '/v1/key/'), true);
+  assert.equal(pathUnderPrefix('/v1/key', '/v1/key/'), false, 'a prefix ending in / needs it');
+  assert.equal(pathUnderPrefix('/anything', '/'), true);
 });
 
 test('a Host that names a route bound by SNI is misdirected on a connection made for another name', () => {
