@@ -88,7 +88,10 @@ async function run(job: GrpcLoadJob): Promise<GrpcLoadResult> {
   const windowS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await send({ type: 'window-end' });
+  // a call the target never answers must not hold the point: the sessions go after 30 s
+  const drainLimit = setTimeout(() => { for (const s of sessions) s?.destroy(); }, 30_000);
   await Promise.all(streams);
+  clearTimeout(drainLimit);
   for (const s of sessions) s?.close();
   const [p50Ms, p99Ms] = percentiles(latencies, [50, 99]);
   return {
