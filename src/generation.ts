@@ -3,7 +3,7 @@
  * that decides where a connection or request goes and as whom — the router,
  * the upstream clusters (with what they speak and their health checks), the
  * client verifier (its deny list), the access rules and the identity binder. The edge and the
- * http forwarder read the current generation through one reference; a reload
+ * http engine read the current generation through one reference; a reload
  * builds the next one completely and swaps that reference (proxy.ts). An open
  * connection keeps the generation it started with (its route, cluster and
  * binding); the old generation stops once it is no longer current, which ends
@@ -132,6 +132,7 @@ export async function buildGeneration({ config, logger, number, minter, trust, i
     refusedBy: (route, conn) => access.refusedBy(route, conn.client, conn.namesVouched),
     extraIdentityHeaders: config.routes.flatMap((r) => (r.headerName ? [r.headerName.toLowerCase()] : [])),
     trustedProxies: config.http.trustedProxies?.length ? cidrMatcher(config.http.trustedProxies) : undefined,
+    upstreamHttp2: (upstream) => config.upstreams[upstream]?.http2 ?? 'auto',
     start: () => { if (started) return; started = true; for (const c of checkers) c.start(); },
     stop: async () => {
       await Promise.all(checkers.map((c) => c.stop()));

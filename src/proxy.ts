@@ -13,7 +13,7 @@ import {
   Admission, ConnectionLimitLog, openFileLimit, ListenerSet, RevocationSources, SeenIntermediates, createEdgeCertificates, crlSourceStatus, crlWork,
   type EdgeAcme, type EdgeCertificates, type PreparedListeners, type RevocationSourceStatus,
 } from './edge/index.js';
-import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpForwarder, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpForwarder } from './forward/index.js';
+import { ClientConnections, diagnosisFields, findDiagnosis, loadHttpEngine, readUpstreamFiles, rotatedUpstreamFiles, serverFirstDialer, type HttpEngine } from './forward/index.js';
 import { caCertificates, commonName, handshakeFailedChannel, loadMetrics, type Logger, type ProxyMetrics, type Readiness, type ReloadOutcome } from './observe/index.js';
 import { buildGeneration, HTTP_ALPN, type Generation } from './generation.js';
 import {
@@ -106,12 +106,12 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
   teardown.add(() => first.stop());
 
   // loaded with the first config that has an http-mode route (at start, or by the reload that adds one)
-  let http: HttpForwarder | undefined;
+  let http: HttpEngine | undefined;
   const loadHttpFor = async (c: Config): Promise<void> => {
     if (http || !c.routes.some((r) => r.mode === 'http')) return;
-    const Forwarder = await loadHttpForwarder();
+    const Engine = await loadHttpEngine();
     // limits and timeouts need a restart: the start config's are the ones in force
-    http ??= new Forwarder({
+    http ??= new Engine({
       routing: () => serving.generation, logger,
       maxHeaderSize: config.limits.maxHeaderSize,
       requestTimeoutMs: config.timeouts.request,
@@ -119,7 +119,6 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       maxPools: config.limits.agentsPerUpstream,
       maxHeaderCount: config.limits.maxHeaderCount,
       http2Resets: config.limits.http2Resets,
-      http1: config.http.http1,
     });
   };
   await teardown.guard(loadHttpFor(config));
@@ -332,6 +331,7 @@ export async function startProxy({ config, logger, ticketKeys: givenTicketKeys, 
       seenIntermediates: intermediates.cacheStats(),
     },
     connections: { open: edge.openConnections, max: limit.max, maxFrom: limit.source, refusedAtLimit: limitLog.total },
+    http: http?.stats(),
   });
 
   return {

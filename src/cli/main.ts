@@ -6,7 +6,7 @@ import { closestName } from '../did-you-mean.js';
 import { isCountersignError } from '../errors.js';
 import type { CliIo, Command } from './command.js';
 // Commands are loaded on use: `identity of` should not pay for the proxy's
-// dependencies (undici, acme-client, zod) at start-up.
+// dependencies (acme-client, zod) at start-up.
 const COMMANDS: { name: string; load: () => Promise<{ command: Command }> }[] = [
   { name: 'start', load: () => import('./commands/start.js') },
   { name: 'check', load: () => import('./commands/check.js') },

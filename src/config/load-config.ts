@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { CountersignError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
 import { acmeSettingsProblems } from './acme-checks.js';
-import { configSchema, type AllowConfig, type Config } from './schema.js';
+import { configSchema, REMOVED_KEYS, type AllowConfig, type Config } from './schema.js';
 import { checkCertificates } from './check-certificates.js';
 import { checkConfigFiles } from './check-files.js';
 import { hostPortOf } from './host-port.js';
@@ -97,6 +97,8 @@ export function parseConfigObject(input: unknown, baseDir: string, file = '<conf
   if (!r.success) {
     throw new ConfigError(file, flattenUnions(r.error.issues).map((i) => {
       if (i.code === 'unrecognized_keys') {
+        const removed = i.keys.map((k) => pathText([...i.path, k])).filter((k) => REMOVED_KEYS[k]);
+        if (removed.length === i.keys.length) return removed.map((k) => `${k}: ${REMOVED_KEYS[k]}`).join('; ');
         const known = keysAt(configSchema, i.path);
         return `${pathText(i.path)}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"${didYouMean(k, known)}`).join(', ')}`;
       }

@@ -36,10 +36,10 @@ export const DEFAULTS = {
   delegationCacheMemoryMiB: 64,
   failTimeout: '10s',
   connectRace: '300ms',
+  upstreamHttp2: 'auto',
   maxHeaderSize: 16_384,
   agentsPerUpstream: 256,
   maxHeaderCount: 100,
-  http1: 'relay',
   /**
    * Mozilla's "intermediate" list (ssl-config.mozilla.org, v5.7): TLS 1.3 suites,
    * then TLS 1.2 with ECDHE/DHE and AEAD only (no CBC, no static RSA).
@@ -85,6 +85,14 @@ export const DEFAULTS = {
   acmeEtcdPrefix: '/countersign/acme/',
   acmeEtcdLockTtl: '30s',
 } as const;
+
+/**
+ * Keys that existed once: a config that still sets one is told what became of
+ * it (instead of "unknown key"), by `check`, `start` and a reload alike.
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  'http.http1': 'is gone: http mode has one engine for HTTP/1.1 and HTTP/2 clients (and upgrades) since issue 24; delete the key',
+};
 
 /** pino's levels, for `log.level` and the CLI's `--log-level` */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -257,6 +265,7 @@ const upstreamSchema = z.strictObject({
   starttls: z.enum(UPSTREAM_STARTTLS).optional().describe('what the server says before TLS. `postgres`: send PostgreSQL\'s SSLRequest and expect `S`. `mysql` (MySQL, MariaDB) and `nats` (NATS 2.9 and later): the server speaks first — on a listener with the same `starttls` its greeting (with its auth nonce) is relayed to the client and the client\'s own TLS request passed on; health checks and `check --connect` send their own'),
   proxyProtocol: z.enum(['v1', 'v2']).optional().describe('connection mode: send a PROXY protocol header with the client\'s address before anything else'),
   connectRace: duration(DEFAULTS.connectRace).describe('while a server\'s connect is pending this long, start the next server\'s connect too (happy eyeballs); the first to finish its handshake wins'),
+  http2: z.enum(['auto', 'on', 'off']).default(DEFAULTS.upstreamHttp2).describe('http mode: the protocol to the servers. `auto`: an HTTP/2 client\'s requests go over HTTP/2 when the server selects it (ALPN offers h2 and http/1.1; gRPC needs it), an HTTP/1.1 client\'s over HTTP/1.1, as connection mode offers upstream the protocol the client chose; `on`: every request over HTTP/2 (a server that does not speak it fails the connect); `off`: HTTP/1.1 only. Upgrades (WebSocket) always go over HTTP/1.1'),
 });
 
 const routeSchema = z.strictObject({
@@ -314,7 +323,7 @@ export const configSchema = z.strictObject({
   timeouts: z.strictObject({
     idle: duration(DEFAULTS.idleTimeout).describe('connection mode: a client connection with no traffic either way this long is closed, with its upstream connection. The default (5m) is long on purpose: database clients keep pooled connections idle for minutes between queries (MySQL and MariaDB close an idle session after 8 hours by default, PostgreSQL never), and a pool learns of a cut connection only at its next query, as an error. Keep it above your pools\' idle and keep-alive times (nginx `stream`\'s proxy_timeout is 10m)'),
     keepAlive: duration(DEFAULTS.keepAliveTimeout).describe('http mode: how long a client connection (HTTP/1.1 keep-alive or HTTP/2) may wait for its next request before it is closed, like nginx\'s keepalive_timeout (75s)'),
-    request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks'),
+    request: duration(DEFAULTS.requestTimeout).describe('http mode: max time for request headers from the client, for response headers from the upstream, and between body chunks. Waits on the upstream and on a client that does not read are checked by one coarse timer per HTTP/1.1 connection, as nginx\'s timers are coarse: they end between this and twice it'),
     shutdownGrace: duration(DEFAULTS.shutdownGrace).describe('on SIGTERM/SIGINT, how long open connections may finish'),
   }).prefault({}).describe('time limits'),
   limits: z.strictObject({
@@ -330,7 +339,6 @@ export const configSchema = z.strictObject({
   http: z.strictObject({
     trustedProxies: z.array(z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR block like 10.0.0.0/8, ::1/128, or an address' })).optional()
       .describe('HTTP proxies in front of countersign (CIDR blocks) whose X-Forwarded-For, Forwarded and X-Forwarded-* are believed: their chain is kept and the peer appended, and the client address (X-Real-IP) is the last address in it that is not one of these (nginx `set_real_ip_from` with `real_ip_recursive on`, Envoy `xff_num_trusted_hops`). From every other peer those headers are dropped and set from the address the proxy saw (or the one a trusted PROXY-protocol balancer gave). Default: none'),
-    http1: z.enum(['node', 'relay']).default(DEFAULTS.http1 as 'node' | 'relay').describe('who serves HTTP/1.1 client connections: `node` (Node\'s http server, undici pools upstream) or `relay` (each head parsed by Node\'s own parser and rewritten, bodies moved as bytes on the identity\'s keep-alive upstream connections; Upgrade, Expect and CONNECT still go to the node path). HTTP/2 clients are served by the node path either way; a change needs a restart'),
   }).prefault({}).describe('http mode'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default(DEFAULTS.logLevel).describe('log level'),

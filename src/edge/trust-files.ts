@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CountersignError } from '../errors.js';
 import { loadCertificates, formatDerName, pemBlocks, parseCertificateFields } from '../pki/index.js';
-import { parseCrl, type ParsedCrl } from './revocation/index.js';
+import { parseCrlInSlices, type ParsedCrl } from './revocation/index.js';
 import { digestOf } from './server-certificate.js';
 import { buildClientTrust, type ClientTrust } from './client-trust.js';
 import { reasonOf, type EdgeLogger } from './logger.js';
@@ -100,7 +100,7 @@ export class TrustFileSource {
         result.unchanged.push(TRUST_ID);
         return undefined;
       }
-      candidate = parseTrustFiles(read);
+      candidate = await parseTrustFiles(read);
     } catch (err) {
       this.refuse(err, result);
       return undefined;
@@ -149,7 +149,7 @@ async function readTrustFiles(files: TrustFiles): Promise<TrustFileBytes> {
   return { ca, crl, digest: digestOf(...ca.map((f) => f.bytes), ...crl.map((f) => f.bytes)) };
 }
 
-function parseTrustFiles(read: TrustFileBytes): LoadedTrust {
+async function parseTrustFiles(read: TrustFileBytes): Promise<LoadedTrust> {
   const ca: string[] = [];
   const cas: { x509: X509Certificate; subject: Buffer; path: string }[] = [];
   const crls: ParsedCrl[] = [];
@@ -159,7 +159,7 @@ function parseTrustFiles(read: TrustFileBytes): LoadedTrust {
   }
   for (const { path, bytes } of read.crl) {
     for (const der of crlDers(bytes, path)) {
-      const crl = parseCrl(der, path);
+      const crl = await parseCrlInSlices(der, path);
       // A CRL of a configured CA is verified now (once); one of an intermediate clients send, at its first use.
       const issuers = cas.filter((c) => c.subject.toString('hex') === crl.issuerKey);
       if (issuers.length > 0 && !issuers.some((c) => crl.signedBy(c.x509))) {

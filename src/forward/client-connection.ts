@@ -33,6 +33,10 @@ export interface ClientConnection {
   retired?: string;
   /** per-connection memo: the binding of each route (a reload's routes are new objects, so they bind anew) */
   bindings?: WeakMap<RouteConfig, UpstreamBinding>;
+  /** per-connection memo: the last Host an HTTP/1.1 request sent and what admission made of it */
+  lastHost?: { sent: string | undefined; verdict: { ok: true; host: string | undefined } | { ok: false; reason: string } };
+  /** per-connection memo: the forwarding fields (X-Forwarded-For, …) for the last Host, when no trusted proxy's are kept */
+  forwarding?: { host: string | undefined; fields: string[] };
   /** per-connection memo: identity headers by route, keyed by format */
   headerCache: Map<string, Record<string, string | string[]>>;
 }

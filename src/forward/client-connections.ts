@@ -2,7 +2,7 @@
  * What happens to a connection the edge admitted (edge/admission.ts: the
  * verdict, the identity and the chain, decided once there): the route by SNI
  * and listener, the refusal (closed, or in http mode answered 400/403 by the
- * http forwarder), and otherwise the http forwarder or one upstream
+ * http engine), and otherwise the http engine or one upstream
  * connection (connection mode), with one `connection` log line at the end.
  * Forward never re-derives the admission: the edge re-verifies what it
  * admitted and tells forward (`revoked`) when it closes one. What forward
@@ -18,7 +18,7 @@ import { IDENTITY_HEADER_CODECS } from '../identity-headers/index.js';
 import type { ClientConnection, UpstreamBinding } from './client-connection.js';
 import { delegatedIdentityKeys } from './identity-binder.js';
 import { forwardConnection } from './connection-forwarder.js';
-import type { HttpForwarder, RequestRouting } from './http-forwarder.js';
+import type { HttpEngine, RequestRouting } from './http/index.js';
 import type { UpstreamCluster, UpstreamServer } from './upstream-cluster.js';
 import type { UpstreamProtocols } from './upstream-protocols.js';
 import type { ServerFirstDial } from './server-first-dial.js';
@@ -33,8 +33,8 @@ export interface ConnectionRouting extends RequestRouting {
 export interface ClientConnectionsOptions {
   /** the generation of now, read once per connection */
   routing: () => ConnectionRouting;
-  /** the http forwarder; there (loaded) whenever the routing has an http-mode route */
-  http: () => HttpForwarder | undefined;
+  /** http mode's engine; there (loaded) whenever the routing has an http-mode route */
+  http: () => HttpEngine | undefined;
   logger: Logger;
   /** a client is no longer trusted: drop its minted credentials (the http pools are dropped here) */
   forget(certSha256: string): void;
@@ -75,7 +75,7 @@ export class ClientConnections {
   /**
    * The one refusal: the `connection` event, one log line (warn `client
    * refused`, or info for a connection with no route), and the socket closed
-   * — or, in http mode, answered by the http forwarder with `conn.refusal`.
+   * — or, in http mode, answered by the http engine with `conn.refusal`.
    */
   private refuse(admitted: AdmittedConnection, base: RecordBase, how: {
     route: string; mode: 'connection' | 'http'; reason: string; logged?: Record<string, unknown>; rule?: string; level?: 'info' | 'warn'; answer?: () => void;

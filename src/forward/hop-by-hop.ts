@@ -1,7 +1,7 @@
 /** RFC 9110 7.6.1: headers that describe one connection and are never forwarded. */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  // HTTP/2 forbids these too; undici computes its own
+  // HTTP/2 forbids these too; the upstream connection sets its own
   'host', 'http2-settings',
 ]);
 

@@ -70,10 +70,15 @@ export function limitResets(session: Http2Session, opts: ResetLimitOptions, onFl
 
 const ownResets = new WeakSet<ServerHttp2Stream>();
 
-/** Marks a stream this proxy resets itself (not the client's doing). */
-export function resetOwnStream(stream: ServerHttp2Stream, code: number): void {
+/**
+ * Resets a stream (RST_STREAM INTERNAL_ERROR) and marks it as this proxy's
+ * doing (not the client's). `destroy`, not `close(code)`: Node's close() ends
+ * the writable side first, so the client would see END_STREAM — a short
+ * answer that looks complete — before the reset (measured on Node 24).
+ */
+export function resetOwnStream(stream: ServerHttp2Stream, why: string): void {
   ownResets.add(stream);
-  if (!stream.destroyed) stream.close(code);
+  if (!stream.destroyed) stream.destroy(new Error(why));
 }
 
 /** The client cancelled the stream before its response was complete. */

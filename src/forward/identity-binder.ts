@@ -2,7 +2,7 @@
  * How a client reaches a route's upstream, with whose identity: a minted
  * certificate (delegated), the route's own proxy certificate plus identity
  * headers (header), or both. Built once per runtime from the config; the edge
- * (connection mode) and the http forwarder ask it for a binding.
+ * (connection mode) and the http engine ask it for a binding.
  */
 import type { SecureContext } from 'node:tls';
 import type { RouteConfig, UpstreamConfig } from '../config/index.js';

@@ -5,13 +5,13 @@
  */
 export type { BindUpstream, ClientConnection, UpstreamBinding } from './client-connection.js';
 export { forwardConnection, type ConnectionOutcome, type ForwardConnectionOptions } from './connection-forwarder.js';
-export type { HttpForwarder, HttpForwarderOptions, RequestRouting } from './http-forwarder.js';
+export type { HttpEngine, HttpEngineOptions, RequestRouting, UpstreamPoolStats } from './http/index.js';
 /**
- * The http forwarder, loaded when a config first has an http-mode route: it
- * brings undici and node:http, ~5 MiB of memory (measured on Node 24) that a
- * proxy with connection-mode routes only never uses.
+ * http mode's engine, loaded when a config first has an http-mode route: a
+ * proxy with connection-mode routes only never loads node:http2, the parser
+ * binding or the pool.
  */
-export const loadHttpForwarder = () => import('./http-forwarder.js').then((m) => m.HttpForwarder);
+export const loadHttpEngine = () => import('./http/index.js').then((m) => m.HttpEngine);
 export { IdentityBinder, type CredentialSource, type IdentityBinderOptions } from './identity-binder.js';
 export {
   encodeIdentityHeaders, identityHeaderEncoder, DEFAULT_IDENTITY_HEADER, IDENTITY_HEADER_NAMES,

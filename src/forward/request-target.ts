@@ -41,10 +41,12 @@ const refuse = (reason: string): TargetVerdict => ({ ok: false, reason });
 
 /**
  * The normal form of a request target, or why it is refused (answered 400).
- * `*` (OPTIONS *) passes as it is; any other target must be origin-form.
+ * Only origin-form is forwarded: absolute-form and authority-form are for
+ * forward proxies, and asterisk-form (`OPTIONS *`) asks about this proxy, not
+ * a backend (nginx refuses it too).
  */
 export function normalizeTarget(target: string): TargetVerdict {
-  if (target === '*') return { ok: true, target, path: target };
+  if (target === '*') return refuse('asterisk-form (OPTIONS *) is not forwarded');
   if (target.charCodeAt(0) !== 47 /* / */) return refuse('request target is not a path (origin-form)');
   const q = target.indexOf('?');
   const raw = q === -1 ? target : target.slice(0, q);

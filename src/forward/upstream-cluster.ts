@@ -26,7 +26,7 @@ export interface UpstreamServer extends RaceServer {
   healthy: boolean;
   /** the last active check, for /status */
   lastCheck?: { at: Date; ok: boolean; reason?: string; alpn?: string };
-  /** the last TLS alert after a handshake (a refused client certificate), for errors that lose it (undici) */
+  /** the last TLS alert after a handshake (a refused client certificate), for a close that loses it (the pool's HTTP/1.1 connections) */
   lastRefusal?: { at: number; diagnosis: HandshakeDiagnosis };
 }
 
@@ -107,6 +107,8 @@ export class UpstreamCluster {
    */
   readonly tlsDigest: string;
   readonly servers: UpstreamServer[];
+  /** upstreams.*.connectRace, ms: what http mode's pool races its connects with too */
+  readonly connectRaceMs: number;
   private readonly opts: UpstreamClusterOptions;
   private readonly balancer: Balancer;
   private anonymousContext?: SecureContext;
@@ -115,6 +117,7 @@ export class UpstreamCluster {
     this.name = opts.name;
     // every default is the schema's (config/schema.ts): none here
     this.opts = opts;
+    this.connectRaceMs = opts.connectRaceMs;
     this.tlsDigest = upstreamTlsDigest(opts);
     this.servers = opts.servers.map((s) => ({ ...hostPortOf(s), address: s, active: 0, failedUntil: 0, healthy: true }));
     this.balancer = new Balancer(this.opts.balance);

@@ -3,6 +3,7 @@
  * parts (pure functions: a test gives a generation and a certificate list, no
  * listener needed).
  */
+import type { UpstreamPoolStats } from '../forward/index.js';
 import type { CacheStats, ListenerStatus, RevocationSourceStatus, ServerCertificateStatus } from '../edge/index.js';
 import type { Generation } from '../generation.js';
 import type { CaCertificateExpiry, Readiness } from '../observe/index.js';
@@ -37,6 +38,8 @@ export interface ProxyStatus {
     parsedClientCertificates: CacheStats;
     seenIntermediates: CacheStats;
   };
+  /** http mode's upstream pool: leases, busy connections, connects and waiters are 0 when no request is in flight (all 0 without http mode) */
+  http: UpstreamPoolStats;
 }
 
 /** The parts of a running proxy that its status is read from, as they are now. */
@@ -55,6 +58,8 @@ export interface StatusSnapshot {
   revocation: RevocationSourceStatus[];
   connections: ProxyStatus['connections'];
   caches: ProxyStatus['caches'];
+  /** http mode's pool, once an http-mode route loaded it */
+  http?: UpstreamPoolStats;
 }
 
 export function proxyStatus(now: StatusSnapshot, pid = process.pid): ProxyStatus {
@@ -86,6 +91,7 @@ export function proxyStatus(now: StatusSnapshot, pid = process.pid): ProxyStatus
     },
     connections: now.connections,
     caches: now.caches,
+    http: now.http ?? { groups: 0, connections: 0, busy: 0, connecting: 0, leases: 0, waiting: 0 },
   };
 }
 

@@ -2,7 +2,7 @@
  * The one reference a reload swaps: the generation serving new connections and
  * requests, and the edge's certificate store, held together so a reload that
  * brings both swaps them in one step. Readers (the edge per connection, the
- * http forwarder per request) take what is current when they ask.
+ * http engine per request) take what is current when they ask.
  */
 import type { EdgeCertificates } from '../edge/index.js';
 import type { Generation } from '../generation.js';

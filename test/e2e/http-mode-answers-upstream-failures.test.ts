@@ -87,7 +87,7 @@ const refusals: { path: string; status: number; error: string; reason: RegExp }[
   { path: '/down', status: 502, error: 'upstream unavailable', reason: /ECONNREFUSED/ },
   { path: '/plain', status: 502, error: 'upstream unavailable', reason: /ERR_SSL_WRONG_VERSION_NUMBER|ECONNRESET/ },
   { path: '/impostor', status: 502, error: 'upstream unavailable', reason: /UNABLE_TO_VERIFY_LEAF_SIGNATURE/ },
-  { path: '/slow', status: 504, error: 'upstream timed out', reason: /UND_ERR_HEADERS_TIMEOUT/ },
+  { path: '/slow', status: 504, error: 'upstream timed out', reason: /ERR_UPSTREAM_TIMEOUT|UND_ERR_HEADERS_TIMEOUT/ },
 ];
 
 // every case has its own path (and log line): they run side by side

@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { identityOfFile } from '../helpers/e2e.js';
-import { freePort } from '../helpers/net.js';
 import { scrape } from '../helpers/admin-client.js';
 import { metricValue } from '../helpers/prometheus-text.js';
 import { waitFor } from '../helpers/wait.js';
@@ -33,7 +32,7 @@ before(async () => {
   pki = await makePki();
   backend = await startHttpsBackend({ pkiDir: pki.dir, websocket: true });
   auditFile = join(pki.dir, 'audit.jsonl');
-  admin = `127.0.0.1:${await freePort()}`;
+  admin = `${pki.dir}/admin.sock`; // a unix socket: no port to race other tests for
   proxy = await startProxyProcess(await writeConfig(pki.dir, {
     ...baseConfig(pki.dir, backend.port, { mode: 'http', allow: { cn: ['alice', 'bob'] } }), audit: { file: auditFile }, admin: { listen: admin },
   }));

@@ -13,9 +13,11 @@ import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { h2Resets } from '../helpers/h2-reset.js';
 
+import { waitForIdleCounts } from '../helpers/admin-client.js';
 let pki: TestPki;
 let backend: HttpsBackend;
 let proxy: ProxyProcess;
+let admin: string;
 /** responses of /stream that the backend saw closed (aborted by the proxy) */
 let streamClosed = 0;
 let streamOpened = 0;
@@ -39,7 +41,8 @@ before(async () => {
   const config = baseConfig(pki.dir, backend.port, {
     mode: 'http', identity: 'header', header: 'kes', proxyCert: { cert: `${pki.dir}/proxy-client.crt`, key: `${pki.dir}/proxy-client.key` },
   });
-  proxy = await startProxyProcess(await writeConfig(pki.dir, { ...config, limits: { http2Resets: { burst: 100, perSecond: 10 } } }));
+  admin = `${pki.dir}/admin.sock`; // a unix socket: no port to race other tests for
+  proxy = await startProxyProcess(await writeConfig(pki.dir, { ...config, limits: { http2Resets: { burst: 100, perSecond: 10 } }, admin: { listen: admin } }));
 });
 after(async () => { await proxy?.stop(); await backend?.close(); });
 
@@ -63,14 +66,18 @@ test('cancelled streams are aborted upstream, logged as 499, and the shared pool
     assert.equal(l.outcome, 'client-closed');
     assert.equal(l.reason, 'client-closed');
   }
+  // every cancelled request gave back its lease: nothing in flight is counted any more
+  await waitForIdleCounts(admin);
 });
 
 test('a connection that floods resets gets GOAWAY ENHANCE_YOUR_CALM and is closed; the proxy serves on', async () => {
-  const r = await h2Resets(proxy.port, pki.dir, 'alice', { resets: 600, path: '/' });
+  // a loaded machine may take more than a moment to get through 600 streams: the GOAWAY is waited for up to 10 s
+  const r = await h2Resets(proxy.port, pki.dir, 'alice', { resets: 600, path: '/', settleS: 10 });
   assert.equal(r.goaway?.errorCode, 11, `GOAWAY ENHANCE_YOUR_CALM expected: ${JSON.stringify(r)}`);
   const flood = await proxy.waitForLog((l) => l.outcome === 'reset-flood');
   assert.ok(Number(flood.resets) > 100);
   const after = await curl(pki.dir, 'bob', `https://localhost:${proxy.port}/after-flood`, ['--http2', '--resolve', `localhost:${proxy.port}:127.0.0.1`]);
   assert.equal(curlStatus(after).status, 200, after.stderr);
   assert.equal(proxy.child.exitCode, null);
+  await waitForIdleCounts(admin);
 });

@@ -19,7 +19,7 @@ import { identityOfFile, readUntilClose, tlsClient } from '../helpers/e2e.js';
 import { steadyLoad } from '../helpers/steady-load.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { getOk } from '../helpers/e2e.js';
-import { untilNothingInUse } from '../helpers/admin-client.js';
+import { untilNothingInUse, waitForIdleCounts } from '../helpers/admin-client.js';
 
 let pki: TestPki;
 let web1: HttpsBackend;
@@ -147,6 +147,7 @@ test('routes, upstreams and deny entries change under steady load in both modes 
     const h = await httpLoad.stop();
     const t = await tcpLoad.stop();
     agent.destroy();
+    assert.equal(proxy.child.exitCode, null, `the proxy is running (stderr: ${proxy.stderr()}; last lines: ${JSON.stringify(proxy.logs.slice(-5))})`);
     assert.deepEqual({ failed: h.failed, errors: h.errors }, { failed: 0, errors: [] }, 'http mode: no request failed');
     assert.deepEqual({ failed: t.failed, errors: t.errors }, { failed: 0, errors: [] }, 'connection mode: no connection failed');
     assert.ok(h.ok > 100 && t.ok > 100, `load ran (${h.ok} requests, ${t.ok} connections)`);
@@ -154,4 +155,6 @@ test('routes, upstreams and deny entries change under steady load in both modes 
   }
   // the baseline: with the clients gone, no connection stays open and no server keeps an active count
   await untilNothingInUse(adminSocket());
+  // and http mode's pool has nothing lent out, waiting or connecting
+  await waitForIdleCounts(adminSocket());
 });

@@ -5,7 +5,7 @@ A real HTTP/2 client (Python's h2) that opens streams and cancels them at once
 same connection. Prints one JSON line: what the server sent back.
 
 usage: h2-reset-client.py HOST PORT CA CERT KEY [--resets N] [--path P]
-       [--final PATH] [--timeout S] [--servername NAME]
+       [--final PATH] [--timeout S] [--servername NAME] [--hold S] [--settle S]
 """
 import argparse, json, socket, ssl, sys, time
 import h2.connection, h2.config, h2.events, h2.errors
@@ -18,6 +18,7 @@ p.add_argument('--final', default=None)
 p.add_argument('--timeout', type=float, default=10)
 p.add_argument('--servername', default='localhost')
 p.add_argument('--hold', type=float, default=0, help='send every HEADERS first, read answers this long, then reset them all')
+p.add_argument('--settle', type=float, default=0.5, help='after the resets, read this long at most for a GOAWAY (less when one comes)')
 a = p.parse_args()
 
 ctx = ssl.create_default_context(cafile=a.ca)
@@ -88,7 +89,7 @@ try:
 except Exception as e:
     out['sendError'] = type(e).__name__
 # read what the server said about it (a GOAWAY, or nothing)
-pump(time.time() + 0.5, lambda: out['goaway'] is not None or out['closed'])
+pump(time.time() + a.settle, lambda: out['goaway'] is not None or out['closed'])
 if a.final and out['goaway'] is None and not out['closed']:
     try:
         sid = conn.get_next_available_stream_id()

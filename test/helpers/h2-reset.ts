@@ -17,10 +17,10 @@ export interface H2ResetResult {
   closed: boolean;
 }
 
-export async function h2Resets(port: number, pkiDir: string, who: string, o: { resets: number; path?: string; final?: string; timeoutS?: number; holdS?: number }): Promise<H2ResetResult> {
+export async function h2Resets(port: number, pkiDir: string, who: string, o: { resets: number; path?: string; final?: string; timeoutS?: number; holdS?: number; settleS?: number }): Promise<H2ResetResult> {
   const r = await runCommand('/usr/bin/python3', [
     join(REPO_ROOT, 'test/helpers/h2-reset-client.py'), '127.0.0.1', String(port), `${pkiDir}/edge-ca.crt`, `${pkiDir}/${who}.crt`, `${pkiDir}/${who}.key`,
-    '--resets', String(o.resets), '--path', o.path ?? '/', ...(o.final ? ['--final', o.final] : []), ...(o.holdS ? ['--hold', String(o.holdS)] : []), '--timeout', String(o.timeoutS ?? 20),
+    '--resets', String(o.resets), '--path', o.path ?? '/', ...(o.final ? ['--final', o.final] : []), ...(o.holdS ? ['--hold', String(o.holdS)] : []), ...(o.settleS ? ['--settle', String(o.settleS)] : []), '--timeout', String(o.timeoutS ?? 20),
   ], { timeoutMs: ((o.timeoutS ?? 20) + 20) * 1000 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try { return JSON.parse(line) as H2ResetResult; } catch { throw new Error(`h2-reset-client.py printed no result (exit ${r.code}): ${r.stdout} ${r.stderr}`); }

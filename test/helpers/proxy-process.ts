@@ -28,15 +28,9 @@ export interface ProxyProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/**
- * Writes a config file. With COUNTERSIGN_TEST_HTTP1=relay (or node) in the
- * environment, a config object without an `http` section gets
- * `http: { http1: <value> }`: the http-mode suites run against the relay.
- */
+/** Writes a config file (an object as YAML, or text as it is) into `dir`. */
 export async function writeConfig(dir: string, config: unknown, name = 'countersign.yaml'): Promise<string> {
   const file = join(dir, name);
-  const http1 = process.env.COUNTERSIGN_TEST_HTTP1;
-  if (http1 && config && typeof config === 'object' && !('http' in config) && 'routes' in config) config = { ...config, http: { http1 } };
   await writeFile(file, typeof config === 'string' ? config : stringify(config));
   return file;
 }

@@ -25,3 +25,25 @@ test('property: toPem of any bytes, or any view into a larger buffer, reads back
     if (bytes.length) assert.deepEqual(pemBlocks(pem), [{ label: 'CERTIFICATE', der: Buffer.from(bytes) }]);
   }), { numRuns: 500 });
 });
+
+test('a PEM body with anything but base64 is refused: other characters, base64url, padding in the middle or three times', () => {
+  const block = (body: string) => `-----BEGIN X509 CRL-----\n${body}\n-----END X509 CRL-----\n`;
+  for (const body of ['QU!D', 'QU=D', 'QQ===', 'QUJD-A==', 'QUJD_A==', 'QU\u00e9D', 'QUJD\nRA==QUJD']) {
+    assert.throws(() => pemBlocks(block(body)), { code: 'ERR_PEM_INVALID' }, JSON.stringify(body));
+  }
+  // whitespace anywhere, padding or none at the end, are base64 as PEM writes it
+  assert.deepEqual(pemBlocks(block('QUJD\r\n RA==')).map((b) => b.der.toString()), ['ABCD']);
+  assert.deepEqual(pemBlocks(block('QUJDRA')).map((b) => b.der.toString()), ['ABCD']);
+  assert.deepEqual(pemBlocks(block('QUI=')).map((b) => b.der.toString()), ['AB']);
+});
+
+test('property: any character outside base64 and whitespace, put anywhere in a body, is refused', () => {
+  const alphabet = /[A-Za-z0-9+/=\s]/;
+  fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), fc.string({ minLength: 1, maxLength: 1 }), (bytes, at, ch) => {
+    fc.pre(!alphabet.test(ch) && ch !== '-');
+    const b64 = Buffer.from(bytes).toString('base64');
+    const i = at % (b64.length + 1);
+    const body = b64.slice(0, i) + ch + b64.slice(i);
+    assert.throws(() => pemBlocks(`-----BEGIN X-----\n${body}\n-----END X-----\n`), { code: 'ERR_PEM_INVALID' });
+  }), { numRuns: 500 });
+});

@@ -15,7 +15,7 @@ import { pemBlocks } from '../../pki/index.js';
 import { pathCertificate, type ClientPath, type PathCertificate } from '../client-trust.js';
 import { reasonOf, type EdgeLogger } from '../logger.js';
 import { revocationUrls } from './certificate-urls.js';
-import { parseCrl, type ParsedCrl } from './crl.js';
+import { parseCrlInSlices, type ParsedCrl } from './crl.js';
 import { CrlSet } from './crl-set.js';
 import { exchangeError, httpExchange } from './http-get.js';
 import { crlSourceStatus, type RevocationSourceStatus } from './source-status.js';
@@ -69,7 +69,7 @@ export class DistributionPoints {
     for (const s of (await this.opts.store?.loadAll()) ?? []) {
       try {
         const issuer = new X509Certificate(s.issuerPem);
-        const crl = this.validate(parseCrl(s.der, s.url), issuer, undefined, { allowStale: true });
+        const crl = this.validate(await parseCrlInSlices(s.der, s.url), issuer, undefined, { allowStale: true });
         const p: Point = { url: s.url, issuer, crl, failures: 0 };
         this.points.set(s.url, p);
         this.schedule(p, MIN_DELAY_MS); // what is on disk may be old: ask again soon
@@ -127,7 +127,7 @@ export class DistributionPoints {
       const bytes = await httpExchange({ url: p.url, timeoutMs: this.opts.timeoutMs, maxBytes: this.opts.maxBytes ?? 64 * 1024 * 1024 });
       const der = bytes[0] === 0x30 ? bytes : pemBlocks(bytes).find((b) => b.label === 'X509 CRL' || b.label === 'CRL')?.der;
       if (!der) throw new Error('the answer is not a DER or PEM CRL');
-      const crl = this.validate(parseCrl(der, p.url), p.issuer, p.crl, { allowStale: false });
+      const crl = this.validate(await parseCrlInSlices(der, p.url), p.issuer, p.crl, { allowStale: false });
       const changed = !p.crl || !p.crl.der.equals(crl.der);
       p.crl = crl;
       p.lastSuccess = new Date();

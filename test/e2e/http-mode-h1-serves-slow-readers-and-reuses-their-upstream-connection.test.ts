@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { tlsClient } from '../helpers/e2e.js';
-import { createParser } from '../../src/forward/h1-relay/parser.js';
+import { createParser } from '../../src/forward/http/h1-parser.js';
 import type { TLSSocket } from 'node:tls';
 
 let pki: TestPki;
@@ -32,7 +32,7 @@ before(async () => {
       },
     },
   });
-  proxy = await startProxyProcess(await writeConfig(pki.dir, { ...baseConfig(pki.dir, backend.port, { mode: 'http' }), http: { http1: 'relay' } }));
+  proxy = await startProxyProcess(await writeConfig(pki.dir, baseConfig(pki.dir, backend.port, { mode: 'http' })));
 });
 after(async () => { await proxy?.stop(); await backend?.close(); });
 

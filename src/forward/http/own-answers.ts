@@ -5,7 +5,7 @@
  * listener speaks only TLS, so HSTS is true of it, and an error body is
  * neither to sniff nor to cache.
  */
-import { STATUS_CODES } from 'node:http';
+import { http } from '../../node-http.js';
 
 export const OWN_ANSWER_HEADERS: Readonly<Record<string, string>> = {
   'strict-transport-security': 'max-age=31536000',
@@ -30,5 +30,5 @@ export function rawOwnAnswer(status: number, message: string, o: { close: boolea
   const body = ownAnswerBody(message);
   const connection = o.close ? 'connection: close\r\n' : o.http10 ? 'connection: keep-alive\r\n' : '';
   const type = body ? 'content-type: application/json\r\n' : '';
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${type}content-length: ${Buffer.byteLength(body)}\r\n${OWN_ANSWER_HEAD}${connection}\r\n${body}`;
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n${type}content-length: ${Buffer.byteLength(body)}\r\n${OWN_ANSWER_HEAD}${connection}\r\n${body}`;
 }

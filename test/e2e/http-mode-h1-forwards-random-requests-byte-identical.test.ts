@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { tlsClient } from '../helpers/e2e.js';
-import { createParser } from '../../src/forward/h1-relay/parser.js';
+import { createParser } from '../../src/forward/http/h1-parser.js';
 import { IDENTITY_HEADER_NAMES } from '../../src/forward/index.js';
 import { isForwardingHeader } from '../../src/forward/forwarded-headers.js';
 
@@ -47,7 +47,6 @@ before(async () => {
   });
   proxy = await startProxyProcess(await writeConfig(pki.dir, {
     ...baseConfig(pki.dir, backend.port, { mode: 'http' }),
-    http: { http1: 'relay' },
     timeouts: { request: '5s' },
   }));
 });

@@ -1,14 +1,15 @@
 /**
  * Node's own HTTP/1.1 parser (llhttp, through `node:_http_common`), the very
  * parser and flags Node's http server uses: strict (no lenient flag), the same
- * max header size. Using it, rather than a second copy of llhttp, keeps "the
- * relay refuses every request shape Node's server refuses" true by
- * construction, and the differential tests check it
+ * max header size. Using it, rather than a second copy of llhttp, keeps "http
+ * mode refuses every request shape Node's server refuses" true by
+ * construction; the differential corpus checks it
  * (test/e2e/http1-relay-refuses-what-node-refuses.test.ts).
  *
- * What Node's server adds in JavaScript on top of llhttp, and the relay must
- * repeat: HTTP/1.1 requests need a Host header (`requireHostHeader`), CONNECT
- * and Upgrade are not ordinary requests, `Expect` is answered by the server.
+ * What Node's server adds in JavaScript on top of llhttp, and the HTTP/1.1
+ * downstream repeats: HTTP/1.1 requests need a Host header
+ * (`requireHostHeader`), CONNECT and Upgrade are not ordinary requests,
+ * `Expect` is answered by the server.
  */
 import { createRequire } from 'node:module';
 
@@ -50,15 +51,17 @@ export interface ParserEvents {
   messageBegin(): void;
   headersComplete(versionMajor: number, versionMinor: number, rawHeaders: string[], method: number | undefined, url: string, statusCode: number | undefined, statusMessage: string | undefined, upgrade: boolean, shouldKeepAlive: boolean): number | void;
   body(chunk: Buffer): void;
-  messageComplete(): void;
+  /** `trailers`: the trailer fields of a chunked message (name, value, …), empty when none */
+  messageComplete(trailers: string[]): void;
 }
 
 const RESOURCE = {};
+const NO_TRAILERS: string[] = [];
 
 /**
  * A parser whose callbacks go to `events`. Header blocks over 32 fields come in
  * pieces (kOnHeaders) before kOnHeadersComplete, as in Node's parserOnHeaders;
- * trailers come the same way after the body and are dropped (as the node path does).
+ * trailers come the same way after the body (Node's parserOnMessageComplete).
  */
 export function createParser(kind: 'request' | 'response', maxHeaderSize: number, events: ParserEvents): NativeHttpParser {
   const p = new HTTPParser();
@@ -78,7 +81,11 @@ export function createParser(kind: 'request' | 'response', maxHeaderSize: number
     return events.headersComplete(major, minor, headers, method, url, statusCode, statusMessage, upgrade, keepAlive) ?? 0;
   };
   p[HTTPParser.kOnBody] = (b: Buffer) => events.body(b);
-  p[HTTPParser.kOnMessageComplete] = () => { pendingHeaders = []; events.messageComplete(); };
+  p[HTTPParser.kOnMessageComplete] = () => {
+    const trailers = pendingHeaders.length ? pendingHeaders : NO_TRAILERS;
+    pendingHeaders = [];
+    events.messageComplete(trailers);
+  };
   p[HTTPParser.kOnExecute] = () => {};
   return p;
 }

@@ -1,0 +1,96 @@
+/**
+ * The request head sent upstream, rewritten once whatever the client spoke:
+ * the client's fields in their order and spelling, except hop-by-hop ones
+ * (and those its Connection names), identity headers of any spelling, the
+ * forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP: ours, built from
+ * the address seen) and Expect (the proxy answers 100-continue itself); then
+ * TE: trailers when asked, the forwarding headers, and the route's identity
+ * headers. An upgrade keeps its Upgrade (with Connection: upgrade). The target
+ * and Host are the normalized ones admission routed on.
+ */
+import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
+import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from '../forwarded-headers.js';
+import type { Admitted } from './admission.js';
+import type { UpstreamHead } from './upstream-request.js';
+
+export interface ClientRequestHead {
+  method: string;
+  /** header fields as received: name, value, … (HTTP/2 pseudo-headers are skipped) */
+  raw: readonly string[];
+  body: UpstreamHead['body'];
+  /** the protocol an HTTP/1.1 client asks to switch to (its Upgrade), when it does */
+  upgrade?: string;
+}
+
+/** The forwarding fields (name, value, …) built from the address seen, kept per connection and Host: they are the same for each of its requests. */
+function ownForwarding(a: Admitted, fwd: { peer: string; host: string | undefined }): string[] {
+  const memo = a.conn.forwarding;
+  if (memo && memo.host === fwd.host) return memo.fields;
+  const fields = forwardedFields(fwd);
+  a.conn.forwarding = { host: fwd.host, fields };
+  return fields;
+}
+
+function forwardedFields(fwd: Parameters<typeof forwardedHeaders>[0], client?: ClientForwarding): string[] {
+  const out: string[] = [];
+  for (const [k, v] of forwardedHeaders(fwd, client)) out.push(k, v);
+  return out;
+}
+
+/** what happens to a request field: kept, dropped (hop-by-hop, identity, Expect), a forwarding header (ours), TE */
+const KEEP = 0, DROP = 1, FORWARDING = 2, TE = 3;
+type FieldClass = typeof KEEP | typeof DROP | typeof FORWARDING | typeof TE;
+const NO_TOKENS: readonly string[] = [];
+/** the class of each field name as sent (any spelling), per set of identity names (per routing); bounded: names are the client's */
+const classMemo = new WeakMap<ReadonlySet<string>, Map<string, FieldClass>>();
+const MAX_MEMO = 512;
+
+function classOf(name: string, strip: ReadonlySet<string>): FieldClass {
+  let memo = classMemo.get(strip);
+  if (!memo) { memo = new Map(); classMemo.set(strip, memo); }
+  let c = memo.get(name);
+  if (c !== undefined) return c;
+  const lower = name.toLowerCase();
+  c = lower === 'te' ? TE : isHopByHop(lower, NO_TOKENS) || strip.has(lower) || lower === 'expect' ? DROP : isForwardingHeader(lower) ? FORWARDING : KEEP;
+  if (memo.size < MAX_MEMO) memo.set(name, c);
+  return c;
+}
+
+export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
+  const raw = req.raw;
+  // Connection tokens first (they may come after the fields they name)
+  const listed = rawConnectionTokens(raw);
+  const strip = a.strip;
+  const fwd = { peer: a.conn.remoteAddress, host: a.host, trusted: a.trusted };
+  const client: ClientForwarding | undefined = trustsForwarding(fwd) ? {} : undefined;
+  const fields: string[] = [];
+  let trailers = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const c = classOf(name, strip);
+    if (c === KEEP) {
+      // a name the client's Connection header lists is hop-by-hop too
+      if (listed.length && listed.includes(name.toLowerCase())) continue;
+      fields.push(name, raw[i + 1]);
+    } else if (c === TE) {
+      if (/(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(raw[i + 1])) trailers = true;
+    } else if (c === FORWARDING && client) {
+      // (as any field: one the Connection header lists is hop-by-hop, not the trusted proxy's)
+      if (listed.length && listed.includes(name.toLowerCase())) continue;
+      collectForwarding(client, name, raw[i + 1]);
+    }
+  }
+  if (trailers) fields.push('te', 'trailers');
+  if (req.upgrade !== undefined) fields.push('connection', 'upgrade', 'upgrade', req.upgrade);
+  for (const f of client ? forwardedFields(fwd, client) : ownForwarding(a, fwd)) fields.push(f);
+  const identity = a.binding.headers;
+  if (identity) {
+    for (const k in identity) {
+      const v = identity[k];
+      // one field per value (the front-proxy format's X-Remote-Group is one header per group)
+      if (typeof v === 'string') fields.push(k, v);
+      else for (const one of v) fields.push(k, one);
+    }
+  }
+  return { method: req.method, target: a.target, host: a.host, fields, body: req.body, upgrade: req.upgrade !== undefined, trailers };
+}
