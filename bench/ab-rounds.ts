@@ -23,7 +23,7 @@ import { certificatesDer } from '../src/pki/index.js';
 import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
 import { runAb } from './lib/ab.js';
 import { generateClientCerts } from './lib/client-certs.js';
-import { countersignConfig, REPO_ROOT, shebangNodeArgs, startNodeServer } from './lib/countersign.js';
+import { countersignConfig, REPO_ROOT, shebangEnv, shebangNodeArgs, startNodeServer } from './lib/countersign.js';
 import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
 import { clockTicks, cpuTicks, peakRssKiB, residentSplit, rssKiB } from './lib/proc.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
         const file = join(work, `cs-${i}.yaml`);
         await writeFile(file, stringify(countersignConfig('connection-delegated', pkiDir, port, backendPort)));
         const nodeArgs = process.env[`NODE_ARGS_${i}`]?.split(' ').filter(Boolean) ?? [];
-        const env = process.env[`ENV_${i}`] ? { ...process.env, ...JSON.parse(process.env[`ENV_${i}`]!) as Record<string, string> } : undefined;
+        const env = { ...shebangEnv(cli), ...(process.env[`ENV_${i}`] ? JSON.parse(process.env[`ENV_${i}`]!) as Record<string, string> : {}) };
         const cs = await startNodeServer(`countersign ${i}`, [...shebangNodeArgs(cli), ...nodeArgs, cli, 'start', '--config', file], port, env);
         try {
           await sleep(1000);
