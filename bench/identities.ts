@@ -21,7 +21,7 @@ import { generateClientCerts } from './lib/client-certs.js';
 import { countersignConfig, startCountersign, REPO_ROOT, type CountersignVariant } from './lib/countersign.js';
 import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
-import { peakRssKiB } from './lib/proc.js';
+import { peakRssKiB, residentSplit } from './lib/proc.js';
 import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
 import { request } from 'node:http';
 
@@ -94,13 +94,16 @@ async function main(): Promise<void> {
       try {
         await sleep(1000);
         const atStart = rssMiB(cs.pid);
+        const memAtStart = residentSplit(cs.pid);
         const r = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: N, concurrency: 8, maxMs: 30 * 60_000 });
         const afterLoad = rssMiB(cs.pid);
-        const memAfterLoad = await memoryBreakdown(admin);
+        const memAfterLoad = { ...await memoryBreakdown(admin), ...residentSplit(cs.pid) };
         await sleep(IDLE_WAIT_MS);
         const afterIdle = rssMiB(cs.pid);
-        const memAfterIdle = await memoryBreakdown(admin);
-        const row = { variant, identities: N, completed: r.completed, errors: r.errors, firstError: r.firstError, rssAtStartMiB: atStart, rssAfterLoadMiB: afterLoad, rssAfterIdleMiB: afterIdle, peakRssMiB: Math.round(peakRssKiB(cs.pid) / 1024), perSecond: Math.round(r.perSecond), memAfterLoad, memAfterIdle };
+        const memAfterIdle = { ...await memoryBreakdown(admin), ...residentSplit(cs.pid) };
+        // HEAP_SNAPSHOT=1 with NODE_ARGS='--heapsnapshot-signal=SIGUSR2': a V8 heap snapshot of the idle process (in its working directory)
+        if (process.env.HEAP_SNAPSHOT) { process.kill(cs.pid, 'SIGUSR2'); await sleep(Number(process.env.HEAP_SNAPSHOT_WAIT_MS ?? 20_000)); }
+        const row = { variant, identities: N, completed: r.completed, errors: r.errors, firstError: r.firstError, rssAtStartMiB: atStart, rssAfterLoadMiB: afterLoad, rssAfterIdleMiB: afterIdle, peakRssMiB: Math.round(peakRssKiB(cs.pid) / 1024), perSecond: Math.round(r.perSecond), memAtStart, memAfterLoad, memAfterIdle };
         rows.push(row);
         process.stdout.write(`${JSON.stringify(row)}\n`);
       } finally { await cs.stop(); }

@@ -10,7 +10,9 @@
  * - the proxy's own CPU per request and per new connection (/proc/<pid>/stat);
  * - p99 at 50% of the target's own maximum, open loop, against a direct
  *   connection at the same rate;
- * - peak RSS (VmHWM); and micro-benchmarks of mint and cached lookup.
+ * - peak RSS (VmHWM); and micro-benchmarks of mint and cached lookup;
+ * - after the comparison (not with --quick), gRPC unary calls/s direct, through
+ *   http mode and through connection mode (bench/grpc.ts, also bench/results/grpc.md).
  *
  * Options: --quick (about a minute), --repeats N, --seconds S, --update-docs
  * (rewrite the results block of docs/performance.md), --profile (instead of
@@ -32,6 +34,7 @@ import { AB_BIN, runAb, type AbResult } from './lib/ab.js';
 import { generateClientCerts, type ClientCert } from './lib/client-certs.js';
 import { countersignConfig, REPO_ROOT, startCountersign, startNodeServer, type CountersignVariant, type RunningCountersign } from './lib/countersign.js';
 import type { FloorKind } from './floor-server.js';
+import { GRPC_DEFAULTS, runGrpcBench } from './grpc.js';
 import { summarizeCpuProfile } from './lib/cpu-profile.js';
 import { perfAvailable, perfRecord, perfSummary } from './lib/perf.js';
 import { machineInfo, type MachineInfo } from './lib/machine.js';
@@ -434,8 +437,9 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
     const twoWorkers = await twoWorkerRun(env, p, summaries);
     const floors = await floorRun(env, p);
     const memory = await memoryRun(env, p);
+    const grpc = opts.quick ? undefined : await grpcRun();
     const durationS = Math.round((Date.now() - started) / 1000);
-    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers, floors, memory, chart });
+    await report({ machine, params: p, quick: opts.quick, summaries, results, micro, goals, durationS, noise, updateDocs: opts.updateDocs, twoWorkers, floors, memory, chart, grpc });
   } finally {
     for (const c of env.cleanup) await c().catch(() => {});
   }
@@ -454,6 +458,26 @@ function chartGroups(series: Series): ChartGroup[] {
     }
   }
   return groups;
+}
+
+/**
+ * Issue 24's gRPC row: bench/grpc.ts with its defaults (its own etcd and
+ * countersign processes), also written to bench/results/grpc.md. A failure
+ * (no etcd, say) is reported in the section rather than losing the run.
+ */
+async function grpcRun(): Promise<string> {
+  log(`gRPC: direct, http mode, connection mode, ${GRPC_DEFAULTS.rounds} rounds of ${GRPC_DEFAULTS.seconds} s (bench/grpc.ts)`);
+  try {
+    const r = await runGrpcBench({ ...GRPC_DEFAULTS, log });
+    const dir = join(REPO_ROOT, 'bench/results');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'grpc.md'), `# gRPC through http mode\n\n${r.markdown}`);
+    return r.markdown;
+  } catch (err) {
+    const first = (err as Error).message.split('\n')[0];
+    log(`  gRPC benchmark failed: ${first}`);
+    return `Not measured: ${first}`;
+  }
 }
 
 interface MemoryPoint { id: 'connection' | 'http'; identities: number; completed: number; errors: number; rssBeforeMiB: number; rssAfterMiB: number; peakMiB: number; perIdentityKiB: number }
@@ -639,6 +663,8 @@ async function report(r: {
   machine: MachineInfo; params: Params; quick: boolean; summaries: Record<TargetId, TargetSummary>; results: Record<TargetId, TargetPoints>;
   micro?: MicroSummary; goals: Goal[]; durationS: number; noise: { medianOtherCpuPct: number; maxOtherCpuPct: number; quietWaitS: number }; updateDocs: boolean;
   twoWorkers: TwoWorkerSummary; floors: FloorSummary; memory: MemoryPoint[]; chart: ChartGroup[];
+  /** the gRPC section's markdown (bench/grpc.ts); none in a quick run */
+  grpc?: string;
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
   const p = r.params;
@@ -689,6 +715,7 @@ async function report(r: {
     '',
     markdownTable(r.floors.header, r.floors.rows),
     '',
+    ...(r.grpc ? ['### gRPC through http mode', '', r.grpc, ''] : []),
   ].join('\n');
 
   log('');

@@ -69,3 +69,39 @@ export function machineTicks(): { busy: number; total: number } {
 export function loadAverage(): number {
   try { return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]); } catch { return 0; }
 }
+
+/** Where a process's resident memory is, MiB, from /proc/<pid>/smaps (0s when it is gone). */
+export interface ResidentSplit {
+  /** pages of files (the node binary, shared libraries): shared with other processes, counted in RSS anyway */
+  fileMiB: number;
+  /** glibc's main arena (the brk heap): the main thread's malloc, OpenSSL's and V8's native allocations */
+  brkHeapMiB: number;
+  /** glibc's thread arenas (64 MiB-aligned anonymous mappings): malloc of the libuv and V8 worker threads */
+  threadArenasMiB: number;
+  /** the other anonymous mappings: V8's heap pages, large mallocs (mmap'd), stacks */
+  otherAnonMiB: number;
+}
+
+const ARENA_ALIGN = 64n * 1024n * 1024n;
+
+export function residentSplit(pid: number): ResidentSplit {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/smaps`, 'utf8'); } catch { return { fileMiB: 0, brkHeapMiB: 0, threadArenasMiB: 0, otherAnonMiB: 0 }; }
+  const kib = { file: 0, brk: 0, arenas: 0, other: 0 };
+  let kind: keyof typeof kib = 'other';
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const path = head[4].trim();
+      if (path === '[heap]') kind = 'brk';
+      else if (path && !path.startsWith('[')) kind = 'file';
+      else if (!path && BigInt(`0x${head[1]}`) % ARENA_ALIGN === 0n && BigInt(`0x${head[2]}`) - BigInt(`0x${head[1]}`) <= ARENA_ALIGN) kind = 'arenas';
+      else kind = 'other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kib[kind] += Number(rss[1]);
+  }
+  const mib = (k: number) => Math.round(k / 102.4) / 10;
+  return { fileMiB: mib(kib.file), brkHeapMiB: mib(kib.brk), threadArenasMiB: mib(kib.arenas), otherAnonMiB: mib(kib.other) };
+}

@@ -10,17 +10,17 @@ export interface SignalHandlers {
   log(message: string): void;
 }
 
-export function onShutdownSignals(h: SignalHandlers): void {
+export function onShutdownSignals(handlers: SignalHandlers): void {
   let stopping = false;
   const stop = (sig: string) => {
-    if (stopping) { h.log(`${sig} again: exiting now`); process.exit(130); }
+    if (stopping) { handlers.log(`${sig} again: exiting now`); process.exit(130); }
     stopping = true;
-    h.log(`${sig}: stopping; open connections get the shutdown grace period`);
-    h.onStop().then(() => process.exit(0), () => process.exit(1));
+    handlers.log(`${sig}: stopping; open connections get the shutdown grace period`);
+    handlers.onStop().then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  if (h.onReload) process.on('SIGHUP', () => { h.log('SIGHUP: reloading'); h.onReload!(); });
+  if (handlers.onReload) process.on('SIGHUP', () => { handlers.log('SIGHUP: reloading'); handlers.onReload!(); });
 }
 
 /**

@@ -15,6 +15,7 @@ import { parseCertificateFields, serialHex, type CertificateInfo, type KeyMateri
 import { createCaSigner, type CaSigner } from './ca-signer.js';
 import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
 import { KeyPool } from './key-pool.js';
+import { noteNativeAllocation } from '../native-garbage.js';
 
 /**
  * What one upstream TLS context costs, measured on Node 24 / OpenSSL 3
@@ -97,6 +98,8 @@ export class DelegatedCredentials {
     const held = this.contexts.get(key.upstream);
     if (held?.digest === key.digest) return held.context;
     const context = build(this);
+    // its OpenSSL state is native memory V8 does not see: evicted contexts must not wait for V8's own collections
+    noteNativeAllocation(CONTEXT_BYTES_ESTIMATE);
     this.contexts.set(key.upstream, { digest: key.digest, context });
     if (!held) this.onGrow?.();
     return context;

@@ -11,6 +11,7 @@ import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.
 import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
 import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
+import { noteNativeAllocation } from '../native-garbage.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
@@ -145,6 +146,8 @@ export class ClientVerifier {
     if (!client) {
       try {
         client = describeCertificate(x);
+        // the X509Certificate kept with it is native memory V8 does not see (native-garbage.ts)
+        noteNativeAllocation(PARSED_CERTIFICATE_BYTES);
       } catch (err) {
         return { ok: false, reason: 'malformed certificate', detail: (err as Error).message };
       }

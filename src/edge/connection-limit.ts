@@ -25,7 +25,7 @@ export class ConnectionLimitLog {
   private firstAddress: string | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: ConnectionLimitLogOptions) {}
+  constructor(private readonly opts: ConnectionLimitLogOptions) {}
 
   /** One connection was refused because the limit is reached. */
   readonly refused = (remoteAddress: string | undefined): void => {
@@ -48,14 +48,14 @@ export class ConnectionLimitLog {
       this.sinceLine = 0;
       this.firstAddress = undefined;
       this.arm();
-    }, this.o.intervalMs ?? 1000);
+    }, this.opts.intervalMs ?? 1000);
     this.timer.unref();
   }
 
   private line(refused: number, remoteAddress: string | undefined): void {
-    this.o.logger.warn({
-      outcome: 'refused', reason: 'limit', maxConnections: this.o.maxConnections, refused, remoteAddress,
-    }, `connection refused: limits.maxConnections (${this.o.maxConnections}) reached; raise it if the memory allows (docs/performance.md), or add workers`);
+    this.opts.logger.warn({
+      outcome: 'refused', reason: 'limit', maxConnections: this.opts.maxConnections, refused, remoteAddress,
+    }, `connection refused: limits.maxConnections (${this.opts.maxConnections}) reached; raise it if the memory allows (docs/performance.md), or add workers`);
   }
 
   stop(): void {

@@ -93,6 +93,11 @@ export async function acmeStorageFor(a: AcmeConfig, logger: EdgeLogger): Promise
   });
 }
 
+/**
+ * The certificate store the config describes (its files watched when `live`),
+ * with the ACME manager (or a worker's follower) as one of its sources, started;
+ * a manager that fails to start stops the store again.
+ */
 export async function createEdgeCertificates({ config, logger, live = true, acme: given }: EdgeCertificatesOptions): Promise<EdgeCertificates> {
   const acme: EdgeAcme | undefined = given ?? (live ? await acmeManagerFor(config, logger) : undefined);
   const auth = config.edge.clientAuth;
@@ -125,8 +130,7 @@ export async function createEdgeCertificates({ config, logger, live = true, acme
     store,
     acme,
     contexts: { sniCallback: store.sniCallback, defaultOptions: () => store.defaultContextOptions() },
-    // the listener reads every ClientHello (ALPN, PROXY, starttls); the store keeps it where a
-    // name has several key types, and tls-alpn-01 challenges are answered from it
+    // the listener reads every ClientHello; the store keeps it only where needsPeek says
     takeOver: (socket, hello) => {
       if (needsPeek) store.rememberClientHello(socket, hello);
       return tlsAlpn?.tlsAlpnResponder.handle(socket, hello) ?? false;

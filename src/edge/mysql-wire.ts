@@ -99,9 +99,9 @@ export function parseGreeting(p: MysqlPacket, what: string): MysqlGreeting | { e
 }
 
 /** The greeting's bytes with CLIENT_SSL set, everything else (the nonce included) unchanged. */
-export function greetingWithSsl(g: MysqlGreeting): Buffer {
-  const bytes = Buffer.from(g.packet.bytes);
-  const at = 4 + g.capabilitiesAt;
+export function greetingWithSsl(greeting: MysqlGreeting): Buffer {
+  const bytes = Buffer.from(greeting.packet.bytes);
+  const at = 4 + greeting.capabilitiesAt;
   bytes.writeUInt16LE(bytes.readUInt16LE(at) | CLIENT_SSL, at);
   return bytes;
 }
@@ -116,11 +116,11 @@ export function isSslRequest(p: MysqlPacket): boolean {
  * a 4.1 client that will authenticate by plugin would send, within the
  * server's capabilities.
  */
-export function sslRequestFor(g: MysqlGreeting): Buffer {
+export function sslRequestFor(greeting: MysqlGreeting): Buffer {
   const wanted = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SSL | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
   const payload = Buffer.alloc(SSL_REQUEST_LENGTH);
-  payload.writeUInt32LE((wanted & g.capabilities) >>> 0, 0);
+  payload.writeUInt32LE((wanted & greeting.capabilities) >>> 0, 0);
   payload.writeUInt32LE(16 * 1024 * 1024, 4);
-  payload[8] = g.charset || 33; // utf8_general_ci
-  return packet(g.packet.seq + 1, payload);
+  payload[8] = greeting.charset || 33; // utf8_general_ci
+  return packet(greeting.packet.seq + 1, payload);
 }

@@ -57,8 +57,8 @@ export function serverFirstError(protocol: ServerFirstProtocol, message: string,
 /** The greeting as the client must see it (the upstream side checked it: a MySQL handshake, a NATS INFO offering TLS). */
 export function greetingForClient(protocol: ServerFirstProtocol, greeting: Buffer): Buffer {
   if (protocol === 'nats') return infoWithTlsRequired(parseInfo(greeting, 'upstream'));
-  const g = parseGreeting(readPacket(greeting)!.value, 'upstream') as MysqlGreeting;
-  return greetingWithSsl(g);
+  const mysqlGreeting = parseGreeting(readPacket(greeting)!.value, 'upstream') as MysqlGreeting;
+  return greetingWithSsl(mysqlGreeting);
 }
 
 const PROXY_V1 = Buffer.from('PROXY ');
@@ -70,7 +70,7 @@ const PROXY_V2 = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x
  * the connection is closed (rejects with ERR_EDGE_PREAMBLE, or
  * ERR_PROXY_PROTOCOL for a PROXY header from a source that may not send one).
  */
-export async function relayServerFirst(raw: Socket, protocol: ServerFirstProtocol, upstream: ServerFirstUpstream, o: { proxyProtocolRefused?: boolean } = {}): Promise<void> {
+export async function relayServerFirst(raw: Socket, protocol: ServerFirstProtocol, upstream: ServerFirstUpstream, opts: { proxyProtocolRefused?: boolean } = {}): Promise<void> {
   const handover: ServerFirstHandover = { upstream, request: Buffer.alloc(0) };
   handovers.set(raw, handover);
   raw.once('close', () => upstream.abort());
@@ -79,7 +79,7 @@ export async function relayServerFirst(raw: Socket, protocol: ServerFirstProtoco
     raw.end(reply);
     throw err;
   };
-  const proxyHeader = (b: Buffer) => o.proxyProtocolRefused && (b.subarray(0, 6).equals(PROXY_V1) || b.subarray(0, 12).equals(PROXY_V2));
+  const proxyHeader = (b: Buffer) => opts.proxyProtocolRefused && (b.subarray(0, 6).equals(PROXY_V1) || b.subarray(0, 12).equals(PROXY_V2));
   if (protocol === 'nats') {
     const first = await peekBytes(raw, 1);
     if (first[0] === 0x16) return; // a TLS record: the client starts TLS right after INFO
@@ -90,7 +90,7 @@ export async function relayServerFirst(raw: Socket, protocol: ServerFirstProtoco
   }
   // MySQL: the client's first packet must be an SSLRequest
   const head = await peekBytes(raw, 4).catch((err: Error) => { throw new CountersignError('ERR_EDGE_PREAMBLE', `MySQL client left after the greeting (${err.message})`, { cause: err }); });
-  if (o.proxyProtocolRefused && (head.equals(PROXY_V1.subarray(0, 4)) || head.equals(PROXY_V2.subarray(0, 4)))) {
+  if (opts.proxyProtocolRefused && (head.equals(PROXY_V1.subarray(0, 4)) || head.equals(PROXY_V2.subarray(0, 4)))) {
     refuse(serverFirstError('mysql', 'refused', 0), new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header from ${raw.remoteAddress}, which is not in edge.proxyProtocol.trusted`));
   }
   const { value: p, rest } = await readPrefix(raw, readPacket, 64 * 1024);

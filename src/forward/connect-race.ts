@@ -37,23 +37,23 @@ export interface HealthOptions {
   onStateChange?(server: RaceServer, state: 'down' | 'up', detail: { reason?: string; retryInMs?: number; failures?: number }): void;
 }
 
-export function markDown(s: RaceServer, h: HealthOptions, reason: string, now = Date.now()): void {
+export function markDown(s: RaceServer, health: HealthOptions, reason: string, now = Date.now()): void {
   s.failures = (s.failures ?? 0) + 1;
-  const backoff = Math.min(h.failTimeoutMs * 2 ** (s.failures - 1), h.maxBackoffMs ?? h.failTimeoutMs * 6);
+  const backoff = Math.min(health.failTimeoutMs * 2 ** (s.failures - 1), health.maxBackoffMs ?? health.failTimeoutMs * 6);
   s.failedUntil = now + backoff;
   if (!s.down) {
     s.down = true;
-    h.onStateChange?.(s, 'down', { reason, retryInMs: backoff, failures: s.failures });
+    health.onStateChange?.(s, 'down', { reason, retryInMs: backoff, failures: s.failures });
   }
 }
 
-export function markUp(s: RaceServer, h: HealthOptions): void {
+export function markUp(s: RaceServer, health: HealthOptions): void {
   const failures = s.failures ?? 0;
   s.failedUntil = 0;
   s.failures = 0;
   if (s.down) {
     s.down = false;
-    h.onStateChange?.(s, 'up', { failures });
+    health.onStateChange?.(s, 'up', { failures });
   }
 }
 

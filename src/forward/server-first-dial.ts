@@ -28,11 +28,11 @@ export interface ServerFirstDial extends ServerFirstUpstream {
 /** `dialServerFirst` for the edge listeners: the route of `listener` in the generation of now. */
 export function serverFirstDialer(routing: () => { config: Config; router: Router; clusters: ReadonlyMap<string, UpstreamCluster> }) {
   return async (listener: string, peer: Endpoint, local: Endpoint): Promise<ServerFirstDial> => {
-    const g = routing();
-    const route = g.router.forConnection(undefined, listener)?.primary;
+    const generation = routing();
+    const route = generation.router.forConnection(undefined, listener)?.primary;
     if (!route) throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `listener ${listener}: no route`);
-    const u = g.config.upstreams[route.upstream];
-    const cluster = g.clusters.get(route.upstream);
+    const u = generation.config.upstreams[route.upstream];
+    const cluster = generation.clusters.get(route.upstream);
     if (!cluster || (u.starttls !== 'mysql' && u.starttls !== 'nats')) throw new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `listener ${listener}: upstream ${route.upstream} does not speak first (starttls ${u.starttls ?? 'none'})`);
     const starttls = u.starttls;
     const proxyHeader = u.proxyProtocol ? buildProxyHeader(u.proxyProtocol, peer, local) : undefined;

@@ -54,7 +54,7 @@ function connectRaw(opts: DialOptions, onSocket?: (s: Socket) => void): Promise<
 }
 
 /** Reads from `socket` until `parse` has a value; what follows is pushed back. Errors and a close reject. */
-function readUpstream<T>(socket: Socket, o: DialOptions, parse: (b: Buffer) => { value: T; consumed: number } | null): Promise<T> {
+function readUpstream<T>(socket: Socket, dial: DialOptions, parse: (b: Buffer) => { value: T; consumed: number } | null): Promise<T> {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
     const done = (err: Error | null, v?: T, consumed = 0) => {
@@ -74,12 +74,12 @@ function readUpstream<T>(socket: Socket, o: DialOptions, parse: (b: Buffer) => {
         if (r) done(null, r.value, r.consumed);
       } catch (err) {
         done(err instanceof CountersignError && err.code === 'ERR_EDGE_PREAMBLE'
-          ? new CountersignError('ERR_UPSTREAM_STARTTLS', `${o.what}: ${err.message}`, { cause: err })
+          ? new CountersignError('ERR_UPSTREAM_STARTTLS', `${dial.what}: ${err.message}`, { cause: err })
           : err as Error);
       }
     };
     const onError = (err: Error) => done(err);
-    const onEnd = () => done(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${o.what}: the server closed the connection before TLS${buf.length ? ` after ${buf.length} bytes` : ''}`));
+    const onEnd = () => done(new CountersignError('ERR_UPSTREAM_UNAVAILABLE', `${dial.what}: the server closed the connection before TLS${buf.length ? ` after ${buf.length} bytes` : ''}`));
     socket.on('data', onData);
     socket.once('error', onError);
     socket.once('end', onEnd);
@@ -89,9 +89,9 @@ function readUpstream<T>(socket: Socket, o: DialOptions, parse: (b: Buffer) => {
 }
 
 /** The server cannot do TLS (or refused us before it): a diagnosis naming the server-side setting. */
-function noTls(o: DialOptions, tlsCode: string, message: string, fix: string): UpstreamHandshakeError {
-  const name = o.upstream ?? o.what;
-  const d: HandshakeDiagnosis = { kind: 'protocol', upstream: name, server: `${o.host}:${o.port}`, servername: '', tlsCode, fix, message: `${o.what}: ${message}` };
+function noTls(dial: DialOptions, tlsCode: string, message: string, fix: string): UpstreamHandshakeError {
+  const name = dial.upstream ?? dial.what;
+  const d: HandshakeDiagnosis = { kind: 'protocol', upstream: name, server: `${dial.host}:${dial.port}`, servername: '', tlsCode, fix, message: `${dial.what}: ${message}` };
   return new UpstreamHandshakeError(d);
 }
 
@@ -100,32 +100,32 @@ function noTls(o: DialOptions, tlsCode: string, message: string, fix: string): U
  * offers TLS (an ERR packet or no CLIENT_SSL is an error that says so), a
  * NATS INFO with `tls_required` or `tls_available`.
  */
-export async function readServerGreeting(socket: Socket, o: DialOptions & { starttls: 'mysql' | 'nats' }): Promise<Buffer> {
-  if (o.starttls === 'nats') {
-    const line = await readUpstream(socket, o, natsWire.readLine(natsWire.MAX_INFO_LINE));
-    const info = natsWire.parseInfo(line, o.what);
+export async function readServerGreeting(socket: Socket, dial: DialOptions & { starttls: 'mysql' | 'nats' }): Promise<Buffer> {
+  if (dial.starttls === 'nats') {
+    const line = await readUpstream(socket, dial, natsWire.readLine(natsWire.MAX_INFO_LINE));
+    const info = natsWire.parseInfo(line, dial.what);
     if (!natsWire.offersTls(info)) {
-      throw noTls(o, 'NO_TLS', 'its INFO offers no TLS (neither tls_required nor tls_available): configure a tls { cert_file, key_file, ca_file } block on the NATS server', 'the NATS server\'s tls block');
+      throw noTls(dial, 'NO_TLS', 'its INFO offers no TLS (neither tls_required nor tls_available): configure a tls { cert_file, key_file, ca_file } block on the NATS server', 'the NATS server\'s tls block');
     }
     return line;
   }
-  const p = await readUpstream(socket, o, mysqlWire.readPacket);
-  const g = mysqlWire.parseGreeting(p, o.what);
-  if ('error' in g) {
-    throw noTls(o, `MYSQL_${g.error.code}`, `the server refused the connection before TLS: ERROR ${g.error.code}${g.error.sqlState ? ` (${g.error.sqlState})` : ''}: ${g.error.message}`,
-      g.error.code === 1129 ? 'the server\'s host cache (mariadb-admin flush-hosts; raise max_connect_errors)' : `the server (${o.host}:${o.port})`);
+  const p = await readUpstream(socket, dial, mysqlWire.readPacket);
+  const greeting = mysqlWire.parseGreeting(p, dial.what);
+  if ('error' in greeting) {
+    throw noTls(dial, `MYSQL_${greeting.error.code}`, `the server refused the connection before TLS: ERROR ${greeting.error.code}${greeting.error.sqlState ? ` (${greeting.error.sqlState})` : ''}: ${greeting.error.message}`,
+      greeting.error.code === 1129 ? 'the server\'s host cache (mariadb-admin flush-hosts; raise max_connect_errors)' : `the server (${dial.host}:${dial.port})`);
   }
-  if (!(g.capabilities & mysqlWire.CLIENT_SSL)) {
-    throw noTls(o, 'NO_TLS', `${g.serverVersion} does not offer TLS (no CLIENT_SSL in its handshake): set ssl_cert, ssl_key and ssl_ca in the server's my.cnf`, 'the server\'s ssl_cert / ssl_key / ssl_ca');
+  if (!(greeting.capabilities & mysqlWire.CLIENT_SSL)) {
+    throw noTls(dial, 'NO_TLS', `${greeting.serverVersion} does not offer TLS (no CLIENT_SSL in its handshake): set ssl_cert, ssl_key and ssl_ca in the server's my.cnf`, 'the server\'s ssl_cert / ssl_key / ssl_ca');
   }
   return p.bytes;
 }
 
 /** Connects and reads a server-first greeting; the socket is left before TLS, paused. */
-export async function openServerFirst(o: DialOptions & { starttls: 'mysql' | 'nats' }, onSocket?: (s: Socket) => void): Promise<{ socket: Socket; greeting: Buffer }> {
-  const socket = await connectRaw(o, onSocket);
+export async function openServerFirst(dial: DialOptions & { starttls: 'mysql' | 'nats' }, onSocket?: (s: Socket) => void): Promise<{ socket: Socket; greeting: Buffer }> {
+  const socket = await connectRaw(dial, onSocket);
   try {
-    return { socket, greeting: await readServerGreeting(socket, o) };
+    return { socket, greeting: await readServerGreeting(socket, dial) };
   } catch (err) {
     socket.destroy();
     throw err;
@@ -137,21 +137,21 @@ export async function openServerFirst(o: DialOptions & { starttls: 'mysql' | 'na
  * server speaks first) and resolves with the socket, ready for TLS.
  * The caller bounds the time (it destroys the socket on its own timeout).
  */
-export async function dialUpstream(o: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
-  if (o.starttls === 'mysql' || o.starttls === 'nats') {
-    const { socket, greeting } = await openServerFirst({ ...o, starttls: o.starttls }, onSocket);
-    if (o.starttls === 'mysql') socket.write(mysqlWire.sslRequestFor(mysqlWire.parseGreeting(mysqlWire.readPacket(greeting)!.value, o.what) as mysqlWire.MysqlGreeting));
+export async function dialUpstream(dial: DialOptions, onSocket?: (s: Socket) => void): Promise<Socket> {
+  if (dial.starttls === 'mysql' || dial.starttls === 'nats') {
+    const { socket, greeting } = await openServerFirst({ ...dial, starttls: dial.starttls }, onSocket);
+    if (dial.starttls === 'mysql') socket.write(mysqlWire.sslRequestFor(mysqlWire.parseGreeting(mysqlWire.readPacket(greeting)!.value, dial.what) as mysqlWire.MysqlGreeting));
     return socket;
   }
-  const socket = await connectRaw(o, onSocket);
-  if (o.starttls !== 'postgres') return socket;
+  const socket = await connectRaw(dial, onSocket);
+  if (dial.starttls !== 'postgres') return socket;
   socket.write(PG_SSL_REQUEST);
-  const answer = await readUpstream(socket, o, (b) => ({ value: Buffer.from(b), consumed: b.length }));
+  const answer = await readUpstream(socket, dial, (b) => ({ value: Buffer.from(b), consumed: b.length }));
   if (answer.length === 1 && answer[0] === 0x53 /* S */) return socket;
   socket.destroy();
   const what = answer[0] === 0x4e ? 'N (the server does not accept SSL; set ssl = on in postgresql.conf)'
     : answer[0] === 0x53 ? 'S followed by more bytes (refused: data before the TLS handshake)'
       : answer[0] === 0x45 ? 'an error message (is it PostgreSQL?)'
         : `0x${answer[0].toString(16)} (not a PostgreSQL server?)`;
-  throw new CountersignError('ERR_UPSTREAM_STARTTLS', `${o.what}: PostgreSQL SSLRequest answered ${what}; check upstreams.<name>.starttls and the server`);
+  throw new CountersignError('ERR_UPSTREAM_STARTTLS', `${dial.what}: PostgreSQL SSLRequest answered ${what}; check upstreams.<name>.starttls and the server`);
 }

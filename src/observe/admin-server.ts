@@ -49,28 +49,28 @@ export interface RunningAdminServer {
 }
 
 
-export async function startAdminServer(o: AdminServerOptions): Promise<RunningAdminServer> {
+export async function startAdminServer(opts: AdminServerOptions): Promise<RunningAdminServer> {
   // set once the port is known (admin.listen may say 0)
   let guard: AdminGuard = () => ({ status: 503, reason: 'starting' });
-  const server = http.createServer((req, res) => { handle(o, guard, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
+  const server = http.createServer((req, res) => { handle(opts, guard, req, res).catch((err: Error) => send(res, 500, { error: err.message })); });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   let address: string;
-  if (isSocketPath(o.listen)) {
-    await removeStaleSocket(o.listen);
-    await listen(server, o.listen, () => server.listen(o.listen));
-    await chmod(o.listen, 0o600);
-    address = o.listen;
-    guard = adminGuard({ listen: o.listen, socket: true });
+  if (isSocketPath(opts.listen)) {
+    await removeStaleSocket(opts.listen);
+    await listen(server, opts.listen, () => server.listen(opts.listen));
+    await chmod(opts.listen, 0o600);
+    address = opts.listen;
+    guard = adminGuard({ listen: opts.listen, socket: true });
   } else {
-    const { host, port } = hostPortOf(o.listen);
-    await listen(server, o.listen, () => server.listen(port, host));
+    const { host, port } = hostPortOf(opts.listen);
+    await listen(server, opts.listen, () => server.listen(port, host));
     const a = server.address() as { address: string; port: number };
     address = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
-    guard = adminGuard({ listen: o.listen, boundPort: a.port, hosts: o.hosts, socket: false });
+    guard = adminGuard({ listen: opts.listen, boundPort: a.port, hosts: opts.hosts, socket: false });
   }
-  o.logger.info({ admin: address }, 'admin listening');
+  opts.logger.info({ admin: address }, 'admin listening');
   return {
     address,
     close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
@@ -94,32 +94,32 @@ async function removeStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-async function handle(o: AdminServerOptions, guard: AdminGuard, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(opts: AdminServerOptions, guard: AdminGuard, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   const method = req.method ?? 'GET';
   const refused = guard(req);
   if (refused) {
     req.resume();
-    o.logger.warn({ outcome: 'refused', method, path, host: req.headers.host, origin: req.headers.origin, remoteAddress: req.socket.remoteAddress, reason: refused.reason }, 'admin: request refused');
+    opts.logger.warn({ outcome: 'refused', method, path, host: req.headers.host, origin: req.headers.origin, remoteAddress: req.socket.remoteAddress, reason: refused.reason }, 'admin: request refused');
     return send(res, refused.status, { error: refused.reason });
   }
   const get = method === 'GET' || method === 'HEAD';
   if (path === '/healthz' && get) return send(res, 200, { ok: true });
   if (path === '/readyz' && get) {
-    const r = await o.handlers.ready();
+    const r = await opts.handlers.ready();
     return send(res, r.ready ? 200 : 503, r);
   }
   if (path === '/metrics' && get) {
-    const m = await o.handlers.metrics();
+    const m = await opts.handlers.metrics();
     res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.text) });
     res.end(method === 'HEAD' ? undefined : m.text);
     return;
   }
-  if (path === '/status' && get) return send(res, 200, await o.handlers.status());
+  if (path === '/status' && get) return send(res, 200, await opts.handlers.status());
   if (path === '/reload' && method === 'POST') {
     req.resume();
-    const r = await o.handlers.reload();
-    o.logger.info({ outcome: r.ok ? 'ok' : 'failed' }, 'admin: reload');
+    const r = await opts.handlers.reload();
+    opts.logger.info({ outcome: r.ok ? 'ok' : 'failed' }, 'admin: reload');
     return send(res, r.ok ? 200 : 500, r);
   }
   if (['/healthz', '/readyz', '/metrics', '/status', '/reload'].includes(path)) {

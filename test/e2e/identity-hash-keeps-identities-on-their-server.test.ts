@@ -4,15 +4,19 @@
  * identities that move go only to the new server and the others stay where
  * they were (so per-client caches and sessions on the backends survive); when
  * an identity's server is down, it is served by another and comes back after.
+ * After each case's requests nothing stays in use (/status: no open
+ * connection, every server's active count back at 0).
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
 import { writeIssued } from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
+import { untilNothingInUse } from '../helpers/admin-client.js';
 
 let pki: TestPki;
 const proxies: ProxyProcess[] = [];
@@ -35,15 +39,27 @@ async function ownBackends(t: TestContext): Promise<HttpsBackend[]> {
   return backends;
 }
 
+/** the admin socket of each proxy start() started */
+const adminOf = new Map<ProxyProcess, string>();
+
 async function start(mode: 'http' | 'connection', servers: HttpsBackend[]): Promise<ProxyProcess> {
   const config = baseConfig(pki.dir, servers[0].port, { mode });
   (config.upstreams as Record<string, Record<string, unknown>>).backend = {
     servers: servers.map((b) => `127.0.0.1:${b.port}`), ca: `${pki.dir}/backend-ca.crt`, servername: 'backend.internal',
     balance: 'identity-hash', failTimeout: '1s', alpn: ['http/1.1'],
   };
+  const admin = join(pki.dir, `ih-${proxies.length}.sock`);
+  config.admin = { listen: admin };
   const p = await startProxyProcess(await writeConfig(pki.dir, config, `ih-${proxies.length}.yaml`));
   proxies.push(p);
+  adminOf.set(p, admin);
   return p;
+}
+
+/** The baseline once the clients are gone, then a clean stop. */
+async function stopIdle(proxy: ProxyProcess): Promise<void> {
+  await untilNothingInUse(adminOf.get(proxy)!);
+  assert.equal(await proxy.stop(), 0);
 }
 
 async function serverOf(proxy: ProxyProcess, who: string): Promise<number> {
@@ -60,7 +76,7 @@ for (const mode of ['http', 'connection'] as const) {
     for (const who of clients) first.set(who, await serverOf(proxy, who));
     for (const who of clients) assert.equal(await serverOf(proxy, who), first.get(who), `${who} stays on its server`);
     assert.equal(new Set(first.values()).size, 2, 'identities spread over both servers');
-    assert.equal(await proxy.stop(), 0);
+    await stopIdle(proxy);
 
     proxy = await start(mode, [a, b, c]);
     let moved = 0;
@@ -70,7 +86,7 @@ for (const mode of ['http', 'connection'] as const) {
       assert.equal(await serverOf(proxy, who), now);
     }
     assert.ok(moved > 0 && moved < clients.length, `some identities moved to the new server, most stayed: ${moved} of ${clients.length}`);
-    assert.equal(await proxy.stop(), 0);
+    await stopIdle(proxy);
   });
 }
 
@@ -89,5 +105,5 @@ test('an identity whose server is down is served by another, and goes back when 
   backends[0] = await startHttpsBackend({ pkiDir: pki.dir, routes, port });
   // the passive fail timeout (1s) ends; then the identity is back home
   for (const who of onIt) await waitFor(async () => (await serverOf(proxy, who)) === port, `${who} back on its server`, 20_000, 200);
-  assert.equal(await proxy.stop(), 0);
+  await stopIdle(proxy);
 });

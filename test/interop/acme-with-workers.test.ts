@@ -14,6 +14,7 @@ import { freePort } from '../helpers/openssl-server.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { runCommand } from '../helpers/run-command.js';
 import { childPids } from '../helpers/process-ports.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
@@ -79,7 +80,9 @@ for (const challenge of ['http-01', 'tls-alpn-01'] as const) {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /"url":"\/hello"/);
     }
-    const served = new Set(proxy.logs.slice(mark).filter((l) => l.msg === 'request' && l.status === 200).map((l) => l.worker));
+    // a worker writes its request line as the answer ends: wait for all six (with workers there is no one barrier)
+    const lines = await waitFor(() => { const ok = proxy.logs.slice(mark).filter((l) => l.msg === 'request' && l.status === 200); return ok.length >= 6 && ok; }, 'a request line per request');
+    const served = new Set(lines.map((l) => l.worker));
     assert.deepEqual([...served].sort(), [1, 2], 'both workers served with the certificate the primary obtained');
     assert.equal(await proxy.stop(), 0);
   });

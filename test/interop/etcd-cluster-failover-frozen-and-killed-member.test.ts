@@ -5,27 +5,33 @@
  * one member is SIGSTOPped (accepts TCP, never answers TLS), then SIGKILLed,
  * then restarted. No write fails (the writes are sequential, so none is in
  * flight on the member when it freezes), the member is logged down once and up
- * once, at warn.
+ * once, at warn; afterwards nothing stays in use (/status: no open connection,
+ * every member's active count back at 0).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startEtcdCluster, etcdctl, type EtcdCluster } from '../helpers/etcd.js';
 import { runCommand } from '../helpers/run-command.js';
 import { writeIssued } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/wait.js';
+import { untilNothingInUse } from '../helpers/admin-client.js';
 
 let pki: TestPki;
 let etcd: EtcdCluster;
 let proxy: ProxyProcess;
+const adminSocket = () => join(pki.dir, 'admin.sock');
 
 before(async () => {
   pki = await makePki();
   etcd = await startEtcdCluster({ n: 3, pkiDir: pki.dir });
   // a certificate for asking the members directly which one leads
   await writeIssued(pki.dir, 'direct', { subject: 'CN=root', issuer: pki.pki.delegationCa, usage: 'client' });
-  const config = baseConfig(pki.dir, 0) as { upstreams: { backend: Record<string, unknown> } };
+  const config = baseConfig(pki.dir, 0) as { upstreams: { backend: Record<string, unknown> }; admin?: unknown };
   config.upstreams.backend.servers = etcd.members.map((m) => `127.0.0.1:${m.clientPort}`);
   config.upstreams.backend.failTimeout = '1s';
+  config.admin = { listen: adminSocket() };
   proxy = await startProxyProcess(await writeConfig(pki.dir, config));
 });
 after(async () => { await proxy?.stop(); await etcd?.stop(); });
@@ -62,9 +68,8 @@ test('writes through a frozen, killed and restarted member: none fails; down and
   for (let i = 0; i < 9; i++) await write();
 
   await member.restart();
-  // bounded: the member is retried after its backoff (≤ 6 × failTimeout)
-  const deadline = Date.now() + 30_000;
-  while (!proxy.logs.some((l) => l.msg === 'upstream server up' && l.server === server) && Date.now() < deadline) await write();
+  // writes go on until the member is retried after its backoff (≤ 6 × failTimeout) and logged up
+  await waitFor(async () => { await write(); return proxy.logs.some((l) => l.msg === 'upstream server up' && l.server === server); }, `${server} logged up`, 30_000, 0);
   for (let i = 0; i < 6; i++) await write();
 
   assert.deepEqual(failures, [], `${failures.length} of ${n} writes failed`);
@@ -73,4 +78,5 @@ test('writes through a frozen, killed and restarted member: none fails; down and
   assert.ok(lines.every((l) => l.level === 40));
   const keys = await etcdctl(proxy.port, pki.dir, 'alice', ['get', 'failover/', '--prefix', '--keys-only'], { endpoints: `https://localhost:${proxy.port}` });
   assert.equal(keys.stdout.split('\n').filter((l) => l.startsWith('failover/')).length, n, 'every write is in the cluster');
+  await untilNothingInUse(adminSocket());
 });

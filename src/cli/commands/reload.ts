@@ -44,14 +44,14 @@ logs the outcome). Exit 0 when applied, 1 when refused or failed, 2 on usage.`,
       io.err(`admin ${admin.listen}: ${(err as Error).message} (is countersign running with this config?)`);
       return 1;
     }
-    const o = r.body as Outcome;
-    if (values.json) { io.out(JSON.stringify(o, null, 2)); return o.ok ? 0 : 1; }
-    if (o.workers) {
-      if (o.changes) io.out(`config: ${o.changes}`);
-      for (const p of o.problems ?? []) io.err(`  ${p}`);
-      if (o.reason && !o.workers.length) io.err(o.reason);
+    const outcome = r.body as Outcome;
+    if (values.json) { io.out(JSON.stringify(outcome, null, 2)); return outcome.ok ? 0 : 1; }
+    if (outcome.workers) {
+      if (outcome.changes) io.out(`config: ${outcome.changes}`);
+      for (const p of outcome.problems ?? []) io.err(`  ${p}`);
+      if (outcome.reason && !outcome.workers.length) io.err(outcome.reason);
     }
-    const parts = o.workers ?? [o];
+    const parts = outcome.workers ?? [outcome];
     for (const p of parts) {
       const who = p.worker !== undefined ? `worker ${p.worker}: ` : '';
       if (p.error) { io.err(`${who}${p.error}`); continue; }
@@ -64,7 +64,7 @@ logs the outcome). Exit 0 when applied, 1 when refused or failed, 2 on usage.`,
       for (const f of p.failed ?? []) io.err(`${who}refused ${f.id}: ${f.message} (the previous one keeps serving)`);
       if (p.reason) io.err(`${who}${p.reason}`);
     }
-    return o.ok ? 0 : 1;
+    return outcome.ok ? 0 : 1;
   },
 };
 

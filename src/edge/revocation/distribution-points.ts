@@ -59,14 +59,14 @@ export class DistributionPoints {
   private set = CrlSet.empty;
   private stopped = false;
 
-  constructor(private readonly o: DistributionPointsOptions) {}
+  constructor(private readonly opts: DistributionPointsOptions) {}
 
   /** the CRLs in use now */
   current(): CrlSet { return this.set; }
 
   /** Loads the CRLs kept in the state directory (each checked like a fetched one), then refreshes them in the background. */
   async restore(): Promise<void> {
-    for (const s of (await this.o.store?.loadAll()) ?? []) {
+    for (const s of (await this.opts.store?.loadAll()) ?? []) {
       try {
         const issuer = new X509Certificate(s.issuerPem);
         const crl = this.validate(await parseCrlInSlices(s.der, s.url), issuer, undefined, { allowStale: true });
@@ -74,7 +74,7 @@ export class DistributionPoints {
         this.points.set(s.url, p);
         this.schedule(p, MIN_DELAY_MS); // what is on disk may be old: ask again soon
       } catch (err) {
-        this.o.logger.warn({ url: s.url, ...reasonOf(err) }, 'stored CRL not used; it is fetched again');
+        this.opts.logger.warn({ url: s.url, ...reasonOf(err) }, 'stored CRL not used; it is fetched again');
       }
     }
     this.rebuild();
@@ -111,7 +111,7 @@ export class DistributionPoints {
 
   status(): RevocationSourceStatus[] {
     return [...this.points.values()].map((p): RevocationSourceStatus => (p.crl
-      ? crlSourceStatus(p.crl, { kind: 'crl-dp', source: p.url, lastSuccess: p.lastSuccess, lastError: p.lastError, failures: p.failures, graceMs: this.o.graceMs })
+      ? crlSourceStatus(p.crl, { kind: 'crl-dp', source: p.url, lastSuccess: p.lastSuccess, lastError: p.lastError, failures: p.failures, graceMs: this.opts.graceMs })
       : { kind: 'crl-dp', source: p.url, issuer: pathCertificate(p.issuer).subject, entries: 0, lastError: p.lastError, failures: p.failures, state: 'none' }));
   }
 
@@ -124,7 +124,7 @@ export class DistributionPoints {
     clearTimeout(p.timer);
     if (this.stopped) return;
     try {
-      const bytes = await httpExchange({ url: p.url, timeoutMs: this.o.timeoutMs, maxBytes: this.o.maxBytes ?? 64 * 1024 * 1024 });
+      const bytes = await httpExchange({ url: p.url, timeoutMs: this.opts.timeoutMs, maxBytes: this.opts.maxBytes ?? 64 * 1024 * 1024 });
       const der = bytes[0] === 0x30 ? bytes : pemBlocks(bytes).find((b) => b.label === 'X509 CRL' || b.label === 'CRL')?.der;
       if (!der) throw new Error('the answer is not a DER or PEM CRL');
       const crl = this.validate(await parseCrlInSlices(der, p.url), p.issuer, p.crl, { allowStale: false });
@@ -135,17 +135,17 @@ export class DistributionPoints {
       p.failures = 0;
       if (changed) {
         this.rebuild();
-        this.o.logger.info({ url: p.url, issuer: crl.issuer, entries: crl.revoked.size, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate }, 'CRL fetched from its distribution point');
-        this.o.store?.save({ url: p.url, issuerPem: p.issuer.toString(), der: crl.der }).catch((err) => this.o.logger.warn({ url: p.url, ...reasonOf(err) }, 'CRL not kept in the state directory'));
-        this.o.onChange();
+        this.opts.logger.info({ url: p.url, issuer: crl.issuer, entries: crl.revoked.size, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate }, 'CRL fetched from its distribution point');
+        this.opts.store?.save({ url: p.url, issuerPem: p.issuer.toString(), der: crl.der }).catch((err) => this.opts.logger.warn({ url: p.url, ...reasonOf(err) }, 'CRL not kept in the state directory'));
+        this.opts.onChange();
       }
       this.schedule(p, this.nextRefreshIn(crl));
     } catch (err) {
       if (this.stopped) return;
       p.failures++;
       p.lastError = exchangeError(err);
-      const retryInMs = Math.min(this.o.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(p.failures - 1, 20));
-      this.o.logger.warn({ url: p.url, reason: p.lastError, failures: p.failures, retryInMs, using: p.crl ? `the CRL of ${p.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
+      const retryInMs = Math.min(this.opts.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(p.failures - 1, 20));
+      this.opts.logger.warn({ url: p.url, reason: p.lastError, failures: p.failures, retryInMs, using: p.crl ? `the CRL of ${p.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
       this.schedule(p, retryInMs);
     }
   }
@@ -164,7 +164,7 @@ export class DistributionPoints {
 
   /** before nextUpdate (by a tenth of the CRL's validity, at most 5 min), and at least every refreshIntervalMs */
   private nextRefreshIn(crl: ParsedCrl): number {
-    let delay = this.o.refreshIntervalMs;
+    let delay = this.opts.refreshIntervalMs;
     if (crl.nextUpdate) {
       const margin = Math.min(5 * 60_000, (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 10);
       delay = Math.min(delay, crl.nextUpdate.getTime() - margin - Date.now());

@@ -13,22 +13,22 @@ export interface HttpExchange {
   contentType?: string;
 }
 
-export async function httpExchange(o: HttpExchange): Promise<Buffer> {
-  const res = await fetch(o.url, {
-    method: o.body ? 'POST' : 'GET',
-    body: o.body,
-    headers: o.contentType ? { 'content-type': o.contentType } : undefined,
-    signal: AbortSignal.timeout(o.timeoutMs),
+export async function httpExchange(exchange: HttpExchange): Promise<Buffer> {
+  const res = await fetch(exchange.url, {
+    method: exchange.body ? 'POST' : 'GET',
+    body: exchange.body,
+    headers: exchange.contentType ? { 'content-type': exchange.contentType } : undefined,
+    signal: AbortSignal.timeout(exchange.timeoutMs),
     redirect: 'follow',
   });
   if (res.status !== 200) { await res.body?.cancel(); throw new Error(`HTTP ${res.status}`); }
   const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > o.maxBytes) { await res.body?.cancel(); throw new Error(`the answer is ${declared} bytes, over the ${o.maxBytes}-byte limit`); }
+  if (declared > exchange.maxBytes) { await res.body?.cancel(); throw new Error(`the answer is ${declared} bytes, over the ${exchange.maxBytes}-byte limit`); }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body ?? []) {
     size += chunk.length;
-    if (size > o.maxBytes) throw new Error(`the answer is over the ${o.maxBytes}-byte limit`);
+    if (size > exchange.maxBytes) throw new Error(`the answer is over the ${exchange.maxBytes}-byte limit`);
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);

@@ -52,8 +52,8 @@ export class OcspChecker {
   private readonly responders = new Map<string, Responder>();
   private stopped = false;
 
-  constructor(private readonly o: OcspCheckerOptions) {
-    this.cache = new LRUCache({ max: o.cacheSize ?? 10_000, dispose: (e) => clearTimeout(e.timer) });
+  constructor(private readonly opts: OcspCheckerOptions) {
+    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, dispose: (e) => clearTimeout(e.timer) });
   }
 
   /** Asks about every certificate of `path` whose status is not cached; resolves when the answers (or failures) are in, or undefined. */
@@ -75,7 +75,7 @@ export class OcspChecker {
       const usable = e?.answer && (!e.answer.nextUpdate || e.answer.nextUpdate.getTime() >= now) ? e.answer : undefined;
       if (usable?.status === 'revoked') return { status: 'revoked', cert, source: `OCSP ${url}` };
       if (usable?.status === 'good') continue;
-      if (this.o.mode === 'hard') unavailable ??= { status: 'unavailable', cert, why: usable ? `OCSP ${url} does not know the certificate` : `OCSP ${url}: ${e?.error ?? 'no answer yet'} (revocation.ocsp: hard)` };
+      if (this.opts.mode === 'hard') unavailable ??= { status: 'unavailable', cert, why: usable ? `OCSP ${url} does not know the certificate` : `OCSP ${url}: ${e?.error ?? 'no answer yet'} (revocation.ocsp: hard)` };
     }
     return unavailable;
   }
@@ -113,7 +113,7 @@ export class OcspChecker {
     this.responders.set(e.url, responder);
     e.inFlight = (async () => {
       try {
-        const der = await httpExchange({ url: e.url, body: ocspRequest(e.cert, e.issuer), contentType: 'application/ocsp-request', timeoutMs: this.o.timeoutMs, maxBytes: 1024 * 1024 });
+        const der = await httpExchange({ url: e.url, body: ocspRequest(e.cert, e.issuer), contentType: 'application/ocsp-request', timeoutMs: this.opts.timeoutMs, maxBytes: 1024 * 1024 });
         const answer = readOcspAnswer(der, e.cert, e.issuer);
         const changed = e.answer?.status !== answer.status;
         e.answer = answer;
@@ -122,16 +122,16 @@ export class OcspChecker {
         responder.lastSuccess = e.answeredAt;
         responder.lastError = undefined;
         const untilNext = answer.nextUpdate ? answer.nextUpdate.getTime() - Date.now() : Infinity;
-        this.schedule(e, Math.max(MIN_DELAY_MS, Math.min(this.o.maxAgeMs, untilNext)));
-        if (answer.status !== 'good') this.o.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), serial: e.cert.serialNumber, status: answer.status }, `OCSP: the responder says ${answer.status}`);
-        if (changed && e.answer.status !== 'good') this.o.onChange();
+        this.schedule(e, Math.max(MIN_DELAY_MS, Math.min(this.opts.maxAgeMs, untilNext)));
+        if (answer.status !== 'good') this.opts.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), serial: e.cert.serialNumber, status: answer.status }, `OCSP: the responder says ${answer.status}`);
+        if (changed && e.answer.status !== 'good') this.opts.onChange();
       } catch (err) {
         if (this.stopped) return;
         e.error = exchangeError(err);
         responder.failures++;
         responder.lastError = e.error;
-        const retryInMs = Math.min(this.o.maxAgeMs, MIN_DELAY_MS * 2 ** Math.min(responder.failures - 1, 20));
-        this.o.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), reason: e.error, retryInMs, ocsp: this.o.mode, outcome: this.o.mode === 'hard' ? 'the client is refused while its status is unknown' : 'the client is admitted (ocsp: soft)' }, 'OCSP request failed');
+        const retryInMs = Math.min(this.opts.maxAgeMs, MIN_DELAY_MS * 2 ** Math.min(responder.failures - 1, 20));
+        this.opts.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), reason: e.error, retryInMs, ocsp: this.opts.mode, outcome: this.opts.mode === 'hard' ? 'the client is refused while its status is unknown' : 'the client is admitted (ocsp: soft)' }, 'OCSP request failed');
         this.schedule(e, retryInMs);
       } finally {
         e.inFlight = undefined;

@@ -1,0 +1,67 @@
+/**
+ * Native memory V8 cannot see. A TLS context (~35 KiB of OpenSSL state) or a
+ * parsed X509Certificate lives outside V8's heap, held by a JavaScript wrapper
+ * of a few dozen bytes; V8 does not count it, so nothing makes it collect the
+ * wrappers of contexts the minted-credentials cache has let go. With a flood
+ * of first-time identities the dead contexts piled up between V8's own major
+ * collections (which its heap alone rarely needs) and glibc kept the memory
+ * they had held: RSS 417–436 MiB after 10,000 identities in connection mode,
+ * 211 with a full collection every 0.5 s (bench/identities.ts, docs/performance.md).
+ *
+ * So what builds such an object says how many native bytes it allocated, and
+ * once NATIVE_GARBAGE_BYTES have been allocated since the last one, a major
+ * collection is asked for (V8's `gc({ type: 'major', execution: 'async' })`:
+ * run from a task of its own, never inside the caller). Returning identities
+ * allocate nothing, so they cause none; a flood of new ones causes one about
+ * every 450 identities.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** native bytes allocated between two requested collections */
+export const NATIVE_GARBAGE_BYTES = 16 * 1024 * 1024;
+
+type CollectGarbage = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
+
+/** null: this V8 has no gc function to give (collections are then V8's own) */
+let collect: CollectGarbage | null | undefined;
+let allocated = 0;
+let running = false;
+let requested = 0;
+
+/**
+ * V8's gc function, without `--expose-gc` on the command line: the flag set
+ * at run time installs `gc` in contexts created afterwards, so one fresh
+ * context hands it over; the flag is cleared again at once.
+ */
+function collector(): CollectGarbage | null {
+  if (collect !== undefined) return collect;
+  collect = null;
+  try {
+    const exposed = (globalThis as { gc?: unknown }).gc;
+    if (typeof exposed === 'function') collect = exposed as CollectGarbage;
+    else {
+      setFlagsFromString('--expose-gc');
+      try { collect = runInNewContext('gc') as CollectGarbage; } finally { setFlagsFromString('--no-expose-gc'); }
+    }
+  } catch { collect = null; }
+  return collect;
+}
+
+/** `bytes` of native memory were allocated for an object that will be let go of later (a TLS context, a parsed certificate). */
+export function noteNativeAllocation(bytes: number): void {
+  allocated += bytes;
+  if (allocated < NATIVE_GARBAGE_BYTES || running) return;
+  const gc = collector();
+  if (!gc) return;
+  allocated = 0;
+  running = true;
+  requested++;
+  gc({ type: 'major', execution: 'async' }).then(
+    () => { running = false; },
+    () => { running = false; },
+  );
+}
+
+/** Collections asked for so far (for /status and tests). */
+export function nativeGarbageCollections(): number { return requested; }
