@@ -51,7 +51,7 @@ interface OpenConnection {
 }
 
 /** The fields every record of one connection starts with. */
-type RecordBase = Pick<ConnectionEvent, 'conn' | 'listener' | 'remoteAddress' | 'sni' | 'identity' | 'subject'>;
+type RecordBase = Pick<ConnectionEvent, 'conn' | 'listener' | 'remoteAddress' | 'sni' | 'identity' | 'subject' | 'namesVouched'>;
 
 export class ClientConnections {
   private readonly open = new Map<number, OpenConnection>();
@@ -96,7 +96,8 @@ export class ClientConnections {
     socket.on('error', () => { /* handled by the forwarders; never crash on a client's reset */ });
     const remoteAddress = admitted.peer.address;
     const client = verdict.client;
-    const base: RecordBase = { conn: id, listener, remoteAddress, sni, identity: client?.identity, subject: client?.subject };
+    // a subject no CA vouched for is logged as what it is: a claim
+    const base: RecordBase = { conn: id, listener, remoteAddress, sni, identity: client?.identity, subject: client?.subject, ...(client && !admitted.namesVouched ? { namesVouched: false as const } : {}) };
     const routes = generation.router.forConnection(sni, listener);
     if (!routes) {
       this.refuse(admitted, base, { route: '', mode: 'connection', reason: 'no route', logged: { reason: 'no route for this server name' }, level: 'info' });

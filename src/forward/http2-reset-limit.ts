@@ -61,11 +61,39 @@ export function limitResets(session: Http2Session, opts: ResetLimitOptions, onFl
       onFlood(resets);
       if (!session.destroyed) {
         session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        // give the GOAWAY a moment to leave, then drop the connection
-        setTimeout(() => session.destroy(), 100).unref();
+        closeAfterGoaway(session);
       }
     });
   });
+}
+
+/** after a GOAWAY, the client counts as done sending once it has sent nothing for this long */
+const LINGER_QUIET_MS = 200;
+/** and the connection is dropped after this long at most, quiet or not */
+const LINGER_MAX_MS = 2_000;
+
+/**
+ * Drops a session told GOAWAY once its client stops sending (at most
+ * LINGER_MAX_MS later), as nginx's lingering close does. Closing while the
+ * client's frames still arrive makes the kernel answer them with a TCP RST,
+ * and a RST discards what the client has not read yet: the GOAWAY that says
+ * why. Meanwhile nghttp2 reads and drops what comes (no new stream starts
+ * after a GOAWAY).
+ */
+export function closeAfterGoaway(session: Http2Session, quietMs = LINGER_QUIET_MS, maxMs = LINGER_MAX_MS): void {
+  const started = performance.now();
+  // session.socket is Node's guarded proxy: reading bytesRead is allowed
+  let seen = session.socket?.bytesRead ?? 0;
+  const timer = setInterval(() => {
+    const now = session.socket?.bytesRead ?? seen;
+    const quiet = now === seen;
+    seen = now;
+    if (session.destroyed || quiet || performance.now() - started >= maxMs) {
+      clearInterval(timer);
+      if (!session.destroyed) session.destroy();
+    }
+  }, quietMs);
+  timer.unref();
 }
 
 const ownResets = new WeakSet<ServerHttp2Stream>();

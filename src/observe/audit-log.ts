@@ -48,6 +48,8 @@ export interface AuditEvent {
   remoteAddress?: string;
   identity?: string;
   subject?: string;
+  /** false when the subject is only what the client claims (mode any, no configured CA vouched for it) */
+  namesVouched?: false;
   sni?: string;
   /** the route's upstream name ('' when no route matched) */
   route: string;
@@ -72,7 +74,7 @@ const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.r
 
 export function auditEventOfConnection(e: ConnectionEvent, now = new Date()): AuditEvent {
   return {
-    time: now.toISOString(), kind: 'connection', conn: e.conn, listener: e.listener, remoteAddress: e.remoteAddress, identity: e.identity, subject: e.subject, sni: e.sni,
+    time: now.toISOString(), kind: 'connection', conn: e.conn, listener: e.listener, remoteAddress: e.remoteAddress, identity: e.identity, subject: e.subject, namesVouched: e.namesVouched, sni: e.sni,
     route: e.route, upstream: e.upstream, server: e.server, serial: e.serial, outcome: e.outcome, reason: e.reason, rule: e.rule,
     durationMs: round(e.durationMs), bytesIn: e.bytesIn, bytesOut: e.bytesOut,
   };

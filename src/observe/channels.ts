@@ -22,6 +22,8 @@ export interface ConnectionEvent {
   remoteAddress?: string;
   identity?: string;
   subject?: string;
+  /** false when `subject` is only what the client's certificate claims (mode any, no configured CA vouched for it); absent otherwise */
+  namesVouched?: false;
   sni?: string;
   /** the upstream cluster and server that served the connection */
   upstream?: string;

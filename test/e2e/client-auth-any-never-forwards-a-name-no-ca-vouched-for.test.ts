@@ -83,6 +83,12 @@ test('connection: the self-signed "alice" is presented as CN=<identity>; alice a
   assert.equal(self.stdout, `CN=${impostor}|CN=alice, O=countersign dev|false\n`);
   const real = await sClient(proxy.port, pki.dir, 'alice', { servername: 'pipe.test' });
   assert.equal(real.stdout, 'CN=alice, O=countersign dev|CN=alice, O=countersign dev|true\n');
+  // the log says which subject is a claim: the self-signed one's line is marked, alice's is not
+  const selfLine = await proxy.waitForLog((l) => l.msg === 'connection' && l.identity === impostor && l.mode === 'connection');
+  assert.equal(selfLine.subject, 'CN=alice, O=countersign dev');
+  assert.equal(selfLine.namesVouched, false);
+  const realLine = await proxy.waitForLog((l) => l.msg === 'connection' && l.identity === alice && l.mode === 'connection');
+  assert.equal(realLine.namesVouched, undefined);
 });
 
 test('connection: a rule on cn and dns refuses the self-signed "alice"', async () => {
@@ -92,6 +98,7 @@ test('connection: a rule on cn and dns refuses the self-signed "alice"', async (
   assert.equal(refused.stdout, '');
   const line = await proxy.waitForLog((l) => proxy.logs.indexOf(l) >= mark && l.msg === 'client refused');
   assert.equal(line.reason, 'not allowed');
+  assert.equal(line.namesVouched, false);
   assert.equal(pipe.connections.length, forwarded);
   const real = await sClient(proxy.port, pki.dir, 'alice', { servername: 'alice-only.test' });
   assert.equal(real.stdout, 'CN=alice, O=countersign dev|CN=alice, O=countersign dev|true\n');
