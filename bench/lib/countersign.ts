@@ -75,12 +75,15 @@ export interface RunningNodeServer {
 
 export async function startCountersign(opts: {
   name: string; dir: string; port: number; config: Record<string, unknown>; nodeArgs?: string[];
+  /** the CLI to start (default: CLI) */
+  cli?: string;
   /** the process's environment (default: this one's), e.g. to try allocator settings */
   env?: NodeJS.ProcessEnv;
 }): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(), ...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port, shebangEnv(CLI, opts.env));
+  const cli = opts.cli ?? CLI;
+  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(cli), ...(opts.nodeArgs ?? []), cli, 'start', '--config', file], opts.port, shebangEnv(cli, opts.env));
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */
