@@ -22,6 +22,7 @@ import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
 import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './h1-parser.js';
 import { rawOwnAnswer } from './own-answers.js';
+import { namingKeptFields } from './request-head.js';
 import { splice } from './tunnel.js';
 import { Watchdog } from './watchdog.js';
 
@@ -457,7 +458,7 @@ export class H1Downstream implements ParserEvents {
     if (r.done) return;
     // hung up (its FIN ended the socket) before the answer came
     if (!this.socket.writable) { r.done = true; r.exchange?.clientGone(); return; }
-    const listed = rawConnectionTokens(raw);
+    const listed = namingKeptFields(rawConnectionTokens(raw));
     let length = false, chunked = false, upgradeTo: string | undefined;
     let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
