@@ -1,10 +1,11 @@
 /**
  * Wiring: builds the proxy's parts from a validated config and connects them —
- * edge listener → client verifier → router → minter → forwarders. The only
- * place that knows every room. The parts with a life of their own are named
- * modules (src/runtime/): the session-ticket keys, the one swapped reference
- * (generation and certificate store), the reloader, status and readiness,
- * and the teardown of a failed start.
+ * edge listener → admission (verifier, rules) → router → minter → the
+ * connection forwarder or the http engine. The only place that knows every
+ * room. The parts with a life of their own are named modules (src/runtime/):
+ * the session-ticket keys, the one swapped reference (generation and
+ * certificate store), the reloader, status and readiness, and the teardown of
+ * a failed start.
  */
 import { CountersignError, isCountersignError } from './errors.js';
 import { cidrMatcher, connectionLimit, hostPortOf, listenersOf, MAIN_LISTENER, summarizeChanges, type Config, type ConfigChanges } from './config/index.js';

@@ -44,11 +44,11 @@ function inWords(ms: number): string {
   return `in ${Math.round(ms / 86_400_000)} days`;
 }
 
-export function checkCertificates(c: Config, now = Date.now()): CheckResult {
+export function checkCertificates(config: Config, now = Date.now()): CheckResult {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const soonMs = c.delegation?.ttl ?? parseDuration(DEFAULTS.delegationTtl)!;
-  const soonText = c.delegation ? `within delegation.ttl (${Math.round(soonMs / 60_000)} min)` : `within ${DEFAULTS.delegationTtl}`;
+  const soonMs = config.delegation?.ttl ?? parseDuration(DEFAULTS.delegationTtl)!;
+  const soonText = config.delegation ? `within delegation.ttl (${Math.round(soonMs / 60_000)} min)` : `within ${DEFAULTS.delegationTtl}`;
 
   /** lifetime of one certificate: a problem when outside it, a warning when it ends soon */
   const lifetime = (cert: X509Certificate, at: string, out: { problem: (m: string) => void }) => {
@@ -67,7 +67,7 @@ export function checkCertificates(c: Config, now = Date.now()): CheckResult {
   };
 
   // a trust setting: usable if at least one entry can verify something now
-  const trust = (paths: string[] | undefined, at: string, o: { pinIsSuspicious: boolean }) => {
+  const trust = (paths: string[] | undefined, at: string, options: { pinIsSuspicious: boolean }) => {
     if (!paths?.length) return;
     const local: string[] = [];
     let usable = 0;
@@ -79,7 +79,7 @@ export function checkCertificates(c: Config, now = Date.now()): CheckResult {
         lifetime(cert, where, { problem: (m) => { local.push(m); bad = true; } });
         if (!cert.ca) {
           if (!selfSigned(cert)) { local.push(`${where}: "${subjectOf(cert)}" is not a CA certificate (basicConstraints CA:TRUE is missing) and not self-signed, so it verifies nothing; give the CA that issued it`); bad = true; }
-          else if (o.pinIsSuspicious) warnings.push(`${where}: "${subjectOf(cert)}" is not a CA certificate; it admits exactly this one self-signed certificate and no other; give the issuing CA to admit its clients`);
+          else if (options.pinIsSuspicious) warnings.push(`${where}: "${subjectOf(cert)}" is not a CA certificate; it admits exactly this one self-signed certificate and no other; give the issuing CA to admit its clients`);
         }
         if (!bad) usable++;
       });
@@ -89,23 +89,23 @@ export function checkCertificates(c: Config, now = Date.now()): CheckResult {
   };
 
   const edgeLeaves: X509Certificate[] = [];
-  c.edge.certificates.forEach((p, i) => { const certs = chain(p.cert, `edge.certificates[${i}].cert`); if (certs[0]) edgeLeaves.push(certs[0]); });
-  trust(c.edge.clientAuth.ca, 'edge.clientAuth.ca', { pinIsSuspicious: true });
-  if (c.edge.acme?.ca) trust([c.edge.acme.ca], 'edge.acme.ca', { pinIsSuspicious: false });
-  if (c.delegation) chain(c.delegation.ca.cert, 'delegation.ca.cert');
-  for (const [name, u] of Object.entries(c.upstreams)) trust(u.ca, `upstreams.${name}.ca`, { pinIsSuspicious: false });
-  c.routes.forEach((r, i) => { if (r.proxyCert) chain(r.proxyCert.cert, `routes[${i}].proxyCert.cert`); });
+  config.edge.certificates.forEach((p, i) => { const certs = chain(p.cert, `edge.certificates[${i}].cert`); if (certs[0]) edgeLeaves.push(certs[0]); });
+  trust(config.edge.clientAuth.ca, 'edge.clientAuth.ca', { pinIsSuspicious: true });
+  if (config.edge.acme?.ca) trust([config.edge.acme.ca], 'edge.acme.ca', { pinIsSuspicious: false });
+  if (config.delegation) chain(config.delegation.ca.cert, 'delegation.ca.cert');
+  for (const [name, u] of Object.entries(config.upstreams)) trust(u.ca, `upstreams.${name}.ca`, { pinIsSuspicious: false });
+  config.routes.forEach((r, i) => { if (r.proxyCert) chain(r.proxyCert.cert, `routes[${i}].proxyCert.cert`); });
 
   // route names the served certificates cannot match
-  const acmeDomains = new Set((c.edge.acme?.domains ?? []).map((d) => d.trim().toLowerCase().replace(/\.$/, '')));
-  c.routes.forEach((r, i) => {
+  const acmeDomains = new Set((config.edge.acme?.domains ?? []).map((d) => d.trim().toLowerCase().replace(/\.$/, '')));
+  config.routes.forEach((r, i) => {
     const sni = r.match?.sni?.trim().toLowerCase().replace(/\.$/, '');
     if (!sni) return;
     // a pattern *.example.com is covered by a certificate that matches any one label under it
     const probe = sni.startsWith('*.') ? `countersign-sni-check${sni.slice(1)}` : sni;
     const covered = edgeLeaves.some((leaf) => leaf.checkHost(probe) !== undefined) || acmeDomains.has(sni);
     if (!covered) {
-      warnings.push(`routes[${i}].match.sni: no edge certificate${c.edge.acme ? ' or ACME domain' : ''} covers "${r.match!.sni}"; its clients would get the default certificate and fail the name check (add a certificate with that subjectAltName)`);
+      warnings.push(`routes[${i}].match.sni: no edge certificate${config.edge.acme ? ' or ACME domain' : ''} covers "${r.match!.sni}"; its clients would get the default certificate and fail the name check (add a certificate with that subjectAltName)`);
     }
   });
   return { problems, warnings };

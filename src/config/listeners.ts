@@ -48,75 +48,75 @@ function clash(a: string, b: string): boolean {
 }
 
 /** Problems of the listeners and the routes that name them, each prefixed with the path of its key. */
-export function listenerProblems(c: Config): string[] {
-  const p: string[] = [];
-  const specs = listenersOf(c);
-  const at = (name: string) => (name === MAIN_LISTENER ? 'listen' : `listeners[${c.listeners.findIndex((l) => l.name === name)}]`);
+export function listenerProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const specs = listenersOf(config);
+  const at = (name: string) => (name === MAIN_LISTENER ? 'listen' : `listeners[${config.listeners.findIndex((l) => l.name === name)}]`);
   const names = new Set<string>();
-  c.listeners.forEach((l, i) => {
-    if (names.has(l.name)) p.push(`listeners[${i}].name: "${l.name}" is the name of another listener; names must be unique`);
+  config.listeners.forEach((l, i) => {
+    if (names.has(l.name)) problems.push(`listeners[${i}].name: "${l.name}" is the name of another listener; names must be unique`);
     names.add(l.name);
   });
   // addresses: every listener, the admin listener and ACME's http-01 listener
   const bound = [
     ...specs.map((s) => ({ key: at(s.name) === 'listen' ? 'listen' : `${at(s.name)}.listen`, address: s.listen })),
-    ...(c.admin && parseHostPort(c.admin.listen) ? [{ key: 'admin.listen', address: c.admin.listen }] : []),
-    ...(c.edge.acme?.httpListen ? [{ key: 'edge.acme.httpListen', address: c.edge.acme.httpListen }] : []),
+    ...(config.admin && parseHostPort(config.admin.listen) ? [{ key: 'admin.listen', address: config.admin.listen }] : []),
+    ...(config.edge.acme?.httpListen ? [{ key: 'edge.acme.httpListen', address: config.edge.acme.httpListen }] : []),
   ];
   for (let i = 0; i < bound.length; i++) {
     for (let j = 0; j < i; j++) {
       // listen vs admin.listen has its own check (load-config.ts)
       if (bound[j].key === 'listen' && bound[i].key === 'admin.listen') continue;
-      if (clash(bound[i].address, bound[j].address)) p.push(`${bound[i].key}: ${bound[i].address} is the address of ${bound[j].key} (${bound[j].address}); two listeners cannot share one address`);
+      if (clash(bound[i].address, bound[j].address)) problems.push(`${bound[i].key}: ${bound[i].address} is the address of ${bound[j].key} (${bound[j].address}); two listeners cannot share one address`);
     }
   }
   const known = new Set(specs.map((s) => s.name));
-  c.routes.forEach((r, i) => {
+  config.routes.forEach((r, i) => {
     const l = r.match?.listener;
-    if (l !== undefined && !known.has(l)) p.push(`routes[${i}].match.listener: no listener named "${l}" (known: ${[...known].join(', ')})`);
+    if (l !== undefined && !known.has(l)) problems.push(`routes[${i}].match.listener: no listener named "${l}" (known: ${[...known].join(', ')})`);
   });
   // one default route (no sni, host or pathPrefix) per group: the routes naming one listener, and those naming none
   const groups = new Map<string, RouteConfig[]>();
-  for (const r of c.routes) groups.set(r.match?.listener ?? '', [...(groups.get(r.match?.listener ?? '') ?? []), r]);
+  for (const r of config.routes) groups.set(r.match?.listener ?? '', [...(groups.get(r.match?.listener ?? '') ?? []), r]);
   for (const [group, routes] of groups) {
     const defaults = routes.filter((r) => r.match?.sni === undefined && r.match?.host === undefined && r.match?.pathPrefix === undefined);
-    if (defaults.length > 1) p.push(group ? `routes: more than one route for listener "${group}" has no other match; only one default route per listener is allowed` : 'routes: more than one route has no match; only one default route is allowed');
+    if (defaults.length > 1) problems.push(group ? `routes: more than one route for listener "${group}" has no other match; only one default route per listener is allowed` : 'routes: more than one route has no match; only one default route is allowed');
   }
   // routes naming no listener serve the listeners no route names: when there are none, such a route serves nothing
-  const unnamed = specs.filter((s) => !c.routes.some((r) => r.match?.listener === s.name));
+  const unnamed = specs.filter((s) => !config.routes.some((r) => r.match?.listener === s.name));
   if (unnamed.length === 0) {
-    c.routes.forEach((r, i) => {
-      if (r.match?.listener === undefined) p.push(`routes[${i}]: serves no listener (every listener is named by other routes' match.listener); add match.listener or remove the route`);
+    config.routes.forEach((r, i) => {
+      if (r.match?.listener === undefined) problems.push(`routes[${i}]: serves no listener (every listener is named by other routes' match.listener); add match.listener or remove the route`);
     });
   }
   // a server-first listener has exactly one route, of its protocol
   for (const s of specs) {
-    const serving = routesServing(c.routes, s.name);
+    const serving = routesServing(config.routes, s.name);
     if (!isServerFirst(s.starttls)) continue;
     const key = at(s.name);
     if (serving.length !== 1) {
-      p.push(`${key}: starttls ${s.starttls} needs exactly one route (the server speaks first, so the upstream is chosen before the client says anything); ${serving.length} routes serve it (give it one route with match.listener: ${s.name})`);
+      problems.push(`${key}: starttls ${s.starttls} needs exactly one route (the server speaks first, so the upstream is chosen before the client says anything); ${serving.length} routes serve it (give it one route with match.listener: ${s.name})`);
       continue;
     }
     const r = serving[0];
-    const ri = c.routes.indexOf(r);
-    if (r.mode !== 'connection') p.push(`routes[${ri}].mode: listener "${s.name}" (starttls ${s.starttls}) carries ${s.starttls} connections; use mode: connection`);
-    if (r.match?.sni) p.push(`routes[${ri}].match.sni: listener "${s.name}" (starttls ${s.starttls}) picks its route before the client's TLS handshake, so a server name cannot choose it; remove sni`);
-    const u = c.upstreams[r.upstream];
-    if (u && u.starttls !== s.starttls) p.push(`upstreams.${r.upstream}.starttls: listener "${s.name}" relays the ${s.starttls} server's greeting, so its upstream needs starttls: ${s.starttls} (it has ${u.starttls ?? 'none'})`);
+    const ri = config.routes.indexOf(r);
+    if (r.mode !== 'connection') problems.push(`routes[${ri}].mode: listener "${s.name}" (starttls ${s.starttls}) carries ${s.starttls} connections; use mode: connection`);
+    if (r.match?.sni) problems.push(`routes[${ri}].match.sni: listener "${s.name}" (starttls ${s.starttls}) picks its route before the client's TLS handshake, so a server name cannot choose it; remove sni`);
+    const u = config.upstreams[r.upstream];
+    if (u && u.starttls !== s.starttls) problems.push(`upstreams.${r.upstream}.starttls: listener "${s.name}" relays the ${s.starttls} server's greeting, so its upstream needs starttls: ${s.starttls} (it has ${u.starttls ?? 'none'})`);
   }
   // a server-first upstream is reached only from a listener of its protocol (its greeting must go to a client that speaks it)
-  c.routes.forEach((r, i) => {
-    const u = c.upstreams[r.upstream];
+  config.routes.forEach((r, i) => {
+    const u = config.upstreams[r.upstream];
     if (!u || !isServerFirst(u.starttls)) return;
-    const on = specs.filter((s) => routesServing(c.routes, s.name).includes(r));
+    const on = specs.filter((s) => routesServing(config.routes, s.name).includes(r));
     const wrong = on.filter((s) => s.starttls !== u.starttls);
     if (on.length === 0 || wrong.length) {
-      p.push(`routes[${i}]: upstream ${r.upstream} (starttls ${u.starttls}) speaks first; route to it only from a listener with starttls: ${u.starttls} (match.listener)${wrong.length ? `, not from ${wrong.map((s) => s.name).join(', ')}` : ''}`);
+      problems.push(`routes[${i}]: upstream ${r.upstream} (starttls ${u.starttls}) speaks first; route to it only from a listener with starttls: ${u.starttls} (match.listener)${wrong.length ? `, not from ${wrong.map((s) => s.name).join(', ')}` : ''}`);
     }
   });
-  for (const [name, u] of Object.entries(c.upstreams)) {
-    if (isServerFirst(u.starttls) && u.health?.type === 'http') p.push(`upstreams.${name}.health.type: http checks need an HTTP server; ${u.starttls} speaks its own protocol (use type: tls)`);
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (isServerFirst(u.starttls) && u.health?.type === 'http') problems.push(`upstreams.${name}.health.type: http checks need an HTTP server; ${u.starttls} speaks its own protocol (use type: tls)`);
   }
-  return p;
+  return problems;
 }

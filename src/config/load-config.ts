@@ -119,34 +119,34 @@ export function parseConfigObject(input: unknown, baseDir: string, file = '<conf
   return config;
 }
 
-function crossCheck(c: Config): string[] {
-  const p: string[] = [];
-  c.routes.forEach((r, i) => {
+function crossCheck(config: Config): string[] {
+  const problems: string[] = [];
+  config.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
     // own names only: `constructor`, `toString`, `__proto__` are no upstream unless defined
-    if (!Object.hasOwn(c.upstreams, r.upstream)) p.push(`${at}.upstream: no upstream named "${r.upstream}" (known: ${Object.keys(c.upstreams).join(', ') || 'none'})`);
-    if (r.mode === 'connection' && r.identity !== 'delegated') p.push(`${at}.identity: "${r.identity}" needs mode: http (headers are HTTP); connection mode forwards identity as a delegated certificate`);
-    if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) p.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
-    if (r.identity === 'header' && !r.proxyCert) p.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);
-    if ((r.identity === 'delegated' || r.identity === 'both') && !c.delegation) p.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
-    if (r.allow) p.push(...allowProblems(r.allow, `${at}.allow`, c.edge.clientAuth));
-    if ((r.identity === 'header' || r.identity === 'both') && c.edge.clientAuth.mode === 'any' && IDENTITY_HEADER_CODECS[r.header].sendsNames) {
-      p.push(`${at}.header: "${r.header}" sends the client's names (${r.header === 'xfcc' ? 'Subject=, URI=, DNS=' : 'X-Remote-User from the CN, X-Remote-Group from each O'}) for the backend to act on, and with edge.clientAuth.mode: any no CA vouches for them: a self-signed certificate could name itself ${r.header === 'xfcc' ? 'anyone' : '"root" in group "system:masters"'}. Use header: kes or rfc9440 (they carry the certificate; the backend decides by its key), identity: delegated, or mode: require with the client CA`);
+    if (!Object.hasOwn(config.upstreams, r.upstream)) problems.push(`${at}.upstream: no upstream named "${r.upstream}" (known: ${Object.keys(config.upstreams).join(', ') || 'none'})`);
+    if (r.mode === 'connection' && r.identity !== 'delegated') problems.push(`${at}.identity: "${r.identity}" needs mode: http (headers are HTTP); connection mode forwards identity as a delegated certificate`);
+    if (r.mode === 'connection' && (r.match?.host || r.match?.pathPrefix)) problems.push(`${at}.match: host and pathPrefix need mode: http; connection mode routes by sni only`);
+    if (r.identity === 'header' && !r.proxyCert) problems.push(`${at}.proxyCert: is required with identity: header (the proxy's own client certificate, trusted by the backend as a proxy)`);
+    if ((r.identity === 'delegated' || r.identity === 'both') && !config.delegation) problems.push(`${at}.identity: "${r.identity}" needs a delegation section with the delegation CA`);
+    if (r.allow) problems.push(...allowProblems(r.allow, `${at}.allow`, config.edge.clientAuth));
+    if ((r.identity === 'header' || r.identity === 'both') && config.edge.clientAuth.mode === 'any' && IDENTITY_HEADER_CODECS[r.header].sendsNames) {
+      problems.push(`${at}.header: "${r.header}" sends the client's names (${r.header === 'xfcc' ? 'Subject=, URI=, DNS=' : 'X-Remote-User from the CN, X-Remote-Group from each O'}) for the backend to act on, and with edge.clientAuth.mode: any no CA vouches for them: a self-signed certificate could name itself ${r.header === 'xfcc' ? 'anyone' : '"root" in group "system:masters"'}. Use header: kes or rfc9440 (they carry the certificate; the backend decides by its key), identity: delegated, or mode: require with the client CA`);
     }
-    if (r.allowAnonymous && c.edge.clientAuth.mode === 'require') p.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
+    if (r.allowAnonymous && config.edge.clientAuth.mode === 'require') problems.push(`${at}.allowAnonymous: has no effect with edge.clientAuth.mode: require; use mode: optional`);
   });
-  if (c.admin && !isSocketPath(c.admin.listen)) {
+  if (config.admin && !isSocketPath(config.admin.listen)) {
     const port = (s: string) => hostPortOf(s).port;
-    if (port(c.admin.listen) !== 0 && port(c.admin.listen) === port(c.listen)) p.push(`admin.listen: ${c.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
+    if (port(config.admin.listen) !== 0 && port(config.admin.listen) === port(config.listen)) problems.push(`admin.listen: ${config.admin.listen} uses the edge port; the admin listener needs its own address (it answers without client certificates)`);
   }
-  if (c.audit?.stdout && !c.log.file) p.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
-  if (c.log.file && c.log.pretty) p.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
-  p.push(...listenerProblems(c));
-  if (c.edge.clientAuth.mode !== 'any' && !c.edge.clientAuth.ca) p.push(`edge.clientAuth.ca: is required with mode: ${c.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
-  if (c.edge.certificates.length === 0 && !c.edge.acme) p.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
-  if (c.edge.acme) p.push(...acmeSettingsProblems(c.edge.acme, 'edge.acme'));
-  if (c.edge.allow) p.push(...allowProblems(c.edge.allow, 'edge.allow', c.edge.clientAuth));
-  return p;
+  if (config.audit?.stdout && !config.log.file) problems.push('audit.stdout: the operational log goes to stdout too (no log.file); give audit.file, or log.file so that stdout carries only the audit stream');
+  if (config.log.file && config.log.pretty) problems.push('log.pretty: pretty output is for a terminal; a log.file gets JSON lines (remove one of them)');
+  problems.push(...listenerProblems(config));
+  if (config.edge.clientAuth.mode !== 'any' && !config.edge.clientAuth.ca) problems.push(`edge.clientAuth.ca: is required with mode: ${config.edge.clientAuth.mode} (the CA bundle that client certificates must chain to)`);
+  if (config.edge.certificates.length === 0 && !config.edge.acme) problems.push('edge.certificates: give at least one { cert, key } or configure edge.acme');
+  if (config.edge.acme) problems.push(...acmeSettingsProblems(config.edge.acme, 'edge.acme'));
+  if (config.edge.allow) problems.push(...allowProblems(config.edge.allow, 'edge.allow', config.edge.clientAuth));
+  return problems;
 }
 
 /**

@@ -89,9 +89,9 @@ export class CertificateMaintainer implements CertificateSource {
   /** Serves what the storage holds, follows what others write to it, and starts the loop. Resolves before any issuance. */
   async start(): Promise<void> {
     if (this.loop || this.stopped) throw new CountersignError('ERR_USAGE', 'CertificateMaintainer.start() may be called once; create a new one after stop()');
-    for (const d of this.domains) {
-      const stored = await this.opts.storage.readCertificate(d.domain);
-      if (stored) this.adopt(d, stored);
+    for (const state of this.domains) {
+      const stored = await this.opts.storage.readCertificate(state.domain);
+      if (stored) this.adopt(state, stored);
     }
     this.unwatch = await this.opts.storage.watch({
       onCertificate: (domain) => { void this.adoptStored(domain); },
@@ -112,13 +112,13 @@ export class CertificateMaintainer implements CertificateSource {
   }
 
   certificates(): SourceCertificate[] {
-    return this.domains.map((d) => ({
-      id: `acme:${d.domain}`,
-      names: [d.domain],
-      certPem: d.current?.certPem,
-      keyPem: d.current?.keyPem,
-      nextRenewal: new Date(Math.max(d.dueAt, Date.now())),
-      lastError: d.lastError,
+    return this.domains.map((state) => ({
+      id: `acme:${state.domain}`,
+      names: [state.domain],
+      certPem: state.current?.certPem,
+      keyPem: state.current?.keyPem,
+      nextRenewal: new Date(Math.max(state.dueAt, Date.now())),
+      lastError: state.lastError,
     }));
   }
 
@@ -129,19 +129,19 @@ export class CertificateMaintainer implements CertificateSource {
 
   status(): MaintainedCertificate[] {
     const now = Date.now();
-    return this.domains.map((d) => {
-      const cert = d.current?.cert;
-      const paths = this.opts.storage.certificatePaths(d.domain);
+    return this.domains.map((state) => {
+      const cert = state.current?.cert;
+      const paths = this.opts.storage.certificatePaths(state.domain);
       return {
-        domain: d.domain,
-        state: !cert ? 'pending' : d.dueAt <= now || d.failures > 0 ? 'due' : 'valid',
+        domain: state.domain,
+        state: !cert ? 'pending' : state.dueAt <= now || state.failures > 0 ? 'due' : 'valid',
         issuer: cert?.issuer,
         serial: cert?.serial,
         notBefore: cert?.notBefore,
         notAfter: cert?.notAfter,
-        nextRenewal: new Date(Math.max(d.dueAt, now)),
-        failures: d.failures,
-        lastError: d.lastError,
+        nextRenewal: new Date(Math.max(state.dueAt, now)),
+        failures: state.failures,
+        lastError: state.lastError,
         paths: { cert: paths.cert, key: paths.key },
       };
     });
@@ -151,12 +151,12 @@ export class CertificateMaintainer implements CertificateSource {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
-      for (const d of this.domains) {
+      for (const state of this.domains) {
         if (this.stopped) break;
-        if (Date.now() >= d.dueAt) await this.maintain(d);
+        if (Date.now() >= state.dueAt) await this.maintain(state);
       }
       if (this.stopped) break;
-      const next = Math.min(...this.domains.map((d) => d.dueAt));
+      const next = Math.min(...this.domains.map((state) => state.dueAt));
       await this.idle(Math.max(0, Math.min(next - Date.now(), this.opts.timing.checkIntervalMs)));
     }
   }
@@ -170,63 +170,63 @@ export class CertificateMaintainer implements CertificateSource {
     });
   }
 
-  private async maintain(d: DomainState): Promise<void> {
+  private async maintain(state: DomainState): Promise<void> {
     const { storage, issuer, events } = this.opts;
     const started = Date.now();
-    const renewal = d.current !== undefined;
+    const renewal = state.current !== undefined;
     let lock: AcmeLock | undefined;
     try {
       // orders and renewals go through the storage's lock: in a fleet sharing etcd, one instance orders a name
-      lock = await storage.tryLock(d.domain);
+      lock = await storage.tryLock(state.domain);
       if (!lock) {
-        if (await this.adoptStored(d.domain)) return;
-        d.dueAt = Date.now() + storage.lockRetryMs;
-        if (!d.waiting) events.emit({ type: 'waiting', domain: d.domain, storage: storage.location });
-        d.waiting = true;
+        if (await this.adoptStored(state.domain)) return;
+        state.dueAt = Date.now() + storage.lockRetryMs;
+        if (!state.waiting) events.emit({ type: 'waiting', domain: state.domain, storage: storage.location });
+        state.waiting = true;
         return;
       }
-      d.waiting = false;
-      if (await this.adoptStored(d.domain)) return; // written by another instance while this one waited
+      state.waiting = false;
+      if (await this.adoptStored(state.domain)) return; // written by another instance while this one waited
       const held = lock;
       const keyPem = await createKey(this.opts.keyType);
       const certPem = await issuer.issue({
-        domain: d.domain,
+        domain: state.domain,
         keyPem,
         renewal,
         signal: AbortSignal.any([this.abort.signal, held.signal]),
         shareChallenge: (c) => held.publishChallenge(c),
-        onOrder: (order) => events.emit({ type: 'order', domain: d.domain, renewal, order }),
+        onOrder: (order) => events.emit({ type: 'order', domain: state.domain, renewal, order }),
       });
       if (this.stopped) return;
       held.signal.throwIfAborted();
-      const issued = validate(certPem, keyPem, d.domain);
-      await storage.writeCertificate(d.domain, { certPem, keyPem }, { domain: d.domain, directory: issuer.location, issuedAt: new Date().toISOString() });
-      Object.assign(d, { current: issued, failures: 0, lastError: undefined, dueAt: this.dueAt(issued) });
+      const issued = validate(certPem, keyPem, state.domain);
+      await storage.writeCertificate(state.domain, { certPem, keyPem }, { domain: state.domain, directory: issuer.location, issuedAt: new Date().toISOString() });
+      Object.assign(state, { current: issued, failures: 0, lastError: undefined, dueAt: this.dueAt(issued) });
       this.notifyChange();
       events.emit({
         type: renewal ? 'renewed' : 'issued',
-        domain: d.domain,
+        domain: state.domain,
         issuer: issued.cert.issuer,
         notAfter: issued.cert.notAfter,
         expiresInSeconds: secondsUntil(issued.cert.notAfter),
-        nextRenewal: new Date(d.dueAt),
+        nextRenewal: new Date(state.dueAt),
         durationMs: Date.now() - started,
         certSha256: issued.cert.certSha256,
       });
     } catch (err) {
       if (this.stopped) return; // aborted by stop(): not a failure of the CA
-      d.failures++;
-      const retryInMs = retryDelayMs(d.failures, { minMs: this.opts.timing.retryMinMs, maxMs: this.opts.timing.retryMaxMs });
-      d.dueAt = Date.now() + retryInMs;
-      const cause = issuer.explain(err, d.domain);
-      d.lastError = { code: cause.code, message: cause.message, at: new Date() };
+      state.failures++;
+      const retryInMs = retryDelayMs(state.failures, { minMs: this.opts.timing.retryMinMs, maxMs: this.opts.timing.retryMaxMs });
+      state.dueAt = Date.now() + retryInMs;
+      const cause = issuer.explain(err, state.domain);
+      state.lastError = { code: cause.code, message: cause.message, at: new Date() };
       this.notifyChange();
       events.emit({
-        type: 'failed', domain: d.domain, renewal, code: cause.code, reason: cause.message, failures: d.failures, retryInMs,
-        ...(d.current ? { expiresInSeconds: secondsUntil(d.current.cert.notAfter) } : {}),
+        type: 'failed', domain: state.domain, renewal, code: cause.code, reason: cause.message, failures: state.failures, retryInMs,
+        ...(state.current ? { expiresInSeconds: secondsUntil(state.current.cert.notAfter) } : {}),
       });
     } finally {
-      await lock?.release().catch((err: unknown) => this.opts.logger.warn({ domain: d.domain, ...reasonOf(err) }, 'ACME order lock not released'));
+      await lock?.release().catch((err: unknown) => this.opts.logger.warn({ domain: state.domain, ...reasonOf(err) }, 'ACME order lock not released'));
     }
   }
 
@@ -238,36 +238,36 @@ export class CertificateMaintainer implements CertificateSource {
    * certificate that is not due for renewal.
    */
   private async adoptStored(domain: string): Promise<boolean> {
-    const d = this.domains.find((x) => x.domain === domain);
-    if (!d || this.stopped) return false;
+    const state = this.domains.find((x) => x.domain === domain);
+    if (!state || this.stopped) return false;
     let stored;
     try {
       stored = await this.opts.storage.readCertificate(domain);
     } catch (err) {
-      this.emitUnusable(d.domain, err);
+      this.emitUnusable(state.domain, err);
       return false;
     }
-    if (stored && stored.certPem !== d.current?.certPem && this.adopt(d, stored)) {
+    if (stored && stored.certPem !== state.current?.certPem && this.adopt(state, stored)) {
       this.notifyChange();
       this.wake?.();
     }
-    return d.current !== undefined && Date.now() < d.dueAt;
+    return state.current !== undefined && Date.now() < state.dueAt;
   }
 
-  /** Serves `stored` for `d` unless it is unusable or older than what is served; true when it did. */
-  private adopt(d: DomainState, stored: { certPem: string; keyPem: string }): boolean {
+  /** Serves `stored` for `state` unless it is unusable or older than what is served; true when it did. */
+  private adopt(state: DomainState, stored: { certPem: string; keyPem: string }): boolean {
     let issued: Issued;
     try {
-      issued = validate(stored.certPem, stored.keyPem, d.domain);
+      issued = validate(stored.certPem, stored.keyPem, state.domain);
     } catch (err) {
-      this.emitUnusable(d.domain, err);
+      this.emitUnusable(state.domain, err);
       return false;
     }
-    if (d.current && issued.cert.notAfter.getTime() < d.current.cert.notAfter.getTime()) return false;
-    Object.assign(d, { current: issued, failures: 0, lastError: undefined, waiting: false, dueAt: this.dueAt(issued) });
+    if (state.current && issued.cert.notAfter.getTime() < state.current.cert.notAfter.getTime()) return false;
+    Object.assign(state, { current: issued, failures: 0, lastError: undefined, waiting: false, dueAt: this.dueAt(issued) });
     this.opts.events.emit({
-      type: 'loaded', domain: d.domain, notAfter: issued.cert.notAfter, expiresInSeconds: secondsUntil(issued.cert.notAfter),
-      nextRenewal: new Date(Math.max(d.dueAt, Date.now())), certSha256: issued.cert.certSha256, storage: this.opts.storage.location,
+      type: 'loaded', domain: state.domain, notAfter: issued.cert.notAfter, expiresInSeconds: secondsUntil(issued.cert.notAfter),
+      nextRenewal: new Date(Math.max(state.dueAt, Date.now())), certSha256: issued.cert.certSha256, storage: this.opts.storage.location,
     });
     return true;
   }

@@ -70,9 +70,9 @@ export class DistributionPoints {
       try {
         const issuer = new X509Certificate(s.issuerPem);
         const crl = this.validate(await parseCrlInSlices(s.der, s.url), issuer, undefined, { allowStale: true });
-        const p: Point = { url: s.url, issuer, crl, failures: 0 };
-        this.points.set(s.url, p);
-        this.schedule(p, MIN_DELAY_MS); // what is on disk may be old: ask again soon
+        const point: Point = { url: s.url, issuer, crl, failures: 0 };
+        this.points.set(s.url, point);
+        this.schedule(point, MIN_DELAY_MS); // what is on disk may be old: ask again soon
       } catch (err) {
         this.opts.logger.warn({ url: s.url, ...reasonOf(err) }, 'stored CRL not used; it is fetched again');
       }
@@ -97,56 +97,56 @@ export class DistributionPoints {
       const issuer = path[i + 1];
       if (!issuer) continue;
       for (const url of revocationUrls(cert.x509).crl) {
-        let p = this.points.get(url);
-        if (!p) {
-          p = { url, issuer: issuer.x509, failures: 0 };
-          this.points.set(url, p);
-          p.first = this.refresh(p);
+        let point = this.points.get(url);
+        if (!point) {
+          point = { url, issuer: issuer.x509, failures: 0 };
+          this.points.set(url, point);
+          point.first = this.refresh(point);
         }
-        if (!p.crl && p.first) waits.push(p.first);
+        if (!point.crl && point.first) waits.push(point.first);
       }
     }
     return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
   status(): RevocationSourceStatus[] {
-    return [...this.points.values()].map((p): RevocationSourceStatus => (p.crl
-      ? crlSourceStatus(p.crl, { kind: 'crl-dp', source: p.url, lastSuccess: p.lastSuccess, lastError: p.lastError, failures: p.failures, graceMs: this.opts.graceMs })
-      : { kind: 'crl-dp', source: p.url, issuer: pathCertificate(p.issuer).subject, entries: 0, lastError: p.lastError, failures: p.failures, state: 'none' }));
+    return [...this.points.values()].map((point): RevocationSourceStatus => (point.crl
+      ? crlSourceStatus(point.crl, { kind: 'crl-dp', source: point.url, lastSuccess: point.lastSuccess, lastError: point.lastError, failures: point.failures, graceMs: this.opts.graceMs })
+      : { kind: 'crl-dp', source: point.url, issuer: pathCertificate(point.issuer).subject, entries: 0, lastError: point.lastError, failures: point.failures, state: 'none' }));
   }
 
   stop(): void {
     this.stopped = true;
-    for (const p of this.points.values()) clearTimeout(p.timer);
+    for (const point of this.points.values()) clearTimeout(point.timer);
   }
 
-  private async refresh(p: Point): Promise<void> {
-    clearTimeout(p.timer);
+  private async refresh(point: Point): Promise<void> {
+    clearTimeout(point.timer);
     if (this.stopped) return;
     try {
-      const bytes = await httpExchange({ url: p.url, timeoutMs: this.opts.timeoutMs, maxBytes: this.opts.maxBytes ?? 64 * 1024 * 1024 });
+      const bytes = await httpExchange({ url: point.url, timeoutMs: this.opts.timeoutMs, maxBytes: this.opts.maxBytes ?? 64 * 1024 * 1024 });
       const der = bytes[0] === 0x30 ? bytes : pemBlocks(bytes).find((b) => b.label === 'X509 CRL' || b.label === 'CRL')?.der;
       if (!der) throw new Error('the answer is not a DER or PEM CRL');
-      const crl = this.validate(await parseCrlInSlices(der, p.url), p.issuer, p.crl, { allowStale: false });
-      const changed = !p.crl || !p.crl.der.equals(crl.der);
-      p.crl = crl;
-      p.lastSuccess = new Date();
-      p.lastError = undefined;
-      p.failures = 0;
+      const crl = this.validate(await parseCrlInSlices(der, point.url), point.issuer, point.crl, { allowStale: false });
+      const changed = !point.crl || !point.crl.der.equals(crl.der);
+      point.crl = crl;
+      point.lastSuccess = new Date();
+      point.lastError = undefined;
+      point.failures = 0;
       if (changed) {
         this.rebuild();
-        this.opts.logger.info({ url: p.url, issuer: crl.issuer, entries: crl.revoked.size, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate }, 'CRL fetched from its distribution point');
-        this.opts.store?.save({ url: p.url, issuerPem: p.issuer.toString(), der: crl.der }).catch((err) => this.opts.logger.warn({ url: p.url, ...reasonOf(err) }, 'CRL not kept in the state directory'));
+        this.opts.logger.info({ url: point.url, issuer: crl.issuer, entries: crl.revoked.size, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate }, 'CRL fetched from its distribution point');
+        this.opts.store?.save({ url: point.url, issuerPem: point.issuer.toString(), der: crl.der }).catch((err) => this.opts.logger.warn({ url: point.url, ...reasonOf(err) }, 'CRL not kept in the state directory'));
         this.opts.onChange();
       }
-      this.schedule(p, this.nextRefreshIn(crl));
+      this.schedule(point, this.nextRefreshIn(crl));
     } catch (err) {
       if (this.stopped) return;
-      p.failures++;
-      p.lastError = exchangeError(err);
-      const retryInMs = Math.min(this.opts.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(p.failures - 1, 20));
-      this.opts.logger.warn({ url: p.url, reason: p.lastError, failures: p.failures, retryInMs, using: p.crl ? `the CRL of ${p.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
-      this.schedule(p, retryInMs);
+      point.failures++;
+      point.lastError = exchangeError(err);
+      const retryInMs = Math.min(this.opts.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(point.failures - 1, 20));
+      this.opts.logger.warn({ url: point.url, reason: point.lastError, failures: point.failures, retryInMs, using: point.crl ? `the CRL of ${point.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
+      this.schedule(point, retryInMs);
     }
   }
 
@@ -172,14 +172,14 @@ export class DistributionPoints {
     return Math.max(MIN_DELAY_MS, delay);
   }
 
-  private schedule(p: Point, delayMs: number): void {
-    clearTimeout(p.timer);
+  private schedule(point: Point, delayMs: number): void {
+    clearTimeout(point.timer);
     if (this.stopped) return;
-    p.timer = setTimeout(() => { void this.refresh(p); }, delayMs);
-    p.timer.unref();
+    point.timer = setTimeout(() => { void this.refresh(point); }, delayMs);
+    point.timer.unref();
   }
 
   private rebuild(): void {
-    this.set = new CrlSet([...this.points.values()].flatMap((p) => (p.crl ? [p.crl] : [])));
+    this.set = new CrlSet([...this.points.values()].flatMap((point) => (point.crl ? [point.crl] : [])));
   }
 }

@@ -53,13 +53,13 @@ export class OcspChecker {
   private stopped = false;
 
   constructor(private readonly opts: OcspCheckerOptions) {
-    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, dispose: (e) => clearTimeout(e.timer) });
+    this.cache = new LRUCache({ max: opts.cacheSize ?? 10_000, dispose: (entry) => clearTimeout(entry.timer) });
   }
 
   /** Asks about every certificate of `path` whose status is not cached; resolves when the answers (or failures) are in, or undefined. */
   prepare(path: ClientPath): Promise<void> | undefined {
     const waits: Promise<void>[] = [];
-    this.each(path, (e) => { if (!e.answer && !e.error) waits.push(e.inFlight ?? this.ask(e)); });
+    this.each(path, (entry) => { if (!entry.answer && !entry.error) waits.push(entry.inFlight ?? this.ask(entry)); });
     return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
@@ -71,18 +71,18 @@ export class OcspChecker {
       if (!issuer) continue;
       const url = revocationUrls(cert.x509).ocsp[0];
       if (!url) continue;
-      const e = this.cache.get(this.key(cert.x509, issuer.x509));
-      const usable = e?.answer && (!e.answer.nextUpdate || e.answer.nextUpdate.getTime() >= now) ? e.answer : undefined;
+      const entry = this.cache.get(this.key(cert.x509, issuer.x509));
+      const usable = entry?.answer && (!entry.answer.nextUpdate || entry.answer.nextUpdate.getTime() >= now) ? entry.answer : undefined;
       if (usable?.status === 'revoked') return { status: 'revoked', cert, source: `OCSP ${url}` };
       if (usable?.status === 'good') continue;
-      if (this.opts.mode === 'hard') unavailable ??= { status: 'unavailable', cert, why: usable ? `OCSP ${url} does not know the certificate` : `OCSP ${url}: ${e?.error ?? 'no answer yet'} (revocation.ocsp: hard)` };
+      if (this.opts.mode === 'hard') unavailable ??= { status: 'unavailable', cert, why: usable ? `OCSP ${url} does not know the certificate` : `OCSP ${url}: ${entry?.error ?? 'no answer yet'} (revocation.ocsp: hard)` };
     }
     return unavailable;
   }
 
   status(): RevocationSourceStatus[] {
     const cached = new Map<string, number>();
-    for (const e of this.cache.values()) if (e.answer) cached.set(e.url, (cached.get(e.url) ?? 0) + 1);
+    for (const entry of this.cache.values()) if (entry.answer) cached.set(entry.url, (cached.get(entry.url) ?? 0) + 1);
     return [...this.responders.values()].map((r) => ({
       kind: 'ocsp', source: r.url, entries: cached.get(r.url) ?? 0, lastSuccess: r.lastSuccess, lastError: r.lastError, failures: r.failures,
       state: r.lastSuccess ? 'fresh' : 'none',
@@ -91,60 +91,60 @@ export class OcspChecker {
 
   stop(): void {
     this.stopped = true;
-    for (const e of this.cache.values()) clearTimeout(e.timer);
+    for (const entry of this.cache.values()) clearTimeout(entry.timer);
   }
 
   private key(cert: X509Certificate, issuer: X509Certificate): string { return `${issuer.fingerprint256}/${cert.fingerprint256}`; }
 
-  private each(path: ClientPath, fn: (e: Entry) => void): void {
+  private each(path: ClientPath, fn: (entry: Entry) => void): void {
     for (const [i, cert] of path.entries()) {
       const issuer = path[i + 1];
       const url = revocationUrls(cert.x509).ocsp[0];
       if (!issuer || !url) continue;
       const key = this.key(cert.x509, issuer.x509);
-      let e = this.cache.get(key);
-      if (!e) { e = { url, cert: cert.x509, issuer: issuer.x509, expiresAt: 0 }; this.cache.set(key, e); }
-      fn(e);
+      let entry = this.cache.get(key);
+      if (!entry) { entry = { url, cert: cert.x509, issuer: issuer.x509, expiresAt: 0 }; this.cache.set(key, entry); }
+      fn(entry);
     }
   }
 
-  private ask(e: Entry): Promise<void> {
-    const responder = this.responders.get(e.url) ?? { url: e.url, failures: 0 };
-    this.responders.set(e.url, responder);
-    e.inFlight = (async () => {
+  private ask(entry: Entry): Promise<void> {
+    const responder = this.responders.get(entry.url) ?? { url: entry.url, failures: 0 };
+    this.responders.set(entry.url, responder);
+    entry.inFlight = (async () => {
       try {
-        const der = await httpExchange({ url: e.url, body: ocspRequest(e.cert, e.issuer), contentType: 'application/ocsp-request', timeoutMs: this.opts.timeoutMs, maxBytes: 1024 * 1024 });
-        const answer = readOcspAnswer(der, e.cert, e.issuer);
-        const changed = e.answer?.status !== answer.status;
-        e.answer = answer;
-        e.answeredAt = new Date();
-        e.error = undefined;
-        responder.lastSuccess = e.answeredAt;
+        const der = await httpExchange({ url: entry.url, body: ocspRequest(entry.cert, entry.issuer), contentType: 'application/ocsp-request', timeoutMs: this.opts.timeoutMs, maxBytes: 1024 * 1024 });
+        const answer = readOcspAnswer(der, entry.cert, entry.issuer);
+        const changed = entry.answer?.status !== answer.status;
+        entry.answer = answer;
+        entry.answeredAt = new Date();
+        entry.error = undefined;
+        responder.lastSuccess = entry.answeredAt;
         responder.lastError = undefined;
         const untilNext = answer.nextUpdate ? answer.nextUpdate.getTime() - Date.now() : Infinity;
-        this.schedule(e, Math.max(MIN_DELAY_MS, Math.min(this.opts.maxAgeMs, untilNext)));
-        if (answer.status !== 'good') this.opts.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), serial: e.cert.serialNumber, status: answer.status }, `OCSP: the responder says ${answer.status}`);
-        if (changed && e.answer.status !== 'good') this.opts.onChange();
+        this.schedule(entry, Math.max(MIN_DELAY_MS, Math.min(this.opts.maxAgeMs, untilNext)));
+        if (answer.status !== 'good') this.opts.logger.warn({ url: entry.url, subject: entry.cert.subject.replace(/\n/g, ', '), serial: entry.cert.serialNumber, status: answer.status }, `OCSP: the responder says ${answer.status}`);
+        if (changed && entry.answer.status !== 'good') this.opts.onChange();
       } catch (err) {
         if (this.stopped) return;
-        e.error = exchangeError(err);
+        entry.error = exchangeError(err);
         responder.failures++;
-        responder.lastError = e.error;
+        responder.lastError = entry.error;
         const retryInMs = Math.min(this.opts.maxAgeMs, MIN_DELAY_MS * 2 ** Math.min(responder.failures - 1, 20));
-        this.opts.logger.warn({ url: e.url, subject: e.cert.subject.replace(/\n/g, ', '), reason: e.error, retryInMs, ocsp: this.opts.mode, outcome: this.opts.mode === 'hard' ? 'the client is refused while its status is unknown' : 'the client is admitted (ocsp: soft)' }, 'OCSP request failed');
-        this.schedule(e, retryInMs);
+        this.opts.logger.warn({ url: entry.url, subject: entry.cert.subject.replace(/\n/g, ', '), reason: entry.error, retryInMs, ocsp: this.opts.mode, outcome: this.opts.mode === 'hard' ? 'the client is refused while its status is unknown' : 'the client is admitted (ocsp: soft)' }, 'OCSP request failed');
+        this.schedule(entry, retryInMs);
       } finally {
-        e.inFlight = undefined;
+        entry.inFlight = undefined;
       }
     })();
-    return e.inFlight;
+    return entry.inFlight;
   }
 
-  private schedule(e: Entry, delayMs: number): void {
-    clearTimeout(e.timer);
+  private schedule(entry: Entry, delayMs: number): void {
+    clearTimeout(entry.timer);
     if (this.stopped) return;
-    e.expiresAt = Date.now() + delayMs;
-    e.timer = setTimeout(() => { void this.ask(e); }, delayMs);
-    e.timer.unref();
+    entry.expiresAt = Date.now() + delayMs;
+    entry.timer = setTimeout(() => { void this.ask(entry); }, delayMs);
+    entry.timer.unref();
   }
 }
