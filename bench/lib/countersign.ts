@@ -67,12 +67,14 @@ export interface RunningNodeServer {
 
 export async function startCountersign(opts: {
   name: string; dir: string; port: number; config: Record<string, unknown>; nodeArgs?: string[];
+  /** the CLI to start (default: CLI) */
+  cli?: string;
   /** the process's environment (default: this one's), e.g. to try allocator settings */
   env?: NodeJS.ProcessEnv;
 }): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(), ...(opts.nodeArgs ?? []), CLI, 'start', '--config', file], opts.port, opts.env);
+  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(opts.cli), ...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'start', '--config', file], opts.port, opts.env);
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */

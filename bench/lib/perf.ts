@@ -19,9 +19,14 @@ export function perfAvailable(): boolean {
   return r.status === 0;
 }
 
-/** Starts sampling `pid` for `seconds`; resolves when perf has written `file`. */
+/**
+ * Starts sampling `pid` for `seconds`; resolves when perf has written `file`.
+ * PERF_CALL_GRAPH=fp (or dwarf) records call chains too (`perf report --children`
+ * then gives inclusive time; with node's --perf-basic-prof, JavaScript functions by name).
+ */
 export function perfRecord(pid: number, seconds: number, file: string): { done: Promise<void>; child: ChildProcess } {
-  const child = spawn(PERF_BIN, ['record', '-q', '-F', '999', '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  const graph = process.env.PERF_CALL_GRAPH ? ['--call-graph', process.env.PERF_CALL_GRAPH] : [];
+  const child = spawn(PERF_BIN, ['record', '-q', '-F', '999', ...graph, '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
   const done = new Promise<void>((resolve) => child.on('close', () => resolve()));
   return { done, child };
 }

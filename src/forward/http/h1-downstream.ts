@@ -100,12 +100,12 @@ class H1Request implements ClientSide {
   resumeRequest(): void { this.paused = false; this.d.updateReading(); }
   proceed(): void {
     // the client waits for it before sending the body: the proxy answers 100 itself (the upstream never sees Expect)
-    if (this.expectContinue && !this.continued && !this.reqDone) { this.continued = true; this.d.socket.write(CONTINUE, 'latin1'); }
+    if (this.expectContinue && !this.continued && !this.reqDone) { this.continued = true; this.d.put(CONTINUE); }
   }
   whenParsed(run: () => void): void { this.d.whenParsed(run); }
   get watchdog(): Watchdog { return this.d.watchdog; }
-  cork(): void { this.d.socket.cork(); }
-  uncork(): void { this.d.socket.uncork(); }
+  cork(): void { this.d.batch(); }
+  uncork(): void { this.d.flush(); }
   tunnel(upstream: TLSSocket, head: Buffer, closed: () => void): void { this.d.tunnel(this, upstream, head, closed); }
   finished(): void { this.d.finished(this); }
 }
@@ -134,6 +134,17 @@ export class H1Downstream implements ParserEvents {
   private inExecute = false;
   /** what waits for the current chunk to be parsed whole (an exchange's head going upstream) */
   private afterParse: (() => void)[] | undefined;
+  /**
+   * What is written while an upstream read is reported (batch() … flush()):
+   * the answer's head, body bytes, the last chunk. Sent as one Buffer in one
+   * socket write, so one TLS record, and none of Writable's cork machinery
+   * (a buffered entry per write, a writev of strings and buffers that the TLS
+   * layer copies together again). Every write of the connection goes through
+   * put() so that nothing overtakes what is batched.
+   */
+  private out: (string | Buffer)[] = [];
+  private outBytes = 0;
+  private batching = false;
 
   /** the timer of this connection's exchanges (one at a time) */
   readonly watchdog: Watchdog;
@@ -370,6 +381,7 @@ export class H1Downstream implements ParserEvents {
   private endWith(answer: string): void {
     this.stopReading();
     this.endAfter = true;
+    this.flush();
     if (this.socket.writable) this.socket.end(answer, 'latin1'); else this.socket.destroy();
   }
 
@@ -403,11 +415,11 @@ export class H1Downstream implements ParserEvents {
   private next(r: H1Request): void {
     if (this.queue[0] === r) this.queue.shift();
     if (this.dead || this.tunneled) return;
-    if (this.endAfter) { this.queue.length = 0; if (this.socket.writable) this.socket.end(); else this.socket.destroy(); return; }
+    if (this.endAfter) { this.queue.length = 0; this.flush(); if (this.socket.writable) this.socket.end(); else this.socket.destroy(); return; }
     const next = this.queue[0];
     if (next) { this.start(next); this.updateReading(); return; }
     if (this.parseError) { this.refuseParse(); return; }
-    if (this.o.closing()) { this.socket.end(); return; }
+    if (this.o.closing()) { this.flush(); this.socket.end(); return; }
     if (!this.inHead) this.becomeIdle();
     this.updateReading();
   }
@@ -419,7 +431,7 @@ export class H1Downstream implements ParserEvents {
       this.endWith(answer);
       return;
     }
-    this.socket.write(answer, 'latin1');
+    this.put(answer);
     this.next(r);
   }
 
@@ -450,19 +462,20 @@ export class H1Downstream implements ParserEvents {
     let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
-      const lower = n.toLowerCase();
-      const len = n.length;
-      if (len === 14 && lower === 'content-length') length = true;
-      else if (len === 17 && lower === 'transfer-encoding') chunked = true;
-      else if (len === 7 && lower === 'upgrade') upgradeTo = raw[i + 1];
-      if (isHopByHop(lower, listed)) continue;
+      const c = answerFieldClass(n);
+      if (c === A_LENGTH) length = true;
+      else if (c === A_CHUNKED) chunked = true;
+      else if (c === A_UPGRADE) upgradeTo = raw[i + 1];
+      if (c !== A_KEEP && c !== A_LENGTH) continue;
+      // a name the upstream's Connection header lists is hop-by-hop too
+      if (listed.length && isHopByHop(n.toLowerCase(), listed)) continue;
       head += `${n}: ${raw[i + 1]}\r\n`;
     }
     r.headSent = true;
     if (status === 101) {
       // the tunnel follows (tunnel())
       head += `connection: upgrade\r\nupgrade: ${upgradeTo ?? r.upgradeTo}\r\n`;
-      this.socket.write(head + '\r\n', 'latin1');
+      this.put(head + '\r\n');
       return;
     }
     const noBody = r.method === 'HEAD' || status === 204 || status === 304;
@@ -476,31 +489,64 @@ export class H1Downstream implements ParserEvents {
     } else if (r.http10) {
       head += 'connection: keep-alive\r\n';
     }
-    // (within an upstream read the socket is corked already: head and body leave together)
-    if (this.socket.writableCorked) { this.socket.write(head + '\r\n', 'latin1'); return; }
-    this.socket.cork();
-    this.socket.write(head + '\r\n', 'latin1');
-    process.nextTick(uncork, this.socket);
+    // (within an upstream read a batch is open already: head and body leave together)
+    if (this.batching) { this.put(head + '\r\n'); return; }
+    this.batch();
+    this.put(head + '\r\n');
+    process.nextTick(flushLater, this);
   }
 
   /** @internal */
   writeBody(r: H1Request, chunk: Buffer): boolean {
     if (r.done || this.dead) return true;
-    const s = this.socket;
-    if (r.resFraming !== CHUNKED) return s.write(chunk);
-    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    s.write(chunk);
-    return s.write(CRLF);
+    if (r.resFraming !== CHUNKED) return this.put(chunk);
+    this.put(`${chunk.length.toString(16)}\r\n`);
+    this.put(chunk);
+    return this.put(CRLF);
   }
 
   /** @internal */
   endBody(r: H1Request, trailers: readonly string[]): void {
     if (r.done || this.dead) return;
     if (r.resFraming !== CHUNKED) return;
-    if (!trailers.length || !r.acceptsTrailers) { this.socket.write(LAST_CHUNK); return; }
+    if (!trailers.length || !r.acceptsTrailers) { this.put(LAST_CHUNK); return; }
     let t = '0\r\n';
     for (let i = 0; i < trailers.length; i += 2) t += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
-    this.socket.write(t + '\r\n', 'latin1');
+    this.put(t + '\r\n');
+  }
+
+  // ---- writing to the client -----------------------------------------------------
+
+  /** @internal From now, writes wait for flush() (they leave as one). */
+  batch(): void { this.batching = true; }
+
+  /**
+   * @internal A write to the client (strings are latin1: header text as the
+   * parser gave it). Returns false when the client is full, as socket.write
+   * does (then 'drain' comes).
+   */
+  put(data: string | Buffer): boolean {
+    if (!this.batching) return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+    this.out.push(data);
+    this.outBytes += data.length;
+    return this.socket.writableLength + this.outBytes < this.socket.writableHighWaterMark;
+  }
+
+  /** @internal What was batched leaves in one write. */
+  flush(): void {
+    this.batching = false;
+    const out = this.out;
+    if (out.length === 0) return;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    // nothing is written to a socket that is gone (as socket.write after destroy, without its error)
+    if (this.socket.destroyed) return;
+    if (out.length === 1) { const one = out[0]; if (typeof one === 'string') this.socket.write(one, 'latin1'); else this.socket.write(one); return; }
+    const buf = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const piece of out) at += typeof piece === 'string' ? buf.write(piece, at, 'latin1') : piece.copy(buf, at);
+    this.socket.write(buf);
   }
 
   /** @internal after a 101: the socket is the tunnel's */
@@ -515,6 +561,7 @@ export class H1Downstream implements ParserEvents {
     s.removeListener('data', this.onData);
     s.removeListener('drain', this.onDrain);
     s.removeListener('close', this.onClose);
+    this.flush();
     this.o.forget(this);
     setImmediate(() => this.parser.close());
     const clientHead = r.upgradeHead ?? Buffer.alloc(0);
@@ -526,4 +573,21 @@ export class H1Downstream implements ParserEvents {
   }
 }
 
-const uncork = (s: TLSSocket) => s.uncork();
+const flushLater = (d: H1Downstream) => d.flush();
+
+/** what the answer's framing makes of a field of the upstream's answer: kept, Content-Length (kept), hop-by-hop (Transfer-Encoding, Upgrade, the others) */
+const A_KEEP = 0, A_LENGTH = 1, A_CHUNKED = 2, A_UPGRADE = 3, A_HOP = 4;
+type AnswerFieldClass = typeof A_KEEP | typeof A_LENGTH | typeof A_CHUNKED | typeof A_UPGRADE | typeof A_HOP;
+/** per name as sent (any spelling): an upstream sends the same few names each answer; bounded, the names are the upstream's */
+const answerClassMemo = new Map<string, AnswerFieldClass>();
+const MAX_ANSWER_MEMO = 512;
+const NO_LISTED: readonly string[] = [];
+
+function answerFieldClass(name: string): AnswerFieldClass {
+  let c = answerClassMemo.get(name);
+  if (c !== undefined) return c;
+  const lower = name.toLowerCase();
+  c = lower === 'content-length' ? A_LENGTH : lower === 'transfer-encoding' ? A_CHUNKED : lower === 'upgrade' ? A_UPGRADE : isHopByHop(lower, NO_LISTED) ? A_HOP : A_KEEP;
+  if (answerClassMemo.size < MAX_ANSWER_MEMO) answerClassMemo.set(name, c);
+  return c;
+}

@@ -283,6 +283,8 @@ class ServerSlot {
 /** One (upstream generation, identity): its slots per server. */
 class Group {
   readonly slots = new Map<UpstreamServer, ServerSlot>();
+  /** when the LRU last saw this group used (Date.now()): its idle clock is reset at most once per GROUP_TOUCH_MS */
+  touchedAt = 0;
   /** no new idle connections (evicted, retired, graceful stop) */
   closed = false;
   destroyed = false;
@@ -410,8 +412,18 @@ export interface UpstreamPoolStats {
   waiting: number;
 }
 
+/** how often a busy group's LRU entry is touched (its age reset): well under keepAliveTimeoutMs, its TTL */
+const GROUP_TOUCH_MS = 1000;
+
 export class UpstreamPool {
   private readonly groups: LRUCache<string, Group>;
+  /**
+   * The group a binding (a connection's identity on a route) last leased
+   * from, so that a keep-alive connection's requests skip building the key and
+   * the LRU lookup: used while the group is open (evicted, expired, retired
+   * and forgotten groups are closed) and touched in the LRU once a second.
+   */
+  private readonly byBinding = new WeakMap<UpstreamBinding, Group>();
   /** groups closed (evicted, retired, stopping) whose busy connections are still finishing */
   private readonly closing = new Set<Group>();
   /** @internal counters kept by the slots and leases */
@@ -441,6 +453,9 @@ export class UpstreamPool {
 
   /** A connection (or HTTP/2 stream) for one request of `binding`'s group; `cb` is called once. */
   lease(r: LeaseRequest, cb: LeaseCallback): void {
+    const now = Date.now();
+    const memo = this.byBinding.get(r.binding);
+    if (memo && !memo.closed && now - memo.touchedAt < GROUP_TOUCH_MS) { memo.lease(r.protocol, cb); return; }
     const key = `${r.binding.cluster.id}\0${r.binding.identityKey}`;
     let g = this.groups.get(key);
     if (!g) {
@@ -450,6 +465,8 @@ export class UpstreamPool {
       // the same group from another connection: its credentials are equivalent; keep the latest for new connects
       g.binding = r.binding;
     }
+    g.touchedAt = now;
+    this.byBinding.set(r.binding, g);
     g.lease(r.protocol, cb);
   }
 
