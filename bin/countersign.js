@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
 import './require-node.js';
 // SIGUSR1 must never open a Node inspector (it would let anyone on the host run code
 // in the process that holds the delegation CA key). A JavaScript listener replaces
@@ -11,6 +11,11 @@ process.on('SIGUSR1', () => {});
 // generation is scavenged more often, so the garbage of each connection (sockets,
 // certificates, and the native memory they hold) goes sooner. Measured with
 // bench/identities.ts, 10,000 identities, connection mode: RSS 543 MiB with the
-// default, 319 MiB with 2, in one run each (docs/performance.md). `node bin/countersign.js` does not
-// read the shebang: give the flag yourself, or set NODE_OPTIONS.
+// default, 319 MiB with 2, in one run each (docs/performance.md). MALLOC_ARENA_MAX=2: glibc
+// gives the threads that allocate besides the main one (V8's workers, libuv's pool) two
+// arenas in all instead of up to eight a core; they held 14-16 MiB after 10,000 identities,
+// 3 with the setting (RSS 224-225 -> 215 MiB; no CPU cost measured). glibc reads it only
+// at start, hence the shebang (cluster workers inherit it with the environment).
+// `node bin/countersign.js` does not read the shebang: give the flag yourself (or set
+// NODE_OPTIONS), and MALLOC_ARENA_MAX in the environment.
 await import('../dist/src/cli/main.js');

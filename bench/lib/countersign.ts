@@ -18,15 +18,23 @@ export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 export const CLI = process.env.COUNTERSIGN_BENCH_CLI ?? join(REPO_ROOT, 'bin/countersign.js');
 
 /**
- * The Node flags of the CLI's shebang (`#!/usr/bin/env -S node --max-semi-space-size=2`):
- * what the installed `countersign` command (the npm bin link, the Docker image, the
- * systemd unit) runs with, so the bench runs it the same way through `node`.
+ * The CLI's shebang (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2`):
+ * the environment and Node flags the installed `countersign` command (the npm bin
+ * link, the Docker image, the systemd unit) runs with, so the bench runs it the
+ * same way through `node`.
  */
-export function shebangNodeArgs(cli = CLI): string[] {
+function shebang(cli: string): { env: Record<string, string>; nodeArgs: string[] } {
   const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
-  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
-  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)node((?:\s+--[\w-]+(?:=\S+)?)*)\s*$/.exec(first);
+  if (!m) return { env: {}, nodeArgs: [] };
+  const env = Object.fromEntries(m[1].trim().split(/\s+/).filter(Boolean).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+  return { env, nodeArgs: m[2].trim().split(/\s+/).filter(Boolean) };
 }
+
+/** The Node flags of the CLI's shebang. */
+export const shebangNodeArgs = (cli = CLI): string[] => shebang(cli).nodeArgs;
+/** The environment the CLI's shebang sets (over the caller's, as `env NAME=VALUE` does). */
+export const shebangEnv = (cli = CLI, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv => ({ ...base, ...shebang(cli).env });
 
 export type CountersignVariant = 'connection-delegated' | 'http-delegated' | 'http-header';
 
@@ -74,7 +82,8 @@ export async function startCountersign(opts: {
 }): Promise<RunningNodeServer> {
   const file = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(file, stringify(opts.config));
-  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(opts.cli), ...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'start', '--config', file], opts.port, opts.env);
+  const cli = opts.cli ?? CLI;
+  return startNodeServer(`countersign (${opts.name})`, [...shebangNodeArgs(cli), ...(opts.nodeArgs ?? []), cli, 'start', '--config', file], opts.port, shebangEnv(cli, opts.env));
 }
 
 /** Runs `node ARGS` and waits until it accepts connections on `port`. */

@@ -13,6 +13,7 @@ import { subscribe, unsubscribe, channel } from 'node:diagnostics_channel';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { EventLoopDelaySampler } from './event-loop-delay.js';
+import { nativeGarbageCollections } from '../native-garbage.js';
 import {
   auditWriteFailureChannel, connectionChannel, connectionRefusedChannel, handshakeFailedChannel, requestChannel, upstreamConnectChannel, upstreamHealthChannel,
   type ConnectionEvent, type ConnectionRefusedEvent, type HandshakeFailedEvent, type RequestEvent, type UpstreamConnectEvent, type UpstreamHealthEvent,
@@ -85,6 +86,10 @@ export class ProxyMetrics {
     new Gauge({
       name: 'countersign_delegation_cache_estimated_bytes', help: 'estimated memory of the minted credentials held (TLS contexts, keys, certificates, sessions); bounded by delegation.cacheMemoryMiB', registers: [this.registry],
       collect() { this.set(self.sources.minter?.().estimatedBytes ?? 0); },
+    });
+    new Counter({
+      name: 'countersign_native_garbage_collections_total', help: 'major garbage collections asked for after native allocations V8 cannot see (TLS contexts, parsed client certificates) added up to 16 MiB', registers: [this.registry],
+      collect() { this.reset(); this.inc(nativeGarbageCollections()); },
     });
     new Gauge({
       name: 'countersign_delegation_cache_entries', help: 'minted credentials held in the cache', registers: [this.registry],

@@ -107,6 +107,7 @@ test('status lists the certificates served, the CAs and the upstream servers wit
   assert.equal(caches.delegation.budgetBytes, 64 * 1024 * 1024);
   assert.ok(caches.delegation.estimatedBytes > 2 * 40 * 1024 && caches.delegation.estimatedBytes < 2 * 100 * 1024, `two identities weigh ${caches.delegation.estimatedBytes} bytes`);
   assert.ok(caches.parsedClientCertificates.entries >= 2 && caches.parsedClientCertificates.estimatedBytes === caches.parsedClientCertificates.entries * 12 * 1024);
+  assert.equal(caches.parsedClientCertificates.maxEntries, 1_000);
   assert.equal(caches.seenIntermediates.maxEntries, 1_000);
 });
 
