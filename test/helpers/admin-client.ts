@@ -49,16 +49,13 @@ export async function scrape(address: string): Promise<Map<string, Family>> {
  * server's `active`), as a load test must end; rejects with the last status.
  */
 export async function waitForIdleCounts(address: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last = '';
-  for (;;) {
+  await waitFor(async () => {
     const s = (await adminJson<{ http: Record<string, number>; upstreams: Record<string, { servers: { address: string; active: number }[] }> }>(address, '/status')).body;
     const busy = { leases: s.http.leases, busy: s.http.busy, connecting: s.http.connecting, waiting: s.http.waiting, active: Object.values(s.upstreams).flatMap((u) => u.servers.map((x) => x.active)) };
-    if (busy.leases === 0 && busy.busy === 0 && busy.connecting === 0 && busy.waiting === 0 && busy.active.every((a) => a === 0)) return;
     last = JSON.stringify(busy);
-    if (Date.now() > deadline) throw new Error(`counts not back at zero after ${timeoutMs} ms: ${last}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return busy.leases === 0 && busy.busy === 0 && busy.connecting === 0 && busy.waiting === 0 && busy.active.every((a) => a === 0);
+  }, 'http mode\'s counts back at zero', timeoutMs, 100).catch((err: Error) => { throw new Error(`${err.message}: ${last}`); });
 }
 
 interface InUseStatus {

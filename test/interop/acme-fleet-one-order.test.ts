@@ -81,8 +81,11 @@ test('two instances on one etcd: one order, both serve the same certificate, the
   assert.equal(countLogs(members, 'ACME certificate issued'), 1);
   const orderer = members.find((m) => m.proxy!.logs.some((l) => l.msg === 'ACME order placed'))!;
   const other = members.find((m) => m !== orderer)!;
-  assert.ok(other.proxy!.logs.some((l) => l.msg === 'ACME certificate loaded from storage' && l.domain === DOMAIN), 'the other one loaded it from etcd');
-  assert.ok(other.proxy!.logs.some((l) => l.msg === 'answered http-01 validation'), `the instance that did not order answered the CA's validation${diagnostics()}`);
+  // its lines may reach us after what it serves does: waited for, not looked up
+  await other.proxy!.waitForLog((l) => l.msg === 'ACME certificate loaded from storage' && l.domain === DOMAIN, 10_000)
+    .catch((err) => { throw new Error(`the other one loaded it from etcd: ${(err as Error).message}${diagnostics()}`); });
+  await other.proxy!.waitForLog((l) => l.msg === 'answered http-01 validation', 10_000)
+    .catch((err) => { throw new Error(`the instance that did not order answered the CA's validation: ${(err as Error).message}${diagnostics()}`); });
   assert.ok(validations.some((v) => v.holder === orderer.proxy!.child.pid && v.to === other.name));
 });
 

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TLSSocket } from 'node:tls';
 import { isStalled, raceConnect, type RaceServer } from '../../src/forward/connect-race.js';
-import { deferred } from '../helpers/wait.js';
+import { deferred, withTimeout } from '../helpers/wait.js';
 
 /** What the race does with a socket: keeps the winner's, destroys a late one's. */
 interface StandInSocket { name: string; destroyed: boolean; destroy(): void }
@@ -35,8 +35,8 @@ function servers(...names: string[]) {
   });
   return {
     all, started, outcomes, race,
-    /** resolves once `name`'s attempt has begun */
-    starts: (name: string) => startedNext.get(name)!.promise,
+    /** resolves once `name`'s attempt has begun; rejects if it has not within `withinMs` */
+    starts: (name: string, withinMs = 5_000) => withTimeout(startedNext.get(name)!.promise, `${name}'s attempt to start`, withinMs),
     answer: (name: string, socket = socketOf(name)) => { attempts.get(name)!.socket(socket); return socket; },
     fail: (name: string, message = 'refused') => attempts.get(name)!.fail(new Error(message)),
   };
@@ -77,7 +77,7 @@ describe('connect race', () => {
     const racing = s.race(60_000);
     await s.starts('a');
     s.fail('a', 'connection refused');
-    await s.starts('b'); // would hang (and the test time out) if b waited for the 60 s delay
+    await s.starts('b', 1_000); // not after the 60 s race delay
     s.answer('b');
     assert.equal((await racing).server.address, 'b');
     assert.deepEqual(s.outcomes, ['a failed: connection refused', 'b ok']);
@@ -86,7 +86,7 @@ describe('connect race', () => {
   it('rejects with the last error once every server failed, each tried once', async () => {
     const s = servers('a', 'b', 'c');
     const racing = s.race(60_000);
-    for (const name of ['a', 'b', 'c']) { await s.starts(name); s.fail(name, `${name} refused`); }
+    for (const name of ['a', 'b', 'c']) { await s.starts(name, 1_000); s.fail(name, `${name} refused`); }
     await assert.rejects(racing, /c refused/);
     assert.deepEqual(s.started, ['a', 'b', 'c']);
   });

@@ -151,6 +151,31 @@ test('eviction: past maxGroups the least recently used group closes its idle con
   p.destroy();
 });
 
+test('a binding finds its group again without the LRU, but never a group that was evicted or forgotten', async () => {
+  const c = cluster([b1.port]);
+  const p = pool({ maxGroups: 1 });
+  const alice = binding(c, 'alice');
+  const first = await ask(p, alice);
+  // the same binding (a keep-alive connection's next request): the same group, the same idle connection
+  assert.equal(await ask(p, alice), first);
+  // bob's group evicts alice's: her binding must not lease from the closed group
+  await ask(p, binding(c, 'bob'));
+  await waitFor(() => p.stats().connections === 1, "alice's idle connection closed");
+  const again = await ask(p, alice);
+  assert.notEqual(again, first);
+  // …and its new connection is kept by a live group (a closed one would close it on release)
+  assert.equal(await ask(p, alice), again, 'reused in the new group');
+  assert.equal(p.stats().groups, 1);
+  // forgotten: the next lease of the same binding connects anew, into a live group again
+  p.forget('alice');
+  await waitFor(() => p.stats().connections === 0, "alice's connection destroyed");
+  const fresh = await ask(p, alice);
+  assert.notEqual(fresh, again);
+  assert.equal(await ask(p, alice), fresh, 'reused after forget');
+  assertAllZero(p, c);
+  p.destroy();
+});
+
 test('eviction of a busy group: its connection finishes its request, then closes', async () => {
   const c = cluster([b1.port]);
   const p = pool({ maxGroups: 1 });

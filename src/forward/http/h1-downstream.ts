@@ -22,6 +22,7 @@ import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
 import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './h1-parser.js';
 import { rawOwnAnswer } from './own-answers.js';
+import { namingKeptFields } from './request-head.js';
 import { splice } from './tunnel.js';
 import { Watchdog } from './watchdog.js';
 
@@ -413,7 +414,8 @@ export class H1Downstream implements ParserEvents {
   }
 
   private next(r: H1Request): void {
-    if (this.queue[0] === r) this.queue.shift();
+    // (pop when it is the only one: shift() of a one-element array is a call into V8's C++ each request)
+    if (this.queue[0] === r) { if (this.queue.length === 1) this.queue.pop(); else this.queue.shift(); }
     if (this.dead || this.tunneled) return;
     if (this.endAfter) { this.queue.length = 0; this.flush(); if (this.socket.writable) this.socket.end(); else this.socket.destroy(); return; }
     const next = this.queue[0];
@@ -457,7 +459,7 @@ export class H1Downstream implements ParserEvents {
     if (r.done) return;
     // hung up (its FIN ended the socket) before the answer came
     if (!this.socket.writable) { r.done = true; r.exchange?.clientGone(); return; }
-    const listed = rawConnectionTokens(raw);
+    const listed = namingKeptFields(rawConnectionTokens(raw));
     let length = false, chunked = false, upgradeTo: string | undefined;
     let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'unknown'}\r\n`;
     for (let i = 0; i < raw.length; i += 2) {

@@ -56,10 +56,21 @@ function classOf(name: string, strip: ReadonlySet<string>): FieldClass {
   return c;
 }
 
+/**
+ * The Connection tokens that could name a kept field: a token that is
+ * hop-by-hop itself (`keep-alive`, `upgrade`, …) names a field dropped anyway.
+ * Most clients that send Connection send only such tokens (HTTP/1.0
+ * keep-alive), so the per-field check is skipped for them.
+ */
+export function namingKeptFields(tokens: readonly string[]): readonly string[] {
+  for (const t of tokens) if (!isHopByHop(t, NO_TOKENS)) return tokens.filter((x) => !isHopByHop(x, NO_TOKENS));
+  return NO_TOKENS;
+}
+
 export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
   const raw = req.raw;
-  // Connection tokens first (they may come after the fields they name)
-  const listed = rawConnectionTokens(raw);
+  // Connection tokens first (they may come after the fields they name); only those naming a field that would be kept matter
+  const listed = namingKeptFields(rawConnectionTokens(raw));
   const strip = a.strip;
   const fwd = { peer: a.conn.remoteAddress, host: a.host, trusted: a.trusted };
   const client: ClientForwarding | undefined = trustsForwarding(fwd) ? {} : undefined;
