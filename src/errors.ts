@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   ERR_UPSTREAM_FORGOTTEN: 'http mode: the upstream connections of the identity were closed while a request used them (its client is no longer trusted, or the proxy stops)',
   ERR_CLIENT_CLOSED: 'http mode: the client closed the connection or reset the stream before its answer was complete (logged as status 499, outcome `client-closed`)',
   ERR_CLIENT_STALLED: 'http mode: the client stopped reading an answer for `timeouts.request`; its connection (or stream) was cut (outcome `client-stalled`)',
+  ERR_CLIENT_TIMEOUT: 'http mode: the client\'s request body paused longer than `timeouts.request`; it got 408 (when nothing was answered yet) and its connection was closed (outcome `client-timeout`)',
   ERR_LISTEN: 'a listener could not bind its address',
   ERR_ACME: 'the ACME server refused or failed an operation',
   ERR_TLS_CONTEXT: 'Node/OpenSSL refused to build a TLS context from the given certificates, keys or trust options',

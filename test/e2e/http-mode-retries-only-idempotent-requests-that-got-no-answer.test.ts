@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { startHttpsBackend, type HttpsBackend } from '../helpers/node-backend.js';
 import { tlsClient } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/wait.js';
 
 let pki: TestPki;
 let backend: HttpsBackend;
@@ -51,10 +52,10 @@ async function h1(method: string, path: string): Promise<number> {
     let data = '';
     s.on('data', (d: Buffer) => { data += d.toString('latin1'); });
     s.write('GET /warm HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    await new Promise<void>((r) => { const t = setInterval(() => { if (/\r\n\r\n[^]*\n$/.test(data)) { clearInterval(t); r(); } }, 5); });
+    await waitFor(() => /\r\n\r\n[^]*\n$/.test(data), 'the warm-up answer');
     data = '';
     s.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-    await new Promise<void>((r) => { const t = setInterval(() => { if (/^HTTP\/1\.1 \d{3} /.test(data) || s.destroyed) { clearInterval(t); r(); } }, 5); });
+    await waitFor(() => /^HTTP\/1\.1 \d{3} /.test(data) || s.destroyed, `an answer to ${method} ${path}`);
     return Number(data.split(' ')[1]);
   } finally {
     s.destroy();

@@ -52,22 +52,22 @@ export class HttpEngine {
   /** set by close(): HTTP/1.1 answers say Connection: close */
   private closing = false;
 
-  constructor(private readonly o: HttpEngineOptions) {
+  constructor(private readonly opts: HttpEngineOptions) {
     this.pool = new UpstreamPool({
-      maxGroups: o.maxPools, keepAliveTimeoutMs: UPSTREAM_KEEPALIVE_MS,
+      maxGroups: opts.maxPools, keepAliveTimeoutMs: UPSTREAM_KEEPALIVE_MS,
       maxConnectionsPerServer: CONNECTIONS_PER_SERVER, maxIdlePerServer: CONNECTIONS_PER_SERVER,
       connection: (socket, server, protocol) => protocol === 'h2'
         ? new H2Upstream(socket, server, socket.servername || server.host)
         : new H1Upstream(socket, server),
     });
     this.ctx = {
-      pool: this.pool, routing: o.routing, requestTimeoutMs: o.requestTimeoutMs,
+      pool: this.pool, routing: opts.routing, requestTimeoutMs: opts.requestTimeoutMs,
       record: (r) => this.record(r),
-      recording: () => requestChannel.hasSubscribers || o.logger.isLevelEnabled('info'),
+      recording: () => requestChannel.hasSubscribers || opts.logger.isLevelEnabled('info'),
     };
     this.h2 = new H2Downstream({
-      ctx: this.ctx, logger: o.logger, maxHeaderSize: o.maxHeaderSize, maxHeaderCount: o.maxHeaderCount,
-      idleTimeoutMs: o.keepAliveTimeoutMs, resets: o.http2Resets,
+      ctx: this.ctx, logger: opts.logger, maxHeaderSize: opts.maxHeaderSize, maxHeaderCount: opts.maxHeaderCount,
+      idleTimeoutMs: opts.keepAliveTimeoutMs, resets: opts.http2Resets,
     });
   }
 
@@ -75,10 +75,10 @@ export class HttpEngine {
   accept(socket: TLSSocket, conn: ClientConnection): void {
     if (socket.alpnProtocol === 'h2') { this.h2.accept(socket, conn); return; }
     const d = new H1Downstream(socket, conn, {
-      ctx: this.ctx, maxHeaderSize: this.o.maxHeaderSize, maxHeaderCount: this.o.maxHeaderCount, requestTimeoutMs: this.o.requestTimeoutMs,
-      keepAliveTimeoutMs: this.o.keepAliveTimeoutMs,
+      ctx: this.ctx, maxHeaderSize: this.opts.maxHeaderSize, maxHeaderCount: this.opts.maxHeaderCount, requestTimeoutMs: this.opts.requestTimeoutMs,
+      keepAliveTimeoutMs: this.opts.keepAliveTimeoutMs,
       closing: () => this.closing,
-      logRefused: (c, reason) => this.o.logger.info({ conn: c.id, identity: c.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
+      logRefused: (c, reason) => this.opts.logger.info({ conn: c.id, identity: c.client?.identity, outcome: 'bad-request', reason }, 'request refused'),
       forget: (x) => this.h1.delete(x),
     });
     this.h1.add(d);
@@ -95,8 +95,8 @@ export class HttpEngine {
         method: r.method, path: r.path, upstream: r.upstream, serial: r.serial, reason: r.reason, rule: r.rule, bytesIn: r.bytesIn, bytesOut: r.bytesOut,
       } satisfies RequestEvent);
     }
-    if (!this.o.logger.isLevelEnabled('info')) return;
-    this.o.logger.info({
+    if (!this.opts.logger.isLevelEnabled('info')) return;
+    this.opts.logger.info({
       conn: conn?.id, identity: conn?.client?.identity, subject: conn?.client?.subject, method: r.method, path: r.path, status: r.status,
       durationMs: Math.round(durationMs * 1000) / 1000, outcome: r.outcome,
       ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.route ? { route: r.route } : {}), ...(r.upstream ? { upstream: r.upstream } : {}),

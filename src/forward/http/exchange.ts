@@ -254,6 +254,12 @@ export class Exchange implements UpstreamEvents {
     if (admitted) this.record(FAILURES.ERR_CLIENT_CLOSED.status, 'client-closed', { reason: 'client-closed' });
   }
 
+  /** The client's request body paused longer than timeouts.request (nginx's client_body_timeout): 408 if nothing was answered. */
+  clientTimedOut(): void {
+    if (this.phase === 'done' || this.phase === 'tunnel') return;
+    this.fail(new UpstreamFailure('ERR_CLIENT_TIMEOUT', `the request body paused for timeouts.request (${this.ctx.requestTimeoutMs} ms)`));
+  }
+
   /** The client can take more of the answer. */
   clientDrain(): void {
     if (!this.clientFull || this.phase === 'done') return;

@@ -14,13 +14,14 @@ export type FailureCode =
   | 'ERR_UPSTREAM_PROTOCOL'
   | 'ERR_UPSTREAM_FORGOTTEN'
   | 'ERR_CLIENT_CLOSED'
-  | 'ERR_CLIENT_STALLED';
+  | 'ERR_CLIENT_STALLED'
+  | 'ERR_CLIENT_TIMEOUT';
 
 export interface FailureClass {
   /** the status of the proxy's answer when the response had not begun; for client failures, the status logged */
   status: number;
   /** the request's outcome (log line, metric, audit record) */
-  outcome: 'upstream-error' | 'client-closed' | 'client-stalled';
+  outcome: 'upstream-error' | 'client-closed' | 'client-stalled' | 'client-timeout';
   /** the JSON body's `error`, when the proxy answers */
   answer: string;
 }
@@ -35,6 +36,8 @@ export const FAILURES: Readonly<Record<FailureCode, FailureClass>> = {
   // nginx's 499: the client left first
   ERR_CLIENT_CLOSED: { status: 499, outcome: 'client-closed', answer: '' },
   ERR_CLIENT_STALLED: { status: 0, outcome: 'client-stalled', answer: '' },
+  // nginx's client_body_timeout: 408, and the connection closed
+  ERR_CLIENT_TIMEOUT: { status: 408, outcome: 'client-timeout', answer: 'request body timed out' },
 };
 
 /** A failure of one exchange, with its code from the table (and the upstream's diagnosis when it has one). */

@@ -12,7 +12,7 @@
  * expectations get 417), CONNECT is not served (405), and an Upgrade is an
  * exchange spliced after its 101 (tunnel.ts) — only as the connection's last
  * request, without a body. Timeouts as Node's server: the head within
- * timeouts.request (408), no body gap over it (the connection is closed), and
+ * timeouts.request (408), no body gap over it (408, the connection closed), and
  * the keep-alive time between requests.
  */
 import { http } from '../../node-http.js';
@@ -154,9 +154,9 @@ export class H1Downstream implements ParserEvents {
   private readonly onError = () => {};
   private readonly onDrain = () => this.queue[0]?.exchange?.clientDrain();
 
-  constructor(readonly socket: TLSSocket, readonly conn: ClientConnection, private readonly o: H1DownstreamOptions) {
-    this.parser = createParser('request', o.maxHeaderSize, this);
-    this.watchdog = new Watchdog(o.ctx.requestTimeoutMs);
+  constructor(readonly socket: TLSSocket, readonly conn: ClientConnection, private readonly opts: H1DownstreamOptions) {
+    this.parser = createParser('request', opts.maxHeaderSize, this);
+    this.watchdog = new Watchdog(opts.ctx.requestTimeoutMs);
     // as Node's http server does (its noDelay default): a response head must not wait for an ACK
     socket.setNoDelay(true);
     socket.on('data', this.onData);
@@ -165,7 +165,7 @@ export class H1Downstream implements ParserEvents {
     socket.on('drain', this.onDrain);
     // the first request's head must arrive within timeouts.request (Node's headersTimeout)
     this.headStartedAt = performance.now();
-    this.reqTimer = setTimeout(() => this.reqTimeout(), o.requestTimeoutMs);
+    this.reqTimer = setTimeout(() => this.reqTimeout(), opts.requestTimeoutMs);
     this.reqTimer.unref();
   }
 
@@ -239,7 +239,7 @@ export class H1Downstream implements ParserEvents {
     this.queue.push(r);
     this.parsing = r;
     let skip = 0;
-    if (count > this.o.maxHeaderCount + 1) {
+    if (count > this.opts.maxHeaderCount + 1) {
       // Node's parser stops at maxHeaderCount + 1 fields (maxHeadersCount): HPE_HEADER_OVERFLOW, 431, closed
       r.refusal = { status: 431, message: '', reason: 'HPE_HEADER_OVERFLOW', close: true, parseLevel: true };
     } else if (major === 1 && minor === 1 && hosts === 0) {
@@ -257,13 +257,13 @@ export class H1Downstream implements ParserEvents {
     } else if (expect !== undefined && expect.toLowerCase() !== '100-continue') {
       // Node's server: an expectation it cannot meet
       r.refusal = { status: 417, message: 'expectation not supported', reason: `Expect: ${expect}`, close: true };
-    } else if (count > this.o.maxHeaderCount) {
+    } else if (count > this.opts.maxHeaderCount) {
       r.refusal = { status: 431, message: 'too many request header fields', reason: 'more header fields than limits.maxHeaderCount', close: false };
     }
     if (skip === 2) { this.endAfter = true; r.reqDone = true; this.parsing = undefined; }
     r.expectContinue = expect !== undefined && r.refusal === undefined;
     if (!r.refusal) {
-      r.exchange = new Exchange(r, this.o.ctx, {
+      r.exchange = new Exchange(r, this.opts.ctx, {
         method, target: url, raw, body: r.reqBody === NONE ? 'none' : r.reqBody === LENGTH ? 'length' : 'stream',
         upgrade: upgrade && skip === 2 ? upgradeTo ?? 'websocket' : undefined,
       });
@@ -316,20 +316,22 @@ export class H1Downstream implements ParserEvents {
     this.reqTimerPending = false;
     if (this.dead || this.tunneled) return;
     const now = performance.now();
-    const limit = this.o.requestTimeoutMs;
+    const limit = this.opts.requestTimeoutMs;
     if (this.inHead || (this.requests === 0 && this.queue.length === 0)) {
       if (now - this.headStartedAt >= limit - 1) {
         // Node's headersTimeout: 408, connection closed
-        this.o.logRefused(this.conn, 'ERR_HTTP_REQUEST_TIMEOUT');
+        this.opts.logRefused(this.conn, 'ERR_HTTP_REQUEST_TIMEOUT');
         this.endWith(rawOwnAnswer(408, '', { close: true }));
       } else this.armReqTimer();
       return;
     }
     const r = this.parsing;
     if (r && !r.reqDone) {
-      // a request body with a gap over timeouts.request: the connection is closed (the request logs 499)
-      if (now - this.lastBodyAt >= limit - 1) this.socket.destroy();
-      else this.armReqTimer();
+      // a request body with a gap over timeouts.request: 408 (nothing answered yet) and the connection closed
+      if (now - this.lastBodyAt >= limit - 1) {
+        if (r.exchange) r.exchange.clientTimedOut();
+        else this.socket.destroy();
+      } else this.armReqTimer();
     }
   }
 
@@ -342,7 +344,7 @@ export class H1Downstream implements ParserEvents {
   private becomeIdle(): void {
     this.idleSince = performance.now();
     if (this.idleTimerPending) return;
-    this.armIdleTimer(this.o.keepAliveTimeoutMs);
+    this.armIdleTimer(this.opts.keepAliveTimeoutMs);
   }
 
   private armIdleTimer(ms: number): void {
@@ -354,7 +356,7 @@ export class H1Downstream implements ParserEvents {
   private readonly onIdleTimer = (): void => {
     this.idleTimerPending = false;
     if (this.dead || this.idleSince === 0 || this.queue.length || this.inHead) return;
-    const left = this.o.keepAliveTimeoutMs - (performance.now() - this.idleSince);
+    const left = this.opts.keepAliveTimeoutMs - (performance.now() - this.idleSince);
     if (left <= 1) this.socket.destroy();
     else this.armIdleTimer(left);
   };
@@ -368,14 +370,14 @@ export class H1Downstream implements ParserEvents {
     const r = this.queue[0];
     if (r && !r.done) { r.done = true; r.exchange?.clientGone(); }
     this.queue.length = 0;
-    this.o.forget(this);
+    this.opts.forget(this);
     setImmediate(() => this.parser.close());
   }
 
   /** A request the parser refused, answered as Node's server answers it, once its turn comes. */
   private refuseParse(): void {
     const err = this.parseError!;
-    this.o.logRefused(this.conn, err.code ?? err.message);
+    this.opts.logRefused(this.conn, err.code ?? err.message);
     this.endWith(rawOwnAnswer(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400, '', { close: true }));
   }
 
@@ -393,13 +395,13 @@ export class H1Downstream implements ParserEvents {
     const refusal = r.refusal;
     if (refusal?.parseLevel) {
       r.done = true;
-      this.o.logRefused(this.conn, refusal.reason);
+      this.opts.logRefused(this.conn, refusal.reason);
       this.queue.length = 0;
       this.endWith(rawOwnAnswer(refusal.status, '', { close: true }));
       return;
     }
     if (refusal) {
-      r.exchange = Exchange.refused(r, this.o.ctx, { method: r.method, target: r.url, raw: r.raw, body: 'none' }, refusal);
+      r.exchange = Exchange.refused(r, this.opts.ctx, { method: r.method, target: r.url, raw: r.raw, body: 'none' }, refusal);
       return;
     }
     r.exchange!.start();
@@ -421,7 +423,7 @@ export class H1Downstream implements ParserEvents {
     const next = this.queue[0];
     if (next) { this.start(next); this.updateReading(); return; }
     if (this.parseError) { this.refuseParse(); return; }
-    if (this.o.closing()) { this.flush(); this.socket.end(); return; }
+    if (this.opts.closing()) { this.flush(); this.socket.end(); return; }
     if (!this.inHead) this.becomeIdle();
     this.updateReading();
   }
@@ -441,7 +443,7 @@ export class H1Downstream implements ParserEvents {
 
   /** @internal */
   ownAnswer(r: H1Request, status: number, message: string, close: boolean): void {
-    const closeIt = close || !r.keepAlive || this.o.closing() || r.upgradeHead !== undefined || (r.expectContinue && !r.continued && !r.reqDone);
+    const closeIt = close || !r.keepAlive || this.opts.closing() || r.upgradeHead !== undefined || (r.expectContinue && !r.continued && !r.reqDone);
     const answer = rawOwnAnswer(status, message, { close: closeIt, http10: r.http10 });
     // a request whose body is not read to its end leaves the connection unusable:
     // read it to its end first, as Node's server does (the connection stays usable)
@@ -485,7 +487,7 @@ export class H1Downstream implements ParserEvents {
     else if (length && !chunked) r.resFraming = LENGTH;
     else if (!r.http10) { r.resFraming = CHUNKED; head += 'transfer-encoding: chunked\r\n'; }
     else r.resFraming = UNTIL_CLOSE;
-    if (r.resFraming === UNTIL_CLOSE || !r.keepAlive || this.o.closing() || !r.reqDone || r.upgradeHead !== undefined) {
+    if (r.resFraming === UNTIL_CLOSE || !r.keepAlive || this.opts.closing() || !r.reqDone || r.upgradeHead !== undefined) {
       this.endAfter = true;
       head += 'connection: close\r\n';
     } else if (r.http10) {
@@ -564,7 +566,7 @@ export class H1Downstream implements ParserEvents {
     s.removeListener('drain', this.onDrain);
     s.removeListener('close', this.onClose);
     this.flush();
-    this.o.forget(this);
+    this.opts.forget(this);
     setImmediate(() => this.parser.close());
     const clientHead = r.upgradeHead ?? Buffer.alloc(0);
     r.upgradeHead = undefined;

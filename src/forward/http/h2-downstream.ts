@@ -147,27 +147,27 @@ export class H2Downstream {
   private readonly watchdogsOf = new WeakMap<Http2Session, Watchdogs>();
   private pending: ClientConnection | undefined;
 
-  constructor(private readonly o: H2DownstreamOptions) {
+  constructor(private readonly opts: H2DownstreamOptions) {
     this.server = createServer({
-      maxSessionMemory: 32, ...nativeResetLimit(o.resets),
+      maxSessionMemory: 32, ...nativeResetLimit(opts.resets),
       // nghttp2 resets a stream past this (ENHANCE_YOUR_CALM); set well above the
       // limit so that a request over it is answered 431
-      maxHeaderListPairs: Math.max(128, o.maxHeaderCount * 2 + 8),
+      maxHeaderListPairs: Math.max(128, opts.maxHeaderCount * 2 + 8),
     });
     this.server.on('session', (session: Http2Session) => {
       const conn = this.pending;
       if (conn) this.bySession.set(session, conn);
-      limitResets(session, o.resets, (resets) => {
-        o.logger.warn({ conn: conn?.id, identity: conn?.client?.identity, remoteAddress: conn?.remoteAddress, outcome: 'reset-flood', reason: 'too many HTTP/2 stream resets (limits.http2Resets)', resets }, 'connection closed with GOAWAY');
+      limitResets(session, opts.resets, (resets) => {
+        opts.logger.warn({ conn: conn?.id, identity: conn?.client?.identity, remoteAddress: conn?.remoteAddress, outcome: 'reset-flood', reason: 'too many HTTP/2 stream resets (limits.http2Resets)', resets }, 'connection closed with GOAWAY');
       });
       this.sessions.add(session);
-      const watchdogs = new Watchdogs(o.ctx.requestTimeoutMs);
+      const watchdogs = new Watchdogs(opts.ctx.requestTimeoutMs);
       this.watchdogsOf.set(session, watchdogs);
       session.once('close', () => {
         this.sessions.delete(session);
         watchdogs.stop();
       });
-      session.setTimeout(o.idleTimeoutMs, () => session.close());
+      session.setTimeout(opts.idleTimeoutMs, () => session.close());
     });
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.onStream(stream, headers, flags, raw));
   }
@@ -196,30 +196,30 @@ export class H2Downstream {
     };
     // HTTP/2 header size is the list's (HPACK-decoded), checked here; the count too
     let refusal: { status: number; message: string; reason: string } | undefined;
-    if (headerBytes(raw) > this.o.maxHeaderSize) refusal = { status: 431, message: 'request header fields too large', reason: 'headers larger than limits.maxHeaderSize' };
-    else if (headerCount(raw) > this.o.maxHeaderCount) refusal = { status: 431, message: 'too many request header fields', reason: 'more header fields than limits.maxHeaderCount' };
+    if (headerBytes(raw) > this.opts.maxHeaderSize) refusal = { status: 431, message: 'request header fields too large', reason: 'headers larger than limits.maxHeaderSize' };
+    else if (headerCount(raw) > this.opts.maxHeaderCount) refusal = { status: 431, message: 'too many request header fields', reason: 'more header fields than limits.maxHeaderCount' };
     else if (method === 'CONNECT') refusal = { status: 405, message: 'CONNECT is not served', reason: 'CONNECT' };
     if (refusal) {
-      r.exchange = Exchange.refused(r, this.o.ctx, { ...req, body: 'none' }, { ...refusal, close: false });
+      r.exchange = Exchange.refused(r, this.opts.ctx, { ...req, body: 'none' }, { ...refusal, close: false });
       if (hasBody) stream.resume();
       return;
     }
-    const ex = new Exchange(r, this.o.ctx, req);
-    r.exchange = ex;
+    const exchange = new Exchange(r, this.opts.ctx, req);
+    r.exchange = exchange;
     if (hasBody) {
       let trailers: string[] | undefined;
-      stream.on('data', (chunk: Buffer) => ex.requestData(chunk));
+      stream.on('data', (chunk: Buffer) => exchange.requestData(chunk));
       stream.once('trailers', (_h: IncomingHttpHeaders, _f: number, rawTrailers: string[]) => { trailers = rawTrailers; });
-      stream.once('end', () => ex.requestEnd(trailers));
+      stream.once('end', () => exchange.requestEnd(trailers));
     }
-    stream.on('drain', () => ex.clientDrain());
+    stream.on('drain', () => exchange.clientDrain());
     // a stream closed before its answer is complete: the client reset it or went away
     stream.once('close', () => {
-      ex.clientGone();
+      exchange.clientGone();
       // over either way: its watchdog goes back to the connection's pool (once)
       r.finished();
     });
-    ex.start();
+    exchange.start();
   }
 
   /** Graceful stop: GOAWAY, streams in progress finish. */

@@ -225,7 +225,7 @@ class ServerSlot {
     if (c.inFlight > 0) return;
     if (this.group.closed) { this.drop(c); c.close(); return; }
     if (c.protocol === 'http/1.1') {
-      if (this.idle.length >= this.group.pool.o.maxIdlePerServer) { this.drop(c); c.destroy(); return; }
+      if (this.idle.length >= this.group.pool.opts.maxIdlePerServer) { this.drop(c); c.destroy(); return; }
       this.idle.push(c);
     }
     c.idleSince = Date.now();
@@ -273,7 +273,7 @@ class ServerSlot {
       const w = this.waiters[0];
       const c = this.take(w.protocol);
       if (c) { this.waiters.shift(); this.give(w, c); continue; }
-      if (this.open >= this.group.pool.o.maxConnectionsPerServer || (w.protocol !== 'http/1.1' && this.h2Connecting > 0)) return;
+      if (this.open >= this.group.pool.opts.maxConnectionsPerServer || (w.protocol !== 'http/1.1' && this.h2Connecting > 0)) return;
       this.waiters.shift();
       this.group.connect(w, new Set(), this.server);
     }
@@ -305,7 +305,7 @@ class Group {
     const c = slot.take(want);
     if (c) { lease.connection = c; slot.use(c); cb(null, lease); return; }
     const w: Waiter = { protocol: want, lease, cb };
-    if (slot.open >= this.pool.o.maxConnectionsPerServer || (want !== 'http/1.1' && slot.h2Connecting > 0)) { slot.waiters.push(w); return; }
+    if (slot.open >= this.pool.opts.maxConnectionsPerServer || (want !== 'http/1.1' && slot.h2Connecting > 0)) { slot.waiters.push(w); return; }
     this.connect(w, new Set(), server);
   }
 
@@ -362,7 +362,7 @@ class Group {
       }
       const protocol: UpstreamProtocol = socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
       socket.setNoDelay(true);
-      const c = this.pool.o.connection(socket, server, protocol);
+      const c = this.pool.opts.connection(socket, server, protocol);
       slot.adopt(c);
       slot.give(w, c);
       // an HTTP/2 session has room for more: the server's other waiters
@@ -435,12 +435,12 @@ export class UpstreamPool {
   /** closes connections idle for the keep-alive time: one timer for the pool, not one per connection */
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(readonly o: UpstreamPoolOptions) {
-    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.floor(o.keepAliveTimeoutMs / 4)));
+  constructor(readonly opts: UpstreamPoolOptions) {
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.floor(opts.keepAliveTimeoutMs / 4)));
     this.sweeper.unref();
     this.groups = new LRUCache({
-      max: o.maxGroups,
-      ttl: o.keepAliveTimeoutMs,
+      max: opts.maxGroups,
+      ttl: opts.keepAliveTimeoutMs,
       updateAgeOnGet: true,
       ttlAutopurge: true,
       dispose: (g, _key, reason) => {
@@ -511,7 +511,7 @@ export class UpstreamPool {
     for (const g of [...this.groups.values(), ...this.closing]) {
       for (const slot of g.slots.values()) {
         for (const c of [...slot.connections]) {
-          if (c.inFlight === 0 && c.idleSince > 0 && now - c.idleSince >= this.o.keepAliveTimeoutMs) { slot.drop(c); c.close(); }
+          if (c.inFlight === 0 && c.idleSince > 0 && now - c.idleSince >= this.opts.keepAliveTimeoutMs) { slot.drop(c); c.close(); }
         }
       }
     }
