@@ -12,10 +12,11 @@ process.on('SIGUSR1', () => {});
 // certificates, and the native memory they hold) goes sooner. Measured with
 // bench/identities.ts, 10,000 identities, connection mode: RSS 543 MiB with the
 // default, 319 MiB with 2, in one run each (docs/performance.md). MALLOC_ARENA_MAX=2: glibc
-// gives the threads that allocate besides the main one (V8's workers, libuv's pool) two
-// arenas in all instead of up to eight a core; they held 14-16 MiB after 10,000 identities,
-// 3 with the setting (RSS 224-225 -> 215 MiB; no CPU cost measured). glibc reads it only
-// at start, hence the shebang (cluster workers inherit it with the environment).
+// has two arenas in all (the main thread's and one for every other thread: V8's workers,
+// libuv's pool) instead of up to eight a core: 0.6-1 MiB at start instead of 3.4-4.2,
+// and 3-16 MiB after 10,000 identities instead of 11-19 (bench/identities.ts; no CPU cost
+// measured). glibc reads it only at start, hence the shebang (cluster workers inherit it
+// with the environment).
 // `node bin/countersign.js` does not read the shebang: give the flag yourself (or set
 // NODE_OPTIONS), and MALLOC_ARENA_MAX in the environment.
 await import('../dist/src/cli/main.js');
