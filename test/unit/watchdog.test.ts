@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Watchdog } from '../../src/forward/http/watchdog.js';
+import { Watchdog, Watchdogs } from '../../src/forward/http/watchdog.js';
 import { withTimeout } from '../helpers/wait.js';
 
 const MS = 100;
@@ -61,4 +61,31 @@ test('disarmed, it calls nobody; armed again for the next exchange, it calls tha
   await withTimeout(third.promise, 'the third exchange times out');
   assert.equal(firstCalled, false);
   w.stop();
+});
+
+test('a pool (HTTP/2 streams) hands a given-back watchdog to the next exchange, disarmed, and it times that one out', async () => {
+  const pool = new Watchdogs(MS);
+  const a = pool.take();
+  const b = pool.take();
+  assert.notEqual(a, b, 'exchanges at once get watchdogs of their own');
+  const first = fired();
+  let firstCalled = false;
+  void first.promise.then(() => { firstCalled = true; });
+  a.arm(first.timed);
+  pool.give(a);
+  const again = pool.take();
+  assert.equal(again, a, 'the given-back one is reused');
+  const second = fired();
+  const armedAt = performance.now();
+  again.arm(second.timed);
+  const at = await withTimeout(second.promise, 'the next exchange times out');
+  assert.ok(at - armedAt >= MS - 5, `fired after ${at - armedAt} ms`);
+  assert.equal(firstCalled, false, 'the exchange that gave it back is not called');
+  pool.give(again);
+  pool.give(b);
+  pool.stop();
+  // stopped: a watchdog given back now is stopped, not kept
+  const late = pool.take();
+  pool.give(late);
+  assert.notEqual(pool.take(), late);
 });

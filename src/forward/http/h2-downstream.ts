@@ -15,6 +15,8 @@ import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions }
 import type { Logger } from '../../observe/index.js';
 import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
 import { ownAnswerBody, ownAnswerHeaders } from './own-answers.js';
+import { Watchdogs, type Watchdog } from './watchdog.js';
+import { http2Headers, RAW_RESPONSE_HEADERS } from './h2-headers.js';
 
 export interface H2DownstreamOptions {
   ctx: ExchangeContext;
@@ -37,30 +39,33 @@ class H2Request implements ClientSide {
   private trailers: OutgoingHttpHeaders | undefined;
   private waitsForTrailers = false;
 
-  constructor(readonly stream: ServerHttp2Stream, readonly conn: ClientConnection | undefined, private readonly expectContinue: boolean) {}
+  /** this exchange's timer, from its connection's pool (exchange.ts reads it once, when it begins) */
+  watchdog: Watchdog | undefined;
+
+  constructor(readonly stream: ServerHttp2Stream, readonly conn: ClientConnection | undefined, private readonly expectContinue: boolean, private readonly watchdogs: Watchdogs | undefined) {
+    this.watchdog = watchdogs?.take();
+  }
 
   respond(status: number, raw: readonly string[], trailers: boolean, complete: boolean): void {
     if (this.gone()) return;
     const listed = rawConnectionTokens(raw);
-    const headers: OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: status };
+    // a raw list (name, value, …), h2-headers.ts
+    const headers: string[] = [HTTP2_HEADER_STATUS, String(status)];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
       if (isHopByHop(name, listed) || name === 'keep-alive') continue;
-      const v = headers[name];
-      if (v === undefined) headers[name] = raw[i + 1];
-      else if (Array.isArray(v)) v.push(raw[i + 1]);
-      else headers[name] = [v as string, raw[i + 1]];
+      headers.push(name, raw[i + 1]);
     }
     this.answered = true;
     if (complete) {
       // the whole answer is this head (gRPC's trailers-only answer carries grpc-status here)
       this.ended = true;
-      this.stream.respond(headers, { endStream: true });
+      this.stream.respond(http2Headers(headers, RAW_RESPONSE_HEADERS) as OutgoingHttpHeaders, { endStream: true });
       return;
     }
     this.waitsForTrailers = trailers;
     if (trailers) this.stream.once('wantTrailers', () => { if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers ?? {}); });
-    this.stream.respond(headers, { waitForTrailers: trailers });
+    this.stream.respond(http2Headers(headers, RAW_RESPONSE_HEADERS) as OutgoingHttpHeaders, { waitForTrailers: trailers });
   }
 
   write(chunk: Buffer): boolean {
@@ -98,7 +103,12 @@ class H2Request implements ClientSide {
 
   tunnel(upstream: TLSSocket): void { upstream.destroy(); }
 
-  finished(): void {}
+  finished(): void {
+    // once: a watchdog given back twice would time two exchanges at once
+    const w = this.watchdog;
+    this.watchdog = undefined;
+    if (w) this.watchdogs!.give(w);
+  }
 
   private gone(): boolean { return this.stream.destroyed || this.stream.closed; }
 }
@@ -134,6 +144,7 @@ export class H2Downstream {
   private readonly server: Http2Server;
   private readonly sessions = new Set<Http2Session>();
   private readonly bySession = new WeakMap<Http2Session, ClientConnection>();
+  private readonly watchdogsOf = new WeakMap<Http2Session, Watchdogs>();
   private pending: ClientConnection | undefined;
 
   constructor(private readonly opts: H2DownstreamOptions) {
@@ -150,7 +161,12 @@ export class H2Downstream {
         opts.logger.warn({ conn: conn?.id, identity: conn?.client?.identity, remoteAddress: conn?.remoteAddress, outcome: 'reset-flood', reason: 'too many HTTP/2 stream resets (limits.http2Resets)', resets }, 'connection closed with GOAWAY');
       });
       this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
+      const watchdogs = new Watchdogs(opts.ctx.requestTimeoutMs);
+      this.watchdogsOf.set(session, watchdogs);
+      session.once('close', () => {
+        this.sessions.delete(session);
+        watchdogs.stop();
+      });
       session.setTimeout(opts.idleTimeoutMs, () => session.close());
     });
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => this.onStream(stream, headers, flags, raw));
@@ -167,12 +183,13 @@ export class H2Downstream {
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]): void {
-    const conn = this.bySession.get(stream.session as Http2Session);
+    const session = stream.session as Http2Session;
+    const conn = this.bySession.get(session);
     stream.on('error', () => { /* a reset stream; its exchange hears of it on close */ });
     const method = String(headers[':method'] ?? 'GET');
     const target = String(headers[':path'] ?? '');
     const hasBody = (flags & constants.NGHTTP2_FLAG_END_STREAM) === 0;
-    const r = new H2Request(stream, conn, String(headers.expect ?? '').toLowerCase() === '100-continue');
+    const r = new H2Request(stream, conn, String(headers.expect ?? '').toLowerCase() === '100-continue', this.watchdogsOf.get(session));
     const req = {
       method, target, raw, authority: headers[':authority'] as string | undefined,
       body: !hasBody ? 'none' as const : headers['content-length'] !== undefined ? 'length' as const : 'stream' as const,
@@ -197,7 +214,11 @@ export class H2Downstream {
     }
     stream.on('drain', () => exchange.clientDrain());
     // a stream closed before its answer is complete: the client reset it or went away
-    stream.once('close', () => exchange.clientGone());
+    stream.once('close', () => {
+      exchange.clientGone();
+      // over either way: its watchdog goes back to the connection's pool (once)
+      r.finished();
+    });
     exchange.start();
   }
 

@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { UpstreamServer } from '../upstream-cluster.js';
 import { isHopByHop } from '../hop-by-hop.js';
 import { UpstreamFailure } from './failures.js';
+import { http2Headers, RAW_REQUEST_HEADERS } from './h2-headers.js';
 import type { PooledConnection } from './upstream-pool.js';
 import type { UpstreamEvents, UpstreamHead, UpstreamRequest } from './upstream-request.js';
 
@@ -70,37 +71,33 @@ class H2UpstreamStream implements UpstreamRequest {
 
   start(head: UpstreamHead, events: UpstreamEvents): void {
     this.events = events;
-    const headers: OutgoingHttpHeaders = {
-      ':method': head.method, ':path': head.target, ':scheme': 'https',
-      ...(head.host ? { ':authority': head.host } : {}),
-    };
+    // a raw list (name, value, …), h2-headers.ts
+    const headers: string[] = [':method', head.method, ':path', head.target, ':scheme', 'https'];
+    if (head.host) headers.push(':authority', head.host);
     const f = head.fields;
     for (let i = 0; i < f.length; i += 2) {
       const name = f[i].toLowerCase();
       // connection-specific fields are not HTTP/2's (RFC 9113 §8.2.2); TE only as trailers
       if (isHopByHop(name, []) && name !== 'te') continue;
-      const v = headers[name];
-      if (v === undefined) headers[name] = f[i + 1];
-      else if (Array.isArray(v)) v.push(f[i + 1]);
-      else headers[name] = [String(v), f[i + 1]];
+      headers.push(name, f[i + 1]);
     }
     let stream: ClientHttp2Stream;
     try {
-      stream = this.up.session.request(headers, { endStream: head.body === 'none' });
+      stream = this.up.session.request(http2Headers(headers, RAW_REQUEST_HEADERS) as OutgoingHttpHeaders, { endStream: head.body === 'none' });
     } catch (err) {
       // the session went away between the lease and now: never sent
       queueMicrotask(() => this.fail(new UpstreamFailure('ERR_UPSTREAM_CLOSED', `the upstream session is closed: ${(err as Error).message}`, { cause: err }), true));
       return;
     }
     this.stream = stream;
-    stream.on('response', (h: IncomingHttpHeaders, flags: number) => {
+    stream.on('response', (h: IncomingHttpHeaders, flags: number, raw: string[]) => {
       this.received++;
       const status = Number(h[':status']);
-      events.head(status, toRaw(h), false, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+      events.head(status, withoutPseudo(raw), false, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
     });
-    stream.on('headers', (h: IncomingHttpHeaders) => { this.received++; events.head(Number(h[':status']), toRaw(h), true); });
+    stream.on('headers', (h: IncomingHttpHeaders, _flags: number, raw: string[]) => { this.received++; events.head(Number(h[':status']), withoutPseudo(raw), true); });
     stream.on('data', (d: Buffer) => { this.received += d.length; this.events?.data(d); });
-    stream.on('trailers', (h: IncomingHttpHeaders) => { this.trailers = toRaw(h); });
+    stream.on('trailers', (_h: IncomingHttpHeaders, _flags: number, raw: string[]) => { this.trailers = withoutPseudo(raw); });
     stream.on('end', () => {
       const ev = this.events;
       this.events = undefined;
@@ -139,15 +136,9 @@ class H2UpstreamStream implements UpstreamRequest {
   }
 }
 
-/** Node's header object as a raw list (name, value, …), pseudo-headers left out. */
-function toRaw(h: IncomingHttpHeaders): string[] {
-  const raw: string[] = [];
-  for (const name in h) {
-    if (name.charCodeAt(0) === 58) continue;
-    const v = h[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const one of v) raw.push(name, one);
-    else raw.push(name, String(v));
-  }
-  return raw;
+/** A received raw list (name, value, …) without its pseudo-headers (they come first: RFC 9113 §8.3). */
+function withoutPseudo(raw: readonly string[]): string[] {
+  let i = 0;
+  while (i < raw.length && raw[i].charCodeAt(0) === 58 /* : */) i += 2;
+  return raw.slice(i);
 }
