@@ -7,14 +7,28 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { waitFor } from './wait.js';
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (for programs that cannot report a port-0 bind: nginx, openssl, pebble). */
+/** ports this process has handed out: never handed out twice */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1 (for programs that cannot
+ * report a port-0 bind: nginx, openssl, pebble), and never one this process
+ * handed out before: the kernel can give a just-closed port again, and two
+ * servers of one test told the same port fail (pebble and its challenge
+ * server's management port once did, in CI).
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const { port } = srv.address() as AddressInfo;
+    await new Promise<void>((r) => srv.close(() => r()));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('freePort: the kernel kept giving ports this process had already handed out');
 }
 
 export interface WaitForPortOptions {
