@@ -12,7 +12,7 @@ export function connectionTokens(value: string | string[] | undefined): string[]
 }
 
 /** The Connection tokens of a raw header list (name, value, name, value, …), lower-cased; empty when none. */
-export function rawConnectionTokens(raw: readonly string[]): string[] {
+export function rawConnectionTokens(raw: readonly string[]): readonly string[] {
   let listed: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i];
@@ -22,7 +22,14 @@ export function rawConnectionTokens(raw: readonly string[]): string[] {
   }
   return listed ?? NO_TOKENS;
 }
-const NO_TOKENS: string[] = [];
+
+/** No Connection tokens: one shared empty list, not one per header checked. */
+export const NO_TOKENS: readonly string[] = [];
+
+/** A TE field's value says the client takes trailers (RFC 9110 10.1.4). */
+export function teAcceptsTrailers(value: string): boolean {
+  return /(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(value);
+}
 
 export function isHopByHop(name: string, listed: readonly string[]): boolean {
   return HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' pseudo-header */ || (listed.length > 0 && listed.includes(name));

@@ -16,7 +16,7 @@ export interface ResetLimitOptions {
 }
 
 /** A token bucket; `take()` is false when the bucket is empty. Time in ms from `now()`. */
-export class TokenBucket {
+class TokenBucket {
   private tokens: number;
   private last: number;
   constructor(private readonly opts: ResetLimitOptions, private readonly now: () => number = () => performance.now()) {
@@ -80,7 +80,7 @@ const LINGER_MAX_MS = 2_000;
  * why. Meanwhile nghttp2 reads and drops what comes (no new stream starts
  * after a GOAWAY).
  */
-export function closeAfterGoaway(session: Http2Session, quietMs = LINGER_QUIET_MS, maxMs = LINGER_MAX_MS): void {
+function closeAfterGoaway(session: Http2Session, quietMs = LINGER_QUIET_MS, maxMs = LINGER_MAX_MS): void {
   const started = performance.now();
   // session.socket is Node's guarded proxy: reading bytesRead is allowed
   let seen = session.socket?.bytesRead ?? 0;

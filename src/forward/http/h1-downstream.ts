@@ -18,7 +18,7 @@
 import { http } from '../../node-http.js';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection } from '../client-connection.js';
-import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
+import { isHopByHop, NO_TOKENS, rawConnectionTokens, teAcceptsTrailers } from '../hop-by-hop.js';
 import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
 import { METHODS, createParser, type NativeHttpParser, type ParseError, type ParserEvents } from './h1-parser.js';
 import { rawOwnAnswer } from './own-answers.js';
@@ -234,7 +234,7 @@ export class H1Downstream implements ParserEvents {
       else if (len === 14 && n.toLowerCase() === 'content-length') { if (r.reqBody === NONE) r.reqBody = LENGTH; }
       else if (len === 17 && n.toLowerCase() === 'transfer-encoding') r.reqBody = CHUNKED;
       else if (len === 7 && n.toLowerCase() === 'upgrade') r.upgradeTo = upgradeTo = raw[i + 1];
-      else if (len === 2 && n.toLowerCase() === 'te') { if (/(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(raw[i + 1])) r.acceptsTrailers = true; }
+      else if (len === 2 && n.toLowerCase() === 'te') { if (teAcceptsTrailers(raw[i + 1])) r.acceptsTrailers = true; }
     }
     this.queue.push(r);
     this.parsing = r;
@@ -585,13 +585,12 @@ type AnswerFieldClass = typeof A_KEEP | typeof A_LENGTH | typeof A_CHUNKED | typ
 /** per name as sent (any spelling): an upstream sends the same few names each answer; bounded, the names are the upstream's */
 const answerClassMemo = new Map<string, AnswerFieldClass>();
 const MAX_ANSWER_MEMO = 512;
-const NO_LISTED: readonly string[] = [];
 
 function answerFieldClass(name: string): AnswerFieldClass {
   let c = answerClassMemo.get(name);
   if (c !== undefined) return c;
   const lower = name.toLowerCase();
-  c = lower === 'content-length' ? A_LENGTH : lower === 'transfer-encoding' ? A_CHUNKED : lower === 'upgrade' ? A_UPGRADE : isHopByHop(lower, NO_LISTED) ? A_HOP : A_KEEP;
+  c = lower === 'content-length' ? A_LENGTH : lower === 'transfer-encoding' ? A_CHUNKED : lower === 'upgrade' ? A_UPGRADE : isHopByHop(lower, NO_TOKENS) ? A_HOP : A_KEEP;
   if (answerClassMemo.size < MAX_ANSWER_MEMO) answerClassMemo.set(name, c);
   return c;
 }

@@ -115,10 +115,6 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
     this.destroy();
   }
 
-  /** Writes many at once (the head and what is already read of the body): one TLS record where it fits. */
-  cork(): void { this.socket.cork(); }
-  uncork(): void { this.socket.uncork(); }
-
   // ---- the answer -----------------------------------------------------------
 
   private answerHead(status: number, raw: string[], upgrade: boolean, keepAlive: boolean): number {

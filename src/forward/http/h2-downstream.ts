@@ -10,7 +10,7 @@
 import { constants, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { ClientConnection } from '../client-connection.js';
-import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
+import { isHopByHop, NO_TOKENS, rawConnectionTokens } from '../hop-by-hop.js';
 import { limitResets, nativeResetLimit, resetOwnStream, type ResetLimitOptions } from '../http2-reset-limit.js';
 import type { Logger } from '../../observe/index.js';
 import { Exchange, type ClientSide, type ExchangeContext } from './exchange.js';
@@ -53,7 +53,7 @@ class H2Request implements ClientSide {
     const headers: string[] = [HTTP2_HEADER_STATUS, String(status)];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toLowerCase();
-      if (isHopByHop(name, listed) || name === 'keep-alive') continue;
+      if (isHopByHop(name, listed)) continue;
       headers.push(name, raw[i + 1]);
     }
     this.answered = true;
@@ -117,7 +117,7 @@ function toHeaders(raw: readonly string[]): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
-    if (name.charCodeAt(0) === 58 || isHopByHop(name, [])) continue;
+    if (isHopByHop(name, NO_TOKENS)) continue;
     const v = out[name];
     if (v === undefined) out[name] = raw[i + 1];
     else if (Array.isArray(v)) v.push(raw[i + 1]);

@@ -10,7 +10,7 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamServer } from '../upstream-cluster.js';
-import { isHopByHop } from '../hop-by-hop.js';
+import { isHopByHop, NO_TOKENS } from '../hop-by-hop.js';
 import { UpstreamFailure } from './failures.js';
 import { http2Headers, RAW_REQUEST_HEADERS } from './h2-headers.js';
 import type { PooledConnection } from './upstream-pool.js';
@@ -78,7 +78,7 @@ class H2UpstreamStream implements UpstreamRequest {
     for (let i = 0; i < f.length; i += 2) {
       const name = f[i].toLowerCase();
       // connection-specific fields are not HTTP/2's (RFC 9113 §8.2.2); TE only as trailers
-      if (isHopByHop(name, []) && name !== 'te') continue;
+      if (isHopByHop(name, NO_TOKENS) && name !== 'te') continue;
       headers.push(name, f[i + 1]);
     }
     let stream: ClientHttp2Stream;

@@ -8,7 +8,7 @@
  * headers. An upgrade keeps its Upgrade (with Connection: upgrade). The target
  * and Host are the normalized ones admission routed on.
  */
-import { isHopByHop, rawConnectionTokens } from '../hop-by-hop.js';
+import { isHopByHop, NO_TOKENS, rawConnectionTokens, teAcceptsTrailers } from '../hop-by-hop.js';
 import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from '../forwarded-headers.js';
 import type { Admitted } from './admission.js';
 import type { UpstreamHead } from './upstream-request.js';
@@ -40,7 +40,6 @@ function forwardedFields(fwd: Parameters<typeof forwardedHeaders>[0], client?: C
 /** what happens to a request field: kept, dropped (hop-by-hop, identity, Expect), a forwarding header (ours), TE */
 const KEEP = 0, DROP = 1, FORWARDING = 2, TE = 3;
 type FieldClass = typeof KEEP | typeof DROP | typeof FORWARDING | typeof TE;
-const NO_TOKENS: readonly string[] = [];
 /** the class of each field name as sent (any spelling), per set of identity names (per routing); bounded: names are the client's */
 const classMemo = new WeakMap<ReadonlySet<string>, Map<string, FieldClass>>();
 const MAX_MEMO = 512;
@@ -84,7 +83,7 @@ export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
       if (listed.length && listed.includes(name.toLowerCase())) continue;
       fields.push(name, raw[i + 1]);
     } else if (c === TE) {
-      if (/(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(raw[i + 1])) trailers = true;
+      if (teAcceptsTrailers(raw[i + 1])) trailers = true;
     } else if (c === FORWARDING && client) {
       // (as any field: one the Connection header lists is hop-by-hop, not the trusted proxy's)
       if (listed.length && listed.includes(name.toLowerCase())) continue;
