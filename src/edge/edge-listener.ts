@@ -132,16 +132,12 @@ export class EdgeListener {
       if (this.ticketKeys) server.setTicketKeys(this.ticketKeys);
       server.on('secureConnection', (s: TLSSocket) => opts.onSecureConnection(s, this.current.name));
       server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
-        opts.onClientError(err, this.peerOf(s).address, this.current.name);
+        opts.onClientError(err, peerOf(s).address, this.current.name);
         s.destroy();
       });
     }
   }
 
-  /** The client's address: from its PROXY header when one was accepted, else the socket's. */
-  peerOf(s: TLSSocket): Endpoint {
-    return peerOf(s);
-  }
 
   get name(): string { return this.current.name; }
   get starttls(): EdgeStarttls | undefined { return this.current.starttls; }

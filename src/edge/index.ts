@@ -24,4 +24,4 @@ export { AccessRules, compileAccessRule, type AccessRule } from './access-rules.
 export * as mysqlWire from './mysql-wire.js';
 export * as natsWire from './nats-wire.js';
 export { serverFirstOf, serverFirstError, type ServerFirstProtocol, type ServerFirstUpstream, type ServerFirstHandover } from './server-first.js';
-export { crlWork, crlSourceStatus, parseCrl, RevocationSources, type RevocationHooks, type RevocationSourceStatus } from './revocation/index.js';
+export { crlDers, crlWork, crlSourceStatus, parseCrl, RevocationSources, type RevocationHooks, type RevocationSourceStatus } from './revocation/index.js';

@@ -9,12 +9,11 @@
  * went (their open connections are left alone: the caller retires them).
  * Listeners on the same address keep their socket (and their connections).
  */
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
 import { CountersignError } from '../errors.js';
-import { EdgeListener, peerOf, type EdgeListenerOptions } from './edge-listener.js';
+import { EdgeListener, type EdgeListenerOptions } from './edge-listener.js';
 import type { ListenerSpec } from '../config/index.js';
 import type { EdgeStarttls } from './preamble.js';
-import type { Endpoint } from './proxy-protocol.js';
 
 export interface ListenerSetOptions {
   /** the options of a listener for `spec` (its name, address and preamble are the spec's) */
@@ -128,7 +127,6 @@ export class ListenerSet {
     }));
   }
 
-  peerOf(s: TLSSocket): Endpoint { return peerOf(s); }
 
   /** the default (no-SNI) context of every listener (the certificate store's attach) */
   setSecureContext(options: SecureContextOptions): void {

@@ -12,7 +12,6 @@ import { CountersignError } from '../errors.js';
 
 /** capability flags (the lower 16 bits are in the greeting's first capability field) */
 export const CLIENT_LONG_PASSWORD = 0x0000_0001;
-export const CLIENT_CONNECT_WITH_DB = 0x0000_0008;
 export const CLIENT_PROTOCOL_41 = 0x0000_0200;
 export const CLIENT_SSL = 0x0000_0800;
 export const CLIENT_SECURE_CONNECTION = 0x0000_8000;

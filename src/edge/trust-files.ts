@@ -7,8 +7,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CountersignError } from '../errors.js';
-import { loadCertificates, formatDerName, pemBlocks, parseCertificateFields } from '../pki/index.js';
-import { parseCrlInSlices, type ParsedCrl } from './revocation/index.js';
+import { loadCertificates, formatDerName, parseCertificateFields } from '../pki/index.js';
+import { crlDers, parseCrlInSlices, type ParsedCrl } from './revocation/index.js';
 import { digestOf } from './server-certificate.js';
 import { buildClientTrust, type ClientTrust } from './client-trust.js';
 import { reasonOf, type EdgeLogger } from './logger.js';
@@ -186,14 +186,6 @@ async function parseTrustFiles(read: TrustFileBytes): Promise<LoadedTrust> {
   return { ca, caCertificates: cas.length, digest, warnings, clientTrust: buildClientTrust({ digest, crls, caPems: ca }) };
 }
 
-/** The DER CRLs of a file: one DER CRL, or PEM blocks. */
-function crlDers(bytes: Buffer, path: string): Buffer[] {
-  if (bytes[0] === 0x30) return [bytes];
-  // "CRL" is what some toolkits (e.g. @peculiar/x509) write; OpenSSL writes "X509 CRL"
-  const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
-  if (blocks.length === 0) throw new CountersignError('ERR_CRL_INVALID', `${path}: no "-----BEGIN X509 CRL-----" block found; give a PEM or DER CRL`);
-  return blocks.map((b) => b.der);
-}
 
 export async function readOrThrow(path: string, what: string): Promise<Buffer> {
   try {

@@ -13,9 +13,9 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/index.js';
 import { parseDuration } from '../../config/index.js';
 import { CountersignError } from '../../errors.js';
-import { acmeStorageFor, crlSourceStatus, parseCrl, type RevocationSourceStatus } from '../../edge/index.js';
+import { acmeStorageFor, crlDers, crlSourceStatus, parseCrl, type RevocationSourceStatus } from '../../edge/index.js';
 import { caCertificates, commonName, silentLogger } from '../../observe/index.js';
-import { certificatesDer, pemBlocks } from '../../pki/index.js';
+import { certificatesDer } from '../../pki/index.js';
 import type { ProxyStatus } from '../../proxy.js';
 import type { Command } from '../command.js';
 import { adminRequest } from '../admin-request.js';
@@ -97,9 +97,7 @@ function crlFileRows(config: Config): Row[] {
   return (config.edge.clientAuth.crl ?? []).flatMap((path): Row[] => {
     try {
       const bytes = readFileSync(path);
-      const ders = bytes[0] === 0x30 ? [bytes] : pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL').map((b) => b.der);
-      if (ders.length === 0) throw new Error('no CRL in the file');
-      return ders.map((d) => revocationRow(crlSourceStatus(parseCrl(d, path), { kind: 'crl-file', graceMs })));
+      return crlDers(bytes, path).map((d) => revocationRow(crlSourceStatus(parseCrl(d, path), { kind: 'crl-file', graceMs })));
     } catch (err) {
       return [{ kind: 'revocation (crl-file)', names: '-', issuer: '-', note: `unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, where: path }];
     }

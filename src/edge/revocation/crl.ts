@@ -8,7 +8,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { CountersignError } from '../../errors.js';
-import { der, formatDerName } from '../../pki/index.js';
+import { der, formatDerName, pemBlocks } from '../../pki/index.js';
 import { verifySignedBy } from './signature.js';
 
 const { TAG, content, decodeTime, raw, readChildren, readRoot, readTlv } = der;
@@ -38,6 +38,15 @@ export function normalSerial(bytes: Uint8Array): string {
   while (i < bytes.length - 1 && bytes[i] === 0 && (bytes[i + 1] & 0x80) === 0) i++;
   const rest = bytes.subarray(i);
   return (Buffer.isBuffer(rest) ? rest : Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength)).toString('hex');
+}
+
+/** The DER CRLs of a file or an HTTP answer: one DER CRL, or its PEM blocks; throws ERR_CRL_INVALID naming `source`. */
+export function crlDers(bytes: Buffer, source: string): Buffer[] {
+  if (bytes[0] === 0x30) return [bytes];
+  // "CRL" is what some toolkits (e.g. @peculiar/x509) write; OpenSSL writes "X509 CRL"
+  const blocks = pemBlocks(bytes).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
+  if (blocks.length === 0) throw new CountersignError('ERR_CRL_INVALID', `${source}: not a DER or PEM CRL (no "-----BEGIN X509 CRL-----" block found); give a PEM or DER CRL`);
+  return blocks.map((b) => b.der);
 }
 
 /** Revoked entries read between two yields of the parser (a few milliseconds of work). */

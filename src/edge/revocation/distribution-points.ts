@@ -11,11 +11,10 @@
  * again).
  */
 import { X509Certificate } from 'node:crypto';
-import { pemBlocks } from '../../pki/index.js';
 import { pathCertificate, type ClientPath, type PathCertificate } from '../client-trust.js';
 import { reasonOf, type EdgeLogger } from '../logger.js';
 import { revocationUrls } from './certificate-urls.js';
-import { parseCrlInSlices, type ParsedCrl } from './crl.js';
+import { crlDers, parseCrlInSlices, type ParsedCrl } from './crl.js';
 import { CrlSet } from './crl-set.js';
 import { exchangeError, httpExchange } from './http-get.js';
 import { crlSourceStatus, type RevocationSourceStatus } from './source-status.js';
@@ -125,8 +124,7 @@ export class DistributionPoints {
     if (this.stopped) return;
     try {
       const bytes = await httpExchange({ url: point.url, timeoutMs: this.opts.timeoutMs, maxBytes: this.opts.maxBytes ?? 64 * 1024 * 1024 });
-      const der = bytes[0] === 0x30 ? bytes : pemBlocks(bytes).find((b) => b.label === 'X509 CRL' || b.label === 'CRL')?.der;
-      if (!der) throw new Error('the answer is not a DER or PEM CRL');
+      const [der] = crlDers(bytes, point.url);
       const crl = this.validate(await parseCrlInSlices(der, point.url), point.issuer, point.crl, { allowStale: false });
       const changed = !point.crl || !point.crl.der.equals(crl.der);
       point.crl = crl;

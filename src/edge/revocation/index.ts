@@ -3,7 +3,7 @@
  * and verified once, looked up per certificate, from files and (later)
  * distribution points and OCSP.
  */
-export { parseCrl, parseCrlInSlices, normalSerial, crlWork, type ParsedCrl } from './crl.js';
+export { crlDers, parseCrl, parseCrlInSlices, normalSerial, crlWork, type ParsedCrl } from './crl.js';
 export { CrlSet, crlStatus, type CrlStatus, type CrlLookup } from './crl-set.js';
 export { verifySignedBy } from './signature.js';
 export { crlSourceStatus, freshness, type RevocationSourceKind, type RevocationSourceStatus } from './source-status.js';
