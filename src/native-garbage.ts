@@ -8,24 +8,30 @@
  * they had held: RSS 417–436 MiB after 10,000 identities in connection mode,
  * 211 with a full collection every 0.5 s (bench/identities.ts, docs/performance.md).
  *
- * So what builds such an object says how many native bytes it allocated, and
- * once NATIVE_GARBAGE_BYTES have been allocated since the last one, a major
- * collection is asked for (V8's `gc({ type: 'major', execution: 'async' })`:
- * run from a task of its own, never inside the caller). Returning identities
- * allocate nothing, so they cause none; a flood of new ones causes one about
- * every 450 identities.
+ * So what lets go of such an object (a cache evicting or replacing an entry)
+ * says how many native bytes became garbage, and once NATIVE_GARBAGE_BYTES of
+ * it have piled up, a major collection is asked for (V8's
+ * `gc({ type: 'major', execution: 'async' })`: run from a task of its own,
+ * never inside the caller). The requested collection is a whole, atomic
+ * mark-compact of the heap — 10–20 ms of the event loop with ~1,500 cached
+ * identities (bench/tail-probe.ts, docs/performance.md) — so it is asked for
+ * only when there is native garbage to free: it used to be counted when a
+ * context was *built*, which collected every ~300 first-time identities while
+ * the cache was still filling and nothing had been let go. Returning
+ * identities let go of nothing, so they cause none; a flood of new ones
+ * causes one about every 300 identities once the cache is full and evicting.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-/** native bytes allocated between two requested collections */
+/** native bytes let go of between two requested collections */
 export const NATIVE_GARBAGE_BYTES = 16 * 1024 * 1024;
 
 type CollectGarbage = (options: { type: 'major'; execution: 'async' }) => Promise<void>;
 
 /** null: this V8 has no gc function to give (collections are then V8's own) */
 let collect: CollectGarbage | null | undefined;
-let allocated = 0;
+let garbage = 0;
 let running = false;
 let requested = 0;
 
@@ -48,13 +54,17 @@ function collector(): CollectGarbage | null {
   return collect;
 }
 
-/** `bytes` of native memory were allocated for an object that will be let go of later (a TLS context, a parsed certificate). */
-export function noteNativeAllocation(bytes: number): void {
-  allocated += bytes;
-  if (allocated < NATIVE_GARBAGE_BYTES || running) return;
+/**
+ * `bytes` of native memory were let go of: the object holding them (a TLS
+ * context, a parsed certificate) is no longer referenced by a cache, and only
+ * a major collection frees it (once open connections using it are gone too).
+ */
+export function noteNativeGarbage(bytes: number): void {
+  garbage += bytes;
+  if (garbage < NATIVE_GARBAGE_BYTES || running) return;
   const gc = collector();
   if (!gc) return;
-  allocated = 0;
+  garbage = 0;
   running = true;
   requested++;
   gc({ type: 'major', execution: 'async' }).then(
@@ -65,3 +75,6 @@ export function noteNativeAllocation(bytes: number): void {
 
 /** Collections asked for so far (for /status and tests). */
 export function nativeGarbageCollections(): number { return requested; }
+
+/** Native bytes let go of since the last requested collection (for tests). */
+export function nativeGarbagePending(): number { return garbage; }

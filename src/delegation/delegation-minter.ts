@@ -15,7 +15,7 @@ import { parseCertificateFields, serialHex, type CertificateInfo, type KeyMateri
 import { createCaSigner, type CaSigner } from './ca-signer.js';
 import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
 import { KeyPool } from './key-pool.js';
-import { noteNativeAllocation } from '../native-garbage.js';
+import { noteNativeGarbage } from '../native-garbage.js';
 
 /**
  * What one upstream TLS context costs, measured on Node 24 / OpenSSL 3
@@ -98,12 +98,15 @@ export class DelegatedCredentials {
     const held = this.contexts.get(key.upstream);
     if (held?.digest === key.digest) return held.context;
     const context = build(this);
-    // its OpenSSL state is native memory V8 does not see: evicted contexts must not wait for V8's own collections
-    noteNativeAllocation(CONTEXT_BYTES_ESTIMATE);
+    // the context it replaces is garbage whose OpenSSL state V8 does not see (native-garbage.ts)
+    if (held) noteNativeGarbage(CONTEXT_BYTES_ESTIMATE);
     this.contexts.set(key.upstream, { digest: key.digest, context });
     if (!held) this.onGrow?.();
     return context;
   }
+
+  /** Native memory of its TLS contexts, bytes: what becomes garbage when the entry is let go of. */
+  get nativeBytes(): number { return this.contexts.size * CONTEXT_BYTES_ESTIMATE; }
 
   /** Estimated memory of this entry, bytes: PEM text, one TLS context per upstream, a session per server. */
   get estimatedBytes(): number {
@@ -132,6 +135,8 @@ export class DelegationMinter {
   private readonly embedOriginal: boolean;
   private readonly extensionOid?: string;
   private counters = { hits: 0, misses: 0, renewals: 0 };
+  /** the entry being re-weighed (deleted and set again), which is not let go of */
+  private reweighing: DelegatedCredentials | undefined;
 
   constructor(opts: DelegationMinterOptions) {
     this.signer = createCaSigner(opts.ca);
@@ -144,6 +149,8 @@ export class DelegationMinter {
       max: opts.cacheSize,
       maxSize: opts.cacheMemoryBytes,
       sizeCalculation: (c) => c.estimatedBytes,
+      // an entry evicted, replaced (renewed) or forgotten leaves its TLS contexts to the GC (native-garbage.ts)
+      dispose: (c) => { if (c !== this.reweighing) noteNativeGarbage(c.nativeBytes); },
     });
     this.pool = new KeyPool({ size: opts.keyPoolSize });
   }
@@ -164,7 +171,11 @@ export class DelegationMinter {
     });
     const creds = new DelegatedCredentials(minted, this.signer.chainPem);
     // a new context (another upstream) makes the entry heavier: weigh it again
-    creds.onGrow = () => { if (this.cache.peek(key) === creds) { this.cache.delete(key); this.cache.set(key, creds); } };
+    creds.onGrow = () => {
+      if (this.cache.peek(key) !== creds) return;
+      this.reweighing = creds;
+      try { this.cache.delete(key); this.cache.set(key, creds); } finally { this.reweighing = undefined; }
+    };
     this.cache.set(key, creds);
     if (mintChannel.hasSubscribers) {
       mintChannel.publish({ identity: original.identity, certSha256: original.certSha256, namesVouched, durationMs: performance.now() - t0, notAfter: minted.notAfter } satisfies MintEvent);

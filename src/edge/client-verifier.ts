@@ -11,7 +11,7 @@ import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.
 import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
 import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
-import { noteNativeAllocation } from '../native-garbage.js';
+import { noteNativeGarbage } from '../native-garbage.js';
 
 export type ClientAuthMode = 'require' | 'optional' | 'any';
 
@@ -126,7 +126,8 @@ export class ClientVerifier {
   private readonly paths = new WeakMap<CertificateInfo, { digest: string; path: ClientPath }>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
-    this.cache = new LRUCache({ max: opts.cacheSize ?? PARSED_CERTIFICATE_CACHE });
+    // an evicted entry leaves its X509Certificate, native memory V8 does not see, to the GC (native-garbage.ts)
+    this.cache = new LRUCache({ max: opts.cacheSize ?? PARSED_CERTIFICATE_CACHE, dispose: () => noteNativeGarbage(PARSED_CERTIFICATE_BYTES) });
     this.intermediates = opts.intermediates ?? new SeenIntermediates();
   }
 
@@ -154,8 +155,6 @@ export class ClientVerifier {
     if (!client) {
       try {
         client = describeCertificate(x);
-        // the X509Certificate kept with it is native memory V8 does not see (native-garbage.ts)
-        noteNativeAllocation(PARSED_CERTIFICATE_BYTES);
       } catch (err) {
         return { ok: false, reason: 'malformed certificate', detail: (err as Error).message };
       }

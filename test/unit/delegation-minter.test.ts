@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { isCountersignError, type ErrorCode } from '../../src/errors.js';
-import { DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
+import { CONTEXT_BYTES_ESTIMATE, DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
+import { nativeGarbageCollections, nativeGarbagePending } from '../../src/native-garbage.js';
 import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
@@ -158,6 +159,34 @@ test('the cache is bounded by memory too: entries past the budget are evicted, l
   a.secureContext({ upstream: 'other', digest: 'd1' }, build);
   assert.equal(m.stats().size, 1);
   assert.equal(m.credentialsFor(info(clients[0]), { namesVouched: true }), a);
+});
+
+/**
+ * Native garbage (src/native-garbage.ts) is what a cache lets go of, never what
+ * it builds and keeps: a requested collection is a whole mark-compact of the
+ * heap, worth its pause only when there are dropped contexts to free.
+ */
+test('building and keeping TLS contexts is no native garbage; replacing, evicting or forgetting them is', () => {
+  const m = minter({ cacheSize: 2 });
+  const build = () => createSecureContext({});
+  const collections = nativeGarbageCollections();
+  const pending = nativeGarbagePending();
+  const a = m.credentialsFor(info(clients[0]), { namesVouched: true });
+  a.secureContext({ upstream: 'be', digest: 'd1' }, build);
+  // a second upstream's context re-weighs the entry (delete and set again in the LRU): still kept
+  a.secureContext({ upstream: 'other', digest: 'd1' }, build);
+  m.credentialsFor(info(clients[1]), { namesVouched: true }).secureContext({ upstream: 'be', digest: 'd1' }, build);
+  assert.equal(nativeGarbagePending(), pending, 'contexts built and cached are not garbage');
+  a.secureContext({ upstream: 'be', digest: 'd2' }, build);
+  assert.equal(nativeGarbagePending(), pending + CONTEXT_BYTES_ESTIMATE, 'the replaced context is');
+  m.credentialsFor(info(clients[2]), { namesVouched: true }); // evicts alice and her two contexts (bob was used after her)
+  assert.equal(m.stats().size, 2);
+  const again = m.credentialsFor(info(clients[0]), { namesVouched: true }); // alice again: evicts bob and his one
+  assert.equal(nativeGarbagePending(), pending + 4 * CONTEXT_BYTES_ESTIMATE, 'evicted entries leave their contexts');
+  again.secureContext({ upstream: 'be', digest: 'd2' }, build);
+  m.forget(info(clients[0]).certSha256);
+  assert.equal(nativeGarbagePending(), pending + 5 * CONTEXT_BYTES_ESTIMATE, 'so does a forgotten (revoked) one');
+  assert.equal(nativeGarbageCollections(), collections, 'far below the threshold: no collection asked for');
 });
 
 test('an upstream context is reused while its settings digest holds and rebuilt (replaced, not added) when it changes', () => {

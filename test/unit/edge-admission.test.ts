@@ -10,12 +10,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { Admission, ClientVerifier, createCertificateStore, type AdmittedConnection, type AdmissionPolicy, type CertificateStore } from '../../src/edge/index.js';
+import { Admission, ClientVerifier, PARSED_CERTIFICATE_BYTES, createCertificateStore, type AdmittedConnection, type AdmissionPolicy, type CertificateStore } from '../../src/edge/index.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
 import { crlPem } from '../helpers/crl.js';
 import { atomicWrite, makeTempDir, writePair } from '../helpers/edge-tls.js';
 import { listen } from '../helpers/net.js';
 import { waitFor } from '../helpers/wait.js';
+import { nativeGarbagePending } from '../../src/native-garbage.js';
 
 describe('edge admission', () => {
   let dir: string;
@@ -127,5 +128,20 @@ describe('edge admission', () => {
     admission.recheck(store.clientTrust());
     assert.deepEqual(revoked.map((r) => r.reason), ['denied identity', 'not allowed']);
     await closed(a.client);
+  });
+
+  it('a parsed certificate the verifier caches is no native garbage until the cache evicts it', async () => {
+    const kept = policy;
+    policy = { verifier: new ClientVerifier({ mode: 'require', maxChainDepth: 4, trust: () => store.clientTrust(), cacheSize: 1 }), connectionRule: () => undefined };
+    try {
+      const pending = nativeGarbagePending();
+      const a = await connectAs(alice);
+      const again = await connectAs(alice);
+      assert.equal(nativeGarbagePending(), pending, 'parsed once, kept: nothing let go of');
+      const b = await connectAs(bob);
+      assert.equal(nativeGarbagePending(), pending + PARSED_CERTIFICATE_BYTES, "bob's entry evicted alice's");
+      for (const c of [a, again, b]) { c.client.destroy(); c.conn.socket.destroy(); }
+      await waitFor(() => admission.size === 0, 'closed connections forgotten');
+    } finally { policy = kept; }
   });
 });

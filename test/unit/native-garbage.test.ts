@@ -1,18 +1,19 @@
 /**
- * native-garbage.ts: native allocations V8 cannot see make it collect once
- * they add up, so the wrappers of dropped TLS contexts and certificates (and
- * the OpenSSL memory they hold) go without waiting for V8's own schedule.
+ * native-garbage.ts: native memory V8 cannot see, once let go of, makes it
+ * collect when it adds up, so the wrappers of dropped TLS contexts and
+ * certificates (and the OpenSSL memory they hold) go without waiting for V8's
+ * own schedule.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSecureContext } from 'node:tls';
-import { NATIVE_GARBAGE_BYTES, nativeGarbageCollections, noteNativeAllocation } from '../../src/native-garbage.js';
+import { NATIVE_GARBAGE_BYTES, nativeGarbageCollections, noteNativeGarbage } from '../../src/native-garbage.js';
 import { waitFor } from '../helpers/wait.js';
 
-test('allocations below the threshold ask for no collection', () => {
+test('garbage below the threshold asks for no collection', () => {
   const before = nativeGarbageCollections();
-  noteNativeAllocation(NATIVE_GARBAGE_BYTES / 4);
-  noteNativeAllocation(NATIVE_GARBAGE_BYTES / 4);
+  noteNativeGarbage(NATIVE_GARBAGE_BYTES / 4);
+  noteNativeGarbage(NATIVE_GARBAGE_BYTES / 4);
   assert.equal(nativeGarbageCollections(), before);
 });
 
@@ -26,7 +27,7 @@ test('crossing the threshold collects a dropped TLS context, without --expose-gc
   const keep: object[] = [];
   for (let i = 0; i < 200_000; i++) keep.push({ i });
   const before = nativeGarbageCollections();
-  noteNativeAllocation(NATIVE_GARBAGE_BYTES);
+  noteNativeGarbage(NATIVE_GARBAGE_BYTES);
   assert.equal(nativeGarbageCollections(), before + 1);
   await waitFor(() => ref.deref() === undefined, 'the dropped context to be collected');
   assert.ok(keep.length > 0);
@@ -34,6 +35,6 @@ test('crossing the threshold collects a dropped TLS context, without --expose-gc
 
 test('the flag is not left set: a new context has no gc function', async () => {
   const { runInNewContext } = await import('node:vm');
-  noteNativeAllocation(NATIVE_GARBAGE_BYTES);
+  noteNativeGarbage(NATIVE_GARBAGE_BYTES);
   assert.equal(runInNewContext('typeof gc'), 'undefined');
 });
