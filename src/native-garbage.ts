@@ -13,8 +13,8 @@
  * it have piled up, a major collection is asked for (V8's
  * `gc({ type: 'major', execution: 'async' })`: run from a task of its own,
  * never inside the caller). The requested collection is a whole, atomic
- * mark-compact of the heap — 10–20 ms of the event loop with ~1,500 cached
- * identities (bench/tail-probe.ts, docs/performance.md) — so it is asked for
+ * mark-compact of the heap — ~20 ms of the main thread's CPU with ~1,000
+ * cached identities (perf; bench/tail-probe.ts, docs/performance.md) — so it is asked for
  * only when there is native garbage to free: it used to be counted when a
  * context was *built*, which collected every ~300 first-time identities while
  * the cache was still filling and nothing had been let go. Returning
