@@ -1,0 +1,10 @@
+import { readFileSync } from 'node:fs';
+const anon = () => { const t = readFileSync('/proc/self/smaps_rollup', 'utf8'); return Number(/Anonymous:\s+(\d+)/.exec(t)[1]) / 1024; };
+const spec = process.argv[2];
+if (process.argv[3]) for (const b of process.argv[3].split('+')) await import(b);
+globalThis.gc(); globalThis.gc();
+const a0 = anon(), h0 = process.memoryUsage().heapUsed / 1048576, t0 = process.memoryUsage().heapTotal / 1048576;
+if (spec !== 'none') for (const s of spec.split('+')) await import(s);
+globalThis.gc(); globalThis.gc();
+const m = process.memoryUsage();
+console.log(`${spec.padEnd(50)} anon +${(anon() - a0).toFixed(1)}  heapUsed +${(m.heapUsed / 1048576 - h0).toFixed(1)} heapTotal +${(m.heapTotal/1048576 - t0).toFixed(1)}`);
