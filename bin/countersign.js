@@ -23,6 +23,7 @@ process.on('SIGUSR1', () => {});
 // with that garbage, 14 -> 40 MiB (peak RSS with one identity 123 MiB against 99-100; the
 // bench's 112 on a quiet machine). Keep-alive requests promote next to nothing, so they see
 // no more collections (docs/performance.md, "Peak RSS with one identity").
-// `node bin/countersign.js` does not read the shebang: give the flag yourself (or set
-// NODE_OPTIONS), and MALLOC_ARENA_MAX in the environment.
+// `node bin/countersign.js` does not read the shebang: give the flags on node's command
+// line (NODE_OPTIONS takes --max-semi-space-size but refuses --heap-growing-percent), and
+// MALLOC_ARENA_MAX in the environment.
 await import('../dist/src/cli/main.js');
