@@ -126,7 +126,9 @@ export class ClientVerifier {
   private readonly paths = new WeakMap<CertificateInfo, { digest: string; path: ClientPath }>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
-    this.cache = new LRUCache({ max: opts.cacheSize ?? PARSED_CERTIFICATE_CACHE });
+    // the X509Certificate kept with an entry is native memory V8 does not see (native-garbage.ts):
+    // counted toward a collection when the entry is let go of, the moment it becomes garbage
+    this.cache = new LRUCache({ max: opts.cacheSize ?? PARSED_CERTIFICATE_CACHE, dispose: () => noteNativeAllocation(PARSED_CERTIFICATE_BYTES) });
     this.intermediates = opts.intermediates ?? new SeenIntermediates();
   }
 
@@ -154,8 +156,6 @@ export class ClientVerifier {
     if (!client) {
       try {
         client = describeCertificate(x);
-        // the X509Certificate kept with it is native memory V8 does not see (native-garbage.ts)
-        noteNativeAllocation(PARSED_CERTIFICATE_BYTES);
       } catch (err) {
         return { ok: false, reason: 'malformed certificate', detail: (err as Error).message };
       }
