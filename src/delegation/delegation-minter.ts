@@ -11,7 +11,7 @@ import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import { parseCertificateFields, serialHex, type CertificateInfo, type KeyMaterial } from '../pki/index.js';
+import type { CertificateInfo, KeyMaterial } from '../pki/index.js';
 import { createCaSigner, type CaSigner } from './ca-signer.js';
 import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
 import { KeyPool } from './key-pool.js';
@@ -84,9 +84,8 @@ export class DelegatedCredentials {
   /** the minted certificate followed by the delegation CA's chain (an intermediate), as presented upstream */
   get chainPem(): string { return this.caChainPem ? this.minted.certPem + this.caChainPem : this.minted.certPem; }
   get keyPem(): string { return this.minted.keyPem; }
-  private serialText?: string;
   /** the minted certificate's serial, uppercase hex as OpenSSL prints it */
-  get serial(): string { return (this.serialText ??= serialHex(parseCertificateFields(this.minted.certDer).serial)); }
+  get serial(): string { return this.minted.serial; }
   get notAfter(): Date { return this.minted.notAfter; }
   /**
    * The TLS context for one upstream, built once per (credentials, upstream
