@@ -18,7 +18,7 @@ export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 export const CLI = process.env.COUNTERSIGN_BENCH_CLI ?? join(REPO_ROOT, 'bin/countersign.js');
 
 /**
- * The CLI's shebang (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --heap-growing-percent=50`):
+ * The CLI's shebang (`#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2`):
  * the environment and Node flags the installed `countersign` command (the npm bin
  * link, the Docker image, the systemd unit) runs with, so the bench runs it the
  * same way through `node`.
