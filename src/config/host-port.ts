@@ -28,3 +28,8 @@ export function hostPortOf(s: string): HostPort {
   if (!hp) throw new CountersignError('ERR_CONFIG_INVALID', `"${s}" is not host:port (e.g. 127.0.0.1:8443 or [::1]:8443)`);
   return hp;
 }
+
+/** `host:port` as the config writes it: an IPv6 host in brackets, so parseHostPort reads it back. */
+export function formatHostPort(hp: HostPort): string {
+  return `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
+}

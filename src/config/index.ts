@@ -8,7 +8,7 @@ export { ACME_DIRECTORIES, acmeDirectoryUrl, acmeSettingsProblems, type AcmeSett
 export { checkCertificates, type CheckResult } from './check-certificates.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { configChanges, changedKeys, describeRoute, summarizeChanges, RELOADABLE_KEYS, CERTIFICATE_STORE_KEYS, type ConfigChanges } from './reload-diff.js';
-export { parseHostPort, hostPortOf, type HostPort } from './host-port.js';
+export { parseHostPort, hostPortOf, formatHostPort, type HostPort } from './host-port.js';
 export { delegationLimits, DEFAULT_DELEGATION_LIMITS, type DelegationLimits } from './delegation-limits.js';
 export { connectionLimit, RESERVED_FILES, FILES_PER_CONNECTION, type ConnectionLimit } from './connection-limit.js';
 export { acmeTiming, DEFAULT_ACME_TIMING, type AcmeTiming } from './acme-timing.js';

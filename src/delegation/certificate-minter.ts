@@ -24,6 +24,8 @@ export interface MintedCertificate {
   keyPem: string;
   notBefore: Date;
   notAfter: Date;
+  /** the serial, uppercase hex as OpenSSL prints it (known when minting: no parse of the certificate for the audit log) */
+  serial: string;
   /** the original certificate this one vouches for */
   original: CertificateInfo;
 }
@@ -130,6 +132,8 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
   p = writeHeader(tbs, p, TAG.SEQUENCE, tbsContent);
   put(VERSION_3);
   p = writeSerial(tbs, p);
+  // 16 bytes, the first in 0x40–0x7f (writeSerial): its hex is what OpenSSL prints, leading zeros stripped or not
+  const serial = tbs.toString('hex', p - 16, p).toUpperCase();
   put(ca.signatureAlgorithm);
   put(ca.issuerName);
   p = writeHeader(tbs, p, TAG.SEQUENCE, validity);
@@ -151,5 +155,5 @@ export function mintCertificate(original: CertificateInfo, opts: MintOptions): M
   if (p !== tbs.length) throw new Error(`TBS written to ${p} of ${tbs.length} bytes`);
 
   const certDer = seq(tbs, ca.signatureAlgorithm, bitString(ca.sign(tbs)));
-  return { certDer, certPem: toPem(certDer), keyPem: key.keyPem, notBefore, notAfter, original };
+  return { certDer, certPem: toPem(certDer), keyPem: key.keyPem, notBefore, notAfter, serial, original };
 }

@@ -11,7 +11,7 @@ import { channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
-import { parseCertificateFields, serialHex, type CertificateInfo, type KeyMaterial } from '../pki/index.js';
+import type { CertificateInfo, KeyMaterial } from '../pki/index.js';
 import { createCaSigner, type CaSigner } from './ca-signer.js';
 import { mintCertificate, type MintedCertificate } from './certificate-minter.js';
 import { KeyPool } from './key-pool.js';
@@ -84,9 +84,8 @@ export class DelegatedCredentials {
   /** the minted certificate followed by the delegation CA's chain (an intermediate), as presented upstream */
   get chainPem(): string { return this.caChainPem ? this.minted.certPem + this.caChainPem : this.minted.certPem; }
   get keyPem(): string { return this.minted.keyPem; }
-  private serialText?: string;
   /** the minted certificate's serial, uppercase hex as OpenSSL prints it */
-  get serial(): string { return (this.serialText ??= serialHex(parseCertificateFields(this.minted.certDer).serial)); }
+  get serial(): string { return this.minted.serial; }
   get notAfter(): Date { return this.minted.notAfter; }
   /**
    * The TLS context for one upstream, built once per (credentials, upstream
@@ -98,15 +97,25 @@ export class DelegatedCredentials {
     const held = this.contexts.get(key.upstream);
     if (held?.digest === key.digest) return held.context;
     const context = build(this);
-    // the context it replaces is garbage whose OpenSSL state V8 does not see (native-garbage.ts)
+    // the context replaced is let go of (see letGo)
     if (held) noteNativeGarbage(CONTEXT_BYTES_ESTIMATE);
     this.contexts.set(key.upstream, { digest: key.digest, context });
     if (!held) this.onGrow?.();
     return context;
   }
 
-  /** Native memory of its TLS contexts, bytes: what becomes garbage when the entry is let go of. */
-  get nativeBytes(): number { return this.contexts.size * CONTEXT_BYTES_ESTIMATE; }
+  /**
+   * The cache let go of this entry (evicted, renewed, forgotten): its contexts'
+   * OpenSSL state is native memory V8 does not see, so it is counted toward a
+   * collection (native-garbage.ts) now, when it becomes garbage. Counted when
+   * built instead, a flood of first-time identities asked for a major
+   * collection every ~300 of them while the cache was still filling and
+   * nothing was garbage yet: ~8% of a first-time connection's CPU in this
+   * bench (docs/performance.md).
+   */
+  letGo(): void {
+    if (this.contexts.size) noteNativeGarbage(this.contexts.size * CONTEXT_BYTES_ESTIMATE);
+  }
 
   /** Estimated memory of this entry, bytes: PEM text, one TLS context per upstream, a session per server. */
   get estimatedBytes(): number {
@@ -135,8 +144,8 @@ export class DelegationMinter {
   private readonly embedOriginal: boolean;
   private readonly extensionOid?: string;
   private counters = { hits: 0, misses: 0, renewals: 0 };
-  /** the entry being re-weighed (deleted and set again), which is not let go of */
-  private reweighing: DelegatedCredentials | undefined;
+  /** an entry is being re-weighed: its removal is not a let-go */
+  private reweighing = false;
 
   constructor(opts: DelegationMinterOptions) {
     this.signer = createCaSigner(opts.ca);
@@ -149,8 +158,8 @@ export class DelegationMinter {
       max: opts.cacheSize,
       maxSize: opts.cacheMemoryBytes,
       sizeCalculation: (c) => c.estimatedBytes,
-      // an entry evicted, replaced (renewed) or forgotten leaves its TLS contexts to the GC (native-garbage.ts)
-      dispose: (c) => { if (c !== this.reweighing) noteNativeGarbage(c.nativeBytes); },
+      // an entry re-weighed (taken out and put back) is not let go of
+      dispose: (c) => { if (!this.reweighing) c.letGo(); },
     });
     this.pool = new KeyPool({ size: opts.keyPoolSize });
   }
@@ -173,8 +182,9 @@ export class DelegationMinter {
     // a new context (another upstream) makes the entry heavier: weigh it again
     creds.onGrow = () => {
       if (this.cache.peek(key) !== creds) return;
-      this.reweighing = creds;
-      try { this.cache.delete(key); this.cache.set(key, creds); } finally { this.reweighing = undefined; }
+      this.reweighing = true;
+      try { this.cache.delete(key); } finally { this.reweighing = false; }
+      this.cache.set(key, creds);
     };
     this.cache.set(key, creds);
     if (mintChannel.hasSubscribers) {

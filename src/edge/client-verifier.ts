@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { describeCertificate, sha256, type CertificateInfo } from '../pki/index.js';
-import { pathCertificate, peerIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
+import { pathCertificate, sentIntermediates, type ClientPath, type ClientTrust, type PathCertificate, type PathRevocation } from './client-trust.js';
 import type { CrlSet } from './revocation/index.js';
 import { SeenIntermediates } from './seen-intermediates.js';
 import { noteNativeGarbage } from '../native-garbage.js';
@@ -126,7 +126,8 @@ export class ClientVerifier {
   private readonly paths = new WeakMap<CertificateInfo, { digest: string; path: ClientPath }>();
   constructor(private readonly opts: ClientVerifierOptions) {
     this.deny = new Set(opts.deny ?? []);
-    // an evicted entry leaves its X509Certificate, native memory V8 does not see, to the GC (native-garbage.ts)
+    // the X509Certificate kept with an entry is native memory V8 does not see (native-garbage.ts):
+    // counted toward a collection when the entry is let go of, the moment it becomes garbage
     this.cache = new LRUCache({ max: opts.cacheSize ?? PARSED_CERTIFICATE_CACHE, dispose: () => noteNativeGarbage(PARSED_CERTIFICATE_BYTES) });
     this.intermediates = opts.intermediates ?? new SeenIntermediates();
   }
@@ -174,9 +175,9 @@ export class ClientVerifier {
       // configured now: without edge.clientAuth.ca, OpenSSL verifies against its default roots)
       const vouched = socket.authorized && trust.hasCas ? this.caPath(socket, client, x, trust) : undefined;
       if (vouched && !('ok' in vouched)) return this.afterRevocationData(client, vouched, trust, now, true);
-      return this.checks(client, [pathCertificate(x)], trust, now, false);
+      return this.checks(client, [pathCertificate(x, client)], trust, now, false);
     }
-    if (!trust.hasCas) return this.checks(client, [pathCertificate(x)], trust, now, true);
+    if (!trust.hasCas) return this.checks(client, [pathCertificate(x, client)], trust, now, true);
     const path = this.caPath(socket, client, x, trust);
     return 'ok' in path ? path : this.afterRevocationData(client, path, trust, now, true);
   }
@@ -193,10 +194,12 @@ export class ClientVerifier {
     const memo = this.paths.get(client);
     let path = memo?.digest === trust.digest ? memo.path : undefined;
     if (!path) {
+      // the leaf's path entry from the fields parsed to describe it (no second parse)
+      pathCertificate(x, client);
       // A resumed session restores OpenSSL's old verdict and carries the leaf only: the
       // path is built again, under the CAs configured now, from intermediates seen before.
       const reused = socket.isSessionReused();
-      const sent = reused ? [] : peerIntermediates(socket);
+      const sent = reused ? [] : sentIntermediates(x);
       path = trust.pathOf(x, (issuerKey) => [...sent, ...this.intermediates.named(issuerKey)]);
       if (!path) {
         return {

@@ -16,7 +16,7 @@ export {
   type CertificateStoreEvent, type ServerCertificateStatus, type TrustStatus, type ReloadResult,
 } from './certificate-store.js';
 export { FileWatch } from './file-watch.js';
-export { peerIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
+export { sentIntermediates, peerChainDer, type ClientPath, type ClientTrust } from './client-trust.js';
 export { loadTrustFiles } from './trust-files.js';
 export { SeenIntermediates } from './seen-intermediates.js';
 export { buildProxyHeader, type Endpoint } from './proxy-protocol.js';

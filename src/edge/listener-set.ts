@@ -12,7 +12,7 @@
 import type { SecureContextOptions } from 'node:tls';
 import { CountersignError } from '../errors.js';
 import { EdgeListener, type EdgeListenerOptions } from './edge-listener.js';
-import type { ListenerSpec } from '../config/index.js';
+import { formatHostPort, type ListenerSpec } from '../config/index.js';
 import type { EdgeStarttls } from './preamble.js';
 
 export interface ListenerSetOptions {
@@ -42,7 +42,6 @@ interface Slot { spec: ListenerSpec; listener: EdgeListener; address: { host: st
 
 /** Which socket a spec uses: its address; for port 0 (any free port) also its name, since two such never share one. */
 const slotKey = (s: ListenerSpec) => (/:0$/.test(s.listen) ? `${s.name}\0${s.listen}` : s.listen);
-const format = (a: { host: string; port: number }) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 export class ListenerSet {
   private slots = new Map<string, Slot>();
@@ -113,7 +112,7 @@ export class ListenerSet {
 
   /** name → the address bound */
   addresses(): Record<string, string> {
-    return Object.fromEntries([...this.slots.values()].map((s) => [s.spec.name, format(s.address)]));
+    return Object.fromEntries([...this.slots.values()].map((s) => [s.spec.name, formatHostPort(s.address)]));
   }
 
   /** the address of listener `name` */
@@ -123,7 +122,7 @@ export class ListenerSet {
 
   status(): ListenerStatus[] {
     return [...this.slots.values()].map((s) => ({
-      name: s.spec.name, listen: s.spec.listen, address: format(s.address), ...(s.spec.starttls ? { starttls: s.spec.starttls } : {}), connections: s.listener.openConnections,
+      name: s.spec.name, listen: s.spec.listen, address: formatHostPort(s.address), ...(s.spec.starttls ? { starttls: s.spec.starttls } : {}), connections: s.listener.openConnections,
     }));
   }
 

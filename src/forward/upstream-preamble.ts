@@ -13,7 +13,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { CountersignError } from '../errors.js';
-import type { UpstreamStarttlsName } from '../config/index.js';
+import { formatHostPort, type UpstreamStarttlsName } from '../config/index.js';
 import { mysqlWire, natsWire } from '../edge/index.js';
 import { UpstreamHandshakeError, type HandshakeDiagnosis } from './upstream-diagnosis.js';
 
@@ -91,7 +91,7 @@ function readUpstream<T>(socket: Socket, dial: DialOptions, parse: (b: Buffer) =
 /** The server cannot do TLS (or refused us before it): a diagnosis naming the server-side setting. */
 function noTls(dial: DialOptions, tlsCode: string, message: string, fix: string): UpstreamHandshakeError {
   const name = dial.upstream ?? dial.what;
-  const d: HandshakeDiagnosis = { kind: 'protocol', upstream: name, server: `${dial.host}:${dial.port}`, servername: '', tlsCode, fix, message: `${dial.what}: ${message}` };
+  const d: HandshakeDiagnosis = { kind: 'protocol', upstream: name, server: formatHostPort(dial), servername: '', tlsCode, fix, message: `${dial.what}: ${message}` };
   return new UpstreamHandshakeError(d);
 }
 

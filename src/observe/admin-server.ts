@@ -18,7 +18,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { http } from '../node-http.js';
 import { chmod, lstat, unlink } from 'node:fs/promises';
-import { hostPortOf, isSocketPath } from '../config/index.js';
+import { formatHostPort, hostPortOf, isSocketPath } from '../config/index.js';
 import { CountersignError } from '../errors.js';
 import type { Logger } from './logger.js';
 import { adminGuard, type AdminGuard } from './admin-guard.js';
@@ -67,7 +67,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
     const { host, port } = hostPortOf(opts.listen);
     await listen(server, opts.listen, () => server.listen(port, host));
     const a = server.address() as { address: string; port: number };
-    address = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    address = formatHostPort({ host: a.address, port: a.port });
     guard = adminGuard({ listen: opts.listen, boundPort: a.port, hosts: opts.hosts, socket: false });
   }
   opts.logger.info({ admin: address }, 'admin listening');

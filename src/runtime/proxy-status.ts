@@ -6,6 +6,7 @@
 import type { UpstreamPoolStats } from '../forward/index.js';
 import type { CacheStats, ListenerStatus, RevocationSourceStatus, ServerCertificateStatus } from '../edge/index.js';
 import type { Generation } from '../generation.js';
+import { formatHostPort } from '../config/index.js';
 import type { CaCertificateExpiry, Readiness } from '../observe/index.js';
 
 /** What GET /status shows of one process. */
@@ -66,7 +67,7 @@ export function proxyStatus(now: StatusSnapshot, pid = process.pid): ProxyStatus
   const { generation } = now;
   return {
     pid,
-    listen: `${now.address.host}:${now.address.port}`,
+    listen: formatHostPort(now.address),
     listeners: now.listeners,
     draining: now.draining,
     config: now.source ? { file: now.source.file, digest: now.source.digest, loadedAt: now.source.loadedAt.toISOString() } : undefined,

@@ -4,7 +4,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { isCountersignError, type ErrorCode } from '../../src/errors.js';
 import { CONTEXT_BYTES_ESTIMATE, DelegationMinter, RENEW_AFTER_FRACTION } from '../../src/delegation/delegation-minter.js';
-import { nativeGarbageCollections, nativeGarbagePending } from '../../src/native-garbage.js';
+import { NATIVE_GARBAGE_BYTES, nativeGarbageCollections, nativeGarbagePending } from '../../src/native-garbage.js';
 import { DEFAULT_DELEGATION_LIMITS } from '../../src/config/index.js';
 import { describeCertificate } from '../../src/pki/certificate-info.js';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/issue-certificate.js';
@@ -203,4 +203,19 @@ test('an upstream context is reused while its settings digest holds and rebuilt 
   assert.equal(a.secureContext({ upstream: 'be', digest: 'new CA' }, build), second);
   a.secureContext({ upstream: 'be', digest: 'old CA' }, build);
   assert.equal(a.estimatedBytes, weight, 'one context per upstream, whatever its history');
+});
+
+test('a context\'s native memory is counted toward a collection when the cache lets its entry go, not while the cache fills', () => {
+  const upstream = { upstream: 'backend', digest: 'settings' };
+  const base = info(clients[0]);
+  const identities = Math.ceil(NATIVE_GARBAGE_BYTES / CONTEXT_BYTES_ESTIMATE) + 20;
+  const asFresh = (i: number) => ({ ...base, certSha256: i.toString(16).padStart(64, '0') });
+  const before = nativeGarbageCollections();
+  const filling = minter({ cacheSize: identities + 10, cacheMemoryBytes: 1 << 30 });
+  for (let i = 0; i < identities; i++) filling.credentialsFor(asFresh(i), { namesVouched: true }).secureContext(upstream, () => createSecureContext({}));
+  assert.equal(filling.stats().size, identities);
+  assert.equal(nativeGarbageCollections(), before, 'every context is still cached: nothing to collect');
+  const evicting = minter({ cacheSize: 5, cacheMemoryBytes: 1 << 30 });
+  for (let i = 0; i < identities; i++) evicting.credentialsFor(asFresh(i), { namesVouched: true }).secureContext(upstream, () => createSecureContext({}));
+  assert.ok(nativeGarbageCollections() > before, 'contexts the cache let go of ask for a collection');
 });

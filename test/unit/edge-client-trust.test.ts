@@ -8,7 +8,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { issueCertificate, type IssuedCertificate } from '../../src/pki/dev/index.js';
-import { buildClientTrust, type ClientPath, type ClientTrust } from '../../src/edge/client-trust.js';
+import { buildClientTrust, peerChainDer, sentIntermediates, type ClientPath, type ClientTrust } from '../../src/edge/client-trust.js';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { parseCrl } from '../../src/edge/revocation/index.js';
 import { SeenIntermediates } from '../../src/edge/seen-intermediates.js';
 import { pemBlocks } from '../../src/pki/index.js';
@@ -92,4 +94,30 @@ test('a CRL past its nextUpdate is used during the grace, then the status is una
   assert.equal(trust.revocationOf(path, { now: Date.now(), graceMs: 0 })?.status, 'unavailable');
   const stale = await trustWith([crlPem(root, [inter], { nextUpdate, thisUpdate: new Date(Date.now() - 120_000) }), crlPem(inter)]);
   assert.equal(stale.revocationOf(path, { now: Date.now(), graceMs: 0 })?.status, 'revoked');
+});
+
+test('the intermediates a client sent are read from its leaf, in order, without the CA from the trust store; none when it sent its leaf alone', async () => {
+  const server = await issueCertificate({ subject: 'CN=server', dnsNames: ['localhost'], usage: 'server', issuer: root });
+  const inter2 = await issueCertificate({ subject: 'CN=test intermediate 2', ca: true, issuer: inter });
+  const deep = await issueCertificate({ subject: 'CN=deep leaf', issuer: inter2, usage: 'client' });
+  const direct = await issueCertificate({ subject: 'CN=direct leaf', issuer: root, usage: 'client' });
+  const sentBy = async (certPem: string, keyPem: string): Promise<{ sent: string[]; detailed: string[] }> => {
+    const srv = createServer({ cert: server.certPem, key: server.keyPem, ca: root.certPem, requestCert: true, rejectUnauthorized: true });
+    const seen = new Promise<{ sent: string[]; detailed: string[] }>((resolve) => srv.once('secureConnection', (s: TLSSocket) => {
+      const leafX509 = s.getPeerX509Certificate()!;
+      resolve({ sent: sentIntermediates(leafX509).map((c) => c.subject), detailed: peerChainDer(s).map((d) => new X509Certificate(d).subject) });
+      s.end();
+    }));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const client = connect({ host: '127.0.0.1', port: (srv.address() as AddressInfo).port, cert: certPem, key: keyPem, ca: server.certPem, servername: 'localhost', rejectUnauthorized: false });
+    client.on('error', () => {});
+    client.resume();
+    try { return await seen; } finally { client.destroy(); srv.close(); }
+  };
+  const chain = await sentBy(deep.certPem + inter2.certPem + inter.certPem, deep.keyPem);
+  assert.deepEqual(chain.sent, ['CN=test intermediate 2', 'CN=test intermediate']);
+  // getPeerCertificate(true) adds the root from the trust store; what the client sent is the same otherwise
+  assert.deepEqual(chain.detailed, ['CN=test intermediate 2', 'CN=test intermediate', 'CN=test root']);
+  const alone = await sentBy(direct.certPem, direct.keyPem);
+  assert.deepEqual(alone.sent, []);
 });

@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Certificate, CRLDistributionPoints, DistributionPoint, DistributionPointName, Extension, Extensions, GeneralName, id_ce_cRLDistributionPoints } from '@peculiar/asn1-x509';
 import { issueCertificate } from '../../src/pki/dev/index.js';
-import { revocationUrls } from '../../src/edge/revocation/index.js';
+import { revocationUrls } from '../../src/edge/revocation/certificate-urls.js';
 
 test('http: CRL distribution points and OCSP responders are named; ldap: and file: ones are not', async () => {
   const ca = await issueCertificate({ subject: 'CN=urls CA', ca: true });

@@ -3,7 +3,7 @@
  * proxy on the listener the primary shares, with the primary's session-ticket
  * keys, and stops or reloads when the primary says so.
  */
-import { parseConfigText, type Config } from '../../config/index.js';
+import { formatHostPort, parseConfigText, type Config } from '../../config/index.js';
 import { isCountersignError } from '../../errors.js';
 import type { Logger } from '../../observe/index.js';
 import { startProxy, type RunningProxy } from '../../proxy.js';
@@ -126,7 +126,7 @@ export async function runWorker(config: Config, logger: Logger, io: CliIo, sourc
     io.err(isCountersignError(err) ? err.message : `cannot start: ${(err as Error).message}`);
     return 1;
   }
-  primary.notify({ type: 'countersign:ready', listen: `${proxy.address.host}:${proxy.address.port}`, listeners: proxy.addresses() });
+  primary.notify({ type: 'countersign:ready', listen: formatHostPort(proxy.address), listeners: proxy.addresses() });
   // SIGUSR1 sent to a worker itself (or to the whole group) reopens its files too
   onReopenSignal(reopenFiles, logger);
   // SIGTERM to one worker (or to the whole group, as systemd does) stops it gracefully.

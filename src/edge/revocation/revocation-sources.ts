@@ -8,8 +8,10 @@
 import type { ClientPath, ClientTrust, PathCertificate, PathRevocation } from '../client-trust.js';
 import { reasonOf, type EdgeLogger } from '../logger.js';
 import type { CrlSet } from './crl-set.js';
-import { DistributionPoints } from './distribution-points.js';
-import { OcspChecker } from './ocsp-checker.js';
+// Loaded by create() only when configured: both need @peculiar's ASN.1 libraries (~5 MiB
+// once loaded), which a proxy without distribution points or OCSP never uses.
+import type { DistributionPoints } from './distribution-points.js';
+import type { OcspChecker } from './ocsp-checker.js';
 import type { RevocationSourceStatus } from './source-status.js';
 import { RevocationStateStore } from './state-store.js';
 
@@ -38,10 +40,11 @@ export class RevocationSources {
   private constructor(private readonly dp: DistributionPoints | undefined, private readonly oc: OcspChecker | undefined) {}
 
   static async create(o: RevocationSourcesOptions): Promise<RevocationSources> {
-    const oc = o.ocsp === 'off' ? undefined : new OcspChecker({ mode: o.ocsp, timeoutMs: o.timeoutMs, maxAgeMs: o.refreshIntervalMs, logger: o.logger, onChange: o.onChange });
+    const oc = o.ocsp === 'off' ? undefined : new (await import('./ocsp-checker.js')).OcspChecker({ mode: o.ocsp, timeoutMs: o.timeoutMs, maxAgeMs: o.refreshIntervalMs, logger: o.logger, onChange: o.onChange });
     if (!o.fetch) return new RevocationSources(undefined, oc);
     let warned = false;
     const store = new RevocationStateStore(o.stateDir);
+    const { DistributionPoints } = await import('./distribution-points.js');
     const dp = new DistributionPoints({
       refreshIntervalMs: o.refreshIntervalMs, timeoutMs: o.timeoutMs, graceMs: o.graceMs, logger: o.logger, onChange: o.onChange,
       store: {

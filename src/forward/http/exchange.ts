@@ -22,7 +22,7 @@ import { isIdempotent } from '../request-target.js';
 import { diagnosisFields } from '../upstream-diagnosis.js';
 import { admit, type Admitted, type RequestRouting } from './admission.js';
 import { FAILURES, UpstreamFailure } from './failures.js';
-import { rewriteHead } from './request-head.js';
+import { rewriteHead, rewriteTrailers } from './request-head.js';
 import type { Lease, UpstreamPool, UpstreamProtocol } from './upstream-pool.js';
 import type { UpstreamEvents, UpstreamHead, UpstreamRequest } from './upstream-request.js';
 import { Watchdog } from './watchdog.js';
@@ -240,7 +240,8 @@ export class Exchange implements UpstreamEvents {
   }
 
   private requestSent(): void {
-    this.upstream!.end(this.requestTrailers);
+    const trailers = this.requestTrailers;
+    this.upstream!.end(trailers?.length ? rewriteTrailers(trailers, this.req.raw, this.admitted!) : undefined);
     // the answer's head is awaited from here (a slow upload is the client adapter's body-gap timer's business)
     if (this.response === 'none') this.arm('upstream');
   }

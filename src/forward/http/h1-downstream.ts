@@ -278,13 +278,14 @@ export class H1Downstream implements ParserEvents {
     r.exchange.requestData(chunk);
   }
 
-  messageComplete(): void {
+  messageComplete(trailers: string[]): void {
     const r = this.parsing;
     this.parsing = undefined;
     if (!r) return;
     r.reqDone = true;
     if (r.deferred !== undefined) { const answer = r.deferred; r.deferred = undefined; this.writeAndNext(r, answer, false); return; }
-    if (!r.done) r.exchange?.requestEnd();
+    // a chunked body's trailer section goes on (filtered by the exchange)
+    if (!r.done) r.exchange?.requestEnd(trailers.length ? trailers : undefined);
   }
 
   /** Reading stops while the upstream is full or not there yet, or a request waits behind another. */

@@ -1,7 +1,8 @@
 /**
  * An HTTP/1.1 upstream connection: one request at a time, the head written as
  * text, the body as bytes (a Content-Length body as it comes, any other
- * re-framed as chunks of the same bytes), the answer read by Node's own
+ * re-framed as chunks of the same bytes, the request's trailers in its last
+ * chunk), the answer read by Node's own
  * parser (h1-parser.ts, strict). After a 101 to an upgrade the socket is
  * handed to the exchange's tunnel. An answer that breaks HTTP, or a close
  * before it is complete, fails the request with our own codes (failures.ts).
@@ -102,8 +103,13 @@ export class H1Upstream implements PooledConnection, UpstreamRequest {
     return s.write(CRLF);
   }
 
-  end(): void {
-    if (this.chunked) this.socket.write(LAST_CHUNK);
+  end(trailers?: string[]): void {
+    if (!this.chunked) return;
+    // the request's trailers (filtered by the exchange) in the last chunk; a Content-Length body has no place for them
+    if (!trailers?.length) { this.socket.write(LAST_CHUNK); return; }
+    let text = '0\r\n';
+    for (let i = 0; i < trailers.length; i += 2) text += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
+    this.socket.write(text + '\r\n', 'latin1');
   }
 
   pause(): void { this.socket.pause(); }

@@ -3,7 +3,8 @@
  * connect race set up, authenticated as one identity): it carries as many
  * requests at once as the server's SETTINGS_MAX_CONCURRENT_STREAMS allow
  * (the pool counts them), each a stream with its body both ways, full duplex,
- * and the server's trailers passed on (gRPC). After a GOAWAY it takes no new
+ * the client's request trailers and the server's answer trailers passed on
+ * (gRPC). After a GOAWAY it takes no new
  * request; streams the server refused (REFUSED_STREAM, or past the GOAWAY's
  * last stream id) are failed as never processed, so they may go again.
  */
@@ -66,6 +67,8 @@ class H2UpstreamStream implements UpstreamRequest {
   private stream: ClientHttp2Stream | undefined;
   private events: UpstreamEvents | undefined;
   private trailers: string[] = [];
+  /** the request's own trailers, sent when the stream asks for them */
+  private requestTrailers: string[] | undefined;
 
   constructor(private readonly up: H2Upstream) {}
 
@@ -83,7 +86,8 @@ class H2UpstreamStream implements UpstreamRequest {
     }
     let stream: ClientHttp2Stream;
     try {
-      stream = this.up.session.request(http2Headers(headers, RAW_REQUEST_HEADERS) as OutgoingHttpHeaders, { endStream: head.body === 'none' });
+      // a request with a body may end with trailers (known only at its end): the stream waits for them (or for none)
+      stream = this.up.session.request(http2Headers(headers, RAW_REQUEST_HEADERS) as OutgoingHttpHeaders, { endStream: head.body === 'none', waitForTrailers: head.body !== 'none' });
     } catch (err) {
       // the session went away between the lease and now: never sent
       queueMicrotask(() => this.fail(new UpstreamFailure('ERR_UPSTREAM_CLOSED', `the upstream session is closed: ${(err as Error).message}`, { cause: err }), true));
@@ -104,6 +108,7 @@ class H2UpstreamStream implements UpstreamRequest {
       ev?.end(this.trailers);
     });
     stream.on('drain', () => this.events?.drain());
+    if (head.body !== 'none') stream.once('wantTrailers', () => this.sendTrailers(stream));
     stream.on('error', () => { /* the close below tells */ });
     stream.once('close', () => {
       if (!this.events) return;
@@ -116,7 +121,37 @@ class H2UpstreamStream implements UpstreamRequest {
 
   write(chunk: Buffer): boolean { return this.stream?.write(chunk) ?? true; }
 
-  end(): void { this.stream?.end(); }
+  end(trailers?: string[]): void {
+    this.requestTrailers = trailers;
+    this.stream?.end();
+  }
+
+  /**
+   * The body's last DATA frame went without END_STREAM (waitForTrailers): the
+   * request's trailers (filtered by the exchange) end the stream, or, when it
+   * has none, an empty DATA frame with END_STREAM does (node:http2 sends that
+   * for an empty list).
+   */
+  private sendTrailers(stream: ClientHttp2Stream): void {
+    if (stream.destroyed) return;
+    const list = this.requestTrailers;
+    const fields: OutgoingHttpHeaders = {};
+    if (list) {
+      for (let i = 0; i < list.length; i += 2) {
+        const name = list[i];
+        // connection-specific fields and pseudo-headers are not HTTP/2 trailers (RFC 9113 §8.1, §8.2.2)
+        if (isHopByHop(name, NO_TOKENS)) continue;
+        const v = fields[name];
+        fields[name] = v === undefined ? list[i + 1] : Array.isArray(v) ? [...v, list[i + 1]] : [String(v), list[i + 1]];
+      }
+    }
+    try {
+      stream.sendTrailers(fields);
+    } catch (err) {
+      // a field node:http2 refuses: the request cannot be completed as sent; reset, never end it cut
+      stream.destroy(err as Error);
+    }
+  }
 
   pause(): void { this.stream?.pause(); }
 

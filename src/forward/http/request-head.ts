@@ -6,7 +6,8 @@
  * the address seen) and Expect (the proxy answers 100-continue itself); then
  * TE: trailers when asked, the forwarding headers, and the route's identity
  * headers. An upgrade keeps its Upgrade (with Connection: upgrade). The target
- * and Host are the normalized ones admission routed on.
+ * and Host are the normalized ones admission routed on. The request's
+ * trailers are filtered the same way (rewriteTrailers).
  */
 import { isHopByHop, NO_TOKENS, rawConnectionTokens, teAcceptsTrailers } from '../hop-by-hop.js';
 import { collectForwarding, forwardedHeaders, isForwardingHeader, trustsForwarding, type ClientForwarding } from '../forwarded-headers.js';
@@ -103,4 +104,25 @@ export function rewriteHead(req: ClientRequestHead, a: Admitted): UpstreamHead {
     }
   }
   return { method: req.method, target: a.target, host: a.host, fields, body: req.body, upgrade: req.upgrade !== undefined, trailers };
+}
+
+/**
+ * The client's request trailers (name, value, …) as they go upstream, over
+ * HTTP/1.1 or HTTP/2 alike: what the head would drop is dropped here too
+ * (hop-by-hop fields and those the head's Connection names, identity
+ * headers of any spelling, the forwarding headers, TE, Expect), and so is
+ * what may never come after the body (Content-Length: RFC 9110 §6.5.1).
+ * A trailer is never how a client gets a name past the proxy.
+ */
+export function rewriteTrailers(trailers: readonly string[], headRaw: readonly string[], a: Admitted): string[] {
+  const listed = namingKeptFields(rawConnectionTokens(headRaw));
+  const out: string[] = [];
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i];
+    if (classOf(name, a.strip) !== KEEP) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || (listed.length && listed.includes(lower))) continue;
+    out.push(lower, trailers[i + 1]);
+  }
+  return out;
 }
