@@ -8,8 +8,11 @@
  * - new connections/s for a returning identity (ab without -k) and for a
  *   first-time identity (bench/load-client.ts: a never-seen certificate each);
  * - the proxy's own CPU per request and per new connection (/proc/<pid>/stat);
- * - p99 at 50% of the target's own maximum, open loop, against a direct
- *   connection at the same rate;
+ * - p99 added over a direct connection at a fixed rate, open loop: every
+ *   target of a kind at half the best peer's maximum, and each countersign
+ *   target at half its own maximum beside the best peer of its kind (steady
+ *   state: before the first-time identities of the repeat); and connection
+ *   mode once more right after them;
  * - peak RSS (VmHWM); and micro-benchmarks of mint and cached lookup;
  * - after the comparison (not with --quick), gRPC unary calls/s direct, through
  *   http mode and through connection mode (bench/grpc.ts, also bench/results/grpc.md).
@@ -45,7 +48,7 @@ import { CADDY_BIN, startCaddy } from './lib/caddy.js';
 import { ratioChartSvg, type ChartGroup } from './lib/chart.js';
 import { childPids, clockTicks, cpuTicksOf, loadAverage, machineTicks, peakRssKiB, rssKiB } from './lib/proc.js';
 import {
-  bestPeer, evaluateGoals, goalsMarkdown, isCountersign, machineMarkdown, markdownTable, microMarkdown, PEERS_OF, perRepeatRatio, resultsTable, seriesCell, SHORT_LABELS, textTable, TARGET_LABELS,
+  afterFloodLine, bestPeer, evaluateGoals, goalsMarkdown, halfOwnTable, isCountersign, machineMarkdown, markdownTable, microMarkdown, PEERS_OF, perRepeatRatio, resultsTable, seriesCell, SHORT_LABELS, textTable, TARGET_LABELS,
   type Goal, type MicroSummary, type Series, type TargetId, type TargetSummary,
 } from './lib/report.js';
 import { median } from './lib/stats.js';
@@ -114,8 +117,12 @@ interface KaPoint extends Cost { ab: AbResult; cpuUsPerReq: number; backendCpuUs
 interface NcPoint extends Cost { ab: AbResult; cpuUsPerConn: number }
 interface FtPoint extends Cost { r: ConnectionsResult; cpuUsPerConn: number }
 interface LatPoint { rate: number; target: RateResult & Cost; direct: RateResult & Cost; addedP99Ms: number }
+/** a countersign target at half its own keep-alive max, with the best peer of its kind (that repeat) and direct at the same rate */
+interface OwnRatePoint extends LatPoint { peer: TargetId; peerAt: RateResult & Cost; peerAddedP99Ms: number }
+/** connection mode at the half-best-L4-peer rate right after the repeat's first-time identities */
+interface AfterFloodPoint extends LatPoint { identities: number }
 
-interface TargetPoints { ka: KaPoint[]; nc: NcPoint[]; ft: FtPoint[]; ncNode: FtPoint[]; lat: LatPoint[] }
+interface TargetPoints { ka: KaPoint[]; nc: NcPoint[]; ft: FtPoint[]; ncNode: FtPoint[]; lat: LatPoint[]; own: OwnRatePoint[]; afterFlood: AfterFloodPoint[] }
 
 interface Env {
   work: string;
@@ -245,9 +252,9 @@ async function waitForQuiet(): Promise<void> {
 }
 
 /** Runs `fn` and reads the CPU the proxy, the backend and the rest of the machine spent meanwhile. */
-async function measured<T extends { loadgenCpuS: number }>(target: Target, backend: RunningNginx, fn: () => Promise<T>): Promise<T & Cost> {
+async function measured<T extends { loadgenCpuS: number }>(target: Target, backend: RunningNginx, fn: () => Promise<T>, o: { quietFirst?: boolean } = {}): Promise<T & Cost> {
   if (interrupted) throw new Error('interrupted');
-  await waitForQuiet();
+  if (o.quietFirst !== false) await waitForQuiet();
   const pids = target.pids();
   const bpids = backend.pids();
   const p0 = cpuTicksOf(pids);
@@ -307,7 +314,7 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
   log('setting up: dev PKI, client certificates, nginx backend, nginx proxy, countersign ×3');
   const env = await setup(p, p.rssIdentities);
   const results = {} as Record<TargetId, TargetPoints>;
-  for (const id of ORDER) results[id] = { ka: [], nc: [], ft: [], ncNode: [], lat: [] };
+  for (const id of ORDER) results[id] = { ka: [], nc: [], ft: [], ncNode: [], lat: [], own: [], afterFlood: [] };
   let micro: MicroSummary | undefined;
   try {
     log(`micro-benchmarks (${p.microIterations} iterations, 3 runs)`);
@@ -337,6 +344,14 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
     }
     const b = env.backend;
     const steadyRss = {} as Record<TargetId, number>;
+    /** one open-loop point at `rate` against `id` */
+    const atRate = (id: TargetId, rate: number, quietFirst = true) => measured(targets[id], b, () => loadClient<RateResult>(env, {
+      mode: 'rate', port: targets[id].port, certPem: env.pki.clients.alice.certPem, keyPem: env.pki.clients.alice.keyPem,
+      connections: p.latencyConnections, rate, durationMs: p.latencySeconds * 1000, warmupMs: Math.min(1000, p.latencySeconds * 200),
+    }), { quietFirst });
+    const halfOf = (rps: number) => Math.max(100, Math.round(rps * 0.5));
+    const f = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(2));
+    const errs = (r: RateResult) => (r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : '');
     for (let rep = 0; rep < p.repeats; rep++) {
       // rotate the order each repeat so no target always runs first or last
       const order = ORDER.map((_, i) => ORDER[(i + rep) % ORDER.length]);
@@ -359,36 +374,50 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         // VmHWM so far: keep-alive and returning-identity load only, one identity
         for (const id of ORDER) { const pid = targets[id].rssPid(); steadyRss[id] = pid ? peakRssKiB(pid) / 1024 : NaN; }
       }
+      // Fixed-rate points, steady state: before this repeat's first-time identities (their aftermath is measured apart, below).
+      // p99 at half the best peer's maximum of this repeat, for every target of that kind; direct once per kind at the same rate, right after
+      const halfPeer = {} as Record<'l4' | 'l7', { peer: TargetId; rate: number }>;
+      for (const kind of ['l4', 'l7'] as const) {
+        const peer = bestPeer(PEERS_OF_KIND[kind], (id) => results[id].ka[rep]?.ab.requestsPerSecond ?? NaN);
+        const rate = halfOf(results[peer].ka[rep].ab.requestsPerSecond);
+        halfPeer[kind] = { peer, rate };
+        const rts: [TargetId, RateResult & Cost][] = [];
+        for (const id of order.filter((x) => x !== 'direct' && KIND_OF(x) === kind)) rts.push([id, await atRate(id, rate)]);
+        const rd = await atRate('direct', rate);
+        for (const [id, rt] of rts) {
+          results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
+          log(`  50% of ${SHORT_LABELS[peer].padEnd(12)} ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p50 ${f(rt.p50Ms)} p99 ${f(rt.p99Ms)} ms; direct p99 ${f(rd.p99Ms)} ms; added ${f(rt.p99Ms - rd.p99Ms)} ms${errs(rt)}`);
+        }
+      }
+      // issue 24: each countersign target at half its own maximum of this repeat, the best peer of its kind and direct at that same rate
+      for (const id of order.filter(isCountersign)) {
+        const rate = halfOf(results[id].ka[rep].ab.requestsPerSecond);
+        const peer = bestPeer(PEERS_OF[id], (x) => results[x].ka[rep]?.ab.requestsPerSecond ?? NaN);
+        const rt = await atRate(id, rate);
+        const rp = await atRate(peer, rate);
+        const rd = await atRate('direct', rate);
+        results[id].own.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms, peer, peerAt: rp, peerAddedP99Ms: rp.p99Ms - rd.p99Ms });
+        log(`  50% of own max  ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p99 ${f(rt.p99Ms)} ms, added ${f(rt.p99Ms - rd.p99Ms)} ms; ${SHORT_LABELS[peer]} p99 ${f(rp.p99Ms)}, added ${f(rp.p99Ms - rd.p99Ms)} ms; direct p99 ${f(rd.p99Ms)} ms${errs(rt)}${errs(rp)}`);
+      }
       for (const id of order) {
         const t = targets[id];
         const job: ConnectionsJob = { mode: 'connections', port: t.port, certsFile: env.certsFile, from: rep * p.firstTimeConns, count: p.firstTimeConns, concurrency: p.ftConcurrency, maxMs: 60_000 };
         const r = await measured(t, b, () => loadClient<ConnectionsResult>(env, job));
         results[id].ft.push({ ...r, r, cpuUsPerConn: id === 'direct' ? NaN : (r.proxyCpuS * 1e6) / Math.max(1, r.completed) });
         log(`  new, first-time ${id.padEnd(12)} ${r.perSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r.proxyCpuS * 1e6) / Math.max(1, r.completed)).toFixed(0)} µs/conn${r.errors ? `  ERRORS ${r.errors} (${r.firstError})` : ''}  other ${r.otherPct.toFixed(0)}%`);
+        if (id === 'connection') {
+          // the flood's aftermath, at once (no wait for a quiet machine): connection mode at the half-best-L4-peer rate, then direct at the same rate (not a target)
+          const rate = halfPeer.l4.rate;
+          const rt = await atRate('connection', rate, false);
+          const rd = await atRate('direct', rate);
+          results.connection.afterFlood.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms, identities: r.completed });
+          log(`  right after ${r.completed} first-time identities: connection ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p99 ${f(rt.p99Ms)} ms; direct p99 ${f(rd.p99Ms)} ms; added ${f(rt.p99Ms - rd.p99Ms)} ms${errs(rt)}`);
+        }
         if (p.nodeReturning) {
           const job2: ConnectionsJob = { ...job, certsFile: env.aliceFile, from: 0, sameCert: true };
           const r2 = await measured(t, b, () => loadClient<ConnectionsResult>(env, job2));
           results[id].ncNode.push({ ...r2, r: r2, cpuUsPerConn: id === 'direct' ? NaN : (r2.proxyCpuS * 1e6) / Math.max(1, r2.completed) });
           log(`  new, returning* ${id.padEnd(12)} ${r2.perSecond.toFixed(0).padStart(7)} conn/s  proxy ${id === 'direct' ? '-' : ((r2.proxyCpuS * 1e6) / Math.max(1, r2.completed)).toFixed(0)} µs/conn (node client)`);
-        }
-      }
-      // p99 at half the best peer's maximum of this repeat, for every target of that kind;
-      // direct once per kind at the same rate, right after
-      for (const kind of ['l4', 'l7'] as const) {
-        const peer = bestPeer(PEERS_OF_KIND[kind], (id) => results[id].ka[rep]?.ab.requestsPerSecond ?? NaN);
-        const rate = Math.max(100, Math.round(results[peer].ka[rep].ab.requestsPerSecond * 0.5));
-        const job = (port: number): RateJob => ({
-          mode: 'rate', port, certPem: env.pki.clients.alice.certPem, keyPem: env.pki.clients.alice.keyPem,
-          connections: p.latencyConnections, rate, durationMs: p.latencySeconds * 1000, warmupMs: Math.min(1000, p.latencySeconds * 200),
-        });
-        const measuredIds = order.filter((id) => id !== 'direct' && KIND_OF(id) === kind);
-        const rts: [TargetId, RateResult & Cost][] = [];
-        for (const id of measuredIds) rts.push([id, await measured(targets[id], b, () => loadClient<RateResult>(env, job(targets[id].port)))]);
-        const rd = await measured(targets.direct, b, () => loadClient<RateResult>(env, job(targets.direct.port)));
-        for (const [id, rt] of rts) {
-          results[id].lat.push({ rate, target: rt, direct: rd, addedP99Ms: rt.p99Ms - rd.p99Ms });
-          const f = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(2));
-          log(`  50% of ${SHORT_LABELS[peer].padEnd(12)} ${id.padEnd(12)} ${String(rate).padStart(7)} req/s (achieved ${rt.achievedRate.toFixed(0)})  p50 ${f(rt.p50Ms)} p99 ${f(rt.p99Ms)} ms; direct p99 ${f(rd.p99Ms)} ms; added ${f(rt.p99Ms - rd.p99Ms)} ms${rt.errors ? `  ERRORS ${rt.errors} (${rt.firstError})` : ''}`);
         }
       }
     }
@@ -414,6 +443,19 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
         directAtRateP99Ms: median(r.lat.map((x) => x.direct.p99Ms)),
         addedP99Ms: median(r.lat.map((x) => x.addedP99Ms)),
         addedP50Ms: median(r.lat.map((x) => x.target.p50Ms - x.direct.p50Ms)),
+        ...(r.own.length ? {
+          halfOwnRate: median(r.own.map((x) => x.rate)),
+          halfOwnP99Ms: median(r.own.map((x) => x.target.p99Ms)),
+          halfOwnAddedP99Ms: median(r.own.map((x) => x.addedP99Ms)),
+          halfOwnPeer: mostOften(r.own.map((x) => x.peer)),
+          peerAtHalfOwnAddedP99Ms: median(r.own.map((x) => x.peerAddedP99Ms)),
+          directAtHalfOwnP99Ms: median(r.own.map((x) => x.direct.p99Ms)),
+        } : {}),
+        ...(r.afterFlood.length ? {
+          afterFloodRate: median(r.afterFlood.map((x) => x.rate)),
+          afterFloodAddedP99Ms: median(r.afterFlood.map((x) => x.addedP99Ms)),
+          afterFloodIdentities: median(r.afterFlood.map((x) => x.identities)),
+        } : {}),
         steadyRssMiB: steadyRss[id],
         peakRssMiB: rss ? peakRssKiB(rss) / 1024 : NaN,
         firstTimeIdentities: p.repeats * p.firstTimeConns,
@@ -443,6 +485,15 @@ async function comparison(p: Params, opts: { updateDocs: boolean; quick: boolean
   } finally {
     for (const c of env.cleanup) await c().catch(() => {});
   }
+}
+
+/** The value seen most often (the first of equals). */
+function mostOften<T>(values: T[]): T | undefined {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: T | undefined;
+  for (const [v, n] of counts) if (best === undefined || n > counts.get(best)!) best = v;
+  return best;
 }
 
 /** countersign ÷ each peer of its kind, per mode and metric (median of per-repeat ratios). */
@@ -667,15 +718,17 @@ async function report(r: {
   grpc?: string;
 }): Promise<void> {
   const { header, rows } = resultsTable(ORDER, r.summaries);
+  const half = halfOwnTable(r.summaries);
+  const afterFlood = afterFloodLine(r.summaries);
   const p = r.params;
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const method = [
     `${p.repeats} repeat${p.repeats > 1 ? 's' : ''}, medians; ${p.seconds} s per point; targets in rotating order.`,
     `Keep-alive: \`ab -k -c ${p.kaConcurrency}\` (HTTP/1.0 keep-alive, TLS 1.3). Returning identity: \`ab -c ${p.ncConcurrency}\`, a full handshake per connection.`,
     `First-time identity: bench/load-client.ts, ${p.firstTimeConns} connections per point at concurrency ${p.ftConcurrency}, each with a never-seen client certificate (${p.repeats * p.firstTimeConns} in all, which is what the last RSS row holds). "returning identity (node client)" is the same tool with one certificate, to separate the tool from the mint.`,
-    `50% load: open-loop client (bench/load-client.ts, presenting alice's certificate), ${p.latencyConnections} keep-alive connections, latency from the intended send time; direct measured at the same rate right after.`,
+    `Fixed rate: open-loop client (bench/load-client.ts, presenting alice's certificate), ${p.latencyConnections} keep-alive connections, ${p.latencySeconds} s a point, latency from the intended send time; direct measured at the same rate right after. Every fixed-rate point of a repeat runs before that repeat's first-time identities (steady state).`,
     `Peers, one worker or thread each, with their documented best settings: ${PROXIES.filter((id) => !isCountersign(id)).map((id) => TARGET_LABELS[id]).join('; ')}. countersign's ratios in parentheses are to the best peer of its kind for that row (connection mode: the L4 peers; http mode: the L7 ones), named beside the ratio; higher is better for rates, lower for CPU and RSS. countersign logs at \`warn\` (the peers: no access log).`,
-    `50% load: every target of a kind at half the best peer's keep-alive max of that repeat.`,
+    `50% load: every target of a kind at half the best peer's keep-alive max of that repeat (the table's rows "at that rate"); and each countersign target at half its own keep-alive max of that repeat, beside the best peer of its kind (that repeat's) and direct at the same rate (below the table).`,
     `Other load on the machine during ab points (CPU not used by the proxy, the backend or ab): median ${r.noise.medianOtherCpuPct.toFixed(0)}% of all cores, max ${r.noise.maxOtherCpuPct.toFixed(0)}%; ${r.noise.quietWaitS.toFixed(0)} s spent waiting for other load to pass before points.`,
   ];
   const md = [
@@ -686,6 +739,13 @@ async function report(r: {
     ...method.map((m) => `- ${m}`),
     '',
     markdownTable(header, rows),
+    '',
+    '### Tail latency at half our own maximum',
+    '',
+    'Issue 24\'s point: each countersign target at a fixed rate of half its own keep-alive max, the best peer of its kind and direct at that same rate (medians of the repeats; the peer named is the one most often best).',
+    '',
+    markdownTable(half.header, half.rows),
+    ...(afterFlood ? ['', afterFlood] : []),
     '',
     '### Targets',
     '',
@@ -721,6 +781,9 @@ async function report(r: {
   log('');
   log(textTable(header, rows));
   log('');
+  log(textTable(half.header, half.rows));
+  if (afterFlood) log(afterFlood);
+  log('');
   log(textTable(r.twoWorkers.header, r.twoWorkers.rows));
   log('');
   log(textTable(r.floors.header, r.floors.rows));
@@ -745,7 +808,7 @@ async function report(r: {
     const i = text.indexOf(start);
     const j = text.indexOf(end);
     if (i < 0 || j < i) { log(`docs/performance.md has no ${start} … ${end} block; not updated`); return; }
-    await writeFile(docs, `${text.slice(0, i + start.length)}\n${md.replace(/^## /, '### ').replace(/^### (Targets|Micro)/gm, '#### $1')}\n${text.slice(j)}`);
+    await writeFile(docs, `${text.slice(0, i + start.length)}\n${md.replace(/^## /, '### ').replace(/^### (Tail|Targets|Micro)/gm, '#### $1')}\n${text.slice(j)}`);
     log('updated: docs/performance.md');
   }
 }

@@ -5,7 +5,8 @@
  * address, so every decoded field is checked again here.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import * as pp from 'proxy-protocol-js';
+import { createRequire } from 'node:module';
+import type * as ProxyProtocolJs from 'proxy-protocol-js';
 import { CountersignError } from '../errors.js';
 
 export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -23,6 +24,17 @@ export interface ProxyHeader {
   destination?: { address: string; port: number };
   /** bytes the header occupied */
   length: number;
+}
+
+let library: typeof ProxyProtocolJs | undefined;
+/**
+ * proxy-protocol-js, required on first use rather than imported: only
+ * listeners and upstreams with `proxyProtocol` set read or write a header, and
+ * the library is ~0.5 MiB of a process's memory once loaded (a CommonJS
+ * package: the same instance an import would give).
+ */
+function proxyProtocolJs(): typeof ProxyProtocolJs {
+  return (library ??= createRequire(import.meta.url)('proxy-protocol-js') as typeof ProxyProtocolJs);
 }
 
 const bad = (detail: string) => new CountersignError('ERR_PROXY_PROTOCOL', `PROXY protocol header refused: ${detail}`);
@@ -59,7 +71,8 @@ function parseV1(b: Buffer): ProxyHeader | null {
   const parts = line.split(' ');
   if (parts[1] === 'UNKNOWN') return { version: 1, local: true, length: end + 2 };
   if (parts.length !== 6) throw bad(`v1 line has ${parts.length} fields, expected 6`);
-  let h: pp.V1ProxyProtocol;
+  const pp = proxyProtocolJs();
+  let h: ProxyProtocolJs.V1ProxyProtocol;
   try {
     h = pp.V1ProxyProtocol.parse(`${line}\r\n`);
   } catch {
@@ -98,14 +111,15 @@ function parseV2(b: Buffer): ProxyHeader | null {
   if (fam !== 1 && fam !== 2) throw bad(`v2 address family ${fam} is not INET (1) or INET6 (2)`);
   const need = fam === 1 ? 12 : 36;
   if (len < need) throw bad(`v2 length ${len} is shorter than the ${fam === 1 ? 'IPv4' : 'IPv6'} addresses (${need})`);
-  let h: pp.V2ProxyProtocol;
+  const pp = proxyProtocolJs();
+  let h: ProxyProtocolJs.V2ProxyProtocol;
   try {
     h = pp.V2ProxyProtocol.parse(new Uint8Array(b.subarray(0, total)));
   } catch (err) {
     throw bad(`v2: ${(err as { message?: string }).message ?? String(err)}`);
   }
-  const a = h.proxyAddress as pp.IPv4ProxyAddress | pp.IPv6ProxyAddress;
-  const text = (x: pp.IPv4Address | pp.IPv6Address) => fam === 1
+  const a = h.proxyAddress as ProxyProtocolJs.IPv4ProxyAddress | ProxyProtocolJs.IPv6ProxyAddress;
+  const text = (x: ProxyProtocolJs.IPv4Address | ProxyProtocolJs.IPv6Address) => fam === 1
     ? x.address.join('.')
     // the WHATWG URL parser prints IPv6 in its canonical (RFC 5952) form
     : new URL(`http://[${Array.from({ length: 8 }, (_, i) => ((x.address[2 * i] << 8) | x.address[2 * i + 1]).toString(16)).join(':')}]/`).hostname.slice(1, -1);
@@ -120,6 +134,7 @@ export interface Endpoint { address: string; port: number }
 
 /** A PROXY header telling a backend that `source` connected to `destination`. */
 export function buildProxyHeader(version: 'v1' | 'v2', source: Endpoint | undefined, destination: Endpoint | undefined): Buffer {
+  const pp = proxyProtocolJs();
   const src = source && unmap(source);
   const dst = destination && unmap(destination);
   const v6 = !!src && isIPv6(src.address);

@@ -5,8 +5,9 @@
  * http-mode route), nor node:http as an ES module (its namespace pulls in
  * Node's bundled undici, ~6 MiB), nor @peculiar's ASN.1 libraries and asn1js
  * (~5 MiB; only CRL signatures, distribution points and OCSP use them, on
- * first use). Checked in a fresh Node process with a
- * module-load hook, so a new static import anywhere fails here.
+ * first use), nor proxy-protocol-js (only with proxyProtocol set). Checked
+ * in a fresh Node process with a module-load hook, so a new static import
+ * anywhere fails here.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,10 +27,10 @@ function loadedBy(entries: string[]): { urls: string[]; builtins: string[] } {
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').pop()!);
 }
 
-test('the proxy and the CLI load no prom-client, undici, ASN.1 libraries, http forwarder or ES node:http until a config asks', () => {
+test('the proxy and the CLI load no prom-client, undici, ASN.1 libraries, proxy-protocol-js, http forwarder or ES node:http until a config asks', () => {
   const { urls, builtins } = loadedBy([join(DIST, 'proxy.js'), join(DIST, 'cli/commands/start.js')].map((p) => `file://${p}`));
   assert.ok(urls.some((u) => u.endsWith('/src/proxy.js')), 'the hook saw the proxy load');
-  for (const pkg of ['/node_modules/prom-client/', '/node_modules/undici/', '/node_modules/@opentelemetry/', '/node_modules/@peculiar/', '/node_modules/asn1js/']) {
+  for (const pkg of ['/node_modules/prom-client/', '/node_modules/undici/', '/node_modules/@opentelemetry/', '/node_modules/@peculiar/', '/node_modules/asn1js/', '/node_modules/proxy-protocol-js/']) {
     assert.deepEqual(urls.filter((u) => u.includes(pkg)), [], `${pkg} is loaded at start`);
   }
   assert.deepEqual(urls.filter((u) => u.endsWith('/forward/http-forwarder.js') || u.includes('/forward/h1-relay/')), [], 'the http forwarder is loaded at start');
