@@ -218,12 +218,13 @@ export class UpstreamCluster {
       // chain as JavaScript objects, 0.3–0.4 ms a full handshake (a first-time identity's;
       // a resumed one skips the check). The check reads only the leaf's subject and
       // subjectaltname, which the leaf alone carries (25 µs). Shadowed on this socket until
-      // the handshake is done; the prototype's method is back for everyone after it.
+      // the handshake is done; then the prototype's method is put back by assignment, not
+      // `delete`, which would turn the socket's properties into a dictionary for its whole life.
       s.getPeerCertificate = leafCertificate as TLSSocket['getPeerCertificate'];
       if (connectOpts.sessions) s.on('session', (sess: Buffer) => keepSession(connectOpts.sessions!, sessionKey, sess));
       s.once('error', failTls);
       s.once('secureConnect', () => {
-        delete (s as { getPeerCertificate?: unknown }).getPeerCertificate;
+        s.getPeerCertificate = TLSSocket.prototype.getPeerCertificate;
         if (settled) return;
         if (!s.authorized) {
           const code = String(s.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');

@@ -4,15 +4,22 @@
  * a check that reads the leaf's names): no detailed getPeerCertificate during
  * a connect; the check still refuses a wrong name with the certificate's real
  * names; and after the handshake the socket's own getPeerCertificate(true)
- * gives the chain again. Real TLS on loopback.
+ * gives the chain again, on a socket whose properties V8 still keeps fast
+ * (a `delete` of the shadowing method made them a dictionary for the socket's
+ * life). Real TLS on loopback.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer, TLSSocket, type Server } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { makePki, type TestPki } from '../helpers/pki.js';
 import { UpstreamCluster } from '../../src/forward/index.js';
+import { REPO_ROOT } from '../helpers/proxy-process.js';
 
 let pki: TestPki;
 let server: Server;
@@ -60,4 +67,23 @@ test('a wrong name is still refused, and the diagnosis names the certificate the
     assert.match(err.message, /backend\.internal/);
     return true;
   });
+});
+
+test('after the handshake the socket keeps fast properties (checked by V8 itself in a child process)', async () => {
+  const forward = pathToFileURL(join(REPO_ROOT, 'dist/src/forward/index.js')).href;
+  const script = join(pki.dir, 'fast-properties.mjs');
+  writeFileSync(script, `
+    import { readFileSync } from 'node:fs';
+    import { UpstreamCluster } from ${JSON.stringify(forward)};
+    const c = new UpstreamCluster({
+      name: 'backend', servers: ['127.0.0.1:${port}'], caPem: readFileSync(${JSON.stringify(`${pki.dir}/backend-ca.crt`)}, 'utf8'), servername: 'backend.internal',
+      minVersion: 'TLSv1.3', balance: 'round-robin', connectTimeoutMs: 5000, failTimeoutMs: 1000, connectRaceMs: 300,
+    });
+    const socket = await c.connectTo(c.servers[0], { secureContext: c.anonymous() });
+    console.log(JSON.stringify({ authorized: socket.authorized, fast: %HasFastProperties(socket) }));
+    socket.destroy();
+  `);
+  // async: the server the child connects to runs in this process
+  const { stdout: out } = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', script], { encoding: 'utf8', timeout: 30_000 });
+  assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { authorized: true, fast: true });
 });
