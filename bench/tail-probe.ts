@@ -137,7 +137,9 @@ async function main(): Promise<void> {
   const probeLog = join(work, 'probe.jsonl');
   const port = await freePort();
   const config = { ...countersignConfig('connection-delegated', pkiDir, port, backendPort), admin: { listen: `127.0.0.1:${await freePort()}` } };
-  const nodeArgs = ['--import', join(REPO_ROOT, 'dist/bench/lib/loop-stall-probe.js'), ...(process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [])];
+  // NO_STALL_PROBE=1: the proxy without the probe (its 1 ms timer and GC observer cost CPU of their own)
+  const probeArgs = process.env.NO_STALL_PROBE ? [] : ['--import', join(REPO_ROOT, 'dist/bench/lib/loop-stall-probe.js')];
+  const nodeArgs = [...probeArgs, ...(process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [])];
   const cs = await startCountersign({ name: 'connection', dir: work, port, config, nodeArgs, env: { ...process.env, STALL_PROBE_LOG: probeLog } });
   const log = (s: string) => process.stdout.write(`${s}\n`);
   // the proxy's own output whole (NODE_ARGS='--trace-gc' prints there), beside the probe log
