@@ -15,7 +15,12 @@
  * and every event-loop stall over 5 ms is logged, and each point reports the
  * stalls and GCs that fell inside its window.
  *
- *   npm run build && node dist/bench/tail-probe.js [--rate 21000] [--rounds 3] [--flood 300] [--later 10]
+ *   npm run build && node dist/bench/tail-probe.js [--rate 21000] [--rounds 3] [--flood 300] [--later 10] [--floor]
+ *
+ * `--floor` also measures Node's own floor at the same rate beside each round:
+ * bench/floor-server.ts `tls-pipe` (a TLS server piping to a resumed upstream
+ * session, nothing of countersign), to tell what Node's TLS pipe adds at this
+ * rate from what countersign adds on top.
  *
  * NODE_ARGS adds Node flags (e.g. `--trace-gc`, `--perf-basic-prof`);
  * COUNTERSIGN_BENCH_CLI points at another build to compare.
@@ -31,7 +36,7 @@ import { certificatesDer } from '../src/pki/index.js';
 import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
 import { runAb } from './lib/ab.js';
 import { generateClientCerts } from './lib/client-certs.js';
-import { countersignConfig, REPO_ROOT, startCountersign } from './lib/countersign.js';
+import { countersignConfig, REPO_ROOT, startCountersign, startNodeServer } from './lib/countersign.js';
 import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
 import type { ConnectionsJob, ConnectionsResult, RateJob, RateResult } from './load-client.js';
@@ -46,6 +51,7 @@ const { values: args } = parseArgs({
     // as \`npm run bench\` does before its latency point: ab keep-alive and new connections
     // before the flood, a returning identity's 300 new connections after it
     'bench-sequence': { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
   },
 });
 const RATE = Number(args.rate);
@@ -142,6 +148,8 @@ async function main(): Promise<void> {
   const nodeArgs = [...probeArgs, ...(process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : [])];
   const cs = await startCountersign({ name: 'connection', dir: work, port, config, nodeArgs, env: { ...process.env, STALL_PROBE_LOG: probeLog } });
   const log = (s: string) => process.stdout.write(`${s}\n`);
+  const floorPort = args.floor ? await freePort() : 0;
+  const floor = args.floor ? await startNodeServer('floor tls-pipe', [join(REPO_ROOT, 'dist/bench/floor-server.js'), 'tls-pipe', String(floorPort), String(backendPort), pkiDir], floorPort) : undefined;
   // the proxy's own output whole (NODE_ARGS='--trace-gc' prints there), beside the probe log
   const traceOut = createWriteStream(join(work, 'proxy-output.txt'));
   cs.child.stdout!.on('data', (d: Buffer) => traceOut.write(d));
@@ -165,10 +173,16 @@ async function main(): Promise<void> {
   };
   try {
     await loadClient<RateResult>(work, { ...rateJob(port), durationMs: 2000 });
+    if (floor) await loadClient<RateResult>(work, { ...rateJob(floorPort), durationMs: 2000 });
     for (let round = 0; round < ROUNDS; round++) {
       log(`round ${round + 1}`);
       const direct = await point('direct', backendPort);
       const steady = await point(round === 0 ? 'fresh process' : 'steady', port);
+      if (floor) {
+        const t0 = threadTicks(floor.pid);
+        const fl = await point('Node floor (tls-pipe)', floorPort);
+        log(`      floor threads: ${ticksSince(floor.pid, t0)}; added p99 over direct: floor ${(fl.p99Ms - direct.p99Ms).toFixed(2)}, countersign ${(steady.p99Ms - direct.p99Ms).toFixed(2)} ms`);
+      }
       if (BENCH_SEQUENCE) {
         for (const keepAlive of [true, false]) {
           const ab = await runAb({ port, certKeyPem: aliceCertKeyPem, keepAlive, concurrency: keepAlive ? 32 : 16, seconds: 3, csvFile: join(work, `ab-${jobSeq++}.csv`) });
@@ -196,6 +210,7 @@ async function main(): Promise<void> {
   } finally {
     if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.once('close', r)); }
     await cs.stop();
+    await floor?.stop();
     await backend.stop();
     if (process.env.KEEP_PROBE_LOG) log(`probe log kept: ${probeLog}`);
     else await rm(work, { recursive: true, force: true });
