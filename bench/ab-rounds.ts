@@ -13,51 +13,30 @@
  *   npm run build && CLIS=/tmp/a/bin/countersign.js,bin/countersign.js node dist/bench/ab-rounds.js [ROUNDS]
  * NODE_ARGS_<i> / ENV_<i> (JSON) add Node flags or environment to the i-th build (0-based).
  */
-import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { certificatesDer } from '../src/pki/index.js';
-import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
 import { runAb } from './lib/ab.js';
-import { generateClientCerts } from './lib/client-certs.js';
-import { countersignConfig, REPO_ROOT, shebangEnv, shebangNodeArgs, startNodeServer } from './lib/countersign.js';
-import { backendHttpBlock, startNginx } from './lib/nginx.js';
+import { countersignConfig, shebangEnv, shebangNodeArgs, startNodeServer } from './lib/countersign.js';
 import { freePort, sleep } from './lib/net.js';
 import { clockTicks, cpuTicks, peakRssKiB, residentSplit, rssKiB } from './lib/proc.js';
-import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
+import type { ConnectionsResult } from './load-client.js';
+import { benchPki, startBenchBackend, runLoadClient } from './lib/bench-setup.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const FIRST = Number(process.env.FIRST ?? 600);
 const CLIS = (process.env.CLIS ?? 'bin/countersign.js').split(',').map((c) => resolve(c));
 
-function loadClient(work: string, job: ConnectionsJob): Promise<ConnectionsResult> {
-  const file = join(work, `job-${job.from}-${Date.now()}.json`);
-  return writeFile(file, JSON.stringify(job)).then(() => new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/load-client.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('close', (code) => { try { if (code !== 0) throw new Error(`exit ${code}`); res(JSON.parse(out.trim().split('\n').pop()!)); } catch (e) { rej(e); } });
-  }));
-}
-
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'countersign-ab-rounds-'));
-  const pkiDir = join(work, 'pki');
-  const pki = await generateDevPki();
-  await writeDevPki(pki, pkiDir);
-  const trust = join(work, 'backend-trust.pem');
-  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
+  const setup = await benchPki(work, FIRST);
+  const { pki, pkiDir, certsFile } = setup;
   const alice = join(work, 'alice.pem');
   await writeFile(alice, pki.clients.alice.certPem + pki.clients.alice.keyPem, { mode: 0o600 });
   // the same certificates for every build and round: each countersign process is a new one, so all are first-time to it
-  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, FIRST);
-  const certsFile = join(work, 'certs.json');
-  await writeFile(certsFile, JSON.stringify(certs));
-  const backendPort = await freePort();
-  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const backend = await startBenchBackend(work, setup);
+  const backendPort = backend.port;
   const mib = (kib: number) => Math.round(kib / 102.4) / 10;
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -84,7 +63,7 @@ async function main(): Promise<void> {
           const afterReturning = { rssMiB: mib(rssKiB(cs.pid)), ...residentSplit(cs.pid) };
           const peakOneMiB = mib(peakRssKiB(cs.pid));
           c0 = cpuMs();
-          const first = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: FIRST, concurrency: 16, maxMs: 5 * 60_000 });
+          const first = await runLoadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile, from: 0, count: FIRST, concurrency: 16, maxMs: 5 * 60_000 });
           const firstCpuUs = ((cpuMs() - c0) * 1000) / Math.max(1, first.completed);
           const row = {
             kaCpuUs: Math.round(kaCpuUs), returningCpuUs: Math.round(returningCpuUs), firstCpuUs: Math.round(firstCpuUs),

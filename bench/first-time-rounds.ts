@@ -16,22 +16,18 @@
  * first-time apart; with NODE_ARGS_0=--perf-basic-prof for JavaScript names).
  * NODE_ARGS_<i> adds Node flags to the i-th build (0-based).
  */
-import { createPrivateKey } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { certificatesDer } from '../src/pki/index.js';
-import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
-import { generateClientCerts } from './lib/client-certs.js';
-import { countersignConfig, REPO_ROOT, shebangEnv, shebangNodeArgs, startNodeServer, type CountersignVariant } from './lib/countersign.js';
-import { backendHttpBlock, startNginx } from './lib/nginx.js';
+import { countersignConfig, shebangEnv, shebangNodeArgs, startNodeServer, type CountersignVariant } from './lib/countersign.js';
 import { freePort, sleep } from './lib/net.js';
 import { PERF_BIN } from './lib/perf.js';
 import { clockTicks, cpuTicks } from './lib/proc.js';
 import { median } from './lib/stats.js';
 import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
+import { benchPki, startBenchBackend, runLoadClient } from './lib/bench-setup.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
 const FIRST = Number(process.env.FIRST ?? 600);
@@ -49,31 +45,15 @@ function perfPhase(pid: number, name: string): (() => Promise<void>) | undefined
   return () => { child.kill('SIGINT'); return done; };
 }
 
-function loadClient(work: string, job: ConnectionsJob): Promise<ConnectionsResult> {
-  const file = join(work, `job-${job.from}-${Date.now()}.json`);
-  return writeFile(file, JSON.stringify(job)).then(() => new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/load-client.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('close', (code) => { try { if (code !== 0) throw new Error(`exit ${code}`); res(JSON.parse(out.trim().split('\n').pop()!)); } catch (e) { rej(e); } });
-  }));
-}
-
 interface Row { marksUs?: number[]; returningConns?: number; firstConns?: number; round: number; build: number; mode: string; returningCpuUs: number; firstCpuUs: number; returningPerS: number; firstPerS: number; errors: number }
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'countersign-first-time-'));
-  const pkiDir = join(work, 'pki');
-  const pki = await generateDevPki();
-  await writeDevPki(pki, pkiDir);
-  const trust = join(work, 'backend-trust.pem');
-  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
+  const setup = await benchPki(work, FIRST + 1);
+  const { pki, pkiDir, certsFile } = setup;
   // the same certificates for every build and round: each countersign process is a new one, so all are first-time to it
-  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, FIRST + 1);
-  const certsFile = join(work, 'certs.json');
-  await writeFile(certsFile, JSON.stringify(certs));
-  const backendPort = await freePort();
-  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const backend = await startBenchBackend(work, setup);
+  const backendPort = backend.port;
   const rows: Row[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -91,19 +71,19 @@ async function main(): Promise<void> {
             const cpuMs = () => (cpuTicks(cs.pid) * 1000) / clockTicks();
             // warm-up: the returning identity's certificate (the last one; never one of the first-time ones)
             const returningJob: ConnectionsJob = { mode: 'connections', port, certsFile, from: FIRST, count: 200, concurrency: 16, sameCert: true, maxMs: 60_000 };
-            await loadClient(work, returningJob);
+            await runLoadClient<ConnectionsResult>(work, returningJob);
             // CLOCK_MONOTONIC µs, the clock of a .cpuprofile's timestamps: the loads' windows in the profile
             const mark = () => Number(process.hrtime.bigint() / 1000n);
             const marks: number[] = [mark()];
             let perf = perfPhase(cs.pid, `r${round}-${mode}-b${i}-returning`);
             let c0 = cpuMs();
-            const returning = await loadClient(work, { ...returningJob, count: RETURNING });
+            const returning = await runLoadClient<ConnectionsResult>(work, { ...returningJob, count: RETURNING });
             await perf?.();
             const returningCpuUs = ((cpuMs() - c0) * 1000) / Math.max(1, returning.completed);
             marks.push(mark());
             perf = perfPhase(cs.pid, `r${round}-${mode}-b${i}-first`);
             c0 = cpuMs();
-            const first = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: FIRST, concurrency: 16, maxMs: 5 * 60_000 });
+            const first = await runLoadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile, from: 0, count: FIRST, concurrency: 16, maxMs: 5 * 60_000 });
             await perf?.();
             marks.push(mark());
             const firstCpuUs = ((cpuMs() - c0) * 1000) / Math.max(1, first.completed);

@@ -9,21 +9,16 @@
  *
  *   npm run build && node dist/bench/identities.js [N]
  */
-import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certificatesDer } from '../src/pki/index.js';
-import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
-import { generateClientCerts } from './lib/client-certs.js';
-import { countersignConfig, startCountersign, REPO_ROOT, type CountersignVariant } from './lib/countersign.js';
-import { backendHttpBlock, startNginx } from './lib/nginx.js';
+import { countersignConfig, startCountersign, type CountersignVariant } from './lib/countersign.js';
 import { freePort, sleep } from './lib/net.js';
 import { peakRssKiB, residentSplit } from './lib/proc.js';
-import type { ConnectionsJob, ConnectionsResult } from './load-client.js';
+import type { ConnectionsResult } from './load-client.js';
 import { request } from 'node:http';
+import { benchPki, startBenchBackend, runLoadClient } from './lib/bench-setup.js';
 
 const N = Number(process.argv[2] ?? 10_000);
 /** the default upstream keep-alive of http mode's pools, plus a margin */
@@ -55,28 +50,12 @@ function memoryBreakdown(admin: string): Promise<Record<string, number>> {
   });
 }
 
-function loadClient(work: string, job: ConnectionsJob): Promise<ConnectionsResult> {
-  const file = join(work, `job-${job.from}.json`);
-  return writeFile(file, JSON.stringify(job)).then(() => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/load-client.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('close', (code) => { try { if (code !== 0) throw new Error(`exit ${code}`); resolve(JSON.parse(out.trim().split('\n').pop()!)); } catch (e) { reject(e); } });
-  }));
-}
-
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'countersign-identities-'));
-  const pkiDir = join(work, 'pki');
-  const pki = await generateDevPki();
-  await writeDevPki(pki, pkiDir);
-  const trust = join(work, 'backend-trust.pem');
-  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
-  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, N);
-  const certsFile = join(work, 'certs.json');
-  await writeFile(certsFile, JSON.stringify(certs));
-  const backendPort = await freePort();
-  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const setup = await benchPki(work, N);
+  const { pki, pkiDir, certsFile } = setup;
+  const backend = await startBenchBackend(work, setup);
+  const backendPort = backend.port;
   const rows: Record<string, unknown>[] = [];
   try {
     const variants = (process.env.VARIANTS ?? 'connection-delegated,http-delegated').split(',') as CountersignVariant[];
@@ -95,7 +74,7 @@ async function main(): Promise<void> {
         await sleep(1000);
         const atStart = rssMiB(cs.pid);
         const memAtStart = residentSplit(cs.pid);
-        const r = await loadClient(work, { mode: 'connections', port, certsFile, from: 0, count: N, concurrency: 8, maxMs: 30 * 60_000 });
+        const r = await runLoadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile, from: 0, count: N, concurrency: 8, maxMs: 30 * 60_000 });
         const afterLoad = rssMiB(cs.pid);
         const memAfterLoad = { ...await memoryBreakdown(admin), ...residentSplit(cs.pid) };
         await sleep(IDLE_WAIT_MS);

@@ -15,16 +15,15 @@
  *   VARIANTS=connection-delegated NODE_ARGS='…' ENV='{"MALLOC_ARENA_MAX":"1"}' node dist/bench/idle-clients.js 2000
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
-import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
 import { countersignConfig, startCountersign, type CountersignVariant } from './lib/countersign.js';
-import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
 import { peakRssKiB } from './lib/proc.js';
+import { benchPki, startBenchBackend } from './lib/bench-setup.js';
 
 const N = Number(process.argv[2] ?? 2_000);
 const CONCURRENCY = 16;
@@ -96,13 +95,10 @@ async function openClients(port: number, pkiDir: string, n: number): Promise<TLS
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'countersign-idle-'));
-  const pkiDir = join(work, 'pki');
-  const pki = await generateDevPki();
-  await writeDevPki(pki, pkiDir);
-  const trust = join(work, 'backend-trust.pem');
-  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
-  const backendPort = await freePort();
-  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const setup = await benchPki(work);
+  const { pki, pkiDir } = setup;
+  const backend = await startBenchBackend(work, setup);
+  const backendPort = backend.port;
   const rows: Record<string, unknown>[] = [];
   try {
     const variants = (process.env.VARIANTS ?? 'connection-delegated,http-delegated').split(',') as CountersignVariant[];

@@ -25,21 +25,17 @@
  * NODE_ARGS adds Node flags (e.g. `--trace-gc`, `--perf-basic-prof`);
  * COUNTERSIGN_BENCH_CLI points at another build to compare.
  */
-import { createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { certificatesDer } from '../src/pki/index.js';
-import { generateDevPki, writeDevPki } from '../src/pki/dev/index.js';
 import { runAb } from './lib/ab.js';
-import { generateClientCerts } from './lib/client-certs.js';
 import { countersignConfig, REPO_ROOT, startCountersign, startNodeServer } from './lib/countersign.js';
-import { backendHttpBlock, startNginx } from './lib/nginx.js';
 import { freePort, sleep } from './lib/net.js';
-import type { ConnectionsJob, ConnectionsResult, RateJob, RateResult } from './load-client.js';
+import type { ConnectionsResult, RateJob, RateResult } from './load-client.js';
+import { benchPki, startBenchBackend, runLoadClient } from './lib/bench-setup.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -87,16 +83,6 @@ function ticksSince(pid: number, before: Map<string, number>): string {
 }
 
 let jobSeq = 0;
-function loadClient<R>(work: string, job: ConnectionsJob | RateJob): Promise<R> {
-  const file = join(work, `job-${jobSeq++}.json`);
-  return writeFile(file, JSON.stringify(job)).then(() => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/load-client.js'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('close', (code) => { try { if (code !== 0) throw new Error(`exit ${code}`); resolve(JSON.parse(out.trim().split('\n').pop()!)); } catch (e) { reject(e); } });
-  }));
-}
-
 function probeLines(file: string, from: number, to: number): ProbeLine[] {
   let text = '';
   try { text = readFileSync(file, 'utf8'); } catch { return []; }
@@ -126,20 +112,14 @@ function windowSummary(lines: ProbeLine[]): string {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'countersign-tail-'));
-  const pkiDir = join(work, 'pki');
-  const pki = await generateDevPki();
-  await writeDevPki(pki, pkiDir);
-  const trust = join(work, 'backend-trust.pem');
-  await writeFile(trust, pki.delegationCa.certPem + pki.backendCa.certPem + pki.clientCa.certPem);
-  const certs = await generateClientCerts({ certDer: certificatesDer(pki.clientCa.certPem)[0], key: createPrivateKey(pki.clientCa.keyPem) }, Math.max(1, FLOOD * ROUNDS));
-  const certsFile = join(work, 'certs.json');
-  await writeFile(certsFile, JSON.stringify(certs));
+  const setup = await benchPki(work, Math.max(1, FLOOD * ROUNDS));
+  const { pki, pkiDir, certsFile } = setup;
   const aliceFile = join(work, 'alice.json');
   await writeFile(aliceFile, JSON.stringify([{ certPem: pki.clients.alice.certPem, keyPem: pki.clients.alice.keyPem }]));
   const aliceCertKeyPem = join(work, 'alice.pem');
   await writeFile(aliceCertKeyPem, pki.clients.alice.certPem + pki.clients.alice.keyPem, { mode: 0o600 });
-  const backendPort = await freePort();
-  const backend = await startNginx('backend', work, backendPort, () => backendHttpBlock(backendPort, { cert: join(pkiDir, 'backend.crt'), key: join(pkiDir, 'backend.key'), trust }));
+  const backend = await startBenchBackend(work, setup);
+  const backendPort = backend.port;
   const probeLog = join(work, 'probe.jsonl');
   const port = await freePort();
   const config = { ...countersignConfig('connection-delegated', pkiDir, port, backendPort), admin: { listen: `127.0.0.1:${await freePort()}` } };
@@ -164,7 +144,7 @@ async function main(): Promise<void> {
   const point = async (label: string, p: number): Promise<RateResult> => {
     const from = Date.now();
     const t0 = threadTicks(cs.pid);
-    const r = await loadClient<RateResult>(work, rateJob(p));
+    const r = await runLoadClient<RateResult>(work, rateJob(p));
     const to = Date.now();
     const f = (x: number) => x.toFixed(2).padStart(6);
     log(`  ${label.padEnd(22)} achieved ${r.achievedRate.toFixed(0).padStart(6)}  p50 ${f(r.p50Ms)}  p99 ${f(r.p99Ms)}  p99.9 ${f(r.p999Ms)}  max ${f(r.maxMs)} ms${r.errors ? `  ERRORS ${r.errors}` : ''}`);
@@ -172,8 +152,8 @@ async function main(): Promise<void> {
     return r;
   };
   try {
-    await loadClient<RateResult>(work, { ...rateJob(port), durationMs: 2000 });
-    if (floor) await loadClient<RateResult>(work, { ...rateJob(floorPort), durationMs: 2000 });
+    await runLoadClient<RateResult>(work, { ...rateJob(port), durationMs: 2000 });
+    if (floor) await runLoadClient<RateResult>(work, { ...rateJob(floorPort), durationMs: 2000 });
     for (let round = 0; round < ROUNDS; round++) {
       log(`round ${round + 1}`);
       const direct = await point('direct', backendPort);
@@ -192,12 +172,12 @@ async function main(): Promise<void> {
       if (FLOOD > 0) {
         const from = Date.now();
         const t0 = threadTicks(cs.pid);
-        const fl = await loadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile, from: round * FLOOD, count: FLOOD, concurrency: 16, maxMs: 120_000 });
+        const fl = await runLoadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile, from: round * FLOOD, count: FLOOD, concurrency: 16, maxMs: 120_000 });
         log(`  flood: ${fl.completed} first-time identities, ${fl.perSecond.toFixed(0)}/s${fl.errors ? `, ${fl.errors} errors (${fl.firstError})` : ''}`);
         log(`      ${windowSummary(probeLines(probeLog, from, Date.now()))}\n      proxy threads: ${ticksSince(cs.pid, t0)}`);
       }
       if (BENCH_SEQUENCE) {
-        const back = await loadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile: aliceFile, from: 0, count: FLOOD, concurrency: 16, sameCert: true, maxMs: 120_000 });
+        const back = await runLoadClient<ConnectionsResult>(work, { mode: 'connections', port, certsFile: aliceFile, from: 0, count: FLOOD, concurrency: 16, sameCert: true, maxMs: 120_000 });
         log(`  returning identity: ${back.completed} new connections, ${back.perSecond.toFixed(0)}/s`);
       }
       const after = await point('right after the flood', port);
