@@ -19,6 +19,7 @@ import { CrlSet } from './crl-set.js';
 import { exchangeError, httpExchange } from './http-get.js';
 import { crlSourceStatus, type RevocationSourceStatus } from './source-status.js';
 import type { RevocationStateStore } from './state-store.js';
+import { CLOCK_SKEW_MS, MIN_DELAY_MS, retryDelayMs } from './fetch-timing.js';
 
 export interface DistributionPointsOptions {
   /** at most this long between two fetches of one CRL */
@@ -36,9 +37,6 @@ export interface DistributionPointsOptions {
   maxBytes?: number;
 }
 
-/** thisUpdate may be this far ahead of our clock (the CA's clock may run ahead) */
-const CLOCK_SKEW_MS = 5 * 60_000;
-const MIN_DELAY_MS = 1_000;
 
 interface Point {
   url: string;
@@ -142,7 +140,7 @@ export class DistributionPoints {
       if (this.stopped) return;
       point.failures++;
       point.lastError = exchangeError(err);
-      const retryInMs = Math.min(this.opts.refreshIntervalMs, MIN_DELAY_MS * 2 ** Math.min(point.failures - 1, 20));
+      const retryInMs = retryDelayMs(point.failures, this.opts.refreshIntervalMs);
       this.opts.logger.warn({ url: point.url, reason: point.lastError, failures: point.failures, retryInMs, using: point.crl ? `the CRL of ${point.crl.thisUpdate.toISOString()}` : 'none' }, 'CRL distribution point failed; the last good CRL stays in use');
       this.schedule(point, retryInMs);
     }

@@ -18,6 +18,7 @@ import { revocationUrls } from './certificate-urls.js';
 import { exchangeError, httpExchange } from './http-get.js';
 import { ocspRequest, readOcspAnswer, type OcspAnswer } from './ocsp-message.js';
 import type { RevocationSourceStatus } from './source-status.js';
+import { MIN_DELAY_MS, retryDelayMs } from './fetch-timing.js';
 
 export interface OcspCheckerOptions {
   mode: 'soft' | 'hard';
@@ -45,7 +46,6 @@ interface Entry {
 
 interface Responder { url: string; lastSuccess?: Date; lastError?: string; failures: number }
 
-const MIN_DELAY_MS = 1_000;
 
 export class OcspChecker {
   private readonly cache: LRUCache<string, Entry>;
@@ -130,7 +130,7 @@ export class OcspChecker {
         entry.error = exchangeError(err);
         responder.failures++;
         responder.lastError = entry.error;
-        const retryInMs = Math.min(this.opts.maxAgeMs, MIN_DELAY_MS * 2 ** Math.min(responder.failures - 1, 20));
+        const retryInMs = retryDelayMs(responder.failures, this.opts.maxAgeMs);
         this.opts.logger.warn({ url: entry.url, subject: entry.cert.subject.replace(/\n/g, ', '), reason: entry.error, retryInMs, ocsp: this.opts.mode, outcome: this.opts.mode === 'hard' ? 'the client is refused while its status is unknown' : 'the client is admitted (ocsp: soft)' }, 'OCSP request failed');
         this.schedule(entry, retryInMs);
       } finally {

@@ -12,9 +12,9 @@ import { AlgorithmIdentifier, Certificate, ExtendedKeyUsage, id_ce_extKeyUsage }
 import { BasicOCSPResponse, CertID, id_kp_OCSPSigning, id_pkix_ocsp_basic, OCSPRequest, OCSPResponse, OCSPResponseStatus, Request, TBSRequest } from '@peculiar/asn1-ocsp';
 import { parseCertificateFields } from '../../pki/index.js';
 import { verifySignedBy } from './signature.js';
+import { CLOCK_SKEW_MS } from './fetch-timing.js';
 
 const SHA1 = '1.3.14.3.2.26';
-const CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface OcspAnswer {
   status: 'good' | 'revoked' | 'unknown';
