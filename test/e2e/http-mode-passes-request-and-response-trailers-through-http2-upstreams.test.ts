@@ -17,7 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect as h2connect, createSecureServer, type ClientHttp2Session, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type OutgoingHttpHeaders } from 'node:http2';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { trackSockets } from '../helpers/node-backend.js';
-import { upstreamTo } from '../helpers/e2e.js';
+import { http2UpstreamRoutes } from '../helpers/e2e.js';
 
 let pki: TestPki;
 let server: Http2SecureServer;
@@ -51,12 +51,7 @@ before(async () => {
   after(() => t.destroyAll());
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
   const config = baseConfig(pki.dir, port, { mode: 'http' }) as Record<string, unknown>;
-  config.upstreams = { backend: upstreamTo(pki.dir, port), on: upstreamTo(pki.dir, port, { http2: 'on' }), off: upstreamTo(pki.dir, port, { http2: 'off' }) };
-  config.routes = [
-    { upstream: 'on', mode: 'http', match: { pathPrefix: '/on/' } },
-    { upstream: 'off', mode: 'http', match: { pathPrefix: '/off/' } },
-    { upstream: 'backend', mode: 'http' },
-  ];
+  Object.assign(config, http2UpstreamRoutes(pki.dir, port));
   proxy = await startProxyProcess(await writeConfig(pki.dir, config));
 });
 after(async () => { await proxy?.stop(); await new Promise((r) => server?.close(r)); });

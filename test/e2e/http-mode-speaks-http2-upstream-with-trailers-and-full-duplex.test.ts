@@ -15,7 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import { makePki, writeConfig, startProxyProcess, baseConfig, type ProxyProcess, type TestPki } from '../helpers/proxy-process.js';
 import { trackSockets } from '../helpers/node-backend.js';
 import { curl, curlStatus } from '../helpers/run-command.js';
-import { upstreamTo, identityOfFile } from '../helpers/e2e.js';
+import { http2UpstreamRoutes, identityOfFile } from '../helpers/e2e.js';
 import { adminJson } from '../helpers/admin-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { createIdentifier } from '../../src/backend/index.js';
@@ -58,12 +58,7 @@ before(async () => {
   const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
   admin = `${pki.dir}/admin.sock`; // a unix socket: no port to race other tests for
   const config = baseConfig(pki.dir, port, { mode: 'http' }) as Record<string, unknown>;
-  config.upstreams = { backend: upstreamTo(pki.dir, port), on: upstreamTo(pki.dir, port, { http2: 'on' }), off: upstreamTo(pki.dir, port, { http2: 'off' }) };
-  config.routes = [
-    { upstream: 'on', mode: 'http', match: { pathPrefix: '/on/' } },
-    { upstream: 'off', mode: 'http', match: { pathPrefix: '/off/' } },
-    { upstream: 'backend', mode: 'http' },
-  ];
+  Object.assign(config, http2UpstreamRoutes(pki.dir, port));
   config.admin = { listen: admin };
   proxy = await startProxyProcess(await writeConfig(pki.dir, config));
 });

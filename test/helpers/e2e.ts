@@ -109,6 +109,22 @@ export function upstreamTo(pkiDir: string, port: number, extra: Record<string, u
   return { servers: [`127.0.0.1:${port}`], ca: `${pkiDir}/backend-ca.crt`, servername: 'backend.internal', ...extra };
 }
 
+/**
+ * One server behind three upstreams: `on` (http2: on) under /on/, `off`
+ * (http2: off) under /off/, and `backend` (auto) for the rest: the same
+ * request, each way the proxy may speak to it.
+ */
+export function http2UpstreamRoutes(pkiDir: string, port: number): { upstreams: Record<string, unknown>; routes: Record<string, unknown>[] } {
+  return {
+    upstreams: { backend: upstreamTo(pkiDir, port), on: upstreamTo(pkiDir, port, { http2: 'on' }), off: upstreamTo(pkiDir, port, { http2: 'off' }) },
+    routes: [
+      { upstream: 'on', mode: 'http', match: { pathPrefix: '/on/' } },
+      { upstream: 'off', mode: 'http', match: { pathPrefix: '/off/' } },
+      { upstream: 'backend', mode: 'http' },
+    ],
+  };
+}
+
 /** `openssl s_client` to the proxy as `who` (or anonymous), sending `input`; waits for the server to close. */
 export function sClient(port: number, pkiDir: string, who: string | undefined, o: { servername?: string; input?: string; args?: string[] } = {}) {
   return runCommand('openssl', [
