@@ -128,25 +128,15 @@ class H2UpstreamStream implements UpstreamRequest {
 
   /**
    * The body's last DATA frame went without END_STREAM (waitForTrailers): the
-   * request's trailers (filtered by the exchange) end the stream, or, when it
-   * has none, an empty DATA frame with END_STREAM does (node:http2 sends that
-   * for an empty list).
+   * request's trailers (filtered by the exchange, rewriteTrailers) end the
+   * stream, or, when it has none, an empty DATA frame with END_STREAM does
+   * (node:http2 sends that for an empty object). sendTrailers takes an object
+   * only, on every Node.
    */
   private sendTrailers(stream: ClientHttp2Stream): void {
     if (stream.destroyed) return;
-    const list = this.requestTrailers;
-    const fields: OutgoingHttpHeaders = {};
-    if (list) {
-      for (let i = 0; i < list.length; i += 2) {
-        const name = list[i];
-        // connection-specific fields and pseudo-headers are not HTTP/2 trailers (RFC 9113 §8.1, §8.2.2)
-        if (isHopByHop(name, NO_TOKENS)) continue;
-        const v = fields[name];
-        fields[name] = v === undefined ? list[i + 1] : Array.isArray(v) ? [...v, list[i + 1]] : [String(v), list[i + 1]];
-      }
-    }
     try {
-      stream.sendTrailers(fields);
+      stream.sendTrailers(http2Headers(this.requestTrailers ?? [], false) as OutgoingHttpHeaders);
     } catch (err) {
       // a field node:http2 refuses: the request cannot be completed as sent; reset, never end it cut
       stream.destroy(err as Error);
